@@ -1,0 +1,28 @@
+// Map a runtime ScalarType to a CUDA element type for a templated launch.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "common/stable_op.h"
+
+#define SAGE_DISPATCH_FLOATING(stype, name, ...)                                   \
+  [&] {                                                                            \
+    switch (stype) {                                                               \
+      case sage::ScalarType::Half: {                                               \
+        using scalar_t = __half;                                                   \
+        return __VA_ARGS__();                                                      \
+      }                                                                            \
+      case sage::ScalarType::BFloat16: {                                           \
+        using scalar_t = __nv_bfloat16;                                            \
+        return __VA_ARGS__();                                                      \
+      }                                                                            \
+      case sage::ScalarType::Float: {                                              \
+        using scalar_t = float;                                                    \
+        return __VA_ARGS__();                                                      \
+      }                                                                            \
+      default:                                                                     \
+        STD_TORCH_CHECK(false, "sageattention: ", name,                           \
+                        " must be float16, bfloat16 or float32");                  \
+    }                                                                              \
+  }()

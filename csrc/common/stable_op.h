@@ -1,0 +1,70 @@
+// Host-side helpers for ops written against the LibTorch stable ABI (torch >= 2.10 floor):
+// argument checks that name the argument, the current CUDA stream, layout decoding.
+#pragma once
+
+#include <torch/csrc/inductor/aoti_torch/c/shim.h>
+#include <torch/csrc/stable/accelerator.h>
+#include <torch/csrc/stable/library.h>
+#include <torch/csrc/stable/ops.h>
+#include <torch/csrc/stable/tensor.h>
+#include <torch/headeronly/core/ScalarType.h>
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace sage {
+
+using torch::stable::Tensor;
+using ScalarType = torch::headeronly::ScalarType;
+
+// Layout codes shared with sageattention/_layout.py.
+enum class Layout : int64_t { HND = 0, NHD = 1 };
+
+#define SAGE_CHECK(cond, ...) STD_TORCH_CHECK(cond, "sageattention: ", __VA_ARGS__)
+
+inline cudaStream_t current_stream(int32_t device_index) {
+  void* stream = nullptr;
+  TORCH_ERROR_CODE_CHECK(aoti_torch_get_current_cuda_stream(device_index, &stream));
+  return static_cast<cudaStream_t>(stream);
+}
+
+inline void check_launch(const char* kernel) {
+  cudaError_t err = cudaGetLastError();
+  SAGE_CHECK(err == cudaSuccess, kernel, " launch failed: ", cudaGetErrorString(err));
+}
+
+// (B, H, N, D) view of a 4-D attention tensor in either layout; strides in elements.
+struct Bhnd {
+  int64_t b, h, n, d;
+  int64_t sb, sh, sn;
+};
+
+inline Bhnd bhnd(const Tensor& x, int64_t layout, const char* name) {
+  SAGE_CHECK(x.dim() == 4, name, " must be 4-D, got ", x.dim(), "-D");
+  SAGE_CHECK(layout == 0 || layout == 1, "tensor_layout code must be 0 (HND) or 1 (NHD), got ", layout);
+  SAGE_CHECK(x.stride(3) == 1, name, " must be contiguous in its last (head) dim; call .contiguous()");
+  if (layout == 0) return {x.size(0), x.size(1), x.size(2), x.size(3), x.stride(0), x.stride(1), x.stride(2)};
+  return {x.size(0), x.size(2), x.size(1), x.size(3), x.stride(0), x.stride(2), x.stride(1)};
+}
+
+inline void check_cuda(const Tensor& x, const char* name) {
+  SAGE_CHECK(x.is_cuda(), name, " must be a CUDA tensor");
+}
+
+inline bool is_half_like(ScalarType t) { return t == ScalarType::Half || t == ScalarType::BFloat16; }
+
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+}  // namespace sage
+
+// Every extension module needs a PyInit_ so `import sageattention._C…` runs its static op
+// registrations; the module itself is empty (no pybind11, so the .so stays abi3).
+#include <Python.h>
+#define SAGE_PYMODULE(name)                                                              \
+  extern "C" PyObject* PyInit_##name(void) {                                             \
+    static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, #name, nullptr, -1, nullptr}; \
+    return PyModule_Create(&def);                                                        \
+  }
