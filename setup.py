@@ -6,6 +6,7 @@ Environment:
   SAGEATTENTION_LOCAL_VERSION  local label override ('' for none); default: cuXYZ from the nvcc used
   MAX_JOBS, NVCC_THREADS       build parallelism; default: bounded by cores and memory
   PYTORCH_NVCC                 nvcc command (e.g. "ccache nvcc"); USE_CCACHE=1 sets that up
+  SAGEATTENTION_FAMILIES       comma list of kernel families to build (default: all; 'core' is always built)
   SAGEATTENTION_SKIP_CUDA_VERSION_CHECK=1  allow an nvcc whose major differs from torch's CUDA
                                (safe for this stable-ABI extension: it needs torch's headers only)
 """
@@ -93,8 +94,15 @@ def extensions(plan: ci_archs.BuildPlan) -> list[object]:
     # torch's BuildExtension adds -DPy_LIMITED_API (its CPython floor, 3.10) for py_limited_api=True.
     common_defines = ["-DUSE_CUDA", f"-DTORCH_TARGET_VERSION={TORCH_TARGET_VERSION}"]
     macro_defines = [f"-D{k}={v}" for k, v in plan.macros().items()]
+    wanted = os.environ.get("SAGEATTENTION_FAMILIES")
+    selected = set(FAMILY_MODULES) if not wanted else {f.strip() for f in wanted.split(",") if f.strip()} | {"core"}
+    unknown = selected - set(FAMILY_MODULES)
+    if unknown:
+        raise RuntimeError(f"SAGEATTENTION_FAMILIES names unknown families {sorted(unknown)}; known: {list(FAMILY_MODULES)}")
     exts = []
     for family, module in FAMILY_MODULES.items():
+        if family not in selected:
+            continue
         fam_archs = plan.family_archs(family)
         src_dir = ROOT / "csrc" / family
         sources = sorted(str(p.relative_to(ROOT)) for p in src_dir.glob("*.c*") if p.suffix in (".cu", ".cpp"))
