@@ -43,8 +43,9 @@ def load(family: str) -> bool:
         modules = _build_config().get("modules")
         if isinstance(modules, list) and module not in modules:
             _errors[family] = (
-                f"kernel family '{family}' was not compiled into this build (compiled: {modules}); "
-                f"its archs were not in TORCH_CUDA_ARCH_LIST at build time"
+                f"kernel family '{family}' was not compiled into this build (compiled modules: {modules}); "
+                f"rebuild with its archs in TORCH_CUDA_ARCH_LIST (see build_info()['archs']) and "
+                f"SAGEATTENTION_FAMILIES unset"
             )
         elif not _build_config():
             _errors[family] = (

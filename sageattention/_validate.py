@@ -1,0 +1,101 @@
+"""Input checks for the public API. Every error names the argument and what was expected."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from sageattention._layout import LAYOUT_CODES
+
+SUPPORTED_DTYPES = (torch.float16, torch.bfloat16)
+MAX_HEAD_DIM = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class Shapes:
+    batch: int
+    heads_q: int
+    heads_kv: int
+    qo_len: int
+    kv_len: int
+    head_dim: int
+
+
+def check_layout(tensor_layout: object) -> str:
+    if tensor_layout not in LAYOUT_CODES:
+        raise ValueError(
+            f"tensor_layout must be 'HND' (batch, heads, seq, head_dim) or 'NHD' (batch, seq, heads, head_dim), "
+            f"got {tensor_layout!r}"
+        )
+    return str(tensor_layout)
+
+
+def check_qkv(q: object, k: object, v: object, tensor_layout: str) -> Shapes:
+    """Structural checks shared by every path (kernels and the SDPA fallback)."""
+    layout = check_layout(tensor_layout)
+    dims = "(batch, heads, seq, head_dim)" if layout == "HND" else "(batch, seq, heads, head_dim)"
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() != 4:
+            raise ValueError(f"{name} must be 4-D {dims} for tensor_layout={layout!r}, got shape {tuple(t.shape)}")
+    assert isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor)
+    if not (q.dtype == k.dtype == v.dtype):
+        raise ValueError(f"q, k and v must share one dtype, got q={q.dtype}, k={k.dtype}, v={v.dtype}")
+    if not (q.device == k.device == v.device):
+        raise ValueError(f"q, k and v must be on one device, got q={q.device}, k={k.device}, v={v.device}")
+    if k.shape != v.shape:
+        raise ValueError(f"k and v must have the same shape, got k={tuple(k.shape)}, v={tuple(v.shape)}")
+    hd = 1 if layout == "HND" else 2
+    nd = 2 if layout == "HND" else 1
+    if q.shape[0] != k.shape[0]:
+        raise ValueError(f"q and k must have the same batch size, got {q.shape[0]} and {k.shape[0]}")
+    if q.shape[3] != k.shape[3]:
+        raise ValueError(
+            f"head-dim mismatch: q has head_dim {q.shape[3]} but k/v have {k.shape[3]}; they must be equal"
+        )
+    hq, hkv = q.shape[hd], k.shape[hd]
+    if hkv == 0 or hq % hkv != 0:
+        raise ValueError(
+            f"GQA/MQA needs num_q_heads % num_kv_heads == 0, got {hq} query heads and {hkv} key/value heads "
+            f"(tensor_layout={layout!r} reads heads from dim {hd})"
+        )
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if t.shape[3] > 1 and t.stride(3) != 1:
+            raise ValueError(f"{name} must be contiguous in its last (head_dim) dimension; call {name}.contiguous()")
+    return Shapes(q.shape[0], hq, hkv, q.shape[nd], k.shape[nd], q.shape[3])
+
+
+def check_sm_scale(sm_scale: object, head_dim: int) -> float:
+    if sm_scale is None:
+        return 1.0 / math.sqrt(head_dim) if head_dim > 0 else 1.0
+    if isinstance(sm_scale, bool) or not isinstance(sm_scale, (int, float)):
+        raise TypeError(f"sm_scale must be a float or None, got {type(sm_scale).__name__}")
+    if not math.isfinite(sm_scale):
+        raise ValueError(f"sm_scale must be finite, got {sm_scale}")
+    return float(sm_scale)
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return str(value)
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def kernel_input_problem(q: torch.Tensor, head_dim: int) -> str | None:
+    """Why the CUDA kernels can't take these inputs (None if they can); the SDPA fallback's reasons."""
+    if q.device.type != "cuda":
+        return f"inputs on {q.device.type}, the kernels need CUDA tensors"
+    if q.dtype not in SUPPORTED_DTYPES:
+        return f"dtype {q.dtype}, the kernels take float16 or bfloat16"
+    if head_dim > MAX_HEAD_DIM:
+        return f"head_dim {head_dim}, the kernels support up to {MAX_HEAD_DIM}"
+    return None

@@ -1,0 +1,388 @@
+"""Public API, upstream-compatible names and signatures (diffusers and ComfyUI call these).
+
+``sageattn`` picks the kernel for the GPU (capability cached per device); inputs the kernels cannot
+take, and arguments they do not model (attn_mask, dropout_p), go to PyTorch SDPA with one warning
+per reason. Explicit kernel functions never fall back: they raise a clear error instead. Which path
+ran is logged at DEBUG level on the "sageattention" logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Callable
+
+import torch
+
+from sageattention import _device, _lib
+from sageattention._fallback import empty_kv_result, sdpa_attention
+from sageattention._validate import (
+    Shapes,
+    check_bool,
+    check_choice,
+    check_qkv,
+    check_sm_scale,
+    kernel_input_problem,
+)
+
+logger = logging.getLogger("sageattention")
+
+Result = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+QK_GRANS = ("per_warp", "per_thread")
+FP16_ACCUMS = ("fp32", "fp16+fp32", "fp16")
+FP8_ACCUMS = ("fp32", "fp32+fp32", "fp32+fp16")
+SM90_ACCUMS = ("fp32+fp32", "fp32")
+# Keyword arguments sageattn forwards to the kernel it picks (upstream passes **kwargs through).
+KERNEL_KWARGS = ("qk_quant_gran", "pv_accum_dtype", "smooth_k", "smooth_v")
+
+_warned: set[str] = set()
+
+
+def _warn_once(reason: str) -> None:
+    if reason not in _warned:
+        _warned.add(reason)
+        warnings.warn(f"sageattention: {reason}; using torch SDPA instead", UserWarning, stacklevel=3)
+
+
+def _explicit_checks(q: torch.Tensor, shapes: Shapes, fn: str) -> None:
+    problem = kernel_input_problem(q, shapes.head_dim)
+    if problem is not None:
+        raise ValueError(f"{fn}: {problem}. Use sageattn() to fall back to SDPA automatically.")
+
+
+def _arch_check(q: torch.Tensor, fn: str, min_cap: tuple[int, int], exact: bool = False) -> None:
+    cap = _device.capability_of(q)
+    ok = cap == min_cap if exact else cap >= min_cap
+    if not ok:
+        need = f"sm_{min_cap[0]}{min_cap[1]}" + ("" if exact else " or newer")
+        raise _lib.KernelUnavailableError(
+            f"{fn} needs a GPU of compute capability {need}; {q.device} is sm_{cap[0]}{cap[1]}. "
+            f"Call sageattn() to pick the right kernel for this GPU."
+        )
+
+
+def _kernel(module: str, name: str, family: str, fn: str) -> Callable[..., Result]:
+    _lib.require(family, fn)
+    try:
+        mod = __import__(f"sageattention.kernels.{module}", fromlist=[name])
+    except ImportError as exc:
+        raise _lib.KernelUnavailableError(f"{fn} is not available: {exc}") from exc
+    return getattr(mod, name)
+
+
+def _run_kernel(
+    kernel: Callable[..., Result], q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shapes: Shapes, **kw: Any
+) -> Result:
+    if shapes.qo_len == 0 or shapes.batch == 0 or shapes.heads_q == 0:
+        out = torch.empty_like(q)
+        if not kw["return_lse"]:
+            return out
+        return out, torch.empty((shapes.batch, shapes.heads_q, shapes.qo_len), dtype=torch.float32, device=q.device)
+    if shapes.kv_len == 0:
+        return empty_kv_result(q, kw["tensor_layout"], kw["return_lse"])
+    return kernel(q, k, v, **kw)
+
+
+def _common(
+    q: Any, k: Any, v: Any, tensor_layout: Any, is_causal: Any, sm_scale: Any, return_lse: Any
+) -> tuple[Shapes, float]:
+    shapes = check_qkv(q, k, v, tensor_layout)
+    check_bool("is_causal", is_causal)
+    check_bool("return_lse", return_lse)
+    return shapes, check_sm_scale(sm_scale, shapes.head_dim)
+
+
+def _no_extra(fn: str, kwargs: dict[str, Any]) -> None:
+    if kwargs:
+        raise TypeError(f"{fn}() got unexpected keyword argument(s) {sorted(kwargs)}")
+
+
+def sageattn_qk_int8_pv_fp16_cuda(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    tensor_layout: str = "HND",
+    is_causal: bool = False,
+    qk_quant_gran: str = "per_thread",
+    sm_scale: float | None = None,
+    pv_accum_dtype: str = "fp32",
+    smooth_k: bool = True,
+    smooth_v: bool = False,
+    return_lse: bool = False,
+    **kwargs: Any,
+) -> Result:
+    """INT8 QK^T + FP16 PV (mma.sync), any GPU of sm_80 or newer."""
+    fn = "sageattn_qk_int8_pv_fp16_cuda"
+    _no_extra(fn, kwargs)
+    shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
+    check_choice("qk_quant_gran", qk_quant_gran, QK_GRANS)
+    check_choice("pv_accum_dtype", pv_accum_dtype, FP16_ACCUMS)
+    check_bool("smooth_k", smooth_k)
+    check_bool("smooth_v", smooth_v)
+    _explicit_checks(q, shapes, fn)
+    _arch_check(q, fn, (8, 0))
+    kernel = _kernel("mma", "qk_int8_pv_fp16", "mma_fp16", fn)
+    return _run_kernel(
+        kernel, q, k, v, shapes, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
+        sm_scale=scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
+    )
+
+
+def _fp8_f16_accum_available() -> bool:
+    try:
+        from sageattention.kernels import mma
+    except ImportError:
+        return False
+    return bool(mma.fp8_f16_accum_available())
+
+
+def sageattn_qk_int8_pv_fp8_cuda(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    tensor_layout: str = "HND",
+    is_causal: bool = False,
+    qk_quant_gran: str = "per_thread",
+    sm_scale: float | None = None,
+    pv_accum_dtype: str | None = None,
+    smooth_k: bool = True,
+    smooth_v: bool = False,
+    return_lse: bool = False,
+    **kwargs: Any,
+) -> Result:
+    """INT8 QK^T + FP8 e4m3 PV (mma.sync), sm_89 or newer.
+
+    pv_accum_dtype None picks "fp32+fp16" when this build has the f16-accumulating FP8 MMA
+    (nvcc >= 12.8), else "fp32+fp32".
+    """
+    fn = "sageattn_qk_int8_pv_fp8_cuda"
+    _no_extra(fn, kwargs)
+    shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
+    check_choice("qk_quant_gran", qk_quant_gran, QK_GRANS)
+    if pv_accum_dtype is not None:
+        check_choice("pv_accum_dtype", pv_accum_dtype, FP8_ACCUMS)
+    check_bool("smooth_k", smooth_k)
+    check_bool("smooth_v", smooth_v)
+    _explicit_checks(q, shapes, fn)
+    _arch_check(q, fn, (8, 9))
+    kernel = _kernel("mma", "qk_int8_pv_fp8", "mma_fp8", fn)
+    f16_ok = _fp8_f16_accum_available()
+    if pv_accum_dtype is None:
+        pv_accum_dtype = "fp32+fp16" if f16_ok else "fp32+fp32"
+    elif pv_accum_dtype == "fp32+fp16" and not f16_ok:
+        raise _lib.KernelUnavailableError(
+            "pv_accum_dtype='fp32+fp16' needs the f16-accumulating FP8 MMA, which this build lacks (built with "
+            "nvcc < 12.8); use pv_accum_dtype='fp32+fp32', or install a cu128+ flavor of sageattention"
+        )
+    return _run_kernel(
+        kernel, q, k, v, shapes, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
+        sm_scale=scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
+    )
+
+
+def sageattn_qk_int8_pv_fp8_cuda_sm90(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    tensor_layout: str = "HND",
+    is_causal: bool = False,
+    qk_quant_gran: str = "per_thread",
+    sm_scale: float | None = None,
+    pv_accum_dtype: str = "fp32+fp32",
+    smooth_k: bool = True,
+    smooth_v: bool = False,
+    return_lse: bool = False,
+    **kwargs: Any,
+) -> Result:
+    """INT8 QK^T + FP8 PV with wgmma/TMA: Hopper (sm_90) only."""
+    fn = "sageattn_qk_int8_pv_fp8_cuda_sm90"
+    _no_extra(fn, kwargs)
+    shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
+    check_choice("qk_quant_gran", qk_quant_gran, QK_GRANS)
+    check_choice("pv_accum_dtype", pv_accum_dtype, SM90_ACCUMS)
+    check_bool("smooth_k", smooth_k)
+    check_bool("smooth_v", smooth_v)
+    _explicit_checks(q, shapes, fn)
+    _arch_check(q, fn, (9, 0), exact=True)
+    kernel = _kernel("sm90", "qk_int8_pv_fp8_sm90", "sm90", fn)
+    return _run_kernel(
+        kernel, q, k, v, shapes, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
+        sm_scale=scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
+    )
+
+
+def sageattn_qk_int8_pv_fp16_triton(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    tensor_layout: str = "HND",
+    quantization_backend: str = "triton",
+    is_causal: bool = False,
+    attn_mask: torch.Tensor | None = None,
+    sm_scale: float | None = None,
+    smooth_k: bool = True,
+    return_lse: bool = False,
+    **kwargs: Any,
+) -> Result:
+    """Upstream's per-block Triton entry point. We ship no Triton kernel: the same algorithm runs on the
+    CUDA FP16-PV kernel (per-warp scales). attn_mask is honoured through SDPA, with a warning."""
+    fn = "sageattn_qk_int8_pv_fp16_triton"
+    _no_extra(fn, kwargs)
+    check_choice("quantization_backend", quantization_backend, ("triton", "cuda"))
+    shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
+    if attn_mask is not None:
+        _warn_once("attn_mask is not supported by the quantized kernels")
+        return sdpa_attention(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
+                              return_lse=return_lse, attn_mask=attn_mask)
+    return sageattn_qk_int8_pv_fp16_cuda(
+        q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran="per_warp", sm_scale=scale,
+        pv_accum_dtype="fp32", smooth_k=smooth_k, return_lse=return_lse,
+    )
+
+
+_FAMILY_ENTRY = {
+    "sm90": sageattn_qk_int8_pv_fp8_cuda_sm90,
+    "mma_fp8": sageattn_qk_int8_pv_fp8_cuda,
+    "mma_fp16": sageattn_qk_int8_pv_fp16_cuda,
+}
+
+
+def _pick_family(q: torch.Tensor) -> tuple[str | None, str]:
+    cap = _device.capability_of(q)
+    families = _device.preferred_families(cap)
+    if not families:
+        return None, f"GPU sm_{cap[0]}{cap[1]} is older than sm_80, which INT8 tensor-core MMA needs"
+    for family in families:
+        if _lib.load(family) and _family_module_ok(family):
+            return family, ""
+    return None, f"no kernel for sm_{cap[0]}{cap[1]} in this build ({_lib.error(families[0])})"
+
+
+def _family_module_ok(family: str) -> bool:
+    module = {"sm90": "sm90", "mma_fp8": "mma", "mma_fp16": "mma"}[family]
+    try:
+        __import__(f"sageattention.kernels.{module}")
+    except ImportError:
+        return False
+    return True
+
+
+def sageattn(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    tensor_layout: str = "HND",
+    is_causal: bool = False,
+    sm_scale: float | None = None,
+    return_lse: bool = False,
+    **kwargs: Any,
+) -> Result:
+    """Quantized attention with the best kernel for q's GPU; SDPA when the kernels can't serve.
+
+    Extra keywords: attn_mask / dropout_p (honoured via SDPA with a one-time warning), scale (alias of
+    sm_scale), and the kernel options qk_quant_gran, pv_accum_dtype, smooth_k, smooth_v. Anything else
+    is an error, never silently dropped.
+    """
+    attn_mask = kwargs.pop("attn_mask", None)
+    dropout_p = kwargs.pop("dropout_p", 0.0)
+    if "scale" in kwargs:
+        alias = kwargs.pop("scale")
+        if sm_scale is not None and alias is not None and alias != sm_scale:
+            raise ValueError(f"sm_scale={sm_scale} and scale={alias} disagree; pass only one")
+        sm_scale = sm_scale if sm_scale is not None else alias
+    unknown = sorted(set(kwargs) - set(KERNEL_KWARGS))
+    if unknown:
+        raise TypeError(
+            f"sageattn() got unexpected keyword argument(s) {unknown}; accepted extras: "
+            f"attn_mask, dropout_p, scale, {', '.join(KERNEL_KWARGS)}"
+        )
+    shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
+    if not isinstance(dropout_p, (int, float)) or isinstance(dropout_p, bool) or not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p must be a float in [0, 1), got {dropout_p!r}")
+    if attn_mask is not None and not isinstance(attn_mask, torch.Tensor):
+        raise TypeError(f"attn_mask must be a torch.Tensor or None, got {type(attn_mask).__name__}")
+
+    reason = None
+    if attn_mask is not None:
+        reason = "attn_mask is not supported by the quantized kernels"
+    elif dropout_p > 0.0:
+        reason = "dropout_p > 0 is not supported by the quantized (inference) kernels"
+    else:
+        reason = kernel_input_problem(q, shapes.head_dim)
+    family = None
+    if reason is None:
+        family, reason = _pick_family(q)
+    if family is None:
+        _warn_once(reason)
+        logger.debug("sageattention: path=sdpa (%s)", reason)
+        if kwargs:
+            logger.debug("sageattention: kernel options %s do not apply to the SDPA path", sorted(kwargs))
+        return sdpa_attention(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
+                              return_lse=return_lse, attn_mask=attn_mask, dropout_p=float(dropout_p))
+    entry = _FAMILY_ENTRY[family]
+    if family == "sm90":
+        try:
+            logger.debug("sageattention: path=%s", entry.__name__)
+            return entry(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
+                         return_lse=return_lse, **kwargs)
+        except NotImplementedError as exc:  # e.g. a head dim the wgmma kernel doesn't instantiate
+            logger.debug("sageattention: sm90 kernel declined (%s); using the mma.sync FP8 kernel", exc)
+            family, entry = "mma_fp8", _FAMILY_ENTRY["mma_fp8"]
+            if not _lib.load("mma_fp8"):
+                family, entry = "mma_fp16", _FAMILY_ENTRY["mma_fp16"]
+    if family == "mma_fp16" and kwargs.get("pv_accum_dtype") in ("fp32+fp32", "fp32+fp16"):
+        kwargs = {**kwargs, "pv_accum_dtype": "fp32"}
+    if family in ("mma_fp8", "sm90") and kwargs.get("pv_accum_dtype") in ("fp16+fp32", "fp16"):
+        raise ValueError(
+            f"pv_accum_dtype={kwargs['pv_accum_dtype']!r} is an FP16-PV option, but this GPU runs the FP8-PV "
+            f"kernel; use 'fp32+fp32' (or call sageattn_qk_int8_pv_fp16_cuda explicitly)"
+        )
+    logger.debug("sageattention: path=%s", entry.__name__)
+    return entry(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
+                 return_lse=return_lse, **kwargs)
+
+
+def sageattn_varlen(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    cu_seqlens_k: torch.Tensor,
+    max_seqlen_q: int,
+    max_seqlen_k: int,
+    is_causal: bool = False,
+    sm_scale: float | None = None,
+    smooth_k: bool = True,
+    **kwargs: Any,
+) -> torch.Tensor:
+    """Packed sequences [total_tokens, H, D]. Each sequence is attended on its own, so the smooth-K
+    mean is per sequence (upstream's is global across the batch, which shifts the LSE)."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 3:
+            raise ValueError(f"{name} must be a 3-D packed tensor [total_tokens, heads, head_dim]")
+    for name, cu, total in (("cu_seqlens_q", cu_seqlens_q, q.shape[0]), ("cu_seqlens_k", cu_seqlens_k, k.shape[0])):
+        if not isinstance(cu, torch.Tensor) or cu.dim() != 1 or cu.numel() < 1 or cu.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"{name} must be a 1-D int32/int64 tensor of cumulative lengths starting at 0")
+        c = cu.tolist()
+        if c[0] != 0 or any(b < a for a, b in zip(c, c[1:])) or c[-1] != total:
+            raise ValueError(f"{name} must start at 0, be non-decreasing and end at {total} (the packed length)")
+    cq, ck = cu_seqlens_q.tolist(), cu_seqlens_k.tolist()
+    if len(cq) != len(ck):
+        raise ValueError(f"cu_seqlens_q and cu_seqlens_k must describe the same number of sequences, "
+                         f"got {len(cq) - 1} and {len(ck) - 1}")
+    lq = [b - a for a, b in zip(cq, cq[1:])]
+    lk = [b - a for a, b in zip(ck, ck[1:])]
+    if lq and max(lq) > max_seqlen_q:
+        raise ValueError(f"max_seqlen_q={max_seqlen_q} is smaller than the longest query sequence {max(lq)}")
+    if lk and max(lk) > max_seqlen_k:
+        raise ValueError(f"max_seqlen_k={max_seqlen_k} is smaller than the longest key sequence {max(lk)}")
+    out = torch.empty_like(q)
+    for i in range(len(lq)):
+        qs, ks = q[cq[i] : cq[i + 1]].unsqueeze(0), k[ck[i] : ck[i + 1]].unsqueeze(0)
+        vs = v[ck[i] : ck[i + 1]].unsqueeze(0)
+        o = sageattn(qs, ks, vs, tensor_layout="NHD", is_causal=is_causal, sm_scale=sm_scale, smooth_k=smooth_k,
+                     **kwargs)
+        assert isinstance(o, torch.Tensor)
+        out[cq[i] : cq[i + 1]] = o[0]
+    return out

@@ -1,0 +1,30 @@
+"""Shared fixtures and the `gpu` marker policy: GPU tests skip, with the reason shown, without CUDA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False on this machine)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def seed() -> int:
+    torch.manual_seed(1234)
+    return 1234
+
+
+def rel_l1(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((out.double() - ref.double()).abs().sum() / ref.double().abs().sum())
+
+
+def cosine(out: torch.Tensor, ref: torch.Tensor) -> float:
+    a, b = out.double().flatten(), ref.double().flatten()
+    return float(torch.dot(a, b) / (a.norm() * b.norm()))

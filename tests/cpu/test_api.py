@@ -1,0 +1,221 @@
+"""Public API on CPU: upstream names, validation errors that name the argument, SDPA fallback."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import warnings
+
+import pytest
+import torch
+
+import sageattention
+from sageattention import core, reference
+from tests.conftest import rel_l1
+
+DIFFUSERS_IMPORTS = [
+    "sageattn", "sageattn_qk_int8_pv_fp8_cuda", "sageattn_qk_int8_pv_fp8_cuda_sm90",
+    "sageattn_qk_int8_pv_fp16_cuda", "sageattn_qk_int8_pv_fp16_triton", "sageattn_varlen",
+]
+
+
+@pytest.fixture(autouse=True)
+def fresh_warnings() -> None:
+    core._warned.clear()
+
+
+def qkv(b: int = 1, h: int = 2, n: int = 32, d: int = 64, hkv: int | None = None, dtype: torch.dtype = torch.float32):
+    hkv = hkv or h
+    return torch.randn(b, h, n, d, dtype=dtype), torch.randn(b, hkv, n, d, dtype=dtype), torch.randn(b, hkv, n, d, dtype=dtype)
+
+
+def test_every_name_downstream_imports_exists() -> None:
+    for name in DIFFUSERS_IMPORTS:
+        assert callable(getattr(sageattention, name))
+
+
+def test_signatures_keep_upstream_parameter_names() -> None:
+    params = list(inspect.signature(sageattention.sageattn).parameters)
+    assert params[:7] == ["q", "k", "v", "tensor_layout", "is_causal", "sm_scale", "return_lse"]
+    fp8 = inspect.signature(sageattention.sageattn_qk_int8_pv_fp8_cuda).parameters
+    for p in ("qk_quant_gran", "pv_accum_dtype", "smooth_k", "smooth_v", "return_lse"):
+        assert p in fp8
+    varlen = list(inspect.signature(sageattention.sageattn_varlen).parameters)
+    assert varlen[:7] == ["q", "k", "v", "cu_seqlens_q", "cu_seqlens_k", "max_seqlen_q", "max_seqlen_k"]
+
+
+def test_version_continues_upstream_series() -> None:
+    from packaging.version import Version
+
+    assert Version(sageattention.__version__) >= Version("2.1.1")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda q, k, v: (q, k, v, "BHND"), "tensor_layout must be 'HND'"),
+        (lambda q, k, v: (q[0], k, v, "HND"), "q must be 4-D"),
+        (lambda q, k, v: (q, k.half(), v, "HND"), "share one dtype"),
+        (lambda q, k, v: (q, k, v[:, :, :16], "HND"), "k and v must have the same shape"),
+        (lambda q, k, v: (q[..., :32].contiguous(), k, v, "HND"), "head-dim mismatch"),
+        (lambda q, k, v: (torch.randn(1, 3, 32, 64), k, v, "HND"), "num_q_heads % num_kv_heads"),
+        (lambda q, k, v: (torch.randn(2, 2, 32, 64), k, v, "HND"), "same batch size"),
+        (lambda q, k, v: (torch.randn(1, 2, 64, 32).transpose(-1, -2), k, v, "HND"), "contiguous in its last"),
+    ],
+)
+def test_validation_errors_name_the_argument(mutate, match: str) -> None:
+    q, k, v, layout = mutate(*qkv())
+    with pytest.raises(ValueError, match=match):
+        sageattention.sageattn(q, k, v, tensor_layout=layout)
+
+
+def test_type_and_option_errors() -> None:
+    q, k, v = qkv()
+    with pytest.raises(TypeError, match="q must be a torch.Tensor"):
+        sageattention.sageattn(q.numpy(), k, v)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        sageattention.sageattn(q, k, v, smooth_kk=True)
+    with pytest.raises(TypeError, match="sm_scale must be a float"):
+        sageattention.sageattn(q, k, v, sm_scale="0.1")
+    with pytest.raises(ValueError, match="sm_scale must be finite"):
+        sageattention.sageattn(q, k, v, sm_scale=float("nan"))
+    with pytest.raises(ValueError, match="disagree"):
+        sageattention.sageattn(q, k, v, sm_scale=0.1, scale=0.2)
+    with pytest.raises(ValueError, match="dropout_p"):
+        sageattention.sageattn(q, k, v, dropout_p=1.5)
+    with pytest.raises(TypeError, match="is_causal"):
+        sageattention.sageattn(q, k, v, is_causal="yes")
+    with pytest.raises(ValueError, match="qk_quant_gran"):
+        sageattention.sageattn_qk_int8_pv_fp16_cuda(q.half(), k.half(), v.half(), qk_quant_gran="per_block")
+    with pytest.raises(ValueError, match="pv_accum_dtype"):
+        sageattention.sageattn_qk_int8_pv_fp8_cuda(q.half(), k.half(), v.half(), pv_accum_dtype="fp16")
+    with pytest.raises(ValueError, match="quantization_backend"):
+        sageattention.sageattn_qk_int8_pv_fp16_triton(q, k, v, quantization_backend="cutlass")
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [sageattention.sageattn_qk_int8_pv_fp16_cuda, sageattention.sageattn_qk_int8_pv_fp8_cuda,
+     sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90],
+)
+def test_explicit_kernels_refuse_cpu_with_a_pointer_to_sageattn(fn) -> None:
+    q, k, v = qkv(dtype=torch.float16)
+    with pytest.raises(ValueError, match="CUDA tensors.*sageattn"):
+        fn(q, k, v)
+
+
+def test_fallback_warns_once_per_reason_and_is_correct() -> None:
+    q, k, v = qkv(n=48)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = sageattention.sageattn(q, k, v)
+        sageattention.sageattn(q, k, v)
+        sageattention.sageattn(q, k, v, attn_mask=torch.ones(48, 48, dtype=torch.bool))
+        sageattention.sageattn(q, k, v, attn_mask=torch.ones(48, 48, dtype=torch.bool))
+    msgs = [str(w.message) for w in rec if "sageattention" in str(w.message)]
+    assert len(msgs) == 2, msgs
+    assert "cpu" in msgs[0] and "attn_mask" in msgs[1]
+    ref, _ = reference.attention_fp64(q, k, v)
+    assert rel_l1(out, ref) < 1e-5
+
+
+def test_fallback_reasons_name_dtype_head_dim_and_device() -> None:
+    from types import SimpleNamespace
+
+    from sageattention._validate import kernel_input_problem
+
+    on_cuda = SimpleNamespace(device=torch.device("cuda", 0), dtype=torch.float16)
+    assert kernel_input_problem(on_cuda, 128) is None
+    assert "head_dim 320" in str(kernel_input_problem(on_cuda, 320))
+    fp32 = SimpleNamespace(device=torch.device("cuda", 0), dtype=torch.float32)
+    assert "float16 or bfloat16" in str(kernel_input_problem(fp32, 64))
+    assert "cpu" in str(kernel_input_problem(torch.empty(1, dtype=torch.float16), 64))
+
+
+def test_attn_mask_and_dropout_are_honoured_not_dropped() -> None:
+    q, k, v = qkv(n=40)
+    mask = torch.rand(40, 40) > 0.5
+    mask[:, 0] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        masked = sageattention.sageattn(q, k, v, attn_mask=mask)
+        torch.manual_seed(0)
+        dropped = sageattention.sageattn(q, k, v, dropout_p=0.5)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert torch.allclose(masked, ref, atol=1e-6)
+    plain = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert not torch.allclose(dropped, plain, atol=1e-3)
+
+
+@pytest.mark.parametrize(("nq", "nk"), [(16, 48), (48, 16)])
+def test_fallback_causal_is_bottom_right_with_lse(nq: int, nk: int) -> None:
+    q = torch.randn(1, 2, nq, 64)
+    k, v = torch.randn(1, 2, nk, 64), torch.randn(1, 2, nk, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out, lse = sageattention.sageattn(q, k, v, is_causal=True, return_lse=True)
+    ref, lse_ref = reference.attention_fp64(q, k, v, is_causal=True)
+    assert not torch.isnan(out).any()
+    assert torch.allclose(out.double(), ref, atol=1e-5)
+    assert torch.equal(torch.isinf(lse), torch.isinf(lse_ref))
+    fin = torch.isfinite(lse_ref)
+    assert torch.allclose(lse.double()[fin], lse_ref[fin], atol=1e-4)
+
+
+def test_nhd_gqa_fallback_and_scale_alias() -> None:
+    q = torch.randn(2, 20, 8, 64)
+    k, v = torch.randn(2, 20, 2, 64), torch.randn(2, 20, 2, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = sageattention.sageattn(q, k, v, tensor_layout="NHD", scale=0.05)
+    ref, _ = reference.attention_fp64(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), sm_scale=0.05)
+    assert out.shape == q.shape
+    assert torch.allclose(out.transpose(1, 2).double(), ref, atol=1e-5)
+
+
+def test_k_is_never_modified() -> None:
+    q, k, v = qkv()
+    k_before = k.clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sageattention.sageattn(q, k, v)
+    reference.sageattn_reference(q, k, v)
+    assert torch.equal(k, k_before)
+
+
+def test_varlen_matches_per_sequence_calls() -> None:
+    lens = [5, 17, 9]
+    total = sum(lens)
+    q, k, v = torch.randn(total, 2, 64), torch.randn(total, 2, 64), torch.randn(total, 2, 64)
+    cu = torch.tensor([0, 5, 22, 31], dtype=torch.int32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = sageattention.sageattn_varlen(q, k, v, cu, cu, 17, 17, is_causal=True)
+    for a, b in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        ref, _ = reference.attention_fp64(q[a:b].transpose(0, 1)[None], k[a:b].transpose(0, 1)[None],
+                                          v[a:b].transpose(0, 1)[None], is_causal=True)
+        assert torch.allclose(out[a:b].transpose(0, 1).double(), ref[0], atol=1e-5)
+    with pytest.raises(ValueError, match="end at 31"):
+        sageattention.sageattn_varlen(q, k, v, torch.tensor([0, 5, 30]), cu, 17, 17)
+    with pytest.raises(ValueError, match="max_seqlen_q"):
+        sageattention.sageattn_varlen(q, k, v, cu, cu, 8, 17)
+
+
+def test_empty_sequences_give_zeros_not_nan() -> None:
+    q = torch.randn(1, 2, 8, 64)
+    k = torch.randn(1, 2, 0, 64)
+    out = core.empty_kv_result(q, "HND", True)
+    assert isinstance(out, tuple) and (out[0] == 0).all() and torch.isinf(out[1]).all()
+
+
+def test_build_info_reports_the_build() -> None:
+    info = sageattention.build_info()
+    for key in ("version", "cuda_version", "archs", "torch_floor", "kernels"):
+        assert key in info
+    assert set(info["kernels"]) == {"core", "mma_fp16", "mma_fp8", "sm90"}
+    try:
+        dist = importlib.metadata.version("sageattention")
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    if dist is not None and info["version"] != "0+unknown":
+        assert info["version"] == dist

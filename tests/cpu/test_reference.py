@@ -1,0 +1,122 @@
+"""The reference implementation on CPU: accuracy vs float64, and why smoothing K matters."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sageattention import reference as R
+from sageattention._layout import GroupSpec
+from tests.conftest import cosine, rel_l1
+
+B, H, N, D = 1, 4, 1024, 64
+
+
+def qkv(offset: float = 0.0, n: int = N, d: int = D, hkv: int = H) -> tuple[torch.Tensor, ...]:
+    q = torch.randn(B, H, n, d)
+    k = torch.randn(B, hkv, n, d)
+    if offset:
+        # Per-channel offsets shared by every token: the outlier pattern smoothing removes.
+        k = k + offset * torch.randn(B, hkv, 1, d)
+    v = torch.randn(B, hkv, n, d)
+    return q, k, v
+
+
+@pytest.mark.parametrize("pv", ["fp16", "fp8"])
+def test_randn_accuracy(seed: int, pv: str) -> None:
+    q, k, v = qkv()
+    ref, _ = R.attention_fp64(q, k, v)
+    out = R.sageattn_reference(q, k, v, pv=pv)
+    bound = 0.02 if pv == "fp16" else 0.045  # N=1024 on CPU; the GPU tests hold the issue's N=4096 bounds
+    assert rel_l1(out, ref) < bound
+    assert cosine(out, ref) > (0.9998 if pv == "fp16" else 0.999)
+
+
+@pytest.mark.parametrize("pv", ["fp16", "fp8"])
+def test_smoothing_k_matters_with_channel_offsets(seed: int, pv: str) -> None:
+    q, k, v = qkv(offset=30.0)
+    ref, _ = R.attention_fp64(q, k, v)
+    smooth = rel_l1(R.sageattn_reference(q, k, v, pv=pv, smooth_k=True), ref)
+    raw = rel_l1(R.sageattn_reference(q, k, v, pv=pv, smooth_k=False), ref)
+    # Smoothed error stays at the randn level; unsmoothed INT8 K loses the per-token signal.
+    assert smooth < (0.02 if pv == "fp16" else 0.045)
+    assert raw > 4 * smooth
+
+
+def test_lse_matches_float64_including_smooth_k_correction(seed: int) -> None:
+    q, k, v = qkv(offset=10.0)
+    _, lse_ref = R.attention_fp64(q, k, v)
+    for pv in ("fp16", "fp8"):
+        _, lse = R.sageattn_reference(q, k, v, pv=pv, return_lse=True)
+        assert (lse.double() - lse_ref).abs().max() < 0.05
+
+
+@pytest.mark.parametrize(("nq", "nk"), [(100, 300), (300, 100), (257, 257)])
+def test_causal_bottom_right_and_masked_rows(seed: int, nq: int, nk: int) -> None:
+    q = torch.randn(B, H, nq, D)
+    k, v = torch.randn(B, H, nk, D), torch.randn(B, H, nk, D)
+    ref, lse_ref = R.attention_fp64(q, k, v, is_causal=True)
+    out, lse = R.sageattn_reference(q, k, v, is_causal=True, return_lse=True)
+    assert not torch.isnan(out).any() and not torch.isnan(lse).any()
+    visible = torch.isfinite(lse_ref)
+    if nq > nk:  # the first nq - nk queries see no key: output 0, lse -inf
+        assert not visible[..., : nq - nk].any()
+        assert (out[:, :, : nq - nk] == 0).all() and torch.isinf(lse[..., : nq - nk]).all()
+    assert rel_l1(out[:, :, visible[0, 0]], ref[:, :, visible[0, 0]].float()) < 0.03
+
+
+def test_gqa_nhd_and_odd_head_dim(seed: int) -> None:
+    q = torch.randn(2, 77, 8, 40)
+    k, v = torch.randn(2, 77, 2, 40), torch.randn(2, 77, 2, 40)
+    out = R.sageattn_reference(q, k, v, tensor_layout="NHD")
+    ref, _ = R.attention_fp64(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    assert out.shape == q.shape
+    assert rel_l1(out.transpose(1, 2), ref) < 0.03
+
+
+def test_smooth_v_is_exact_in_the_mean(seed: int) -> None:
+    q, k, v = qkv(n=256)
+    v = v + 50.0  # a large shared V offset: smooth_v quantizes only the residual
+    ref, _ = R.attention_fp64(q, k, v)
+    plain = rel_l1(R.sageattn_reference(q, k, v, pv="fp8"), ref)
+    smooth = rel_l1(R.sageattn_reference(q, k, v, pv="fp8", smooth_v=True), ref)
+    assert smooth < plain
+
+
+def test_quant_int8_groups_follow_the_spec(seed: int) -> None:
+    x = torch.randn(1, 1, 64, 32)
+    x[0, 0, 9] *= 100  # token 9: block 0, row 9 -> group (9 % 8) // 1 = 1 for the Q per-thread spec
+    spec = GroupSpec(32, 8, 1)
+    q, scale = R.quant_int8(x, spec, 64, 32)
+    assert q.shape == (1, 1, 64, 64) and q.dtype == torch.int8
+    assert scale.shape == (1, 1, 2 * 8)
+    assert (q[..., 32:] == 0).all()  # head-dim padding is zero
+    big = scale[0, 0, 1]
+    assert big == scale[0, 0, :8].max() and (scale[0, 0, [0, 2, 3, 4, 5, 6, 7]] < big / 10).all()
+    # Dequantized values are within half a step of the input.
+    deq = q[..., :32].float() * scale[0, 0, spec.group_of_token(64)][None, None, :, None]
+    assert ((deq - x).abs() <= scale[0, 0, spec.group_of_token(64)][None, None, :, None] / 2 + 1e-6).all()
+    assert q.abs().max() == 127
+
+
+def test_quant_int8_k_spec_and_padding() -> None:
+    spec = GroupSpec(64, 8, 2)
+    gid = spec.group_of_token(128)
+    assert gid[:8].tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and gid[64:72].tolist() == [4, 4, 5, 5, 6, 6, 7, 7]
+    x = torch.randn(1, 2, 70, 64)
+    q, scale = R.quant_int8(x, spec, 64, 128)
+    assert q.shape == (1, 2, 128, 64) and (q[:, :, 70:] == 0).all()
+    assert scale.shape == (1, 2, 2 * 4)
+
+
+def test_quant_v_fp8_round_trip(seed: int) -> None:
+    v = torch.randn(1, 2, 100, 48) * 3
+    mean, amax = R.channel_stats(v, centered=False)
+    q, scale = R.quant_v_fp8(v, 128, 64, 448.0, amax)
+    assert q.shape == (1, 2, 64, 128) and q.dtype == torch.float8_e4m3fn
+    deq = q.float()[:, :, :48, :100].transpose(2, 3) * scale[:, :, None, :48]
+    assert ((deq - v).abs() <= v.abs() / 16 + scale[:, :, None, :48] * 2**-9).all()
+    assert (q.float()[:, :, 48:] == 0).all() and (q.float()[..., 100:] == 0).all()
+    assert math.isclose(float(q.float().abs().max()), 448.0)
