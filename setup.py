@@ -172,6 +172,7 @@ def main() -> None:
         # Only the families actually compiled (SAGEATTENTION_FAMILIES or missing sources drop some).
         "families": {f: [a.sm for a in plan.family_archs(f)] for f, m in FAMILY_MODULES.items() if m in modules},
         "modules": modules,
+        "module_families": {m: f for f, m in FAMILY_MODULES.items() if m in modules},
     }
     write_build_config(ROOT / PACKAGE / "_build_config.py", info)
     setup(

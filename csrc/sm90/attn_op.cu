@@ -1,0 +1,153 @@
+// Host side of qk_int8_pv_fp8_sm90: argument checks, TMA tensor maps, dispatch to the instantiated
+// kernels (head dim x causal x output dtype).
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cudaTypedefs.h>
+
+#include <cmath>
+#include <optional>
+#include <tuple>
+
+#include "common/stable_op.h"
+#include "sm90/launch.h"
+
+namespace sage::sm90 {
+namespace {
+
+// cuTensorMapEncodeTiled is a driver API; reach it through the runtime so no -lcuda link is needed.
+PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* ptr = nullptr;
+    cudaDriverEntryPointQueryResult status{};
+#if CUDART_VERSION >= 12050
+    cudaError_t err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &ptr, 12000, cudaEnableDefault, &status);
+#else
+    cudaError_t err = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &ptr, cudaEnableDefault, &status);
+#endif
+    SAGE_CHECK(err == cudaSuccess && status == cudaDriverEntryPointSuccess && ptr != nullptr,
+               "could not resolve cuTensorMapEncodeTiled from the CUDA driver (driver too old for sm_90 TMA?)");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(ptr);
+  }();
+  return fn;
+}
+
+// A 2-D byte tensor map: `rows` rows of `inner` bytes, `row_stride` bytes apart; box inner x rows.
+CUtensorMap byte_map(const void* base, uint64_t inner, uint64_t rows, uint64_t row_stride, uint32_t box_inner,
+                     uint32_t box_rows, CUtensorMapSwizzle swizzle) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {inner, rows};
+  const cuuint64_t strides[1] = {row_stride};
+  const cuuint32_t box[2] = {box_inner, box_rows};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  CUresult r = encode_tiled()(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box,
+                              elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  SAGE_CHECK(r == CUDA_SUCCESS, "cuTensorMapEncodeTiled failed with CUresult ", static_cast<int>(r));
+  return map;
+}
+
+void check_tensor(const Tensor& t, ScalarType type, int64_t dim, const char* name) {
+  SAGE_CHECK(t.is_cuda(), name, " must be a CUDA tensor");
+  SAGE_CHECK(t.scalar_type() == type, name, " has the wrong dtype");
+  SAGE_CHECK(t.dim() == dim, name, " must be ", dim, "-D");
+  SAGE_CHECK(t.is_contiguous(), name, " must be contiguous");
+}
+
+template <int D, typename OutT>
+void dispatch_causal(bool causal, const CUtensorMap& tq, const CUtensorMap& tk, const CUtensorMap& tv,
+                     const AttnParams& p, int batch, cudaStream_t stream) {
+  if (causal) launch_attn<D, true, OutT>(tq, tk, tv, p, batch, stream);
+  else launch_attn<D, false, OutT>(tq, tk, tv, p, batch, stream);
+}
+
+std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale,
+                                                Tensor v_fp8, Tensor v_scale, std::optional<Tensor> v_mean,
+                                                int64_t tensor_layout, int64_t kv_len, bool is_causal,
+                                                bool qk_per_thread, double sm_scale, bool return_lse) {
+  check_cuda(q, "q");
+  SAGE_CHECK(is_half_like(q.scalar_type()), "q must be float16 or bfloat16");
+  const Bhnd s = bhnd(q, tensor_layout, "q");
+  check_tensor(q_int8, ScalarType::Char, 4, "q_int8");
+  check_tensor(k_int8, ScalarType::Char, 4, "k_int8");
+  check_tensor(v_fp8, ScalarType::Float8_e4m3fn, 4, "v_fp8");
+  check_tensor(q_scale, ScalarType::Float, 3, "q_scale");
+  check_tensor(k_scale, ScalarType::Float, 3, "k_scale");
+  check_tensor(v_scale, ScalarType::Float, 3, "v_scale");
+  const int64_t B = q_int8.size(0), hq = q_int8.size(1), nq_pad = q_int8.size(2), dp = q_int8.size(3);
+  const int64_t hkv = k_int8.size(1), nk_pad = k_int8.size(2);
+  SAGE_CHECK(dp == 64 || dp == 128, "the sm90 kernel runs head dims padded to 64 or 128, got ", dp);
+  SAGE_CHECK(B == s.b && hq == s.h && nq_pad >= s.n && nq_pad % kCtaQ == 0 && s.d <= dp,
+             "q_int8 must be [B, Hq, Nq padded to ", kCtaQ, ", D_pad] for q");
+  SAGE_CHECK(k_int8.size(0) == B && hkv > 0 && hq % hkv == 0 && k_int8.size(3) == dp && nk_pad % kCtaK == 0 &&
+                 kv_len > 0 && kv_len <= nk_pad,
+             "k_int8 must be [B, Hkv, Nk padded to ", kCtaK, ", D_pad] with Hq % Hkv == 0 and 0 < kv_len <= Nk_pad");
+  SAGE_CHECK(v_fp8.size(0) == B && v_fp8.size(1) == hkv && v_fp8.size(2) == dp && v_fp8.size(3) == nk_pad,
+             "v_fp8 must be [B, Hkv, D_pad, Nk_pad]");
+  const int64_t qg = qk_per_thread ? 8 : 1, kg = qk_per_thread ? 4 : 1;
+  SAGE_CHECK(q_scale.size(0) == B && q_scale.size(1) == hq && q_scale.size(2) == nq_pad / 16 * qg,
+             "q_scale does not match the chosen granularity");
+  SAGE_CHECK(k_scale.size(0) == B && k_scale.size(1) == hkv && k_scale.size(2) == nk_pad / kCtaK * kg,
+             "k_scale does not match the chosen granularity");
+  SAGE_CHECK(v_scale.size(0) == B && v_scale.size(1) == hkv && v_scale.size(2) == dp, "v_scale must be [B, Hkv, D_pad]");
+  const float* vmean = nullptr;
+  if (v_mean.has_value()) {
+    check_tensor(*v_mean, ScalarType::Float, 3, "v_mean");
+    SAGE_CHECK(v_mean->size(0) == B && v_mean->size(1) == hkv && v_mean->size(2) == s.d, "v_mean must be [B, Hkv, d]");
+    vmean = reinterpret_cast<const float*>(v_mean->data_ptr());
+  }
+
+  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
+  Tensor out = torch::stable::new_empty(q, {q.size(0), q.size(1), q.size(2), q.size(3)});
+  Tensor lse = torch::stable::new_empty(q, {return_lse ? B : 0, hq, s.n}, ScalarType::Float);
+  if (s.n == 0 || B == 0 || hq == 0) return {out, lse};
+  const Bhnd o = bhnd(out, tensor_layout, "out");
+
+  AttnParams p{};
+  p.q_scale = reinterpret_cast<const float*>(q_scale.data_ptr());
+  p.k_scale = reinterpret_cast<const float*>(k_scale.data_ptr());
+  p.v_scale = reinterpret_cast<const float*>(v_scale.data_ptr());
+  p.v_mean = vmean;
+  p.out = out.data_ptr();
+  p.lse = return_lse ? reinterpret_cast<float*>(lse.data_ptr()) : nullptr;
+  p.out_sb = o.sb;
+  p.out_sh = o.sh;
+  p.out_sn = o.sn;
+  p.qo_len = static_cast<int>(s.n);
+  p.kv_len = static_cast<int>(kv_len);
+  p.nq_pad = static_cast<int>(nq_pad);
+  p.nk_pad = static_cast<int>(nk_pad);
+  p.hq = static_cast<int>(hq);
+  p.hkv = static_cast<int>(hkv);
+  p.group = static_cast<int>(hq / hkv);
+  p.head_dim = static_cast<int>(s.d);
+  p.per_thread = qk_per_thread ? 1 : 0;
+  p.num_q_tiles = static_cast<int>((s.n + kCtaQ - 1) / kCtaQ);
+  p.sm_scale_log2 = static_cast<float>(sm_scale * 1.4426950408889634);
+  SAGE_CHECK(B * hq * nq_pad < (int64_t{1} << 31) && B * hkv * nk_pad < (int64_t{1} << 31),
+             "tensor too large for 32-bit TMA row coordinates");
+
+  const CUtensorMapSwizzle qk_swizzle = dp == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B;
+  const CUtensorMap tq = byte_map(q_int8.data_ptr(), dp, B * hq * nq_pad, dp, dp, kCtaQ, qk_swizzle);
+  const CUtensorMap tk = byte_map(k_int8.data_ptr(), dp, B * hkv * nk_pad, dp, dp, kCtaK, qk_swizzle);
+  const CUtensorMap tv = byte_map(v_fp8.data_ptr(), nk_pad, B * hkv * dp, nk_pad, kCtaK, dp, CU_TENSOR_MAP_SWIZZLE_128B);
+
+  cudaStream_t stream = current_stream(q.get_device_index());
+  const bool half = q.scalar_type() == ScalarType::Half;
+  if (dp == 128) {
+    if (half) dispatch_causal<128, __half>(is_causal, tq, tk, tv, p, static_cast<int>(B), stream);
+    else dispatch_causal<128, __nv_bfloat16>(is_causal, tq, tk, tv, p, static_cast<int>(B), stream);
+  } else {
+    if (half) dispatch_causal<64, __half>(is_causal, tq, tk, tv, p, static_cast<int>(B), stream);
+    else dispatch_causal<64, __nv_bfloat16>(is_causal, tq, tk, tv, p, static_cast<int>(B), stream);
+  }
+  check_launch("qk_int8_pv_fp8_sm90");
+  return {out, lse};
+}
+
+}  // namespace
+}  // namespace sage::sm90
+
+STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {
+  m.impl("qk_int8_pv_fp8_sm90", TORCH_BOX(&sage::sm90::qk_int8_pv_fp8_sm90));
+}

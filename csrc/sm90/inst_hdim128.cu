@@ -1,0 +1,13 @@
+// Instantiations of the sm_90a attention kernel for head dim 128.
+#include "sm90/kernel.cuh"
+
+namespace sage::sm90 {
+template void launch_attn<128, false, __half>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
+                                               const AttnParams&, int, cudaStream_t);
+template void launch_attn<128, false, __nv_bfloat16>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
+                                                      const AttnParams&, int, cudaStream_t);
+template void launch_attn<128, true, __half>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
+                                              const AttnParams&, int, cudaStream_t);
+template void launch_attn<128, true, __nv_bfloat16>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
+                                                     const AttnParams&, int, cudaStream_t);
+}  // namespace sage::sm90

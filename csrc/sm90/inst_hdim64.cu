@@ -1,0 +1,13 @@
+// Instantiations of the sm_90a attention kernel for head dim 64.
+#include "sm90/kernel.cuh"
+
+namespace sage::sm90 {
+template void launch_attn<64, false, __half>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
+                                               const AttnParams&, int, cudaStream_t);
+template void launch_attn<64, false, __nv_bfloat16>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
+                                                      const AttnParams&, int, cudaStream_t);
+template void launch_attn<64, true, __half>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
+                                              const AttnParams&, int, cudaStream_t);
+template void launch_attn<64, true, __nv_bfloat16>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
+                                                     const AttnParams&, int, cudaStream_t);
+}  // namespace sage::sm90

@@ -1,0 +1,82 @@
+// The sm_90a attention kernel: composes the producer/consumer mainloop, the epilogue and the tile
+// scheduler; and its launch template (one instantiation per head dim x causal x output dtype).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "sm90/epilogue.cuh"
+#include "sm90/mainloop.cuh"
+#include "sm90/scheduler.cuh"
+
+namespace sage::sm90 {
+
+template <int D, bool CAUSAL, typename OutT>
+__global__ void __launch_bounds__(kThreads, 1)
+    attn_fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
+                    const __grid_constant__ CUtensorMap tm_v, const AttnParams p) {
+  using T = TileTraits<D>;
+  extern __shared__ uint8_t smem_raw[];
+  const SmemPlan<D> sm(smem_raw);
+  const TileCoord tc = tile_of_block<CAUSAL>(p);
+  const int q0 = tc.q_tile * kCtaQ;
+  const int hk = tc.h / p.group;
+  const int n_tiles = kv_tiles_for<CAUSAL>(q0, p);
+  const int warpgroup = threadIdx.x / 128;
+
+  if (threadIdx.x == 0) {
+    mbar_init(sm.q_full, 1);
+#pragma unroll
+    for (int s = 0; s < T::kStages; ++s) {
+      mbar_init(&sm.k_full[s], 1);
+      mbar_init(&sm.v_full[s], 1);
+      mbar_init(&sm.k_empty[s], 4 * kConsumerWarpgroups);  // one arrival per consumer warp
+      mbar_init(&sm.v_empty[s], 4 * kConsumerWarpgroups);
+    }
+    fence_barrier_init();
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    regs_dealloc<kProducerRegs>();
+    if (threadIdx.x == 0) {
+      tma_prefetch_map(&tm_q);
+      tma_prefetch_map(&tm_k);
+      tma_prefetch_map(&tm_v);
+      const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
+      const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + hk;
+      producer_loop<D>(sm, &tm_q, &tm_k, &tm_v, static_cast<int>(bhq * p.nq_pad + q0),
+                       static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_tiles);
+    }
+  } else {
+    regs_alloc<kConsumerRegs>();
+    const int wg = warpgroup - 1;
+    const int tid = threadIdx.x - 128 * warpgroup;
+    const int warp = tid / 32, lane = tid % 32;
+    const int warp_row0 = q0 + wg * 64 + warp * 16;  // 16-row block of this warp
+    const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
+    const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + hk;
+    float q_scale;
+    const float* k_scale_head;
+    if (p.per_thread) {  // Q groups: 8 per 16 rows (row % 8); K groups: 4 per 128 keys ((key % 8) / 2)
+      q_scale = p.q_scale[bhq * (p.nq_pad / 16 * 8) + warp_row0 / 16 * 8 + (lane >> 2)];
+      k_scale_head = p.k_scale + bhk * (p.nk_pad / kCtaK * 4);
+    } else {  // Q: one scale per 16-row warp block; K: one per 128-key tile
+      q_scale = p.q_scale[bhq * (p.nq_pad / 16) + warp_row0 / 16];
+      k_scale_head = p.k_scale + bhk * (p.nk_pad / kCtaK);
+    }
+    RowState<D> st;
+    consumer_loop<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2, k_scale_head);
+    store_output<D, OutT>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
+  }
+}
+
+template <int D, bool CAUSAL, typename OutT>
+void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                 int batch, cudaStream_t stream) {
+  auto kernel = attn_fwd_kernel<D, CAUSAL, OutT>;
+  constexpr int smem = TileTraits<D>::kSmemBytes;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  kernel<<<grid_shape(p, batch), kThreads, smem, stream>>>(tm_q, tm_k, tm_v, p);
+}
+
+}  // namespace sage::sm90

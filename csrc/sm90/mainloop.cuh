@@ -1,0 +1,232 @@
+// The two roles of the mainloop: the TMA producer and the consumer warpgroups' online softmax.
+//
+// Pipeline: kStages slots for K and for V, each with a "full" barrier (TMA transaction bytes) and an
+// "empty" barrier (one arrival per consumer warp after its wgmma reading the slot has retired).
+//
+// Consumer math per KV tile j (per 64-row warpgroup):
+//   S = Q_int8 . K_int8^T            wgmma m64n128k32 s8 -> s32, D/32 steps
+//   s = S * q_scale * k_scale * sm_scale * log2 e   (one scalar per thread: the scale groups follow
+//                                                    the accumulator fragment)
+//   m' = max(m, rowmax s);  P~ = exp2(s - m' + log2 448)  -> e4m3, registers become wgmma's A operand
+//   PV = P~ . V                      wgmma m64nDk32 e4m3 -> f32, fresh accumulator per tile
+//   O = O * exp2(m - m') + PV        (two-level accumulation in true fp32 registers)
+//
+// Register-A fragment vs. accumulator fragment: a thread holds S columns {2t, 2t+1, 8+2t, 9+2t} of
+// every 16, but wgmma's 8-bit A fragment wants k = {4t..4t+3}. Instead of shuffling, the V tile is
+// stored with its keys permuted inside every 32 (quant_v_fp8_sm90 writes that order), so the
+// thread's own four values are exactly the four consecutive k of the fragment.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "sm90/ptx.cuh"
+#include "sm90/tile.cuh"
+
+namespace sage::sm90 {
+
+template <int D>
+struct SmemPlan {
+  int8_t* q;
+  int8_t* k;    // [kStages][kCtaK * D]
+  uint8_t* v;   // [kStages][D * kCtaK]
+  uint64_t* q_full;
+  uint64_t* k_full;
+  uint64_t* k_empty;
+  uint64_t* v_full;
+  uint64_t* v_empty;
+
+  __device__ explicit SmemPlan(uint8_t* raw) {
+    using T = TileTraits<D>;
+    uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t{1023});
+    q = reinterpret_cast<int8_t*>(base);
+    k = reinterpret_cast<int8_t*>(base + T::kQBytes);
+    v = base + T::kQBytes + T::kStages * T::kKBytes;
+    uint64_t* bars = reinterpret_cast<uint64_t*>(v + T::kStages * T::kVBytes);
+    q_full = bars;
+    k_full = bars + 1;
+    k_empty = k_full + T::kStages;
+    v_full = k_empty + T::kStages;
+    v_empty = v_full + T::kStages;
+  }
+};
+
+// Number of KV tiles a CTA whose first query row is q0 must visit (0 when every row is masked).
+template <bool CAUSAL>
+__device__ __forceinline__ int kv_tiles_for(int q0, const AttnParams& p) {
+  int n = (p.kv_len + kCtaK - 1) / kCtaK;
+  if constexpr (CAUSAL) {
+    const int last_key = q0 + kCtaQ - 1 + (p.kv_len - p.qo_len);  // bottom-right alignment
+    n = last_key < 0 ? 0 : min(n, last_key / kCtaK + 1);
+  }
+  return n;
+}
+
+// ---- producer: one thread streams Q once, then K/V tiles through the ring --------------------
+template <int D>
+__device__ __forceinline__ void producer_loop(const SmemPlan<D>& sm, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
+                                              const CUtensorMap* tm_v, int q_row0, int kv_row0, int v_row0,
+                                              int n_tiles) {
+  using T = TileTraits<D>;
+  mbar_arrive_expect_tx(sm.q_full, T::kQBytes);
+  tma_load_2d(sm.q, tm_q, sm.q_full, 0, q_row0);
+  for (int j = 0; j < n_tiles; ++j) {
+    const int s = j % T::kStages;
+    const uint32_t phase = (j / T::kStages) & 1;
+    if (j >= T::kStages) mbar_wait(&sm.k_empty[s], phase ^ 1);
+    mbar_arrive_expect_tx(&sm.k_full[s], T::kKBytes);
+    tma_load_2d(sm.k + s * T::kKBytes, tm_k, &sm.k_full[s], 0, kv_row0 + j * kCtaK);
+    if (j >= T::kStages) mbar_wait(&sm.v_empty[s], phase ^ 1);
+    mbar_arrive_expect_tx(&sm.v_full[s], T::kVBytes);
+    tma_load_2d(sm.v + s * T::kVBytes, tm_v, &sm.v_full[s], j * kCtaK, v_row0);
+  }
+}
+
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Two fp32 -> two e4m3 in the low 16 bits (lo first in memory order).
+__device__ __forceinline__ uint32_t pack_e4m3x2(float lo, float hi) {
+  uint16_t r;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+
+// Exact int32 -> fp32 for |x| < 2^22 (|S| <= 127^2 * 256 < 2^22): integer add + float subtract
+// instead of the quarter-rate I2F.
+__device__ __forceinline__ float exact_i2f(int32_t x) {
+  return __int_as_float(x + 0x4B400000) - 12582912.0f;
+}
+
+// Consumer-side state of one thread: its share of O (rows g and g+8 of its warp's 16) and the
+// running max / partial row sums of those two rows.
+template <int D>
+struct RowState {
+  float o[D / 2];
+  float m[2];
+  float l[2];  // partial sums over this thread's columns; quad-reduced in the epilogue
+};
+
+template <int D, bool CAUSAL>
+__device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnParams& p, RowState<D>& st, int wg,
+                                              int warp, int lane, int q0, int n_tiles, float q_scale,
+                                              const float* k_scale_head) {
+  using T = TileTraits<D>;
+  const int t = lane & 3;
+  const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);  // and row0 + 8
+  const int causal_off = p.kv_len - p.qo_len;
+  const uint64_t desc_q = smem_desc<T::kQKRowBytes>(sm.q + wg * 64 * D);
+
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) st.o[i] = 0.f;
+  st.m[0] = st.m[1] = -INFINITY;
+  st.l[0] = st.l[1] = 0.f;
+
+  mbar_wait(sm.q_full, 0);
+
+  int32_t s_acc[64];
+  float pv[D / 2];
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) pv[i] = 0.f;
+
+  for (int j = 0; j < n_tiles; ++j) {
+    const int s = j % T::kStages;
+    const uint32_t phase = (j / T::kStages) & 1;
+    const float k_scale = p.per_thread ? k_scale_head[j * 4 + t] : k_scale_head[j];
+    const float scale = q_scale * k_scale;
+
+    // ---- S = Q K^T ----
+    mbar_wait(&sm.k_full[s], phase);
+    const uint64_t desc_k = smem_desc<T::kQKRowBytes>(sm.k + s * T::kKBytes);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 32; ++kk) wgmma_m64n128k32_s8(s_acc, desc_q + 2 * kk, desc_k + 2 * kk, kk > 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    pin(s_acc);
+    __syncwarp();
+    if (lane == 0) mbar_arrive(&sm.k_empty[s]);
+
+    // ---- online softmax in base 2 ----
+    float sf[64];
+#pragma unroll
+    for (int i = 0; i < 64; ++i) sf[i] = exact_i2f(s_acc[i]);
+    const int key0 = j * kCtaK;
+    const bool need_mask =
+        key0 + kCtaK > p.kv_len || (CAUSAL && key0 + kCtaK - 1 > q0 + wg * 64 + warp * 16 + causal_off);
+    if (need_mask) {
+#pragma unroll
+      for (int i = 0; i < 64; ++i) {
+        const int key = key0 + (i / 4) * 8 + 2 * t + (i & 1);
+        const int row = row0 + ((i & 2) ? 8 : 0);
+        bool masked = key >= p.kv_len;
+        if constexpr (CAUSAL) masked = masked || key > row + causal_off;
+        if (masked) sf[i] = -INFINITY;
+      }
+    }
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int i = 0; i < 64; ++i) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], sf[i]);
+    float alpha[2], shift[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      const float tile_max = mx[r] == -INFINITY ? -INFINITY : mx[r] * scale;
+      const float m_new = fmaxf(st.m[r], tile_max);
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: keep exp2 finite
+      alpha[r] = fast_exp2(st.m[r] - m_use);
+      shift[r] = m_use - kFp8Offset;
+      st.m[r] = m_new;
+    }
+    float rs[2] = {0.f, 0.f};
+#pragma unroll
+    for (int i = 0; i < 64; ++i) {
+      const int r = (i >> 1) & 1;
+      float e = fast_exp2(fmaf(sf[i], scale, -shift[r]));
+      if (need_mask && sf[i] == -INFINITY) e = 0.f;
+      sf[i] = e;
+      rs[r] += e;
+    }
+    st.l[0] = st.l[0] * alpha[0] + rs[0];
+    st.l[1] = st.l[1] * alpha[1] + rs[1];
+
+    // P~ -> e4m3 A fragments: chunk c covers keys 32c..32c+31 (n8 blocks 4c..4c+3).
+    uint32_t a[4][4];
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const float* f = sf + 16 * c;
+      a[c][0] = pack_e4m3x2(f[0], f[1]) | (pack_e4m3x2(f[4], f[5]) << 16);
+      a[c][1] = pack_e4m3x2(f[2], f[3]) | (pack_e4m3x2(f[6], f[7]) << 16);
+      a[c][2] = pack_e4m3x2(f[8], f[9]) | (pack_e4m3x2(f[12], f[13]) << 16);
+      a[c][3] = pack_e4m3x2(f[10], f[11]) | (pack_e4m3x2(f[14], f[15]) << 16);
+    }
+
+    // ---- PV = P~ V (fresh accumulator), overlapped with the O rescale ----
+    mbar_wait(&sm.v_full[s], phase);
+    const uint64_t desc_v = smem_desc<T::kVRowBytes>(sm.v + s * T::kVBytes);
+    wgmma_fence();
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      if constexpr (D == 128) wgmma_m64n128k32_e4m3(pv, a[c], desc_v + 2 * c, c > 0);
+      else wgmma_m64n64k32_e4m3(pv, a[c], desc_v + 2 * c, c > 0);
+    }
+    wgmma_commit();
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
+    wgmma_wait<0>();
+    pin(pv);
+    __syncwarp();
+    if (lane == 0) mbar_arrive(&sm.v_empty[s]);
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) st.o[i] += pv[i];
+  }
+}
+
+}  // namespace sage::sm90

@@ -1,0 +1,22 @@
+// Op schemas of the sm90 kernel family (module sageattention._C_sm90).
+#include "common/stable_op.h"
+
+SAGE_PYMODULE(_C_sm90)
+
+STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
+  // Per-channel FP8 e4m3 V for the sm_90a kernel: like quant_v_fp8 (scale = absmax / 448, output
+  // [B, H, head_dim_padded, N_pad], tokens contiguous), but inside every 32 tokens token
+  // 16h + 8b + 2t + e is stored at position 16h + 4t + 2b + e, the order in which the PV wgmma's
+  // register A fragment consumes the softmax accumulator (see csrc/sm90/mainloop.cuh).
+  m.def(
+      "quant_v_fp8_sm90(Tensor v, int tensor_layout, int pad_multiple, int head_dim_padded, Tensor absmax, "
+      "Tensor? mean) -> (Tensor v_fp8, Tensor scale)");
+  // Attention on quantized operands (INT8 Q/K HND [B, H, N_pad, D_pad], V from quant_v_fp8_sm90).
+  // q is the caller's original query tensor (dtype, shape and layout of the output). qk_per_thread:
+  // Q scales GroupSpec(16, 8, 1) and K GroupSpec(128, 8, 2); else Q GroupSpec(16), K GroupSpec(128).
+  // lse (natural log, without the smooth-K correction) is [B, Hq, Nq] when return_lse, else empty.
+  m.def(
+      "qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale, Tensor v_fp8, "
+      "Tensor v_scale, Tensor? v_mean, int tensor_layout, int kv_len, bool is_causal, bool qk_per_thread, "
+      "float sm_scale, bool return_lse) -> (Tensor out, Tensor lse)");
+}

@@ -1,0 +1,135 @@
+"""Hopper (sm_90a) kernel: INT8 QK^T on wgmma s8, FP8 e4m3 PV on wgmma, TMA + mbarrier pipeline.
+
+``qk_int8_pv_fp8_sm90`` is what ``sageattention.core`` dispatches to on sm_90. It quantizes Q/K to
+INT8 (K smoothed), V to per-channel e4m3 in the kernel's key order, and launches the kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sageattention import _lib, quant
+from sageattention._layout import GroupSpec, layout_code, to_hnd
+from sageattention._ops import register_family_fakes
+
+CTA_Q = 128  # query rows per CTA (two consumer warpgroups of 64)
+CTA_K = 128  # keys per KV tile
+PV_ACCUM_DTYPES = ("fp32+fp32", "fp32")
+QK_QUANT_GRANS = ("per_thread", "per_warp")
+
+
+def group_specs(qk_quant_gran: str) -> tuple[GroupSpec, GroupSpec]:
+    """Q and K scale groups matching the wgmma accumulator fragment (see csrc/sm90/mainloop.cuh)."""
+    if qk_quant_gran == "per_thread":
+        return GroupSpec(16, 8, 1), GroupSpec(CTA_K, 8, 2)
+    if qk_quant_gran == "per_warp":
+        return GroupSpec(16), GroupSpec(CTA_K)
+    raise ValueError(f"qk_quant_gran must be one of {QK_QUANT_GRANS}, got {qk_quant_gran!r}")
+
+
+def padded_head_dim(d: int) -> int:
+    if d <= 64:
+        return 64
+    if d <= 128:
+        return 128
+    raise NotImplementedError(
+        f"the sm90 wgmma kernel supports head dims up to 128 (got {d}); "
+        "use the mma.sync FP8 kernel (sageattn_qk_int8_pv_fp8_cuda) for larger head dims"
+    )
+
+
+def fragment_key_order(n_pad: int, device: torch.device | None = None) -> torch.Tensor:
+    """Index p such that v_std[..., i] == v_sm90[..., p[i]] (quant_v_fp8_sm90's key permutation)."""
+    i = torch.arange(n_pad, device=device)
+    r = i % 32
+    half, b, t, e = r // 16, (r // 8) % 2, (r // 2) % 4, r % 2
+    return i - r + half * 16 + t * 4 + b * 2 + e
+
+
+def quantize(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str, qk_quant_gran: str,
+    smooth_k: bool, smooth_v: bool,
+) -> dict[str, torch.Tensor | None]:
+    """All operands of the kernel, in the form the sm90 kernel reads them."""
+    d_pad = padded_head_dim(q.shape[-1])
+    q_spec, k_spec = group_specs(qk_quant_gran)
+    q8, qs = quant.quant_int8(q, tensor_layout, q_spec, d_pad, CTA_Q)
+    k8, ks, k_mean = quant.smooth_quant_k(k, tensor_layout, k_spec, d_pad, CTA_K, smooth_k)
+    _lib.require("sm90", "the sm90 kernel's V quantization")
+    mean, amax = quant.channel_stats(v, tensor_layout, centered=smooth_v)
+    v_mean = mean if smooth_v else None
+    v8, vs = torch.ops.sageattention.quant_v_fp8_sm90(v, layout_code(tensor_layout), CTA_K, d_pad, amax, v_mean)
+    return {"q_int8": q8, "q_scale": qs, "k_int8": k8, "k_scale": ks, "k_mean": k_mean,
+            "v_fp8": v8, "v_scale": vs, "v_mean": v_mean}
+
+
+def qk_int8_pv_fp8_sm90(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    tensor_layout: str,
+    is_causal: bool,
+    qk_quant_gran: str,
+    sm_scale: float,
+    pv_accum_dtype: str,
+    smooth_k: bool,
+    smooth_v: bool,
+    return_lse: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    if pv_accum_dtype not in PV_ACCUM_DTYPES:
+        raise ValueError(
+            f"pv_accum_dtype for the sm90 kernel must be one of {PV_ACCUM_DTYPES} (FP8 wgmma accumulates in "
+            f"fp32, added per KV tile into fp32), got {pv_accum_dtype!r}"
+        )
+    group_specs(qk_quant_gran)  # validates the name
+    padded_head_dim(q.shape[-1])  # NotImplementedError for > 128: the dispatcher falls back
+    _lib.require("sm90", "sageattn_qk_int8_pv_fp8_cuda_sm90")
+    code = layout_code(tensor_layout)
+    kv_len = to_hnd(k, tensor_layout).shape[2]
+    qo_len = to_hnd(q, tensor_layout).shape[2]
+    if kv_len == 0 or qo_len == 0:  # no key: every row is empty (O = 0, lse = -inf)
+        out = torch.zeros_like(q)
+        b, hq = q.shape[0], to_hnd(q, tensor_layout).shape[1]
+        lse = torch.full((b, hq, qo_len), float("-inf"), device=q.device, dtype=torch.float32)
+        return (out, lse) if return_lse else out
+    ops = quantize(q, k, v, tensor_layout, qk_quant_gran, smooth_k, smooth_v)
+    out, lse = torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+        q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"],
+        ops["v_mean"], code, kv_len, is_causal, qk_quant_gran == "per_thread", float(sm_scale), return_lse,
+    )
+    if not return_lse:
+        return out
+    k_mean = ops["k_mean"]
+    if k_mean is not None:  # softmax ignored the q . mean_k row shift; the LSE must not
+        qh = to_hnd(q, tensor_layout)
+        km = k_mean if k_mean.shape[1] == qh.shape[1] else k_mean.repeat_interleave(qh.shape[1] // k_mean.shape[1], 1)
+        lse = lse + sm_scale * torch.einsum("bhnd,bhd->bhn", qh.float(), km)
+    return out, lse
+
+
+@register_family_fakes("sm90")
+def _sm90_fakes() -> None:
+    @torch.library.register_fake("sageattention::quant_v_fp8_sm90")
+    def _(
+        v: torch.Tensor, tensor_layout: int, pad_multiple: int, head_dim_padded: int, absmax: torch.Tensor,
+        mean: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        b, a1, a2, _d = v.shape
+        h, n = (a1, a2) if tensor_layout == 0 else (a2, a1)
+        n_pad = (n + pad_multiple - 1) // pad_multiple * pad_multiple
+        return (
+            v.new_empty((b, h, head_dim_padded, n_pad), dtype=torch.float8_e4m3fn),
+            v.new_empty((b, h, head_dim_padded), dtype=torch.float32),
+        )
+
+    @torch.library.register_fake("sageattention::qk_int8_pv_fp8_sm90")
+    def _(
+        q: torch.Tensor, q_int8: torch.Tensor, q_scale: torch.Tensor, k_int8: torch.Tensor, k_scale: torch.Tensor,
+        v_fp8: torch.Tensor, v_scale: torch.Tensor, v_mean: torch.Tensor | None, tensor_layout: int, kv_len: int,
+        is_causal: bool, qk_per_thread: bool, sm_scale: float, return_lse: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        b, a1, a2, _d = q.shape
+        h, n = (a1, a2) if tensor_layout == 0 else (a2, a1)
+        lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
+        return torch.empty_like(q, memory_format=torch.contiguous_format), lse

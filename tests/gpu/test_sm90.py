@@ -1,0 +1,172 @@
+"""sm_90a wgmma kernel (csrc/sm90): vs the exact-semantics oracle on its own quantized inputs, and vs
+float64 attention end to end. Skips unless the GPU is sm_90 and the sm90 module is built."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sageattention import _lib
+from sageattention import reference as R
+from sageattention._layout import to_hnd
+from sageattention.kernels import sm90
+
+pytestmark = pytest.mark.gpu
+DEV = "cuda"
+
+
+def _skip_reason() -> str | None:
+    if not torch.cuda.is_available():
+        return "no CUDA"
+    if torch.cuda.get_device_capability() != (9, 0):
+        return "needs an sm_90 GPU"
+    if not _lib.load("sm90"):
+        return f"sm90 module unavailable: {_lib.error('sm90')}"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _need_sm90() -> None:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def make(layout: str, b: int, h: int, n: int, d: int, dtype: torch.dtype, offset: float = 0.0, strided: bool = False):
+    shape = (b, h, n, d + (8 if strided else 0)) if layout == "HND" else (b, n, h, d + (8 if strided else 0))
+    x = torch.randn(*shape, device=DEV, dtype=dtype)[..., :d]
+    if offset:
+        x = x + offset * torch.randn(d, device=DEV, dtype=dtype)
+    return x
+
+
+def rel_l1(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).abs().sum() / b.double().abs().sum().clamp_min(1e-30))
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    x, y = a.double().flatten(), b.double().flatten()
+    return float(torch.dot(x, y) / (x.norm() * y.norm()).clamp_min(1e-30))
+
+
+def run(q, k, v, layout="HND", causal=False, gran="per_thread", smooth_k=True, smooth_v=False, lse=False):
+    d = q.shape[-1]
+    return sm90.qk_int8_pv_fp8_sm90(
+        q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran=gran, sm_scale=1.0 / math.sqrt(d),
+        pv_accum_dtype="fp32+fp32", smooth_k=smooth_k, smooth_v=smooth_v, return_lse=lse,
+    )
+
+
+@pytest.mark.parametrize("layout", ["HND", "NHD"])
+@pytest.mark.parametrize("d", [64, 80, 128])
+@pytest.mark.parametrize("smooth_v", [False, True])
+def test_quant_v_matches_reference_in_fragment_order(layout, d, smooth_v):
+    v = make(layout, 2, 3, 1000, d, torch.float16, strided=True)
+    d_pad = sm90.padded_head_dim(d)
+    from sageattention import quant
+
+    mean, amax = quant.channel_stats(v, layout, centered=smooth_v)
+    vq, vs = torch.ops.sageattention.quant_v_fp8_sm90(v, 0 if layout == "HND" else 1, 128, d_pad, amax,
+                                                     mean if smooth_v else None)
+    ref_q, ref_s = R.quant_v_fp8(to_hnd(v, layout), 128, d_pad, 448.0, amax, mean if smooth_v else None)
+    order = sm90.fragment_key_order(vq.shape[-1], DEV)
+    got = vq.view(torch.uint8)[..., order].view(torch.float8_e4m3fn)
+    torch.testing.assert_close(vs, ref_s, rtol=1e-6, atol=0)
+    diff = (got.float() - ref_q.float()).abs()
+    step = ref_q.float().abs().clamp_min(2**-6) / 8  # one e4m3 step
+    assert bool((diff <= step * 1.01).all()), float(diff.max())
+
+
+CASES = [  # (qo_len, kv_len)
+    (1024, 1024), (333, 1000), (1000, 333), (77, 77), (128, 1), (256, 640),
+]
+
+
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("gran", ["per_thread", "per_warp"])
+@pytest.mark.parametrize("lens", CASES)
+def test_kernel_matches_oracle(d, causal, gran, lens):
+    qo, kv = lens
+    hq, hkv = 4, 2
+    q = make("HND", 2, hq, qo, d, torch.float16)
+    k = make("HND", 2, hkv, kv, d, torch.float16, offset=2.0)
+    v = make("HND", 2, hkv, kv, d, torch.float16)
+    sm_scale = 1.0 / math.sqrt(d)
+    ops = sm90.quantize(q, k, v, "HND", gran, smooth_k=True, smooth_v=False)
+    out, lse = torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+        q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0, kv,
+        causal, gran == "per_thread", sm_scale, True,
+    )
+    q_spec, k_spec = sm90.group_specs(gran)
+    order = sm90.fragment_key_order(ops["v_fp8"].shape[-1], DEV)
+    v_std = ops["v_fp8"].view(torch.uint8)[..., order].view(torch.float8_e4m3fn)
+    ref, ref_lse = R.attention_from_quantized(
+        ops["q_int8"], ops["q_scale"], q_spec, ops["k_int8"], ops["k_scale"], k_spec, v_std, ops["v_scale"],
+        qo_len=qo, kv_len=kv, head_dim=d, sm_scale=sm_scale, is_causal=causal, block_kv=128,
+    )
+    assert torch.isfinite(out).all()
+    assert rel_l1(out.float(), ref) < 5e-3
+    visible = torch.isfinite(ref_lse)
+    assert torch.equal(torch.isfinite(lse), visible)
+    torch.testing.assert_close(lse[visible], ref_lse[visible], atol=2e-3, rtol=0)
+    assert bool((out.float()[~visible] == 0).all())
+
+
+@pytest.mark.parametrize("layout", ["HND", "NHD"])
+@pytest.mark.parametrize("d", [64, 128, 96])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("offset", [0.0, 5.0])
+def test_accuracy_vs_fp64(layout, d, causal, offset):
+    q = make(layout, 2, 4, 2048, d, torch.float16)
+    k = make(layout, 2, 4, 2048, d, torch.float16, offset=offset)
+    v = make(layout, 2, 4, 2048, d, torch.float16)
+    out, lse = run(q, k, v, layout, causal, lse=True)
+    ref, ref_lse = R.attention_fp64(to_hnd(q, layout), to_hnd(k, layout), to_hnd(v, layout), causal)
+    o = to_hnd(out, layout)
+    assert out.shape == q.shape and out.dtype == q.dtype
+    assert rel_l1(o, ref) <= 0.03
+    assert cosine(o, ref) >= 0.9995
+    assert float((lse.double() - ref_lse).abs().max()) < 0.05
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("gran", ["per_thread", "per_warp"])
+@pytest.mark.parametrize("smooth_v", [False, True])
+def test_dtypes_granularity_smooth_v_gqa_strided(dtype, gran, smooth_v):
+    q = make("NHD", 1, 8, 1531, 128, dtype, strided=True)
+    k = make("NHD", 1, 2, 1777, 128, dtype, offset=3.0, strided=True)
+    v = make("NHD", 1, 2, 1777, 128, dtype, offset=1.0, strided=True)
+    out = run(q, k, v, "NHD", False, gran, smooth_v=smooth_v)
+    ref, _ = R.attention_fp64(to_hnd(q, "NHD"), to_hnd(k, "NHD"), to_hnd(v, "NHD"), False)
+    o = to_hnd(out, "NHD")
+    assert out.dtype == dtype and torch.isfinite(out).all()
+    assert rel_l1(o, ref) <= 0.03
+    assert cosine(o, ref) >= 0.9995
+
+
+def test_causal_qo_longer_than_kv_rows_without_keys_are_zero():
+    q = make("HND", 1, 2, 300, 128, torch.float16)
+    k = make("HND", 1, 2, 100, 128, torch.float16)
+    v = make("HND", 1, 2, 100, 128, torch.float16)
+    out, lse = run(q, k, v, causal=True, lse=True)
+    ref, ref_lse = R.attention_fp64(q, k, v, True)
+    assert torch.isfinite(out).all()
+    assert bool((out[:, :, :200] == 0).all()) and bool(torch.isneginf(lse[:, :, :200]).all())
+    assert rel_l1(out[:, :, 200:], ref[:, :, 200:]) <= 0.03
+
+
+def test_head_dim_256_raises_not_implemented():
+    q = make("HND", 1, 1, 64, 256, torch.float16)
+    with pytest.raises(NotImplementedError):
+        run(q, q, q)
+
+
+def test_bad_accum_dtype_names_options():
+    q = make("HND", 1, 1, 64, 64, torch.float16)
+    with pytest.raises(ValueError, match="fp32\\+fp32"):
+        sm90.qk_int8_pv_fp8_sm90(q, q, q, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread",
+                                 sm_scale=0.125, pv_accum_dtype="fp16", smooth_k=True, smooth_v=False,
+                                 return_lse=False)
