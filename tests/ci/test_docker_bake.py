@@ -244,3 +244,20 @@ def test_hadolint_finds_no_error() -> None:
     proc = subprocess.run([exe, "--failure-threshold", "error", str(ROOT / "dockerfile.builder")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_guide_lists_each_flavor_with_its_real_defaults() -> None:
+    text = (ROOT / "docs" / "docker.md").read_text()
+    rows = dict((m.group(1), (m.group(2), m.group(3)))
+                for m in re.finditer(r"^\| (cu\d+) \| ([\d.]+) \| `([\d.;]+)` \|$", text, re.MULTILINE))
+    assert rows == {f.name: (f.cuda_full, f.arch_list_str) for f in flavors.FLAVORS.values()}
+
+
+def test_the_guide_names_gpus_by_their_real_arch() -> None:
+    text = (ROOT / "docs" / "docker.md").read_text()
+    rows = re.finditer(r"^\| (\d+\.\d) \| ([^|]+) \| ([^|]+) \|$", text, re.MULTILINE)
+    table = {m.group(1): (m.group(2), m.group(3)) for m in rows}
+    assert "H100" in table["9.0"][0] and "H100" not in table["8.9"][0]
+    assert "A100" in table["8.0"][0] and "RTX 40" in table["8.9"][0] and "B200" in table["10.0"][0]
+    assert "RTX 50" in table["12.0"][0] and "GB10" in table["12.1"][0]
+    assert "not supported" in table["7.0"][1] and "not supported" in table["7.5"][1]
