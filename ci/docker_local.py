@@ -635,7 +635,7 @@ def make_bases(b: Buildah, work: pathlib.Path, *, cuda_home: pathlib.Path, cuda:
         ctr = b("from", runtime, capture=True).stdout.strip()
         b("run", "--isolation", "chroot", ctr, "--", "sh", "-c",
           "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
-          "g++ make && rm -rf /var/lib/apt/lists/*", what="apt-get in the builder base")
+          "g++ make python3-dev && rm -rf /var/lib/apt/lists/*", what="apt-get in the builder base")
         mnt = b("mount", ctr, capture=True).stdout.strip()
         dest = pathlib.Path(mnt) / "usr/local" / f"cuda-{cuda}"
         _run(["cp", "-a", f"{cuda_home}/.", str(dest)], what="copy the CUDA toolkit")

@@ -154,6 +154,15 @@ def parse_project_page(text: str) -> dict[str, str]:
     return found
 
 
+def parse_root_page(text: str) -> list[str]:
+    """Project names linked from a simple index's root page."""
+    names = []
+    for m in re.finditer(r'<a\s+href="([^"]+)"[^>]*>([^<]+)</a>', text):
+        href = urllib.parse.unquote(html.unescape(m.group(1))).rstrip("/")
+        names.append(normalize(href.rsplit("/", 1)[-1]))
+    return names
+
+
 def check(flavor_root: pathlib.Path) -> list[str]:
     """Problems with an index as served: link hashes and metadata files must match the bytes."""
     problems = []

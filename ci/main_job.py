@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch-list", help="default: TORCH_CUDA_ARCH_LIST, else the GPU's, else the flavor's")
     p.add_argument("--wheel", type=pathlib.Path, help="skip the build and use this (unrepaired) wheel")
     p.add_argument("--copy-source", action="store_true", help="build from a clean copy of the tree")
-    p.add_argument("--index-root", type=pathlib.Path, default=ROOT / ".whl")
+    p.add_argument("--dist", type=pathlib.Path, default=ROOT / "dist", help="built wheels (default: dist/)")
+    p.add_argument("--wheelhouse", type=pathlib.Path, default=ROOT / ".wheelhouse", help="repaired wheels")
+    p.add_argument("--index-root", type=pathlib.Path, default=ROOT / ".whl", help="local index (default: .whl/)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port on 127.0.0.1 (default {DEFAULT_PORT})")
     p.add_argument("--serve", action="store_true", help="keep serving the index after the checks (Ctrl-C stops)")
     args = p.parse_args(argv)
@@ -92,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.wheel:
         wheel = args.wheel.resolve()
     else:
-        wheel = build.build(flavor.name, ROOT / "dist", copy_source=args.copy_source, arch_list=arch_list,
+        wheel = build.build(flavor.name, args.dist, copy_source=args.copy_source, arch_list=arch_list,
                             public_version=public)
     step("build", s)
 
     s = time.monotonic()
-    repaired = repair.repair(wheel, ROOT / ".wheelhouse", "auto")
+    repaired = repair.repair(wheel, args.wheelhouse, "auto")
     step("repair", s)
 
     s = time.monotonic()

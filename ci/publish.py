@@ -16,11 +16,13 @@ a wheel whose local label is not the flavor's is refused.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import pathlib
 import shutil
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from ci import flavors, index
@@ -116,6 +118,54 @@ def fetch_existing(simple_url: str, project: str) -> dict[str, str]:
         raise ToolError(f"cannot reach {url}: {exc.reason}") from exc
 
 
+def _get(url: str) -> bytes | None:
+    """GET url; None on 404 (nothing published yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 (configured index URL)
+            return bytes(resp.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise ToolError(f"GET {url} failed: HTTP {exc.code}") from exc
+    except urllib.error.URLError as exc:
+        raise ToolError(f"cannot reach {url}: {exc.reason}") from exc
+
+
+def mirror(base_url: str, flavor: str, index_root: pathlib.Path) -> int:
+    """Copy a live static index (e.g. the GitHub Pages site) into index_root/<flavor>/.
+
+    A Pages deployment replaces the whole site, so a release first brings back every file already
+    published; the pages are then regenerated from the full set. Each download is checked against
+    the sha256 its page lists. Returns the number of files fetched.
+    """
+    base = f"{base_url.rstrip('/')}/{flavor}/"
+    root_page = _get(base)
+    if root_page is None:
+        log(f"{base} does not exist yet: starting an empty {flavor} index")
+        return 0
+    fetched = 0
+    projects = index.parse_root_page(root_page.decode())
+    for project in projects:
+        page = _get(f"{base}{project}/")
+        if page is None:
+            raise ToolError(f"{base} lists {project} but {base}{project}/ is missing")
+        dest = index_root / flavor / index.normalize(project)
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, sha in index.parse_project_page(page.decode()).items():
+            target = dest / name
+            if target.exists() and sha256_file(target) == sha:
+                continue
+            data = _get(f"{base}{project}/{urllib.parse.quote(name)}")
+            if data is None:
+                raise ToolError(f"{base}{project}/ lists {name} but the file is missing")
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise ToolError(f"{name} from {base} does not match the sha256 its page lists")
+            target.write_bytes(data)
+            fetched += 1
+    log(f"mirrored {fetched} file(s) from {base}")
+    return fetched
+
+
 def repository_url_for(flavor: str, env: dict[str, str] | None = None) -> str | None:
     env = dict(os.environ) if env is None else env
     return env.get(f"SAGEATTENTION_REPOSITORY_URL_{flavor.upper()}")
@@ -150,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("wheels", nargs="+", type=pathlib.Path)
     p.add_argument("--flavor", required=True, choices=sorted(flavors.FLAVORS))
     p.add_argument("--index-root", type=pathlib.Path, help="static index root; the flavor's pages go in ROOT/<flavor>/")
+    p.add_argument("--mirror-from", help="live static index base (…/whl) to bring back before publishing")
     p.add_argument("--repository-url", help="twine upload URL (default: $SAGEATTENTION_REPOSITORY_URL_<FLAVOR>)")
     p.add_argument("--simple-url", help="the repository's simple index (default: <repository-url>/simple/)")
     args = p.parse_args(argv)
@@ -159,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     done = []
     if repo:
         done += publish_twine(args.wheels, args.flavor, repo, args.simple_url)
+    if args.mirror_from:
+        if not args.index_root:
+            raise ConfigError("--mirror-from needs --index-root")
+        mirror(args.mirror_from, args.flavor, args.index_root)
     if args.index_root:
         done += publish_static(args.wheels, args.flavor, args.index_root)
     print(f"published {len(done)} new file(s); {len(args.wheels) * (bool(repo) + bool(args.index_root)) - len(done)} already there")

@@ -97,3 +97,25 @@ def test_repository_url_per_flavor_from_env() -> None:
     env = {"SAGEATTENTION_REPOSITORY_URL_CU128": "http://127.0.0.1:9/cu128/"}
     assert publish.repository_url_for("cu128", env) == "http://127.0.0.1:9/cu128/"
     assert publish.repository_url_for("cu130", env) is None
+
+
+def test_release_merges_into_the_live_site(tmp_path: pathlib.Path, wheel_factory) -> None:
+    """Pages replaces the whole site: mirror what is live, add the new wheel, regenerate from all."""
+    from ci.serve import serving
+
+    live = tmp_path / "live"
+    old = wheel_factory("2.3.0+cu130")
+    publish.publish_static([old], "cu130", live)
+    fresh_root = tmp_path / "site"
+    with serving(live) as server:
+        assert publish.mirror(server.url, "cu130", fresh_root) == 1
+        assert publish.mirror(server.url, "cu128", fresh_root) == 0  # nothing published yet
+        new = wheel_factory("2.4.0+cu130")
+        changed = wheel_factory("2.3.0+cu130", payload=b"rebuilt")
+        with pytest.raises(PublishConflict):
+            publish.publish_static([changed], "cu130", fresh_root)
+        assert publish.publish_static([old, new], "cu130", fresh_root) == [new.name]
+    page = (fresh_root / "cu130" / "sageattention" / "index.html").read_text()
+    assert set(index.parse_project_page(page)) == {old.name, new.name}
+    assert (fresh_root / "cu130" / "sageattention" / old.name).read_bytes() == old.read_bytes()
+    assert index.check(fresh_root / "cu130") == []
