@@ -1,0 +1,35 @@
+"""Small-shape sweep over every mma.sync kernel variant, for compute-sanitizer:
+compute-sanitizer --tool memcheck --error-exitcode 9 python bench/mma_sanitize_sweep.py"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+
+import torch
+
+sys.path.insert(0, ".")
+from sageattention.kernels import mma  # noqa: E402
+
+torch.manual_seed(0)
+count = 0
+for fp8, d, causal, acc_i, gran in itertools.product((False, True), (40, 64, 128, 256), (False, True), range(3),
+                                                     ("per_warp", "per_thread")):
+    acc = (mma.FP8_PV_ACCUM if fp8 else mma.FP16_PV_ACCUM)
+    acc = list(acc)[acc_i]
+    if acc == "fp32+fp16" and not mma.fp8_f16_accum_available():
+        continue
+    layout = "NHD" if (d + acc_i) % 2 else "HND"
+    nq, nk = (77, 130) if causal else (130, 77)
+    hq, hkv = 4, 2
+    mk = lambda h, n: (torch.randn((1, h, n, d) if layout == "HND" else (1, n, h, d), device="cuda",  # noqa: E731
+                                   dtype=torch.bfloat16 if acc_i == 1 else torch.float16))
+    q, k, v = mk(hq, nq), mk(hkv, nk), mk(hkv, nk)
+    fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
+    out, lse = fn(q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran=gran, sm_scale=1 / math.sqrt(d),
+                  pv_accum_dtype=acc, smooth_k=True, smooth_v=acc_i == 0, return_lse=True)
+    torch.cuda.synchronize()
+    assert torch.isfinite(out).all()
+    count += 1
+print(f"sanitize sweep: {count} kernel calls done")

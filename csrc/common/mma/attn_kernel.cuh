@@ -1,0 +1,184 @@
+// The mma.sync attention kernel (FlashAttention-2 dataflow, SageAttention quantization) and its
+// launcher. Include only from the explicit-instantiation files (csrc/mma_fp*/attn_d*.cu).
+//
+// One CTA = kCtaQ query rows of one (batch, q-head); 4 warps, each owning kWarpQ rows. Per KV tile
+// of 64 keys: S = Q.K^T on INT8 MMAs (exact int32), s = S * q_scale * k_scale * sm_scale*log2 e,
+// mask, online softmax in base 2, P -> f16 or e4m3, O += P.V, computed 32 keys at a time. Shared
+// memory holds Q once and two K/V tile stages: cp.async brings tile i+1 while tile i is computed.
+#pragma once
+
+#include <cmath>
+
+#include "common/mma/attn_epilogue.cuh"
+#include "common/mma/attn_mainloop.cuh"
+#include "common/mma/attn_params.h"
+#include "common/stable_op.h"
+
+namespace sage::mma {
+
+template <int D, PvAccum PV>
+constexpr int attn_smem_bytes() {
+  using W = WarpTile<D, PV>;
+  return W::QTile::kBytes + 2 * (W::KTile::kBytes + W::VTile::kBytes);
+}
+
+template <int D, bool CAUSAL, PvAccum PV>
+__global__ void __launch_bounds__(MmaTile<D>::kThreads) attn_kernel(const __grid_constant__ AttnParams p) {
+  using Tile = MmaTile<D>;
+  using W = WarpTile<D, PV>;
+  constexpr int kThreads = Tile::kThreads, kCtaQ = Tile::kCtaQ, kCtaK = Tile::kCtaK, kMT = W::kMT;
+  extern __shared__ __align__(128) unsigned char smem[];
+  const uint32_t sQ = smem_addr(smem);
+  constexpr int kStage = W::KTile::kBytes + W::VTile::kBytes;  // stage s: K at sK0 + s*kStage, V after it
+  const uint32_t sK0 = sQ + W::QTile::kBytes;
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  // Causal: the longest CTAs (last query tiles) start first.
+  const int qtile = CAUSAL ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
+  const int h = blockIdx.y, b = blockIdx.z, hk = h / (p.hq / p.hkv);
+  const int q0 = qtile * kCtaQ;
+  const int warp_row0 = warp * Tile::kWarpQ;  // within the CTA
+  const int diag = p.kv_len - p.qo_len;       // bottom-right causal: row i sees keys j <= i + diag
+
+  int n_tiles = (p.kv_len + kCtaK - 1) / kCtaK;
+  if (CAUSAL) {
+    const int last_key = q0 + kCtaQ - 1 + diag;
+    n_tiles = last_key < 0 ? 0 : min(n_tiles, last_key / kCtaK + 1);
+  }
+  // Tiles from here on need the causal mask for some row of this CTA (keys beyond q0 + diag).
+  const int first_masked = CAUSAL ? max(0, (q0 + diag + 1) / kCtaK) : n_tiles;
+  const int kv_full_tiles = p.kv_len / kCtaK;  // tiles with no out-of-range key
+
+  const int64_t bh = static_cast<int64_t>(b) * p.hq + h;
+  const int64_t bhk = static_cast<int64_t>(b) * p.hkv + hk;
+  const char* gQ = reinterpret_cast<const char*>(p.q) + (bh * p.nq_pad + q0) * D;
+  const char* gK = reinterpret_cast<const char*>(p.k) + bhk * p.nk_pad * D;
+  const char* gV;
+  if constexpr (W::kFp8) {
+    gV = static_cast<const char*>(p.v) + bhk * D * p.nk_pad;
+  } else {
+    gV = static_cast<const char*>(p.v) + (b * p.v_sb + hk * p.v_sh) * 2;
+  }
+  auto load_kv = [&](int tile) {
+    const uint32_t sK = sK0 + (tile % 2) * kStage, sV = sK + W::KTile::kBytes;
+    W::KTile::template load<kThreads>(sK, gK + static_cast<int64_t>(tile) * kCtaK * D, D, kCtaK, D);
+    if constexpr (W::kFp8) {
+      W::VTile::template load<kThreads>(sV, gV + static_cast<int64_t>(tile) * kCtaK, p.nk_pad, D, kCtaK);
+    } else {
+      W::VTile::template load<kThreads>(sV, gV + static_cast<int64_t>(tile) * kCtaK * p.v_sn * 2, p.v_sn * 2,
+                                        p.kv_len - tile * kCtaK, p.v_dim * 2);
+    }
+  };
+
+  W::QTile::template load<kThreads>(sQ, gQ, D, kCtaQ, D);
+  if (n_tiles > 0) load_kv(0);
+  cp_async_commit();
+
+  const float* qs_head = p.q_scale + bh * p.q_scales_per_head;
+  const int qblock = qtile * Tile::kWarps + warp;
+  const float q_scale = p.q_per_thread ? qs_head[qblock * 8 + g] : qs_head[qblock];
+  const float* ks_head = p.k_scale + bhk * p.k_scales_per_head;
+
+  using OAcc = typename std::conditional<W::kOHalf, uint32_t[kMT][W::kNO][2], float[kMT][W::kNO][4]>::type;
+  OAcc o;
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < W::kNO; ++nt) {
+      if constexpr (W::kOHalf) {
+        o[mt][nt][0] = o[mt][nt][1] = 0u;
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[mt][nt][e] = 0.f;
+      }
+    }
+  float m[kMT][2], l[kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.f;
+
+  for (int tile = 0; tile < n_tiles; ++tile) {
+    if (tile + 1 < n_tiles) load_kv(tile + 1);  // into the stage every warp finished with last iteration
+    cp_async_commit();
+    cp_async_wait<1>();  // Q and tile `tile` have landed
+    __syncthreads();
+    const uint32_t sK = sK0 + (tile % 2) * kStage, sV = sK + W::KTile::kBytes;
+    const float ks = p.k_per_thread ? ks_head[tile * 4 + t] : ks_head[tile];
+    const float mult = q_scale * ks * p.score_scale;
+    const bool need_mask = tile >= kv_full_tiles || tile >= first_masked;
+#pragma unroll
+    for (int sub = 0; sub < kCtaK / W::kSubK; ++sub) {
+      const int key0 = sub * W::kSubK;
+      int s[kMT][W::kNS][4];
+      qk_int8<D, PV>(sQ, sK, key0, warp_row0, lane, s);
+      float sf[kMT][W::kNS][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int j = 0; j < W::kNS; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) sf[mt][j][e] = static_cast<float>(s[mt][j][e]) * mult;
+      if (need_mask) {
+        const int tile_key0 = tile * kCtaK + key0;
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+          for (int j = 0; j < W::kNS; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int key = tile_key0 + key_of_col<W::kFp8>(j, 2 * t + (e % 2));
+              const int row = q0 + warp_row0 + mt * 16 + g + (e / 2) * 8;
+              if (key >= p.kv_len || (CAUSAL && key > row + diag)) sf[mt][j][e] = -INFINITY;
+            }
+      }
+      online_softmax<D, PV>(sf, m, l, o);
+      uint32_t pa[kMT][W::kPSteps][4];
+      pack_p<D, PV>(sf, pa);
+      pv_mma<D, PV>(sV, key0, lane, pa, o);
+    }
+    __syncthreads();  // every warp is done with this stage before it is refilled
+  }
+  cp_async_wait<0>();
+
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) {
+    float of[W::kNO][4];
+#pragma unroll
+    for (int nt = 0; nt < W::kNO; ++nt) {
+      if constexpr (W::kOHalf) {
+        const float2 a = unpack_half2(o[mt][nt][0]), c = unpack_half2(o[mt][nt][1]);
+        of[nt][0] = a.x, of[nt][1] = a.y, of[nt][2] = c.x, of[nt][3] = c.y;
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) of[nt][e] = o[mt][nt][e];
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int row = q0 + warp_row0 + mt * 16 + g + r * 8;
+      store_row<W::kNO, W::kFp8>(p, b, h, hk, row, t, m[mt][r], l[mt][r], of, r);
+    }
+  }
+}
+
+template <int D, bool CAUSAL, int PV>
+void launch_attn(const AttnParams& p, cudaStream_t stream) {
+  constexpr PvAccum kPv = static_cast<PvAccum>(PV);
+  using Tile = MmaTile<D>;
+  auto kernel = attn_kernel<D, CAUSAL, kPv>;
+  constexpr int smem = attn_smem_bytes<D, kPv>();
+  if (smem > 48 * 1024) {
+    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    SAGE_CHECK(err == cudaSuccess, "attention kernel needs ", smem, " bytes of shared memory: ",
+               cudaGetErrorString(err));
+  }
+  const dim3 grid((p.qo_len + Tile::kCtaQ - 1) / Tile::kCtaQ, p.hq, p.batch);
+  kernel<<<grid, Tile::kThreads, smem, stream>>>(p);
+  check_launch("sageattention mma attention");
+}
+
+// One line per (head dim, accumulation policy): both causal variants.
+#define SAGE_MMA_INSTANTIATE(D, PV)                                                   \
+  template void launch_attn<D, false, static_cast<int>(PV)>(const AttnParams&, cudaStream_t); \
+  template void launch_attn<D, true, static_cast<int>(PV)>(const AttnParams&, cudaStream_t);
+
+}  // namespace sage::mma

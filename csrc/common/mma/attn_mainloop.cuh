@@ -1,0 +1,231 @@
+// The per-warp steps of one KV tile: S = Q.K^T (INT8 MMA), scale/mask, online softmax (base 2),
+// P packing, and PV (FP16 or FP8 MMA) under each accumulation policy.
+#pragma once
+
+#include <cmath>
+
+#include "common/mma/ptx.cuh"
+#include "common/mma/tile.cuh"
+
+namespace sage::mma {
+
+constexpr float kFp8Offset = 8.807354922057604f;  // log2(448): P~ = exp2(s - m + log2 448) <= 448
+
+template <int D, PvAccum PV>
+struct WarpTile {
+  using Tile = MmaTile<D>;
+  static constexpr int kMT = Tile::kMT;
+  static constexpr int kCtaK = Tile::kCtaK;
+  static constexpr bool kFp8 = pv_is_fp8(PV);
+  // S is computed and soft-maxed 32 keys at a time (half a KV tile): S + O must fit the register
+  // file next to each other (O alone is 128 registers at D=128 with 2 row tiles).
+  static constexpr int kSubK = 32;
+  static constexpr int kNS = kSubK / 8;  // S n8 tiles per warp row tile
+  static constexpr int kNO = D / 8;      // O n8 tiles
+  using QTile = SmemTile<Tile::kCtaQ, D>;
+  using KTile = SmemTile<kCtaK, D>;
+  using VTile = typename std::conditional<kFp8, SmemTile<D, kCtaK>, SmemTile<kCtaK, 2 * D>>::type;
+  // Packed P A-fragments per 32-key sub-tile: FP16 -> 2 k16 steps; FP8 -> 1 k32 step.
+  static constexpr int kPSteps = kFp8 ? kSubK / 32 : kSubK / 16;
+  static constexpr bool kOHalf = PV == PvAccum::kF16F16;
+};
+
+// S[mt][j] = Q rows (warp row tile mt) . K keys key0 + key_of_col(j, *), exact int32.
+template <int D, PvAccum PV>
+__device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int warp_row0, int lane,
+                                        int (&s)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4]) {
+  using W = WarpTile<D, PV>;
+#pragma unroll
+  for (int mt = 0; mt < W::kMT; ++mt)
+#pragma unroll
+    for (int j = 0; j < W::kNS; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[mt][j][e] = 0;
+#pragma unroll
+  for (int ks = 0; ks < D / 32; ++ks) {  // one k32 step of channels: A fragments of every row tile
+    uint32_t a[W::kMT][4];
+#pragma unroll
+    for (int mt = 0; mt < W::kMT; ++mt)
+      ldsm_x4(a[mt], W::QTile::at(sQ, warp_row0 + mt * 16 + (lane % 8) + ((lane / 8) % 2) * 8,
+                                  ks * 32 + (lane / 16) * 16));
+#pragma unroll
+    for (int j = 0; j < W::kNS; j += 2) {
+      uint32_t b[4];  // b[0], b[1]: n8 tile j; b[2], b[3]: tile j + 1
+      ldsm_x4(b, W::KTile::at(sK, key0 + key_of_col<W::kFp8>(j + lane / 16, lane % 8), ks * 32 + ((lane / 8) % 2) * 16));
+#pragma unroll
+      for (int mt = 0; mt < W::kMT; ++mt) {
+        mma_s8_16832(s[mt][j], a[mt], b[0], b[1]);
+        mma_s8_16832(s[mt][j + 1], a[mt], b[2], b[3]);
+      }
+    }
+  }
+}
+
+// Online softmax over one tile, in place: sf holds base-2 logits (masked = -inf) on entry and
+// p = exp2(s - m_new [+ log2 448]) on exit. Updates m, the lane-partial row sums l (fp32, from p
+// before any rounding), and rescales O by exp2(m_old - m_new).
+template <int D, PvAccum PV, typename OAcc>
+__device__ __forceinline__ void online_softmax(float (&sf)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4],
+                                               float (&m)[WarpTile<D, PV>::kMT][2],
+                                               float (&l)[WarpTile<D, PV>::kMT][2], OAcc& o) {
+  using W = WarpTile<D, PV>;
+#pragma unroll
+  for (int mt = 0; mt < W::kMT; ++mt) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < W::kNS; ++j) mx = fmaxf(mx, fmaxf(sf[mt][j][2 * r], sf[mt][j][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m[mt][r], mx);
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: p = 0, no NaN
+      const float alpha = ex2(m[mt][r] - m_use);
+      m[mt][r] = m_new;
+      const float shift = W::kFp8 ? m_use - kFp8Offset : m_use;
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < W::kNS; ++j) {
+#pragma unroll
+        for (int e = 2 * r; e < 2 * r + 2; ++e) {
+          sf[mt][j][e] = ex2(sf[mt][j][e] - shift);
+          sum += sf[mt][j][e];
+        }
+      }
+      l[mt][r] = l[mt][r] * alpha + sum;
+      // Rescaling O costs kNO*2 multiplies; skip it when no row of the warp changed its max.
+      if (__any_sync(0xffffffffu, alpha != 1.f)) {
+        if constexpr (W::kOHalf) {
+          const __half2 a2 = __float2half2_rn(alpha);
+#pragma unroll
+          for (int nt = 0; nt < W::kNO; ++nt) {
+            __half2* h = reinterpret_cast<__half2*>(&o[mt][nt][r]);
+            *h = __hmul2(*h, a2);
+          }
+        } else {
+#pragma unroll
+          for (int nt = 0; nt < W::kNO; ++nt) {
+            o[mt][nt][2 * r] *= alpha;
+            o[mt][nt][2 * r + 1] *= alpha;
+          }
+        }
+      }
+    }
+  }
+}
+
+// P (fp32, S fragment layout) -> MMA A fragments: f16 pairs for m16n8k16, e4m3 quads for m16n8k32.
+template <int D, PvAccum PV>
+__device__ __forceinline__ void pack_p(const float (&sf)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4],
+                                       uint32_t (&pa)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kPSteps][4]) {
+  using W = WarpTile<D, PV>;
+#pragma unroll
+  for (int mt = 0; mt < W::kMT; ++mt) {
+#pragma unroll
+    for (int ks = 0; ks < W::kPSteps; ++ks) {
+      if constexpr (W::kFp8) {
+        const int j = 4 * ks;  // S tiles j..j+3 hold keys 32ks + [0, 32) (see key_of_col)
+        pa[mt][ks][0] = pack_e4m3x4(sf[mt][j][0], sf[mt][j][1], sf[mt][j + 1][0], sf[mt][j + 1][1]);
+        pa[mt][ks][1] = pack_e4m3x4(sf[mt][j][2], sf[mt][j][3], sf[mt][j + 1][2], sf[mt][j + 1][3]);
+        pa[mt][ks][2] = pack_e4m3x4(sf[mt][j + 2][0], sf[mt][j + 2][1], sf[mt][j + 3][0], sf[mt][j + 3][1]);
+        pa[mt][ks][3] = pack_e4m3x4(sf[mt][j + 2][2], sf[mt][j + 2][3], sf[mt][j + 3][2], sf[mt][j + 3][3]);
+      } else {
+        const int j = 2 * ks;
+        pa[mt][ks][0] = pack_half2(sf[mt][j][0], sf[mt][j][1]);
+        pa[mt][ks][1] = pack_half2(sf[mt][j][2], sf[mt][j][3]);
+        pa[mt][ks][2] = pack_half2(sf[mt][j + 1][0], sf[mt][j + 1][1]);
+        pa[mt][ks][3] = pack_half2(sf[mt][j + 1][2], sf[mt][j + 1][3]);
+      }
+    }
+  }
+}
+
+__device__ __forceinline__ void add_half2_into(float (&o)[4], const uint32_t (&h)[2]) {
+  const float2 a = unpack_half2(h[0]), b = unpack_half2(h[1]);
+  o[0] += a.x;
+  o[1] += a.y;
+  o[2] += b.x;
+  o[3] += b.y;
+}
+
+// O += P . V for one KV tile under the accumulation policy PV.
+template <int D, PvAccum PV, typename OAcc>
+__device__ __forceinline__ void pv_mma(uint32_t sV, int key0, int lane,
+                                       const uint32_t (&pa)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kPSteps][4],
+                                       OAcc& o) {
+  using W = WarpTile<D, PV>;
+  if constexpr (W::kFp8) {
+    // V^T tile [D][64 keys]: one ldmatrix.x4 gives the B fragments (keys key0 + [0, 32)) of two n8 tiles.
+#pragma unroll
+    for (int nt = 0; nt < W::kNO; nt += 2) {
+      uint32_t b[4];
+      ldsm_x4(b, W::VTile::at(sV, nt * 8 + (lane / 16) * 8 + (lane % 8), key0 + ((lane / 8) % 2) * 16));
+#pragma unroll
+      for (int mt = 0; mt < W::kMT; ++mt) {
+#pragma unroll
+        for (int x = 0; x < 2; ++x) {
+          if constexpr (PV == PvAccum::kF8F32) {
+            mma_e4m3_16832_f32(o[mt][nt + x], pa[mt][0], b[2 * x], b[2 * x + 1]);
+          } else if constexpr (PV == PvAccum::kF8F32F32) {
+            float t[4] = {0.f, 0.f, 0.f, 0.f};
+            mma_e4m3_16832_f32(t, pa[mt][0], b[2 * x], b[2 * x + 1]);
+#pragma unroll
+            for (int e = 0; e < 4; ++e) o[mt][nt + x][e] += t[e];
+          } else {
+#if SAGE_FP8_F16_ACCUM
+            uint32_t t[2] = {0u, 0u};
+            mma_e4m3_16832_f16(t, pa[mt][0], b[2 * x], b[2 * x + 1]);
+            add_half2_into(o[mt][nt + x], t);
+#endif
+          }
+        }
+      }
+    }
+  } else if constexpr (PV == PvAccum::kF16F16F32) {
+    // n-outer so the fresh f16 accumulator lives in 2 registers per row tile.
+#pragma unroll
+    for (int np = 0; np < W::kNO / 2; ++np) {
+      uint32_t t[W::kMT][2][2];
+#pragma unroll
+      for (int mt = 0; mt < W::kMT; ++mt)
+#pragma unroll
+        for (int x = 0; x < 2; ++x) t[mt][x][0] = t[mt][x][1] = 0u;
+#pragma unroll
+      for (int ks = 0; ks < W::kPSteps; ++ks) {
+        uint32_t b[4];
+        ldsm_x4_trans(b, W::VTile::at(sV, key0 + ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8, (np * 16 + (lane / 16) * 8) * 2));
+#pragma unroll
+        for (int mt = 0; mt < W::kMT; ++mt) {
+          mma_f16_16816_f16(t[mt][0], pa[mt][ks], b[0], b[1]);
+          mma_f16_16816_f16(t[mt][1], pa[mt][ks], b[2], b[3]);
+        }
+      }
+#pragma unroll
+      for (int mt = 0; mt < W::kMT; ++mt) {
+        add_half2_into(o[mt][2 * np], t[mt][0]);
+        add_half2_into(o[mt][2 * np + 1], t[mt][1]);
+      }
+    }
+  } else {
+#pragma unroll
+    for (int ks = 0; ks < W::kPSteps; ++ks) {
+#pragma unroll
+      for (int np = 0; np < W::kNO / 2; ++np) {
+        uint32_t b[4];
+        ldsm_x4_trans(b, W::VTile::at(sV, key0 + ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8, (np * 16 + (lane / 16) * 8) * 2));
+#pragma unroll
+        for (int mt = 0; mt < W::kMT; ++mt) {
+          if constexpr (PV == PvAccum::kF16F16) {
+            mma_f16_16816_f16(o[mt][2 * np], pa[mt][ks], b[0], b[1]);
+            mma_f16_16816_f16(o[mt][2 * np + 1], pa[mt][ks], b[2], b[3]);
+          } else {
+            mma_f16_16816_f32(o[mt][2 * np], pa[mt][ks], b[0], b[1]);
+            mma_f16_16816_f32(o[mt][2 * np + 1], pa[mt][ks], b[2], b[3]);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace sage::mma

@@ -1,0 +1,85 @@
+// Tile vocabulary of the mma.sync attention kernels: per-head-dim tile sizes, padded shared-memory
+// row tiles, the cooperative global -> shared copy, and the fragment-address rules of ldmatrix.
+#pragma once
+
+#include <cstdint>
+
+#include "common/mma/ptx.cuh"
+
+namespace sage::mma {
+
+// How PV is computed and accumulated. The first three use FP16 V (mma m16n8k16), the others
+// FP8 e4m3 V (mma m16n8k32).
+enum class PvAccum : int {
+  kF16F32 = 0,     // "fp32": f16 MMA accumulating straight into the fp32 O registers
+  kF16F16F32 = 1,  // "fp16+fp32": a fresh f16 accumulator per KV tile, added into fp32 O
+  kF16F16 = 2,     // "fp16": O itself kept in f16 registers (rescaled in f16)
+  kF8F32 = 3,      // "fp32": e4m3 MMA accumulating straight into fp32 O
+  kF8F32F32 = 4,   // "fp32+fp32": fresh fp32 accumulator per KV tile, added into fp32 O (two-level)
+  kF8F32F16 = 5,   // "fp32+fp16": fresh f16 accumulator per KV tile (SAGE_FP8_F16_ACCUM builds only)
+};
+
+constexpr bool pv_is_fp8(PvAccum a) { return static_cast<int>(a) >= 3; }
+
+// Tile sizes per padded head dim. One warp owns kMT m16 row tiles (WARP_Q = 16 * kMT query rows);
+// the Python side quantizes Q with WARP_Q-token scale blocks and pads Q to kCtaQ, K to kCtaK.
+//  - D <= 128: 2 row tiles per warp halve the shared-memory reads of K and V per FLOP (each K/V
+//    fragment feeds two MMAs); registers: O 64*kMT*D/128, S 32*kMT.
+//  - D = 256: one row tile per warp, else O alone would need 256 registers per lane.
+template <int D>
+struct MmaTile {
+  static_assert(D == 64 || D == 128 || D == 256, "native head dims are 64, 128 and 256");
+  static constexpr int kMT = D <= 128 ? 2 : 1;
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kWarpQ = 16 * kMT;
+  static constexpr int kCtaQ = kWarps * kWarpQ;
+  static constexpr int kCtaK = 64;
+};
+
+// A ROWS x ROW_BYTES tile in shared memory, each row padded by 16 bytes so the 8 row addresses of
+// one ldmatrix land in 8 different 16-byte bank groups (no conflicts) for any row length.
+template <int ROWS, int ROW_BYTES>
+struct SmemTile {
+  static_assert(ROW_BYTES % 16 == 0, "rows are copied in 16-byte chunks");
+  static constexpr int kRows = ROWS;
+  static constexpr int kRowBytes = ROW_BYTES;
+  static constexpr int kStride = ROW_BYTES + 16;
+  static constexpr int kBytes = ROWS * kStride;
+  static constexpr int kChunks = ROW_BYTES / 16;
+
+  __device__ __forceinline__ static uint32_t at(uint32_t base, int row, int byte) {
+    return base + row * kStride + byte;
+  }
+
+  // All THREADS threads copy rows [0, ROWS) from `src` (row r at src + r * src_stride bytes).
+  // Rows >= valid_rows and bytes >= valid_bytes are zero-filled, never read.
+  template <int THREADS>
+  __device__ __forceinline__ static void load(uint32_t base, const char* src, int64_t src_stride, int valid_rows,
+                                              int valid_bytes) {
+    static_assert((ROWS * kChunks) % THREADS == 0, "tile copy must split evenly over the CTA");
+#pragma unroll
+    for (int i = 0; i < ROWS * kChunks / THREADS; ++i) {
+      const int idx = i * THREADS + static_cast<int>(threadIdx.x);
+      const int r = idx / kChunks, c = idx % kChunks;
+      const bool ok = r < valid_rows && c * 16 < valid_bytes;
+      cp_async_16(at(base, r, c * 16), ok ? src + r * src_stride + c * 16 : src, ok);
+    }
+  }
+};
+
+// Key order inside a KV tile as seen by the S accumulator: S column c of n8 tile j holds key
+// key_of_col(j, c). FP16 PV uses the identity (the m16n8k16 A fragment matches the S layout).
+// FP8 PV permutes keys so that a lane's S values (columns 2t, 2t+1 of tiles j and j+1) are the
+// 4 consecutive keys 4t..4t+3 that the m16n8k32 e4m3 A fragment wants; V then stays in natural
+// token order. Only the K row addresses given to ldmatrix change, so the permutation is free.
+template <bool FP8_ORDER>
+__device__ __forceinline__ constexpr int key_of_col(int j, int c) {
+  if constexpr (FP8_ORDER) {
+    return (j / 4) * 32 + ((j % 4) / 2) * 16 + (c / 2) * 4 + (j % 2) * 2 + (c % 2);
+  } else {
+    return j * 8 + c;
+  }
+}
+
+}  // namespace sage::mma

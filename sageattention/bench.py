@@ -1,0 +1,327 @@
+"""Attention speed, side by side in one process: ``python -m sageattention.bench``.
+
+Backends are entries of ``BACKENDS`` (name -> Backend): each ``make(q, k, v, causal, layout)``
+returns a zero-argument callable that does the timed work (or raises ``Unavailable`` with the
+reason). End-to-end backends time the whole call, quantization included; ``kernel_only`` ones
+quantize once outside the timed region. Add a kernel with one ``register(...)`` line.
+
+TOPS = 4 * B * H * N^2 * D / time (halved for causal). Times are medians of CUDA-event timings
+(triton.testing.do_bench when triton is installed). Writes ``bench.md``, ``bench.json`` (a list of
+rows) and ``bench.png`` (TOPS vs N per backend) into --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+from typing import Callable
+
+import torch
+
+
+class Unavailable(RuntimeError):
+    """The backend cannot run here (not built, wrong GPU, SDPA backend refused the shape)."""
+
+
+@dataclasses.dataclass
+class Backend:
+    name: str
+    make: Callable[..., Callable[[], object]]
+    kernel_only: bool = False
+    description: str = ""
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register(name: str, make: Callable[..., Callable[[], object]], kernel_only: bool = False, description: str = "") -> None:
+    BACKENDS[name] = Backend(name, make, kernel_only, description)
+
+
+# --- SDPA -------------------------------------------------------------------------------------
+
+
+def _sdpa(kind: str) -> Callable[..., Callable[[], object]]:
+    def make(q, k, v, causal, layout):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        backend = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+                   "efficient": SDPBackend.EFFICIENT_ATTENTION}[kind]
+        qh, kh, vh = (x if layout == "HND" else x.transpose(1, 2) for x in (q, k, v))
+
+        def fn():
+            with sdpa_kernel(backend):
+                return torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
+
+        try:
+            fn()
+        except RuntimeError as exc:  # the backend refused this shape/dtype/GPU
+            raise Unavailable(str(exc).splitlines()[0]) from exc
+        return fn
+
+    return make
+
+
+register("sdpa_flash", _sdpa("flash"), description="torch SDPA, FlashAttention-2 backend")
+register("sdpa_cudnn", _sdpa("cudnn"), description="torch SDPA, cuDNN backend")
+register("sdpa_efficient", _sdpa("efficient"), description="torch SDPA, memory-efficient backend")
+
+
+# --- sageattention ------------------------------------------------------------------------------
+
+
+def _sageattn(q, k, v, causal, layout):
+    try:
+        from sageattention import sageattn
+    except ImportError as exc:
+        raise Unavailable(f"sageattention.sageattn not importable: {exc}") from exc
+    return lambda: sageattn(q, k, v, tensor_layout=layout, is_causal=causal)
+
+
+register("sageattn", _sageattn, description="sageattn() auto-dispatch, end to end")
+
+# Explicit mma.sync kernels: (family, fp8 PV, pv_accum_dtype).
+MMA_VARIANTS = {
+    "sage_fp16_cuda": ("mma_fp16", False, "fp32"),
+    "sage_fp8_cuda": ("mma_fp8", True, "fp32+fp32"),
+}
+
+
+def _mma(family: str, fp8: bool, accum: str, kernel_only: bool) -> Callable[..., Callable[[], object]]:
+    def make(q, k, v, causal, layout):
+        from sageattention import _lib
+        from sageattention.kernels import mma
+
+        if not _lib.load(family):
+            raise Unavailable(_lib.error(family) or f"{family} not built")
+        if fp8 and torch.cuda.get_device_capability(q.device) < (8, 9):
+            raise Unavailable("FP8 MMA needs sm_89+")
+        sm_scale = 1.0 / math.sqrt(q.shape[-1])
+        opts = dict(tensor_layout=layout, is_causal=causal, qk_quant_gran="per_thread", sm_scale=sm_scale,
+                    pv_accum_dtype=accum, smooth_k=True, smooth_v=False, return_lse=False)
+        if not kernel_only:
+            fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
+            return lambda: fn(q, k, v, **opts)
+        p = mma.quantize(q, k, v, tensor_layout=layout, qk_quant_gran="per_thread", fp8_pv=fp8, smooth_k=True,
+                         smooth_v=False, pv_accum_dtype=accum)
+        return lambda: mma.attend(p, is_causal=causal, sm_scale=sm_scale, pv_accum_dtype=accum, return_lse=False)
+
+    return make
+
+
+for _name, (_fam, _fp8, _acc) in MMA_VARIANTS.items():
+    register(_name, _mma(_fam, _fp8, _acc, False), description=f"{_name} pv_accum={_acc}, end to end")
+    register(_name + "_kernel", _mma(_fam, _fp8, _acc, True), kernel_only=True,
+             description=f"{_name} pv_accum={_acc}, pre-quantized inputs")
+
+
+# --- timing and reporting -----------------------------------------------------------------------
+
+
+def time_ms(fn: Callable[[], object], warmup_ms: float = 100, rep_ms: float = 300) -> float:
+    """Median milliseconds per call."""
+    try:
+        from triton.testing import do_bench
+
+        return float(do_bench(fn, warmup=warmup_ms, rep=rep_ms, return_mode="median"))
+    except ImportError:
+        pass
+    fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    torch.cuda.synchronize()
+    est = max(start.elapsed_time(end), 1e-3)
+    for _ in range(max(1, int(warmup_ms / est))):
+        fn()
+    times = []
+    for _ in range(max(5, int(rep_ms / est))):
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def environment() -> dict[str, str]:
+    driver = "unknown"
+    try:
+        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        pass
+    try:
+        from sageattention._build_config import BUILD_CONFIG
+
+        version = str(BUILD_CONFIG.get("version", "?"))
+    except ImportError:
+        version = "unbuilt"
+    return {
+        "device_name": torch.cuda.get_device_name(),
+        "capability": "sm_%d%d" % torch.cuda.get_device_capability(),
+        "driver": driver,
+        "torch": torch.__version__,
+        "cuda": str(torch.version.cuda),
+        "cudnn": str(torch.backends.cudnn.version()),
+        "sageattention": version,
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def run(args: argparse.Namespace) -> list[dict[str, object]]:
+    env = environment()
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+    names = args.backends or list(BACKENDS)
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        raise SystemExit(f"unknown backends {unknown}; known: {list(BACKENDS)}")
+    print(f"# {env['device_name']} ({env['capability']}), driver {env['driver']}, torch {env['torch']}, "
+          f"CUDA {env['cuda']}, {env['date']}", flush=True)
+    rows: list[dict[str, object]] = []
+    skipped: dict[str, str] = {}
+    for d in args.headdims:
+        for causal in args.causal:
+            for n in args.seqlens:
+                torch.manual_seed(0)
+                shape = (args.batch, args.heads, n, d) if args.layout == "HND" else (args.batch, n, args.heads, d)
+                q, k, v = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
+                flops = 4.0 * args.batch * args.heads * n * n * d * (0.5 if causal else 1.0)
+                for name in names:
+                    if name in skipped:
+                        continue
+                    b = BACKENDS[name]
+                    try:
+                        fn = b.make(q, k, v, causal, args.layout)
+                        ms = time_ms(fn, args.warmup_ms, args.rep_ms)
+                    except Unavailable as exc:
+                        skipped[name] = str(exc)
+                        print(f"  skip {name}: {exc}", flush=True)
+                        continue
+                    except torch.cuda.OutOfMemoryError:
+                        print(f"  {name} N={n} D={d}: out of memory", flush=True)
+                        torch.cuda.empty_cache()
+                        continue
+                    tops = flops / (ms * 1e-3) / 1e12
+                    row = {"backend": name, "device": env["device_name"], "dtype": args.dtype, "batch": args.batch,
+                           "heads": args.heads, "seqlen": n, "headdim": d, "causal": causal, "layout": args.layout,
+                           "kernel_only": b.kernel_only, "ms": round(ms, 4), "tops": round(tops, 1),
+                           **{k_: v_ for k_, v_ in env.items() if k_ != "device_name"}}
+                    rows.append(row)
+                    print(f"  D={d:3d} causal={int(causal)} N={n:6d} {name:28s} {ms:9.3f} ms {tops:7.1f} TOPS",
+                          flush=True)
+                del q, k, v
+                torch.cuda.empty_cache()
+    for name, why in skipped.items():
+        rows.append({"backend": name, "skipped": why, **env})
+    return rows
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    timed = [r for r in rows if "tops" in r]
+    if not timed:
+        return "no results\n"
+    env = timed[0]
+    out = [f"# Attention speed: {env['device']} ({env['capability']})", "",
+           f"driver {env['driver']}, torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, "
+           f"sageattention {env['sageattention']}, {env['date']}. {env['dtype']}, B={env['batch']} H={env['heads']}, "
+           f"layout {env['layout']}. TOPS = 4·B·H·N²·D / time (halved for causal); median of CUDA-event timings. "
+           "`_kernel` rows time pre-quantized inputs (no quantization passes).", ""]
+    seqlens = sorted({int(r["seqlen"]) for r in timed})
+    for d in sorted({int(r["headdim"]) for r in timed}):
+        for causal in (False, True):
+            sel = [r for r in timed if r["headdim"] == d and r["causal"] == causal]
+            if not sel:
+                continue
+            out += [f"## D={d}, {'causal' if causal else 'non-causal'}", "",
+                    "| backend | " + " | ".join(f"N={n // 1024}K" if n % 1024 == 0 else f"N={n}" for n in seqlens) + " |",
+                    "|---|" + "---:|" * len(seqlens)]
+            for name in dict.fromkeys(r["backend"] for r in sel):
+                vals = {int(r["seqlen"]): r["tops"] for r in sel if r["backend"] == name}
+                out.append(f"| {name} | " + " | ".join(str(vals.get(n, "")) for n in seqlens) + " |")
+            out.append("")
+    for r in rows:
+        if "skipped" in r:
+            out.append(f"- skipped {r['backend']}: {r['skipped']}")
+    return "\n".join(out) + "\n"
+
+
+def plot(rows: list[dict[str, object]], path: pathlib.Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no plot", file=sys.stderr)
+        return False
+    timed = [r for r in rows if "tops" in r]
+    panels = sorted({(int(r["headdim"]), bool(r["causal"])) for r in timed})
+    if not panels:
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+    for ax, (d, causal) in zip(axes[0], panels):
+        sel = [r for r in timed if r["headdim"] == d and r["causal"] == causal]
+        for name in dict.fromkeys(r["backend"] for r in sel):
+            pts = sorted((int(r["seqlen"]), float(r["tops"])) for r in sel if r["backend"] == name)
+            style = "--" if any(r["kernel_only"] for r in sel if r["backend"] == name) else "-"
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("sequence length N")
+        ax.set_ylabel("TOPS")
+        ax.set_title(f"D={d} {'causal' if causal else 'non-causal'}")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    env = timed[0]
+    fig.suptitle(f"{env['device']}, {env['dtype']} B={env['batch']} H={env['heads']}, torch {env['torch']}, {env['date']}",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
+    ap = argparse.ArgumentParser(prog="python -m sageattention.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--seqlens", type=ints, default=[1024, 2048, 4096, 8192, 16384, 32768])
+    ap.add_argument("--headdims", type=ints, default=[64, 128])
+    ap.add_argument("--causal", type=lambda s: [bool(int(x)) for x in s.split(",")], default=[False, True],
+                    help="comma list of 0/1")
+    ap.add_argument("--backends", type=lambda s: [x for x in s.split(",") if x], default=None,
+                    help=f"comma list; default all: {','.join(BACKENDS)}")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=32)
+    ap.add_argument("--dtype", choices=["fp16", "bf16"], default="fp16")
+    ap.add_argument("--layout", choices=["HND", "NHD"], default="HND")
+    ap.add_argument("--warmup-ms", type=float, default=100)
+    ap.add_argument("--rep-ms", type=float, default=300)
+    ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
+    ap.add_argument("--name", default="bench", help="file stem of the outputs")
+    args = ap.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("no CUDA device", file=sys.stderr)
+        return 2
+    rows = run(args)
+    os.makedirs(args.out, exist_ok=True)
+    md = markdown(rows)
+    (args.out / f"{args.name}.md").write_text(md)
+    (args.out / f"{args.name}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    plot(rows, args.out / f"{args.name}.png")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""INT8 QK^T + FP16 / FP8 PV attention on warp-level tensor-core MMAs (mma.sync, sm_80+ / sm_89+).
+
+Each call quantizes with the fused core kernels, using the scale groups that match the attention
+kernel's tile (csrc/common/mma/tile.cuh), then launches the attention op:
+
+- Q: INT8 per warp (one scale per WARP_Q rows) or per thread (8 groups per WARP_Q rows: a lane owns
+  rows g, g+8, ... of its warp, so it needs one Q scale).
+- K: smooth K (mean over tokens removed, never in place), INT8 per 64-key tile (per warp) or 4 groups
+  per tile (per thread: the keys of a lane's S-fragment columns).
+- V: FP16 read directly (bf16 is converted, smooth V subtracts the mean first); or FP8 e4m3 per
+  channel, transposed (quant_v_fp8).
+
+Causal masking is bottom-right aligned: query i sees key j iff j <= i + (kv_len - qo_len), which is
+SDPA's ``is_causal`` when the lengths are equal and FlashAttention's convention otherwise. Rows
+that see no key give 0 and lse = -inf.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from sageattention import _lib, quant
+from sageattention._layout import FP8_E4M3_MAX, GroupSpec, from_hnd, layout_code, padded_head_dim, round_up, to_hnd
+from sageattention._ops import register_family_fakes
+
+# Padded head dim -> (WARP_Q, CTA_Q); mirrors MmaTile<D> in csrc/common/mma/tile.cuh (the C++ op
+# checks the scale-tensor sizes, so a mismatch is an error, never wrong output).
+TILES = {64: (32, 128), 128: (32, 128), 256: (16, 64)}
+CTA_K = 64
+# FP16 per-tile accumulator: V in [-2.25, 2.25] keeps 448 * 2.25 * 64 keys < 65504 (fp16 max).
+FP8_F16_ACCUM_V_MAX = 2.25
+
+FP16_PV_ACCUM = {"fp32": 0, "fp16+fp32": 1, "fp16": 2}
+FP8_PV_ACCUM = {"fp32": 0, "fp32+fp32": 1, "fp32+fp16": 2}
+QK_QUANT_GRAN = ("per_warp", "per_thread")
+
+
+def fp8_f16_accum_available() -> bool:
+    """True when the build has the f16-accumulating FP8 MMA (nvcc >= 12.8: SAGE_FP8_F16_ACCUM=1)."""
+    return bool(_lib._build_config().get("fp8_f16_accum", False))
+
+
+def _fp8_f16_unavailable() -> Exception:
+    return _lib.KernelUnavailableError(
+        "pv_accum_dtype='fp32+fp16' needs the f16-accumulating FP8 MMA, which this build of sageattention lacks "
+        "(it was compiled with nvcc < 12.8); use 'fp32+fp32', or a build made with CUDA >= 12.8"
+    )
+
+
+def q_spec(head_dim_padded: int, qk_quant_gran: str) -> GroupSpec:
+    warp_q = TILES[head_dim_padded][0]
+    return GroupSpec(warp_q, 8, 1) if qk_quant_gran == "per_thread" else GroupSpec(warp_q)
+
+
+def k_spec(qk_quant_gran: str, fp8_pv: bool) -> GroupSpec:
+    """Per thread: the 4 lanes of a row own S columns 2t, 2t+1 of every 8 keys (FP16 PV), or keys
+    4t..4t+3 of every 16 (FP8 PV, whose kernel permutes keys to fit the e4m3 A fragment)."""
+    if qk_quant_gran != "per_thread":
+        return GroupSpec(CTA_K)
+    return GroupSpec(CTA_K, 16, 4) if fp8_pv else GroupSpec(CTA_K, 8, 2)
+
+
+@dataclasses.dataclass
+class Prepared:
+    """Quantized operands of one call: everything the attention op needs, for kernel-only timing."""
+
+    fp8_pv: bool
+    q_int8: torch.Tensor
+    q_scale: torch.Tensor
+    k_int8: torch.Tensor
+    k_scale: torch.Tensor
+    k_mean: torch.Tensor | None
+    v: torch.Tensor  # fp16 in tensor_layout (FP16 PV), or e4m3 [B, Hkv, D_pad, N_pad]
+    v_scale: torch.Tensor | None
+    v_mean: torch.Tensor | None
+    tensor_layout: str
+    qo_len: int
+    kv_len: int
+    head_dim: int
+    out_dtype: torch.dtype
+    q_per_thread: bool
+    k_per_thread: bool
+
+
+def _fp16_v(v: torch.Tensor, tensor_layout: str, smooth_v: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """V as the FP16-PV kernel reads it: fp16, head dim a multiple of 8, 16-byte aligned rows."""
+    v_mean = None
+    if smooth_v:
+        v_mean = quant.channel_stats(v, tensor_layout, centered=False)[0]
+        vh = (to_hnd(v, tensor_layout).float() - v_mean[:, :, None, :]).to(torch.float16)
+        v = from_hnd(vh, tensor_layout)
+    elif v.dtype != torch.float16:
+        v = v.to(torch.float16)
+    d = v.shape[-1]
+    aligned = d % 8 == 0 and all(s % 8 == 0 for s in v.stride()[:3]) and v.data_ptr() % 16 == 0
+    if not aligned:
+        vh = F.pad(to_hnd(v, tensor_layout), (0, round_up(d, 8) - d)).contiguous()
+        v = from_hnd(vh, tensor_layout)
+    return v, v_mean
+
+
+def quantize(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    tensor_layout: str,
+    qk_quant_gran: str,
+    fp8_pv: bool,
+    smooth_k: bool,
+    smooth_v: bool,
+    pv_accum_dtype: str = "fp32",
+) -> Prepared:
+    layout_code(tensor_layout)
+    if qk_quant_gran not in QK_QUANT_GRAN:
+        raise ValueError(f"qk_quant_gran must be one of {QK_QUANT_GRAN}, got {qk_quant_gran!r}")
+    qh, kh = to_hnd(q, tensor_layout), to_hnd(k, tensor_layout)
+    head_dim = qh.shape[-1]
+    d_pad = padded_head_dim(head_dim)
+    cta_q = TILES[d_pad][1]
+    qs_spec, ks_spec = q_spec(d_pad, qk_quant_gran), k_spec(qk_quant_gran, fp8_pv)
+    q8, qs = quant.quant_int8(q, tensor_layout, qs_spec, d_pad, cta_q)
+    k8, ks, k_mean = quant.smooth_quant_k(k, tensor_layout, ks_spec, d_pad, CTA_K, smooth_k)
+    if fp8_pv:
+        v_max = FP8_F16_ACCUM_V_MAX if pv_accum_dtype == "fp32+fp16" else FP8_E4M3_MAX
+        vq, v_scale, v_mean = quant.quant_v_fp8(v, tensor_layout, CTA_K, d_pad, smooth_v, v_max)
+    else:
+        vq, v_mean = _fp16_v(v, tensor_layout, smooth_v)
+        v_scale = None
+    return Prepared(
+        fp8_pv=fp8_pv, q_int8=q8, q_scale=qs, k_int8=k8, k_scale=ks, k_mean=k_mean, v=vq, v_scale=v_scale,
+        v_mean=v_mean, tensor_layout=tensor_layout, qo_len=qh.shape[2], kv_len=kh.shape[2], head_dim=head_dim,
+        out_dtype=q.dtype, q_per_thread=qk_quant_gran == "per_thread", k_per_thread=qk_quant_gran == "per_thread",
+    )
+
+
+def attend(
+    p: Prepared, *, is_causal: bool, sm_scale: float, pv_accum_dtype: str, return_lse: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attention op on quantized operands -> (out, lse without the smooth-K correction)."""
+    ops = torch.ops.sageattention
+    common = dict(
+        tensor_layout=layout_code(p.tensor_layout), qo_len=p.qo_len, kv_len=p.kv_len, head_dim=p.head_dim,
+        out_dtype=1 if p.out_dtype == torch.bfloat16 else 0, is_causal=bool(is_causal),
+        q_per_thread=p.q_per_thread, k_per_thread=p.k_per_thread, sm_scale=float(sm_scale),
+        return_lse=bool(return_lse),
+    )
+    if p.fp8_pv:
+        if pv_accum_dtype not in FP8_PV_ACCUM:
+            raise ValueError(f"pv_accum_dtype must be one of {tuple(FP8_PV_ACCUM)}, got {pv_accum_dtype!r}")
+        if pv_accum_dtype == "fp32+fp16" and not fp8_f16_accum_available():
+            raise _fp8_f16_unavailable()
+        return ops.qk_int8_sv_f8_attn(
+            p.q_int8, p.k_int8, p.v, p.q_scale, p.k_scale, p.v_scale, p.v_mean,
+            pv_accum=FP8_PV_ACCUM[pv_accum_dtype], **common,
+        )
+    if pv_accum_dtype not in FP16_PV_ACCUM:
+        raise ValueError(f"pv_accum_dtype must be one of {tuple(FP16_PV_ACCUM)}, got {pv_accum_dtype!r}")
+    return ops.qk_int8_sv_f16_attn(
+        p.q_int8, p.k_int8, p.v, p.q_scale, p.k_scale, p.v_mean, pv_accum=FP16_PV_ACCUM[pv_accum_dtype], **common
+    )
+
+
+def lse_correction(q: torch.Tensor, k_mean: torch.Tensor, tensor_layout: str, sm_scale: float) -> torch.Tensor:
+    """sm_scale * q . mean_k per (batch, q-head, token): what smooth K removed from every logit row."""
+    qh = to_hnd(q, tensor_layout)
+    km = k_mean if k_mean.shape[1] == qh.shape[1] else k_mean.repeat_interleave(qh.shape[1] // k_mean.shape[1], 1)
+    return torch.einsum("bhnd,bhd->bhn", qh.float(), km) * sm_scale
+
+
+def _run(q, k, v, fp8_pv: bool, what: str, *, tensor_layout, is_causal, qk_quant_gran, sm_scale, pv_accum_dtype,
+         smooth_k, smooth_v, return_lse):
+    _lib.require("mma_fp8" if fp8_pv else "mma_fp16", what)
+    accums = FP8_PV_ACCUM if fp8_pv else FP16_PV_ACCUM
+    if pv_accum_dtype not in accums:
+        raise ValueError(f"{what}: pv_accum_dtype must be one of {tuple(accums)}, got {pv_accum_dtype!r}")
+    if fp8_pv and pv_accum_dtype == "fp32+fp16" and not fp8_f16_accum_available():
+        raise _fp8_f16_unavailable()  # before any work
+    p = quantize(q, k, v, tensor_layout=tensor_layout, qk_quant_gran=qk_quant_gran, fp8_pv=fp8_pv,
+                 smooth_k=smooth_k, smooth_v=smooth_v, pv_accum_dtype=pv_accum_dtype)
+    out, lse = attend(p, is_causal=is_causal, sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, return_lse=return_lse)
+    if not return_lse:
+        return out
+    if p.k_mean is not None:
+        lse = lse + lse_correction(q, p.k_mean, tensor_layout, sm_scale)
+    return out, lse
+
+
+def qk_int8_pv_fp16(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, tensor_layout: str, is_causal: bool, qk_quant_gran: str,
+    sm_scale: float, pv_accum_dtype: str, smooth_k: bool, smooth_v: bool, return_lse: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """INT8 Q.K^T (mma m16n8k32) + FP16 P.V (mma m16n8k16). pv_accum_dtype: fp32 | fp16+fp32 | fp16.
+
+    "fp16" keeps O itself in fp16 (fastest on GPUs with 2x f16-accumulate MMA rate); it overflows when
+    kv_len * max|V| approaches 65504 for near-uniform attention. "fp16+fp32" adds a fresh fp16
+    accumulator into fp32 every 32 keys and has no such limit.
+    """
+    return _run(q, k, v, False, "sageattn_qk_int8_pv_fp16_cuda", tensor_layout=tensor_layout, is_causal=is_causal,
+                qk_quant_gran=qk_quant_gran, sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k,
+                smooth_v=smooth_v, return_lse=return_lse)
+
+
+def qk_int8_pv_fp8(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, tensor_layout: str, is_causal: bool, qk_quant_gran: str,
+    sm_scale: float, pv_accum_dtype: str, smooth_k: bool, smooth_v: bool, return_lse: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """INT8 Q.K^T + FP8 e4m3 P.V (mma m16n8k32), P~ with the static offset log2(448), per-channel V
+    scale in the epilogue. pv_accum_dtype: fp32 | fp32+fp32 (two-level) | fp32+fp16 (nvcc >= 12.8)."""
+    return _run(q, k, v, True, "sageattn_qk_int8_pv_fp8_cuda", tensor_layout=tensor_layout, is_causal=is_causal,
+                qk_quant_gran=qk_quant_gran, sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k,
+                smooth_v=smooth_v, return_lse=return_lse)
+
+
+def _attn_fake(q, k, v, tensor_layout, qo_len, kv_len, head_dim, out_dtype, return_lse):
+    b, hq = q.shape[0], q.shape[1]
+    dt = torch.bfloat16 if out_dtype == 1 else torch.float16
+    shape = (b, hq, qo_len, head_dim) if tensor_layout == 0 else (b, qo_len, hq, head_dim)
+    lse = q.new_empty((b, hq, qo_len) if return_lse else (0,), dtype=torch.float32)
+    return q.new_empty(shape, dtype=dt), lse
+
+
+@register_family_fakes("mma_fp16")
+def _fp16_fakes() -> None:
+    @torch.library.register_fake("sageattention::qk_int8_sv_f16_attn")
+    def _(q, k, v, q_scale, k_scale, v_mean, tensor_layout, qo_len, kv_len, head_dim, out_dtype, is_causal,
+          q_per_thread, k_per_thread, sm_scale, pv_accum, return_lse):
+        return _attn_fake(q, k, v, tensor_layout, qo_len, kv_len, head_dim, out_dtype, return_lse)
+
+
+@register_family_fakes("mma_fp8")
+def _fp8_fakes() -> None:
+    @torch.library.register_fake("sageattention::qk_int8_sv_f8_attn")
+    def _(q, k, v, q_scale, k_scale, v_scale, v_mean, tensor_layout, qo_len, kv_len, head_dim, out_dtype, is_causal,
+          q_per_thread, k_per_thread, sm_scale, pv_accum, return_lse):
+        return _attn_fake(q, k, v, tensor_layout, qo_len, kv_len, head_dim, out_dtype, return_lse)

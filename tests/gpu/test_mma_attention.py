@@ -1,0 +1,255 @@
+"""mma.sync attention kernels (INT8 QK^T + FP16 / FP8 PV) on the GPU.
+
+Two kinds of checks:
+- tight: the kernel against ``reference.attention_from_quantized`` fed the kernel's own quantized
+  operands (same scale groups; the kernel soft-maxes 32 keys at a time, so block_kv=32), which
+  isolates the attention part: only fp32 summation order, ex2.approx and output rounding differ;
+- accuracy: the end-to-end call against float64 attention (the issue's bounds).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sageattention import _lib
+from sageattention import reference as R
+from sageattention._layout import to_hnd
+from sageattention.kernels import mma
+from tests.conftest import cosine, rel_l1
+
+pytestmark = pytest.mark.gpu
+DEV = "cuda"
+SUB_K = 32  # keys per online-softmax step inside the kernel (csrc/common/mma/attn_mainloop.cuh kSubK)
+
+FP16_ACCUMS = ["fp32", "fp16+fp32", "fp16"]
+FP8_ACCUMS = ["fp32", "fp32+fp32", "fp32+fp16"]
+# Tight bounds vs the reference on the same quantized operands, relative L1 / max-abs over max|ref|.
+# fp32-accumulating policies differ from the reference only by fp32 order, ex2.approx and the
+# output rounding; f16 accumulators add their own rounding.
+TIGHT = {"fp32": (2e-3, 1e-2), "fp32+fp32": (2e-3, 1e-2), "fp16+fp32": (3e-3, 1.5e-2),
+         "fp32+fp16": (4e-3, 2e-2), "fp16": (4e-3, 2e-2)}
+BF16_EXTRA = 3e-3  # bf16 output rounding (8-bit mantissa)
+
+
+def _need(family: str) -> None:
+    if not _lib.load(family):
+        pytest.skip(_lib.error(family) or f"{family} not built")
+    if family == "mma_fp8" and torch.cuda.get_device_capability() < (8, 9):
+        pytest.skip("FP8 MMA needs sm_89+")
+
+
+def make(layout, b, h, n, d, dtype, strided=False, scale=1.0):
+    extra = 8 if strided else 0
+    shape = (b, h, n, d + extra) if layout == "HND" else (b, n, h, d + extra)
+    x = torch.randn(shape, device=DEV, dtype=torch.float32) * scale
+    return x.to(dtype)[..., :d]
+
+
+def run_kernel(fp8, q, k, v, layout="HND", causal=False, gran="per_thread", accum=None, smooth_k=True,
+               smooth_v=False, sm_scale=None, return_lse=False):
+    accum = accum or ("fp32+fp32" if fp8 else "fp32")
+    sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(q.shape[-1])
+    fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
+    return fn(q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran=gran, sm_scale=sm_scale,
+              pv_accum_dtype=accum, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse)
+
+
+def tight_check(fp8, q, k, v, *, layout="HND", causal=False, gran="per_thread", accum=None, smooth_k=True,
+                smooth_v=False, sm_scale=None):
+    """Kernel vs attention_from_quantized on the kernel's own quantized operands; returns errors."""
+    accum = accum or ("fp32+fp32" if fp8 else "fp32")
+    d = q.shape[-1]
+    sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(d)
+    p = mma.quantize(q, k, v, tensor_layout=layout, qk_quant_gran=gran, fp8_pv=fp8, smooth_k=smooth_k,
+                     smooth_v=smooth_v, pv_accum_dtype=accum)
+    out, lse = mma.attend(p, is_causal=causal, sm_scale=sm_scale, pv_accum_dtype=accum, return_lse=True)
+    d_pad = p.q_int8.shape[-1]
+    if fp8:
+        v_ref, v_scale = p.v, p.v_scale
+    else:
+        v_ref, v_scale = to_hnd(p.v, layout)[..., :d], None
+    ref, ref_lse = R.attention_from_quantized(
+        p.q_int8, p.q_scale, mma.q_spec(d_pad, gran), p.k_int8, p.k_scale, mma.k_spec(gran, fp8), v_ref, v_scale,
+        qo_len=p.qo_len, kv_len=p.kv_len, head_dim=d, sm_scale=sm_scale, is_causal=causal, block_kv=SUB_K,
+        v_mean=p.v_mean,
+    )
+    o = to_hnd(out, layout).float()
+    assert o.shape == ref.shape
+    assert torch.isfinite(o).all(), "non-finite output"
+    rl1 = float((o - ref).abs().sum() / ref.abs().sum().clamp_min(1e-30))
+    mx = float((o - ref).abs().max() / ref.abs().max().clamp_min(1e-30)) if ref.numel() else 0.0
+    rel, mxb = TIGHT[accum]
+    if q.dtype == torch.bfloat16:
+        rel, mxb = rel + BF16_EXTRA, mxb + 4 * BF16_EXTRA
+    assert rl1 <= rel and mx <= mxb, f"vs reference: rel L1 {rl1:.2e} (<= {rel}), max {mx:.2e} (<= {mxb})"
+    # LSE: same -inf rows; finite rows to 1e-4 absolute (natural log).
+    fin = torch.isfinite(ref_lse)
+    assert torch.equal(fin, torch.isfinite(lse)), "rows with / without visible keys differ"
+    if fin.any():
+        err = float((lse[fin] - ref_lse[fin]).abs().max())
+        assert err < 2e-4, f"lse differs by {err}"
+    return rl1, mx
+
+
+KERNELS = [pytest.param(False, id="fp16pv"), pytest.param(True, id="fp8pv")]
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+@pytest.mark.parametrize("d", [32, 64, 96, 128, 256])
+@pytest.mark.parametrize("causal", [False, True])
+def test_head_dims_vs_reference(fp8, d, causal):
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    torch.manual_seed(d)
+    q, k, v = (make("HND", 2, 4, 300, d, torch.float16) for _ in range(3))
+    tight_check(fp8, q, k, v, causal=causal)
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+@pytest.mark.parametrize("gran", ["per_warp", "per_thread"])
+@pytest.mark.parametrize("accum_idx", [0, 1, 2])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_accum_and_granularity(fp8, gran, accum_idx, dtype):
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    accum = (FP8_ACCUMS if fp8 else FP16_ACCUMS)[accum_idx]
+    if accum == "fp32+fp16" and not mma.fp8_f16_accum_available():
+        pytest.skip("built without SAGE_FP8_F16_ACCUM")
+    torch.manual_seed(accum_idx)
+    q, k, v = (make("NHD", 2, 4, 1000, 128, dtype) for _ in range(3))
+    k = k + 4 * torch.randn(128, device=DEV, dtype=dtype)  # per-channel offset: smooth K matters
+    tight_check(fp8, q, k, v, layout="NHD", gran=gran, accum=accum)
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+@pytest.mark.parametrize("n", [1, 17, 127, 1000, 4097])
+def test_odd_lengths(fp8, n):
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    torch.manual_seed(n)
+    q, k, v = (make("HND", 1, 2, n, 64, torch.float16) for _ in range(3))
+    tight_check(fp8, q, k, v)
+    tight_check(fp8, q, k, v, causal=True)
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+@pytest.mark.parametrize("qo_len,kv_len", [(1, 1000), (100, 1000), (1000, 100), (129, 4097), (300, 301)])
+def test_causal_unequal_lengths(fp8, qo_len, kv_len):
+    """Bottom-right alignment; qo_len > kv_len leaves the first rows with no key: 0 and lse -inf."""
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    torch.manual_seed(qo_len + kv_len)
+    q = make("HND", 1, 4, qo_len, 128, torch.float16)
+    k, v = (make("HND", 1, 4, kv_len, 128, torch.float16) for _ in range(2))
+    tight_check(fp8, q, k, v, causal=True)
+    tight_check(fp8, q, k, v, causal=False)
+    if qo_len > kv_len:
+        out, lse = run_kernel(fp8, q, k, v, causal=True, return_lse=True)
+        hidden = qo_len - kv_len
+        assert torch.all(out[:, :, :hidden] == 0)
+        assert torch.all(torch.isneginf(lse[:, :, :hidden]))
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+@pytest.mark.parametrize("hq,hkv", [(8, 8), (8, 2), (8, 1), (6, 3)])
+def test_gqa(fp8, hq, hkv):
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    torch.manual_seed(hq * 10 + hkv)
+    q = make("NHD", 2, hq, 257, 128, torch.bfloat16)
+    k, v = (make("NHD", 2, hkv, 257, 128, torch.bfloat16) for _ in range(2))
+    tight_check(fp8, q, k, v, layout="NHD", causal=hkv == 2)
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+@pytest.mark.parametrize("layout", ["HND", "NHD"])
+def test_strided_inputs_and_smooth_v(fp8, layout):
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    torch.manual_seed(7)
+    q, k, v = (make(layout, 2, 3, 333, 64, torch.float16, strided=True) for _ in range(3))
+    v = v + 3.0  # a common offset smooth V removes
+    for smooth_v in (False, True):
+        tight_check(fp8, q, k, v, layout=layout, smooth_v=smooth_v, causal=True)
+    # The same values through contiguous tensors give the same output bit for bit.
+    a = run_kernel(fp8, q, k, v, layout=layout)
+    b = run_kernel(fp8, q.contiguous(), k.contiguous(), v.contiguous(), layout=layout)
+    assert torch.equal(a, b)
+    assert a.shape == q.shape and a.dtype == q.dtype
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+def test_sm_scale_and_lse_vs_fp64(fp8):
+    """return_lse includes the smooth-K correction: it is the true log-sum-exp of the logits."""
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    torch.manual_seed(3)
+    q, k, v = (make("HND", 1, 4, 777, 128, torch.float16) for _ in range(3))
+    k = k + 5 * torch.randn(128, device=DEV, dtype=torch.float16)
+    for sm_scale in (0.05, 0.2):
+        out, lse = run_kernel(fp8, q, k, v, causal=True, sm_scale=sm_scale, return_lse=True)
+        ref, ref_lse = R.attention_fp64(q, k, v, True, sm_scale)
+        assert lse.shape == (1, 4, 777) and lse.dtype == torch.float32
+        assert float((lse.double() - ref_lse).abs().max()) < 0.05
+        assert rel_l1(out, ref) < (0.03 if fp8 else 0.012)
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+@pytest.mark.parametrize("case", ["randn", "k_offset"])
+def test_accuracy_vs_fp64_n4096(fp8, case):
+    """The issue's bounds, end-to-end, fp16, B=4 H=32 N=4096 D=128."""
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    torch.manual_seed(11)
+    b, h, n, d = 4, 32, 4096, 128
+    q, k, v = (torch.randn(b, h, n, d, device=DEV, dtype=torch.float16) for _ in range(3))
+    if case == "k_offset":
+        k = k + 10 * torch.randn(b, h, 1, d, device=DEV, dtype=torch.float16)
+    out = run_kernel(fp8, q, k, v, gran="per_thread", accum="fp32+fp32" if fp8 else "fp32")
+    l1_num = l1_den = dot = n_o = n_r = 0.0
+    for i in range(b):  # float64 one batch at a time
+        ref, _ = R.attention_fp64(q[i : i + 1], k[i : i + 1], v[i : i + 1])
+        o = out[i : i + 1].double()
+        l1_num += float((o - ref).abs().sum())
+        l1_den += float(ref.abs().sum())
+        dot += float((o * ref).sum())
+        n_o += float((o * o).sum())
+        n_r += float((ref * ref).sum())
+    rl1, cos = l1_num / l1_den, dot / math.sqrt(n_o * n_r)
+    print(f"\n[accuracy] {'fp8' if fp8 else 'fp16'}-pv {case}: rel L1 {rl1:.5f} cosine {cos:.7f}")
+    if fp8:
+        assert rl1 <= 0.03 and cos >= 0.9995
+    else:
+        assert rl1 <= 0.012 and cos >= 0.9999
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+def test_bf16_large_magnitudes_finite(fp8):
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    torch.manual_seed(5)
+    q, k, v = ((torch.rand(2, 4, 1000, 128, device=DEV) * 200 - 100).to(torch.bfloat16) for _ in range(3))
+    for causal in (False, True):
+        out, lse = run_kernel(fp8, q, k, v, causal=causal, return_lse=True)
+        assert torch.isfinite(out).all() and torch.isfinite(lse).all()
+        assert out.abs().max() <= 100.5  # a convex combination of V rows (within output rounding)
+
+
+def test_fp32_fp16_unavailable_is_a_python_error(monkeypatch):
+    _need("mma_fp8")
+    monkeypatch.setattr(mma, "fp8_f16_accum_available", lambda: False)
+    q = torch.randn(1, 1, 64, 64, device=DEV, dtype=torch.float16)
+    with pytest.raises(_lib.KernelUnavailableError, match="fp32\\+fp16"):
+        run_kernel(True, q, q, q, accum="fp32+fp16")
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+def test_opcheck(fp8):
+    """Fake kernels and schema agree with the real op (torch.compile traces through these)."""
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    q, k, v = (make("HND", 1, 2, 100, 64, torch.float16) for _ in range(3))
+    p = mma.quantize(q, k, v, tensor_layout="HND", qk_quant_gran="per_warp", fp8_pv=fp8, smooth_k=True,
+                     smooth_v=False)
+    common = dict(tensor_layout=0, qo_len=100, kv_len=100, head_dim=64, out_dtype=0, is_causal=True,
+                  q_per_thread=False, k_per_thread=False, sm_scale=0.125, pv_accum=1, return_lse=True)
+    if fp8:
+        args = (p.q_int8, p.k_int8, p.v, p.q_scale, p.k_scale, p.v_scale, None)
+        op = torch.ops.sageattention.qk_int8_sv_f8_attn.default
+    else:
+        args = (p.q_int8, p.k_int8, p.v, p.q_scale, p.k_scale, None)
+        op = torch.ops.sageattention.qk_int8_sv_f16_attn.default
+    torch.library.opcheck(op, args, common, test_utils=("test_schema", "test_faketensor"))
