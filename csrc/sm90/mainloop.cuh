@@ -176,9 +176,10 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
     float alpha[2], shift[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      const float tile_max = mx[r] == -INFINITY ? -INFINITY : mx[r] * scale;
+      // Scale before the quad reduction: per-thread K scales differ across the quad's columns.
+      float tile_max = mx[r] == -INFINITY ? -INFINITY : mx[r] * scale;
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
       const float m_new = fmaxf(st.m[r], tile_max);
       const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: keep exp2 finite
       alpha[r] = fast_exp2(st.m[r] - m_use);
