@@ -653,7 +653,7 @@ def make_bases(b: Buildah, work: pathlib.Path, *, cuda_home: pathlib.Path, cuda:
 def bud_command(b: Buildah, target: dict, *, dockerfile: pathlib.Path, extra_args: Mapping[str, str],
                 secrets: Mapping[str, str], volumes: list[str], tag: str | None,
                 output: str | None) -> list[str]:
-    cmd = ["buildah", *b.opts, "bud", "--isolation", "chroot", "--layers", "-f", str(dockerfile),
+    cmd = ["buildah", *b.opts, "bud", "--isolation", "chroot", "--layers", "--force-rm", "-f", str(dockerfile),
            "--target", target["target"]]
     platforms = target.get("platforms") or []
     if len(platforms) > 1:

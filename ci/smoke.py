@@ -107,7 +107,7 @@ def smoke(index_url: str, flavor_name: str, *, version: str | None = None, venv:
             cmd += ["--extra-index-url", extra_index_url]
         report_path = pathlib.Path(tmp) / "pip-report.json"
         cmd += ["--report", str(report_path), f"sageattention=={version}" if version else "sageattention"]
-        run(cmd, what="pip install from the index")
+        run(cmd, what="pip install from the index", capture=True)
         result = probe(py, pathlib.Path(tmp))
         problems = check(result, flavor, venv_dir, version)
         # pip config may add extra indexes or find-links: prove the wheel came from this index.
