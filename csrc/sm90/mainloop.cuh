@@ -113,6 +113,83 @@ struct RowState {
   float l[2];  // partial sums over this thread's columns; quad-reduced in the epilogue
 };
 
+// Named barriers (id 0 is __syncthreads): each consumer warpgroup waits for its turn to issue its
+// batch of wgmmas, then hands the turn to the other, so one warpgroup's softmax overlaps the other's
+// tensor-core work (ping-pong) instead of both hitting the same unit at the same time.
+enum NamedBarrier : int { kTurnWg0 = 1, kTurnWg1 = 2 };
+__device__ __forceinline__ void named_sync(int id) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "n"(128 * kConsumerWarpgroups) : "memory");
+}
+__device__ __forceinline__ void named_arrive(int id) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "n"(128 * kConsumerWarpgroups) : "memory");
+}
+
+// Online-softmax step on one S tile: masks, updates m and l, returns the O rescale factors and
+// leaves P~ (fp32) in sf.
+template <bool CAUSAL>
+__device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[64], float scale, bool need_mask,
+                                             int key0, int row0, int t, const AttnParams& p, float (&m)[2],
+                                             float (&l)[2], float (&alpha)[2]) {
+  float sf[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) sf[i] = exact_i2f(s_acc[i]);
+  if (need_mask) {
+    const int causal_off = p.kv_len - p.qo_len;
+#pragma unroll
+    for (int i = 0; i < 64; ++i) {
+      const int key = key0 + (i / 4) * 8 + 2 * t + (i & 1);
+      const int row = row0 + ((i & 2) ? 8 : 0);
+      bool masked = key >= p.kv_len;
+      if constexpr (CAUSAL) masked = masked || key > row + causal_off;
+      if (masked) sf[i] = -INFINITY;
+    }
+  }
+  float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int i = 0; i < 64; ++i) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], sf[i]);
+  float shift[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    // Scale before the quad reduction: per-thread K scales differ across the quad's columns.
+    float tile_max = mx[r] == -INFINITY ? -INFINITY : mx[r] * scale;
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+    const float m_new = fmaxf(m[r], tile_max);
+    const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: keep exp2 finite
+    alpha[r] = fast_exp2(m[r] - m_use);
+    shift[r] = m_use - kFp8Offset;
+    m[r] = m_new;
+  }
+  float rs[2] = {0.f, 0.f};
+#pragma unroll
+  for (int i = 0; i < 64; ++i) {
+    const int r = (i >> 1) & 1;
+    float e = fast_exp2(fmaf(sf[i], scale, -shift[r]));
+    if (need_mask && sf[i] == -INFINITY) e = 0.f;
+    s_acc[i] = __float_as_int(e);  // P~ (fp32 bits) reuses the accumulator registers
+    rs[r] += e;
+  }
+  l[0] = l[0] * alpha[0] + rs[0];
+  l[1] = l[1] * alpha[1] + rs[1];
+}
+
+// P~ (fp32, accumulator layout) -> e4m3 A fragments; chunk c covers keys 32c..32c+31.
+__device__ __forceinline__ void pack_p(const int32_t (&f)[64], uint32_t (&a)[4][4]) {
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    float x[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) x[i] = __int_as_float(f[16 * c + i]);
+    a[c][0] = pack_e4m3x2(x[0], x[1]) | (pack_e4m3x2(x[4], x[5]) << 16);
+    a[c][1] = pack_e4m3x2(x[2], x[3]) | (pack_e4m3x2(x[6], x[7]) << 16);
+    a[c][2] = pack_e4m3x2(x[8], x[9]) | (pack_e4m3x2(x[12], x[13]) << 16);
+    a[c][3] = pack_e4m3x2(x[10], x[11]) | (pack_e4m3x2(x[14], x[15]) << 16);
+  }
+}
+
+// Software-pipelined consumer: iteration `it` issues QK(it) and PV(it-1) as one batch in this
+// warpgroup's turn, then runs softmax(it) while PV(it-1) (and the other warpgroup's batch) occupy
+// the tensor cores. O = O * alpha + PV with a fresh PV accumulator per tile (two-level).
 template <int D, bool CAUSAL>
 __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnParams& p, RowState<D>& st, int wg,
                                               int warp, int lane, int q0, int n_tiles, float q_scale,
@@ -120,114 +197,112 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
   using T = TileTraits<D>;
   const int t = lane & 3;
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);  // and row0 + 8
+  const int warp_row0 = q0 + wg * 64 + warp * 16;
   const int causal_off = p.kv_len - p.qo_len;
   const uint64_t desc_q = smem_desc<T::kQKRowBytes>(sm.q + wg * 64 * D);
+  const int my_turn = wg == 0 ? kTurnWg0 : kTurnWg1;
+  const int other_turn = wg == 0 ? kTurnWg1 : kTurnWg0;
 
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) st.o[i] = 0.f;
   st.m[0] = st.m[1] = -INFINITY;
   st.l[0] = st.l[1] = 0.f;
 
-  mbar_wait(sm.q_full, 0);
-
   int32_t s_acc[64];
   float pv[D / 2];
+  uint32_t a[4][4];
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) pv[i] = 0.f;
+#pragma unroll
+  for (int c = 0; c < 4; ++c) a[c][0] = a[c][1] = a[c][2] = a[c][3] = 0u;
 
-  for (int j = 0; j < n_tiles; ++j) {
-    const int s = j % T::kStages;
-    const uint32_t phase = (j / T::kStages) & 1;
-    const float k_scale = p.per_thread ? k_scale_head[j * 4 + t] : k_scale_head[j];
-    const float scale = q_scale * k_scale;
+  if (wg == 1) named_arrive(kTurnWg0);  // warpgroup 0 issues first
+  mbar_wait(sm.q_full, 0);
 
-    // ---- S = Q K^T ----
-    mbar_wait(&sm.k_full[s], phase);
+  // The loop is peeled (QK only / QK+PV / PV only) so every wgmma wait has a fixed depth: ptxas
+  // serializes wgmmas whose retirement it cannot prove on every path.
+  auto issue_qk = [&](int it) {
+    const int s = it % T::kStages;
     const uint64_t desc_k = smem_desc<T::kQKRowBytes>(sm.k + s * T::kKBytes);
-    wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 32; ++kk) wgmma_m64n128k32_s8(s_acc, desc_q + 2 * kk, desc_k + 2 * kk, kk > 0);
     wgmma_commit();
-    wgmma_wait<0>();
-    pin(s_acc);
-    __syncwarp();
-    if (lane == 0) mbar_arrive(&sm.k_empty[s]);
-
-    // ---- online softmax in base 2 ----
-    float sf[64];
-#pragma unroll
-    for (int i = 0; i < 64; ++i) sf[i] = exact_i2f(s_acc[i]);
-    const int key0 = j * kCtaK;
-    const bool need_mask =
-        key0 + kCtaK > p.kv_len || (CAUSAL && key0 + kCtaK - 1 > q0 + wg * 64 + warp * 16 + causal_off);
-    if (need_mask) {
-#pragma unroll
-      for (int i = 0; i < 64; ++i) {
-        const int key = key0 + (i / 4) * 8 + 2 * t + (i & 1);
-        const int row = row0 + ((i & 2) ? 8 : 0);
-        bool masked = key >= p.kv_len;
-        if constexpr (CAUSAL) masked = masked || key > row + causal_off;
-        if (masked) sf[i] = -INFINITY;
-      }
-    }
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int i = 0; i < 64; ++i) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], sf[i]);
-    float alpha[2], shift[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      // Scale before the quad reduction: per-thread K scales differ across the quad's columns.
-      float tile_max = mx[r] == -INFINITY ? -INFINITY : mx[r] * scale;
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-      const float m_new = fmaxf(st.m[r], tile_max);
-      const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: keep exp2 finite
-      alpha[r] = fast_exp2(st.m[r] - m_use);
-      shift[r] = m_use - kFp8Offset;
-      st.m[r] = m_new;
-    }
-    float rs[2] = {0.f, 0.f};
-#pragma unroll
-    for (int i = 0; i < 64; ++i) {
-      const int r = (i >> 1) & 1;
-      float e = fast_exp2(fmaf(sf[i], scale, -shift[r]));
-      if (need_mask && sf[i] == -INFINITY) e = 0.f;
-      sf[i] = e;
-      rs[r] += e;
-    }
-    st.l[0] = st.l[0] * alpha[0] + rs[0];
-    st.l[1] = st.l[1] * alpha[1] + rs[1];
-
-    // P~ -> e4m3 A fragments: chunk c covers keys 32c..32c+31 (n8 blocks 4c..4c+3).
-    uint32_t a[4][4];
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const float* f = sf + 16 * c;
-      a[c][0] = pack_e4m3x2(f[0], f[1]) | (pack_e4m3x2(f[4], f[5]) << 16);
-      a[c][1] = pack_e4m3x2(f[2], f[3]) | (pack_e4m3x2(f[6], f[7]) << 16);
-      a[c][2] = pack_e4m3x2(f[8], f[9]) | (pack_e4m3x2(f[12], f[13]) << 16);
-      a[c][3] = pack_e4m3x2(f[10], f[11]) | (pack_e4m3x2(f[14], f[15]) << 16);
-    }
-
-    // ---- PV = P~ V (fresh accumulator), overlapped with the O rescale ----
-    mbar_wait(&sm.v_full[s], phase);
+  };
+  auto issue_pv = [&](int it) {
+    const int s = it % T::kStages;
     const uint64_t desc_v = smem_desc<T::kVRowBytes>(sm.v + s * T::kVBytes);
-    wgmma_fence();
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       if constexpr (D == 128) wgmma_m64n128k32_e4m3(pv, a[c], desc_v + 2 * c, c > 0);
       else wgmma_m64n64k32_e4m3(pv, a[c], desc_v + 2 * c, c > 0);
     }
     wgmma_commit();
-#pragma unroll
-    for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
-    wgmma_wait<0>();
-    pin(pv);
+  };
+  auto wait_k = [&](int it) { mbar_wait(&sm.k_full[it % T::kStages], (it / T::kStages) & 1); };
+  auto wait_v = [&](int it) { mbar_wait(&sm.v_full[it % T::kStages], (it / T::kStages) & 1); };
+  auto release = [&](uint64_t* empty, int it) {
     __syncwarp();
-    if (lane == 0) mbar_arrive(&sm.v_empty[s]);
+    if (lane == 0) mbar_arrive(&empty[it % T::kStages]);
+  };
+  // After QK(it) retired: free the K slot, softmax in place (P~ bits in s_acc).
+  auto softmax = [&](int it, float (&alpha)[2]) {
+    pin(s_acc);
+    release(sm.k_empty, it);
+    const float k_scale = p.per_thread ? k_scale_head[it * 4 + t] : k_scale_head[it];
+    const int key0 = it * kCtaK;
+    const bool need_mask = key0 + kCtaK > p.kv_len || (CAUSAL && key0 + kCtaK - 1 > warp_row0 + causal_off);
+    softmax_tile<CAUSAL>(s_acc, q_scale * k_scale, need_mask, key0, row0, t, p, st.m, st.l, alpha);
+  };
+  auto accumulate_pv = [&](int it) {
+    pin(pv);
+    release(sm.v_empty, it);
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) st.o[i] += pv[i];
+  };
+  auto rescale_and_pack = [&](const float (&alpha)[2]) {
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
+    pack_p(s_acc, a);
+  };
+
+  if (n_tiles > 0) {
+    {  // tile 0: QK only
+      float alpha[2];
+      wait_k(0);
+      named_sync(my_turn);
+      wgmma_fence();
+      issue_qk(0);
+      named_arrive(other_turn);
+      wgmma_wait<0>();
+      softmax(0, alpha);
+      rescale_and_pack(alpha);
+    }
+    for (int it = 1; it < n_tiles; ++it) {  // QK(it) and PV(it-1) in one turn
+      float alpha[2];
+      wait_k(it);
+      wait_v(it - 1);
+      named_sync(my_turn);
+      wgmma_fence();
+      issue_qk(it);
+      issue_pv(it - 1);
+      named_arrive(other_turn);
+      wgmma_wait<1>();
+      softmax(it, alpha);
+      wgmma_wait<0>();
+      accumulate_pv(it - 1);
+      rescale_and_pack(alpha);
+    }
+    {  // last PV
+      wait_v(n_tiles - 1);
+      named_sync(my_turn);
+      wgmma_fence();
+      issue_pv(n_tiles - 1);
+      named_arrive(other_turn);
+      wgmma_wait<0>();
+      accumulate_pv(n_tiles - 1);
+    }
   }
+  if (wg == 0) named_sync(kTurnWg0);  // consume warpgroup 1's last hand-over
 }
 
 }  // namespace sage::sm90

@@ -5,6 +5,7 @@
 #include <cuda.h>  // CUtensorMap (type only; the driver is reached through the runtime at launch)
 
 #include <cstdint>
+#include <type_traits>
 
 namespace sage::sm90 {
 
@@ -85,7 +86,8 @@ template <typename T, int N>
 __device__ __forceinline__ void pin(T (&r)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) {
-    if constexpr (sizeof(T) == 4) asm volatile("" : "+r"(reinterpret_cast<uint32_t&>(r[i]))::"memory");
+    if constexpr (std::is_same_v<T, float>) asm volatile("" : "+f"(r[i])::"memory");
+    else asm volatile("" : "+r"(r[i])::"memory");
   }
 }
 
