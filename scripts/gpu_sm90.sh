@@ -2,7 +2,7 @@
 # Device-side run for the sm90 kernel: build core+sm90 for sm_90a, GPU tests, memcheck, benchmark.
 # Usage (device tool): bash scripts/gpu_sm90.sh [quick]
 set -o pipefail
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/device.txt"
