@@ -141,6 +141,7 @@ def attend(
     p: Prepared, *, is_causal: bool, sm_scale: float, pv_accum_dtype: str, return_lse: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The attention op on quantized operands -> (out, lse without the smooth-K correction)."""
+    _lib.require("mma_fp8" if p.fp8_pv else "mma_fp16", "the mma.sync attention kernel")
     ops = torch.ops.sageattention
     common = dict(
         tensor_layout=layout_code(p.tensor_layout), qo_len=p.qo_len, kv_len=p.kv_len, head_dim=p.head_dim,
