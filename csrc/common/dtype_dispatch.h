@@ -22,7 +22,6 @@
         return __VA_ARGS__();                                                      \
       }                                                                            \
       default:                                                                     \
-        STD_TORCH_CHECK(false, "sageattention: ", name,                           \
-                        " must be float16, bfloat16 or float32");                  \
+        SAGE_CHECK(false, name, " must be float16, bfloat16 or float32");             \
     }                                                                              \
   }()

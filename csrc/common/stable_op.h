@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 namespace sage {
@@ -23,7 +24,35 @@ using ScalarType = torch::headeronly::ScalarType;
 // Layout codes shared with sageattention/_layout.py.
 enum class Layout : int64_t { HND = 0, NHD = 1 };
 
-#define SAGE_CHECK(cond, ...) STD_TORCH_CHECK(cond, "sageattention: ", __VA_ARGS__)
+namespace detail {
+// Error text is assembled with std::string/std::to_string, not iostreams: a std::ostringstream
+// built inside this module crashed (SIGSEGV in ostream::_M_insert<long>) on the GPU host's torch
+// 2.11 when a check failed, so an argument error killed the process instead of raising.
+inline void append(std::string& s, const char* v) { s += v; }
+inline void append(std::string& s, const std::string& v) { s += v; }
+inline void append(std::string& s, char v) { s += v; }
+inline void append(std::string& s, bool v) { s += v ? "true" : "false"; }
+template <typename T>
+inline void append(std::string& s, T v) {
+  s += std::to_string(v);
+}
+template <typename... Args>
+[[noreturn]] inline void fail(const char* file, int line, const Args&... args) {
+  std::string msg = "sageattention: ";
+  (append(msg, args), ...);
+  msg += " (";
+  msg += file;
+  msg += ":";
+  msg += std::to_string(line);
+  msg += ")";
+  throw std::runtime_error(msg);
+}
+}  // namespace detail
+
+#define SAGE_CHECK(cond, ...)                                     \
+  do {                                                            \
+    if (!(cond)) ::sage::detail::fail(__FILE__, __LINE__, __VA_ARGS__); \
+  } while (0)
 
 inline cudaStream_t current_stream(int32_t device_index) {
   void* stream = nullptr;

@@ -1,5 +1,8 @@
 // Per-channel mean and absolute max over all tokens of one (batch, head): smooth-K's mean and the
-// per-channel FP8 V scale come from this single pass.
+// per-channel FP8 V scale come from this single pass over the tensor.
+//
+// Two kernels: partials over token slices (many CTAs, so enough loads are in flight to approach
+// memory bandwidth), then a small deterministic reduction over the slices.
 #include "common/dtype_dispatch.h"
 #include "common/stable_op.h"
 #include "common/vec_io.cuh"
@@ -8,28 +11,46 @@ namespace sage {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kRowsPerSlice = 256;
+constexpr int kMaxSlices = 64;
 
+// Partial sums / max / min of tokens [slice * rows, (slice + 1) * rows) for every channel.
+// partial layout: [B*H, slices, 3, D] (sum, max, min).
 template <typename T, bool VEC>
-__global__ void __launch_bounds__(kThreads) channel_stats_kernel(
-    const T* __restrict__ x, Bhnd s, bool centered, float* __restrict__ mean_out, float* __restrict__ amax_out) {
+__global__ void __launch_bounds__(kThreads) channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows,
+                                                                   float* __restrict__ partial) {
   const int chunks = (s.d + 7) / 8;
-  const int lanes = kThreads / chunks;  // rows processed side by side
+  const int lanes = kThreads / chunks;
   const int chunk = threadIdx.x % chunks;
   const int lane = threadIdx.x / chunks;
-  const T* base = x + blockIdx.y * s.sb + blockIdx.x * s.sh;
+  const T* base = x + blockIdx.z * s.sb + blockIdx.y * s.sh;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
+  const int64_t n1 = min(n0 + rows, s.n);
 
   float sum[8], mx[8], mn[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) { sum[i] = 0.f; mx[i] = -INFINITY; mn[i] = INFINITY; }
   if (lane < lanes) {
-    for (int64_t n = lane; n < s.n; n += lanes) {
+    int64_t n = n0 + lane;
+    // Two rows per iteration: independent loads in flight before the first use.
+    for (; n + lanes < n1; n += 2 * lanes) {
+      float v[8], w[8];
+      load8<T, VEC>(base + n * s.sn, chunk * 8, s.d, v);
+      load8<T, VEC>(base + (n + lanes) * s.sn, chunk * 8, s.d, w);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        sum[i] += v[i] + w[i];
+        mx[i] = fmaxf(mx[i], fmaxf(v[i], w[i]));
+        mn[i] = fminf(mn[i], fminf(v[i], w[i]));
+      }
+    }
+    if (n < n1) {
       float v[8];
       load8<T, VEC>(base + n * s.sn, chunk * 8, s.d, v);
 #pragma unroll
       for (int i = 0; i < 8; ++i) { sum[i] += v[i]; mx[i] = fmaxf(mx[i], v[i]); mn[i] = fminf(mn[i], v[i]); }
     }
   }
-  // Tree-reduce the row lanes through shared memory, 8 channels per thread.
   __shared__ float red[3][kThreads][8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) { red[0][threadIdx.x][i] = sum[i]; red[1][threadIdx.x][i] = mx[i]; red[2][threadIdx.x][i] = mn[i]; }
@@ -42,16 +63,28 @@ __global__ void __launch_bounds__(kThreads) channel_stats_kernel(
         sum[i] += red[0][t][i]; mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]);
       }
     }
-    const int64_t out = (static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x) * s.d;
+    const int64_t bh = static_cast<int64_t>(blockIdx.z) * gridDim.y + blockIdx.y;
+    float* out = partial + (bh * gridDim.x + blockIdx.x) * 3 * s.d;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const int c = chunk * 8 + i;
-      if (c >= s.d) break;
-      const float m = s.n > 0 ? sum[i] / static_cast<float>(s.n) : 0.f;
-      const float a = s.n == 0 ? 0.f : centered ? fmaxf(mx[i] - m, m - mn[i]) : fmaxf(fabsf(mx[i]), fabsf(mn[i]));
-      mean_out[out + c] = m;
-      amax_out[out + c] = a;
+      if (c < s.d) { out[c] = sum[i]; out[s.d + c] = mx[i]; out[2 * s.d + c] = mn[i]; }
     }
+  }
+}
+
+__global__ void channel_finalize_kernel(const float* __restrict__ partial, int slices, int d, int64_t n,
+                                        bool centered, float* __restrict__ mean_out, float* __restrict__ amax_out) {
+  const int64_t bh = blockIdx.x;
+  for (int c = threadIdx.x; c < d; c += blockDim.x) {
+    float sum = 0.f, mx = -INFINITY, mn = INFINITY;
+    for (int sl = 0; sl < slices; ++sl) {
+      const float* p = partial + (bh * slices + sl) * 3 * d;
+      sum += p[c]; mx = fmaxf(mx, p[d + c]); mn = fminf(mn, p[2 * d + c]);
+    }
+    const float m = n > 0 ? sum / static_cast<float>(n) : 0.f;
+    mean_out[bh * d + c] = m;
+    amax_out[bh * d + c] = n == 0 ? 0.f : centered ? fmaxf(mx - m, m - mn) : fmaxf(fabsf(mx), fabsf(mn));
   }
 }
 
@@ -63,18 +96,25 @@ std::tuple<Tensor, Tensor> channel_stats(Tensor x, int64_t tensor_layout, bool c
   Tensor mean = torch::stable::new_empty(x, {s.b, s.h, s.d}, ScalarType::Float);
   Tensor amax = torch::stable::new_empty(x, {s.b, s.h, s.d}, ScalarType::Float);
   if (s.b * s.h * s.d == 0) return {mean, amax};
+  SAGE_CHECK(s.h <= 65535 && s.b <= 65535, "too many heads or batches for the grid");
+  const int64_t slices = std::max<int64_t>(1, std::min<int64_t>(kMaxSlices, (s.n + kRowsPerSlice - 1) / kRowsPerSlice));
+  const int rows = static_cast<int>(std::max<int64_t>(1, (s.n + slices - 1) / slices));
+  Tensor partial = torch::stable::new_empty(x, {s.b * s.h * slices * 3 * s.d}, ScalarType::Float);
   const bool vec = s.d % 8 == 0 && s.sn % 8 == 0 && s.sh % 8 == 0 && s.sb % 8 == 0 &&
                    reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
   cudaStream_t stream = current_stream(x.get_device_index());
-  dim3 grid(s.h, s.b);
+  auto* pp = reinterpret_cast<float*>(partial.data_ptr());
+  dim3 grid(static_cast<unsigned>(slices), s.h, s.b);
   SAGE_DISPATCH_FLOATING(x.scalar_type(), "x", [&] {
     const auto* ptr = reinterpret_cast<const scalar_t*>(x.data_ptr());
-    auto* mp = reinterpret_cast<float*>(mean.data_ptr());
-    auto* ap = reinterpret_cast<float*>(amax.data_ptr());
-    if (vec) channel_stats_kernel<scalar_t, true><<<grid, kThreads, 0, stream>>>(ptr, s, centered, mp, ap);
-    else channel_stats_kernel<scalar_t, false><<<grid, kThreads, 0, stream>>>(ptr, s, centered, mp, ap);
+    if (vec) channel_partial_kernel<scalar_t, true><<<grid, kThreads, 0, stream>>>(ptr, s, rows, pp);
+    else channel_partial_kernel<scalar_t, false><<<grid, kThreads, 0, stream>>>(ptr, s, rows, pp);
   });
-  check_launch("channel_stats");
+  check_launch("channel_stats (partials)");
+  channel_finalize_kernel<<<static_cast<unsigned>(s.b * s.h), 128, 0, stream>>>(
+      pp, static_cast<int>(slices), static_cast<int>(s.d), s.n, centered, reinterpret_cast<float*>(mean.data_ptr()),
+      reinterpret_cast<float*>(amax.data_ptr()));
+  check_launch("channel_stats (finalize)");
   return {mean, amax};
 }
 
