@@ -21,7 +21,9 @@ struct QuantInt8Args {
   int64_t n_pad;
 };
 
-template <typename T, bool VEC>
+// One pass over global memory: each thread keeps its (up to ITEMS) 8-element chunks of the block in
+// registers while the group maxima are reduced in shared memory, then quantizes from registers.
+template <typename T, bool VEC, int ITEMS>
 __global__ void __launch_bounds__(kThreads) quant_int8_kernel(
     const T* __restrict__ x, const float* __restrict__ mean, QuantInt8Args a, int8_t* __restrict__ out,
     float* __restrict__ scale) {
@@ -34,30 +36,33 @@ __global__ void __launch_bounds__(kThreads) quant_int8_kernel(
   const int work = a.block_size * chunks;
 
   if (threadIdx.x < kMaxGroups) group_amax[threadIdx.x] = 0.f;
-  __syncthreads();
 
-  auto load = [&](int idx, float v[8]) {
+  float v[ITEMS][8];
+#pragma unroll
+  for (int it = 0; it < ITEMS; ++it) {
+    const int idx = threadIdx.x + it * kThreads;
     const int row = idx / chunks, c0 = (idx % chunks) * 8;
     const int64_t tok = tok0 + row;
-    if (tok >= a.s.n) {
+    if (idx < work && tok < a.s.n) {
+      load8<T, VEC>(src + tok * a.s.sn, c0, a.s.d, v[it]);
+    } else {
 #pragma unroll
-      for (int i = 0; i < 8; ++i) v[i] = 0.f;
-      return row;
+      for (int i = 0; i < 8; ++i) v[it][i] = 0.f;
     }
-    load8<T, VEC>(src + tok * a.s.sn, c0, a.s.d, v);
-    if (mu) {
+    if (mu && idx < work && tok < a.s.n) {
 #pragma unroll
-      for (int i = 0; i < 8; ++i) v[i] = (c0 + i < a.s.d) ? v[i] - mu[c0 + i] : 0.f;
+      for (int i = 0; i < 8; ++i) v[it][i] = (c0 + i < a.s.d) ? v[it][i] - mu[c0 + i] : 0.f;
     }
-    return row;
-  };
-
-  for (int idx = threadIdx.x; idx < work; idx += kThreads) {
-    float v[8];
-    const int row = load(idx, v);
+  }
+  __syncthreads();  // group_amax initialised
+#pragma unroll
+  for (int it = 0; it < ITEMS; ++it) {
+    const int idx = threadIdx.x + it * kThreads;
+    if (idx >= work) break;
+    const int row = idx / chunks;
     float m = 0.f;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(v[i]));
+    for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(v[it][i]));
     // Non-negative floats order like their bit patterns, so an integer max is a float max.
     atomicMax(reinterpret_cast<int*>(&group_amax[(row % a.period) / a.stride]), __float_as_int(m));
   }
@@ -67,16 +72,30 @@ __global__ void __launch_bounds__(kThreads) quant_int8_kernel(
   if (threadIdx.x < a.groups) scale_out[threadIdx.x] = group_amax[threadIdx.x] / 127.f;
 
   int8_t* dst = out + (bh * a.n_pad + tok0) * a.d_pad;
-  for (int idx = threadIdx.x; idx < work; idx += kThreads) {
-    float v[8];
-    const int row = load(idx, v);
+#pragma unroll
+  for (int it = 0; it < ITEMS; ++it) {
+    const int idx = threadIdx.x + it * kThreads;
+    if (idx >= work) break;
+    const int row = idx / chunks;
     const float amax = group_amax[(row % a.period) / a.stride];
     const float inv = amax > 0.f ? 127.f / amax : 0.f;
     alignas(8) int8_t q[8];
 #pragma unroll
-    for (int i = 0; i < 8; ++i) q[i] = static_cast<int8_t>(max(-127, min(127, __float2int_rn(v[i] * inv))));
+    for (int i = 0; i < 8; ++i) q[i] = static_cast<int8_t>(max(-127, min(127, __float2int_rn(v[it][i] * inv))));
     *reinterpret_cast<uint2*>(dst + static_cast<int64_t>(idx) * 8) = *reinterpret_cast<const uint2*>(q);
   }
+}
+
+template <typename T, bool VEC>
+void launch_quant_int8(dim3 grid, cudaStream_t stream, const T* x, const float* mean, const QuantInt8Args& a,
+                       int8_t* out, float* scale) {
+  const int work = a.block_size * (a.d_pad / 8);
+  const int items = (work + kThreads - 1) / kThreads;
+  if (items <= 1) quant_int8_kernel<T, VEC, 1><<<grid, kThreads, 0, stream>>>(x, mean, a, out, scale);
+  else if (items <= 2) quant_int8_kernel<T, VEC, 2><<<grid, kThreads, 0, stream>>>(x, mean, a, out, scale);
+  else if (items <= 4) quant_int8_kernel<T, VEC, 4><<<grid, kThreads, 0, stream>>>(x, mean, a, out, scale);
+  else if (items <= 8) quant_int8_kernel<T, VEC, 8><<<grid, kThreads, 0, stream>>>(x, mean, a, out, scale);
+  else quant_int8_kernel<T, VEC, 16><<<grid, kThreads, 0, stream>>>(x, mean, a, out, scale);
 }
 
 std::tuple<Tensor, Tensor> quant_int8(Tensor x, int64_t tensor_layout, int64_t block_size, int64_t group_period,
@@ -84,11 +103,13 @@ std::tuple<Tensor, Tensor> quant_int8(Tensor x, int64_t tensor_layout, int64_t b
                                       std::optional<Tensor> mean) {
   check_cuda(x, "x");
   const Bhnd s = bhnd(x, tensor_layout, "x");
-  SAGE_CHECK(block_size > 0 && block_size <= 1024, "block_size must be in [1, 1024], got ", block_size);
+  SAGE_CHECK(block_size > 0 && block_size <= 256, "block_size must be in [1, 256], got ", block_size);
   SAGE_CHECK(group_period > 0 && group_stride > 0 && group_period % group_stride == 0,
              "group_period must be a positive multiple of group_stride, got ", group_period, "/", group_stride);
   SAGE_CHECK(block_size % group_period == 0 || group_period == 1, "block_size ", block_size,
              " must be a multiple of group_period ", group_period);
+  SAGE_CHECK(block_size * head_dim_padded <= 16 * 8 * kThreads, "block_size * head_dim_padded must be <= ",
+             16 * 8 * kThreads, " (one block is quantized from registers), got ", block_size, " * ", head_dim_padded);
   const int64_t groups = group_period / group_stride;
   SAGE_CHECK(groups <= kMaxGroups, "at most ", kMaxGroups, " scale groups per block, got ", groups);
   SAGE_CHECK(head_dim_padded >= s.d && head_dim_padded % 8 == 0, "head_dim_padded must be >= head dim ", s.d,
@@ -120,8 +141,8 @@ std::tuple<Tensor, Tensor> quant_int8(Tensor x, int64_t tensor_layout, int64_t b
     const auto* xp = reinterpret_cast<const scalar_t*>(x.data_ptr());
     auto* op = reinterpret_cast<int8_t*>(out.data_ptr());
     auto* sp = reinterpret_cast<float*>(scale.data_ptr());
-    if (vec) quant_int8_kernel<scalar_t, true><<<grid, kThreads, 0, stream>>>(xp, mean_ptr, a, op, sp);
-    else quant_int8_kernel<scalar_t, false><<<grid, kThreads, 0, stream>>>(xp, mean_ptr, a, op, sp);
+    if (vec) launch_quant_int8<scalar_t, true>(grid, stream, xp, mean_ptr, a, op, sp);
+    else launch_quant_int8<scalar_t, false>(grid, stream, xp, mean_ptr, a, op, sp);
   });
   check_launch("quant_int8");
   return {out, scale};
