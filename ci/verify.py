@@ -106,6 +106,16 @@ def imported_cxx_symbols(so: pathlib.Path) -> list[str]:
     return [s for s in syms if _CXX_NAMESPACES.search(s)]
 
 
+def local_manylinux_tag(plat: str) -> str:
+    """For --plat auto: the wheel's own tag, if it is a manylinux tag for this machine's arch."""
+    import platform as _platform
+
+    for tag in plat.split("."):
+        if re.fullmatch(rf"manylinux_\d+_\d+_{re.escape(_platform.machine())}", tag):
+            return tag
+    raise CheckFailed(f"platform tag {plat} is not manylinux_X_Y_{_platform.machine()}: was the wheel repaired?")
+
+
 class Report:
     def __init__(self) -> None:
         self.results: list[dict[str, Any]] = []
@@ -258,15 +268,24 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ci verify", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("wheel", type=pathlib.Path)
-    p.add_argument("--flavor", required=True, choices=sorted(flavors.FLAVORS))
-    p.add_argument("--plat", help=f"expected platform tag (default: {expected_plat()})")
+    p.add_argument("--flavor", choices=sorted(flavors.FLAVORS),
+                   help="flavor the wheel must be (default: the one its +label names)")
+    p.add_argument("--plat", help=f"expected platform tag (default: {expected_plat()}; "
+                   "'auto': any manylinux tag of this machine's arch, for local builds)")
     p.add_argument("--arch-list", help="arch list the wheel was built for (default: the flavor's)")
     p.add_argument("--version", dest="public_version", help="expected public version, e.g. 2.3.0")
     p.add_argument("--size-budget-mib", type=float, default=SIZE_BUDGET_MIB)
     p.add_argument("--no-tools", action="store_true", help="skip twine/abi3audit/check-wheel-contents")
     p.add_argument("--json", type=pathlib.Path, help="write the report here")
     args = p.parse_args(argv)
-    report = verify(args.wheel, args.flavor, plat=args.plat, arch_list=args.arch_list,
+    parts = parse_wheel_name(args.wheel.name)
+    flavor = args.flavor or parts["version"].partition("+")[2]
+    if not flavor:
+        raise ConfigError(f"{args.wheel.name} has no local label; pass --flavor")
+    plat = args.plat
+    if plat == "auto":
+        plat = local_manylinux_tag(parts["plat"])
+    report = verify(args.wheel, flavor, plat=plat, arch_list=args.arch_list,
                     public_version=args.public_version, size_budget_mib=args.size_budget_mib,
                     tools=not args.no_tools)
     if args.json:

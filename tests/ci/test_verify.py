@@ -93,3 +93,22 @@ def test_a_built_and_repaired_wheel_passes_every_check(built_wheel: pathlib.Path
     # the same wheel is not accepted as a build for the flavor's full arch list
     full = verify.verify(repaired, "cu130", plat=build.parse_wheel_name(repaired.name)["plat"], tools=False)
     assert not {r["check"]: r for r in full.results}["archs"]["ok"]
+
+
+def test_cli_infers_the_flavor_from_the_label_and_refuses_an_unrepaired_tag(wheel_factory) -> None:
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    unrepaired = wheel_factory("2.3.0+cu130", plat="linux_x86_64")
+    proc = subprocess.run([sys.executable, "-m", "ci", "verify", str(unrepaired), "--plat", "auto", "--no-tools"],
+                          cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 4 and "was the wheel repaired?" in proc.stderr
+    unlabeled = wheel_factory("2.3.0")
+    proc = subprocess.run([sys.executable, "-m", "ci", "verify", str(unlabeled), "--no-tools"],
+                          cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 2 and "pass --flavor" in proc.stderr
+    ours = wheel_factory("2.3.0+cu128")
+    proc = subprocess.run([sys.executable, "-m", "ci", "verify", str(ours), "--no-tools"],
+                          cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 4 and "build-config" in proc.stderr  # judged as cu128, a synthetic wheel
