@@ -132,7 +132,7 @@ __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[64], float scale, 
                                              float (&l)[2], float (&alpha)[2]) {
   float sf[64];
 #pragma unroll
-  for (int i = 0; i < 64; ++i) sf[i] = exact_i2f(s_acc[i]);
+  for (int i = 0; i < 64; ++i) sf[i] = __int2float_rn(s_acc[i]);  // I2FP: exact, |S| < 2^24
   if (need_mask) {
     const int causal_off = p.kv_len - p.qo_len;
 #pragma unroll
@@ -151,7 +151,7 @@ __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[64], float scale, 
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     // Scale before the quad reduction: per-thread K scales differ across the quad's columns.
-    float tile_max = mx[r] == -INFINITY ? -INFINITY : mx[r] * scale;
+    float tile_max = mx[r] * scale;  // scale > 0 (clamped by the caller), so -inf stays -inf
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
     const float m_new = fmaxf(m[r], tile_max);
@@ -164,8 +164,7 @@ __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[64], float scale, 
 #pragma unroll
   for (int i = 0; i < 64; ++i) {
     const int r = (i >> 1) & 1;
-    float e = fast_exp2(fmaf(sf[i], scale, -shift[r]));
-    if (need_mask && sf[i] == -INFINITY) e = 0.f;
+    const float e = fast_exp2(fmaf(sf[i], scale, -shift[r]));  // masked: exp2(-inf) = 0
     s_acc[i] = __float_as_int(e);  // P~ (fp32 bits) reuses the accumulator registers
     rs[r] += e;
   }
@@ -251,17 +250,21 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
     const float k_scale = p.per_thread ? k_scale_head[it * 4 + t] : k_scale_head[it];
     const int key0 = it * kCtaK;
     const bool need_mask = key0 + kCtaK > p.kv_len || (CAUSAL && key0 + kCtaK - 1 > warp_row0 + causal_off);
-    softmax_tile<CAUSAL>(s_acc, q_scale * k_scale, need_mask, key0, row0, t, p, st.m, st.l, alpha);
+    // Clamped away from 0 so a masked -inf score never meets 0 * inf (all-zero Q/K groups).
+    softmax_tile<CAUSAL>(s_acc, fmaxf(q_scale * k_scale, 1e-30f), need_mask, key0, row0, t, p, st.m, st.l, alpha);
   };
+  // O = O * alpha(it) + PV(it): the rescale for tile `it` is deferred until PV(it) retires, so
+  // the update is one FFMA per element.
+  float alpha_prev[2] = {0.f, 0.f};
   auto accumulate_pv = [&](int it) {
     pin(pv);
     release(sm.v_empty, it);
 #pragma unroll
-    for (int i = 0; i < D / 2; ++i) st.o[i] += pv[i];
+    for (int i = 0; i < D / 2; ++i) st.o[i] = fmaf(st.o[i], alpha_prev[(i >> 1) & 1], pv[i]);
   };
   auto rescale_and_pack = [&](const float (&alpha)[2]) {
-#pragma unroll
-    for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
+    alpha_prev[0] = alpha[0];
+    alpha_prev[1] = alpha[1];
     pack_p(s_acc, a);
   };
 
