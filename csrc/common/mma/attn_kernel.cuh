@@ -23,7 +23,7 @@ constexpr int attn_smem_bytes() {
 }
 
 template <int D, bool CAUSAL, PvAccum PV>
-__global__ void __launch_bounds__(MmaTile<D>::kThreads) attn_kernel(const __grid_constant__ AttnParams p) {
+__global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) attn_kernel(const __grid_constant__ AttnParams p) {
   using Tile = MmaTile<D>;
   using W = WarpTile<D, PV>;
   constexpr int kThreads = Tile::kThreads, kCtaQ = Tile::kCtaQ, kCtaK = Tile::kCtaK, kMT = W::kMT;
@@ -96,27 +96,36 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads) attn_kernel(const __grid
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.f;
 
+  QFrags<D, PV> qf;
+  float ks_next = 0.f;
+  if (n_tiles > 0) ks_next = p.k_per_thread ? ks_head[t] : ks_head[0];
   for (int tile = 0; tile < n_tiles; ++tile) {
+    // This tile's K scale was fetched one iteration ahead (its global latency is off the path).
+    const float ks = ks_next;
+    if (tile + 1 < n_tiles) ks_next = p.k_per_thread ? ks_head[(tile + 1) * 4 + t] : ks_head[tile + 1];
     if (tile + 1 < n_tiles) load_kv(tile + 1);  // into the stage every warp finished with last iteration
     cp_async_commit();
     cp_async_wait<1>();  // Q and tile `tile` have landed
     __syncthreads();
+    if (tile == 0) load_q_regs<D, PV>(qf, sQ, warp_row0, lane);
     const uint32_t sK = sK0 + (tile % 2) * kStage, sV = sK + W::KTile::kBytes;
-    const float ks = p.k_per_thread ? ks_head[tile * 4 + t] : ks_head[tile];
-    const float mult = q_scale * ks * p.score_scale;
+    // > 0 so that -inf * mult stays -inf for an all-zero (scale 0) row or tile.
+    const float mult = fmaxf(q_scale * ks * p.score_scale, 1e-30f);
     const bool need_mask = tile >= kv_full_tiles || tile >= first_masked;
 #pragma unroll
     for (int sub = 0; sub < kCtaK / W::kSubK; ++sub) {
       const int key0 = sub * W::kSubK;
       int s[kMT][W::kNS][4];
-      qk_int8<D, PV>(sQ, sK, key0, warp_row0, lane, s);
+      qk_int8<D, PV>(qf, sQ, sK, key0, warp_row0, lane, s);
+      // int32 -> fp32 without the quarter-rate I2F: |S| <= 127^2 * 256 < 2^22, so the bits of
+      // S + 0x4B400000 are the float 1.5 * 2^23 + S, and subtracting 1.5 * 2^23 is exact.
       float sf[kMT][W::kNS][4];
 #pragma unroll
       for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
         for (int j = 0; j < W::kNS; ++j)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) sf[mt][j][e] = static_cast<float>(s[mt][j][e]) * mult;
+          for (int e = 0; e < 4; ++e) sf[mt][j][e] = __int_as_float(s[mt][j][e] + 0x4B400000) - 12582912.f;
       if (need_mask) {
         const int tile_key0 = tile * kCtaK + key0;
 #pragma unroll
@@ -130,7 +139,7 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads) attn_kernel(const __grid
               if (key >= p.kv_len || (CAUSAL && key > row + diag)) sf[mt][j][e] = -INFINITY;
             }
       }
-      online_softmax<D, PV>(sf, m, l, o);
+      online_softmax<D, PV>(sf, mult, m, l, o);
       uint32_t pa[kMT][W::kPSteps][4];
       pack_p<D, PV>(sf, pa);
       pv_mma<D, PV>(sV, key0, lane, pa, o);

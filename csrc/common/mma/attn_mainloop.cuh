@@ -30,10 +30,32 @@ struct WarpTile {
   static constexpr bool kOHalf = PV == PvAccum::kF16F16;
 };
 
+// Q's A fragments for every k32 step of the head dim, held in registers when kQInRegs.
+template <int D, PvAccum PV>
+struct QFrags {
+  uint32_t a[MmaTile<D>::kQInRegs ? MmaTile<D>::kMT : 1][MmaTile<D>::kQInRegs ? D / 32 : 1][4];
+};
+
+template <int D, PvAccum PV>
+__device__ __forceinline__ void load_q_frag(uint32_t (&a)[4], uint32_t sQ, int warp_row0, int mt, int ks, int lane) {
+  using W = WarpTile<D, PV>;
+  ldsm_x4(a, W::QTile::at(sQ, warp_row0 + mt * 16 + (lane % 8) + ((lane / 8) % 2) * 8, ks * 32 + (lane / 16) * 16));
+}
+
+template <int D, PvAccum PV>
+__device__ __forceinline__ void load_q_regs(QFrags<D, PV>& q, uint32_t sQ, int warp_row0, int lane) {
+  if constexpr (MmaTile<D>::kQInRegs) {
+#pragma unroll
+    for (int mt = 0; mt < MmaTile<D>::kMT; ++mt)
+#pragma unroll
+      for (int ks = 0; ks < D / 32; ++ks) load_q_frag<D, PV>(q.a[mt][ks], sQ, warp_row0, mt, ks, lane);
+  }
+}
+
 // S[mt][j] = Q rows (warp row tile mt) . K keys key0 + key_of_col(j, *), exact int32.
 template <int D, PvAccum PV>
-__device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int warp_row0, int lane,
-                                        int (&s)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4]) {
+__device__ __forceinline__ void qk_int8(const QFrags<D, PV>& qf, uint32_t sQ, uint32_t sK, int key0, int warp_row0,
+                                        int lane, int (&s)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4]) {
   using W = WarpTile<D, PV>;
 #pragma unroll
   for (int mt = 0; mt < W::kMT; ++mt)
@@ -45,9 +67,14 @@ __device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int 
   for (int ks = 0; ks < D / 32; ++ks) {  // one k32 step of channels: A fragments of every row tile
     uint32_t a[W::kMT][4];
 #pragma unroll
-    for (int mt = 0; mt < W::kMT; ++mt)
-      ldsm_x4(a[mt], W::QTile::at(sQ, warp_row0 + mt * 16 + (lane % 8) + ((lane / 8) % 2) * 8,
-                                  ks * 32 + (lane / 16) * 16));
+    for (int mt = 0; mt < W::kMT; ++mt) {
+      if constexpr (MmaTile<D>::kQInRegs) {
+#pragma unroll
+        for (int x = 0; x < 4; ++x) a[mt][x] = qf.a[mt][ks][x];
+      } else {
+        load_q_frag<D, PV>(a[mt], sQ, warp_row0, mt, ks, lane);
+      }
+    }
 #pragma unroll
     for (int j = 0; j < W::kNS; j += 2) {
       uint32_t b[4];  // b[0], b[1]: n8 tile j; b[2], b[3]: tile j + 1
@@ -61,12 +88,14 @@ __device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int 
   }
 }
 
-// Online softmax over one tile, in place: sf holds base-2 logits (masked = -inf) on entry and
-// p = exp2(s - m_new [+ log2 448]) on exit. Updates m, the lane-partial row sums l (fp32, from p
-// before any rounding), and rescales O by exp2(m_old - m_new).
+// Online softmax over one 32-key sub-tile, in place. sf holds the exact integer scores S as floats
+// (masked = -inf) on entry and p = exp2(S * mult - m_new [+ log2 448]) on exit; mult > 0 is this
+// lane's q_scale * k_scale * sm_scale * log2(e) (all of a lane's elements share it). Updates the
+// running max m (base-2 logits), the lane-partial row sums l (fp32, from p before any rounding) and
+// rescales O by exp2(m_old - m_new).
 template <int D, PvAccum PV, typename OAcc>
 __device__ __forceinline__ void online_softmax(float (&sf)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4],
-                                               float (&m)[WarpTile<D, PV>::kMT][2],
+                                               float mult, float (&m)[WarpTile<D, PV>::kMT][2],
                                                float (&l)[WarpTile<D, PV>::kMT][2], OAcc& o) {
   using W = WarpTile<D, PV>;
 #pragma unroll
@@ -76,19 +105,20 @@ __device__ __forceinline__ void online_softmax(float (&sf)[WarpTile<D, PV>::kMT]
       float mx = -INFINITY;
 #pragma unroll
       for (int j = 0; j < W::kNS; ++j) mx = fmaxf(mx, fmaxf(sf[mt][j][2 * r], sf[mt][j][2 * r + 1]));
+      mx *= mult;  // per-lane scale: reduce the scaled maxima across the row's 4 lanes
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float m_new = fmaxf(m[mt][r], mx);
       const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: p = 0, no NaN
       const float alpha = ex2(m[mt][r] - m_use);
       m[mt][r] = m_new;
-      const float shift = W::kFp8 ? m_use - kFp8Offset : m_use;
+      const float neg_shift = W::kFp8 ? kFp8Offset - m_use : -m_use;
       float sum = 0.f;
 #pragma unroll
       for (int j = 0; j < W::kNS; ++j) {
 #pragma unroll
         for (int e = 2 * r; e < 2 * r + 2; ++e) {
-          sf[mt][j][e] = ex2(sf[mt][j][e] - shift);
+          sf[mt][j][e] = ex2(fmaf(sf[mt][j][e], mult, neg_shift));
           sum += sf[mt][j][e];
         }
       }
@@ -208,9 +238,9 @@ __device__ __forceinline__ void pv_mma(uint32_t sV, int key0, int lane,
     }
   } else {
 #pragma unroll
-    for (int ks = 0; ks < W::kPSteps; ++ks) {
+    for (int np = 0; np < W::kNO / 2; ++np) {
 #pragma unroll
-      for (int np = 0; np < W::kNO / 2; ++np) {
+      for (int ks = 0; ks < W::kPSteps; ++ks) {
         uint32_t b[4];
         ldsm_x4_trans(b, W::VTile::at(sV, key0 + ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8, (np * 16 + (lane / 16) * 8) * 2));
 #pragma unroll

@@ -21,16 +21,36 @@ enum class PvAccum : int {
 
 constexpr bool pv_is_fp8(PvAccum a) { return static_cast<int>(a) >= 3; }
 
+#ifndef SAGE_MMA_VARIANT
+#define SAGE_MMA_VARIANT 0
+#endif
+
 // Tile sizes per padded head dim. One warp owns kMT m16 row tiles (WARP_Q = 16 * kMT query rows);
 // the Python side quantizes Q with WARP_Q-token scale blocks and pads Q to kCtaQ, K to kCtaK.
 //  - D <= 128: 2 row tiles per warp halve the shared-memory reads of K and V per FLOP (each K/V
 //    fragment feeds two MMAs); registers: O 64*kMT*D/128, S 32*kMT.
 //  - D = 256: one row tile per warp, else O alone would need 256 registers per lane.
+// kQInRegs: Q's A fragments are loaded once into registers instead of from shared memory per tile.
+// kMinBlocks: CTAs per SM the register budget is built for (__launch_bounds__).
 template <int D>
 struct MmaTile {
   static_assert(D == 64 || D == 128 || D == 256, "native head dims are 64, 128 and 256");
+#if SAGE_MMA_VARIANT == 1
+  static constexpr int kMT = D == 64 ? 2 : 1;
+  static constexpr int kWarps = D == 128 ? 8 : 4;
+  static constexpr bool kQInRegs = D <= 128;
+  static constexpr int kMinBlocks = D == 64 ? 2 : 1;
+#elif SAGE_MMA_VARIANT == 2
+  static constexpr int kMT = D <= 128 ? 1 : 1;
+  static constexpr int kWarps = D <= 128 ? 8 : 4;
+  static constexpr bool kQInRegs = D <= 128;
+  static constexpr int kMinBlocks = D <= 128 ? 2 : 1;
+#else
   static constexpr int kMT = D <= 128 ? 2 : 1;
   static constexpr int kWarps = 4;
+  static constexpr bool kQInRegs = false;
+  static constexpr int kMinBlocks = D == 64 ? 3 : 1;
+#endif
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kWarpQ = 16 * kMT;
   static constexpr int kCtaQ = kWarps * kWarpQ;
@@ -53,17 +73,26 @@ struct SmemTile {
   }
 
   // All THREADS threads copy rows [0, ROWS) from `src` (row r at src + r * src_stride bytes).
-  // Rows >= valid_rows and bytes >= valid_bytes are zero-filled, never read.
+  // Rows >= valid_rows and bytes >= valid_bytes are zero-filled, never read. Thread i always moves
+  // chunk i % kChunks of rows i / kChunks + k * THREADS / kChunks; the loop stays rolled so the
+  // addresses are not all kept live across the main loop (they cost registers the MMAs need).
   template <int THREADS>
   __device__ __forceinline__ static void load(uint32_t base, const char* src, int64_t src_stride, int valid_rows,
                                               int valid_bytes) {
-    static_assert((ROWS * kChunks) % THREADS == 0, "tile copy must split evenly over the CTA");
-#pragma unroll
-    for (int i = 0; i < ROWS * kChunks / THREADS; ++i) {
-      const int idx = i * THREADS + static_cast<int>(threadIdx.x);
-      const int r = idx / kChunks, c = idx % kChunks;
-      const bool ok = r < valid_rows && c * 16 < valid_bytes;
-      cp_async_16(at(base, r, c * 16), ok ? src + r * src_stride + c * 16 : src, ok);
+    static_assert(THREADS % kChunks == 0 && ROWS % (THREADS / kChunks) == 0, "tile copy must split evenly");
+    constexpr int kRowStep = THREADS / kChunks;
+    const int c = static_cast<int>(threadIdx.x) % kChunks;
+    int r = static_cast<int>(threadIdx.x) / kChunks;
+    const bool col_ok = c * 16 < valid_bytes;
+    const char* g = src + r * src_stride + c * 16;
+    uint32_t d = at(base, r, c * 16);
+#pragma unroll 1
+    for (int i = 0; i < ROWS / kRowStep; ++i) {
+      const bool ok = col_ok && r < valid_rows;
+      cp_async_16(d, ok ? g : src, ok);
+      r += kRowStep;
+      g += kRowStep * src_stride;
+      d += kRowStep * kStride;
     }
   }
 };
