@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 ROOT = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -178,7 +178,7 @@ def main() -> None:
     setup(
         name=PACKAGE,
         version=version,
-        packages=[PACKAGE],
+        packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
         ext_modules=exts,
         cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},
         options={"bdist_wheel": {"py_limited_api": "cp310"}},
