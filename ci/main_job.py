@@ -45,7 +45,9 @@ def local_flavor() -> flavors.Flavor:
 
 def gpu_arch() -> str | None:
     """The visible GPU's compute capability as 'X.Y', or None without one."""
-    code = "import torch; c = torch.cuda.get_device_capability() if torch.cuda.is_available() else None; print(f'{c[0]}.{c[1]}' if c else '')"
+    code = ("import torch\n"
+            "c = torch.cuda.get_device_capability() if torch.cuda.is_available() else None\n"
+            "print(f'{c[0]}.{c[1]}' if c else '')")
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                 pass
         else:
             port = server.httpd.server_address[1]
-            print(f"(the server stops now; serve it again with: python -m ci serve --root {args.index_root} --port {port})")
+            print(f"(the server stops now; serve it again with: "
+                  f"python -m ci serve --root {args.index_root} --port {port})")
     finally:
         server.stop()
     return 0

@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         mirror(args.mirror_from, args.flavor, args.index_root)
     if args.index_root:
         done += publish_static(args.wheels, args.flavor, args.index_root)
-    print(f"published {len(done)} new file(s); {len(args.wheels) * (bool(repo) + bool(args.index_root)) - len(done)} already there")
+    attempted = len(args.wheels) * (bool(repo) + bool(args.index_root))
+    print(f"published {len(done)} new file(s); {attempted - len(done)} already there")
     return 0
 
 

@@ -14,7 +14,6 @@ and libnvvm only, no nvcc, cicc or cudafe++. A 12.x flavor therefore builds in i
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import re
 import sys

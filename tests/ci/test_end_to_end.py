@@ -38,7 +38,8 @@ def test_each_flavor_index_resolves_its_own_label(tmp_path: pathlib.Path, wheel_
 
 
 @pytest.mark.slow
-def test_main_job_installs_the_built_wheel_from_its_own_index(built_wheel: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_main_job_installs_the_built_wheel_from_its_own_index(built_wheel: pathlib.Path,
+                                                              tmp_path: pathlib.Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ci", "main-job", "--wheel", str(built_wheel), "--arch-list", "9.0",
          "--index-root", str(tmp_path / "whl"), "--wheelhouse", str(tmp_path / "wh"), "--port", "0"],

@@ -23,7 +23,7 @@ def _golden(name: str, data: object) -> None:
     if os.environ.get("CI_UPDATE_GOLDEN") == "1":
         path.write_text(text)
     assert path.exists(), f"{path} missing: run with CI_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"matrix changed; review the diff and rerun with CI_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), "matrix changed; review the diff and rerun with CI_UPDATE_GOLDEN=1"
 
 
 def test_release_matrix_for_a_tag_matches_golden() -> None:

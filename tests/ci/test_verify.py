@@ -17,7 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def test_build_config_parses_python_and_json_forms() -> None:
     py = "# generated\nBUILD_CONFIG = {'archs': ['sm_90a'], 'fp8_f16_accum': True}\n"
     js = '# generated\nBUILD_CONFIG = {"archs": ["sm_90a"], "fp8_f16_accum": true}\n'
-    assert verify.parse_build_config(py) == verify.parse_build_config(js) == {"archs": ["sm_90a"], "fp8_f16_accum": True}
+    want = {"archs": ["sm_90a"], "fp8_f16_accum": True}
+    assert verify.parse_build_config(py) == verify.parse_build_config(js) == want
     with pytest.raises(CheckFailed):
         verify.parse_build_config("X = 1\n")
 
@@ -39,7 +40,8 @@ def test_imported_libtorch_cxx_symbols_are_found(tmp_path: pathlib.Path) -> None
     bad = tmp_path / "bad.so"
     subprocess.run(["g++", "-shared", "-fPIC", str(src), "-o", str(bad)], check=True)
     assert verify.imported_cxx_symbols(bad) == ["c10::warn_once(int)"]
-    src.write_text("extern \"C\" int aoti_torch_stable_call(int);\nextern \"C\" int f(int x) { return aoti_torch_stable_call(x); }\n")
+    src.write_text("extern \"C\" int aoti_torch_stable_call(int);\n"
+                   "extern \"C\" int f(int x) { return aoti_torch_stable_call(x); }\n")
     good = tmp_path / "good.so"
     subprocess.run(["g++", "-shared", "-fPIC", str(src), "-o", str(good)], check=True)
     assert verify.imported_cxx_symbols(good) == []
@@ -56,7 +58,8 @@ def test_sass_and_ptx_are_read_from_a_real_fatbinary(tmp_path: pathlib.Path) -> 
     if home is None:
         pytest.skip("no nvcc")
     src = tmp_path / "k.cu"
-    src.write_text("__global__ void k(float* x) { x[threadIdx.x] *= 2.f; }\nvoid launch(float* x) { k<<<1, 32>>>(x); }\n")
+    src.write_text("__global__ void k(float* x) { x[threadIdx.x] *= 2.f; }\n"
+                   "void launch(float* x) { k<<<1, 32>>>(x); }\n")
     so = tmp_path / "k.so"
     subprocess.run([str(home / "bin" / "nvcc"), "-shared", "-Xcompiler", "-fPIC",
                     "-gencode=arch=compute_90a,code=sm_90a", "-gencode=arch=compute_80,code=compute_80",

@@ -16,7 +16,8 @@ from ci.version_cli import describe, resolve_public
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(("tag", "want"), [("v2.3.0", "2.3.0"), ("v2.3.0rc1", "2.3.0rc1"), ("v3.0.0.post1", "3.0.0.post1")])
+@pytest.mark.parametrize(("tag", "want"),
+                         [("v2.3.0", "2.3.0"), ("v2.3.0rc1", "2.3.0rc1"), ("v3.0.0.post1", "3.0.0.post1")])
 def test_tags(tag: str, want: str) -> None:
     assert resolve_public(tag, env={}) == want
 
