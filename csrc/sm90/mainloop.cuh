@@ -244,10 +244,12 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
     if (lane == 0) mbar_arrive(&empty[it % T::kStages]);
   };
   // After QK(it) retired: free the K slot, softmax in place (P~ bits in s_acc).
-  auto softmax = [&](int it, float (&alpha)[2]) {
+  // The K scale is loaded at the top of the iteration, before the barrier waits, so its global
+  // latency hides behind them.
+  auto load_k_scale = [&](int it) { return p.per_thread ? k_scale_head[it * 4 + t] : k_scale_head[it]; };
+  auto softmax = [&](int it, float k_scale, float (&alpha)[2]) {
     pin(s_acc);
     release(sm.k_empty, it);
-    const float k_scale = p.per_thread ? k_scale_head[it * 4 + t] : k_scale_head[it];
     const int key0 = it * kCtaK;
     const bool need_mask = key0 + kCtaK > p.kv_len || (CAUSAL && key0 + kCtaK - 1 > warp_row0 + causal_off);
     // Clamped away from 0 so a masked -inf score never meets 0 * inf (all-zero Q/K groups).
@@ -271,17 +273,19 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
   if (n_tiles > 0) {
     {  // tile 0: QK only
       float alpha[2];
+      const float k_scale = load_k_scale(0);
       wait_k(0);
       named_sync(my_turn);
       wgmma_fence();
       issue_qk(0);
       named_arrive(other_turn);
       wgmma_wait<0>();
-      softmax(0, alpha);
+      softmax(0, k_scale, alpha);
       rescale_and_pack(alpha);
     }
     for (int it = 1; it < n_tiles; ++it) {  // QK(it) and PV(it-1) in one turn
       float alpha[2];
+      const float k_scale = load_k_scale(it);
       wait_k(it);
       wait_v(it - 1);
       named_sync(my_turn);
@@ -290,7 +294,7 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
       issue_pv(it - 1);
       named_arrive(other_turn);
       wgmma_wait<1>();
-      softmax(it, alpha);
+      softmax(it, k_scale, alpha);
       wgmma_wait<0>();
       accumulate_pv(it - 1);
       rescale_and_pack(alpha);
