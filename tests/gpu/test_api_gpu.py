@@ -1,0 +1,131 @@
+"""The public API on the GPU: dispatch by capability, fallbacks with reasons, accuracy of the default path."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytest
+import torch
+
+import sageattention
+from sageattention import _device, _lib, core, reference
+from tests.conftest import cosine, rel_l1
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(autouse=True)
+def fresh_warnings() -> None:
+    core._warned.clear()
+
+
+def rand(*shape: int, dtype: torch.dtype = torch.float16) -> torch.Tensor:
+    return torch.randn(*shape, device="cuda", dtype=dtype)
+
+
+def expected_family() -> str:
+    cap = _device.capability(torch.cuda.current_device())
+    for family in _device.preferred_families(cap):
+        if _lib.load(family):
+            return family
+    pytest.fail(f"no kernel family loads on sm_{cap[0]}{cap[1]}: {sageattention.build_info()['kernels']}")
+
+
+def test_capability_is_cached() -> None:
+    _device.capability.cache_clear()
+    q = rand(1, 2, 64, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sageattention.sageattn(q, q, q)
+        sageattention.sageattn(q, q, q)
+    info = _device.capability.cache_info()
+    assert info.misses == 1 and info.hits >= 1
+
+
+def test_default_path_is_the_arch_kernel_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    family = expected_family()
+    q, k, v = rand(2, 8, 1024, 128), rand(2, 8, 1024, 128), rand(2, 8, 1024, 128)
+    with caplog.at_level(logging.DEBUG, logger="sageattention"):
+        out = sageattention.sageattn(q, k, v)
+    entry = {"sm90": "sageattn_qk_int8_pv_fp8_cuda_sm90", "mma_fp8": "sageattn_qk_int8_pv_fp8_cuda",
+             "mma_fp16": "sageattn_qk_int8_pv_fp16_cuda"}[family]
+    assert f"path={entry}" in caplog.text
+    ref, _ = reference.attention_fp64(q, k, v)
+    assert rel_l1(out, ref) < 0.05 and cosine(out, ref) > 0.999
+
+
+@pytest.mark.parametrize("layout", ["HND", "NHD"])
+def test_default_path_accuracy_offset_k_gqa_causal(layout: str) -> None:
+    b, hq, hkv, n, d = 2, 8, 2, 777, 64
+    shape_q = (b, hq, n, d) if layout == "HND" else (b, n, hq, d)
+    shape_kv = (b, hkv, n, d) if layout == "HND" else (b, n, hkv, d)
+    q, v = rand(*shape_q), rand(*shape_kv)
+    k = rand(*shape_kv) + 8 * rand(d)  # channel offsets: smoothing must handle them
+    k_before = k.clone()
+    out, lse = sageattention.sageattn(q, k, v, tensor_layout=layout, is_causal=True, return_lse=True)
+    assert torch.equal(k, k_before), "K was modified in place"
+    t = (lambda x: x) if layout == "HND" else (lambda x: x.transpose(1, 2))
+    ref, lse_ref = reference.attention_fp64(t(q), t(k), t(v), is_causal=True)
+    assert not torch.isnan(out).any()
+    assert rel_l1(t(out), ref) < 0.05 and cosine(t(out), ref) > 0.999
+    assert (lse.double() - lse_ref).abs().max() < 0.05
+
+
+def test_fp32_and_big_head_dim_fall_back_with_one_warning_each() -> None:
+    q32 = rand(1, 2, 100, 64, dtype=torch.float32)
+    q_big = rand(1, 2, 100, 320)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out32 = sageattention.sageattn(q32, q32, q32)
+        sageattention.sageattn(q32, q32, q32)
+        out_big = sageattention.sageattn(q_big, q_big, q_big)
+        sageattention.sageattn(q_big, q_big, q_big)
+    msgs = [str(w.message) for w in rec if "sageattention" in str(w.message)]
+    assert len(msgs) == 2 and "float32" in msgs[0] and "head_dim 320" in msgs[1]
+    ref, _ = reference.attention_fp64(q32, q32, q32)
+    assert rel_l1(out32, ref) < 1e-3
+    assert out_big.shape == q_big.shape and not torch.isnan(out_big).any()
+
+
+def test_explicit_kernels_reject_fp32_and_wrong_arch() -> None:
+    q32 = rand(1, 2, 64, 64, dtype=torch.float32)
+    with pytest.raises(ValueError, match="float16 or bfloat16"):
+        sageattention.sageattn_qk_int8_pv_fp16_cuda(q32, q32, q32)
+    cap = _device.capability(torch.cuda.current_device())
+    q = rand(1, 2, 64, 64)
+    if cap != (9, 0):
+        with pytest.raises(sageattention.KernelUnavailableError, match="sm_90"):
+            sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90(q, q, q)
+
+
+def test_attn_mask_goes_to_sdpa_and_is_honoured() -> None:
+    q, k, v = rand(1, 2, 128, 64), rand(1, 2, 128, 64), rand(1, 2, 128, 64)
+    mask = torch.rand(128, 128, device="cuda") > 0.3
+    mask[:, 0] = True
+    with pytest.warns(UserWarning, match="attn_mask"):
+        out = sageattention.sageattn(q, k, v, attn_mask=mask)
+    ref = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
+    assert rel_l1(out, ref) < 2e-3
+
+
+def test_empty_and_tiny_lengths() -> None:
+    for nq, nk in ((1, 1), (1, 17), (17, 1), (5, 0)):
+        q, k = rand(1, 2, nq, 64), rand(1, 2, nk, 64)
+        out, lse = sageattention.sageattn(q, k, k.clone(), return_lse=True)
+        assert out.shape == q.shape and not torch.isnan(out).any()
+        if nk == 0:
+            assert (out == 0).all() and torch.isinf(lse).all()
+
+
+def test_varlen_uses_per_sequence_smoothing() -> None:
+    lens = [100, 300, 37]
+    cu = torch.tensor([0, 100, 400, 437], dtype=torch.int32, device="cuda")
+    q, v = rand(437, 4, 64), rand(437, 4, 64)
+    k = rand(437, 4, 64)
+    k[100:400] += 20  # one sequence with a large offset must not disturb the others
+    out = sageattention.sageattn_varlen(q, k, v, cu, cu, 300, 300)
+    for a, b in zip([0, 100, 400], [100, 400, 437]):
+        ref, _ = reference.attention_fp64(q[a:b].transpose(0, 1)[None], k[a:b].transpose(0, 1)[None],
+                                          v[a:b].transpose(0, 1)[None])
+        assert rel_l1(out[a:b].transpose(0, 1)[None], ref) < 0.06
