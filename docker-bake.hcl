@@ -7,7 +7,8 @@
 #   docker buildx bake --file docker-bake.hcl --print wheel   # the resolved definition, builds nothing
 #
 # Override a variable from the environment (CUDA_VERSION=12.8.1 docker buildx bake wheel) or an
-# argument on the command line (--set "*.args.CUDA_VERSION=12.8.1", --set "*.platforms=linux/arm64").
+# argument on the command line (--set "*.args.CUDA_VERSION=12.8.1", --set "*.platform=linux/arm64";
+# buildx's --set key is `platform`, singular, though the attribute below is `platforms`).
 # The defaults below are the cu129 flavor of ci/flavors.py; tests/ci/test_docker_bake.py keeps them equal.
 
 variable "CUDA_VERSION" {

@@ -110,7 +110,6 @@ COPY --from=sageattention-builder /wheelhouse/ /
 FROM ${RUNTIME_IMAGE} AS sageattention-test
 ARG CUDA_VERSION
 ARG PYTHON_VERSION
-ARG TORCH_CUDA_ARCH_LIST
 ARG TORCH_INDEX_URL
 ENV PATH=/opt/venv/bin:${PATH} \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -365,6 +365,8 @@ def _blocks(doc: dict, kind: str) -> dict[str, dict]:
 
 
 _INTERP_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Scalar keys buildx's `--set` accepts (lists and maps are handled apart); `platforms` is not one.
+_SET_KEYS = ("context", "dockerfile", "target", "call", "no-cache", "pull", "network", "shm-size")
 # Attributes whose maps bake merges key by key across inherits; every other attribute is replaced.
 _MERGED = ("args", "labels", "annotations", "contexts", "secret")
 
@@ -399,7 +401,7 @@ class Bake:
     def target(self, name: str, env: Mapping[str, str] | None = None,
                overrides: list[str] | tuple[str, ...] = ()) -> dict:
         """A target as bake resolves it: inherits merged in order, variables interpolated,
-        then `--set` style overrides (`*.args.X=v`, `wheel.platforms=linux/arm64`) applied."""
+        then `--set` style overrides (`*.args.X=v`, `wheel.platform=linux/arm64`) applied."""
         values = self.values(env)
         resolved = self._resolve(name, values, ())
         for spec in overrides:
@@ -412,10 +414,15 @@ class Bake:
             if "." in attr:
                 top, _, sub = attr.partition(".")
                 resolved.setdefault(top, {})[sub] = value
-            elif attr in ("platforms", "tags", "output", "cache-from", "cache-to"):
-                resolved[attr] = value.split(",") if attr == "platforms" else [value]
-            else:
+            elif attr == "platform":  # buildx's --set key; the HCL attribute is `platforms`
+                resolved["platforms"] = [v for v in value.split(",") if v]
+            elif attr in ("tags", "output", "cache-from", "cache-to", "secrets"):
+                resolved["secret" if attr == "secrets" else attr] = [value]
+            elif attr in _SET_KEYS:
                 resolved[attr] = value
+            else:
+                hint = " (buildx calls it `platform`)" if attr == "platforms" else ""
+                raise ConfigError(f"--set {spec!r}: unknown key {attr!r}{hint}, as buildx would say")
         return resolved
 
     def _resolve(self, name: str, values: Mapping[str, str], chain: tuple[str, ...]) -> dict:
@@ -652,7 +659,7 @@ def make_bases(b: Buildah, work: pathlib.Path, *, cuda_home: pathlib.Path, cuda:
 
 def bud_command(b: Buildah, target: dict, *, dockerfile: pathlib.Path, extra_args: Mapping[str, str],
                 secrets: Mapping[str, str], volumes: list[str], tag: str | None,
-                output: str | None) -> list[str]:
+                output: str | None, context: pathlib.Path = ROOT) -> list[str]:
     cmd = ["buildah", *b.opts, "bud", "--isolation", "chroot", "--layers", "--force-rm", "-f", str(dockerfile),
            "--target", target["target"]]
     platforms = target.get("platforms") or []
@@ -662,8 +669,6 @@ def bud_command(b: Buildah, target: dict, *, dockerfile: pathlib.Path, extra_arg
         cmd += ["--platform", platforms[0]]
     for k, v in {**target.get("args", {}), **extra_args}.items():
         cmd += ["--build-arg", f"{k}={v}"]
-    for k, v in target.get("labels", {}).items():
-        cmd += ["--label", f"{k}={v}"]
     for sid, src in secrets.items():
         cmd += ["--secret", f"id={sid},src={src}"]
     for vol in volumes:
@@ -672,7 +677,7 @@ def bud_command(b: Buildah, target: dict, *, dockerfile: pathlib.Path, extra_arg
         cmd += ["-t", tag]
     if output:
         cmd += ["-o", output]
-    cmd.append(str(ROOT / target.get("context", ".")))
+    cmd.append(str(context / target.get("context", ".")))
     return cmd
 
 
@@ -703,7 +708,7 @@ def docker_local(opts: argparse.Namespace) -> dict:
 
     bake = load_bake()
     overrides = [f"*.args.CUDA_VERSION={flavor.cuda_full}", f"*.args.PYTHON_VERSION={bases.python}",
-                 f"*.platforms=linux/{arch}"]
+                 f"*.platform=linux/{arch}"]
     if opts.arch_list:
         overrides.append(f"*.args.TORCH_CUDA_ARCH_LIST={opts.arch_list}")
     elif flavor.name != flavors.DOCKER_DEFAULT_FLAVOR:
@@ -721,17 +726,41 @@ def docker_local(opts: argparse.Namespace) -> dict:
     rendered = work / "dockerfile.builder"
     rendered.write_text(render_for_buildah(DOCKERFILE.read_text(), all_args))
 
+    # Build from a snapshot of the work tree (tracked and untracked-but-not-ignored files), so the
+    # three targets see the same sources even while someone edits the checkout.
+    from ci.build import stage_source
+
+    context = work / "context"
+    if context.exists():
+        shutil.rmtree(context)
+    context.mkdir()
+    if opts.ref:
+        archive = subprocess.run(["git", "archive", "--format=tar", opts.ref], cwd=ROOT, capture_output=True)
+        if archive.returncode != 0:
+            raise ConfigError(f"git archive {opts.ref}: {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(context)], input=archive.stdout, check=True)
+    else:
+        stage_source(context, ROOT)
+    report_context = opts.ref or "work tree"
+
     out_dir = (opts.out or work / "dist").resolve()
     if out_dir.exists():
         shutil.rmtree(out_dir)
     report: dict = {"flavor": flavor.name, "cuda": cuda, "python": bases.python,
                     "arch_list": resolved["wheel"]["args"].get("TORCH_CUDA_ARCH_LIST"),
-                    "bake_overrides": overrides, "cpus": os.cpu_count()}
+                    "bake_overrides": overrides, "cpus": os.cpu_count(), "context": report_context}
 
     def bud(name: str, tag: str | None, output: str | None) -> None:
         t0 = time.monotonic()
         _run(bud_command(b, resolved[name], dockerfile=rendered, extra_args=extra, secrets=secrets,
-                         volumes=pip.volumes, tag=tag, output=output), what=f"buildah bud ({name})")
+                         volumes=pip.volumes, tag=tag, output=output, context=context),
+             what=f"buildah bud ({name})")
+        if tag and resolved[name].get("labels"):
+            # Set after the build: buildah's --label enters every layer's cache key, so the three
+            # targets would stop sharing the builder stage's layers.
+            ctr = b("from", tag, capture=True).stdout.strip()
+            b("config", *[f"--label={k}={v}" for k, v in resolved[name]["labels"].items()], ctr)
+            b("commit", "-q", "--rm", ctr, tag)
         timings[f"bud_{name}_s"] = time.monotonic() - t0
 
     bud("wheel", None, f"type=local,dest={out_dir}")
@@ -780,6 +809,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch-list", help="TORCH_CUDA_ARCH_LIST for a quicker proof (default: the flavor's)")
     p.add_argument("--set", action="append", metavar="TARGET.KEY=VALUE",
                    help="bake-style override, e.g. '*.args.MAX_JOBS=2' (repeatable)")
+    p.add_argument("--ref", help="build this git commit (git archive) instead of the work tree's files")
     p.add_argument("--wheel-only", action="store_true", help="stop after the wheel target and verify")
     p.add_argument("--no-run", dest="run", action="store_false",
                    help="do not start a container of the full image afterwards")

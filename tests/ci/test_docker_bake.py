@@ -110,7 +110,7 @@ def test_builder_image_is_derived_from_cuda_version_and_platform(
 
 
 def test_set_overrides_reach_the_build_like_bake_applies_them(bake: dl.Bake, dockerfile: dl.Dockerfile) -> None:
-    t = bake.target("wheel", env={}, overrides=["*.args.CUDA_VERSION=12.8.1", "*.platforms=linux/arm64",
+    t = bake.target("wheel", env={}, overrides=["*.args.CUDA_VERSION=12.8.1", "*.platform=linux/arm64",
                                                 "*.args.TORCH_CUDA_ARCH_LIST=8.0;9.0", "dev.tags=x:y"])
     assert t["args"]["CUDA_VERSION"] == "12.8.1"
     assert t["args"]["TORCH_CUDA_ARCH_LIST"] == "8.0;9.0"
@@ -119,8 +119,18 @@ def test_set_overrides_reach_the_build_like_bake_applies_them(bake: dl.Bake, doc
     assert "tags" not in t  # dev.tags does not touch wheel
     # Nothing in bake names the base image, so overriding CUDA_VERSION or the platform moves it too.
     build_args = {**t["args"], "TARGETARCH": ARCH_OF[t["platforms"][0]]}
-    assert dl.base_image(dockerfile, t["target"] if t["target"] != "sageattention-wheel"
-                         else "sageattention-builder", build_args) == flavors.FLAVORS["cu128"].builder_image("linux/arm64")
+    got = dl.base_image(dockerfile, "sageattention-builder", build_args)
+    assert got == flavors.FLAVORS["cu128"].builder_image("linux/arm64")
+
+
+def test_set_keys_follow_buildx(bake: dl.Bake) -> None:
+    # buildx's --set key for platforms is `platform`; `*.platforms=…` fails there with "unknown key".
+    both = bake.target("wheel", env={}, overrides=["*.platform=linux/amd64,linux/arm64"])
+    assert both["platforms"] == ["linux/amd64", "linux/arm64"]
+    with pytest.raises(dl.ConfigError, match="buildx calls it `platform`"):
+        bake.target("wheel", env={}, overrides=["*.platforms=linux/arm64"])
+    s = bake.target("full", env={}, overrides=["*.secrets=id=pip_conf,src=/etc/pip.conf", "*.no-cache=true"])
+    assert s["secret"] == ["id=pip_conf,src=/etc/pip.conf"] and s["no-cache"] == "true"
 
 
 def test_environment_variables_override_bake_defaults(bake: dl.Bake) -> None:
