@@ -40,7 +40,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 
@@ -265,12 +264,12 @@ def _trim(value: str, op: str, pattern: str) -> str:
     """Shell-style prefix/suffix removal (%, %%, #, ##) with glob patterns."""
     n = len(value)
     if op in ("%", "%%"):
-        cuts = range(n, -1, -1) if op == "%" else range(0, n + 1)
+        cuts = range(n, -1, -1) if op == "%" else range(n + 1)
         for i in cuts:
             if fnmatch.fnmatchcase(value[i:], pattern):
                 return value[:i]
     else:
-        cuts = range(0, n + 1) if op == "#" else range(n, -1, -1)
+        cuts = range(n + 1) if op == "#" else range(n, -1, -1)
         for i in cuts:
             if fnmatch.fnmatchcase(value[:i], pattern):
                 return value[i:]
@@ -475,7 +474,8 @@ def _run(cmd: list[str], *, capture: bool = False, env: Mapping[str, str] | None
          what: str | None = None) -> subprocess.CompletedProcess[str]:
     log("$ " + shlex.join(cmd))
     try:
-        proc = subprocess.run(cmd, capture_output=capture, text=True, env=None if env is None else dict(env))
+        proc = subprocess.run(cmd, capture_output=capture, text=True, env=None if env is None else dict(env),
+                              check=False)
     except FileNotFoundError as exc:
         raise ToolError(f"{what or cmd[0]}: not installed ({exc.filename}); "
                         f"apt-get install -y buildah podman debootstrap") from exc
@@ -496,7 +496,7 @@ class Buildah:
         return _run(["buildah", *self.opts, *args], capture=capture, what=what or f"buildah {args[0]}")
 
     def has_image(self, ref: str) -> bool:
-        proc = subprocess.run(["buildah", *self.opts, "images", "-q", ref], capture_output=True, text=True)
+        proc = subprocess.run(["buildah", *self.opts, "images", "-q", ref], capture_output=True, text=True, check=False)
         return proc.returncode == 0 and bool(proc.stdout.strip())
 
     def image_size(self, ref: str) -> str:
@@ -513,10 +513,10 @@ def apt_mirror(sources_dir: pathlib.Path = pathlib.Path("/etc/apt")) -> tuple[st
     candidates: list[tuple[str, str]] = []
     for f in sorted((sources_dir / "sources.list.d").glob("*.sources")):
         for para in f.read_text().split("\n\n"):
-            fields = dict(
-                (k.strip(), v.strip()) for k, _, v in
+            fields = {
+                k.strip(): v.strip() for k, _, v in
                 (ln.partition(":") for ln in para.splitlines() if ":" in ln and not ln.startswith("#"))
-            )
+            }
             for uri in fields.get("URIs", "").split():
                 for suite in fields.get("Suites", "").split():
                     candidates.append((uri, suite))
@@ -541,7 +541,8 @@ class PipSetup:
 
 def host_pip_setup(cert_path: str | None) -> PipSetup:
     """Carry this machine's pip configuration into the build: local indexes and files get mounted."""
-    out = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                         check=False).stdout
     conf: dict[str, str] = {}
     for ln in out.splitlines():
         key, eq, value = ln.partition("=")
@@ -556,7 +557,7 @@ def host_pip_setup(cert_path: str | None) -> PipSetup:
     mounts: set[str] = set()
 
     def local(path_or_url: str) -> None:
-        path = path_or_url[len("file://"):] if path_or_url.startswith("file://") else path_or_url
+        path = path_or_url.removeprefix("file://")
         if not path.startswith("/") or not os.path.exists(path):
             return
         p = pathlib.Path(path)
@@ -735,7 +736,8 @@ def docker_local(opts: argparse.Namespace) -> dict:
         shutil.rmtree(context)
     context.mkdir()
     if opts.ref:
-        archive = subprocess.run(["git", "archive", "--format=tar", opts.ref], cwd=ROOT, capture_output=True)
+        archive = subprocess.run(["git", "archive", "--format=tar", opts.ref], cwd=ROOT, capture_output=True,
+                                 check=False)
         if archive.returncode != 0:
             raise ConfigError(f"git archive {opts.ref}: {archive.stderr.decode().strip()}")
         subprocess.run(["tar", "-x", "-C", str(context)], input=archive.stdout, check=True)

@@ -14,17 +14,18 @@ import pytest
 
 from ci import docker_local as dl
 from ci import flavors
+from ci.errors import PipelineError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT = flavors.FLAVORS[flavors.DOCKER_DEFAULT_FLAVOR]
-HOST_PY = "%d.%d" % sys.version_info[:2]
+HOST_PY = "{}.{}".format(*sys.version_info[:2])
 
 
 def preflight(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items()
             if k not in ("CUDA_VERSION", "PYTHON_VERSION", "TORCH_CUDA_ARCH_LIST", "TORCH_INDEX_URL")}
     return subprocess.run([sys.executable, "-m", "ci", "docker-preflight", *argv], cwd=ROOT,
-                          env={**base, **env}, capture_output=True, text=True, timeout=60)
+                          env={**base, **env}, capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.mark.parametrize("arch_list", ["7.5", "8.0;7.0", "7.0;7.5;8.0;8.6;8.9;9.0"])
@@ -70,7 +71,7 @@ def test_defaults_without_any_arg_are_the_docker_default_flavor() -> None:
 def _host_nvcc() -> str | None:
     try:
         return dl._image_nvcc(os.environ)
-    except Exception:  # no toolkit on this machine
+    except PipelineError:  # the toolkit's nvcc cannot be run here
         return None
 
 
