@@ -181,6 +181,14 @@ def environment() -> dict[str, str]:
     }
 
 
+def write_outputs(rows: list[dict[str, object]], out: pathlib.Path, name: str) -> str:
+    os.makedirs(out, exist_ok=True)
+    md = markdown(rows)
+    (out / f"{name}.md").write_text(md)
+    (out / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    return md
+
+
 def run(args: argparse.Namespace) -> list[dict[str, object]]:
     env = environment()
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
@@ -224,6 +232,7 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
                           flush=True)
                 del q, k, v
                 torch.cuda.empty_cache()
+            write_outputs(rows, args.out, args.name)  # partial results survive an interrupted sweep
     for name, why in skipped.items():
         rows.append({"backend": name, "skipped": why, **env})
     return rows
@@ -314,10 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no CUDA device", file=sys.stderr)
         return 2
     rows = run(args)
-    os.makedirs(args.out, exist_ok=True)
-    md = markdown(rows)
-    (args.out / f"{args.name}.md").write_text(md)
-    (args.out / f"{args.name}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    md = write_outputs(rows, args.out, args.name)
     plot(rows, args.out / f"{args.name}.png")
     print(md)
     return 0

@@ -29,15 +29,6 @@ for step in "$@"; do
     bench)
       python3 -m sageattention.bench --out "$OUT" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log" | tail -70
       ;;
-    variant1|variant2)  # tuning experiment: rebuild the D=64/128 files with -DSAGE_MMA_VARIANT=N, test, bench
-      v=${step#variant}
-      touch csrc/mma_fp16/attn_d64.cu csrc/mma_fp16/attn_d128.cu csrc/mma_fp8/attn_d64.cu csrc/mma_fp8/attn_d128.cu
-      NVCC_APPEND_FLAGS="-DSAGE_MMA_VARIANT=$v" TORCH_CUDA_ARCH_LIST=${ARCHS:-9.0} SAGEATTENTION_FAMILIES=core,mma_fp16,mma_fp8 \
-        MAX_JOBS=16 NVCC_THREADS=2 python3 setup.py build_ext --inplace > "$OUT/build_v$v.log" 2>&1 || { tail -30 "$OUT/build_v$v.log"; exit 1; }
-      grep -c spill "$OUT/build_v$v.log"
-      SAGE_MMA_VARIANT=$v python3 -m pytest tests/gpu -m gpu -q -p no:cacheprovider -k "mma and (head_dims or odd_lengths)" 2>&1 | tail -3
-      SAGE_MMA_VARIANT=$v python3 -m sageattention.bench --out "$OUT" --name "bench_v$v" ${BENCH_ARGS:-} 2>&1 | grep -E "TOPS" | tee -a "$OUT/bench.log"
-      ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done

@@ -18,7 +18,6 @@ that see no key give 0 and lse = -inf.
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import torch
 import torch.nn.functional as F
@@ -30,9 +29,6 @@ from sageattention._ops import register_family_fakes
 # Padded head dim -> (WARP_Q, CTA_Q); mirrors MmaTile<D> in csrc/common/mma/tile.cuh (the C++ op
 # checks the scale-tensor sizes, so a mismatch is an error, never wrong output).
 TILES = {64: (32, 128), 128: (32, 128), 256: (16, 64)}
-# Tuning experiments only (builds made with -DSAGE_MMA_VARIANT=N; see scripts/gpu_mma.sh variants).
-_VARIANT_TILES = {1: {64: (32, 128), 128: (16, 128), 256: (16, 64)}, 2: {64: (16, 128), 128: (16, 128), 256: (16, 64)}}
-TILES = _VARIANT_TILES.get(int(os.environ.get("SAGE_MMA_VARIANT", "0")), TILES)
 CTA_K = 64
 # FP16 per-tile accumulator: V in [-2.25, 2.25] keeps 448 * 2.25 * 64 keys < 65504 (fp16 max).
 FP8_F16_ACCUM_V_MAX = 2.25

@@ -24,13 +24,16 @@ __device__ __forceinline__ void store_out(void* base, int64_t idx, float a, floa
   }
 }
 
-// o: fp32 view of one row tile row pair; called per (row tile, row half r).
-template <int NO, bool FP8>
+// o: fp32 view of one row tile row pair; called per (row tile, row half r). l_lane is the lane's
+// partial row sum (summed over the row's 4 lanes here), or the full sum when L_FULL.
+template <int NO, bool FP8, bool L_FULL>
 __device__ __forceinline__ void store_row(const AttnParams& p, int b, int h, int hk, int row, int t, float m,
                                           float l_lane, const float (&o)[NO][4], int r) {
   float l = l_lane;
-  l += __shfl_xor_sync(0xffffffffu, l, 1);
-  l += __shfl_xor_sync(0xffffffffu, l, 2);
+  if constexpr (!L_FULL) {
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+  }
   if (row >= p.qo_len) return;
   const bool visible = l > 0.f;
   const float inv = visible ? 1.f / l : 0.f;

@@ -96,7 +96,6 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.f;
 
-  QFrags<D, PV> qf;
   float ks_next = 0.f;
   if (n_tiles > 0) ks_next = p.k_per_thread ? ks_head[t] : ks_head[0];
   for (int tile = 0; tile < n_tiles; ++tile) {
@@ -107,25 +106,25 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
     cp_async_commit();
     cp_async_wait<1>();  // Q and tile `tile` have landed
     __syncthreads();
-    if (tile == 0) load_q_regs<D, PV>(qf, sQ, warp_row0, lane);
     const uint32_t sK = sK0 + (tile % 2) * kStage, sV = sK + W::KTile::kBytes;
     // > 0 so that -inf * mult stays -inf for an all-zero (scale 0) row or tile.
     const float mult = fmaxf(q_scale * ks * p.score_scale, 1e-30f);
+    // Base-2 logit = (kScoreMagic + S) * mult + bias (see qk_int8); bias's rounding shifts all of a
+    // lane's logits alike by <= 2^-24 * kScoreMagic * mult, under 1 unit of S's quantization step.
+    const float bias = -kScoreMagic * mult;
     const bool need_mask = tile >= kv_full_tiles || tile >= first_masked;
 #pragma unroll
     for (int sub = 0; sub < kCtaK / W::kSubK; ++sub) {
       const int key0 = sub * W::kSubK;
       int s[kMT][W::kNS][4];
-      qk_int8<D, PV>(qf, sQ, sK, key0, warp_row0, lane, s);
-      // int32 -> fp32 without the quarter-rate I2F: |S| <= 127^2 * 256 < 2^22, so the bits of
-      // S + 0x4B400000 are the float 1.5 * 2^23 + S, and subtracting 1.5 * 2^23 is exact.
+      qk_int8<D, PV>(sQ, sK, key0, warp_row0, lane, s);
       float sf[kMT][W::kNS][4];
 #pragma unroll
       for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
         for (int j = 0; j < W::kNS; ++j)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) sf[mt][j][e] = __int_as_float(s[mt][j][e] + 0x4B400000) - 12582912.f;
+          for (int e = 0; e < 4; ++e) sf[mt][j][e] = __int_as_float(s[mt][j][e]);
       if (need_mask) {
         const int tile_key0 = tile * kCtaK + key0;
 #pragma unroll
@@ -139,9 +138,10 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
               if (key >= p.kv_len || (CAUSAL && key > row + diag)) sf[mt][j][e] = -INFINITY;
             }
       }
-      online_softmax<D, PV>(sf, mult, m, l, o);
       uint32_t pa[kMT][W::kPSteps][4];
-      pack_p<D, PV>(sf, pa);
+      online_softmax<D, PV>(sf, mult, bias, m, l, o, pa);
+      if constexpr (W::kFp8) pack_p<D, PV>(sf, pa);
+      if constexpr (W::kLByMma) row_sums_mma<D, PV>(pa, l);
       pv_mma<D, PV>(sV, key0, lane, pa, o);
     }
     __syncthreads();  // every warp is done with this stage before it is refilled
@@ -164,7 +164,7 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int row = q0 + warp_row0 + mt * 16 + g + r * 8;
-      store_row<W::kNO, W::kFp8>(p, b, h, hk, row, t, m[mt][r], l[mt][r], of, r);
+      store_row<W::kNO, W::kFp8, W::kLByMma>(p, b, h, hk, row, t, m[mt][r], l[mt][r], of, r);
     }
   }
 }

@@ -28,12 +28,10 @@ struct WarpTile {
   // Packed P A-fragments per 32-key sub-tile: FP16 -> 2 k16 steps; FP8 -> 1 k32 step.
   static constexpr int kPSteps = kFp8 ? kSubK / 32 : kSubK / 16;
   static constexpr bool kOHalf = PV == PvAccum::kF16F16;
-};
-
-// Q's A fragments for every k32 step of the head dim, held in registers when kQInRegs.
-template <int D, PvAccum PV>
-struct QFrags {
-  uint32_t a[MmaTile<D>::kQInRegs ? MmaTile<D>::kMT : 1][MmaTile<D>::kQInRegs ? D / 32 : 1][4];
+  // FP16 PV at D=64: the row sums l come from the tensor cores (P . ones, 1/8 more PV MMAs) instead
+  // of 2 FADD per score: at D=64 the kernel is issue-bound, not tensor-bound. l then sums the f16
+  // p that the MMA uses (the reference sums fp32 p: a ~1e-5 relative difference).
+  static constexpr bool kLByMma = !kFp8 && D == 64;
 };
 
 template <int D, PvAccum PV>
@@ -42,39 +40,28 @@ __device__ __forceinline__ void load_q_frag(uint32_t (&a)[4], uint32_t sQ, int w
   ldsm_x4(a, W::QTile::at(sQ, warp_row0 + mt * 16 + (lane % 8) + ((lane / 8) % 2) * 8, ks * 32 + (lane / 16) * 16));
 }
 
-template <int D, PvAccum PV>
-__device__ __forceinline__ void load_q_regs(QFrags<D, PV>& q, uint32_t sQ, int warp_row0, int lane) {
-  if constexpr (MmaTile<D>::kQInRegs) {
-#pragma unroll
-    for (int mt = 0; mt < MmaTile<D>::kMT; ++mt)
-#pragma unroll
-      for (int ks = 0; ks < D / 32; ++ks) load_q_frag<D, PV>(q.a[mt][ks], sQ, warp_row0, mt, ks, lane);
-  }
-}
+constexpr int kScoreMagicBits = 0x4B400000;  // float 12582912 = 1.5 * 2^23
+constexpr float kScoreMagic = 12582912.f;
 
-// S[mt][j] = Q rows (warp row tile mt) . K keys key0 + key_of_col(j, *), exact int32.
+// S[mt][j] = Q rows (warp row tile mt) . K keys key0 + key_of_col(j, *), exact int32, returned as
+// the bit pattern of the float kScoreMagic + S.
 template <int D, PvAccum PV>
-__device__ __forceinline__ void qk_int8(const QFrags<D, PV>& qf, uint32_t sQ, uint32_t sK, int key0, int warp_row0,
+__device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int warp_row0,
                                         int lane, int (&s)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4]) {
   using W = WarpTile<D, PV>;
+  // The accumulator starts at the bits of the float 1.5 * 2^23: since |S| <= 127^2 * 256 < 2^22, the
+  // int32 result's bits are then the float 1.5 * 2^23 + S, converted for free (no I2F, no add).
 #pragma unroll
   for (int mt = 0; mt < W::kMT; ++mt)
 #pragma unroll
     for (int j = 0; j < W::kNS; ++j)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[mt][j][e] = 0;
+      for (int e = 0; e < 4; ++e) s[mt][j][e] = kScoreMagicBits;
 #pragma unroll
   for (int ks = 0; ks < D / 32; ++ks) {  // one k32 step of channels: A fragments of every row tile
     uint32_t a[W::kMT][4];
 #pragma unroll
-    for (int mt = 0; mt < W::kMT; ++mt) {
-      if constexpr (MmaTile<D>::kQInRegs) {
-#pragma unroll
-        for (int x = 0; x < 4; ++x) a[mt][x] = qf.a[mt][ks][x];
-      } else {
-        load_q_frag<D, PV>(a[mt], sQ, warp_row0, mt, ks, lane);
-      }
-    }
+    for (int mt = 0; mt < W::kMT; ++mt) load_q_frag<D, PV>(a[mt], sQ, warp_row0, mt, ks, lane);
 #pragma unroll
     for (int j = 0; j < W::kNS; j += 2) {
       uint32_t b[4];  // b[0], b[1]: n8 tile j; b[2], b[3]: tile j + 1
@@ -88,15 +75,19 @@ __device__ __forceinline__ void qk_int8(const QFrags<D, PV>& qf, uint32_t sQ, ui
   }
 }
 
-// Online softmax over one 32-key sub-tile, in place. sf holds the exact integer scores S as floats
-// (masked = -inf) on entry and p = exp2(S * mult - m_new [+ log2 448]) on exit; mult > 0 is this
-// lane's q_scale * k_scale * sm_scale * log2(e) (all of a lane's elements share it). Updates the
-// running max m (base-2 logits), the lane-partial row sums l (fp32, from p before any rounding) and
-// rescales O by exp2(m_old - m_new).
+// Online softmax over one 32-key sub-tile. raw holds kScoreMagic + S as floats (masked = -inf);
+// the base-2 logit is raw * mult + bias (mult > 0 and bias = -kScoreMagic * mult are this lane's:
+// q_scale * k_scale * sm_scale * log2 e). The max is taken on raw (monotonic in the logit), scaled,
+// then reduced over the row's 4 lanes. Updates the running max m, the row sums l (fp32) and
+// rescales O by exp2(m_old - m_new); then p = exp2(logit - m_new [+ log2 448]) in one FFMA + ex2:
+//  - FP16 PV: p is rounded to f16 straight into the A fragments pa (ex2.approx.f16x2 was tried: on
+//    sm_90 it is two scalar MUFU ops plus repacking, no gain);
+//  - FP8 PV: p is left in raw (fp32; l sums p before the e4m3 rounding) for pack_p.
 template <int D, PvAccum PV, typename OAcc>
-__device__ __forceinline__ void online_softmax(float (&sf)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4],
-                                               float mult, float (&m)[WarpTile<D, PV>::kMT][2],
-                                               float (&l)[WarpTile<D, PV>::kMT][2], OAcc& o) {
+__device__ __forceinline__ void online_softmax(float (&x)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4],
+                                               float mult, float bias, float (&m)[WarpTile<D, PV>::kMT][2],
+                                               float (&l)[WarpTile<D, PV>::kMT][2], OAcc& o,
+                                               uint32_t (&pa)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kPSteps][4]) {
   using W = WarpTile<D, PV>;
 #pragma unroll
   for (int mt = 0; mt < W::kMT; ++mt) {
@@ -104,33 +95,43 @@ __device__ __forceinline__ void online_softmax(float (&sf)[WarpTile<D, PV>::kMT]
     for (int r = 0; r < 2; ++r) {
       float mx = -INFINITY;
 #pragma unroll
-      for (int j = 0; j < W::kNS; ++j) mx = fmaxf(mx, fmaxf(sf[mt][j][2 * r], sf[mt][j][2 * r + 1]));
-      mx *= mult;  // per-lane scale: reduce the scaled maxima across the row's 4 lanes
+      for (int j = 0; j < W::kNS; ++j) mx = fmaxf(mx, fmaxf(x[mt][j][2 * r], x[mt][j][2 * r + 1]));
+      mx = fmaf(mx, mult, bias);  // -inf stays -inf
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float m_new = fmaxf(m[mt][r], mx);
       const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: p = 0, no NaN
       const float alpha = ex2(m[mt][r] - m_use);
       m[mt][r] = m_new;
-      const float neg_shift = W::kFp8 ? kFp8Offset - m_use : -m_use;
+      const float c = bias - (W::kFp8 ? m_use - kFp8Offset : m_use);
       float sum = 0.f;
+      if constexpr (W::kFp8) {
 #pragma unroll
-      for (int j = 0; j < W::kNS; ++j) {
+        for (int j = 0; j < W::kNS; ++j) {
 #pragma unroll
-        for (int e = 2 * r; e < 2 * r + 2; ++e) {
-          sf[mt][j][e] = ex2(fmaf(sf[mt][j][e], mult, neg_shift));
-          sum += sf[mt][j][e];
+          for (int e = 2 * r; e < 2 * r + 2; ++e) {
+            x[mt][j][e] = ex2(fmaf(x[mt][j][e], mult, c));
+            sum += x[mt][j][e];
+          }
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < W::kNS; ++j) {
+          // S tile j, row half r -> A fragment register (j % 2) * 2 + r of k16 step j / 2.
+          const float p0 = ex2(fmaf(x[mt][j][2 * r], mult, c)), p1 = ex2(fmaf(x[mt][j][2 * r + 1], mult, c));
+          pa[mt][j / 2][(j % 2) * 2 + r] = pack_half2(p0, p1);
+          if constexpr (!W::kLByMma) sum += p0 + p1;
         }
       }
-      l[mt][r] = l[mt][r] * alpha + sum;
+      l[mt][r] = l[mt][r] * alpha + sum;  // kLByMma: l is the MMA accumulator (sum == 0 here)
       // Rescaling O costs kNO*2 multiplies; skip it when no row of the warp changed its max.
       if (__any_sync(0xffffffffu, alpha != 1.f)) {
         if constexpr (W::kOHalf) {
           const __half2 a2 = __float2half2_rn(alpha);
 #pragma unroll
           for (int nt = 0; nt < W::kNO; ++nt) {
-            __half2* h = reinterpret_cast<__half2*>(&o[mt][nt][r]);
-            *h = __hmul2(*h, a2);
+            __half2* hp = reinterpret_cast<__half2*>(&o[mt][nt][r]);
+            *hp = __hmul2(*hp, a2);
           }
         } else {
 #pragma unroll
@@ -144,7 +145,7 @@ __device__ __forceinline__ void online_softmax(float (&sf)[WarpTile<D, PV>::kMT]
   }
 }
 
-// P (fp32, S fragment layout) -> MMA A fragments: f16 pairs for m16n8k16, e4m3 quads for m16n8k32.
+// FP8 PV: P (fp32, S fragment layout) -> e4m3 quads of the m16n8k32 A fragments.
 template <int D, PvAccum PV>
 __device__ __forceinline__ void pack_p(const float (&sf)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4],
                                        uint32_t (&pa)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kPSteps][4]) {
@@ -167,6 +168,22 @@ __device__ __forceinline__ void pack_p(const float (&sf)[WarpTile<D, PV>::kMT][W
         pa[mt][ks][3] = pack_half2(sf[mt][j + 1][2], sf[mt][j + 1][3]);
       }
     }
+  }
+}
+
+// kLByMma: l[mt][r] += row sums of this sub-tile's f16 P, as P . ones on the tensor cores.
+template <int D, PvAccum PV>
+__device__ __forceinline__ void row_sums_mma(const uint32_t (&pa)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kPSteps][4],
+                                             float (&l)[WarpTile<D, PV>::kMT][2]) {
+  using W = WarpTile<D, PV>;
+  constexpr uint32_t kOnes = 0x3C003C00u;  // half2(1, 1)
+#pragma unroll
+  for (int mt = 0; mt < W::kMT; ++mt) {
+    float acc[4] = {l[mt][0], l[mt][0], l[mt][1], l[mt][1]};
+#pragma unroll
+    for (int ks = 0; ks < W::kPSteps; ++ks) mma_f16_16816_f32(acc, pa[mt][ks], kOnes, kOnes);
+    l[mt][0] = acc[0];
+    l[mt][1] = acc[2];
   }
 }
 

@@ -21,36 +21,20 @@ enum class PvAccum : int {
 
 constexpr bool pv_is_fp8(PvAccum a) { return static_cast<int>(a) >= 3; }
 
-#ifndef SAGE_MMA_VARIANT
-#define SAGE_MMA_VARIANT 0
-#endif
-
 // Tile sizes per padded head dim. One warp owns kMT m16 row tiles (WARP_Q = 16 * kMT query rows);
 // the Python side quantizes Q with WARP_Q-token scale blocks and pads Q to kCtaQ, K to kCtaK.
 //  - D <= 128: 2 row tiles per warp halve the shared-memory reads of K and V per FLOP (each K/V
 //    fragment feeds two MMAs); registers: O 64*kMT*D/128, S 32*kMT.
 //  - D = 256: one row tile per warp, else O alone would need 256 registers per lane.
-// kQInRegs: Q's A fragments are loaded once into registers instead of from shared memory per tile.
 // kMinBlocks: CTAs per SM the register budget is built for (__launch_bounds__).
 template <int D>
 struct MmaTile {
   static_assert(D == 64 || D == 128 || D == 256, "native head dims are 64, 128 and 256");
-#if SAGE_MMA_VARIANT == 1
-  static constexpr int kMT = D == 64 ? 2 : 1;
-  static constexpr int kWarps = D == 128 ? 8 : 4;
-  static constexpr bool kQInRegs = D <= 128;
-  static constexpr int kMinBlocks = D == 64 ? 2 : 1;
-#elif SAGE_MMA_VARIANT == 2
-  static constexpr int kMT = D <= 128 ? 1 : 1;
-  static constexpr int kWarps = D <= 128 ? 8 : 4;
-  static constexpr bool kQInRegs = D <= 128;
-  static constexpr int kMinBlocks = D <= 128 ? 2 : 1;
-#else
   static constexpr int kMT = D <= 128 ? 2 : 1;
   static constexpr int kWarps = 4;
-  static constexpr bool kQInRegs = false;
+  // Measured on H100 (bench/mma_notes.md): D=64 at 3 CTAs/SM (168 registers) beat 2 CTAs with Q
+  // in registers; 1 row tile x 8 warps at D=128 was slower than 2 row tiles x 4 warps.
   static constexpr int kMinBlocks = D == 64 ? 3 : 1;
-#endif
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kWarpQ = 16 * kMT;
   static constexpr int kCtaQ = kWarps * kWarpQ;
