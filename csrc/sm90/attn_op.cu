@@ -6,6 +6,8 @@
 #include <cudaTypedefs.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <tuple>
 
@@ -124,6 +126,9 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   p.per_thread = qk_per_thread ? 1 : 0;
   p.num_q_tiles = static_cast<int>((s.n + kCtaQ - 1) / kCtaQ);
   p.sm_scale_log2 = static_cast<float>(sm_scale * 1.4426950408889634);
+  // Tuning knob for A/B runs: SAGEATTENTION_SM90_PINGPONG=0 lets both warpgroups issue freely.
+  const char* pingpong = std::getenv("SAGEATTENTION_SM90_PINGPONG");
+  p.pingpong = (pingpong && std::strcmp(pingpong, "0") == 0) ? 0 : 1;
   SAGE_CHECK(B * hq * nq_pad < (int64_t{1} << 31) && B * hkv * nk_pad < (int64_t{1} << 31),
              "tensor too large for 32-bit TMA row coordinates");
 

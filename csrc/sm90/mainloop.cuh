@@ -215,7 +215,7 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
 #pragma unroll
   for (int c = 0; c < 4; ++c) a[c][0] = a[c][1] = a[c][2] = a[c][3] = 0u;
 
-  if (wg == 1) named_arrive(kTurnWg0);  // warpgroup 0 issues first
+  if (p.pingpong && wg == 1) named_arrive(kTurnWg0);  // warpgroup 0 issues first
   mbar_wait(sm.q_full, 0);
 
   // The loop is peeled (QK only / QK+PV / PV only) so every wgmma wait has a fixed depth: ptxas
@@ -275,10 +275,10 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
       float alpha[2];
       const float k_scale = load_k_scale(0);
       wait_k(0);
-      named_sync(my_turn);
+      if (p.pingpong) named_sync(my_turn);
       wgmma_fence();
       issue_qk(0);
-      named_arrive(other_turn);
+      if (p.pingpong) named_arrive(other_turn);
       wgmma_wait<0>();
       softmax(0, k_scale, alpha);
       rescale_and_pack(alpha);
@@ -288,11 +288,11 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
       const float k_scale = load_k_scale(it);
       wait_k(it);
       wait_v(it - 1);
-      named_sync(my_turn);
+      if (p.pingpong) named_sync(my_turn);
       wgmma_fence();
       issue_qk(it);
       issue_pv(it - 1);
-      named_arrive(other_turn);
+      if (p.pingpong) named_arrive(other_turn);
       wgmma_wait<1>();
       softmax(it, k_scale, alpha);
       wgmma_wait<0>();
@@ -301,15 +301,15 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
     }
     {  // last PV
       wait_v(n_tiles - 1);
-      named_sync(my_turn);
+      if (p.pingpong) named_sync(my_turn);
       wgmma_fence();
       issue_pv(n_tiles - 1);
-      named_arrive(other_turn);
+      if (p.pingpong) named_arrive(other_turn);
       wgmma_wait<0>();
       accumulate_pv(n_tiles - 1);
     }
   }
-  if (wg == 0) named_sync(kTurnWg0);  // consume warpgroup 1's last hand-over
+  if (p.pingpong && wg == 0) named_sync(kTurnWg0);  // consume warpgroup 1's last hand-over
 }
 
 }  // namespace sage::sm90

@@ -47,6 +47,7 @@ struct AttnParams {
   int head_dim;        // real head dim (<= D_pad)
   int per_thread;      // 1: per-thread Q/K scale groups, 0: per-warp Q / per-tile K
   int num_q_tiles;
+  int pingpong;  // 1: consumer warpgroups take turns issuing wgmmas (named barriers)
   float sm_scale_log2;  // sm_scale * log2(e)
 };
 
