@@ -121,3 +121,13 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         pytest.skip("no CUDA toolkit (nvcc) to build the extension with")
     out = tmp_path_factory.mktemp("built")
     return build.build("cu130", out, copy_source=True, arch_list="9.0")
+
+
+@pytest.fixture(scope="session")
+def built_arch_list(built_wheel: pathlib.Path) -> str:
+    """The TORCH_CUDA_ARCH_LIST the built wheel was made for, from its _build_config ('9.0', ...)."""
+    from ci import verify
+
+    with zipfile.ZipFile(built_wheel) as zf:
+        cfg = verify.parse_build_config(zf.read("sageattention/_build_config.py").decode())
+    return ";".join(f"{sm[3:-1]}.{sm[-1]}" for sm in (a.rstrip("af") for a in cfg["archs"]))

@@ -38,10 +38,10 @@ def test_each_flavor_index_resolves_its_own_label(tmp_path: pathlib.Path, wheel_
 
 
 @pytest.mark.slow
-def test_main_job_installs_the_built_wheel_from_its_own_index(built_wheel: pathlib.Path,
+def test_main_job_installs_the_built_wheel_from_its_own_index(built_wheel: pathlib.Path, built_arch_list: str,
                                                               tmp_path: pathlib.Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "ci", "main-job", "--wheel", str(built_wheel), "--arch-list", "9.0",
+        [sys.executable, "-m", "ci", "main-job", "--wheel", str(built_wheel), "--arch-list", built_arch_list,
          "--index-root", str(tmp_path / "whl"), "--wheelhouse", str(tmp_path / "wh"), "--port", "0"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )

@@ -26,7 +26,7 @@ pytestmark = [
 ]
 
 
-def test_two_flavors_two_indexes(built_wheel: pathlib.Path, tmp_path: pathlib.Path,
+def test_two_flavors_two_indexes(built_wheel: pathlib.Path, built_arch_list: str, tmp_path: pathlib.Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     cu130 = flavors.FLAVORS["cu130"]
     monkeypatch.setitem(flavors.FLAVORS, "cu132",
@@ -41,9 +41,9 @@ def test_two_flavors_two_indexes(built_wheel: pathlib.Path, tmp_path: pathlib.Pa
                                public_version=public, cuda_home=home)
     root = tmp_path / "whl"
     versions = {}
-    for flavor, wheel in (("cu130", built_wheel), ("cu132", wheel132)):
+    for flavor, wheel, arch_list in (("cu130", built_wheel, built_arch_list), ("cu132", wheel132, "9.0")):
         fixed = repair.repair(wheel, tmp_path / f"wh-{flavor}", "auto")
-        report = verify.verify(fixed, flavor, plat=build.parse_wheel_name(fixed.name)["plat"], arch_list="9.0")
+        report = verify.verify(fixed, flavor, plat=build.parse_wheel_name(fixed.name)["plat"], arch_list=arch_list)
         assert report.ok, [r for r in report.results if not r["ok"]]
         publish.publish_static([fixed], flavor, root)
         versions[flavor] = build.parse_wheel_name(fixed.name)["version"]

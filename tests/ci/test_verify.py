@@ -83,19 +83,21 @@ def test_rules_on_a_wheel_that_is_not_ours(wheel_factory) -> None:
 
 
 @pytest.mark.slow
-def test_a_built_and_repaired_wheel_passes_every_check(built_wheel: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_a_built_and_repaired_wheel_passes_every_check(built_wheel: pathlib.Path, built_arch_list: str,
+                                                       tmp_path: pathlib.Path) -> None:
     from ci import build, repair
 
     repaired = repair.repair(built_wheel, tmp_path, "auto")
-    cfg_archs = "9.0"
-    report = verify.verify(repaired, "cu130", plat=build.parse_wheel_name(repaired.name)["plat"], arch_list=cfg_archs)
+    plat = build.parse_wheel_name(repaired.name)["plat"]
+    report = verify.verify(repaired, "cu130", plat=plat, arch_list=built_arch_list)
     failed = [r for r in report.results if not r["ok"]]
     assert not failed, failed
     assert {r["check"] for r in report.results} >= {"name", "metadata", "build-config", "archs", "symbols",
                                                      "size", "twine", "abi3audit", "check-wheel-contents"}
-    # the same wheel is not accepted as a build for the flavor's full arch list
-    full = verify.verify(repaired, "cu130", plat=build.parse_wheel_name(repaired.name)["plat"], tools=False)
-    assert not {r["check"]: r for r in full.results}["archs"]["ok"]
+    # the same wheel is not accepted as a build for another arch list
+    other = "8.0" if built_arch_list != "8.0" else "9.0"
+    wrong = verify.verify(repaired, "cu130", plat=plat, arch_list=other, tools=False)
+    assert not {r["check"]: r for r in wrong.results}["archs"]["ok"]
 
 
 def test_cli_infers_the_flavor_from_the_label_and_refuses_an_unrepaired_tag(wheel_factory) -> None:
