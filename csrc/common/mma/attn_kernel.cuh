@@ -4,7 +4,8 @@
 // One CTA = kCtaQ query rows of one (batch, q-head); 4 warps, each owning kWarpQ rows. Per KV tile
 // of 64 keys: S = Q.K^T on INT8 MMAs (exact int32), s = S * q_scale * k_scale * sm_scale*log2 e,
 // mask, online softmax in base 2, P -> f16 or e4m3, O += P.V, computed 32 keys at a time. Shared
-// memory holds Q once and two K/V tile stages: cp.async brings tile i+1 while tile i is computed.
+// memory holds Q once and two K/V tile stages: cp.async brings tile i+1 while tile i is computed;
+// one __syncthreads per tile.
 #pragma once
 
 #include <cmath>
@@ -102,10 +103,12 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
     // This tile's K scale was fetched one iteration ahead (its global latency is off the path).
     const float ks = ks_next;
     if (tile + 1 < n_tiles) ks_next = p.k_per_thread ? ks_head[(tile + 1) * 4 + t] : ks_head[tile + 1];
-    if (tile + 1 < n_tiles) load_kv(tile + 1);  // into the stage every warp finished with last iteration
-    cp_async_commit();
-    cp_async_wait<1>();  // Q and tile `tile` have landed
+    cp_async_wait<0>();  // Q and tile `tile` have landed (the only group in flight)
+    // One barrier per tile: it publishes tile `tile` to all warps and proves every warp is done
+    // with tile - 1, whose stage the next load then refills while this tile is computed.
     __syncthreads();
+    if (tile + 1 < n_tiles) load_kv(tile + 1);
+    cp_async_commit();
     const uint32_t sK = sK0 + (tile % 2) * kStage, sV = sK + W::KTile::kBytes;
     // > 0 so that -inf * mult stays -inf for an all-zero (scale 0) row or tile.
     const float mult = fmaxf(q_scale * ks * p.score_scale, 1e-30f);
@@ -144,7 +147,6 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
       if constexpr (W::kLByMma) row_sums_mma<D, PV>(pa, l);
       pv_mma<D, PV>(sV, key0, lane, pa, o);
     }
-    __syncthreads();  // every warp is done with this stage before it is refilled
   }
   cp_async_wait<0>();
 

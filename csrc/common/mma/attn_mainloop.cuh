@@ -9,6 +9,10 @@
 
 namespace sage::mma {
 
+#ifndef SAGE_MMA_L_BY_MMA_D128
+#define SAGE_MMA_L_BY_MMA_D128 0  // tuning experiment (scripts/gpu_mma.sh lsum128)
+#endif
+
 constexpr float kFp8Offset = 8.807354922057604f;  // log2(448): P~ = exp2(s - m + log2 448) <= 448
 
 template <int D, PvAccum PV>
@@ -31,7 +35,7 @@ struct WarpTile {
   // FP16 PV at D=64: the row sums l come from the tensor cores (P . ones, 1/8 more PV MMAs) instead
   // of 2 FADD per score: at D=64 the kernel is issue-bound, not tensor-bound. l then sums the f16
   // p that the MMA uses (the reference sums fp32 p: a ~1e-5 relative difference).
-  static constexpr bool kLByMma = !kFp8 && D == 64;
+  static constexpr bool kLByMma = !kFp8 && (D == 64 || (SAGE_MMA_L_BY_MMA_D128 && D == 128));
 };
 
 template <int D, PvAccum PV>
