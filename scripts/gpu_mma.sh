@@ -29,13 +29,6 @@ for step in "$@"; do
     bench)
       python3 -m sageattention.bench --out "$OUT" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log" | tail -70
       ;;
-    lsum128)  # experiment: D=128 FP16-PV row sums on the tensor cores; rebuild the D=128 files and bench
-      touch csrc/mma_fp16/attn_d128.cu
-      NVCC_APPEND_FLAGS="-DSAGE_MMA_L_BY_MMA_D128=1" TORCH_CUDA_ARCH_LIST=${ARCHS:-9.0} SAGEATTENTION_FAMILIES=core,mma_fp16,mma_fp8 \
-        MAX_JOBS=16 NVCC_THREADS=2 python3 setup.py build_ext --inplace > "$OUT/build_lsum.log" 2>&1 || { tail -30 "$OUT/build_lsum.log"; exit 1; }
-      python3 -m pytest tests/gpu -m gpu -q -p no:cacheprovider -k "mma and (head_dims or accum)" 2>&1 | tail -3
-      python3 -m sageattention.bench --out "$OUT" --name bench_lsum --headdims 128 --backends sage_fp16_cuda_kernel ${BENCH_ARGS:-} 2>&1 | grep TOPS
-      ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done

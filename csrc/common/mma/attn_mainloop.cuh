@@ -9,10 +9,6 @@
 
 namespace sage::mma {
 
-#ifndef SAGE_MMA_L_BY_MMA_D128
-#define SAGE_MMA_L_BY_MMA_D128 0  // tuning experiment (scripts/gpu_mma.sh lsum128)
-#endif
-
 constexpr float kFp8Offset = 8.807354922057604f;  // log2(448): P~ = exp2(s - m + log2 448) <= 448
 
 template <int D, PvAccum PV>
@@ -32,10 +28,10 @@ struct WarpTile {
   // Packed P A-fragments per 32-key sub-tile: FP16 -> 2 k16 steps; FP8 -> 1 k32 step.
   static constexpr int kPSteps = kFp8 ? kSubK / 32 : kSubK / 16;
   static constexpr bool kOHalf = PV == PvAccum::kF16F16;
-  // FP16 PV at D=64: the row sums l come from the tensor cores (P . ones, 1/8 more PV MMAs) instead
-  // of 2 FADD per score: at D=64 the kernel is issue-bound, not tensor-bound. l then sums the f16
-  // p that the MMA uses (the reference sums fp32 p: a ~1e-5 relative difference).
-  static constexpr bool kLByMma = !kFp8 && (D == 64 || (SAGE_MMA_L_BY_MMA_D128 && D == 128));
+  // FP16 PV, D <= 128: the row sums l come from the tensor cores (P . ones: 1/8 resp. 1/16 more PV
+  // MMAs) instead of 2 FADD per score; measured +10 % at D=64 and +6 % at D=128 on H100
+  // (bench/mma_notes.md). l then sums the f16 p that the MMA uses (the reference sums fp32 p).
+  static constexpr bool kLByMma = !kFp8 && D <= 128;
 };
 
 template <int D, PvAccum PV>
