@@ -15,7 +15,7 @@ export PYTHONPATH=/tmp/site:/tmp/pt
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   python3 -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__)"
-  ls "$WHEELDIR"/sageattention-*.whl
+  ls "$REPO/$WHEELDIR"/sageattention-*.whl 2>/dev/null || ls "$WHEELDIR"/sageattention-*.whl
   python3 -m sageattention
 } 2>&1 | tee "$OUT/proof_env.txt"
 python3 -m pytest tests/gpu -m gpu -q -rs ${PYTEST_K:+-k "$PYTEST_K"} 2>&1 | tee "$OUT/proof_pytest.log" | tail -25
