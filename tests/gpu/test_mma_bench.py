@@ -1,0 +1,51 @@
+"""sageattention.bench: report formatting (runs anywhere) and a tiny GPU sweep (gpu marker)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sageattention import bench
+
+REQUIRED = {"backend", "device", "dtype", "batch", "heads", "seqlen", "headdim", "causal", "kernel_only", "tops"}
+
+
+def _row(backend, n, tops, kernel_only=False, causal=False):
+    env = {"device": "GPU", "capability": "sm_90", "driver": "1", "torch": "2", "cuda": "13.0", "cudnn": "9",
+           "sageattention": "x", "python": "3.12", "date": "today"}
+    return {"backend": backend, "dtype": "fp16", "batch": 1, "heads": 2, "seqlen": n, "headdim": 64,
+            "causal": causal, "layout": "HND", "kernel_only": kernel_only, "ms": 1.0, "tops": tops, **env}
+
+
+def test_registry_has_the_documented_backends():
+    for name in ("sdpa_flash", "sdpa_cudnn", "sdpa_efficient", "sageattn", "sage_fp16_cuda", "sage_fp16_cuda_kernel",
+                 "sage_fp8_cuda", "sage_fp8_cuda_kernel"):
+        assert name in bench.BACKENDS
+    assert bench.BACKENDS["sage_fp16_cuda_kernel"].kernel_only
+    bench.register("dummy_for_test", lambda q, k, v, causal, layout: (lambda: None))
+    try:
+        assert "dummy_for_test" in bench.BACKENDS
+    finally:
+        del bench.BACKENDS["dummy_for_test"]
+
+
+def test_markdown_tables_and_skips(tmp_path):
+    rows = [_row("a", 1024, 100.0), _row("a", 2048, 110.0), _row("b_kernel", 1024, 90.0, kernel_only=True),
+            {"backend": "c", "skipped": "not built"}]
+    md = bench.write_outputs(rows, tmp_path, "t")
+    assert "| a | 100.0 | 110.0 |" in md and "| b_kernel | 90.0 |  |" in md
+    assert "skipped c: not built" in md
+    assert json.loads((tmp_path / "t.json").read_text())[0]["backend"] == "a"
+    pytest.importorskip("matplotlib")
+    assert bench.plot(rows, tmp_path / "t.png") and (tmp_path / "t.png").stat().st_size > 0
+
+
+@pytest.mark.gpu
+def test_tiny_sweep_writes_rows(tmp_path):
+    rc = bench.main(["--seqlens", "256", "--headdims", "64", "--causal", "0,1", "--batch", "1", "--heads", "2",
+                     "--backends", "sdpa_flash,sage_fp16_cuda,sage_fp16_cuda_kernel", "--warmup-ms", "2",
+                     "--rep-ms", "5", "--out", str(tmp_path), "--name", "tiny"])
+    assert rc == 0
+    rows = [r for r in json.loads((tmp_path / "tiny.json").read_text()) if "tops" in r]
+    assert rows and all(REQUIRED <= set(r) and r["tops"] > 0 for r in rows)
