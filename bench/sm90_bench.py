@@ -59,6 +59,12 @@ def bench_shape(b, h, n, d, causal, reps):
     rows["sm90_kernel"] = lambda: torch.ops.sageattention.qk_int8_pv_fp8_sm90(
         q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0, n,
         causal, True, scale, False)
+    rows["sm90_kernel_fp32acc"] = lambda: torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+        q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0, n,
+        causal, True, scale, False, False)
+    rows["sm90_e2e_fp32acc"] = lambda: sm90.qk_int8_pv_fp8_sm90(
+        q, k, v, tensor_layout="HND", is_causal=causal, qk_quant_gran="per_thread", sm_scale=scale,
+        pv_accum_dtype="fp32", smooth_k=True, smooth_v=False, return_lse=False)
     rows["quant_only"] = lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False)
 
     def sdpa(backend):
@@ -80,11 +86,13 @@ def bench_shape(b, h, n, d, causal, reps):
     return out
 
 
-def accuracy(d, causal, offset):
+def accuracy(d, causal, offset, accum="fp32+fp32"):
     q = torch.randn(1, 4, 4096, d, device="cuda", dtype=torch.float16)
     k = torch.randn(1, 4, 4096, d, device="cuda", dtype=torch.float16) + offset * torch.randn(d, device="cuda", dtype=torch.float16)
     v = torch.randn(1, 4, 4096, d, device="cuda", dtype=torch.float16)
-    o = sageattention.sageattn(q, k, v, tensor_layout="HND", is_causal=causal)
+    o = sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout="HND", is_causal=causal, qk_quant_gran="per_thread",
+                                 sm_scale=1 / math.sqrt(d), pv_accum_dtype=accum, smooth_k=True, smooth_v=False,
+                                 return_lse=False)
     ref, _ = R.attention_fp64(q, k, v, causal)
     rel = float((o.double() - ref).abs().sum() / ref.abs().sum())
     x, y = o.double().flatten(), ref.flatten()
@@ -107,13 +115,16 @@ def main():
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     print(meta, flush=True)
     for d, causal, offset in [(128, False, 0.0), (128, False, 5.0), (128, True, 0.0), (64, False, 0.0)]:
-        rel, cos = accuracy(d, causal, offset)
-        print(f"accuracy D{d} causal={causal} k_offset={offset}: rel-L1 {rel:.4f} cos {cos:.6f}", flush=True)
+        for accum in ("fp32+fp32", "fp32"):
+            rel, cos = accuracy(d, causal, offset, accum)
+            print(f"accuracy D{d} causal={causal} k_offset={offset} accum={accum}: rel-L1 {rel:.4f} cos {cos:.6f}",
+                  flush=True)
     shapes = [(128, False, 4096), (128, False, 8192), (128, False, 16384), (128, True, 16384), (64, False, 16384)]
     if not args.quick:
         shapes += [(128, False, 1024), (128, False, 2048), (128, True, 4096), (64, False, 4096), (128, True, 8192)]
     results = []
-    names = ["sageattn", "sm90_e2e", "sm90_kernel", "quant_only", "sdpa_cudnn", "sdpa_flash"]
+    names = ["sageattn", "sm90_e2e", "sm90_kernel", "sm90_e2e_fp32acc", "sm90_kernel_fp32acc", "quant_only",
+             "sdpa_cudnn", "sdpa_flash"]
     for d, causal, n in shapes:
         r = bench_shape(4, 32, n, d, causal, reps=5 if n >= 16384 else 10)
         line = f"D{d:<3} {'causal' if causal else 'full  '} N={n:<6}" + "".join(
@@ -123,7 +134,7 @@ def main():
             if name == "quant_only":
                 continue
             results.append({"backend": name, **meta, "dtype": "float16", "batch": 4, "heads": 32, "seqlen": n,
-                            "headdim": d, "causal": causal, "kernel_only": name == "sm90_kernel",
+                            "headdim": d, "causal": causal, "kernel_only": name.startswith("sm90_kernel"),
                             "time_ms": r[name][0] * 1e3, "tops": r[name][1]})
         results.append({"backend": "quant_only", **meta, "seqlen": n, "headdim": d, "causal": causal,
                         "time_ms": r["quant_only"][0] * 1e3})

@@ -57,16 +57,22 @@ void check_tensor(const Tensor& t, ScalarType type, int64_t dim, const char* nam
 }
 
 template <int D, typename OutT>
-void dispatch_causal(bool causal, const CUtensorMap& tq, const CUtensorMap& tk, const CUtensorMap& tv,
+void dispatch_causal(bool causal, bool two_level, const CUtensorMap& tq, const CUtensorMap& tk, const CUtensorMap& tv,
                      const AttnParams& p, int batch, cudaStream_t stream) {
-  if (causal) launch_attn<D, true, OutT>(tq, tk, tv, p, batch, stream);
-  else launch_attn<D, false, OutT>(tq, tk, tv, p, batch, stream);
+  if (two_level) {
+    if (causal) launch_attn<D, true, OutT, true>(tq, tk, tv, p, batch, stream);
+    else launch_attn<D, false, OutT, true>(tq, tk, tv, p, batch, stream);
+  } else {
+    if (causal) launch_attn<D, true, OutT, false>(tq, tk, tv, p, batch, stream);
+    else launch_attn<D, false, OutT, false>(tq, tk, tv, p, batch, stream);
+  }
 }
 
 std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale,
                                                 Tensor v_fp8, Tensor v_scale, std::optional<Tensor> v_mean,
                                                 int64_t tensor_layout, int64_t kv_len, bool is_causal,
-                                                bool qk_per_thread, double sm_scale, bool return_lse) {
+                                                bool qk_per_thread, double sm_scale, bool return_lse,
+                                                bool two_level) {
   check_cuda(q, "q");
   SAGE_CHECK(is_half_like(q.scalar_type()), "q must be float16 or bfloat16");
   const Bhnd s = bhnd(q, tensor_layout, "q");
@@ -140,11 +146,11 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   cudaStream_t stream = current_stream(q.get_device_index());
   const bool half = q.scalar_type() == ScalarType::Half;
   if (dp == 128) {
-    if (half) dispatch_causal<128, __half>(is_causal, tq, tk, tv, p, static_cast<int>(B), stream);
-    else dispatch_causal<128, __nv_bfloat16>(is_causal, tq, tk, tv, p, static_cast<int>(B), stream);
+    if (half) dispatch_causal<128, __half>(is_causal, two_level, tq, tk, tv, p, static_cast<int>(B), stream);
+    else dispatch_causal<128, __nv_bfloat16>(is_causal, two_level, tq, tk, tv, p, static_cast<int>(B), stream);
   } else {
-    if (half) dispatch_causal<64, __half>(is_causal, tq, tk, tv, p, static_cast<int>(B), stream);
-    else dispatch_causal<64, __nv_bfloat16>(is_causal, tq, tk, tv, p, static_cast<int>(B), stream);
+    if (half) dispatch_causal<64, __half>(is_causal, two_level, tq, tk, tv, p, static_cast<int>(B), stream);
+    else dispatch_causal<64, __nv_bfloat16>(is_causal, two_level, tq, tk, tv, p, static_cast<int>(B), stream);
   }
   check_launch("qk_int8_pv_fp8_sm90");
   return {out, lse};

@@ -10,7 +10,7 @@
 
 namespace sage::sm90 {
 
-template <int D, bool CAUSAL, typename OutT>
+template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 __global__ void __launch_bounds__(kThreads, 1)
     attn_fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                     const __grid_constant__ CUtensorMap tm_v, const AttnParams p) {
@@ -65,15 +65,20 @@ __global__ void __launch_bounds__(kThreads, 1)
       k_scale_head = p.k_scale + bhk * (p.nk_pad / kCtaK);
     }
     RowState<D> st;
-    consumer_loop<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2, k_scale_head);
+    if constexpr (kTwoLevel) {
+      consumer_loop<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2, k_scale_head);
+    } else {
+      consumer_loop_single<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2,
+                                      k_scale_head);
+    }
     store_output<D, OutT>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
   }
 }
 
-template <int D, bool CAUSAL, typename OutT>
+template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                  int batch, cudaStream_t stream) {
-  auto kernel = attn_fwd_kernel<D, CAUSAL, OutT>;
+  auto kernel = attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel>;
   constexpr int smem = TileTraits<D>::kSmemBytes;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   kernel<<<grid_shape(p, batch), kThreads, smem, stream>>>(tm_q, tm_k, tm_v, p);

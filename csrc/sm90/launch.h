@@ -1,5 +1,6 @@
 // Host-side interface between the op (attn_op.cu) and the explicitly instantiated kernels
-// (inst_hdim*.cu): one launch_attn per head dim x causal x output dtype.
+// (inst_hdim*.cu): one launch_attn per head dim x causal x output dtype x accumulation mode
+// (kTwoLevel: "fp32+fp32", a fresh PV accumulator per tile; else "fp32", PV straight into O).
 #pragma once
 
 #include <cuda.h>
@@ -9,7 +10,7 @@
 
 namespace sage::sm90 {
 
-template <int D, bool CAUSAL, typename OutT>
+template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                  int batch, cudaStream_t stream);
 

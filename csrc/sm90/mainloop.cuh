@@ -312,4 +312,110 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
   if (p.pingpong && wg == 0) named_sync(kTurnWg0);  // consume warpgroup 1's last hand-over
 }
 
+// Single-level variant (pv_accum_dtype "fp32"): PV accumulates straight into O (the wgmma's fp32
+// accumulator), which frees the 64 registers of the per-tile PV accumulator for a second S buffer:
+// QK(it+1) is issued before softmax(it), so the QK latency hides behind the softmax (FA3-style
+// intra-warpgroup overlap). Order per tile: [QK(it+1)] softmax(it) | retire PV(it-1) | O *= alpha |
+// pack P(it) | PV(it) -> O | retire QK(it+1). The last tile is peeled so every wait depth is static.
+template <int D, bool CAUSAL>
+__device__ __forceinline__ void consumer_loop_single(const SmemPlan<D>& sm, const AttnParams& p, RowState<D>& st,
+                                                     int wg, int warp, int lane, int q0, int n_tiles, float q_scale,
+                                                     const float* k_scale_head) {
+  using T = TileTraits<D>;
+  const int t = lane & 3;
+  const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);
+  const int warp_row0 = q0 + wg * 64 + warp * 16;
+  const int causal_off = p.kv_len - p.qo_len;
+  const uint64_t desc_q = smem_desc<T::kQKRowBytes>(sm.q + wg * 64 * D);
+
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) st.o[i] = 0.f;
+  st.m[0] = st.m[1] = -INFINITY;
+  st.l[0] = st.l[1] = 0.f;
+
+  int32_t s0[64], s1[64];
+  uint32_t a[4][4];
+  mbar_wait(sm.q_full, 0);
+  if (n_tiles == 0) return;
+
+  auto issue_qk = [&](int32_t (&s_acc)[64], int it) {
+    mbar_wait(&sm.k_full[it % T::kStages], (it / T::kStages) & 1);
+    const uint64_t desc_k = smem_desc<T::kQKRowBytes>(sm.k + (it % T::kStages) * T::kKBytes);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 32; ++kk) wgmma_m64n128k32_s8(s_acc, desc_q + 2 * kk, desc_k + 2 * kk, kk > 0);
+    wgmma_commit();
+  };
+  auto issue_pv = [&](int it) {
+    mbar_wait(&sm.v_full[it % T::kStages], (it / T::kStages) & 1);
+    const uint64_t desc_v = smem_desc<T::kVRowBytes>(sm.v + (it % T::kStages) * T::kVBytes);
+    wgmma_fence();
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      if constexpr (D == 128) wgmma_m64n128k32_e4m3(st.o, a[c], desc_v + 2 * c, 1);
+      else wgmma_m64n64k32_e4m3(st.o, a[c], desc_v + 2 * c, 1);
+    }
+    wgmma_commit();
+  };
+  auto release = [&](uint64_t* empty, int it) {
+    __syncwarp();
+    if (lane == 0) mbar_arrive(&empty[it % T::kStages]);
+  };
+  auto softmax = [&](int32_t (&s_acc)[64], int it, float k_scale, float (&alpha)[2]) {
+    pin(s_acc);
+    release(sm.k_empty, it);
+    const int key0 = it * kCtaK;
+    const bool need_mask = key0 + kCtaK > p.kv_len || (CAUSAL && key0 + kCtaK - 1 > warp_row0 + causal_off);
+    softmax_tile<CAUSAL>(s_acc, fmaxf(q_scale * k_scale, 1e-30f), need_mask, key0, row0, t, p, st.m, st.l, alpha);
+  };
+  auto rescale = [&](const float (&alpha)[2]) {
+    pin(st.o);
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
+  };
+  auto load_k_scale = [&](int it) { return p.per_thread ? k_scale_head[it * 4 + t] : k_scale_head[it]; };
+
+  // Tile `it` with a successor: S(it) in cur (retired), QK(it+1) goes to nxt.
+  auto step = [&](int32_t (&cur)[64], int32_t (&nxt)[64], int it) {
+    float alpha[2];
+    const float k_scale = load_k_scale(it);
+    issue_qk(nxt, it + 1);
+    softmax(cur, it, k_scale, alpha);
+    wgmma_wait<1>();  // retires PV(it-1); QK(it+1) may still run
+    if (it > 0) release(sm.v_empty, it - 1);
+    rescale(alpha);
+    pack_p(cur, a);
+    issue_pv(it);
+    wgmma_wait<1>();  // retires QK(it+1); PV(it) may still run
+  };
+  // The last tile: no successor.
+  auto last = [&](int32_t (&cur)[64], int it) {
+    float alpha[2];
+    const float k_scale = load_k_scale(it);
+    softmax(cur, it, k_scale, alpha);
+    wgmma_wait<0>();  // retires PV(it-1)
+    if (it > 0) release(sm.v_empty, it - 1);
+    rescale(alpha);
+    pack_p(cur, a);
+    issue_pv(it);
+    wgmma_wait<0>();
+    pin(st.o);
+    release(sm.v_empty, it);
+  };
+
+  issue_qk(s0, 0);
+  wgmma_wait<0>();
+  int it = 0;
+  for (; it + 2 < n_tiles; it += 2) {
+    step(s0, s1, it);
+    step(s1, s0, it + 1);
+  }
+  if (n_tiles - it == 2) {
+    step(s0, s1, it);
+    last(s1, it + 1);
+  } else {
+    last(s0, it);
+  }
+}
+
 }  // namespace sage::sm90

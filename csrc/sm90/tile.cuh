@@ -14,6 +14,9 @@ constexpr int kConsumerWarpgroups = 2;
 constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
 constexpr int kProducerRegs = 24;   // setmaxnreg budgets: 24*128 + 240*256 <= 64K registers
 constexpr int kConsumerRegs = 240;
+// ptxas compiles each role's branch against its setmaxnreg budget (the kernel reports the entry cap,
+// 65536 / 384 -> 168, but the consumer branch may use up to kConsumerRegs): a 288-thread variant
+// with a producer warp and no setmaxnreg was tried and spilled ~3 KB at the 168 cap.
 constexpr float kFp8Offset = 8.807354922057604f;  // log2(448): P~ = exp2(s - m + log2 448) in (0, 448]
 
 // Per-head-dim knobs. Rows of Q/K tiles are D bytes (int8); V^T tile rows are kCtaK bytes (e4m3).

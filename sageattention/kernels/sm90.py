@@ -14,6 +14,9 @@ from sageattention._ops import register_family_fakes
 
 CTA_Q = 128  # query rows per CTA (two consumer warpgroups of 64)
 CTA_K = 128  # keys per KV tile
+# "fp32+fp32": a fresh FP8 wgmma accumulator per KV tile, added into fp32 O (two-level, SA2's
+# default); "fp32": PV accumulates in O directly, which frees registers for a second S buffer so the
+# next tile's QK overlaps the softmax (faster; relies on the wgmma fp32 accumulator's precision).
 PV_ACCUM_DTYPES = ("fp32+fp32", "fp32")
 QK_QUANT_GRANS = ("per_thread", "per_warp")
 
@@ -97,6 +100,7 @@ def qk_int8_pv_fp8_sm90(
     out, lse = torch.ops.sageattention.qk_int8_pv_fp8_sm90(
         q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"],
         ops["v_mean"], code, kv_len, is_causal, qk_quant_gran == "per_thread", float(sm_scale), return_lse,
+        pv_accum_dtype == "fp32+fp32",
     )
     if not return_lse:
         return out
@@ -127,7 +131,7 @@ def _sm90_fakes() -> None:
     def _(
         q: torch.Tensor, q_int8: torch.Tensor, q_scale: torch.Tensor, k_int8: torch.Tensor, k_scale: torch.Tensor,
         v_fp8: torch.Tensor, v_scale: torch.Tensor, v_mean: torch.Tensor | None, tensor_layout: int, kv_len: int,
-        is_causal: bool, qk_per_thread: bool, sm_scale: float, return_lse: bool,
+        is_causal: bool, qk_per_thread: bool, sm_scale: float, return_lse: bool, two_level: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         b, a1, a2, _d = q.shape
         h, n = (a1, a2) if tensor_layout == 0 else (a2, a1)

@@ -59,11 +59,12 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.dot(x, y) / (x.norm() * y.norm()).clamp_min(1e-30))
 
 
-def run(q, k, v, layout="HND", causal=False, gran="per_thread", smooth_k=True, smooth_v=False, lse=False):
+def run(q, k, v, layout="HND", causal=False, gran="per_thread", smooth_k=True, smooth_v=False, lse=False,
+        accum="fp32+fp32"):
     d = q.shape[-1]
     return sm90.qk_int8_pv_fp8_sm90(
         q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran=gran, sm_scale=1.0 / math.sqrt(d),
-        pv_accum_dtype="fp32+fp32", smooth_k=smooth_k, smooth_v=smooth_v, return_lse=lse,
+        pv_accum_dtype=accum, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=lse,
     )
 
 
@@ -96,7 +97,8 @@ CASES = [  # (qo_len, kv_len)
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("gran", ["per_thread", "per_warp"])
 @pytest.mark.parametrize("lens", CASES)
-def test_kernel_matches_oracle(d, causal, gran, lens):
+@pytest.mark.parametrize("two_level", [True, False])
+def test_kernel_matches_oracle(d, causal, gran, lens, two_level):
     qo, kv = lens
     hq, hkv = 4, 2
     q = make("HND", 2, hq, qo, d, torch.float16)
@@ -106,7 +108,7 @@ def test_kernel_matches_oracle(d, causal, gran, lens):
     ops = sm90.quantize(q, k, v, "HND", gran, smooth_k=True, smooth_v=False)
     out, lse = torch.ops.sageattention.qk_int8_pv_fp8_sm90(
         q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0, kv,
-        causal, gran == "per_thread", sm_scale, True,
+        causal, gran == "per_thread", sm_scale, True, two_level,
     )
     q_spec, k_spec = sm90.group_specs(gran)
     order = sm90.fragment_key_order(ops["v_fp8"].shape[-1], DEV)
@@ -127,11 +129,12 @@ def test_kernel_matches_oracle(d, causal, gran, lens):
 @pytest.mark.parametrize("d", [64, 128, 96])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("offset", [0.0, 5.0])
-def test_accuracy_vs_fp64(layout, d, causal, offset):
+@pytest.mark.parametrize("accum", ["fp32+fp32", "fp32"])
+def test_accuracy_vs_fp64(layout, d, causal, offset, accum):
     q = make(layout, 2, 4, 2048, d, torch.float16)
     k = make(layout, 2, 4, 2048, d, torch.float16, offset=offset)
     v = make(layout, 2, 4, 2048, d, torch.float16)
-    out, lse = run(q, k, v, layout, causal, lse=True)
+    out, lse = run(q, k, v, layout, causal, lse=True, accum=accum)
     ref, ref_lse = R.attention_fp64(to_hnd(q, layout), to_hnd(k, layout), to_hnd(v, layout), causal)
     o = to_hnd(out, layout)
     assert out.shape == q.shape and out.dtype == q.dtype
@@ -155,11 +158,12 @@ def test_dtypes_granularity_smooth_v_gqa_strided(dtype, gran, smooth_v):
     assert cosine(o, ref) >= FP8_COSINE
 
 
-def test_causal_qo_longer_than_kv_rows_without_keys_are_zero():
+@pytest.mark.parametrize("accum", ["fp32+fp32", "fp32"])
+def test_causal_qo_longer_than_kv_rows_without_keys_are_zero(accum):
     q = make("HND", 1, 2, 300, 128, torch.float16)
     k = make("HND", 1, 2, 100, 128, torch.float16)
     v = make("HND", 1, 2, 100, 128, torch.float16)
-    out, lse = run(q, k, v, causal=True, lse=True)
+    out, lse = run(q, k, v, causal=True, lse=True, accum=accum)
     ref, ref_lse = R.attention_fp64(q, k, v, True)
     assert torch.isfinite(out).all()
     assert bool((out[:, :, :200] == 0).all()) and bool(torch.isneginf(lse[:, :, :200]).all())
