@@ -29,12 +29,20 @@ def run(
     capture: bool = False,
     what: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a tool; on failure raise ToolError with the command line and its output tail."""
+    """Run a tool; on failure raise ToolError with the command line and its output tail.
+
+    Uncaptured output goes to stderr: a command's stdout carries only its result (a wheel path).
+    """
     argv = [str(c) for c in cmd]
     log("$ " + shlex.join(argv))
     try:
-        proc = subprocess.run(argv, env=dict(env) if env is not None else None, cwd=cwd,
-                              capture_output=capture, text=True)
+        if capture:
+            proc = subprocess.run(argv, env=dict(env) if env is not None else None, cwd=cwd,
+                                  capture_output=True, text=True)
+        else:
+            sys.stderr.flush()
+            proc = subprocess.run(argv, env=dict(env) if env is not None else None, cwd=cwd,
+                                  stdout=2, text=True)  # fd 2, also under pytest capture
     except FileNotFoundError as exc:
         raise ToolError(f"{what or argv[0]}: command not found ({exc.filename}); install it first") from exc
     if proc.returncode != 0:
