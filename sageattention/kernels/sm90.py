@@ -6,6 +6,8 @@ INT8 (K smoothed), V to per-channel e4m3 in the kernel's key order, and launches
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from sageattention import _lib, quant
@@ -18,6 +20,13 @@ CTA_K = 128  # keys per KV tile
 # default); "fp32": PV accumulates in O directly, which frees registers for a second S buffer so the
 # next tile's QK overlaps the softmax (faster; relies on the wgmma fp32 accumulator's precision).
 PV_ACCUM_DTYPES = ("fp32+fp32", "fp32")
+# The single-level kernel compiles spill-light but has not yet run on an H100 (the session's device
+# time ran out); until a GPU run validates it, "fp32" takes the two-level kernel unless this is set.
+SINGLE_LEVEL_ENV = "SAGEATTENTION_SM90_SINGLE_LEVEL"
+
+
+def single_level_enabled() -> bool:
+    return os.environ.get(SINGLE_LEVEL_ENV) == "1"
 QK_QUANT_GRANS = ("per_thread", "per_warp")
 
 
@@ -100,7 +109,7 @@ def qk_int8_pv_fp8_sm90(
     out, lse = torch.ops.sageattention.qk_int8_pv_fp8_sm90(
         q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"],
         ops["v_mean"], code, kv_len, is_causal, qk_quant_gran == "per_thread", float(sm_scale), return_lse,
-        pv_accum_dtype == "fp32+fp32",
+        pv_accum_dtype == "fp32+fp32" or not single_level_enabled(),
     )
     if not return_lse:
         return out

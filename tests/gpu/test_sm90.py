@@ -130,7 +130,8 @@ def test_kernel_matches_oracle(d, causal, gran, lens, two_level):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("offset", [0.0, 5.0])
 @pytest.mark.parametrize("accum", ["fp32+fp32", "fp32"])
-def test_accuracy_vs_fp64(layout, d, causal, offset, accum):
+def test_accuracy_vs_fp64(layout, d, causal, offset, accum, monkeypatch):
+    monkeypatch.setenv(sm90.SINGLE_LEVEL_ENV, "1")  # "fp32" really takes the single-level kernel
     q = make(layout, 2, 4, 2048, d, torch.float16)
     k = make(layout, 2, 4, 2048, d, torch.float16, offset=offset)
     v = make(layout, 2, 4, 2048, d, torch.float16)
@@ -159,7 +160,8 @@ def test_dtypes_granularity_smooth_v_gqa_strided(dtype, gran, smooth_v):
 
 
 @pytest.mark.parametrize("accum", ["fp32+fp32", "fp32"])
-def test_causal_qo_longer_than_kv_rows_without_keys_are_zero(accum):
+def test_causal_qo_longer_than_kv_rows_without_keys_are_zero(accum, monkeypatch):
+    monkeypatch.setenv(sm90.SINGLE_LEVEL_ENV, "1")
     q = make("HND", 1, 2, 300, 128, torch.float16)
     k = make("HND", 1, 2, 100, 128, torch.float16)
     v = make("HND", 1, 2, 100, 128, torch.float16)
