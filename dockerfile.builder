@@ -117,9 +117,10 @@ ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN "python${PYTHON_VERSION}" -m venv /opt/venv
-# ci/ answers which torch index serves this flavor; the package itself comes only from the wheel.
+# ci/ (with the VERSION it reads) answers which torch index serves this flavor; the package itself
+# comes only from the wheel, never from sources, so the tests exercise what users install.
 COPY ci/ ci/
-COPY pyproject.toml ./
+COPY pyproject.toml VERSION ./
 # torch (and the wheel's other requirements) from the flavor's index, then the wheel's `test` extra.
 # hadolint ignore=DL3013
 RUN --mount=type=bind,from=sageattention-wheel,target=/wheels \
