@@ -123,6 +123,36 @@ for _name, (_fam, _fp8, _acc) in MMA_VARIANTS.items():
              description=f"{_name} pv_accum={_acc}, pre-quantized inputs")
 
 
+# Hopper wgmma kernel (csrc/sm90): pv_accum "fp32+fp32" (two-level), end to end and pre-quantized.
+def _sm90(kernel_only: bool) -> Callable[..., Callable[[], object]]:
+    def make(q, k, v, causal, layout):
+        from sageattention import _lib
+        from sageattention.kernels import sm90
+
+        if torch.cuda.get_device_capability(q.device) != (9, 0):
+            raise Unavailable("the wgmma kernel needs sm_90")
+        if not _lib.load("sm90"):
+            raise Unavailable(_lib.error("sm90") or "sm90 not built")
+        sm_scale = 1.0 / math.sqrt(q.shape[-1])
+        if not kernel_only:
+            return lambda: sm90.qk_int8_pv_fp8_sm90(
+                q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran="per_thread", sm_scale=sm_scale,
+                pv_accum_dtype="fp32+fp32", smooth_k=True, smooth_v=False, return_lse=False)
+        ops = sm90.quantize(q, k, v, layout, "per_thread", True, False)
+        kv_len = k.shape[2] if layout == "HND" else k.shape[1]
+        code = 0 if layout == "HND" else 1
+        return lambda: torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+            q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None,
+            code, kv_len, causal, True, sm_scale, False, True)
+
+    return make
+
+
+register("sage_fp8_sm90", _sm90(False), description="sm90 wgmma kernel pv_accum=fp32+fp32, end to end")
+register("sage_fp8_sm90_kernel", _sm90(True), kernel_only=True,
+         description="sm90 wgmma kernel pv_accum=fp32+fp32, pre-quantized inputs")
+
+
 # --- timing and reporting -----------------------------------------------------------------------
 
 
