@@ -466,8 +466,11 @@ def load_bake(path: pathlib.Path = BAKE_FILE) -> Bake:
 # ----------------------------------------------------------------------------- local proof
 
 
+_T0 = time.monotonic()
+
+
 def log(msg: str) -> None:
-    print(f"[docker-local] {msg}", file=sys.stderr, flush=True)
+    print(f"[docker-local {time.monotonic() - _T0:6.0f}s] {msg}", file=sys.stderr, flush=True)
 
 
 def _run(cmd: list[str], *, capture: bool = False, env: Mapping[str, str] | None = None,
@@ -658,6 +661,19 @@ def make_bases(b: Buildah, work: pathlib.Path, *, cuda_home: pathlib.Path, cuda:
     return LocalBases(runtime, builder, python)
 
 
+def _modest_ulimits() -> list[str]:
+    """runc cannot raise a container's nofile/nproc above this sandbox's hard limits (podman asks
+    for more by default and fails with 'error setting rlimit'): ask for a modest value instead."""
+    import resource
+
+    out = []
+    for name, res in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC)):
+        hard = resource.getrlimit(res)[1]
+        value = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+        out += ["--ulimit", f"{name}={value}:{value}"]
+    return out
+
+
 def bud_command(b: Buildah, target: dict, *, dockerfile: pathlib.Path, extra_args: Mapping[str, str],
                 secrets: Mapping[str, str], volumes: list[str], tag: str | None,
                 output: str | None, context: pathlib.Path = ROOT) -> list[str]:
@@ -765,40 +781,45 @@ def docker_local(opts: argparse.Namespace) -> dict:
             b("commit", "-q", "--rm", ctr, tag)
         timings[f"bud_{name}_s"] = time.monotonic() - t0
 
-    bud("wheel", None, f"type=local,dest={out_dir}")
-    wheels = sorted(out_dir.glob("*.whl"))
-    stray = sorted(p.name for p in out_dir.iterdir() if p.suffix != ".whl")
-    if len(wheels) != 1 or stray:
-        raise CheckFailed(f"the wheel target must export exactly one wheel and nothing else; got "
-                          f"{[w.name for w in wheels]} and {stray}")
-    wheel = wheels[0]
-    report["wheel"] = wheel.name
-    report["wheel_bytes"] = wheel.stat().st_size
+    try:
+        bud("wheel", None, f"type=local,dest={out_dir}")
+        wheels = sorted(out_dir.glob("*.whl"))
+        stray = sorted(p.name for p in out_dir.iterdir() if p.suffix != ".whl")
+        if len(wheels) != 1 or stray:
+            raise CheckFailed(f"the wheel target must export exactly one wheel and nothing else; got "
+                              f"{[w.name for w in wheels]} and {stray}")
+        wheel = wheels[0]
+        report["wheel"] = wheel.name
+        report["wheel_bytes"] = wheel.stat().st_size
 
-    from ci.build import parse_wheel_name
+        from ci.build import parse_wheel_name
 
-    t0 = time.monotonic()
-    verify = [sys.executable, "-m", "ci", "verify", str(wheel), "--flavor", flavor.name,
-              "--plat", parse_wheel_name(wheel.name)["plat"], "--arch-list", report["arch_list"],
-              "--json", str(work / "verify.json")]
-    _run(verify, what="python -m ci verify")
-    timings["verify_s"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        verify = [sys.executable, "-m", "ci", "verify", str(wheel), "--flavor", flavor.name,
+                  "--plat", parse_wheel_name(wheel.name)["plat"], "--arch-list", report["arch_list"],
+                  "--json", str(work / "verify.json")]
+        _run(verify, what="python -m ci verify")
+        timings["verify_s"] = time.monotonic() - t0
 
-    if not opts.wheel_only:
-        bud("dev", "localhost/sageattention:dev", None)
-        bud("full", "localhost/sageattention:latest", None)
-        for ref in ("localhost/sageattention:dev", "localhost/sageattention:latest"):
-            sizes[ref.split(":")[-1]] = b.image_size(ref)
-        if opts.run and shutil.which("podman"):
-            t0 = time.monotonic()
-            _run(["podman", *b.opts, "run", "--rm", "--network", "none", "--ulimit", "nofile=4096:4096",
-                  "localhost/sageattention:latest", "python", "-m", "pytest", "-p", "no:cacheprovider",
-                  "-q", "-m", "not gpu", "tests/cpu"], what="podman run (CPU tests)")
-            timings["podman_run_s"] = time.monotonic() - t0
-    timings["total_s"] = time.monotonic() - t_all
-    report["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
-    report["image_bytes"] = sizes
-    (work / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        if not opts.wheel_only:
+            bud("dev", "localhost/sageattention:dev", None)
+            bud("full", "localhost/sageattention:latest", None)
+            for ref in ("localhost/sageattention:dev", "localhost/sageattention:latest"):
+                sizes[ref.split(":")[-1]] = b.image_size(ref)
+            if opts.run and shutil.which("podman"):
+                t0 = time.monotonic()
+                _run(["podman", *b.opts, "run", "--rm", "--network", "none", *_modest_ulimits(),
+                      "localhost/sageattention:latest", "python", "-m", "pytest", "-p", "no:cacheprovider",
+                      "-q", "-m", "not gpu", "tests/cpu"], what="podman run (CPU tests)")
+                timings["podman_run_s"] = time.monotonic() - t0
+    except Exception as exc:
+        report["error"] = str(exc).splitlines()[0]
+        raise
+    finally:
+        timings["total_s"] = time.monotonic() - t_all
+        report["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+        report["image_bytes"] = sizes
+        (work / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
