@@ -22,6 +22,7 @@ COMMANDS = {
     "smoke": ("ci.smoke", "fresh venv, pip install from an index, import, check build_info()"),
     "serve": ("ci.serve", "serve a static index over HTTP on 127.0.0.1"),
     "toolkit": ("ci.toolkit", "assemble a CUDA_HOME from NVIDIA pip wheels"),
+    "test-wheel": ("ci.testwheel", "pytest -m MARKER against a wheel installed in a fresh venv"),
     "main-job": ("ci.main_job", "local build -> repair -> verify -> publish -> install"),
     "docker-preflight": ("ci.docker_preflight", "dockerfile.builder's early checks of its build ARGs"),
     "docker-local": ("ci.docker_local", "build the bake targets with buildah here, verify the wheel"),

@@ -52,3 +52,14 @@ def test_main_job_installs_the_built_wheel_from_its_own_index(built_wheel: pathl
     assert "main job passed" in proc.stdout
     page = (tmp_path / "whl" / "cu130" / "sageattention" / "index.html").read_text()
     assert "%2Bcu130" in page
+
+
+@pytest.mark.slow
+def test_test_wheel_runs_pytest_against_the_installed_wheel(built_wheel: pathlib.Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ci", "test-wheel", str(built_wheel), "--system-site-packages", "-m", "not gpu",
+         "--tests", str(ROOT / "tests" / "ci" / "wheel_probe.py"), "--", "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 passed" in proc.stdout
