@@ -10,9 +10,9 @@ import sys
 import torch
 
 sys.path.insert(0, ".")
-from sageattention import reference as R  # noqa: E402
-from sageattention._layout import to_hnd  # noqa: E402
-from sageattention.kernels import mma  # noqa: E402
+from sageattention import reference as R
+from sageattention._layout import to_hnd
+from sageattention.kernels import mma
 
 DEV = "cuda"
 VARIANTS = [(False, "per_thread", a) for a in ("fp32", "fp16+fp32", "fp16")] + [(False, "per_warp", "fp32")]

@@ -10,7 +10,7 @@ import sys
 import torch
 
 sys.path.insert(0, ".")
-from sageattention.kernels import mma  # noqa: E402
+from sageattention.kernels import mma
 
 torch.manual_seed(0)
 count = 0
@@ -23,9 +23,9 @@ for fp8, d, causal, acc_i, gran in itertools.product((False, True), (40, 64, 128
     layout = "NHD" if (d + acc_i) % 2 else "HND"
     nq, nk = (77, 130) if causal else (130, 77)
     hq, hkv = 4, 2
-    mk = lambda h, n: (torch.randn((1, h, n, d) if layout == "HND" else (1, n, h, d), device="cuda",  # noqa: E731
-                                   dtype=torch.bfloat16 if acc_i == 1 else torch.float16))
-    q, k, v = mk(hq, nq), mk(hkv, nk), mk(hkv, nk)
+    dtype = torch.bfloat16 if acc_i == 1 else torch.float16
+    q, k, v = (torch.randn((1, h, n, d) if layout == "HND" else (1, n, h, d), device="cuda", dtype=dtype)
+               for h, n in ((hq, nq), (hkv, nk), (hkv, nk)))
     fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
     out, lse = fn(q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran=gran, sm_scale=1 / math.sqrt(d),
                   pv_accum_dtype=acc, smooth_k=True, smooth_v=acc_i == 0, return_lse=True)

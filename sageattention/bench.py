@@ -22,7 +22,7 @@ import pathlib
 import platform
 import subprocess
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -105,8 +105,8 @@ def _mma(family: str, fp8: bool, accum: str, kernel_only: bool) -> Callable[...,
         if fp8 and torch.cuda.get_device_capability(q.device) < (8, 9):
             raise Unavailable("FP8 MMA needs sm_89+")
         sm_scale = 1.0 / math.sqrt(q.shape[-1])
-        opts = dict(tensor_layout=layout, is_causal=causal, qk_quant_gran="per_thread", sm_scale=sm_scale,
-                    pv_accum_dtype=accum, smooth_k=True, smooth_v=False, return_lse=False)
+        opts = {"tensor_layout": layout, "is_causal": causal, "qk_quant_gran": "per_thread", "sm_scale": sm_scale,
+                "pv_accum_dtype": accum, "smooth_k": True, "smooth_v": False, "return_lse": False}
         if not kernel_only:
             fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
             return lambda: fn(q, k, v, **opts)
@@ -189,7 +189,7 @@ def environment() -> dict[str, str]:
     driver = "unknown"
     try:
         driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+                                capture_output=True, text=True, timeout=20, check=False).stdout.strip().splitlines()[0]
     except (OSError, IndexError, subprocess.SubprocessError):
         pass
     try:
@@ -200,7 +200,7 @@ def environment() -> dict[str, str]:
         version = "unbuilt"
     return {
         "device_name": torch.cuda.get_device_name(),
-        "capability": "sm_%d%d" % torch.cuda.get_device_capability(),
+        "capability": "sm_{}{}".format(*torch.cuda.get_device_capability()),
         "driver": driver,
         "torch": torch.__version__,
         "cuda": str(torch.version.cuda),
@@ -276,8 +276,8 @@ def markdown(rows: list[dict[str, object]]) -> str:
     out = [f"# Attention speed: {env['device']} ({env['capability']})", "",
            f"driver {env['driver']}, torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, "
            f"sageattention {env['sageattention']}, {env['date']}. {env['dtype']}, B={env['batch']} H={env['heads']}, "
-           f"layout {env['layout']}. TOPS = 4·B·H·N²·D / time (halved for causal); median of CUDA-event timings. "
-           "`_kernel` rows time pre-quantized inputs (no quantization passes).", ""]
+           (f"layout {env['layout']}. TOPS = 4·B·H·N²·D / time (halved for causal); median of CUDA-event timings. "
+            "`_kernel` rows time pre-quantized inputs (no quantization passes)."), ""]
     seqlens = sorted({int(r["seqlen"]) for r in timed})
     for d in sorted({int(r["headdim"]) for r in timed}):
         for causal in (False, True):
@@ -332,7 +332,7 @@ def plot(rows: list[dict[str, object]], path: pathlib.Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
+    ints = lambda s: [int(x) for x in s.split(",") if x]
     ap = argparse.ArgumentParser(prog="python -m sageattention.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--seqlens", type=ints, default=[1024, 2048, 4096, 8192, 16384, 32768])
     ap.add_argument("--headdims", type=ints, default=[64, 128])

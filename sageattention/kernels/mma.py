@@ -23,7 +23,15 @@ import torch
 import torch.nn.functional as F
 
 from sageattention import _lib, quant
-from sageattention._layout import FP8_E4M3_MAX, GroupSpec, from_hnd, layout_code, padded_head_dim, round_up, to_hnd
+from sageattention._layout import (
+    FP8_E4M3_MAX,
+    GroupSpec,
+    from_hnd,
+    layout_code,
+    padded_head_dim,
+    round_up,
+    to_hnd,
+)
 from sageattention._ops import register_family_fakes
 
 # Padded head dim -> (WARP_Q, CTA_Q); mirrors MmaTile<D> in csrc/common/mma/tile.cuh (the C++ op
@@ -143,12 +151,12 @@ def attend(
     """The attention op on quantized operands -> (out, lse without the smooth-K correction)."""
     _lib.require("mma_fp8" if p.fp8_pv else "mma_fp16", "the mma.sync attention kernel")
     ops = torch.ops.sageattention
-    common = dict(
-        tensor_layout=layout_code(p.tensor_layout), qo_len=p.qo_len, kv_len=p.kv_len, head_dim=p.head_dim,
-        out_dtype=1 if p.out_dtype == torch.bfloat16 else 0, is_causal=bool(is_causal),
-        q_per_thread=p.q_per_thread, k_per_thread=p.k_per_thread, sm_scale=float(sm_scale),
-        return_lse=bool(return_lse),
-    )
+    common = {
+        "tensor_layout": layout_code(p.tensor_layout), "qo_len": p.qo_len, "kv_len": p.kv_len,
+        "head_dim": p.head_dim, "out_dtype": 1 if p.out_dtype == torch.bfloat16 else 0,
+        "is_causal": bool(is_causal), "q_per_thread": p.q_per_thread, "k_per_thread": p.k_per_thread,
+        "sm_scale": float(sm_scale), "return_lse": bool(return_lse),
+    }
     if p.fp8_pv:
         if pv_accum_dtype not in FP8_PV_ACCUM:
             raise ValueError(f"pv_accum_dtype must be one of {tuple(FP8_PV_ACCUM)}, got {pv_accum_dtype!r}")

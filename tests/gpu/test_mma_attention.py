@@ -18,7 +18,7 @@ from sageattention import _lib
 from sageattention import reference as R
 from sageattention._layout import to_hnd
 from sageattention.kernels import mma
-from tests.conftest import cosine, rel_l1
+from tests.conftest import rel_l1
 
 pytestmark = pytest.mark.gpu
 DEV = "cuda"
@@ -271,8 +271,8 @@ def test_opcheck(fp8):
     q, k, v = (make("HND", 1, 2, 100, 64, torch.float16) for _ in range(3))
     p = mma.quantize(q, k, v, tensor_layout="HND", qk_quant_gran="per_warp", fp8_pv=fp8, smooth_k=True,
                      smooth_v=False)
-    common = dict(tensor_layout=0, qo_len=100, kv_len=100, head_dim=64, out_dtype=0, is_causal=True,
-                  q_per_thread=False, k_per_thread=False, sm_scale=0.125, pv_accum=1, return_lse=True)
+    common = {"tensor_layout": 0, "qo_len": 100, "kv_len": 100, "head_dim": 64, "out_dtype": 0, "is_causal": True,
+              "q_per_thread": False, "k_per_thread": False, "sm_scale": 0.125, "pv_accum": 1, "return_lse": True}
     if fp8:
         args = (p.q_int8, p.k_int8, p.v, p.q_scale, p.k_scale, p.v_scale, None)
         op = torch.ops.sageattention.qk_int8_sv_f8_attn.default
