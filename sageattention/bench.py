@@ -273,11 +273,13 @@ def markdown(rows: list[dict[str, object]]) -> str:
     if not timed:
         return "no results\n"
     env = timed[0]
-    out = [f"# Attention speed: {env['device']} ({env['capability']})", "",
-           f"driver {env['driver']}, torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, "
-           f"sageattention {env['sageattention']}, {env['date']}. {env['dtype']}, B={env['batch']} H={env['heads']}, "
-           (f"layout {env['layout']}. TOPS = 4·B·H·N²·D / time (halved for causal); median of CUDA-event timings. "
-            "`_kernel` rows time pre-quantized inputs (no quantization passes)."), ""]
+    header = (
+        f"driver {env['driver']}, torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, "
+        f"sageattention {env['sageattention']}, {env['date']}. {env['dtype']}, B={env['batch']} H={env['heads']}, "
+        f"layout {env['layout']}. TOPS = 4·B·H·N²·D / time (halved for causal); median of CUDA-event timings. "
+        "`_kernel` rows time pre-quantized inputs (no quantization passes)."
+    )
+    out = [f"# Attention speed: {env['device']} ({env['capability']})", "", header, ""]
     seqlens = sorted({int(r["seqlen"]) for r in timed})
     for d in sorted({int(r["headdim"]) for r in timed}):
         for causal in (False, True):
