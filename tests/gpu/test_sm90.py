@@ -88,6 +88,12 @@ def test_quant_v_matches_reference_in_fragment_order(layout, d, smooth_v):
     assert bool((diff <= step * 1.01).all()), float(diff.max())
 
 
+# The single-level kernel ("fp32", two_level=False) compiled but has not run on a GPU yet: its cases
+# are non-strict xfail until a GPU run shows them passing (then drop the mark).
+UNVALIDATED = pytest.mark.xfail(reason="single-level sm90 kernel not yet validated on a GPU", strict=False)
+TWO_LEVEL = [True, pytest.param(False, marks=UNVALIDATED)]
+ACCUMS = ["fp32+fp32", pytest.param("fp32", marks=UNVALIDATED)]
+
 CASES = [  # (qo_len, kv_len)
     (1024, 1024), (333, 1000), (1000, 333), (77, 77), (128, 1), (256, 640),
 ]
@@ -97,7 +103,7 @@ CASES = [  # (qo_len, kv_len)
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("gran", ["per_thread", "per_warp"])
 @pytest.mark.parametrize("lens", CASES)
-@pytest.mark.parametrize("two_level", [True, False])
+@pytest.mark.parametrize("two_level", TWO_LEVEL)
 def test_kernel_matches_oracle(d, causal, gran, lens, two_level):
     qo, kv = lens
     hq, hkv = 4, 2
@@ -129,7 +135,7 @@ def test_kernel_matches_oracle(d, causal, gran, lens, two_level):
 @pytest.mark.parametrize("d", [64, 128, 96])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("offset", [0.0, 5.0])
-@pytest.mark.parametrize("accum", ["fp32+fp32", "fp32"])
+@pytest.mark.parametrize("accum", ACCUMS)
 def test_accuracy_vs_fp64(layout, d, causal, offset, accum, monkeypatch):
     monkeypatch.setenv(sm90.SINGLE_LEVEL_ENV, "1")  # "fp32" really takes the single-level kernel
     q = make(layout, 2, 4, 2048, d, torch.float16)
@@ -159,7 +165,7 @@ def test_dtypes_granularity_smooth_v_gqa_strided(dtype, gran, smooth_v):
     assert cosine(o, ref) >= FP8_COSINE
 
 
-@pytest.mark.parametrize("accum", ["fp32+fp32", "fp32"])
+@pytest.mark.parametrize("accum", ACCUMS)
 def test_causal_qo_longer_than_kv_rows_without_keys_are_zero(accum, monkeypatch):
     monkeypatch.setenv(sm90.SINGLE_LEVEL_ENV, "1")
     q = make("HND", 1, 2, 300, 128, torch.float16)
