@@ -13,6 +13,8 @@ logger = logging.getLogger("sageattention")
 
 # Kernel family -> extension module (setup.py builds one module per family, see ci/archs.py).
 FAMILY_MODULES = {"core": "_C", "mma_fp16": "_C_mma_fp16", "mma_fp8": "_C_mma_fp8", "sm90": "_C_sm90"}
+# Kernel family -> its Python wrapper module under sageattention.kernels (holds the family's fakes).
+FAMILY_WRAPPERS = {"mma_fp16": "mma", "mma_fp8": "mma", "sm90": "sm90"}
 
 _loaded: dict[str, bool] = {}
 _errors: dict[str, str] = {}
@@ -58,6 +60,8 @@ def load(family: str) -> bool:
     if ok:
         from sageattention import _ops
 
+        if family in FAMILY_WRAPPERS:  # defines the family's fakes (register_family_fakes)
+            importlib.import_module(f"sageattention.kernels.{FAMILY_WRAPPERS[family]}")
         _ops.register_fakes(family)
     else:
         logger.debug("sageattention: %s", _errors[family])

@@ -25,13 +25,16 @@ def register_family_fakes(family: str) -> Callable[[Callable[[], None]], Callabl
 
 
 def register_fakes(family: str) -> None:
+    """Register a loaded family's fakes once; a family whose fakes are not defined yet stays pending."""
     if family in _registered:
         return
-    _registered.add(family)
     if family == "core":
         _core_fakes()
     elif family in _FAMILY_FAKES:
         _FAMILY_FAKES[family]()
+    else:
+        return
+    _registered.add(family)
 
 
 def _bhnd(x: torch.Tensor, layout: int) -> tuple[int, int, int, int]:

@@ -327,11 +327,15 @@ def sageattn(
             return entry(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
                          return_lse=return_lse, **kwargs)
         except NotImplementedError as exc:  # e.g. a head dim the wgmma kernel doesn't instantiate
-            logger.debug("sageattention: sm90 kernel declined (%s); using the mma.sync FP8 kernel", exc)
-            family, entry = "mma_fp8", _FAMILY_ENTRY["mma_fp8"]
-            if not _lib.load("mma_fp8"):
-                family, entry = "mma_fp16", _FAMILY_ENTRY["mma_fp16"]
+            rest = [f for f in _device.preferred_families(_device.capability_of(q)) if f != "sm90"]
+            family = next((f for f in rest if _lib.load(f) and _family_module_ok(f)), None)
+            if family is None:
+                raise
+            logger.debug("sageattention: sm90 kernel declined (%s); using %s", exc, family)
+            entry = _FAMILY_ENTRY[family]
     if family == "mma_fp16" and kwargs.get("pv_accum_dtype") in ("fp32+fp32", "fp32+fp16"):
+        # An FP8-PV accumulation option on a GPU that runs FP16 PV: both mean fp32 accumulation.
+        logger.debug("sageattention: pv_accum_dtype=%s maps to 'fp32' on the FP16-PV kernel", kwargs["pv_accum_dtype"])
         kwargs = {**kwargs, "pv_accum_dtype": "fp32"}
     if family in ("mma_fp8", "sm90") and kwargs.get("pv_accum_dtype") in ("fp16+fp32", "fp16"):
         raise ValueError(

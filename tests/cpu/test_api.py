@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import pathlib
 import warnings
 
 import pytest
@@ -214,8 +215,12 @@ def test_build_info_reports_the_build() -> None:
         assert key in info
     assert set(info["kernels"]) == {"core", "mma_fp16", "mma_fp8", "sm90"}
     try:
-        dist = importlib.metadata.version("sageattention")
+        dist = importlib.metadata.distribution("sageattention")
     except importlib.metadata.PackageNotFoundError:
-        dist = None
-    if dist is not None and info["version"] != "0+unknown":
-        assert info["version"] == dist
+        return
+    site = pathlib.Path(str(dist.locate_file(""))).resolve()
+    imported = pathlib.Path(sageattention.__file__).resolve()
+    # Compare only against an installed copy that is the one imported (not a checkout's egg-info).
+    if site != imported.parents[1] or (site / "setup.py").exists():
+        return
+    assert info["version"] == dist.version
