@@ -126,7 +126,10 @@ __device__ __forceinline__ void named_arrive(int id) {
 
 // Online-softmax step on one S tile: masks, updates m and l, returns the O rescale factors and
 // leaves P~ (fp32) in sf.
-template <bool CAUSAL>
+// kLimitMask: the mask as one compare per element against a per-row limit (last visible key minus
+// this thread's first column) instead of rebuilding key and row indices; used by the single-level
+// loop, where registers are tight.
+template <bool CAUSAL, bool kLimitMask = false>
 __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[64], float scale, bool need_mask,
                                              int key0, int row0, int t, const AttnParams& p, float (&m)[2],
                                              float (&l)[2], float (&alpha)[2]) {
@@ -135,13 +138,27 @@ __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[64], float scale, 
   for (int i = 0; i < 64; ++i) sf[i] = __int2float_rn(s_acc[i]);  // I2FP: exact, |S| < 2^24
   if (need_mask) {
     const int causal_off = p.kv_len - p.qo_len;
+    if constexpr (kLimitMask) {
+      int lim[2];  // element i of row r is masked iff its column offset exceeds lim[r]
 #pragma unroll
-    for (int i = 0; i < 64; ++i) {
-      const int key = key0 + (i / 4) * 8 + 2 * t + (i & 1);
-      const int row = row0 + ((i & 2) ? 8 : 0);
-      bool masked = key >= p.kv_len;
-      if constexpr (CAUSAL) masked = masked || key > row + causal_off;
-      if (masked) sf[i] = -INFINITY;
+      for (int r = 0; r < 2; ++r) {
+        int last_key = p.kv_len - 1;
+        if constexpr (CAUSAL) last_key = min(last_key, row0 + 8 * r + causal_off);
+        lim[r] = last_key - key0 - 2 * t;
+      }
+#pragma unroll
+      for (int i = 0; i < 64; ++i) {
+        if ((i / 4) * 8 + (i & 1) > lim[(i >> 1) & 1]) sf[i] = -INFINITY;
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 64; ++i) {
+        const int key = key0 + (i / 4) * 8 + 2 * t + (i & 1);
+        const int row = row0 + ((i & 2) ? 8 : 0);
+        bool masked = key >= p.kv_len;
+        if constexpr (CAUSAL) masked = masked || key > row + causal_off;
+        if (masked) sf[i] = -INFINITY;
+      }
     }
   }
   float mx[2] = {-INFINITY, -INFINITY};
@@ -366,7 +383,8 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<D>& sm, cons
     release(sm.k_empty, it);
     const int key0 = it * kCtaK;
     const bool need_mask = key0 + kCtaK > p.kv_len || (CAUSAL && key0 + kCtaK - 1 > warp_row0 + causal_off);
-    softmax_tile<CAUSAL>(s_acc, fmaxf(q_scale * k_scale, 1e-30f), need_mask, key0, row0, t, p, st.m, st.l, alpha);
+    softmax_tile<CAUSAL, true>(s_acc, fmaxf(q_scale * k_scale, 1e-30f), need_mask, key0, row0, t, p, st.m, st.l,
+                               alpha);
   };
   auto rescale = [&](const float (&alpha)[2]) {
     pin(st.o);
