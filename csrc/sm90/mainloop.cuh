@@ -10,6 +10,9 @@
 //   m' = max(m, rowmax s);  P~ = exp2(s - m' + log2 448)  -> e4m3, registers become wgmma's A operand
 //   PV = P~ . V                      wgmma m64nDk32 e4m3 -> f32, fresh accumulator per tile
 //   O = O * exp2(m - m') + PV        (two-level accumulation in true fp32 registers)
+// Two consumer loops: consumer_loop ("fp32+fp32", the default: ping-pong between the warpgroups,
+// softmax(j) overlapped with PV(j-1)) and consumer_loop_single ("fp32": PV into O, double-buffered S
+// so QK(j+1) overlaps softmax(j)).
 //
 // Register-A fragment vs. accumulator fragment: a thread holds S columns {2t, 2t+1, 8+2t, 9+2t} of
 // every 16, but wgmma's 8-bit A fragment wants k = {4t..4t+3}. Instead of shuffling, the V tile is
@@ -96,12 +99,6 @@ __device__ __forceinline__ uint32_t pack_e4m3x2(float lo, float hi) {
   uint16_t r;
   asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(r) : "f"(hi), "f"(lo));
   return r;
-}
-
-// Exact int32 -> fp32 for |x| < 2^22 (|S| <= 127^2 * 256 < 2^22): integer add + float subtract
-// instead of the quarter-rate I2F.
-__device__ __forceinline__ float exact_i2f(int32_t x) {
-  return __int_as_float(x + 0x4B400000) - 12582912.0f;
 }
 
 // Consumer-side state of one thread: its share of O (rows g and g+8 of its warp's 16) and the
