@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Device-side run for the sm90 kernel: build core+sm90 for sm_90a, GPU tests, memcheck, benchmark.
-# Usage (device tool): bash scripts/gpu_sm90.sh [quick]
+# Usage (device tool): bash scripts/gpu_sm90.sh [quick|profile]
+#   quick: 5 headline shapes; profile: also ncu sections of one D128 N=8K launch and a ping-pong-off
+#   bench (SAGEATTENTION_SM90_PINGPONG=0); no argument: the full shape list.
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
 OUT=${OUT:-/tmp/out}
