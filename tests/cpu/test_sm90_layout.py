@@ -39,3 +39,27 @@ def test_head_dims():
     assert [sm90.padded_head_dim(d) for d in (32, 64, 80, 128)] == [64, 64, 128, 128]
     with pytest.raises(NotImplementedError, match="mma.sync"):
         sm90.padded_head_dim(256)
+
+
+def test_fakes_give_the_kernel_shapes():
+    from sageattention import _lib
+
+    if not _lib.load("sm90"):
+        pytest.skip(f"sm90 module not built: {_lib.error('sm90')}")
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        q = torch.empty(2, 300, 4, 96, dtype=torch.bfloat16)  # NHD, head dim padded to 128
+        q8, qs = torch.empty(2, 4, 384, 128, dtype=torch.int8), torch.empty(2, 4, 384 // 16 * 8)
+        k8, ks = torch.empty(2, 2, 256, 128, dtype=torch.int8), torch.empty(2, 2, 256 // 128 * 4)
+        v8, vs = torch.empty(2, 2, 128, 256, dtype=torch.float8_e4m3fn), torch.empty(2, 2, 128)
+        out, lse = torch.ops.sageattention.qk_int8_pv_fp8_sm90(q, q8, qs, k8, ks, v8, vs, None, 1, 200, True, True,
+                                                               0.1, True)
+        assert out.shape == q.shape and out.dtype == q.dtype
+        assert lse.shape == (2, 4, 300) and lse.dtype == torch.float32
+        _, empty = torch.ops.sageattention.qk_int8_pv_fp8_sm90(q, q8, qs, k8, ks, v8, vs, None, 1, 200, False, False,
+                                                               0.1, False, False)
+        assert empty.shape[0] == 0
+        vq, vsc = torch.ops.sageattention.quant_v_fp8_sm90(torch.empty(2, 200, 2, 96, dtype=torch.float16), 1, 128,
+                                                           128, torch.empty(2, 2, 96), None)
+        assert vq.shape == (2, 2, 128, 256) and vq.dtype == torch.float8_e4m3fn and vsc.shape == (2, 2, 128)
