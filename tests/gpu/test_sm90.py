@@ -10,6 +10,7 @@ FP8 PV on randn (see bench/NOTES.md). The kernel-vs-oracle test is the tight one
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -88,9 +89,12 @@ def test_quant_v_matches_reference_in_fragment_order(layout, d, smooth_v):
     assert bool((diff <= step * 1.01).all()), float(diff.max())
 
 
-# The single-level kernel ("fp32", two_level=False) compiled but has not run on a GPU yet: its cases
-# are non-strict xfail until a GPU run shows them passing (then drop the mark).
-UNVALIDATED = pytest.mark.xfail(reason="single-level sm90 kernel not yet validated on a GPU", strict=False)
+# The single-level kernel ("fp32", two_level=False) compiled but has not run on a GPU yet: the library
+# only takes it with SAGEATTENTION_SM90_SINGLE_LEVEL=1, and its cases run (strictly) only then.
+UNVALIDATED = pytest.mark.skipif(
+    os.environ.get(sm90.SINGLE_LEVEL_ENV) != "1",
+    reason="single-level sm90 kernel is opt-in and not yet validated on a GPU; set SAGEATTENTION_SM90_SINGLE_LEVEL=1",
+)
 TWO_LEVEL = [True, pytest.param(False, marks=UNVALIDATED)]
 ACCUMS = ["fp32+fp32", pytest.param("fp32", marks=UNVALIDATED)]
 
