@@ -66,7 +66,7 @@ def test_stage_source_copies_tracked_files_only(tmp_path: pathlib.Path) -> None:
     build.stage_source(tmp_path)
     assert (tmp_path / "setup.py").read_bytes() == (ROOT / "setup.py").read_bytes()
     assert (tmp_path / "ci" / "build.py").exists()
-    ignored = subprocess.run(["git", "check-ignore", "-q", "build"], cwd=ROOT).returncode == 0
+    ignored = subprocess.run(["git", "check-ignore", "-q", "build/"], cwd=ROOT).returncode == 0
     assert ignored and not (tmp_path / "build").exists()
     assert not list(tmp_path.rglob("*.so"))
 
