@@ -8,6 +8,7 @@ ran is logged at DEBUG level on the "sageattention" logger.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from typing import Any, Callable
@@ -98,6 +99,54 @@ def _no_extra(fn: str, kwargs: dict[str, Any]) -> None:
         raise TypeError(f"{fn}() got unexpected keyword argument(s) {sorted(kwargs)}")
 
 
+@dataclasses.dataclass(frozen=True)
+class _ExplicitKernel:
+    """One explicit entry point: its public name, option set, arch rule and wrapper function."""
+
+    fn: str
+    accums: tuple[str, ...]
+    min_cap: tuple[int, int]
+    exact_cap: bool
+    module: str
+    name: str
+    family: str
+
+
+def _call_explicit(
+    spec: _ExplicitKernel, q: Any, k: Any, v: Any, kwargs: dict[str, Any], *, tensor_layout: Any, is_causal: Any,
+    qk_quant_gran: Any, sm_scale: Any, pv_accum_dtype: Any, smooth_k: Any, smooth_v: Any, return_lse: Any,
+    resolve_accum: Callable[[str | None], str] | None = None,
+) -> Result:
+    """Validate everything (arguments first, then inputs, arch and build), then quantize and launch."""
+    _no_extra(spec.fn, kwargs)
+    shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
+    check_choice("qk_quant_gran", qk_quant_gran, QK_GRANS)
+    if pv_accum_dtype is not None or resolve_accum is None:
+        check_choice("pv_accum_dtype", pv_accum_dtype, spec.accums)
+    check_bool("smooth_k", smooth_k)
+    check_bool("smooth_v", smooth_v)
+    _explicit_checks(q, shapes, spec.fn)
+    _arch_check(q, spec.fn, spec.min_cap, exact=spec.exact_cap)
+    kernel = _kernel(spec.module, spec.name, spec.family, spec.fn)
+    if resolve_accum is not None:
+        pv_accum_dtype = resolve_accum(pv_accum_dtype)
+    return _run_kernel(
+        kernel, q, k, v, shapes, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
+        sm_scale=scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
+    )
+
+
+_FP16_CUDA = _ExplicitKernel(
+    "sageattn_qk_int8_pv_fp16_cuda", FP16_ACCUMS, (8, 0), False, "mma", "qk_int8_pv_fp16", "mma_fp16"
+)
+_FP8_CUDA = _ExplicitKernel(
+    "sageattn_qk_int8_pv_fp8_cuda", FP8_ACCUMS, (8, 9), False, "mma", "qk_int8_pv_fp8", "mma_fp8"
+)
+_FP8_SM90 = _ExplicitKernel(
+    "sageattn_qk_int8_pv_fp8_cuda_sm90", SM90_ACCUMS, (9, 0), True, "sm90", "qk_int8_pv_fp8_sm90", "sm90"
+)
+
+
 def sageattn_qk_int8_pv_fp16_cuda(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -113,19 +162,9 @@ def sageattn_qk_int8_pv_fp16_cuda(
     **kwargs: Any,
 ) -> Result:
     """INT8 QK^T + FP16 PV (mma.sync), any GPU of sm_80 or newer."""
-    fn = "sageattn_qk_int8_pv_fp16_cuda"
-    _no_extra(fn, kwargs)
-    shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
-    check_choice("qk_quant_gran", qk_quant_gran, QK_GRANS)
-    check_choice("pv_accum_dtype", pv_accum_dtype, FP16_ACCUMS)
-    check_bool("smooth_k", smooth_k)
-    check_bool("smooth_v", smooth_v)
-    _explicit_checks(q, shapes, fn)
-    _arch_check(q, fn, (8, 0))
-    kernel = _kernel("mma", "qk_int8_pv_fp16", "mma_fp16", fn)
-    return _run_kernel(
-        kernel, q, k, v, shapes, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
-        sm_scale=scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
+    return _call_explicit(
+        _FP16_CUDA, q, k, v, kwargs, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
+        sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
     )
 
 
@@ -135,6 +174,19 @@ def _fp8_f16_accum_available() -> bool:
     except ImportError:
         return False
     return bool(mma.fp8_f16_accum_available())
+
+
+def _resolve_fp8_accum(pv_accum_dtype: str | None) -> str:
+    """None -> the best accumulation this build has; "fp32+fp16" only where it was compiled."""
+    f16_ok = _fp8_f16_accum_available()
+    if pv_accum_dtype is None:
+        return "fp32+fp16" if f16_ok else "fp32+fp32"
+    if pv_accum_dtype == "fp32+fp16" and not f16_ok:
+        raise _lib.KernelUnavailableError(
+            "pv_accum_dtype='fp32+fp16' needs the f16-accumulating FP8 MMA, which this build lacks (built with "
+            "nvcc < 12.8); use pv_accum_dtype='fp32+fp32', or install a cu128+ flavor of sageattention"
+        )
+    return pv_accum_dtype
 
 
 def sageattn_qk_int8_pv_fp8_cuda(
@@ -156,28 +208,10 @@ def sageattn_qk_int8_pv_fp8_cuda(
     pv_accum_dtype None picks "fp32+fp16" when this build has the f16-accumulating FP8 MMA
     (nvcc >= 12.8), else "fp32+fp32".
     """
-    fn = "sageattn_qk_int8_pv_fp8_cuda"
-    _no_extra(fn, kwargs)
-    shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
-    check_choice("qk_quant_gran", qk_quant_gran, QK_GRANS)
-    if pv_accum_dtype is not None:
-        check_choice("pv_accum_dtype", pv_accum_dtype, FP8_ACCUMS)
-    check_bool("smooth_k", smooth_k)
-    check_bool("smooth_v", smooth_v)
-    _explicit_checks(q, shapes, fn)
-    _arch_check(q, fn, (8, 9))
-    kernel = _kernel("mma", "qk_int8_pv_fp8", "mma_fp8", fn)
-    f16_ok = _fp8_f16_accum_available()
-    if pv_accum_dtype is None:
-        pv_accum_dtype = "fp32+fp16" if f16_ok else "fp32+fp32"
-    elif pv_accum_dtype == "fp32+fp16" and not f16_ok:
-        raise _lib.KernelUnavailableError(
-            "pv_accum_dtype='fp32+fp16' needs the f16-accumulating FP8 MMA, which this build lacks (built with "
-            "nvcc < 12.8); use pv_accum_dtype='fp32+fp32', or install a cu128+ flavor of sageattention"
-        )
-    return _run_kernel(
-        kernel, q, k, v, shapes, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
-        sm_scale=scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
+    return _call_explicit(
+        _FP8_CUDA, q, k, v, kwargs, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
+        sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
+        resolve_accum=_resolve_fp8_accum,
     )
 
 
@@ -196,19 +230,9 @@ def sageattn_qk_int8_pv_fp8_cuda_sm90(
     **kwargs: Any,
 ) -> Result:
     """INT8 QK^T + FP8 PV with wgmma/TMA: Hopper (sm_90) only."""
-    fn = "sageattn_qk_int8_pv_fp8_cuda_sm90"
-    _no_extra(fn, kwargs)
-    shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
-    check_choice("qk_quant_gran", qk_quant_gran, QK_GRANS)
-    check_choice("pv_accum_dtype", pv_accum_dtype, SM90_ACCUMS)
-    check_bool("smooth_k", smooth_k)
-    check_bool("smooth_v", smooth_v)
-    _explicit_checks(q, shapes, fn)
-    _arch_check(q, fn, (9, 0), exact=True)
-    kernel = _kernel("sm90", "qk_int8_pv_fp8_sm90", "sm90", fn)
-    return _run_kernel(
-        kernel, q, k, v, shapes, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
-        sm_scale=scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
+    return _call_explicit(
+        _FP8_SM90, q, k, v, kwargs, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
+        sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
     )
 
 
@@ -303,6 +327,8 @@ def sageattn(
     if attn_mask is not None and not isinstance(attn_mask, torch.Tensor):
         raise TypeError(f"attn_mask must be a torch.Tensor or None, got {type(attn_mask).__name__}")
 
+    if shapes.kv_len == 0 and attn_mask is None:  # nothing to attend to: zeros and lse = -inf, never NaN
+        return empty_kv_result(q, tensor_layout, return_lse)
     reason = None
     if attn_mask is not None:
         reason = "attn_mask is not supported by the quantized kernels"
@@ -366,7 +392,8 @@ def sageattn_varlen(
         if not isinstance(t, torch.Tensor) or t.dim() != 3:
             raise ValueError(f"{name} must be a 3-D packed tensor [total_tokens, heads, head_dim]")
     for name, cu, total in (("cu_seqlens_q", cu_seqlens_q, q.shape[0]), ("cu_seqlens_k", cu_seqlens_k, k.shape[0])):
-        if not isinstance(cu, torch.Tensor) or cu.dim() != 1 or cu.numel() < 1 or cu.dtype not in (torch.int32, torch.int64):
+        int_dtype = isinstance(cu, torch.Tensor) and cu.dtype in (torch.int32, torch.int64)
+        if not int_dtype or cu.dim() != 1 or cu.numel() < 1:
             raise ValueError(f"{name} must be a 1-D int32/int64 tensor of cumulative lengths starting at 0")
         c = cu.tolist()
         if c[0] != 0 or any(b < a for a, b in zip(c, c[1:])) or c[-1] != total:

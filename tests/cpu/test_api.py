@@ -205,8 +205,10 @@ def test_varlen_matches_per_sequence_calls() -> None:
 def test_empty_sequences_give_zeros_not_nan() -> None:
     q = torch.randn(1, 2, 8, 64)
     k = torch.randn(1, 2, 0, 64)
-    out = core.empty_kv_result(q, "HND", True)
-    assert isinstance(out, tuple) and (out[0] == 0).all() and torch.isinf(out[1]).all()
+    for layout, qq, kk in (("HND", q, k), ("NHD", q.transpose(1, 2), k.transpose(1, 2))):
+        out, lse = sageattention.sageattn(qq, kk, kk, tensor_layout=layout, return_lse=True)
+        assert out.shape == qq.shape and (out == 0).all()
+        assert lse.shape == (1, 2, 8) and torch.isneginf(lse).all()
 
 
 def test_build_info_reports_the_build() -> None:

@@ -119,7 +119,6 @@ def test_empty_and_tiny_lengths() -> None:
 
 
 def test_varlen_uses_per_sequence_smoothing() -> None:
-    lens = [100, 300, 37]
     cu = torch.tensor([0, 100, 400, 437], dtype=torch.int32, device="cuda")
     q, v = rand(437, 4, 64), rand(437, 4, 64)
     k = rand(437, 4, 64)
