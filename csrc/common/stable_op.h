@@ -79,6 +79,13 @@ inline Bhnd bhnd(const Tensor& x, int64_t layout, const char* name) {
   return {x.size(0), x.size(2), x.size(1), x.size(3), x.stride(0), x.stride(2), x.stride(1)};
 }
 
+// True when every row of a 16-bit tensor starts 16-byte aligned and D is a multiple of 8, so a thread
+// can load 8 elements with one 16-byte access (load8<T, true>).
+inline bool rows_16b_aligned(const Tensor& x, const Bhnd& s) {
+  return s.d % 8 == 0 && s.sn % 8 == 0 && s.sh % 8 == 0 && s.sb % 8 == 0 &&
+         reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
+}
+
 inline void check_cuda(const Tensor& x, const char* name) {
   SAGE_CHECK(x.is_cuda(), name, " must be a CUDA tensor");
 }

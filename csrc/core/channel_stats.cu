@@ -100,8 +100,7 @@ std::tuple<Tensor, Tensor> channel_stats(Tensor x, int64_t tensor_layout, bool c
   const int64_t slices = std::max<int64_t>(1, std::min<int64_t>(kMaxSlices, (s.n + kRowsPerSlice - 1) / kRowsPerSlice));
   const int rows = static_cast<int>(std::max<int64_t>(1, (s.n + slices - 1) / slices));
   Tensor partial = torch::stable::new_empty(x, {s.b * s.h * slices * 3 * s.d}, ScalarType::Float);
-  const bool vec = s.d % 8 == 0 && s.sn % 8 == 0 && s.sh % 8 == 0 && s.sb % 8 == 0 &&
-                   reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
+  const bool vec = rows_16b_aligned(x, s);
   cudaStream_t stream = current_stream(x.get_device_index());
   auto* pp = reinterpret_cast<float*>(partial.data_ptr());
   dim3 grid(static_cast<unsigned>(slices), s.h, s.b);

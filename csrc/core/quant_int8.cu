@@ -132,8 +132,7 @@ std::tuple<Tensor, Tensor> quant_int8(Tensor x, int64_t tensor_layout, int64_t b
   if (s.b * s.h * blocks == 0) return {out, scale};
   QuantInt8Args a{s, static_cast<int>(block_size), static_cast<int>(group_period), static_cast<int>(group_stride),
                   static_cast<int>(groups), static_cast<int>(head_dim_padded), n_pad};
-  const bool vec = s.d % 8 == 0 && s.sn % 8 == 0 && s.sh % 8 == 0 && s.sb % 8 == 0 &&
-                   reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
+  const bool vec = rows_16b_aligned(x, s);
   SAGE_CHECK(blocks <= 2147483647 && s.h <= 65535 && s.b <= 65535, "tensor too large for the grid");
   dim3 grid(static_cast<unsigned>(blocks), s.h, s.b);
   cudaStream_t stream = current_stream(x.get_device_index());

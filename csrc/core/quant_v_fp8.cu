@@ -101,8 +101,7 @@ std::tuple<Tensor, Tensor> quant_v_fp8(Tensor v, int64_t tensor_layout, int64_t 
       count, smax, reinterpret_cast<float*>(scale.data_ptr()));
   check_launch("v_scale");
   if (n_pad == 0) return {out, scale};
-  const bool vec = s.d % 8 == 0 && s.sn % 8 == 0 && s.sh % 8 == 0 && s.sb % 8 == 0 &&
-                   reinterpret_cast<uintptr_t>(v.data_ptr()) % 16 == 0;
+  const bool vec = rows_16b_aligned(v, s);
   dim3 grid(static_cast<unsigned>(n_pad / kTileTokens), s.h, s.b);
   SAGE_DISPATCH_FLOATING(v.scalar_type(), "v", [&] {
     const auto* vp = reinterpret_cast<const scalar_t*>(v.data_ptr());

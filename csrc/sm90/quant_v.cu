@@ -93,8 +93,7 @@ std::tuple<Tensor, Tensor> quant_v_fp8_sm90(Tensor v, int64_t tensor_layout, int
   Tensor scale = torch::stable::new_empty(v, {s.b, s.h, head_dim_padded}, ScalarType::Float);
   if (s.b * s.h == 0 || n_pad == 0) return {out, scale};
   cudaStream_t stream = current_stream(v.get_device_index());
-  const bool vec = s.d % 8 == 0 && s.sn % 8 == 0 && s.sh % 8 == 0 && s.sb % 8 == 0 &&
-                   reinterpret_cast<uintptr_t>(v.data_ptr()) % 16 == 0;
+  const bool vec = rows_16b_aligned(v, s);
   dim3 grid(static_cast<unsigned>(n_pad / kQvTokens), static_cast<unsigned>(s.h), static_cast<unsigned>(s.b));
   auto* op = reinterpret_cast<uint8_t*>(out.data_ptr());
   auto* sp = reinterpret_cast<float*>(scale.data_ptr());
