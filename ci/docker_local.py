@@ -477,8 +477,10 @@ def _run(cmd: list[str], *, capture: bool = False, env: Mapping[str, str] | None
          what: str | None = None) -> subprocess.CompletedProcess[str]:
     log("$ " + shlex.join(cmd))
     try:
-        proc = subprocess.run(cmd, capture_output=capture, text=True, env=None if env is None else dict(env),
-                              check=False)
+        # Tool output goes to stderr, so stdout carries only docker-local's JSON report.
+        streams = {"capture_output": True} if capture else {"stdout": sys.stderr}
+        sys.stderr.flush()
+        proc = subprocess.run(cmd, text=True, env=None if env is None else dict(env), check=False, **streams)
     except FileNotFoundError as exc:
         raise ToolError(f"{what or cmd[0]}: not installed ({exc.filename}); "
                         f"apt-get install -y buildah podman debootstrap") from exc
