@@ -21,7 +21,8 @@ Docker engine or an image registry, with buildah (`--isolation chroot`, overlay 
      CPU tests once more in a container of the `full` image when podman can run one.
 The host's pip configuration (indexes, find-links, constraints, CA bundle) is passed to the build as
 the pip_conf/pip_cert secrets, and local index directories are mounted read-only, so torch comes
-from wherever this machine's pip gets it.
+from wherever this machine's pip gets it. It prints a JSON report (timings, image sizes, the wheel)
+on stdout and writes it to WORK/report.json; the tools' output goes to stderr.
 
 Only the preflight half runs inside the build image: it imports the standard library and ci alone.
 """

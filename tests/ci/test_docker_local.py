@@ -7,6 +7,7 @@ SAGEATTENTION_DOCKER_LOCAL_ARCHS picks the arch list (default 9.0, one arch, to 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pathlib
@@ -16,6 +17,8 @@ import sys
 import zipfile
 
 import pytest
+
+from ci import archs as archs_mod
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -41,8 +44,11 @@ def test_docker_local_builds_verifies_and_tests_the_wheel(tmp_path: pathlib.Path
     assert [p.name for p in out.iterdir()] == [wheel.name]  # the wheel target exports nothing else
     assert report["wheel"] == wheel.name and f"+{report['flavor']}-cp310-abi3-" in wheel.name
     with zipfile.ZipFile(wheel) as zf:
-        config = zf.read("sageattention/_build_config.py").decode()
-    assert f'"local_label": "{report["flavor"]}"' in config
+        tree = ast.parse(zf.read("sageattention/_build_config.py").decode())
+    (assign,) = [n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "BUILD_CONFIG"]
+    config = ast.literal_eval(assign.value)
+    assert config["local_label"] == report["flavor"]
+    assert config["archs"] == [a.sm for a in archs_mod.parse_arch_list(archs)]
     verify = json.loads((work / "verify.json").read_text())
     assert verify["ok"] is True and verify["wheel"] == wheel.name
     assert {"bud_wheel_s", "bud_full_s", "verify_s", "total_s"} <= set(report["timings_s"])
