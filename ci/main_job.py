@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib.util
 import os
 import pathlib
 import shutil
@@ -62,6 +63,14 @@ def ensure_tools() -> None:
         log(f"installing the pipeline tools ({', '.join(missing)} missing): ci/requirements-tools.txt")
         run([sys.executable, "-m", "pip", "install", "--quiet", "-r", str(ROOT / "ci" / "requirements-tools.txt")],
             what="pip install -r ci/requirements-tools.txt")
+    # The build runs without isolation (the wheel must match the torch already here), so a fresh
+    # machine needs the build requirements of pyproject.toml first.
+    build_reqs = {"torch": f"torch>={flavors.TORCH_FLOOR}", "setuptools": "setuptools>=77", "wheel": "wheel",
+                  "ninja": "ninja"}
+    absent = [spec for module, spec in build_reqs.items() if importlib.util.find_spec(module) is None]
+    if absent:
+        log(f"installing the build requirements ({', '.join(absent)})")
+        run([sys.executable, "-m", "pip", "install", "--quiet", *absent], what="pip install build requirements")
 
 
 def gpu_arch() -> str | None:
