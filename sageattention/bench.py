@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="bench", help="file stem of the outputs")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
-        print("no CUDA device", file=sys.stderr)
+        print("sageattention.bench needs a CUDA GPU: torch.cuda.is_available() is False here", file=sys.stderr)
         return 2
     rows = run(args)
     md = write_outputs(rows, args.out, args.name)
