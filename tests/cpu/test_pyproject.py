@@ -31,8 +31,11 @@ def test_torch_floor_is_the_flavors_floor() -> None:
 
 
 def test_cibuildwheel_passes_every_build_variable_setup_py_reads() -> None:
+    setup_py = ROOT / "setup.py"
+    if not setup_py.exists():  # the Docker test image holds tests and ci/, not the build sources
+        pytest.skip("setup.py is not in this tree (tests run against an installed wheel)")
     passed = set(pyproject()["tool"]["cibuildwheel"]["linux"]["environment-pass"])
-    doc = (ROOT / "setup.py").read_text().split('"""')[1]
+    doc = setup_py.read_text().split('"""')[1]
     read_by_setup = set(re.findall(r"^\s+(TORCH_CUDA_ARCH_LIST|SAGEATTENTION_VERSION|SAGEATTENTION_LOCAL_VERSION)\b",
                                    doc, re.M))
     assert read_by_setup == {"TORCH_CUDA_ARCH_LIST", "SAGEATTENTION_VERSION", "SAGEATTENTION_LOCAL_VERSION"}
