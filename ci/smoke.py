@@ -50,7 +50,24 @@ def make_venv(path: pathlib.Path, system_site_packages: bool = True, python: str
     if system_site_packages:
         cmd.insert(3, "--system-site-packages")
     run(cmd, what="python -m venv")
+    if system_site_packages:
+        _see_parent_venv(path, python)
     return path / "bin" / "python"
+
+
+_SITE_DIRS = "import site, sys; print(int(sys.prefix != sys.base_prefix)); print(*site.getsitepackages(), sep='\\n')"
+
+
+def _see_parent_venv(venv: pathlib.Path, python: str) -> None:
+    """--system-site-packages exposes the *base* interpreter's packages only. When `python` itself runs
+    in a venv (GPU hosts keep torch in one), the new venv must also see that venv's site-packages, or
+    torch and pytest would be fetched again (impossible offline)."""
+    out = subprocess.run([python, "-c", _SITE_DIRS], capture_output=True, text=True, check=True).stdout.split("\n")
+    if out[0].strip() != "1":
+        return
+    dirs = [d for d in out[1:] if d.strip()]
+    for site_packages in (venv / "lib").glob("python*/site-packages"):
+        (site_packages / "_sageattention_parent_venv.pth").write_text("\n".join(dirs) + "\n")
 
 
 def probe(venv_python: pathlib.Path, cwd: pathlib.Path) -> dict[str, Any]:
