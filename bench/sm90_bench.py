@@ -13,7 +13,6 @@ import argparse
 import datetime
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,6 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, ".")
-os.environ.setdefault("SAGEATTENTION_SM90_SINGLE_LEVEL", "1")  # measure the single-level rows too
 import sageattention  # noqa: E402
 from sageattention import reference as R  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402

@@ -349,9 +349,14 @@ def sageattn(
     entry = _FAMILY_ENTRY[family]
     if family == "sm90":
         try:
-            logger.debug("sageattention: path=%s", entry.__name__)
+            sm90_kwargs = kwargs
+            if kwargs.get("pv_accum_dtype") is None:  # left open: the faster kernel for this shape
+                from sageattention.kernels import sm90
+
+                sm90_kwargs = {**kwargs, "pv_accum_dtype": sm90.auto_accum(shapes.head_dim, bool(is_causal))}
+            logger.debug("sageattention: path=%s pv_accum_dtype=%s", entry.__name__, sm90_kwargs["pv_accum_dtype"])
             return entry(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
-                         return_lse=return_lse, **kwargs)
+                         return_lse=return_lse, **sm90_kwargs)
         except NotImplementedError as exc:  # e.g. a head dim the wgmma kernel doesn't instantiate
             rest = [f for f in _device.preferred_families(_device.capability_of(q)) if f != "sm90"]
             family = next((f for f in rest if _lib.load(f) and _family_module_ok(f)), None)

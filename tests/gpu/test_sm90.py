@@ -10,7 +10,6 @@ FP8 PV on randn (see bench/NOTES.md). The kernel-vs-oracle test is the tight one
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
@@ -89,14 +88,9 @@ def test_quant_v_matches_reference_in_fragment_order(layout, d, smooth_v):
     assert bool((diff <= step * 1.01).all()), float(diff.max())
 
 
-# The single-level kernel ("fp32", two_level=False) compiled but has not run on a GPU yet: the library
-# only takes it with SAGEATTENTION_SM90_SINGLE_LEVEL=1, and its cases run (strictly) only then.
-UNVALIDATED = pytest.mark.skipif(
-    os.environ.get(sm90.SINGLE_LEVEL_ENV) != "1",
-    reason="single-level sm90 kernel is opt-in and not yet validated on a GPU; set SAGEATTENTION_SM90_SINGLE_LEVEL=1",
-)
-TWO_LEVEL = [True, pytest.param(False, marks=UNVALIDATED)]
-ACCUMS = ["fp32+fp32", pytest.param("fp32", marks=UNVALIDATED)]
+# Two-level ("fp32+fp32") and single-level ("fp32") PV accumulation: both run every case.
+TWO_LEVEL = [True, False]
+ACCUMS = ["fp32+fp32", "fp32"]
 
 CASES = [  # (qo_len, kv_len)
     (1024, 1024), (333, 1000), (1000, 333), (77, 77), (128, 1), (256, 640),
@@ -140,8 +134,7 @@ def test_kernel_matches_oracle(d, causal, gran, lens, two_level):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("offset", [0.0, 5.0])
 @pytest.mark.parametrize("accum", ACCUMS)
-def test_accuracy_vs_fp64(layout, d, causal, offset, accum, monkeypatch):
-    monkeypatch.setenv(sm90.SINGLE_LEVEL_ENV, "1")  # "fp32" really takes the single-level kernel
+def test_accuracy_vs_fp64(layout, d, causal, offset, accum):
     q = make(layout, 2, 4, 2048, d, torch.float16)
     k = make(layout, 2, 4, 2048, d, torch.float16, offset=offset)
     v = make(layout, 2, 4, 2048, d, torch.float16)
@@ -170,8 +163,7 @@ def test_dtypes_granularity_smooth_v_gqa_strided(dtype, gran, smooth_v):
 
 
 @pytest.mark.parametrize("accum", ACCUMS)
-def test_causal_qo_longer_than_kv_rows_without_keys_are_zero(accum, monkeypatch):
-    monkeypatch.setenv(sm90.SINGLE_LEVEL_ENV, "1")
+def test_causal_qo_longer_than_kv_rows_without_keys_are_zero(accum):
     q = make("HND", 1, 2, 300, 128, torch.float16)
     k = make("HND", 1, 2, 100, 128, torch.float16)
     v = make("HND", 1, 2, 100, 128, torch.float16)
@@ -194,3 +186,20 @@ def test_bad_accum_dtype_names_options():
         sm90.qk_int8_pv_fp8_sm90(q, q, q, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread",
                                  sm_scale=0.125, pv_accum_dtype="fp16", smooth_k=True, smooth_v=False,
                                  return_lse=False)
+
+
+@pytest.mark.parametrize("d, causal", [(64, False), (64, True), (128, False), (128, True), (96, True)])
+def test_sageattn_takes_the_faster_accumulation_for_the_shape(d, causal):
+    import sageattention
+
+    q, k, v = (make("HND", 1, 4, 700, d, torch.float16) for _ in range(3))
+    chosen = sm90.auto_accum(d, causal)
+    assert chosen == ("fp32" if d <= 64 or causal else "fp32+fp32")
+    got = sageattention.sageattn(q, k, v, is_causal=causal)
+    explicit = sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90(q, k, v, is_causal=causal, pv_accum_dtype=chosen)
+    other = sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90(
+        q, k, v, is_causal=causal, pv_accum_dtype="fp32+fp32" if chosen == "fp32" else "fp32")
+    assert torch.equal(got, explicit)  # the kernels are deterministic: same kernel, same bits
+    assert not torch.equal(got, other)  # and the two accumulations do round differently
+    # An explicit choice is honoured.
+    assert torch.equal(sageattention.sageattn(q, k, v, is_causal=causal, pv_accum_dtype=chosen), explicit)
