@@ -45,6 +45,7 @@ import time
 from collections.abc import Mapping
 
 from ci import archs, flavors
+from ci.apt import apt_mirror
 from ci.errors import CheckFailed, ConfigError, ToolError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -512,30 +513,6 @@ class Buildah:
     def label(self, ref: str, key: str) -> str | None:
         info = json.loads(self("inspect", "--type", "image", ref, capture=True).stdout)
         return ((info.get("OCIv1") or {}).get("config") or {}).get("Labels", {}).get(key)
-
-
-def apt_mirror(sources_dir: pathlib.Path = pathlib.Path("/etc/apt")) -> tuple[str, str]:
-    """(mirror URL, suite) of this machine's Debian main archive, from its apt sources."""
-    candidates: list[tuple[str, str]] = []
-    for f in sorted((sources_dir / "sources.list.d").glob("*.sources")):
-        for para in f.read_text().split("\n\n"):
-            fields = {
-                k.strip(): v.strip() for k, _, v in
-                (ln.partition(":") for ln in para.splitlines() if ":" in ln and not ln.startswith("#"))
-            }
-            for uri in fields.get("URIs", "").split():
-                for suite in fields.get("Suites", "").split():
-                    candidates.append((uri, suite))
-    legacy = sources_dir / "sources.list"
-    if legacy.exists():
-        for ln in legacy.read_text().splitlines():
-            parts = ln.split()
-            if len(parts) >= 3 and parts[0] == "deb" and not parts[1].startswith("["):
-                candidates.append((parts[1], parts[2]))
-    for uri, suite in candidates:
-        if re.search(r"/debian/?$", uri) and not re.search(r"-(updates|security|backports)$", suite):
-            return uri.rstrip("/"), suite
-    raise ConfigError("found no Debian archive in /etc/apt sources; pass --mirror URL --suite NAME")
 
 
 @dataclasses.dataclass
