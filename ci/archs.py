@@ -139,6 +139,11 @@ class BuildPlan:
         }
 
 
+def min_nvcc(arch_list: str) -> tuple[int, int]:
+    """The oldest nvcc that can compile every arch of the list (the newest of their gates)."""
+    return max(_KNOWN_ARCHS[(a.major, a.minor)] for a in parse_arch_list(arch_list))
+
+
 def make_plan(arch_list: str, nvcc_version: str | tuple[int, int]) -> BuildPlan:
     """Check every arch against the nvcc in use and decide the optional features."""
     nvcc = parse_version(nvcc_version) if isinstance(nvcc_version, str) else nvcc_version

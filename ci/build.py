@@ -4,6 +4,8 @@ This module only prepares the environment setup.py reads (TORCH_CUDA_ARCH_LIST,
 SAGEATTENTION_VERSION, SAGEATTENTION_LOCAL_VERSION, CUDA_HOME, MAX_JOBS, NVCC_THREADS, and
 SAGEATTENTION_SKIP_CUDA_VERSION_CHECK when nvcc's CUDA major differs from torch's) and then runs
 `python -m pip wheel <src> --no-deps`. There is no other recipe: Docker and the workflows call this.
+The toolkit must be one the flavor accepts (ci.flavors: its own CUDA, or an older minor of the same
+major that compiles all its archs, e.g. nvcc 12.4 for cu126); the wheel is labelled with the flavor.
 
 Each flavor gets its own setuptools build directory (build/ci-<flavor>) through DIST_EXTRA_CONFIG,
 so objects of one toolkit are never reused by another and rebuilds stay incremental.
@@ -83,11 +85,12 @@ def build_env(
     base_env: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment setup.py gets for this flavor. Pure: the tests call it directly."""
-    if archs.parse_version(nvcc) != archs.parse_version(flavor.cuda):
+    problem = flavor.toolkit_problem(nvcc)
+    if problem:
         raise ConfigError(
-            f"flavor {flavor.name} is CUDA {flavor.cuda} but {cuda_home}/bin/nvcc is {nvcc}; "
-            f"point CUDA_HOME (or --cuda-home) at a CUDA {flavor.cuda} toolkit, or build flavor "
-            f"{flavors.label_for_cuda(nvcc)}"
+            f"{problem} ({cuda_home}/bin/nvcc). Point CUDA_HOME (or --cuda-home) at a CUDA "
+            f"{flavor.toolkits} toolkit (`python -m ci toolkit --help` says which it can assemble), "
+            f"or build flavor {flavors.label_for_cuda(nvcc)}"
         )
     arch_list = arch_list or flavor.arch_list_str
     try:
@@ -172,6 +175,7 @@ def build(
     home = cuda_home or detect_cuda_home(dict(os.environ))
     if home is None or not (home / "bin" / "nvcc").exists():
         raise ConfigError("no CUDA toolkit: set CUDA_HOME or pass --cuda-home (a dir with bin/nvcc)")
+    home = home.absolute()  # the build may run in a copy of the source, elsewhere
     nvcc = nvcc_version(home)
     public = public_version or resolve_public()
     out = out.resolve()

@@ -1,8 +1,9 @@
 """CUDA flavors: the one list every build, workflow, Docker target and test reads.
 
-A flavor is one CUDA toolkit major.minor that wheels are built with. Each flavor gets its own
-index (``…/whl/<name>/``) because PEP 440 local labels (``2.3.0+cu128``) make pip pick the highest
-label across merged indexes; one index per flavor pins the user to the CUDA their torch uses.
+A flavor is one CUDA major.minor that wheels are built for (the torch CUDA they go with). Each
+flavor gets its own index (``…/whl/<name>/``) because PEP 440 local labels (``2.3.0+cu128``) make
+pip pick the highest label across merged indexes; one index per flavor pins the user to the CUDA
+their torch uses.
 
 Why these four:
 - cu126: the oldest CUDA torch 2.10 still publishes; covers sm_80…sm_90a (no sm_100/sm_120 in 12.6).
@@ -11,12 +12,21 @@ Why these four:
 - cu130: torch's CUDA 13 flavor and the toolkit on our GPU host.
 The extension links the CUDA runtime of its major version only, which torch's nvidia-* wheels bring:
 a cu12x wheel needs a cu12x torch, a cu130 wheel a cu13x torch.
+
+Which toolkits may build a flavor (`Flavor.toolkit_problem`): the flavor's own CUDA, or an older
+minor of the same major that still compiles everything the flavor promises (`Flavor.oldest_cuda`:
+its whole arch list, and from 12.8 on the f16-accumulating FP8 MMA). CUDA's minor-version
+compatibility makes such a binary run on the flavor's runtime; build_info() still reports the nvcc
+that compiled it. That is how cu126 is built here: no nvcc newer than 12.4 of CUDA 12 can be
+obtained on this machine (docs/pipeline.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+
+from ci import archs
 
 # The oldest torch the stable-ABI extension targets (TORCH_TARGET_VERSION) and that wheels declare.
 TORCH_FLOOR = "2.10"
@@ -51,6 +61,30 @@ class Flavor:
     @property
     def arch_list_str(self) -> str:
         return ";".join(self.arch_list)
+
+    @property
+    def oldest_cuda(self) -> str:
+        """The oldest toolkit of this major that compiles all the flavor promises (see the module doc)."""
+        need = max(archs.min_nvcc(self.arch_list_str), (self.cuda_major, 0))
+        if archs.parse_version(self.cuda) >= archs.FP8_F16_ACCUM_MIN_NVCC:
+            need = max(need, archs.FP8_F16_ACCUM_MIN_NVCC)
+        return f"{need[0]}.{need[1]}"
+
+    @property
+    def toolkits(self) -> str:
+        """The accepted toolkit versions in words: '12.4 to 12.6', or '13.0'."""
+        return self.cuda if self.oldest_cuda == self.cuda else f"{self.oldest_cuda} to {self.cuda}"
+
+    def toolkit_problem(self, cuda_version: object) -> str | None:
+        """Why nvcc `cuda_version` ("12.4", a build_info() value) may not build this flavor, or None."""
+        try:
+            have = archs.parse_version(str(cuda_version))
+        except ValueError:
+            return f"{cuda_version!r} is not a CUDA version (flavor {self.name} is built with CUDA {self.toolkits})"
+        if have[0] == self.cuda_major and archs.parse_version(self.oldest_cuda) <= have <= archs.parse_version(self.cuda):
+            return None
+        why = " only" if self.oldest_cuda == self.cuda else " (same major, no newer minor, new enough for its archs)"
+        return f"flavor {self.name} is built with CUDA {self.toolkits}{why}, not {have[0]}.{have[1]}"
 
     def builder_image(self, platform: str) -> str:
         return _BUILDER_IMAGE[platform].format(cuda=self.cuda)
@@ -87,21 +121,31 @@ DEFAULT_PYTHON = "3.12"
 DEFAULT_PLATFORM = "linux/amd64"
 
 
-def flavor_for_cuda(cuda_version: str) -> Flavor:
-    """Map a toolkit version ("12.8", "12.8.1", "13.0.88") to its flavor, or explain what exists."""
+def _major_minor(cuda_version: str) -> tuple[int, int]:
     m = re.match(r"^(\d+)\.(\d+)", cuda_version.strip())
     if not m:
         raise ValueError(f"CUDA version {cuda_version!r} is not of the form MAJOR.MINOR[.PATCH]")
-    name = f"cu{m.group(1)}{m.group(2)}"
-    if name not in FLAVORS:
-        known = ", ".join(f"{f.name} (CUDA {f.cuda})" for f in FLAVORS.values())
-        raise ValueError(f"no flavor for CUDA {cuda_version}; supported flavors: {known}")
-    return FLAVORS[name]
+    return int(m.group(1)), int(m.group(2))
+
+
+def flavor_for_cuda(cuda_version: str) -> Flavor:
+    """The flavor a toolkit ("12.8", "12.8.1", "12.4.131") builds: its own, else the one that accepts
+    it (12.4 -> cu126, see Flavor.toolkit_problem); or explain what exists."""
+    major, minor = _major_minor(cuda_version)
+    exact = FLAVORS.get(f"cu{major}{minor}")
+    if exact is not None:
+        return exact
+    for f in FLAVORS.values():
+        if f.toolkit_problem(f"{major}.{minor}") is None:
+            return f
+    known = ", ".join(f"{f.name} (CUDA {f.toolkits})" for f in FLAVORS.values())
+    raise ValueError(f"no flavor for CUDA {cuda_version}; supported flavors: {known}")
 
 
 def label_for_cuda(cuda_version: str) -> str:
-    """The local label a toolkit produces, whether or not it is a published flavor: 13.0 -> cu130."""
-    m = re.match(r"^(\d+)\.(\d+)", cuda_version.strip())
-    if not m:
-        raise ValueError(f"CUDA version {cuda_version!r} is not of the form MAJOR.MINOR[.PATCH]")
-    return f"cu{m.group(1)}{m.group(2)}"
+    """The local label a toolkit produces: its flavor's (13.0 -> cu130, 12.4 -> cu126), else cuXY."""
+    major, minor = _major_minor(cuda_version)
+    try:
+        return flavor_for_cuda(cuda_version).name
+    except ValueError:
+        return f"cu{major}{minor}"

@@ -36,8 +36,26 @@ def test_nvcc_of_another_major_than_torch_skips_torchs_check() -> None:
 
 
 def test_toolkit_must_match_the_flavor() -> None:
-    with pytest.raises(ConfigError, match="flavor cu128 is CUDA 12.8 but .* is 13.0"):
+    with pytest.raises(ConfigError, match=r"flavor cu128 is built with CUDA 12.8 only, not 13.0 \(/opt/cuda-x/bin"):
         env_for("cu128", "13.0")
+    with pytest.raises(ConfigError, match="CUDA 12.8 only, not 12.4.*or build flavor cu126"):
+        env_for("cu128", "12.4")
+
+
+@pytest.mark.parametrize("nvcc", ["12.4", "12.5", "12.6"])
+def test_cu126_builds_with_an_older_cuda_12_minor(nvcc: str) -> None:
+    # minor-version compatibility: a 12.4 binary runs on the 12.6 runtime; the label stays the flavor's
+    env = env_for("cu126", nvcc, torch_cuda="13.0")
+    assert env["SAGEATTENTION_LOCAL_VERSION"] == "cu126"
+    assert env["TORCH_CUDA_ARCH_LIST"] == flavors.FLAVORS["cu126"].arch_list_str
+    assert env["SAGEATTENTION_SKIP_CUDA_VERSION_CHECK"] == "1"
+
+
+@pytest.mark.parametrize(("nvcc", "why"), [("12.3", "not 12.3"), ("12.8", "not 12.8"), ("13.0", "not 13.0")])
+def test_cu126_refuses_other_toolkits(nvcc: str, why: str) -> None:
+    # 12.3 cannot compile FP8 on sm_89, 12.8 is newer than the flavor's runtime, 13.0 is another major
+    with pytest.raises(ConfigError, match=f"flavor cu126 is built with CUDA 12.4 to 12.6 .*{why}"):
+        env_for("cu126", nvcc)
 
 
 def test_arch_list_checked_against_nvcc_before_pip_runs() -> None:
