@@ -5,11 +5,14 @@ Checks (each reported by name, all run, any failure exits 4):
               version is PEP 440 and carries the flavor's local label (`+cu128`).
 - metadata:   WHEEL tags agree with the file name; METADATA version, Requires-Python and the
               torch floor in Requires-Dist.
-- build-config: sageattention/_build_config.py says the flavor's CUDA, label and arch list.
+- build-config: sageattention/_build_config.py says the flavor's label and arch list, and a CUDA
+              version the flavor accepts (its own, or an older minor such as 12.4 for cu126).
 - archs:      `cuobjdump --list-elf/--list-ptx` on every extension module shows exactly the SASS
               (and PTX) the flavor's arch list gives that kernel family (ci.archs).
 - symbols:    `nm -D` shows no imported c10::/at::/torch:: C++ symbol: the modules use only the
               stable C shim, so one wheel works with every torch >= the floor.
+- runtime:    `readelf -d`: the only CUDA runtime a module needs is the flavor's major
+              (libcudart.so.12 for cu12x, .so.13 for cu130), the one its torch brings.
 - size:       wheel size under the budget (GitHub Pages serves files up to 100 MB).
 - twine, abi3audit, check-wheel-contents: the tools' own verdicts.
 """
@@ -104,6 +107,21 @@ def imported_cxx_symbols(so: pathlib.Path) -> list[str]:
         raise ToolError(f"nm -D failed on {so.name}: {exc}") from exc
     syms = [line.split(None, 1)[-1] for line in out.splitlines() if line.strip()]
     return [s for s in syms if _CXX_NAMESPACES.search(s)]
+
+
+def needed_libs(so: pathlib.Path) -> list[str]:
+    """The DT_NEEDED entries of a shared object (`readelf -d`)."""
+    try:
+        out = subprocess.run(["readelf", "-d", "--wide", str(so)], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise ToolError(f"readelf -d failed on {so.name} (binutils installed?): {exc}") from exc
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
+
+
+def cudart_problems(module: str, needed: list[str], flavor: flavors.Flavor) -> list[str]:
+    """A module may link only the CUDA runtime of the flavor's major (torch's nvidia wheels bring it)."""
+    wrong = [lib for lib in needed if lib.startswith("libcudart.so") and lib != f"libcudart.so.{flavor.cuda_major}"]
+    return [f"{module} needs {', '.join(wrong)}, not libcudart.so.{flavor.cuda_major}"] if wrong else []
 
 
 def local_manylinux_tag(plat: str) -> str:
@@ -203,15 +221,20 @@ def verify(
         cfg_path = root / DIST / "_build_config.py"
         cfg: dict[str, Any] = {}
         problems = []
-        plan = archs.make_plan(arch_list, flavor.cuda)
+        nvcc = flavor.cuda
         if not cfg_path.exists():
             problems.append("sageattention/_build_config.py missing")
         else:
             cfg = parse_build_config(cfg_path.read_text())
             if cfg.get("local_label") != flavor.name:
                 problems.append(f"local_label {cfg.get('local_label')!r} != {flavor.name!r}")
-            if cfg.get("cuda_version") != flavor.cuda:
-                problems.append(f"cuda_version {cfg.get('cuda_version')!r} != {flavor.cuda!r}")
+            toolkit = flavor.toolkit_problem(cfg.get("cuda_version"))
+            if toolkit:
+                problems.append(toolkit)
+            else:
+                nvcc = str(cfg["cuda_version"])  # the archs and features follow the nvcc that built it
+        plan = archs.make_plan(arch_list, nvcc)
+        if cfg_path.exists():
             if cfg.get("version") != ver:
                 problems.append(f"version {cfg.get('version')!r} != {ver!r}")
             want_archs = [a.sm for a in plan.archs]
@@ -224,7 +247,7 @@ def verify(
         sos = sorted((root / DIST).glob("*.so"))
         mod_family = {m: f for f, m in family_modules().items()}
         problems, seen = [], []
-        sym_problems = []
+        sym_problems, runtime_problems, runtimes = [], [], set()
         if not sos:
             problems.append("no extension module in the wheel")
         cuobjdump = find_cuobjdump()
@@ -248,11 +271,16 @@ def verify(
             bad = imported_cxx_symbols(so)
             if bad:
                 sym_problems.append(f"{so.name} imports {len(bad)} libtorch C++ symbols, e.g. {bad[:3]}")
+            needed = needed_libs(so)
+            runtime_problems += cudart_problems(so.name, needed, flavor)
+            runtimes.update(lib for lib in needed if lib.startswith("libcudart"))
         if cfg.get("modules") is not None and sorted(cfg["modules"]) != sorted(s.name.split(".")[0] for s in sos):
             problems.append(f"modules in wheel {[s.name for s in sos]} != build config {cfg['modules']}")
         report.add("archs", not problems, "; ".join(problems) or " ".join(seen))
         report.add("symbols", not sym_problems and bool(sos), "; ".join(sym_problems) or
                    "no c10::/at::/torch:: imports (stable C shim only)")
+        report.add("runtime", not runtime_problems and bool(sos), "; ".join(runtime_problems) or
+                   f"NEEDED {', '.join(sorted(runtimes)) or 'no libcudart'} (CUDA {flavor.cuda_major} runtime)")
 
     size = wheel.stat().st_size / 2**20
     report.add("size", size <= size_budget_mib, f"{size:.1f} MiB (budget {size_budget_mib:.0f} MiB)")

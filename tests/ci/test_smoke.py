@@ -1,4 +1,4 @@
-"""ci.smoke's verdicts and ci.toolkit's package lists (the installs themselves run in test_end_to_end)."""
+"""ci.smoke's verdicts (the installs themselves run in test_end_to_end and test_two_flavors)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import pathlib
 
 import pytest
 
-from ci import flavors, smoke, toolkit
-from ci.errors import ConfigError
+from ci import flavors, smoke
 
 
 def result(tmp: pathlib.Path, **info: object) -> dict[str, object]:
@@ -44,11 +43,26 @@ def test_download_source_comes_from_pips_report() -> None:
     assert smoke.install_line("http://h/cu128/") == "pip install sageattention --index-url http://h/cu128/"
 
 
-def test_toolkit_wheels_per_major() -> None:
-    assert toolkit.requirements("13.2")[0] == "nvidia-cuda-nvcc==13.2.*"
-    assert "nvidia-cuda-runtime==13.2.*" in toolkit.requirements("13.2")
-    assert toolkit.requirements("12.8")[0] == "nvidia-cuda-nvcc-cu12==12.8.*"
-    with pytest.raises(ConfigError):
-        toolkit.requirements("13")
-    with pytest.raises(ConfigError):
-        toolkit.requirements("11.8")
+@pytest.mark.parametrize(("cuda", "ok"), [("12.4", True), ("12.6", True), ("12.3", False), ("12.8", False),
+                                          ("13.0", False), (None, False)])
+def test_cu126_may_report_an_older_cuda_12_minor(tmp_path: pathlib.Path, cuda: str | None, ok: bool) -> None:
+    # build_info() reports the nvcc that compiled the wheel: 12.4 for our cu126; never newer, never another major
+    r = result(tmp_path, local_label="cu126", cuda_version=cuda, torch_cuda="12.6")
+    r["dist_version"] = "2.3.0+cu126"
+    problems = smoke.check(r, flavors.FLAVORS["cu126"], tmp_path / "venv", None)
+    assert (problems == []) is ok, problems
+    if not ok:
+        assert "12.4 to 12.6" in problems[0]
+
+
+def test_a_wheel_of_another_major_must_say_why_its_kernels_did_not_load(tmp_path: pathlib.Path) -> None:
+    f = flavors.FLAVORS["cu126"]
+    reason = "sageattention._C failed to load: libcudart.so.12: cannot open shared object file"
+    r = result(tmp_path, local_label="cu126", cuda_version="12.4", torch_cuda="13.0",
+               kernels={"core": reason, "sm90": reason})
+    r["dist_version"] = "2.3.0+cu126"
+    assert smoke.check(r, f, tmp_path / "venv", None) == []
+    r["build_info"]["kernels"] = {"core": reason, "sm90": None}  # neither loaded nor a reason
+    assert any("no load status or reason for ['sm90']" in p for p in smoke.check(r, f, tmp_path / "venv", None))
+    r["build_info"]["kernels"] = {}
+    assert smoke.check(r, f, tmp_path / "venv", None) != []
