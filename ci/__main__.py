@@ -21,7 +21,7 @@ COMMANDS = {
     "publish": ("ci.publish", "publish wheels to a flavor's index (static and/or twine)"),
     "smoke": ("ci.smoke", "fresh venv, pip install from an index, import, check build_info()"),
     "serve": ("ci.serve", "serve a static index over HTTP on 127.0.0.1"),
-    "toolkit": ("ci.toolkit", "assemble a CUDA_HOME from NVIDIA pip wheels"),
+    "toolkit": ("ci.toolkit", "assemble a CUDA_HOME (13.x: pip wheels; 12.4: Debian mirror + pip)"),
     "test-wheel": ("ci.testwheel", "pytest -m MARKER against a wheel installed in a fresh venv"),
     "main-job": ("ci.main_job", "local build -> repair -> verify -> publish -> install"),
     "docker-preflight": ("ci.docker_preflight", "dockerfile.builder's early checks of its build ARGs"),

@@ -131,3 +131,19 @@ def built_arch_list(built_wheel: pathlib.Path) -> str:
     with zipfile.ZipFile(built_wheel) as zf:
         cfg = verify.parse_build_config(zf.read("sageattention/_build_config.py").decode())
     return ";".join(f"{sm[3:-1]}.{sm[-1]}" for sm in (a.rstrip("af") for a in cfg["archs"]))
+
+
+@pytest.fixture(scope="session")
+def cuda124_home(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A CUDA 12.4 CUDA_HOME from `python -m ci toolkit` (nvcc from the machine's Debian mirror, headers
+    and cudart from pip), assembled once per session; SAGEATTENTION_CUDA124_HOME reuses one made earlier,
+    SAGEATTENTION_DEBIAN_MIRROR names another Debian mirror. Skips, with the reason, where the mirror
+    or the package index cannot provide it."""
+    from ci import toolkit
+
+    given = os.environ.get("SAGEATTENTION_CUDA124_HOME")
+    dest = pathlib.Path(given) if given else tmp_path_factory.mktemp("cuda-12.4")
+    try:
+        return toolkit.assemble("12.4", dest, mirror=os.environ.get("SAGEATTENTION_DEBIAN_MIRROR") or None)
+    except toolkit.SourceUnavailable as exc:
+        pytest.skip(f"no CUDA 12.4 toolkit obtainable here: {exc}")
