@@ -3,7 +3,7 @@
 Environment:
   TORCH_CUDA_ARCH_LIST         archs to build (';', ',' or spaces); default: the flavor's list
   SAGEATTENTION_VERSION        public version to stamp (CI passes the tag's); default: git / VERSION
-  SAGEATTENTION_LOCAL_VERSION  local label override ('' for none); default: cuXYZ from the nvcc used
+  SAGEATTENTION_LOCAL_VERSION  local label override ('' for none); default: the nvcc's flavor (ci.flavors)
   MAX_JOBS, NVCC_THREADS       build parallelism; default: bounded by cores and memory
   PYTORCH_NVCC                 nvcc command (e.g. "ccache nvcc"); USE_CCACHE=1 sets that up
   SAGEATTENTION_FAMILIES       comma list of kernel families to build (default: all; 'core' is always built)

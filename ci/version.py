@@ -63,7 +63,8 @@ def git_version(root: pathlib.Path = ROOT) -> str:
 
 
 def local_label(cuda_version: str | None, override: str | None = None) -> str:
-    """Local label: SAGEATTENTION_LOCAL_VERSION wins (empty = none, for a default flavor), else cuXYZ."""
+    """Local label: SAGEATTENTION_LOCAL_VERSION wins (empty = none, for a default flavor), else the
+    flavor of the nvcc (cu126 for 12.4), else cuXYZ."""
     if override is not None:
         label = override.strip().lstrip("+")
         if label and not _LOCAL.match(label):
