@@ -31,20 +31,21 @@ __global__ void __launch_bounds__(kThreads) channel_partial_kernel(const T* __re
 #pragma unroll
   for (int i = 0; i < 8; ++i) { sum[i] = 0.f; mx[i] = -INFINITY; mn[i] = INFINITY; }
   if (lane < lanes) {
+    // Four rows per iteration: four independent 16-byte loads in flight before the first use.
     int64_t n = n0 + lane;
-    // Two rows per iteration: independent loads in flight before the first use.
-    for (; n + lanes < n1; n += 2 * lanes) {
-      float v[8], w[8];
-      load8<T, VEC>(base + n * s.sn, chunk * 8, s.d, v);
-      load8<T, VEC>(base + (n + lanes) * s.sn, chunk * 8, s.d, w);
+    for (; n + 3 * lanes < n1; n += 4 * lanes) {
+      Chunk8<T> raw[4];
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        sum[i] += v[i] + w[i];
-        mx[i] = fmaxf(mx[i], fmaxf(v[i], w[i]));
-        mn[i] = fminf(mn[i], fminf(v[i], w[i]));
+      for (int u = 0; u < 4; ++u) raw[u] = load_chunk8<T, VEC>(base + (n + u * lanes) * s.sn, chunk * 8, s.d);
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        float v[8];
+        chunk_to_float(raw[u], v);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) { sum[i] += v[i]; mx[i] = fmaxf(mx[i], v[i]); mn[i] = fminf(mn[i], v[i]); }
       }
     }
-    if (n < n1) {
+    for (; n < n1; n += lanes) {
       float v[8];
       load8<T, VEC>(base + n * s.sn, chunk * 8, s.d, v);
 #pragma unroll

@@ -1,0 +1,150 @@
+// V -> per-channel FP8 e4m3, transposed to [B, H, D_pad, N_pad] (tokens contiguous, the K-major
+// operand the FP8 PV MMA reads). One kernel template for both token orders the kernels consume:
+// the natural order (mma.sync kernels, core's quant_v_fp8) and the sm90 wgmma fragment order
+// (quant_v_fp8_sm90); `Order::pos(t)` is where token t of a 64-token tile lands.
+#pragma once
+
+#include <cuda_fp8.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "common/stable_op.h"
+#include "common/vec_io.cuh"
+
+namespace sage {
+
+constexpr int kQuantVThreads = 256;
+constexpr int kQuantVTokens = 64;  // tokens per CTA: 16 four-byte words per channel row
+constexpr int kQuantVMaxDim = 256;
+
+struct NaturalTokenOrder {
+  __device__ __forceinline__ static int pos(int t) { return t; }
+};
+
+// Inside every 32 tokens, token 16h + 8b + 2t + e goes to 16h + 4t + 2b + e: the order in which
+// the sm90 PV wgmma's register A fragment holds the softmax accumulator (csrc/sm90/mainloop.cuh).
+struct WgmmaFragmentTokenOrder {
+  __device__ __forceinline__ static int pos(int t) {
+    const int p = t & 31;
+    const int half = p >> 4, b = (p >> 3) & 1, q = (p >> 1) & 3, e = p & 1;
+    return (t & ~31) + half * 16 + q * 4 + b * 2 + e;
+  }
+};
+
+struct QuantVArgs {
+  Bhnd s;
+  int d_pad;
+  int64_t n_pad;
+  float scale_max;
+};
+
+// Where the 4-byte word `w` of channel row `c` lives in the shared tile (16 words per row): XOR-
+// swizzled by the channel's 8-group, so the 16 lanes that hold channels c, c+8, ..., c+120 of one
+// token store into 16 different banks (unswizzled rows of 64 bytes would put them all in one).
+__device__ __forceinline__ int quant_v_tile_word(int c, int w) { return c * (kQuantVTokens / 4) + (w ^ ((c >> 3) & 15)); }
+
+// One CTA per 64 tokens of one (batch, head); CTAs with blockIdx.x == 0 also write the scales, so
+// the launch has at least one CTA per head even when there are no tokens.
+// Loads are coalesced (a warp reads whole token rows, 8 channels per lane); values are transposed
+// through a swizzled shared tile [channel][token] and written out as token-contiguous words.
+// CHUNKS = d_pad / 8 (8, 16 or 32) fixes each thread's 8 channels for the whole tile (kQuantVThreads
+// is a multiple), so their multipliers and means are loaded once; 0 means any d_pad.
+template <typename T, bool VEC, typename Order, int CHUNKS>
+__global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
+    const T* __restrict__ v, QuantVArgs a, const float* __restrict__ amax, const float* __restrict__ mean,
+    uint8_t* __restrict__ out, float* __restrict__ scale) {
+  constexpr int kUnroll = 4;  // loads in flight per thread
+  constexpr int kRowWords = kQuantVTokens / 4;
+  __shared__ uint32_t tile_words[kQuantVMaxDim * kRowWords];
+  uint8_t* tile = reinterpret_cast<uint8_t*>(tile_words);
+  const Bhnd& s = a.s;
+  const int64_t bh = static_cast<int64_t>(blockIdx.z) * s.h + blockIdx.y;
+  const T* src = v + blockIdx.z * s.sb + blockIdx.y * s.sh;
+  const float* am = amax + bh * s.d;
+  const float* mu = mean ? mean + bh * s.d : nullptr;
+  if (blockIdx.x == 0) {
+    for (int c = threadIdx.x; c < a.d_pad; c += kQuantVThreads) {
+      scale[bh * a.d_pad + c] = c < s.d ? am[c] / a.scale_max : 0.f;
+    }
+  }
+  const int64_t tok0 = static_cast<int64_t>(blockIdx.x) * kQuantVTokens;
+  if (tok0 >= a.n_pad) return;
+  const int chunks = CHUNKS ? CHUNKS : a.d_pad / 8;
+  const int work = kQuantVTokens * chunks;
+  const int valid_rows = static_cast<int>(min(static_cast<int64_t>(kQuantVTokens), s.n - tok0));
+
+  // Per channel: x -> clamp((x - mean) * 448 / amax); channels past the head dim or with amax 0 -> 0.
+  auto multiplier = [&](int c) { return (c < s.d && am[c] > 0.f) ? a.scale_max / am[c] : 0.f; };
+  auto offset = [&](int c) { return (mu && c < s.d) ? mu[c] : 0.f; };
+  float my_mult[8], my_mean[8];
+  if constexpr (CHUNKS > 0) {
+    const int c0 = (threadIdx.x % CHUNKS) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) { my_mult[i] = multiplier(c0 + i); my_mean[i] = offset(c0 + i); }
+  }
+
+  for (int base = threadIdx.x; base < work; base += kUnroll * kQuantVThreads) {
+    Chunk8<T> raw[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int idx = base + u * kQuantVThreads;
+      const int row = idx / chunks;
+      if (idx < work && row < valid_rows) {
+        raw[u] = load_chunk8<T, VEC>(src + (tok0 + row) * s.sn, (idx % chunks) * 8, static_cast<int>(s.d));
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int idx = base + u * kQuantVThreads;
+      if (idx >= work) break;
+      const int row = idx / chunks, c0 = (idx % chunks) * 8;
+      float x[8];
+      if (row < valid_rows) {
+        chunk_to_float(raw[u], x);
+      } else {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) x[i] = 0.f;
+      }
+      const int pos = Order::pos(row);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float mult = CHUNKS > 0 ? my_mult[i] : multiplier(c0 + i);
+        const float centered = x[i] - (CHUNKS > 0 ? my_mean[i] : offset(c0 + i));
+        const float q = row < valid_rows ? fminf(fmaxf(centered * mult, -448.f), 448.f) : 0.f;
+        tile[quant_v_tile_word(c0 + i, pos >> 2) * 4 + (pos & 3)] = __nv_fp8_e4m3(q).__x;
+      }
+    }
+  }
+  __syncthreads();
+  uint8_t* dst = out + bh * a.d_pad * a.n_pad + tok0;
+  for (int idx = threadIdx.x; idx < a.d_pad * kRowWords; idx += kQuantVThreads) {
+    const int c = idx / kRowWords, w = idx % kRowWords;
+    *reinterpret_cast<uint32_t*>(dst + c * a.n_pad + w * 4) = tile_words[quant_v_tile_word(c, w)];
+  }
+}
+
+// Host side: grid and launch for either order. n_pad must be a multiple of kQuantVTokens.
+template <typename T, typename Order>
+void launch_quant_v_fp8_tile(const T* v, const QuantVArgs& a, bool vec, const float* amax, const float* mean,
+                             uint8_t* out, float* scale, cudaStream_t stream) {
+  const int64_t tiles = a.n_pad / kQuantVTokens;
+  SAGE_CHECK(tiles < 2147483647 && a.s.h <= 65535 && a.s.b <= 65535, "v is too large for the grid");
+  dim3 grid(static_cast<unsigned>(tiles > 0 ? tiles : 1), static_cast<unsigned>(a.s.h), static_cast<unsigned>(a.s.b));
+  auto go = [&](auto chunks_tag) {
+    constexpr int C = decltype(chunks_tag)::value;
+    if (vec) {
+      quant_v_fp8_tile_kernel<T, true, Order, C><<<grid, kQuantVThreads, 0, stream>>>(v, a, amax, mean, out, scale);
+    } else {
+      quant_v_fp8_tile_kernel<T, false, Order, C><<<grid, kQuantVThreads, 0, stream>>>(v, a, amax, mean, out, scale);
+    }
+  };
+  switch (a.d_pad / 8) {
+    case 8: go(std::integral_constant<int, 8>{}); break;
+    case 16: go(std::integral_constant<int, 16>{}); break;
+    case 32: go(std::integral_constant<int, 32>{}); break;
+    default: go(std::integral_constant<int, 0>{});
+  }
+}
+
+}  // namespace sage

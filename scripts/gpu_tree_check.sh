@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# GPU host check of the working tree with extension modules built elsewhere and carried in
+# sageattention/ (build here: TORCH_CUDA_ARCH_LIST=9.0 python3 setup.py build_ext --inplace):
+#   1. all GPU tests;  2. quantization bandwidth, A/B against a reference wheel in DIR (optional);
+#   3. the benchmark sweep (python -m sageattention.bench) into $OUT;
+#   4. memcheck sweeps (mma.sync variants, sm90 both accumulations, quantization on odd shapes).
+# usage: bash scripts/gpu_tree_check.sh [REFERENCE_WHEEL_DIR]      (logs to $OUT)
+set -o pipefail
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
+OUT=${OUT:-/tmp/tree-check}
+mkdir -p "$OUT"
+{ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+  python3 -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__)"
+  python3 -m sageattention | grep -A5 '"kernels"'; } 2>&1 | tee "$OUT/env.txt"
+timeout 300 python3 -m pytest tests/gpu -m gpu -q -rs -p no:cacheprovider 2>&1 | tee "$OUT/gpu_tests.log" | tail -8
+if [ -n "$1" ]; then
+  python3 -m pip install -q --no-deps --no-index --target /tmp/ref "$1"/sageattention-*.whl && mkdir -p /tmp/refbench \
+    && cp bench/quant_bench.py /tmp/refbench/ \
+    && (cd /tmp/refbench && PYTHONPATH=/tmp/ref timeout 60 python3 quant_bench.py) 2>&1 | sed 's/^/[reference] /' | tee "$OUT/quant_ab.log"
+fi
+timeout 60 python3 bench/quant_bench.py 2>&1 | sed 's/^/[tree] /' | tee -a "$OUT/quant_ab.log"
+timeout 280 python3 -m sageattention.bench --warmup-ms 50 --rep-ms 200 --out "$OUT" --name sweep_h100 2>&1 \
+  | tee "$OUT/bench.log" | grep -vE "^\s*$" | tail -40
+timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
+  | tail -2 | tee "$OUT/memcheck.log"
+timeout 90 compute-sanitizer --tool memcheck --error-exitcode 9 python3 -c "
+import math, torch
+from sageattention.kernels import sm90
+for d, c, n, dt in [(128, True, 300, torch.float16), (64, False, 200, torch.bfloat16), (128, False, 129, torch.float16)]:
+    q, k, v = (torch.randn(1, 2, n, d, device='cuda', dtype=dt) for _ in range(3))
+    for acc in ('fp32', 'fp32+fp32'):
+        sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout='HND', is_causal=c, qk_quant_gran='per_thread',
+            sm_scale=1 / math.sqrt(d), pv_accum_dtype=acc, smooth_k=True, smooth_v=True, return_lse=True)
+torch.cuda.synchronize(); print('sm90 memcheck sweep done')
+" 2>&1 | tail -2 | tee -a "$OUT/memcheck.log"
