@@ -84,8 +84,10 @@ def _abi_hint() -> str:
     cfg = _build_config()
     floor = cfg.get("torch_floor", "?")
     cuda = cfg.get("cuda_version", "?")
+    label = cfg.get("local_label") or ""
+    flavor = f"flavor {label}, compiled with CUDA {cuda}" if label else f"compiled with CUDA {cuda}"
     return (
-        f"This wheel targets torch >= {floor} built for CUDA {cuda}; you have torch {torch.__version__} "
+        f"This wheel ({flavor}) targets torch >= {floor} of the same CUDA major; you have torch {torch.__version__} "
         f"(CUDA {torch.version.cuda}). Install the sageattention flavor matching your torch's CUDA "
         f"(…/whl/cu{str(torch.version.cuda or '').replace('.', '')}/)."
     )

@@ -226,3 +226,13 @@ def test_build_info_reports_the_build() -> None:
     if site != imported.parents[1] or (site / "setup.py").exists():
         return
     assert info["version"] == dist.version
+
+
+def test_load_failure_hint_names_the_flavor_and_the_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A cu126 wheel compiled with nvcc 12.4: the hint must not send its user looking for a "cu124".
+    from sageattention import _lib
+
+    monkeypatch.setattr(_lib, "_build_config",
+                        lambda: {"torch_floor": "2.10", "cuda_version": "12.4", "local_label": "cu126"})
+    hint = _lib._abi_hint()
+    assert "flavor cu126" in hint and "CUDA 12.4" in hint and "torch >= 2.10" in hint
