@@ -353,7 +353,7 @@ def sageattn(
             if kwargs.get("pv_accum_dtype") is None:  # left open: the faster kernel for this shape
                 from sageattention.kernels import sm90
 
-                sm90_kwargs = {**kwargs, "pv_accum_dtype": sm90.auto_accum(shapes.head_dim, bool(is_causal))}
+                sm90_kwargs = {**kwargs, "pv_accum_dtype": sm90.auto_accum(shapes.head_dim)}
             logger.debug("sageattention: path=%s pv_accum_dtype=%s", entry.__name__, sm90_kwargs["pv_accum_dtype"])
             return entry(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
                          return_lse=return_lse, **sm90_kwargs)

@@ -3,7 +3,9 @@
 #   1. `python -m ci test-wheel W -m gpu` — exactly what release.yml's GPU legs run;
 #   2. memcheck of the sm90 kernel, both accumulations;
 #   3. compute-sanitizer over every mma.sync variant;
-#   4. the sm90 quick benchmark (end to end and kernel-only, both accumulation modes, vs SDPA).
+#   4. quantization bandwidth, the benchmark sweep (python -m sageattention.bench: every backend,
+#      N 1K-32K, D 64/128, causal and not; table, JSON, PNG) and the sm90 quick benchmark
+#      (accuracy, both accumulations, kernel-only and end to end).
 # usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench]     (logs to $OUT)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -13,9 +15,9 @@ mkdir -p "$OUT"
 W=$(ls "$REPO/${1:?usage: gpu_wheel_check.sh DIR}"/sageattention-*.whl | head -1)
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   python3 -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__)"
-  basename "$W"; } 2>&1 | tee "$OUT/env.txt"
+  basename "$W"; } 2>&1 | tee "$OUT/test_wheel_gpu.log"
 timeout 240 python3 -m ci test-wheel "$W" -m gpu --system-site-packages -- -q -rs 2>&1 \
-  | tee "$OUT/test_wheel_gpu.log" | tail -12
+  | tee -a "$OUT/test_wheel_gpu.log" | tail -12
 python3 -m pip install -q --no-deps --target /tmp/site "$W" || exit 1
 rm -rf /tmp/pt && mkdir -p /tmp/pt && cp -r tests bench pyproject.toml /tmp/pt/ && cd /tmp/pt || exit 1
 export PYTHONPATH=/tmp/site:/tmp/pt
@@ -29,8 +31,11 @@ for d, c, n in [(128, True, 300), (64, False, 200), (128, False, 129)]:
         sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout='HND', is_causal=c, qk_quant_gran='per_thread',
             sm_scale=1 / math.sqrt(d), pv_accum_dtype=acc, smooth_k=True, smooth_v=False, return_lse=True)
 torch.cuda.synchronize(); print('sm90 memcheck sweep done')
-" 2>&1 | tail -3 | tee "$OUT/sm90_memcheck.log"
+" 2>&1 | tail -3 | tee "$OUT/memcheck.log"
 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
-  | tail -3 | tee "$OUT/mma_memcheck.log"
+  | tail -3 | tee -a "$OUT/memcheck.log"
 [ "$2" = skip-bench ] && exit 0
-timeout 200 python3 bench/sm90_bench.py --quick --out "$OUT/sm90_bench.json" 2>&1 | tee "$OUT/sm90_bench.log"
+timeout 60 python3 bench/quant_bench.py 2>&1 | tee "$OUT/sweep.log"
+timeout 280 python3 -m sageattention.bench --warmup-ms 50 --rep-ms 200 --out "$OUT" --name sweep_h100 2>&1 \
+  | grep -vE "^\s*$" >> "$OUT/sweep.log"; tail -12 "$OUT/sweep.log"
+timeout 150 python3 bench/sm90_bench.py --quick --out "$OUT/sm90_bench.json" 2>&1 | tee -a "$OUT/sweep.log" | grep -E "^D|accuracy"

@@ -21,15 +21,15 @@ CTA_K = 128  # keys per KV tile
 PV_ACCUM_DTYPES = ("fp32+fp32", "fp32")
 
 
-def auto_accum(head_dim: int, is_causal: bool) -> str:
+def auto_accum(head_dim: int) -> str:
     """The faster accumulation for a shape, when the caller (sageattn) leaves it open.
 
-    Measured kernel-only on the H100 (bench/results/sm90_h100_v4.json, N=16K B4 H32): single level wins
-    at D=64 (501 vs 445 TOPS) and causal D=128 (693 vs 661), two levels at non-causal D=128 (775 vs
-    736; 644 vs 631 at 4K), where the single-level kernel's few register spills cost more than the
-    QK/softmax overlap gains. Accuracy is the same (rel-L1 0.037-0.039 either way).
+    Kernel-only on the H100, N=16K B4 H32, five runs on four leases (bench/results/sm90_h100_v4/v5):
+    single level wins at D=64 every time (501-504 vs 445-448 TOPS, +13 %), two levels at D=128 in
+    4 of 5 runs non-causal (+3-6 %) and 3 of 4 causal (692-733 vs 660-675); the single-level kernel's
+    few D=128 register spills cost more than its QK/softmax overlap gains. Accuracy is the same.
     """
-    return "fp32" if head_dim <= 64 or is_causal else "fp32+fp32"
+    return "fp32" if head_dim <= 64 else "fp32+fp32"
 
 
 QK_QUANT_GRANS = ("per_thread", "per_warp")

@@ -193,8 +193,8 @@ def test_sageattn_takes_the_faster_accumulation_for_the_shape(d, causal):
     import sageattention
 
     q, k, v = (make("HND", 1, 4, 700, d, torch.float16) for _ in range(3))
-    chosen = sm90.auto_accum(d, causal)
-    assert chosen == ("fp32" if d <= 64 or causal else "fp32+fp32")
+    chosen = sm90.auto_accum(d)
+    assert chosen == ("fp32" if d <= 64 else "fp32+fp32")
     got = sageattention.sageattn(q, k, v, is_causal=causal)
     explicit = sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90(q, k, v, is_causal=causal, pv_accum_dtype=chosen)
     other = sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90(
