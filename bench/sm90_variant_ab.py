@@ -1,0 +1,70 @@
+"""A/B of sm90 kernel builds in one process each (run once per build, same GPU): kernel-only TOPS on
+pre-quantized inputs for both accumulations, plus accuracy vs float64 at N=4K.
+
+    python bench/sm90_variant_ab.py LABEL
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+
+import torch
+
+sys.path.insert(0, ".")
+from sageattention import reference as R  # noqa: E402
+from sageattention.kernels import sm90  # noqa: E402
+
+
+def kernel_tops(n: int, d: int, causal: bool, two_level: bool) -> float:
+    b, h = 4, 32
+    q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
+    ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
+
+    def run() -> None:
+        torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+            q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0,
+            n, causal, True, 1 / math.sqrt(d), False, two_level)
+
+    for _ in range(3):
+        run()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(10):
+        a, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        run()
+        e.record()
+        e.synchronize()
+        times.append(a.elapsed_time(e) / 1e3)
+    flops = 4.0 * b * h * n * n * d / (2 if causal else 1)
+    return flops / statistics.median(times) / 1e12
+
+
+def accuracy(d: int, accum: str) -> tuple[float, float]:
+    q, k, v = (torch.randn(1, 4, 4096, d, device="cuda", dtype=torch.float16) for _ in range(3))
+    o = sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread",
+                                 sm_scale=1 / math.sqrt(d), pv_accum_dtype=accum, smooth_k=True, smooth_v=False,
+                                 return_lse=False)
+    ref, _ = R.attention_fp64(q, k, v, False)
+    rel = float((o.double() - ref).abs().sum() / ref.abs().sum())
+    x, y = o.double().flatten(), ref.flatten()
+    return rel, float(torch.dot(x, y) / (x.norm() * y.norm()))
+
+
+def main() -> None:
+    label = sys.argv[1] if len(sys.argv) > 1 else "build"
+    torch.manual_seed(0)
+    for d, acc in ((64, "fp32"), (128, "fp32+fp32")):
+        rel, cos = accuracy(d, acc)
+        print(f"[{label}] accuracy D{d} {acc}: rel-L1 {rel:.4f} cos {cos:.6f}", flush=True)
+    for n, d, causal in ((16384, 64, False), (4096, 64, False), (16384, 128, False), (4096, 128, False),
+                         (16384, 128, True)):
+        two = kernel_tops(n, d, causal, True)
+        one = kernel_tops(n, d, causal, False)
+        print(f"[{label}] D{d} N={n} causal={int(causal)}: two-level {two:6.1f}  single-level {one:6.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
