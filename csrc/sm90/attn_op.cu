@@ -58,13 +58,13 @@ void check_tensor(const Tensor& t, ScalarType type, int64_t dim, const char* nam
 
 template <int D, typename OutT>
 void dispatch_causal(bool causal, bool two_level, const CUtensorMap& tq, const CUtensorMap& tk, const CUtensorMap& tv,
-                     const AttnParams& p, int batch, cudaStream_t stream) {
+                     const AttnParams& p, int sm_count, bool persistent, cudaStream_t stream) {
   if (two_level) {
-    if (causal) launch_attn<D, true, OutT, true>(tq, tk, tv, p, batch, stream);
-    else launch_attn<D, false, OutT, true>(tq, tk, tv, p, batch, stream);
+    if (causal) launch_attn<D, true, OutT, true>(tq, tk, tv, p, sm_count, persistent, stream);
+    else launch_attn<D, false, OutT, true>(tq, tk, tv, p, sm_count, persistent, stream);
   } else {
-    if (causal) launch_attn<D, true, OutT, false>(tq, tk, tv, p, batch, stream);
-    else launch_attn<D, false, OutT, false>(tq, tk, tv, p, batch, stream);
+    if (causal) launch_attn<D, true, OutT, false>(tq, tk, tv, p, sm_count, persistent, stream);
+    else launch_attn<D, false, OutT, false>(tq, tk, tv, p, sm_count, persistent, stream);
   }
 }
 
@@ -131,10 +131,29 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   p.head_dim = static_cast<int>(s.d);
   p.per_thread = qk_per_thread ? 1 : 0;
   p.num_q_tiles = static_cast<int>((s.n + kCtaQ - 1) / kCtaQ);
+  p.batch = static_cast<int>(B);
   p.sm_scale_log2 = static_cast<float>(sm_scale * 1.4426950408889634);
   // Tuning knob for A/B runs: SAGEATTENTION_SM90_PINGPONG=0 lets both warpgroups issue freely.
   const char* pingpong = std::getenv("SAGEATTENTION_SM90_PINGPONG");
   p.pingpong = (pingpong && std::strcmp(pingpong, "0") == 0) ? 0 : 1;
+  // Grid: one CTA per SM walking the work items when non-causal (0-3 % faster on the H100); one CTA
+  // per item under causal masking, where the hardware's dynamic CTA placement balances the uneven
+  // items better than the static walk (which measured 7 % slower at N=16K;
+  // bench/results/sm90_h100_persistent_ab.log). SAGEATTENTION_SM90_PERSISTENT=0 forces one per item.
+  const char* persistent_env = std::getenv("SAGEATTENTION_SM90_PERSISTENT");
+  bool persistent = !is_causal && !(persistent_env && std::strcmp(persistent_env, "0") == 0);
+  int sm_count = 0;
+  SAGE_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, q.get_device_index()) == cudaSuccess,
+             "cannot read the GPU's multiprocessor count");
+  // Test knob: SAGEATTENTION_SM90_CTAS=n runs the persistent grid (causal too) with n CTAs, so a few
+  // CTAs walk many work items (the tests compare it bit for bit with the default grid).
+  if (const char* ctas = std::getenv("SAGEATTENTION_SM90_CTAS")) {
+    const int n = std::atoi(ctas);
+    SAGE_CHECK(n > 0, "SAGEATTENTION_SM90_CTAS must be a positive integer, got '", ctas, "'");
+    sm_count = n;
+    persistent = true;
+  }
+  SAGE_CHECK(static_cast<int64_t>(p.num_q_tiles) * hq * B < (int64_t{1} << 31), "too many query tiles for the grid");
   SAGE_CHECK(B * hq * nq_pad < (int64_t{1} << 31) && B * hkv * nk_pad < (int64_t{1} << 31),
              "tensor too large for 32-bit TMA row coordinates");
 
@@ -146,11 +165,11 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   cudaStream_t stream = current_stream(q.get_device_index());
   const bool half = q.scalar_type() == ScalarType::Half;
   if (dp == 128) {
-    if (half) dispatch_causal<128, __half>(is_causal, two_level, tq, tk, tv, p, static_cast<int>(B), stream);
-    else dispatch_causal<128, __nv_bfloat16>(is_causal, two_level, tq, tk, tv, p, static_cast<int>(B), stream);
+    if (half) dispatch_causal<128, __half>(is_causal, two_level, tq, tk, tv, p, sm_count, persistent, stream);
+    else dispatch_causal<128, __nv_bfloat16>(is_causal, two_level, tq, tk, tv, p, sm_count, persistent, stream);
   } else {
-    if (half) dispatch_causal<64, __half>(is_causal, two_level, tq, tk, tv, p, static_cast<int>(B), stream);
-    else dispatch_causal<64, __nv_bfloat16>(is_causal, two_level, tq, tk, tv, p, static_cast<int>(B), stream);
+    if (half) dispatch_causal<64, __half>(is_causal, two_level, tq, tk, tv, p, sm_count, persistent, stream);
+    else dispatch_causal<64, __nv_bfloat16>(is_causal, two_level, tq, tk, tv, p, sm_count, persistent, stream);
   }
   check_launch("qk_int8_pv_fp8_sm90");
   return {out, lse};

@@ -17,71 +17,93 @@ __global__ void __launch_bounds__(kThreads, 1)
   using T = TileTraits<D>;
   extern __shared__ uint8_t smem_raw[];
   const SmemPlan<D> sm(smem_raw);
-  const TileCoord tc = tile_of_block<CAUSAL>(p);
-  const int q0 = tc.q_tile * kCtaQ;
-  const int hk = tc.h / p.group;
-  const int n_tiles = kv_tiles_for<CAUSAL>(q0, p);
   const int warpgroup = threadIdx.x / 128;
+  const int items = num_work_items(p);
 
   if (threadIdx.x == 0) {
     mbar_init(sm.q_full, 1);
+    mbar_init(sm.q_empty, 4 * kConsumerWarpgroups);  // one arrival per consumer warp
 #pragma unroll
     for (int s = 0; s < T::kStages; ++s) {
       mbar_init(&sm.k_full[s], 1);
       mbar_init(&sm.v_full[s], 1);
-      mbar_init(&sm.k_empty[s], 4 * kConsumerWarpgroups);  // one arrival per consumer warp
+      mbar_init(&sm.k_empty[s], 4 * kConsumerWarpgroups);
       mbar_init(&sm.v_empty[s], 4 * kConsumerWarpgroups);
     }
     fence_barrier_init();
   }
   __syncthreads();
 
+  // Both roles walk the same work items in the same order and count the same KV tiles (j0), so
+  // their views of the barrier phases agree without any other communication.
   if (warpgroup == 0) {
     regs_dealloc<kProducerRegs>();
     if (threadIdx.x == 0) {
       tma_prefetch_map(&tm_q);
       tma_prefetch_map(&tm_k);
       tma_prefetch_map(&tm_v);
-      const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
-      const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + hk;
-      producer_loop<D>(sm, &tm_q, &tm_k, &tm_v, static_cast<int>(bhq * p.nq_pad + q0),
-                       static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_tiles);
+      int j0 = 0;
+      for (int item = blockIdx.x, n = 0; item < items; item += gridDim.x, ++n) {
+        const TileCoord tc = tile_of_item<CAUSAL>(item, p);
+        const int q0 = tc.q_tile * kCtaQ;
+        const int n_tiles = kv_tiles_for<CAUSAL>(q0, p);
+        const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
+        const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + tc.h / p.group;
+        producer_loop<D>(sm, &tm_q, &tm_k, &tm_v, static_cast<int>(bhq * p.nq_pad + q0),
+                         static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_tiles, n, j0);
+        j0 += n_tiles;
+      }
     }
   } else {
     regs_alloc<kConsumerRegs>();
     const int wg = warpgroup - 1;
     const int tid = threadIdx.x - 128 * warpgroup;
     const int warp = tid / 32, lane = tid % 32;
-    const int warp_row0 = q0 + wg * 64 + warp * 16;  // 16-row block of this warp
-    const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
-    const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + hk;
-    float q_scale;
-    const float* k_scale_head;
-    if (p.per_thread) {  // Q groups: 8 per 16 rows (row % 8); K groups: 4 per 128 keys ((key % 8) / 2)
-      q_scale = p.q_scale[bhq * (p.nq_pad / 16 * 8) + warp_row0 / 16 * 8 + (lane >> 2)];
-      k_scale_head = p.k_scale + bhk * (p.nk_pad / kCtaK * 4);
-    } else {  // Q: one scale per 16-row warp block; K: one per 128-key tile
-      q_scale = p.q_scale[bhq * (p.nq_pad / 16) + warp_row0 / 16];
-      k_scale_head = p.k_scale + bhk * (p.nk_pad / kCtaK);
+    const bool pingpong = kTwoLevel && p.pingpong;
+    if (pingpong && wg == 1) named_arrive(kTurnWg0);  // warpgroup 0 takes the first turn
+    int j0 = 0;
+    for (int item = blockIdx.x, n = 0; item < items; item += gridDim.x, ++n) {
+      const TileCoord tc = tile_of_item<CAUSAL>(item, p);
+      const int q0 = tc.q_tile * kCtaQ;
+      const int hk = tc.h / p.group;
+      const int n_tiles = kv_tiles_for<CAUSAL>(q0, p);
+      const int warp_row0 = q0 + wg * 64 + warp * 16;  // 16-row block of this warp
+      const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
+      const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + hk;
+      float q_scale;
+      const float* k_scale_head;
+      if (p.per_thread) {  // Q groups: 8 per 16 rows (row % 8); K groups: 4 per 128 keys ((key % 8) / 2)
+        q_scale = p.q_scale[bhq * (p.nq_pad / 16 * 8) + warp_row0 / 16 * 8 + (lane >> 2)];
+        k_scale_head = p.k_scale + bhk * (p.nk_pad / kCtaK * 4);
+      } else {  // Q: one scale per 16-row warp block; K: one per 128-key tile
+        q_scale = p.q_scale[bhq * (p.nq_pad / 16) + warp_row0 / 16];
+        k_scale_head = p.k_scale + bhk * (p.nk_pad / kCtaK);
+      }
+      RowState<D> st;
+      if constexpr (kTwoLevel) {
+        consumer_loop<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2, k_scale_head,
+                                 n, j0);
+      } else {
+        consumer_loop_single<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2,
+                                        k_scale_head, n, j0);
+      }
+      // Every wgmma of this item has retired: the producer may load the next item's Q.
+      __syncwarp();
+      if (lane == 0) mbar_arrive(sm.q_empty);
+      store_output<D, OutT>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
+      j0 += n_tiles;
     }
-    RowState<D> st;
-    if constexpr (kTwoLevel) {
-      consumer_loop<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2, k_scale_head);
-    } else {
-      consumer_loop_single<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2,
-                                      k_scale_head);
-    }
-    store_output<D, OutT>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
+    if (pingpong && wg == 0) named_sync(kTurnWg0);  // consume warpgroup 1's last hand-over
   }
 }
 
 template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
-                 int batch, cudaStream_t stream) {
+                 int sm_count, bool persistent, cudaStream_t stream) {
   auto kernel = attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel>;
   constexpr int smem = TileTraits<D>::kSmemBytes;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  kernel<<<grid_shape(p, batch), kThreads, smem, stream>>>(tm_q, tm_k, tm_v, p);
+  kernel<<<grid_shape(p, sm_count, persistent), kThreads, smem, stream>>>(tm_q, tm_k, tm_v, p);
 }
 
 }  // namespace sage::sm90

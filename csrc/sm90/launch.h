@@ -12,6 +12,6 @@ namespace sage::sm90 {
 
 template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
-                 int batch, cudaStream_t stream);
+                 int sm_count, bool persistent, cudaStream_t stream);
 
 }  // namespace sage::sm90

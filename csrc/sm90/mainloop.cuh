@@ -37,6 +37,7 @@ struct SmemPlan {
   int8_t* k;    // [kStages][kCtaK * D]
   uint8_t* v;   // [kStages][D * kCtaK]
   uint64_t* q_full;
+  uint64_t* q_empty;  // one arrival per consumer warp once its last wgmma reading Q has retired
   uint64_t* k_full;
   uint64_t* k_empty;
   uint64_t* v_full;
@@ -50,7 +51,8 @@ struct SmemPlan {
     v = base + T::kQBytes + T::kStages * T::kKBytes;
     uint64_t* bars = reinterpret_cast<uint64_t*>(v + T::kStages * T::kVBytes);
     q_full = bars;
-    k_full = bars + 1;
+    q_empty = bars + 1;
+    k_full = bars + 2;
     k_empty = k_full + T::kStages;
     v_full = k_empty + T::kStages;
     v_empty = v_full + T::kStages;
@@ -68,21 +70,25 @@ __device__ __forceinline__ int kv_tiles_for(int q0, const AttnParams& p) {
   return n;
 }
 
-// ---- producer: one thread streams Q once, then K/V tiles through the ring --------------------
+// ---- producer: one thread streams each work item's Q, then its K/V tiles through the ring ------
+// `item` counts the CTA's work items (Q buffer phase); `j0` is the ring position of this item's
+// first KV tile (the ring and its barrier phases run on across items).
 template <int D>
 __device__ __forceinline__ void producer_loop(const SmemPlan<D>& sm, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
                                               const CUtensorMap* tm_v, int q_row0, int kv_row0, int v_row0,
-                                              int n_tiles) {
+                                              int n_tiles, int item, int j0) {
   using T = TileTraits<D>;
+  if (item > 0) mbar_wait(sm.q_empty, (item - 1) & 1);  // the consumers are done with the last Q
   mbar_arrive_expect_tx(sm.q_full, T::kQBytes);
   tma_load_2d(sm.q, tm_q, sm.q_full, 0, q_row0);
   for (int j = 0; j < n_tiles; ++j) {
-    const int s = j % T::kStages;
-    const uint32_t phase = (j / T::kStages) & 1;
-    if (j >= T::kStages) mbar_wait(&sm.k_empty[s], phase ^ 1);
+    const int g = j0 + j;
+    const int s = g % T::kStages;
+    const uint32_t phase = (g / T::kStages) & 1;
+    if (g >= T::kStages) mbar_wait(&sm.k_empty[s], phase ^ 1);
     mbar_arrive_expect_tx(&sm.k_full[s], T::kKBytes);
     tma_load_2d(sm.k + s * T::kKBytes, tm_k, &sm.k_full[s], 0, kv_row0 + j * kCtaK);
-    if (j >= T::kStages) mbar_wait(&sm.v_empty[s], phase ^ 1);
+    if (g >= T::kStages) mbar_wait(&sm.v_empty[s], phase ^ 1);
     mbar_arrive_expect_tx(&sm.v_full[s], T::kVBytes);
     tma_load_2d(sm.v + s * T::kVBytes, tm_v, &sm.v_full[s], j * kCtaK, v_row0);
   }
@@ -112,7 +118,11 @@ struct RowState {
 
 // Named barriers (id 0 is __syncthreads): each consumer warpgroup waits for its turn to issue its
 // batch of wgmmas, then hands the turn to the other, so one warpgroup's softmax overlaps the other's
-// tensor-core work (ping-pong) instead of both hitting the same unit at the same time.
+// tensor-core work (ping-pong) instead of both hitting the same unit at the same time. Both
+// warpgroups take the same number of turns per work item, so the alternation runs on across the
+// items of a persistent CTA: the kernel opens it once (warpgroup 1 hands warpgroup 0 the first turn)
+// and closes it once. Opening and closing it per item would let warpgroup 1 arrive twice on
+// warpgroup 0's barrier before warpgroup 0 waits once, and the barrier would complete without it.
 enum NamedBarrier : int { kTurnWg0 = 1, kTurnWg1 = 2 };
 __device__ __forceinline__ void named_sync(int id) {
   asm volatile("bar.sync %0, %1;" ::"r"(id), "n"(128 * kConsumerWarpgroups) : "memory");
@@ -206,7 +216,7 @@ __device__ __forceinline__ void pack_p(const int32_t (&f)[64], uint32_t (&a)[4][
 template <int D, bool CAUSAL>
 __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnParams& p, RowState<D>& st, int wg,
                                               int warp, int lane, int q0, int n_tiles, float q_scale,
-                                              const float* k_scale_head) {
+                                              const float* k_scale_head, int item, int j0) {
   using T = TileTraits<D>;
   const int t = lane & 3;
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);  // and row0 + 8
@@ -229,20 +239,19 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
 #pragma unroll
   for (int c = 0; c < 4; ++c) a[c][0] = a[c][1] = a[c][2] = a[c][3] = 0u;
 
-  if (p.pingpong && wg == 1) named_arrive(kTurnWg0);  // warpgroup 0 issues first
-  mbar_wait(sm.q_full, 0);
+  mbar_wait(sm.q_full, item & 1);
 
   // The loop is peeled (QK only / QK+PV / PV only) so every wgmma wait has a fixed depth: ptxas
   // serializes wgmmas whose retirement it cannot prove on every path.
   auto issue_qk = [&](int it) {
-    const int s = it % T::kStages;
+    const int s = (j0 + it) % T::kStages;
     const uint64_t desc_k = smem_desc<T::kQKRowBytes>(sm.k + s * T::kKBytes);
 #pragma unroll
     for (int kk = 0; kk < D / 32; ++kk) wgmma_m64n128k32_s8(s_acc, desc_q + 2 * kk, desc_k + 2 * kk, kk > 0);
     wgmma_commit();
   };
   auto issue_pv = [&](int it) {
-    const int s = it % T::kStages;
+    const int s = (j0 + it) % T::kStages;
     const uint64_t desc_v = smem_desc<T::kVRowBytes>(sm.v + s * T::kVBytes);
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
@@ -251,11 +260,11 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
     }
     wgmma_commit();
   };
-  auto wait_k = [&](int it) { mbar_wait(&sm.k_full[it % T::kStages], (it / T::kStages) & 1); };
-  auto wait_v = [&](int it) { mbar_wait(&sm.v_full[it % T::kStages], (it / T::kStages) & 1); };
+  auto wait_k = [&](int it) { mbar_wait(&sm.k_full[(j0 + it) % T::kStages], ((j0 + it) / T::kStages) & 1); };
+  auto wait_v = [&](int it) { mbar_wait(&sm.v_full[(j0 + it) % T::kStages], ((j0 + it) / T::kStages) & 1); };
   auto release = [&](uint64_t* empty, int it) {
     __syncwarp();
-    if (lane == 0) mbar_arrive(&empty[it % T::kStages]);
+    if (lane == 0) mbar_arrive(&empty[(j0 + it) % T::kStages]);
   };
   // After QK(it) retired: free the K slot, softmax in place (P~ bits in s_acc).
   // The K scale is loaded at the top of the iteration, before the barrier waits, so its global
@@ -323,7 +332,6 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
       accumulate_pv(n_tiles - 1);
     }
   }
-  if (p.pingpong && wg == 0) named_sync(kTurnWg0);  // consume warpgroup 1's last hand-over
 }
 
 // Single-level variant (pv_accum_dtype "fp32"): PV accumulates straight into O (the wgmma's fp32
@@ -334,7 +342,7 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
 template <int D, bool CAUSAL>
 __device__ __forceinline__ void consumer_loop_single(const SmemPlan<D>& sm, const AttnParams& p, RowState<D>& st,
                                                      int wg, int warp, int lane, int q0, int n_tiles, float q_scale,
-                                                     const float* k_scale_head) {
+                                                     const float* k_scale_head, int item, int j0) {
   using T = TileTraits<D>;
   const int t = lane & 3;
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);
@@ -349,20 +357,22 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<D>& sm, cons
 
   int32_t s0[64], s1[64];
   uint32_t a[4][4];
-  mbar_wait(sm.q_full, 0);
+  mbar_wait(sm.q_full, item & 1);
   if (n_tiles == 0) return;
 
   auto issue_qk = [&](int32_t (&s_acc)[64], int it) {
-    mbar_wait(&sm.k_full[it % T::kStages], (it / T::kStages) & 1);
-    const uint64_t desc_k = smem_desc<T::kQKRowBytes>(sm.k + (it % T::kStages) * T::kKBytes);
+    const int g = j0 + it;
+    mbar_wait(&sm.k_full[g % T::kStages], (g / T::kStages) & 1);
+    const uint64_t desc_k = smem_desc<T::kQKRowBytes>(sm.k + (g % T::kStages) * T::kKBytes);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 32; ++kk) wgmma_m64n128k32_s8(s_acc, desc_q + 2 * kk, desc_k + 2 * kk, kk > 0);
     wgmma_commit();
   };
   auto issue_pv = [&](int it) {
-    mbar_wait(&sm.v_full[it % T::kStages], (it / T::kStages) & 1);
-    const uint64_t desc_v = smem_desc<T::kVRowBytes>(sm.v + (it % T::kStages) * T::kVBytes);
+    const int g = j0 + it;
+    mbar_wait(&sm.v_full[g % T::kStages], (g / T::kStages) & 1);
+    const uint64_t desc_v = smem_desc<T::kVRowBytes>(sm.v + (g % T::kStages) * T::kVBytes);
     wgmma_fence();
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
@@ -373,7 +383,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<D>& sm, cons
   };
   auto release = [&](uint64_t* empty, int it) {
     __syncwarp();
-    if (lane == 0) mbar_arrive(&empty[it % T::kStages]);
+    if (lane == 0) mbar_arrive(&empty[(j0 + it) % T::kStages]);
   };
   auto softmax = [&](int32_t (&s_acc)[64], int it, float k_scale, float (&alpha)[2]) {
     pin(s_acc);

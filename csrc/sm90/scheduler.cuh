@@ -1,7 +1,13 @@
-// Which (q tile, head, batch) a CTA computes. One CTA per tile for now (grid = q tiles x Hq x B);
-// under causal masking the tiles with the most KV work are handed out first (blockIdx.x 0 -> the last
-// q tile), so the short diagonal tiles fill the tail of the wave.
+// Which (q tile, head, batch) each work item is, and how CTAs walk them. A persistent grid has at
+// most one CTA per SM (the kernel needs the whole shared memory), each taking work items
+// blockIdx.x, blockIdx.x + gridDim.x, ... so the producer streams the next item's Q and first K/V
+// while the consumers finish the previous item's epilogue. A grid of one CTA per item runs the same
+// code once per CTA (attn_op.cu picks: persistent when non-causal).
+// Items are head-major with the q tile fastest (consecutive items share K/V in L2); under causal
+// masking the q tiles of a head go longest-first, so the short diagonal tiles fill the tail.
 #pragma once
+
+#include <cuda_runtime.h>
 
 #include "sm90/tile.cuh"
 
@@ -11,14 +17,20 @@ struct TileCoord {
   int q_tile, h, b;
 };
 
+__device__ __forceinline__ int num_work_items(const AttnParams& p) { return p.num_q_tiles * p.hq * p.batch; }
+
 template <bool CAUSAL>
-__device__ __forceinline__ TileCoord tile_of_block(const AttnParams& p) {
-  const int x = static_cast<int>(blockIdx.x);
-  return {CAUSAL ? p.num_q_tiles - 1 - x : x, static_cast<int>(blockIdx.y), static_cast<int>(blockIdx.z)};
+__device__ __forceinline__ TileCoord tile_of_item(int item, const AttnParams& p) {
+  const int x = item % p.num_q_tiles;
+  const int hb = item / p.num_q_tiles;
+  return {CAUSAL ? p.num_q_tiles - 1 - x : x, hb % p.hq, hb / p.hq};
 }
 
-inline dim3 grid_shape(const AttnParams& p, int batch) {
-  return dim3(static_cast<unsigned>(p.num_q_tiles), static_cast<unsigned>(p.hq), static_cast<unsigned>(batch));
+// Persistent: min(items, SMs); otherwise one CTA per item.
+inline dim3 grid_shape(const AttnParams& p, int sm_count, bool persistent) {
+  const long long items = static_cast<long long>(p.num_q_tiles) * p.hq * p.batch;
+  const long long ctas = persistent ? (items < sm_count ? items : sm_count) : items;
+  return dim3(static_cast<unsigned>(ctas > 0 ? ctas : 1));
 }
 
 }  // namespace sage::sm90

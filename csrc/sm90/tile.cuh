@@ -29,7 +29,7 @@ struct TileTraits {
   static constexpr int kVBytes = D * kCtaK;
   static constexpr int kQKRowBytes = D;       // 128 -> 128B swizzle, 64 -> 64B swizzle
   static constexpr int kVRowBytes = kCtaK;    // always 128B swizzle
-  static constexpr int kBarriers = 1 + 4 * kStages;
+  static constexpr int kBarriers = 2 + 4 * kStages;  // q_full, q_empty, then k/v full/empty rings
   static constexpr int kSmemBytes = 1024 /*alignment slack*/ + kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers;
   static_assert(kSmemBytes <= 227 * 1024, "shared memory plan exceeds the sm_90 per-block limit");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBytes % 1024 == 0,
@@ -50,6 +50,7 @@ struct AttnParams {
   int head_dim;        // real head dim (<= D_pad)
   int per_thread;      // 1: per-thread Q/K scale groups, 0: per-warp Q / per-tile K
   int num_q_tiles;
+  int batch;
   int pingpong;  // 1: consumer warpgroups take turns issuing wgmmas (named barriers)
   float sm_scale_log2;  // sm_scale * log2(e)
 };

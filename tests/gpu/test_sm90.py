@@ -203,3 +203,32 @@ def test_sageattn_takes_the_faster_accumulation_for_the_shape(d, causal):
     assert not torch.equal(got, other)  # and the two accumulations do round differently
     # An explicit choice is honoured.
     assert torch.equal(sageattention.sageattn(q, k, v, is_causal=causal, pv_accum_dtype=chosen), explicit)
+
+
+@pytest.mark.parametrize("ctas", ["1", "3", "7"])
+@pytest.mark.parametrize("causal, qo, kv", [(False, 1000, 1000), (True, 1000, 1000), (True, 700, 300),
+                                            (True, 300, 700)])
+@pytest.mark.parametrize("accum", ["fp32+fp32", "fp32"])
+def test_persistent_ctas_walk_many_items_bit_for_bit(ctas, causal, qo, kv, accum, monkeypatch):
+    # A CTA takes work items blockIdx.x, blockIdx.x + gridDim.x, ...: with 1-7 CTAs every CTA carries
+    # the K/V ring and Q buffer phases across many items (some with no visible key when qo > kv).
+    q = make("HND", 2, 4, qo, 128, torch.float16)
+    k = make("HND", 2, 2, kv, 128, torch.float16, offset=1.0)
+    v = make("HND", 2, 2, kv, 128, torch.float16)
+    want, want_lse = run(q, k, v, causal=causal, lse=True, accum=accum)
+    monkeypatch.setenv("SAGEATTENTION_SM90_CTAS", ctas)
+    got, got_lse = run(q, k, v, causal=causal, lse=True, accum=accum)
+    assert torch.equal(got, want)
+    assert torch.equal(got_lse, want_lse)
+    monkeypatch.setenv("SAGEATTENTION_SM90_CTAS", "0")
+    with pytest.raises(RuntimeError, match="SAGEATTENTION_SM90_CTAS"):
+        run(q, k, v, causal=causal, accum=accum)
+
+
+@pytest.mark.parametrize("d", [64, 128])
+def test_one_cta_per_item_grid_matches_the_persistent_grid(d, monkeypatch):
+    # Non-causal calls run persistent (one CTA per SM here: 17 x 16 = 272 items, two or three each).
+    q, k, v = (make("HND", 2, 8, 2100, d, torch.float16) for _ in range(3))
+    want = run(q, k, v, accum="fp32")
+    monkeypatch.setenv("SAGEATTENTION_SM90_PERSISTENT", "0")
+    assert torch.equal(run(q, k, v, accum="fp32"), want)
