@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU host check of a wheel built elsewhere (the main job's repaired wheel, carried in DIR):
 #   1. `python -m ci test-wheel W -m gpu` — exactly what release.yml's GPU legs run;
-#   2. memcheck of the sm90 kernel, both accumulations;
+#   2. memcheck of the sm90 kernel, both accumulations, 3 persistent CTAs walking many work items;
 #   3. compute-sanitizer over every mma.sync variant;
 #   4. quantization bandwidth, the benchmark sweep (python -m sageattention.bench: every backend,
 #      N 1K-32K, D 64/128, causal and not; table, JSON, PNG) and the sm90 quick benchmark
@@ -22,7 +22,7 @@ python3 -m pip install -q --no-deps --target /tmp/site "$W" || exit 1
 rm -rf /tmp/pt && mkdir -p /tmp/pt && cp -r tests bench pyproject.toml /tmp/pt/ && cd /tmp/pt || exit 1
 export PYTHONPATH=/tmp/site:/tmp/pt
 python3 -m sageattention | tail -6
-timeout 90 compute-sanitizer --tool memcheck --error-exitcode 9 python3 -c "
+SAGEATTENTION_SM90_CTAS=3 timeout 90 compute-sanitizer --tool memcheck --error-exitcode 9 python3 -c "
 import math, torch
 from sageattention.kernels import sm90
 for d, c, n in [(128, True, 300), (64, False, 200), (128, False, 129)]:
@@ -30,7 +30,7 @@ for d, c, n in [(128, True, 300), (64, False, 200), (128, False, 129)]:
     for acc in ('fp32', 'fp32+fp32'):
         sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout='HND', is_causal=c, qk_quant_gran='per_thread',
             sm_scale=1 / math.sqrt(d), pv_accum_dtype=acc, smooth_k=True, smooth_v=False, return_lse=True)
-torch.cuda.synchronize(); print('sm90 memcheck sweep done')
+torch.cuda.synchronize(); print('sm90 memcheck sweep done (3 persistent CTAs, many work items each)')
 " 2>&1 | tail -3 | tee "$OUT/memcheck.log"
 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
   | tail -3 | tee -a "$OUT/memcheck.log"
