@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 import sys
+from collections.abc import Callable
 
 import torch
 
@@ -14,7 +15,14 @@ from sageattention import reference as R  # noqa: E402
 from sageattention.kernels import mma  # noqa: E402
 
 
-def tops(fn, flops: float) -> float:
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, acc: str) -> torch.Tensor:
+    out = mma.qk_int8_pv_fp16(q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread",
+                              sm_scale=1 / math.sqrt(q.shape[-1]), pv_accum_dtype=acc, smooth_k=True,
+                              smooth_v=False, return_lse=False)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def tops(fn: Callable[[], object], flops: float) -> float:
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
@@ -34,20 +42,11 @@ def main() -> None:
     for d in (128, 64):
         q, k, v = (torch.randn(1, 4, 4096, d, device="cuda", dtype=torch.float16) for _ in range(3))
         ref, _ = R.attention_fp64(q, k, v, False)
+        qb, kb, vb = (torch.randn(4, 32, 16384, d, device="cuda", dtype=torch.float16) for _ in range(3))
         for acc in mma.FP16_PV_ACCUM:
-            fn = lambda acc=acc: mma.qk_int8_pv_fp16(  # noqa: E731
-                q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread", sm_scale=1 / math.sqrt(d),
-                pv_accum_dtype=acc, smooth_k=True, smooth_v=False, return_lse=False)
-            out = fn()
-            out = out[0] if isinstance(out, tuple) else out
-            rel = float((out.double() - ref).abs().sum() / ref.abs().sum())
-            qb, kb, vb = (torch.randn(4, 32, 16384, d, device="cuda", dtype=torch.float16) for _ in range(3))
-            big = lambda acc=acc: mma.qk_int8_pv_fp16(  # noqa: E731
-                qb, kb, vb, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread",
-                sm_scale=1 / math.sqrt(d), pv_accum_dtype=acc, smooth_k=True, smooth_v=False, return_lse=False)
-            t = tops(big, 4.0 * 4 * 32 * 16384 * 16384 * d)
+            rel = float((attention(q, k, v, acc).double() - ref).abs().sum() / ref.abs().sum())
+            t = tops(lambda acc=acc: attention(qb, kb, vb, acc), 4.0 * 4 * 32 * 16384 * 16384 * d)  # noqa: B023
             print(f"mma fp16-PV D{d} accum={acc:10s} e2e N=16K {t:6.1f} TOPS   rel-L1 N=4K {rel:.4f}", flush=True)
-            del qb, kb, vb
 
 
 if __name__ == "__main__":
