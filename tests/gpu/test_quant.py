@@ -23,6 +23,10 @@ SPECS = {
     "per_thread_q_wgmma": GroupSpec(16, 8, 1),
     "per_thread_k": GroupSpec(64, 8, 2),
     "per_block_k": GroupSpec(64),
+    # The kernels' own specs: Q per-warp of the sm90 kernel, K per-thread of sm90 and of the FP8 mma.
+    "per_warp_q_wgmma": GroupSpec(16),
+    "per_thread_k_wgmma": GroupSpec(128, 8, 2),
+    "per_thread_k_fp8_mma": GroupSpec(128, 16, 4),
 }
 
 
