@@ -136,12 +136,11 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   // Tuning knob for A/B runs: SAGEATTENTION_SM90_PINGPONG=0 lets both warpgroups issue freely.
   const char* pingpong = std::getenv("SAGEATTENTION_SM90_PINGPONG");
   p.pingpong = (pingpong && std::strcmp(pingpong, "0") == 0) ? 0 : 1;
-  // Grid: one CTA per SM walking the work items when non-causal (0-3 % faster on the H100); one CTA
-  // per item under causal masking, where the hardware's dynamic CTA placement balances the uneven
-  // items better than the static walk (which measured 7 % slower at N=16K;
-  // bench/results/sm90_h100_persistent_ab.log). SAGEATTENTION_SM90_PERSISTENT=0 forces one per item.
+  // Grid: one CTA per SM, each taking work items from a queue (bench/results/sm90_h100_persistent_ab.log);
+  // SAGEATTENTION_SM90_PERSISTENT=0 launches one CTA per item instead (each then finds the queue
+  // empty after its first item).
   const char* persistent_env = std::getenv("SAGEATTENTION_SM90_PERSISTENT");
-  bool persistent = !is_causal && !(persistent_env && std::strcmp(persistent_env, "0") == 0);
+  bool persistent = !(persistent_env && std::strcmp(persistent_env, "0") == 0);
   int sm_count = 0;
   SAGE_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, q.get_device_index()) == cudaSuccess,
              "cannot read the GPU's multiprocessor count");
@@ -153,7 +152,12 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
     sm_count = n;
     persistent = true;
   }
-  SAGE_CHECK(static_cast<int64_t>(p.num_q_tiles) * hq * B < (int64_t{1} << 31), "too many query tiles for the grid");
+  SAGE_CHECK(static_cast<int64_t>(p.num_q_tiles) * hq * B < (int64_t{1} << 30), "too many query tiles for the grid");
+  // The work queue's counter starts at zero on every launch (ordered on the stream before it).
+  Tensor next_item = torch::stable::new_empty(q, {1}, ScalarType::Int);
+  p.next_item = reinterpret_cast<int*>(next_item.data_ptr());
+  SAGE_CHECK(cudaMemsetAsync(p.next_item, 0, sizeof(int), current_stream(q.get_device_index())) == cudaSuccess,
+             "cannot clear the sm90 work-queue counter");
   SAGE_CHECK(B * hq * nq_pad < (int64_t{1} << 31) && B * hkv * nk_pad < (int64_t{1} << 31),
              "tensor too large for 32-bit TMA row coordinates");
 

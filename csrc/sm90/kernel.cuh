@@ -34,8 +34,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
 
-  // Both roles walk the same work items in the same order and count the same KV tiles (j0), so
-  // their views of the barrier phases agree without any other communication.
+  // The producer takes work items — blockIdx.x first, then the next free index of the launch's
+  // counter — and hands each to the consumers through sm.item with the Q load's q_full phase; an
+  // index past the end, published with a plain arrive, ends both walks. Both roles count the same
+  // KV tiles (j0), so their views of the ring's barrier phases agree.
   if (warpgroup == 0) {
     regs_dealloc<kProducerRegs>();
     if (threadIdx.x == 0) {
@@ -43,14 +45,21 @@ __global__ void __launch_bounds__(kThreads, 1)
       tma_prefetch_map(&tm_k);
       tma_prefetch_map(&tm_v);
       int j0 = 0;
-      for (int item = blockIdx.x, n = 0; item < items; item += gridDim.x, ++n) {
+      for (int n = 0;; ++n) {
+        const int item = n == 0 ? static_cast<int>(blockIdx.x) : static_cast<int>(gridDim.x) + atomicAdd(p.next_item, 1);
+        if (n > 0) mbar_wait(sm.q_empty, (n - 1) & 1);  // the consumers are done with the last Q and slot
+        *sm.item = item;
+        if (item >= items) {
+          mbar_arrive(sm.q_full);
+          break;
+        }
         const TileCoord tc = tile_of_item<CAUSAL>(item, p);
         const int q0 = tc.q_tile * kCtaQ;
         const int n_tiles = kv_tiles_for<CAUSAL>(q0, p);
         const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
         const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + tc.h / p.group;
         producer_loop<D>(sm, &tm_q, &tm_k, &tm_v, static_cast<int>(bhq * p.nq_pad + q0),
-                         static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_tiles, n, j0);
+                         static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_tiles, j0);
         j0 += n_tiles;
       }
     }
@@ -62,7 +71,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     const bool pingpong = kTwoLevel && p.pingpong;
     if (pingpong && wg == 1) named_arrive(kTurnWg0);  // warpgroup 0 takes the first turn
     int j0 = 0;
-    for (int item = blockIdx.x, n = 0; item < items; item += gridDim.x, ++n) {
+    for (int n = 0;; ++n) {
+      mbar_wait(sm.q_full, n & 1);
+      const int item = *reinterpret_cast<volatile int*>(sm.item);
+      if (item >= items) break;
       const TileCoord tc = tile_of_item<CAUSAL>(item, p);
       const int q0 = tc.q_tile * kCtaQ;
       const int hk = tc.h / p.group;
@@ -82,12 +94,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       RowState<D> st;
       if constexpr (kTwoLevel) {
         consumer_loop<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2, k_scale_head,
-                                 n, j0);
+                                 j0);
       } else {
         consumer_loop_single<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2,
-                                        k_scale_head, n, j0);
+                                        k_scale_head, j0);
       }
-      // Every wgmma of this item has retired: the producer may load the next item's Q.
+      // Every wgmma of this item has retired and the slot was read: the producer may move on.
       __syncwarp();
       if (lane == 0) mbar_arrive(sm.q_empty);
       store_output<D, OutT>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);

@@ -36,8 +36,9 @@ struct SmemPlan {
   int8_t* q;
   int8_t* k;    // [kStages][kCtaK * D]
   uint8_t* v;   // [kStages][D * kCtaK]
-  uint64_t* q_full;
+  uint64_t* q_full;   // the item's Q has landed (and the item slot is written); a plain arrive ends the walk
   uint64_t* q_empty;  // one arrival per consumer warp once its last wgmma reading Q has retired
+  int* item;          // the work item the producer handed out with the last q_full phase
   uint64_t* k_full;
   uint64_t* k_empty;
   uint64_t* v_full;
@@ -56,6 +57,7 @@ struct SmemPlan {
     k_empty = k_full + T::kStages;
     v_full = k_empty + T::kStages;
     v_empty = v_full + T::kStages;
+    item = reinterpret_cast<int*>(v_empty + T::kStages);
   }
 };
 
@@ -71,14 +73,13 @@ __device__ __forceinline__ int kv_tiles_for(int q0, const AttnParams& p) {
 }
 
 // ---- producer: one thread streams each work item's Q, then its K/V tiles through the ring ------
-// `item` counts the CTA's work items (Q buffer phase); `j0` is the ring position of this item's
-// first KV tile (the ring and its barrier phases run on across items).
+// `j0` is the ring position of this item's first KV tile (the ring and its barrier phases run on
+// across items). The caller has published the item and waited for the previous item's Q to be free.
 template <int D>
 __device__ __forceinline__ void producer_loop(const SmemPlan<D>& sm, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
                                               const CUtensorMap* tm_v, int q_row0, int kv_row0, int v_row0,
-                                              int n_tiles, int item, int j0) {
+                                              int n_tiles, int j0) {
   using T = TileTraits<D>;
-  if (item > 0) mbar_wait(sm.q_empty, (item - 1) & 1);  // the consumers are done with the last Q
   mbar_arrive_expect_tx(sm.q_full, T::kQBytes);
   tma_load_2d(sm.q, tm_q, sm.q_full, 0, q_row0);
   for (int j = 0; j < n_tiles; ++j) {
@@ -216,7 +217,7 @@ __device__ __forceinline__ void pack_p(const int32_t (&f)[64], uint32_t (&a)[4][
 template <int D, bool CAUSAL>
 __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnParams& p, RowState<D>& st, int wg,
                                               int warp, int lane, int q0, int n_tiles, float q_scale,
-                                              const float* k_scale_head, int item, int j0) {
+                                              const float* k_scale_head, int j0) {
   using T = TileTraits<D>;
   const int t = lane & 3;
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);  // and row0 + 8
@@ -239,7 +240,6 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
 #pragma unroll
   for (int c = 0; c < 4; ++c) a[c][0] = a[c][1] = a[c][2] = a[c][3] = 0u;
 
-  mbar_wait(sm.q_full, item & 1);
 
   // The loop is peeled (QK only / QK+PV / PV only) so every wgmma wait has a fixed depth: ptxas
   // serializes wgmmas whose retirement it cannot prove on every path.
@@ -342,7 +342,7 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<D>& sm, const AttnP
 template <int D, bool CAUSAL>
 __device__ __forceinline__ void consumer_loop_single(const SmemPlan<D>& sm, const AttnParams& p, RowState<D>& st,
                                                      int wg, int warp, int lane, int q0, int n_tiles, float q_scale,
-                                                     const float* k_scale_head, int item, int j0) {
+                                                     const float* k_scale_head, int j0) {
   using T = TileTraits<D>;
   const int t = lane & 3;
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);
@@ -357,7 +357,6 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<D>& sm, cons
 
   int32_t s0[64], s1[64];
   uint32_t a[4][4];
-  mbar_wait(sm.q_full, item & 1);
   if (n_tiles == 0) return;
 
   auto issue_qk = [&](int32_t (&s_acc)[64], int it) {

@@ -30,7 +30,7 @@ struct TileTraits {
   static constexpr int kQKRowBytes = D;       // 128 -> 128B swizzle, 64 -> 64B swizzle
   static constexpr int kVRowBytes = kCtaK;    // always 128B swizzle
   static constexpr int kBarriers = 2 + 4 * kStages;  // q_full, q_empty, then k/v full/empty rings
-  static constexpr int kSmemBytes = 1024 /*alignment slack*/ + kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers;
+  static constexpr int kSmemBytes = 1024 /*alignment slack*/ + kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 16;
   static_assert(kSmemBytes <= 227 * 1024, "shared memory plan exceeds the sm_90 per-block limit");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBytes % 1024 == 0,
                 "tiles must keep 1024-byte alignment for the swizzle atoms");
@@ -51,6 +51,8 @@ struct AttnParams {
   int per_thread;      // 1: per-thread Q/K scale groups, 0: per-warp Q / per-tile K
   int num_q_tiles;
   int batch;
+  int* next_item;  // work-queue counter, zero at launch: items gridDim.x, gridDim.x + 1, ... go to
+                   // whichever CTA asks first
   int pingpong;  // 1: consumer warpgroups take turns issuing wgmmas (named barriers)
   float sm_scale_log2;  // sm_scale * log2(e)
 };
