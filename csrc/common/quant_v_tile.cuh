@@ -7,6 +7,8 @@
 #include <cuda_fp8.h>
 
 #include <cstdint>
+#include <optional>
+#include <tuple>
 #include <type_traits>
 
 #include "common/stable_op.h"
@@ -145,6 +147,50 @@ void launch_quant_v_fp8_tile(const T* v, const QuantVArgs& a, bool vec, const fl
     case 32: go(std::integral_constant<int, 32>{}); break;
     default: go(std::integral_constant<int, 0>{});
   }
+}
+
+// Host side of both ops: argument checks, the outputs, and the launch. `dispatch(launch)` calls
+// `launch(const T* v)` with v's element type; each op brings its own dispatch (core: fp16, bf16,
+// fp32; sm90: fp16, bf16), so a module instantiates only the kernels it can reach.
+template <typename Order, typename Dispatch>
+std::tuple<Tensor, Tensor> quant_v_fp8_transposed(const Tensor& v, int64_t tensor_layout, int64_t pad_multiple,
+                                                  int64_t head_dim_padded, int64_t max_dim, float scale_max,
+                                                  const Tensor& absmax, const std::optional<Tensor>& mean,
+                                                  const char* op_name, Dispatch&& dispatch) {
+  const Bhnd s = bhnd(v, tensor_layout, "v");
+  SAGE_CHECK(head_dim_padded >= s.d && head_dim_padded % 16 == 0 && head_dim_padded <= max_dim,
+             "head_dim_padded must be >= head dim ", s.d, ", a multiple of 16 and <= ", max_dim, "; got ",
+             head_dim_padded);
+  SAGE_CHECK(pad_multiple > 0 && pad_multiple % kQuantVTokens == 0, "pad_multiple must be a multiple of ",
+             kQuantVTokens, ", got ", pad_multiple);
+  auto check_stat = [&](const Tensor& t, const char* name) {
+    SAGE_CHECK(t.scalar_type() == ScalarType::Float && t.dim() == 3 && t.size(0) == s.b && t.size(1) == s.h &&
+                   t.size(2) == s.d && t.is_contiguous(),
+               name, " must be a contiguous float32 [B, H, D] tensor matching v");
+  };
+  check_stat(absmax, "absmax");
+  const float* mean_ptr = nullptr;
+  if (mean.has_value()) {
+    check_stat(*mean, "mean");
+    mean_ptr = reinterpret_cast<const float*>(mean->data_ptr());
+  }
+  torch::stable::accelerator::DeviceGuard guard(v.get_device_index());
+  const int64_t n_pad = round_up(s.n, pad_multiple);
+  Tensor out = torch::stable::new_empty(v, {s.b, s.h, head_dim_padded, n_pad}, ScalarType::Float8_e4m3fn);
+  Tensor scale = torch::stable::new_empty(v, {s.b, s.h, head_dim_padded}, ScalarType::Float);
+  if (s.b * s.h * head_dim_padded == 0) return {out, scale};
+  const QuantVArgs args{s, static_cast<int>(head_dim_padded), n_pad, scale_max};
+  const bool vec = rows_16b_aligned(v, s);
+  cudaStream_t stream = current_stream(v.get_device_index());
+  const auto* amax_ptr = reinterpret_cast<const float*>(absmax.data_ptr());
+  auto* out_ptr = reinterpret_cast<uint8_t*>(out.data_ptr());
+  auto* scale_ptr = reinterpret_cast<float*>(scale.data_ptr());
+  dispatch([&](const auto* typed_v) {
+    using T = std::remove_cv_t<std::remove_pointer_t<decltype(typed_v)>>;
+    launch_quant_v_fp8_tile<T, Order>(typed_v, args, vec, amax_ptr, mean_ptr, out_ptr, scale_ptr, stream);
+  });
+  check_launch(op_name);
+  return {out, scale};
 }
 
 }  // namespace sage
