@@ -50,7 +50,7 @@ template <typename T, bool VEC, int CHUNKS>
 __global__ void __launch_bounds__(kThreads, 4) quant_int8_kernel(
     const T* __restrict__ x, const float* __restrict__ mean, QuantInt8Args a, int8_t* __restrict__ out,
     float* __restrict__ scale) {
-  static_assert(CHUNKS == 0 || (CHUNKS <= 32 && 32 % CHUNKS == 0), "CHUNKS must divide the warp");
+  static_assert(CHUNKS == 0 || (CHUNKS <= 32 && 32 % (CHUNKS == 0 ? 1 : CHUNKS) == 0), "CHUNKS must divide the warp");
   __shared__ float slot_amax[kMaxSlots];
   const int64_t bh = static_cast<int64_t>(blockIdx.z) * a.s.h + blockIdx.y;
   const T* src = x + blockIdx.z * a.s.sb + blockIdx.y * a.s.sh;
