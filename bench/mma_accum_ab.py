@@ -4,7 +4,6 @@ accuracy vs float64 at N=4K.  python bench/mma_accum_ab.py"""
 from __future__ import annotations
 
 import math
-import statistics
 import sys
 from collections.abc import Callable
 
@@ -12,6 +11,7 @@ import torch
 
 sys.path.insert(0, ".")
 from sageattention import reference as R  # noqa: E402
+from sageattention.bench import time_ms  # noqa: E402
 from sageattention.kernels import mma  # noqa: E402
 
 
@@ -23,18 +23,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, acc: str) -> to
 
 
 def tops(fn: Callable[[], object], flops: float) -> float:
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(10):
-        a, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        e.record()
-        e.synchronize()
-        times.append(a.elapsed_time(e) / 1e3)
-    return flops / statistics.median(times) / 1e12
+    return flops / (time_ms(fn) / 1e3) / 1e12
 
 
 def main() -> None:

@@ -7,13 +7,13 @@ pre-quantized inputs for both accumulations, plus accuracy vs float64 at N=4K.
 from __future__ import annotations
 
 import math
-import statistics
 import sys
 
 import torch
 
 sys.path.insert(0, ".")
 from sageattention import reference as R  # noqa: E402
+from sageattention.bench import time_ms  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
 
@@ -27,19 +27,8 @@ def kernel_tops(n: int, d: int, causal: bool, two_level: bool) -> float:
             q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0,
             n, causal, True, 1 / math.sqrt(d), False, two_level)
 
-    for _ in range(3):
-        run()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(10):
-        a, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        run()
-        e.record()
-        e.synchronize()
-        times.append(a.elapsed_time(e) / 1e3)
     flops = 4.0 * b * h * n * n * d / (2 if causal else 1)
-    return flops / statistics.median(times) / 1e12
+    return flops / (time_ms(run) / 1e3) / 1e12
 
 
 def accuracy(d: int, accum: str) -> tuple[float, float]:
