@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "common/int8_score.cuh"
 #include "common/mma/ptx.cuh"
 #include "common/mma/tile.cuh"
 
@@ -40,17 +41,13 @@ __device__ __forceinline__ void load_q_frag(uint32_t (&a)[4], uint32_t sQ, int w
   ldsm_x4(a, W::QTile::at(sQ, warp_row0 + mt * 16 + (lane % 8) + ((lane / 8) % 2) * 8, ks * 32 + (lane / 16) * 16));
 }
 
-constexpr int kScoreMagicBits = 0x4B400000;  // float 12582912 = 1.5 * 2^23
-constexpr float kScoreMagic = 12582912.f;
-
 // S[mt][j] = Q rows (warp row tile mt) . K keys key0 + key_of_col(j, *), exact int32, returned as
 // the bit pattern of the float kScoreMagic + S.
 template <int D, PvAccum PV>
 __device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int warp_row0,
                                         int lane, int (&s)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4]) {
   using W = WarpTile<D, PV>;
-  // The accumulator starts at the bits of the float 1.5 * 2^23: since |S| <= 127^2 * 256 < 2^22, the
-  // int32 result's bits are then the float 1.5 * 2^23 + S, converted for free (no I2F, no add).
+  // The accumulator starts at kScoreMagicBits (common/int8_score.cuh): the result is already a float.
 #pragma unroll
   for (int mt = 0; mt < W::kMT; ++mt)
 #pragma unroll
