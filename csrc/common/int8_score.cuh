@@ -1,7 +1,8 @@
 // INT8 scores as floats without a conversion instruction.
 //
-// I2F / I2FP run on a quarter-rate pipe (the one MUFU.EX2 needs for the softmax), one per score.
-// Starting the int32 accumulator at the bits of the float 1.5 * 2^23 instead of 0 makes the result's
+// A conversion per score is costly: I2F runs on the quarter-rate pipe that MUFU.EX2 needs for the
+// softmax (mma.sync kernels: +15 % without it), and sm_90's I2FP still costs an issue slot on the
+// softmax's critical path (sm90 kernel: +5-11 % without it). Starting the int32 accumulator at the bits of the float 1.5 * 2^23 instead of 0 makes the result's
 // bits the float 1.5 * 2^23 + S exactly, because |S| <= 127^2 * 256 < 2^22 keeps it inside that
 // float's binade (every integer there is representable). Consumers then compute the logit as
 // raw * mult - kScoreMagic * mult + ...; the rounding of kScoreMagic * mult moves all logits of a row

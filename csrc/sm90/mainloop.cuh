@@ -34,9 +34,10 @@
 namespace sage::sm90 {
 
 // The QK accumulator starts at kScoreMagicBits (common/int8_score.cuh), so the scores come out as
-// floats (kScoreMagic + S) with no I2FP: one MOV per score, issued before the wgmma, off the
-// softmax's critical path. Measured +5-11 % over I2FP, and +0-8 % over an IADD per score after the
-// wgmma (bench/results/sm90_h100_score_conv_ab.log).
+// floats (kScoreMagic + S) with no I2FP: one MOV per score, before the wgmma instead of in the
+// softmax (ptxas places the MOVs right before the first IGMMA, inside the ping-pong turn). Measured
+// +5-11 % over I2FP, and +0-8 % over an IADD per score after the wgmma
+// (bench/results/sm90_h100_score_conv_ab.log).
 __device__ __forceinline__ void init_scores(int32_t (&s_acc)[64]) {
 #pragma unroll
   for (int i = 0; i < 64; ++i) s_acc[i] = kScoreMagicBits;

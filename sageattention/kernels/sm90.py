@@ -24,10 +24,10 @@ PV_ACCUM_DTYPES = ("fp32+fp32", "fp32")
 def auto_accum(head_dim: int) -> str:
     """The faster accumulation for a shape, when the caller (sageattn) leaves it open.
 
-    Kernel-only on the H100, N=16K B4 H32, five runs on four leases (bench/results/sm90_h100_v4/v5):
-    single level wins at D=64 every time (501-504 vs 445-448 TOPS, +13 %), two levels at D=128 in
-    4 of 5 runs non-causal (+3-6 %) and 3 of 4 causal (692-733 vs 660-675); the single-level kernel's
-    few D=128 register spills cost more than its QK/softmax overlap gains. Accuracy is the same.
+    Kernel-only on the H100, N=16K B4 H32 (bench/results/sm90_h100_v4/v5 and the v8/v9 A/B logs):
+    single level wins at D=64 in every run (v9: 566 vs 515 TOPS, +10 %), two levels at D=128
+    (v9: 830 vs 753 non-causal, 769 vs 737 causal); the single-level kernel's D=128 register
+    spills cost more than its QK/softmax overlap gains. Accuracy is the same.
     """
     return "fp32" if head_dim <= 64 else "fp32+fp32"
 
