@@ -4,16 +4,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "common/vec_io.cuh"  // sage::from_float
 #include "sm90/mainloop.cuh"
 
 namespace sage::sm90 {
-
-template <typename OutT>
-__device__ __forceinline__ OutT from_float(float x);
-template <>
-__device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
 template <int D, typename OutT>
 __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& st, int b, int h, int hk, int row0,

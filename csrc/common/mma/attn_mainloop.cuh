@@ -72,10 +72,8 @@ __device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int 
   }
 }
 
-// Maximum of a lane's 8 raw scores of row half r in one 32-key sub-tile, on their bit patterns:
-// kScoreMagic + S is a positive float and a masked -inf a negative int, so int order is float
-// order there, and __vimax3_s32 (VIMNMX3 on sm_90; a pair of integer max elsewhere) takes three
-// at a time: 4 instructions of depth 2 instead of a chain of 8 FMNMX.
+// Maximum of a lane's 8 raw scores of row half r in one 32-key sub-tile, on their bit patterns
+// (common/int8_score.cuh): 4 instructions of depth 2 instead of a chain of 8 FMNMX.
 __device__ __forceinline__ float row_max(const float (&x)[4][4], int r) {
   int e[8];
 #pragma unroll
