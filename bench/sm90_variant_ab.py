@@ -12,7 +12,7 @@ import sys
 import torch
 
 sys.path.insert(0, ".")
-from sageattention import reference as R  # noqa: E402
+from bench.sm90_bench import accuracy  # noqa: E402
 from sageattention.bench import time_ms  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
@@ -31,22 +31,11 @@ def kernel_tops(n: int, d: int, causal: bool, two_level: bool) -> float:
     return flops / (time_ms(run) / 1e3) / 1e12
 
 
-def accuracy(d: int, accum: str) -> tuple[float, float]:
-    q, k, v = (torch.randn(1, 4, 4096, d, device="cuda", dtype=torch.float16) for _ in range(3))
-    o = sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread",
-                                 sm_scale=1 / math.sqrt(d), pv_accum_dtype=accum, smooth_k=True, smooth_v=False,
-                                 return_lse=False)
-    ref, _ = R.attention_fp64(q, k, v, False)
-    rel = float((o.double() - ref).abs().sum() / ref.abs().sum())
-    x, y = o.double().flatten(), ref.flatten()
-    return rel, float(torch.dot(x, y) / (x.norm() * y.norm()))
-
-
 def main() -> None:
     label = sys.argv[1] if len(sys.argv) > 1 else "build"
     torch.manual_seed(0)
     for d, acc in ((64, "fp32"), (128, "fp32+fp32")):
-        rel, cos = accuracy(d, acc)
+        rel, cos = accuracy(d, False, 0.0, acc)
         print(f"[{label}] accuracy D{d} {acc}: rel-L1 {rel:.4f} cos {cos:.6f}", flush=True)
     for n, d, causal in ((16384, 64, False), (4096, 64, False), (16384, 128, False), (4096, 128, False),
                          (16384, 128, True)):
