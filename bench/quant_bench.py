@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--headdim", type=int, default=128)
     args = ap.parse_args()
     b, h, d = args.batch, args.heads, args.headdim
-    print(f"{'op':<28}{'N':>7}{'ms':>9}{'GB/s':>9}")
+    print(f"{'op':<32}{'N':>7}{'ms':>9}{'GB/s':>9}")
     for n in args.seqlens:
         x = torch.randn(b, h, n, d, device="cuda", dtype=torch.float16)
         elems = x.numel()
@@ -58,10 +58,15 @@ def main() -> None:
         if sm90 is not None and d <= 128:
             cases["quant_v_fp8_sm90 (1 pass)"] = (
                 lambda: torch.ops.sageattention.quant_v_fp8_sm90(x, 0, 128, d, amax, None), elems * 3)
-            cases["sm90.quantize Q+K+V (all)"] = (lambda: sm90.quantize(x, x, x, "HND", "per_thread", True, False), elems * 13)
+            q, k, v = x, torch.randn_like(x), torch.randn_like(x)
+            cases["sm90.quantize Q+K+V separate"] = (
+                lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False, fused=False), elems * 13)
+            cases["sm90.quantize Q+K+V fused"] = (
+                lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False), elems * 9)
+
         for name, (fn, nbytes) in cases.items():
             ms = time_ms(fn)
-            print(f"{name:<28}{n:>7}{ms:>9.3f}{nbytes / ms / 1e6:>9.0f}")
+            print(f"{name:<32}{n:>7}{ms:>9.3f}{nbytes / ms / 1e6:>9.0f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
-"""One sm90.quantize call (B4 H32 N4096 D128 fp16) after a warm-up, for Nsight Compute:
-ncu -k regex:"quant|channel" python bench/quant_profile.py"""
+"""sm90 quantization after a warm-up, for Nsight Compute (B4 H32 N4096 D128 fp16):
+
+    ncu -k regex:"quant|channel" python bench/quant_profile.py [fused|separate]
+
+fused (default): one quant_qkv_sm90 launch; separate: the five passes (quant_int8 Q, channel_stats +
+quant_int8 K, channel_stats + quant_v_fp8_sm90 V).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ import sys
 import torch
 
 sys.path.insert(0, ".")
+from sageattention import _lib  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
+_lib.require("sm90", "the sm90 quantizers")
+mode = sys.argv[1] if len(sys.argv) > 1 else "fused"
 q, k, v = (torch.randn(4, 32, 4096, 128, device="cuda", dtype=torch.float16) for _ in range(3))
-sm90.quantize(q, k, v, "HND", "per_thread", True, False)
-torch.cuda.synchronize()
-sm90.quantize(q, k, v, "HND", "per_thread", True, False)
-torch.cuda.synchronize()
+for _ in range(2):
+    sm90.quantize(q, k, v, "HND", "per_thread", True, False, fused=mode == "fused")
+    torch.cuda.synchronize()

@@ -66,6 +66,15 @@ def bench_shape(b, h, n, d, causal, reps):
         q, k, v, tensor_layout="HND", is_causal=causal, qk_quant_gran="per_thread", sm_scale=scale,
         pv_accum_dtype="fp32", smooth_k=True, smooth_v=False, return_lse=False)
     rows["quant_only"] = lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False)
+    rows["quant_separate"] = lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False, fused=False)
+
+    def e2e_separate():  # the pre-quant_qkv_sm90 path: five quantization passes, then the kernel
+        o = sm90.quantize(q, k, v, "HND", "per_thread", True, False, fused=False)
+        return torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+            q, o["q_int8"], o["q_scale"], o["k_int8"], o["k_scale"], o["v_fp8"], o["v_scale"], None, 0, n, causal,
+            True, scale, False)
+
+    rows["sm90_e2e_separate_quant"] = e2e_separate
 
     def sdpa(backend):
         def f():
@@ -123,21 +132,21 @@ def main():
     if not args.quick:
         shapes += [(128, False, 1024), (128, False, 2048), (128, True, 4096), (64, False, 4096), (128, True, 8192)]
     results = []
-    names = ["sageattn", "sm90_e2e", "sm90_kernel", "sm90_e2e_fp32acc", "sm90_kernel_fp32acc", "quant_only",
-             "sdpa_cudnn", "sdpa_flash"]
+    names = ["sageattn", "sm90_e2e", "sm90_kernel", "sm90_e2e_fp32acc", "sm90_kernel_fp32acc",
+             "sm90_e2e_separate_quant", "sdpa_cudnn", "sdpa_flash"]
     for d, causal, n in shapes:
         r = bench_shape(4, 32, n, d, causal, reps=5 if n >= 16384 else 10)
         line = f"D{d:<3} {'causal' if causal else 'full  '} N={n:<6}" + "".join(
-            f" {k}={v[1]:7.1f}" for k, v in r.items() if k != "quant_only") + f" quant_ms={r['quant_only'][0]*1e3:.2f}"
+            f" {k}={v[1]:7.1f}" for k, v in r.items() if not k.startswith("quant_")) + (
+            f" quant_ms={r['quant_only'][0]*1e3:.3f} quant_separate_ms={r['quant_separate'][0]*1e3:.3f}")
         print(line, flush=True)
         for name in names:
-            if name == "quant_only":
-                continue
             results.append({"backend": name, **meta, "dtype": "float16", "batch": 4, "heads": 32, "seqlen": n,
                             "headdim": d, "causal": causal, "kernel_only": name.startswith("sm90_kernel"),
                             "time_ms": r[name][0] * 1e3, "tops": r[name][1]})
-        results.append({"backend": "quant_only", **meta, "seqlen": n, "headdim": d, "causal": causal,
-                        "time_ms": r["quant_only"][0] * 1e3})
+        for name in ("quant_only", "quant_separate"):
+            results.append({"backend": name, **meta, "seqlen": n, "headdim": d, "causal": causal,
+                            "time_ms": r[name][0] * 1e3})
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
 

@@ -63,16 +63,34 @@ def fragment_key_order(n_pad: int, device: torch.device | None = None) -> torch.
     return i - r + half * 16 + t * 4 + b * 2 + e
 
 
+@torch.compiler.assume_constant_result
+def fused_quantization_fits(kv_len: int, head_dim_padded: int, device_index: int) -> bool:
+    """Whether quant_qkv_sm90 can take heads of kv_len keys on this GPU (one cluster per K/V head)."""
+    return bool(torch.ops.sageattention.quant_qkv_sm90_fits(kv_len, head_dim_padded, device_index))
+
+
 def quantize(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str, qk_quant_gran: str,
-    smooth_k: bool, smooth_v: bool,
+    smooth_k: bool, smooth_v: bool, fused: bool = True,
 ) -> dict[str, torch.Tensor | None]:
-    """All operands of the kernel, in the form the sm90 kernel reads them."""
+    """All operands of the kernel, in the form the sm90 kernel reads them.
+
+    fused: one `quant_qkv_sm90` launch that reads Q, K and V once, when a K/V head fits one
+    thread-block cluster (fused_quantization_fits); otherwise, or with fused=False, the separate
+    passes (Q; K statistics, K; V statistics, V), which give the same values and serve as the
+    comparison in tests and benchmarks.
+    """
     d_pad = padded_head_dim(q.shape[-1])
     q_spec, k_spec = group_specs(qk_quant_gran)
+    _lib.require("sm90", "the sm90 kernel's quantization")
+    kv_len = to_hnd(k, tensor_layout).shape[2]
+    if fused and q.dtype in (torch.float16, torch.bfloat16) and fused_quantization_fits(kv_len, d_pad, k.device.index or 0):
+        q8, qs, k8, ks, k_mean, v8, vs, v_mean = torch.ops.sageattention.quant_qkv_sm90(
+            q, k, v, layout_code(tensor_layout), qk_quant_gran == "per_thread", smooth_k, smooth_v, d_pad)
+        return {"q_int8": q8, "q_scale": qs, "k_int8": k8, "k_scale": ks, "k_mean": k_mean if smooth_k else None,
+                "v_fp8": v8, "v_scale": vs, "v_mean": v_mean if smooth_v else None}
     q8, qs = quant.quant_int8(q, tensor_layout, q_spec, d_pad, CTA_Q)
     k8, ks, k_mean = quant.smooth_quant_k(k, tensor_layout, k_spec, d_pad, CTA_K, smooth_k)
-    _lib.require("sm90", "the sm90 kernel's V quantization")
     mean, amax = quant.channel_stats(v, tensor_layout, centered=smooth_v)
     v_mean = mean if smooth_v else None
     v8, vs = torch.ops.sageattention.quant_v_fp8_sm90(v, layout_code(tensor_layout), CTA_K, d_pad, amax, v_mean)
@@ -139,6 +157,30 @@ def _sm90_fakes() -> None:
         return (
             v.new_empty((b, h, head_dim_padded, n_pad), dtype=torch.float8_e4m3fn),
             v.new_empty((b, h, head_dim_padded), dtype=torch.float32),
+        )
+
+    @torch.library.register_fake("sageattention::quant_qkv_sm90")
+    def _(
+        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: int, qk_per_thread: bool, smooth_k: bool,
+        smooth_v: bool, head_dim_padded: int,
+    ) -> tuple[torch.Tensor, ...]:
+        def bhnd(x: torch.Tensor) -> tuple[int, int, int, int]:
+            b, a1, a2, d = x.shape
+            return (b, a1, a2, d) if tensor_layout == 0 else (b, a2, a1, d)
+
+        (b, hq, nq, d), (_, hk, nk, _) = bhnd(q), bhnd(k)
+        nq_pad, nk_pad = -(-nq // CTA_Q) * CTA_Q, -(-nk // CTA_K) * CTA_K
+        q_groups, k_groups = (8, 4) if qk_per_thread else (1, 1)
+        f32 = torch.float32
+        return (
+            q.new_empty((b, hq, nq_pad, head_dim_padded), dtype=torch.int8),
+            q.new_empty((b, hq, nq_pad // 16 * q_groups), dtype=f32),
+            q.new_empty((b, hk, nk_pad, head_dim_padded), dtype=torch.int8),
+            q.new_empty((b, hk, nk_pad // CTA_K * k_groups), dtype=f32),
+            q.new_empty((b if smooth_k else 0, hk, d), dtype=f32),
+            q.new_empty((b, hk, head_dim_padded, nk_pad), dtype=torch.float8_e4m3fn),
+            q.new_empty((b, hk, head_dim_padded), dtype=f32),
+            q.new_empty((b if smooth_v else 0, hk, d), dtype=f32),
         )
 
     @torch.library.register_fake("sageattention::qk_int8_pv_fp8_sm90")

@@ -63,3 +63,14 @@ def test_fakes_give_the_kernel_shapes():
         vq, vsc = torch.ops.sageattention.quant_v_fp8_sm90(torch.empty(2, 200, 2, 96, dtype=torch.float16), 1, 128,
                                                            128, torch.empty(2, 2, 96), None)
         assert vq.shape == (2, 2, 128, 256) and vq.dtype == torch.float8_e4m3fn and vsc.shape == (2, 2, 128)
+        q16 = torch.empty(2, 300, 4, 96, dtype=torch.float16)
+        kv16 = torch.empty(2, 200, 2, 96, dtype=torch.float16)
+        got = torch.ops.sageattention.quant_qkv_sm90(q16, kv16, kv16, 1, True, True, False, 128)
+        shapes = [tuple(t.shape) for t in got]
+        assert shapes == [(2, 4, 384, 128), (2, 4, 384 // 16 * 8), (2, 2, 256, 128), (2, 2, 256 // 128 * 4),
+                          (2, 2, 96), (2, 2, 128, 256), (2, 2, 128), (0, 2, 96)]
+        assert [t.dtype for t in got] == [torch.int8, torch.float32, torch.int8, torch.float32, torch.float32,
+                                          torch.float8_e4m3fn, torch.float32, torch.float32]
+        per_warp = torch.ops.sageattention.quant_qkv_sm90(q16, kv16, kv16, 1, False, False, True, 128)
+        assert per_warp[1].shape == (2, 4, 384 // 16) and per_warp[3].shape == (2, 2, 2)
+        assert per_warp[4].shape == (0, 2, 96) and per_warp[7].shape == (2, 2, 96)

@@ -1,0 +1,238 @@
+// Host side of quant_qkv_sm90: checks, outputs, the cluster shape (C CTAs of m chunks per K/V
+// head; sm90/quant_qkv_kernel.cuh explains the kernel) and quant_qkv_sm90_fits, which tells the
+// caller whether a key length fits or needs the separate passes.
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <utility>
+
+#include "sm90/quant_qkv_kernel.cuh"
+
+namespace sage::sm90 {
+namespace {
+
+int log2_exact(int64_t v, const char* what) {
+  int k = 0;
+  while ((int64_t{1} << k) < v) ++k;
+  SAGE_CHECK((int64_t{1} << k) == v, what, " must be a power of two, got ", v);
+  return k;
+}
+
+template <int D_PAD>
+constexpr int64_t chunk_bytes() {
+  return int64_t{QkvGeometry<D_PAD>::kLoads} * QkvGeometry<D_PAD>::kThreads * 16;
+}
+
+// Opt one kernel instantiation into the device's whole shared memory and 16-CTA clusters (once
+// per kernel and device).
+void configure(const void* kernel, int device) {
+  static std::mutex mu;
+  static std::map<std::pair<const void*, int>, bool> done;
+  std::lock_guard<std::mutex> lock(mu);
+  if (done[{kernel, device}]) return;
+  int smem_limit = 0;
+  SAGE_CHECK(cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess,
+             "cannot read the GPU's shared memory size");
+  SAGE_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_limit) == cudaSuccess &&
+                 cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess,
+             "cannot configure quant_qkv_sm90 (shared memory / cluster size)");
+  done[{kernel, device}] = true;
+}
+
+// The cluster shape for heads of `per_head` chunks: m = ceil(per_head / 16) chunks per CTA, C =
+// ceil(per_head / m) CTAs; {0, 0} when m chunks do not fit in one CTA's shared memory or the GPU
+// cannot run such a cluster.
+struct ClusterShape {
+  int ctas = 0, per_cta = 0, smem = 0;
+};
+
+template <typename T, bool VEC, int D_PAD>
+ClusterShape cluster_shape(int64_t per_head, int device) {
+  static std::mutex mu;
+  static std::map<std::pair<int64_t, int>, ClusterShape> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find({per_head, device});
+  if (it != cache.end()) return it->second;
+  ClusterShape shape;
+  int smem_limit = 0;
+  SAGE_CHECK(cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess,
+             "cannot read the GPU's shared memory size");
+  const int64_t m = std::max<int64_t>(1, (per_head + kQkvMaxCluster - 1) / kQkvMaxCluster);
+  const int64_t smem = static_cast<int64_t>(sizeof(QkvSmem<D_PAD>)) + m * chunk_bytes<D_PAD>();
+  if (smem <= smem_limit) {
+    const void* kernel = reinterpret_cast<const void*>(&quant_qkv_kernel<T, VEC, D_PAD>);
+    configure(kernel, device);
+    const int ctas = static_cast<int>((per_head + m - 1) / m);
+    cudaLaunchConfig_t cfg{};
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = static_cast<unsigned>(ctas);
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    cfg.gridDim = dim3(static_cast<unsigned>(ctas));
+    cfg.blockDim = dim3(QkvGeometry<D_PAD>::kThreads);
+    cfg.dynamicSmemBytes = static_cast<size_t>(smem);
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) == cudaSuccess && clusters > 0) {
+      shape = {ctas, static_cast<int>(m), static_cast<int>(smem)};
+    }
+    (void)cudaGetLastError();  // a refused shape is an answer, not an error
+  }
+  return cache[{per_head, device}] = shape;
+}
+
+template <int D_PAD>
+ClusterShape shape_for(int64_t per_head, int device) {  // every instantiation has the same resources
+  return cluster_shape<__half, true, D_PAD>(per_head, device);
+}
+
+ClusterShape shape_for_dim(int64_t per_head, int64_t head_dim_padded, int device) {
+  return head_dim_padded == 128 ? shape_for<128>(per_head, device) : shape_for<64>(per_head, device);
+}
+
+QkvOperand operand(const Tensor& x, const Bhnd& s, int64_t block, int64_t period, int64_t stride, void* out,
+                   float* scale) {
+  QkvOperand op{};
+  op.x = x.data_ptr();
+  op.s = s;
+  op.n_pad = round_up(s.n, kQkvRows);
+  op.per_head = static_cast<int>(op.n_pad / kQkvRows);
+  op.chunks = s.b * s.h * op.per_head;
+  op.block_shift = log2_exact(block, "block_size");
+  op.groups_shift = log2_exact(period / stride, "groups");
+  op.period_mask = static_cast<int>(period - 1);
+  op.stride_shift = log2_exact(stride, "group_stride");
+  op.slots = static_cast<int>((kQkvRows / block) * (period / stride));
+  op.out = out;
+  op.scale = scale;
+  return op;
+}
+
+template <typename T, bool VEC, int D_PAD>
+void launch(const QkvArgs& a, const ClusterShape& shape, int device, cudaStream_t stream) {
+  const int64_t units = a.k_head_units + a.v_head_units + a.k_run_units + a.q_run_units;
+  SAGE_CHECK(units * shape.ctas < 2147483647, "tensors too large for quant_qkv_sm90's grid");
+  configure(reinterpret_cast<const void*>(&quant_qkv_kernel<T, VEC, D_PAD>), device);
+  cudaLaunchConfig_t cfg{};
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = static_cast<unsigned>(shape.ctas);
+  attr.val.clusterDim.y = 1;
+  attr.val.clusterDim.z = 1;
+  cfg.gridDim = dim3(static_cast<unsigned>(units * shape.ctas));
+  cfg.blockDim = dim3(QkvGeometry<D_PAD>::kThreads);
+  cfg.dynamicSmemBytes = static_cast<size_t>(shape.smem);
+  cfg.stream = stream;
+  cfg.attrs = &attr;
+  cfg.numAttrs = 1;
+  const cudaError_t err = cudaLaunchKernelEx(&cfg, quant_qkv_kernel<T, VEC, D_PAD>, a);
+  SAGE_CHECK(err == cudaSuccess, "quant_qkv_sm90 launch failed: ", cudaGetErrorString(err));
+}
+
+struct Shapes {
+  Bhnd q, k, v;
+};
+
+Shapes check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout,
+                    int64_t head_dim_padded) {
+  check_cuda(q, "q");
+  check_cuda(k, "k");
+  check_cuda(v, "v");
+  SAGE_CHECK(is_half_like(q.scalar_type()), "q must be float16 or bfloat16");
+  SAGE_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
+             "q, k and v must have the same dtype");
+  const Shapes s{bhnd(q, tensor_layout, "q"), bhnd(k, tensor_layout, "k"), bhnd(v, tensor_layout, "v")};
+  SAGE_CHECK(s.k.b == s.q.b && s.v.b == s.q.b && s.k.d == s.q.d && s.v.d == s.q.d,
+             "q, k and v must share batch and head dim");
+  SAGE_CHECK(s.v.h == s.k.h && s.v.n == s.k.n, "k and v must have the same heads and length");
+  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
+             head_dim_padded);
+  SAGE_CHECK(s.q.d <= head_dim_padded, "head dim ", s.q.d, " exceeds head_dim_padded ", head_dim_padded);
+  SAGE_CHECK(s.k.n > 0 && s.q.n > 0, "quant_qkv_sm90 needs at least one query and one key");
+  return s;
+}
+
+bool quant_qkv_sm90_fits(int64_t kv_len, int64_t head_dim_padded, int64_t device) {
+  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
+             head_dim_padded);
+  SAGE_CHECK(device >= 0, "device must be a CUDA device index, got ", device);
+  if (kv_len <= 0) return false;
+  torch::stable::accelerator::DeviceGuard guard(static_cast<int32_t>(device));
+  return shape_for_dim(round_up(kv_len, kQkvRows) / kQkvRows, head_dim_padded, static_cast<int>(device)).ctas > 0;
+}
+
+using QkvResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
+
+QkvResult quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bool qk_per_thread, bool smooth_k,
+                         bool smooth_v, int64_t head_dim_padded) {
+  const Shapes sh = check_inputs(q, k, v, tensor_layout, head_dim_padded);
+  const Bhnd &sq = sh.q, &sk = sh.k, &sv = sh.v;
+  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
+  const int device = q.get_device_index();
+  const int64_t dp = head_dim_padded;
+  const int64_t nq_pad = round_up(sq.n, kQkvRows), nk_pad = round_up(sk.n, kQkvRows);
+  const ClusterShape shape = shape_for_dim(nk_pad / kQkvRows, dp, device);
+  SAGE_CHECK(shape.ctas > 0, "quant_qkv_sm90: ", sk.n, " keys per head do not fit one thread-block cluster; "
+             "check quant_qkv_sm90_fits first and use the separate quantization passes");
+
+  // Scale groups (sageattention/kernels/sm90.py group_specs): Q 16/8/1 and K 128/8/2 per thread,
+  // Q 16 and K 128 per warp.
+  const int64_t q_period = qk_per_thread ? 8 : 1, k_period = qk_per_thread ? 8 : 1, k_stride = qk_per_thread ? 2 : 1;
+  Tensor q8 = torch::stable::new_empty(q, {sq.b, sq.h, nq_pad, dp}, ScalarType::Char);
+  Tensor qs = torch::stable::new_empty(q, {sq.b, sq.h, nq_pad / 16 * q_period}, ScalarType::Float);
+  Tensor k8 = torch::stable::new_empty(q, {sk.b, sk.h, nk_pad, dp}, ScalarType::Char);
+  Tensor ks = torch::stable::new_empty(q, {sk.b, sk.h, nk_pad / kQkvRows * (k_period / k_stride)}, ScalarType::Float);
+  Tensor k_mean = torch::stable::new_empty(q, {smooth_k ? sk.b : 0, sk.h, sk.d}, ScalarType::Float);
+  Tensor v8 = torch::stable::new_empty(q, {sv.b, sv.h, dp, nk_pad}, ScalarType::Float8_e4m3fn);
+  Tensor vs = torch::stable::new_empty(q, {sv.b, sv.h, dp}, ScalarType::Float);
+  Tensor v_mean = torch::stable::new_empty(q, {smooth_v ? sv.b : 0, sv.h, sv.d}, ScalarType::Float);
+
+  QkvArgs a{};
+  a.q = operand(q, sq, 16, q_period, 1, q8.data_ptr(), reinterpret_cast<float*>(qs.data_ptr()));
+  a.k = operand(k, sk, kQkvRows, k_period, k_stride, k8.data_ptr(), reinterpret_cast<float*>(ks.data_ptr()));
+  a.v = operand(v, sv, kQkvRows, 1, 1, v8.data_ptr(), reinterpret_cast<float*>(vs.data_ptr()));
+  a.smooth_k = smooth_k;
+  a.smooth_v = smooth_v;
+  a.k_mean = reinterpret_cast<float*>(k_mean.data_ptr());
+  a.v_mean = reinterpret_cast<float*>(v_mean.data_ptr());
+  a.per_cta = shape.per_cta;
+  const int64_t run = int64_t{shape.ctas} * shape.per_cta;  // chunks per run unit
+  const int64_t heads = sk.b * sk.h;
+  a.k_head_units = smooth_k ? heads : 0;
+  a.v_head_units = heads;
+  a.k_run_units = smooth_k ? 0 : (a.k.chunks + run - 1) / run;
+  a.q_run_units = (a.q.chunks + run - 1) / run;
+
+  cudaStream_t stream = current_stream(device);
+  const bool vec = rows_16b_aligned(q, sq) && rows_16b_aligned(k, sk) && rows_16b_aligned(v, sv);
+  auto go = [&](auto dtype_tag, auto dp_tag) {
+    using T = decltype(dtype_tag);
+    constexpr int D = decltype(dp_tag)::value;
+    if (vec) launch<T, true, D>(a, shape, device, stream);
+    else launch<T, false, D>(a, shape, device, stream);
+  };
+  const bool half = q.scalar_type() == ScalarType::Half;
+  if (dp == 128) {
+    if (half) go(__half{}, std::integral_constant<int, 128>{});
+    else go(__nv_bfloat16{}, std::integral_constant<int, 128>{});
+  } else {
+    if (half) go(__half{}, std::integral_constant<int, 64>{});
+    else go(__nv_bfloat16{}, std::integral_constant<int, 64>{});
+  }
+  return {q8, qs, k8, ks, k_mean, v8, vs, v_mean};
+}
+
+}  // namespace
+}  // namespace sage::sm90
+
+STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {
+  m.impl("quant_qkv_sm90", TORCH_BOX(&sage::sm90::quant_qkv_sm90));
+}
+
+// No tensor arguments: registered for every backend (it only queries the GPU).
+STABLE_TORCH_LIBRARY_IMPL(sageattention, CompositeExplicitAutograd, m) {
+  m.impl("quant_qkv_sm90_fits", TORCH_BOX(&sage::sm90::quant_qkv_sm90_fits));
+}
