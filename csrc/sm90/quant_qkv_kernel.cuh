@@ -99,7 +99,7 @@ __device__ __forceinline__ uint4* stage_buffer(QkvSmem<D_PAD>& sh, int t) {
 template <typename T, int D_PAD>
 using ChunkRegs = Chunk8<T>[QkvGeometry<D_PAD>::kLoads];
 
-enum QkvTask : int { kTaskK = 0, kTaskV = 1, kTaskQ = 2 };
+enum QkvTask : int { kTaskK = 0, kTaskV = 1 };  // the operands with statistics (template tags)
 
 __device__ __forceinline__ uint32_t cluster_rank() {
   uint32_t r;
