@@ -144,3 +144,13 @@ def test_bad_arguments_name_the_problem():
         torch.ops.sageattention.quant_qkv_sm90(q, q, q[:, :, :32], 0, True, True, False, 64)
     with pytest.raises(RuntimeError, match="head_dim_padded must be 64 or 128"):
         torch.ops.sageattention.quant_qkv_sm90_fits(4096, 80, 0)
+
+
+def test_fake_kernel_matches_the_op():
+    """The fake (torch.compile traces through it) gives the real op's shapes and dtypes."""
+    q = make("NHD", 2, 4, 300, 96, torch.bfloat16)
+    k = make("NHD", 2, 2, 200, 96, torch.bfloat16)
+    for per_thread, smooth_k, smooth_v in ((True, True, False), (False, False, True)):
+        args = (q, k, k, 1, per_thread, smooth_k, smooth_v, 128)
+        # test_schema compares outputs through ops with no Float8 kernels: fake tensors only.
+        torch.library.opcheck(torch.ops.sageattention.quant_qkv_sm90.default, args, test_utils=("test_faketensor",))
