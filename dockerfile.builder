@@ -121,13 +121,18 @@ RUN "python${PYTHON_VERSION}" -m venv /opt/venv
 # comes only from the wheel, never from sources, so the tests exercise what users install.
 COPY ci/ ci/
 COPY pyproject.toml VERSION ./
+# The wheel arrives through a bind mount, which buildah's layer cache does not key on: without this
+# the install below would be reused from an older build whenever ci/, pyproject.toml and VERSION are
+# unchanged. `ci docker-local` passes a digest of the build context (BuildKit keys the mount itself).
+ARG SAGEATTENTION_SOURCE_DIGEST=""
 # torch (and the wheel's other requirements) from the flavor's index, then the wheel's `test` extra.
 # hadolint ignore=DL3013
 RUN --mount=type=bind,from=sageattention-wheel,target=/wheels \
     --mount=type=cache,target=/root/.cache/pip \
     --mount=type=secret,id=pip_conf,target=/etc/pip.conf \
     --mount=type=secret,id=pip_cert \
-    wheel="$(ls /wheels/sageattention-*.whl)" \
+    echo "sources: ${SAGEATTENTION_SOURCE_DIGEST:-not given}" \
+    && wheel="$(ls /wheels/sageattention-*.whl)" \
     && python -m pip install --index-url "$(python -m ci docker-preflight --print torch-index)" "${wheel}" \
     && python -m pip install "${wheel}[test]"
 COPY tests/ tests/

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fnmatch
+import hashlib
 import json
 import os
 import pathlib
@@ -654,6 +655,16 @@ def _modest_ulimits() -> list[str]:
     return out
 
 
+def tree_digest(root: pathlib.Path) -> str:
+    """sha256 over every file's path (relative to root) and bytes, in path order: it changes exactly
+    when the build context does, so the test stage's cache key follows the wheel it installs."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
 def bud_command(b: Buildah, target: dict, *, dockerfile: pathlib.Path, extra_args: Mapping[str, str],
                 secrets: Mapping[str, str], volumes: list[str], tag: str | None,
                 output: str | None, context: pathlib.Path = ROOT) -> list[str]:
@@ -740,6 +751,7 @@ def docker_local(opts: argparse.Namespace) -> dict:
     else:
         stage_source(context, ROOT)
     report_context = opts.ref or "work tree"
+    extra["SAGEATTENTION_SOURCE_DIGEST"] = tree_digest(context)
 
     out_dir = (opts.out or work / "dist").resolve()
     if out_dir.exists():

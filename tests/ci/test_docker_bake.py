@@ -272,3 +272,29 @@ def test_the_guide_names_gpus_by_their_real_arch() -> None:
     assert "A100" in table["8.0"][0] and "RTX 40" in table["8.9"][0] and "B200" in table["10.0"][0]
     assert "RTX 50" in table["12.0"][0] and "GB10" in table["12.1"][0]
     assert "not supported" in table["7.0"][1] and "not supported" in table["7.5"][1]
+
+
+def test_the_test_stage_install_is_keyed_on_the_sources(dockerfile: dl.Dockerfile) -> None:
+    """buildah's layer cache ignores bind-mounted content: the wheel install must name the source
+    digest that `ci docker-local` passes, or an unchanged ci/ + pyproject.toml reuses a stale wheel."""
+    stage = dockerfile.stage("sageattention-test")
+    installs = [i for i in stage.instructions if i.keyword == "RUN" and "from=sageattention-wheel" in i.value]
+    assert len(installs) == 1
+    assert "${SAGEATTENTION_SOURCE_DIGEST" in installs[0].value
+    declared = [i for i in stage.instructions if i.keyword == "ARG" and i.line < installs[0].line]
+    assert any(dl._split_arg(i.value)[0] == "SAGEATTENTION_SOURCE_DIGEST" for i in declared)
+
+
+def test_tree_digest_follows_content_names_and_nothing_else(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.cu").write_text("one")
+    (tmp_path / "b.py").write_text("two")
+    first = dl.tree_digest(tmp_path)
+    assert dl.tree_digest(tmp_path) == first
+    (tmp_path / "b.py").write_text("two!")
+    changed = dl.tree_digest(tmp_path)
+    assert changed != first
+    (tmp_path / "b.py").rename(tmp_path / "c.py")
+    assert dl.tree_digest(tmp_path) not in (first, changed)
+    (tmp_path / "c.py").rename(tmp_path / "b.py")
+    assert dl.tree_digest(tmp_path) == changed
