@@ -27,7 +27,7 @@ import torch
 from sageattention import _lib
 _lib.require('sm90', 'quant_qkv_sm90')
 for d, dp, nq, nk, layout, smooth_v in ((128, 128, 300, 700, 0, False), (40, 64, 17, 129, 1, True),
-                                        (96, 128, 1, 1, 0, True), (64, 64, 200, 2100, 1, False)):
+                                        (96, 128, 1, 1, 0, True), (64, 64, 200, 5000, 1, False)):
     shape = (lambda n, h: (2, h, n, d)) if layout == 0 else (lambda n, h: (2, n, h, d))
     q = torch.randn(*shape(nq, 4), device='cuda', dtype=torch.bfloat16)
     k, v = (torch.randn(*shape(nk, 2), device='cuda', dtype=torch.bfloat16) for _ in range(2))

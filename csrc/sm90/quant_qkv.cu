@@ -41,8 +41,7 @@ void configure(const void* kernel, int device) {
 }
 
 // The cluster shape for heads of `per_head` chunks: m = ceil(per_head / 16) chunks per CTA, C =
-// ceil(per_head / m) CTAs; {0, 0} when m chunks do not fit in one CTA's shared memory or the GPU
-// cannot run such a cluster.
+// ceil(per_head / m) CTAs, two chunk buffers each; {0, 0} when the GPU cannot run such a cluster.
 struct ClusterShape {
   int ctas = 0, per_cta = 0, smem = 0;
 };
@@ -59,7 +58,7 @@ ClusterShape cluster_shape(int64_t per_head, int device) {
   SAGE_CHECK(cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess,
              "cannot read the GPU's shared memory size");
   const int64_t m = std::max<int64_t>(1, (per_head + kQkvMaxCluster - 1) / kQkvMaxCluster);
-  const int64_t smem = static_cast<int64_t>(sizeof(QkvSmem<D_PAD>)) + m * chunk_bytes<D_PAD>();
+  const int64_t smem = static_cast<int64_t>(sizeof(QkvSmem<D_PAD>)) + 2 * chunk_bytes<D_PAD>();
   if (smem <= smem_limit) {
     const void* kernel = reinterpret_cast<const void*>(&quant_qkv_kernel<T, VEC, D_PAD>);
     configure(kernel, device);

@@ -3,12 +3,12 @@
 // Work is cut into chunks of 128 tokens of one (batch, head): one K scale block, one KV tile, eight
 // Q scale blocks. K (smooth) and V (per-channel scale) need statistics over all tokens of a head
 // before any of its values can be quantized, so one thread-block cluster takes a whole K or V head:
-// each of its C CTAs loads m chunks into shared memory (all loads in flight at once), reduces
-// per-channel partials, and after one cluster barrier every CTA folds the C partials from
-// distributed shared memory in rank order (the same result in every CTA, independent of timing),
-// then quantizes its chunks from shared memory. Q (and K without smoothing) needs no statistics:
-// its clusters take C * m consecutive chunks with no barrier. Heads longer than a cluster can hold
-// (C <= 16 CTAs of up to ~227 KB) use the separate passes (quant_qkv_sm90_fits).
+// each of its C <= 16 CTAs streams its m chunks through two shared-memory buffers and reduces
+// per-channel partials; after one cluster barrier every CTA folds the C partials from distributed
+// shared memory in rank order (the same result in every CTA, independent of timing) and quantizes
+// its chunks: still resident when m <= 2, else read again, from L2 (the cluster read its head
+// microseconds earlier). Q (and K without smoothing) needs no statistics: its clusters take C * m
+// consecutive chunks with no barrier. quant_qkv_sm90_fits says whether the GPU runs such a cluster.
 //
 // Outputs match core's quant_int8 (Q, K) and quant_v_fp8_sm90 (V) bit for bit, except that K's
 // mean is summed in another order (a last-bit difference in the mean can move an INT8 value by 1).
@@ -87,7 +87,7 @@ struct QkvSmem {
   float part[3][D_PAD];        // this CTA's partials, read by the whole cluster
   float stat[2][D_PAD];        // the head's mean and absmax
   float slot[kQkvMaxSlots];    // INT8 group maxima, then their reciprocals
-  // then per_cta stage buffers: uint4 [m][kLoads][kThreads], thread t owning column t
+  // then two stage buffers: uint4 [2][kLoads][kThreads], thread t owning column t
 };
 
 template <int D_PAD>
@@ -336,7 +336,41 @@ __device__ __forceinline__ void chunk_values(const uint4* stage, const QkvOperan
   }
 }
 
-// A whole K or V head: partials, cluster fold, quantization. Chunk j = rank * m + t.
+struct ChunkPos {
+  int64_t bh;
+  int j;
+};
+
+// Runs fn(t, pos, raw, row_ok) on chunks t = 0 .. count-1 (positions chunk_at(t)) through the two
+// stage buffers, chunk t+1 loading while fn works on chunk t. load == false reuses what an earlier
+// pass left in the buffers (at most two chunks).
+template <typename T, bool VEC, int D_PAD, typename ChunkAt, typename Fn>
+__device__ __forceinline__ void stream_chunks(QkvSmem<D_PAD>& sh, const QkvOperand& op, int count, bool load,
+                                              const ChunkAt& chunk_at, const Fn& fn) {
+  using G = QkvGeometry<D_PAD>;
+  if (VEC && load && count > 0) {
+    const ChunkPos p = chunk_at(0);
+    prefetch<T, D_PAD>(stage_buffer(sh, 0), op, p.bh, p.j);
+  }
+  mma::cp_async_commit();
+  for (int t = 0; t < count; ++t) {
+    if (VEC && load && t + 1 < count) {  // the buffer held chunk t-1, which this thread has read
+      const ChunkPos p = chunk_at(t + 1);
+      prefetch<T, D_PAD>(stage_buffer(sh, (t + 1) & 1), op, p.bh, p.j);
+    }
+    mma::cp_async_commit();
+    mma::cp_async_wait<1>();  // chunk t has landed (only this thread's own 16-byte pieces are read)
+    const ChunkPos p = chunk_at(t);
+    ChunkRegs<T, D_PAD> raw;
+    float row_ok[G::kLoads];
+    chunk_values<T, VEC, D_PAD>(stage_buffer(sh, t & 1), op, p.bh, p.j, raw, row_ok);
+    fn(t, p, raw, row_ok);
+  }
+}
+
+// A whole K or V head: partials, cluster fold, quantization. Chunk j = rank * m + t. With more than
+// two chunks per CTA the quantization pass reads them again; the cluster's whole head (at most a
+// few MB) was read microseconds earlier, so that second read comes from L2.
 template <typename T, bool VEC, int D_PAD, int TASK, typename Stats>
 __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, const QkvOperand& op, int64_t bh) {
   using G = QkvGeometry<D_PAD>;
@@ -344,18 +378,11 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
   const int m = a.per_cta;
   const int j0 = static_cast<int>(rank) * m;
   const int count = max(0, min(m, op.per_head - j0));
-  if constexpr (VEC) {
-    for (int t = 0; t < count; ++t) prefetch<T, D_PAD>(stage_buffer(sh, t), op, bh, j0 + t);
-    mma::cp_async_commit();
-    mma::cp_async_wait<0>();
-  }
+  auto chunk_at = [&](int t) { return ChunkPos{bh, j0 + t}; };
   Stats stats;
-  for (int t = 0; t < count; ++t) {
-    ChunkRegs<T, D_PAD> raw;
-    float row_ok[G::kLoads];
-    chunk_values<T, VEC, D_PAD>(stage_buffer(sh, t), op, bh, j0 + t, raw, row_ok);
-    stats.add(raw, row_ok);
-  }
+  stream_chunks<T, VEC, D_PAD>(sh, op, count, true, chunk_at,
+                               [&](int, const ChunkPos&, const ChunkRegs<T, D_PAD>& raw,
+                                   const float (&row_ok)[G::kLoads]) { stats.add(raw, row_ok); });
   stats.reduce(sh);
   cluster_arrive();  // this CTA's partials are written (release)
   cluster_wait();    // ... and every other CTA's (acquire)
@@ -369,14 +396,16 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
     mean[i] = (TASK == kTaskK || a.smooth_v) ? sh.stat[0][c * 8 + i] : 0.f;
     amax[i] = sh.stat[1][c * 8 + i];
   }
-  for (int t = 0; t < count; ++t) {
-    ChunkRegs<T, D_PAD> raw;
-    float row_ok[G::kLoads];
-    chunk_values<T, VEC, D_PAD>(stage_buffer(sh, t), op, bh, j0 + t, raw, row_ok);
-    if (t > 0) __syncthreads();  // the previous chunk's slots / V tile are done with
-    if constexpr (TASK == kTaskV) quantize_v_chunk<T, D_PAD>(sh, op, bh, j0 + t, raw, row_ok, mean, amax);
-    else quantize_int8_chunk<T, D_PAD>(sh, op, bh, j0 + t, raw, row_ok, mean);
-  }
+  stream_chunks<T, VEC, D_PAD>(sh, op, count, count > 2, chunk_at,
+                               [&](int t, const ChunkPos& p, const ChunkRegs<T, D_PAD>& raw,
+                                   const float (&row_ok)[G::kLoads]) {
+                                 if (t > 0) __syncthreads();  // the previous chunk's slots / V tile are free
+                                 if constexpr (TASK == kTaskV) {
+                                   quantize_v_chunk<T, D_PAD>(sh, op, p.bh, p.j, raw, row_ok, mean, amax);
+                                 } else {
+                                   quantize_int8_chunk<T, D_PAD>(sh, op, p.bh, p.j, raw, row_ok, mean);
+                                 }
+                               });
   cluster_wait();
 }
 
@@ -406,25 +435,13 @@ __global__ void __launch_bounds__(QkvGeometry<D_PAD>::kThreads, 2) quant_qkv_ker
   const int64_t first = (run * cluster_size() + cluster_rank()) * m;
   const int64_t left = op.chunks - first;
   const int count = left <= 0 ? 0 : static_cast<int>(left < m ? left : m);
-  if constexpr (VEC) {
-    for (int t = 0; t < count; ++t) {
-      const int64_t flat = first + t;
-      prefetch<T, D_PAD>(stage_buffer(sh, t), op, flat / op.per_head, static_cast<int>(flat % op.per_head));
-    }
-    mma::cp_async_commit();
-  }
-  if constexpr (VEC) mma::cp_async_wait<0>();
   const float mean[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-  for (int t = 0; t < count; ++t) {
-    const int64_t flat = first + t;
-    const int64_t bh = flat / op.per_head;
-    const int j = static_cast<int>(flat % op.per_head);
-    ChunkRegs<T, D_PAD> raw;
-    float row_ok[G::kLoads];
-    chunk_values<T, VEC, D_PAD>(stage_buffer(sh, t), op, bh, j, raw, row_ok);
-    if (t > 0) __syncthreads();
-    quantize_int8_chunk<T, D_PAD>(sh, op, bh, j, raw, row_ok, mean);
-  }
+  stream_chunks<T, VEC, D_PAD>(
+      sh, op, count, true, [&](int t) { return ChunkPos{(first + t) / op.per_head, static_cast<int>((first + t) % op.per_head)}; },
+      [&](int t, const ChunkPos& p, const ChunkRegs<T, D_PAD>& raw, const float (&row_ok)[G::kLoads]) {
+        if (t > 0) __syncthreads();
+        quantize_int8_chunk<T, D_PAD>(sh, op, p.bh, p.j, raw, row_ok, mean);
+      });
 }
 
 }  // namespace sage::sm90

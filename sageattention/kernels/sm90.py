@@ -65,7 +65,7 @@ def fragment_key_order(n_pad: int, device: torch.device | None = None) -> torch.
 
 @torch.compiler.assume_constant_result
 def fused_quantization_fits(kv_len: int, head_dim_padded: int, device_index: int) -> bool:
-    """Whether quant_qkv_sm90 can take heads of kv_len keys on this GPU (one cluster per K/V head)."""
+    """Whether this GPU runs quant_qkv_sm90's cluster for heads of kv_len keys (one per K/V head)."""
     return bool(torch.ops.sageattention.quant_qkv_sm90_fits(kv_len, head_dim_padded, device_index))
 
 
@@ -75,8 +75,8 @@ def quantize(
 ) -> dict[str, torch.Tensor | None]:
     """All operands of the kernel, in the form the sm90 kernel reads them.
 
-    fused: one `quant_qkv_sm90` launch that reads Q, K and V once, when a K/V head fits one
-    thread-block cluster (fused_quantization_fits); otherwise, or with fused=False, the separate
+    fused: one `quant_qkv_sm90` launch that reads Q, K and V once from memory, when the GPU runs its
+    thread-block clusters (fused_quantization_fits); otherwise, or with fused=False, the separate
     passes (Q; K statistics, K; V statistics, V), which give the same values and serve as the
     comparison in tests and benchmarks.
     """
