@@ -511,6 +511,12 @@ class Buildah:
         """The store's size of an image, as buildah prints it ("5.1 GB")."""
         return self("images", "--format", "{{.Size}}", ref, capture=True).stdout.strip()
 
+    def prune_untagged(self) -> None:
+        """Drop the images no tag names any more (earlier builds' layers). Each build of a new source
+        state adds a few GB to this private store; tagged images (the bases, the last targets) and
+        the layers they share stay, so the next build still hits the cache."""
+        self("rmi", "--prune", capture=True)
+
     def label(self, ref: str, key: str) -> str | None:
         info = json.loads(self("inspect", "--type", "image", ref, capture=True).stdout)
         return ((info.get("OCIv1") or {}).get("config") or {}).get("Labels", {}).get(key)
@@ -702,6 +708,7 @@ def docker_local(opts: argparse.Namespace) -> dict:
     flavor = flavors.flavor_for_cuda(cuda)
     mirror, suite = (opts.mirror, opts.suite) if opts.mirror else apt_mirror()
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(_platform.machine(), _platform.machine())
+    b.prune_untagged()
     bases = make_bases(b, work, cuda_home=cuda_home, cuda=cuda, mirror=mirror, suite=suite,
                        rebuild=opts.rebuild_base, timings=timings)
     sizes: dict[str, str] = {"base_runtime": b.image_size(bases.runtime), "base_builder": b.image_size(bases.builder)}
