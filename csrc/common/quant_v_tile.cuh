@@ -16,18 +16,19 @@
 
 namespace sage {
 
+constexpr float kE4m3Max = 448.f;  // largest finite e4m3: a channel's absmax maps here
 constexpr int kQuantVThreads = 256;
 constexpr int kQuantVTokens = 64;  // tokens per CTA: 16 four-byte words per channel row
 constexpr int kQuantVMaxDim = 256;
 
 struct NaturalTokenOrder {
-  __device__ __forceinline__ static int pos(int t) { return t; }
+  __host__ __device__ static constexpr int pos(int t) { return t; }
 };
 
 // Inside every 32 tokens, token 16h + 8b + 2t + e goes to 16h + 4t + 2b + e: the order in which
 // the sm90 PV wgmma's register A fragment holds the softmax accumulator (csrc/sm90/mainloop.cuh).
 struct WgmmaFragmentTokenOrder {
-  __device__ __forceinline__ static int pos(int t) {
+  __host__ __device__ static constexpr int pos(int t) {
     const int p = t & 31;
     const int half = p >> 4, b = (p >> 3) & 1, q = (p >> 1) & 3, e = p & 1;
     return (t & ~31) + half * 16 + q * 4 + b * 2 + e;
@@ -113,7 +114,7 @@ __global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
       for (int i = 0; i < 8; ++i) {
         const float mult = CHUNKS > 0 ? my_mult[i] : multiplier(c0 + i);
         const float centered = x[i] - (CHUNKS > 0 ? my_mean[i] : offset(c0 + i));
-        const float q = row < valid_rows ? fminf(fmaxf(centered * mult, -448.f), 448.f) : 0.f;
+        const float q = row < valid_rows ? fminf(fmaxf(centered * mult, -kE4m3Max), kE4m3Max) : 0.f;
         tile[quant_v_tile_word(c0 + i, pos >> 2) * 4 + (pos & 3)] = __nv_fp8_e4m3(q).__x;
       }
     }

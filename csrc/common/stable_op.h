@@ -94,6 +94,14 @@ inline bool is_half_like(ScalarType t) { return t == ScalarType::Half || t == Sc
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+// log2(v) when v is a power of two, else -1: group arithmetic by shifts instead of divisions.
+inline int log2_if_pow2(int64_t v) {
+  if (v <= 0 || (v & (v - 1)) != 0) return -1;
+  int k = 0;
+  while ((int64_t{1} << k) < v) ++k;
+  return k;
+}
+
 }  // namespace sage
 
 // Every extension module needs a PyInit_ so `import sageattention._C…` runs its static op

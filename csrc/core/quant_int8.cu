@@ -167,13 +167,6 @@ void launch_quant_int8(dim3 grid, cudaStream_t stream, const T* x, const float* 
   }
 }
 
-int log2_if_pow2(int64_t v) {  // -1 unless v is a power of two
-  if (v <= 0 || (v & (v - 1)) != 0) return -1;
-  int k = 0;
-  while ((int64_t{1} << k) < v) ++k;
-  return k;
-}
-
 std::tuple<Tensor, Tensor> quant_int8(Tensor x, int64_t tensor_layout, int64_t block_size, int64_t group_period,
                                       int64_t group_stride, int64_t head_dim_padded, int64_t pad_multiple,
                                       std::optional<Tensor> mean) {

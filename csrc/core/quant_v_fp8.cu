@@ -10,7 +10,7 @@ namespace {
 std::tuple<Tensor, Tensor> quant_v_fp8(Tensor v, int64_t tensor_layout, int64_t pad_multiple, int64_t head_dim_padded,
                                        double scale_max, Tensor absmax, std::optional<Tensor> mean) {
   check_cuda(v, "v");
-  SAGE_CHECK(scale_max > 0.0 && scale_max <= 448.0, "scale_max must be in (0, 448], got ", scale_max);
+  SAGE_CHECK(scale_max > 0.0 && scale_max <= kE4m3Max, "scale_max must be in (0, ", kE4m3Max, "], got ", scale_max);
   return quant_v_fp8_transposed<NaturalTokenOrder>(
       v, tensor_layout, pad_multiple, head_dim_padded, kQuantVMaxDim, static_cast<float>(scale_max), absmax, mean,
       "quant_v_fp8", [&](auto&& launch) {

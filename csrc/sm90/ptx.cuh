@@ -1,5 +1,5 @@
-// Hopper (sm_90a) primitives as inline PTX: mbarriers, TMA tile loads, wgmma and its descriptors,
-// register reallocation. Written from the PTX ISA's instruction semantics; no library dependency.
+// Hopper (sm_90a) primitives as inline PTX: mbarriers, TMA tile loads, register reallocation,
+// thread-block clusters (barrier, distributed shared memory), wgmma and its descriptors. Written from the PTX ISA's instruction semantics; no library dependency.
 #pragma once
 
 #include <cuda.h>  // CUtensorMap (type only; the driver is reached through the runtime at launch)
@@ -59,6 +59,35 @@ __device__ __forceinline__ void regs_dealloc() {
 template <int N>
 __device__ __forceinline__ void regs_alloc() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N));
+}
+
+// ---- thread-block cluster ------------------------------------------------------------------------
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ uint32_t cluster_size() {
+  uint32_t n;
+  asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
+  return n;
+}
+// Arrive with release semantics: this CTA's shared-memory writes are visible to the cluster after
+// the matching wait.
+__device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
+// Arrive without ordering: for signalling that this CTA is done reading the others' shared memory
+// (values already consumed), so they may exit.
+__device__ __forceinline__ void cluster_arrive_relaxed() {
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+}
+__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
+// The float at `local`'s offset in the shared memory of cluster CTA `rank` (distributed shared memory).
+__device__ __forceinline__ float ld_cluster(const float* local, uint32_t rank) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_u32(local)), "r"(rank));
+  float v;
+  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
+  return v;
 }
 
 // ---- wgmma --------------------------------------------------------------------------------------

@@ -13,15 +13,9 @@ namespace sage::sm90 {
 namespace {
 
 int log2_exact(int64_t v, const char* what) {
-  int k = 0;
-  while ((int64_t{1} << k) < v) ++k;
-  SAGE_CHECK((int64_t{1} << k) == v, what, " must be a power of two, got ", v);
+  const int k = log2_if_pow2(v);
+  SAGE_CHECK(k >= 0, what, " must be a power of two, got ", v);
   return k;
-}
-
-template <int D_PAD>
-constexpr int64_t chunk_bytes() {
-  return int64_t{QkvGeometry<D_PAD>::kLoads} * QkvGeometry<D_PAD>::kThreads * 16;
 }
 
 // Opt one kernel instantiation into the device's whole shared memory and 16-CTA clusters (once
@@ -40,13 +34,36 @@ void configure(const void* kernel, int device) {
   done[{kernel, device}] = true;
 }
 
-// The cluster shape for heads of `per_head` chunks: m = ceil(per_head / 16) chunks per CTA, C =
-// ceil(per_head / m) CTAs, two chunk buffers each; {0, 0} when the GPU cannot run such a cluster.
-struct ClusterShape {
-  int ctas = 0, per_cta = 0, smem = 0;
+// A launch of quant_qkv_kernel in clusters of `ctas` CTAs: the occupancy query and the launch use
+// the same configuration.
+template <int D_PAD>
+struct ClusterLaunch {
+  cudaLaunchAttribute attr{};
+  cudaLaunchConfig_t cfg{};
+  ClusterLaunch(int ctas, int64_t grid, cudaStream_t stream) {
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = static_cast<unsigned>(ctas);
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    cfg.gridDim = dim3(static_cast<unsigned>(grid));
+    cfg.blockDim = dim3(QkvGeometry<D_PAD>::kThreads);
+    cfg.dynamicSmemBytes = static_cast<size_t>(kQkvSmemBytes<D_PAD>);
+    cfg.stream = stream;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+  }
+  ClusterLaunch(const ClusterLaunch&) = delete;  // cfg points at attr
+  ClusterLaunch& operator=(const ClusterLaunch&) = delete;
 };
 
-template <typename T, bool VEC, int D_PAD>
+// The cluster shape for heads of `per_head` chunks: m = ceil(per_head / 16) chunks per CTA, C =
+// ceil(per_head / m) CTAs; {0, 0} when the GPU cannot run such a cluster. Every instantiation of
+// the kernel has the same threads and shared memory, so one (<half, VEC>) answers for all.
+struct ClusterShape {
+  int ctas = 0, per_cta = 0;
+};
+
+template <int D_PAD>
 ClusterShape cluster_shape(int64_t per_head, int device) {
   static std::mutex mu;
   static std::map<std::pair<int64_t, int>, ClusterShape> cache;
@@ -57,39 +74,23 @@ ClusterShape cluster_shape(int64_t per_head, int device) {
   int smem_limit = 0;
   SAGE_CHECK(cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess,
              "cannot read the GPU's shared memory size");
-  const int64_t m = std::max<int64_t>(1, (per_head + kQkvMaxCluster - 1) / kQkvMaxCluster);
-  const int64_t smem = static_cast<int64_t>(sizeof(QkvSmem<D_PAD>)) + 2 * chunk_bytes<D_PAD>();
-  if (smem <= smem_limit) {
-    const void* kernel = reinterpret_cast<const void*>(&quant_qkv_kernel<T, VEC, D_PAD>);
+  if (kQkvSmemBytes<D_PAD> <= smem_limit) {
+    const void* kernel = reinterpret_cast<const void*>(&quant_qkv_kernel<__half, true, D_PAD>);
     configure(kernel, device);
+    const int64_t m = std::max<int64_t>(1, (per_head + kQkvMaxCluster - 1) / kQkvMaxCluster);
     const int ctas = static_cast<int>((per_head + m - 1) / m);
-    cudaLaunchConfig_t cfg{};
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = static_cast<unsigned>(ctas);
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = 1;
-    cfg.gridDim = dim3(static_cast<unsigned>(ctas));
-    cfg.blockDim = dim3(QkvGeometry<D_PAD>::kThreads);
-    cfg.dynamicSmemBytes = static_cast<size_t>(smem);
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
+    const ClusterLaunch<D_PAD> launch(ctas, ctas, nullptr);
     int clusters = 0;
-    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) == cudaSuccess && clusters > 0) {
-      shape = {ctas, static_cast<int>(m), static_cast<int>(smem)};
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &launch.cfg) == cudaSuccess && clusters > 0) {
+      shape = {ctas, static_cast<int>(m)};
     }
     (void)cudaGetLastError();  // a refused shape is an answer, not an error
   }
   return cache[{per_head, device}] = shape;
 }
 
-template <int D_PAD>
-ClusterShape shape_for(int64_t per_head, int device) {  // every instantiation has the same resources
-  return cluster_shape<__half, true, D_PAD>(per_head, device);
-}
-
 ClusterShape shape_for_dim(int64_t per_head, int64_t head_dim_padded, int device) {
-  return head_dim_padded == 128 ? shape_for<128>(per_head, device) : shape_for<64>(per_head, device);
+  return head_dim_padded == 128 ? cluster_shape<128>(per_head, device) : cluster_shape<64>(per_head, device);
 }
 
 QkvOperand operand(const Tensor& x, const Bhnd& s, int64_t block, int64_t period, int64_t stride, void* out,
@@ -115,19 +116,8 @@ void launch(const QkvArgs& a, const ClusterShape& shape, int device, cudaStream_
   const int64_t units = a.k_head_units + a.v_head_units + a.k_run_units + a.q_run_units;
   SAGE_CHECK(units * shape.ctas < 2147483647, "tensors too large for quant_qkv_sm90's grid");
   configure(reinterpret_cast<const void*>(&quant_qkv_kernel<T, VEC, D_PAD>), device);
-  cudaLaunchConfig_t cfg{};
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim.x = static_cast<unsigned>(shape.ctas);
-  attr.val.clusterDim.y = 1;
-  attr.val.clusterDim.z = 1;
-  cfg.gridDim = dim3(static_cast<unsigned>(units * shape.ctas));
-  cfg.blockDim = dim3(QkvGeometry<D_PAD>::kThreads);
-  cfg.dynamicSmemBytes = static_cast<size_t>(shape.smem);
-  cfg.stream = stream;
-  cfg.attrs = &attr;
-  cfg.numAttrs = 1;
-  const cudaError_t err = cudaLaunchKernelEx(&cfg, quant_qkv_kernel<T, VEC, D_PAD>, a);
+  const ClusterLaunch<D_PAD> launch(shape.ctas, units * shape.ctas, stream);
+  const cudaError_t err = cudaLaunchKernelEx(&launch.cfg, quant_qkv_kernel<T, VEC, D_PAD>, a);
   SAGE_CHECK(err == cudaSuccess, "quant_qkv_sm90 launch failed: ", cudaGetErrorString(err));
 }
 

@@ -19,15 +19,16 @@
 #include <cstdint>
 
 #include "common/mma/ptx.cuh"
+#include "common/quant_v_tile.cuh"  // kE4m3Max, WgmmaFragmentTokenOrder
 #include "common/stable_op.h"
 #include "common/vec_io.cuh"
+#include "sm90/ptx.cuh"
 
 namespace sage::sm90 {
 
 constexpr int kQkvRows = 128;         // tokens per chunk
 constexpr int kQkvMaxSlots = 64;      // INT8 scale groups per chunk (Q per-thread: 8 blocks x 8 groups)
 constexpr int kQkvMaxCluster = 16;    // CTAs per cluster (non-portable above 8; the H100 runs 16)
-constexpr float kFp8Max = 448.f;      // e4m3
 
 // One input and its INT8 scale-group rule (group of row r inside a chunk:
 // ((r >> block_shift) << groups_shift) + ((r & period_mask) >> stride_shift); see quant_int8.cu).
@@ -68,8 +69,17 @@ struct QkvGeometry {
   static constexpr int kSwizzleShift = D_PAD == 128 ? 1 : 2;  // see vtile_word
   static_assert(32 % kChunksPerRow == 0, "a warp holds whole rows");
 
-  __device__ __forceinline__ static int row(int slot, int u) {
+  __host__ __device__ static constexpr int row(int slot, int u) {
     return 16 * (slot >> 2) + 2 * (slot & 3) + (u & 1) + 8 * (u >> 1);
+  }
+  // The four rows of slot q land at positions 4q .. 4q+3 of the wgmma token order: one V word.
+  static constexpr bool rows_are_token_order_words() {
+    for (int slot = 0; slot < kRowSlots; ++slot) {
+      for (int u = 0; u < kLoads; ++u) {
+        if (WgmmaFragmentTokenOrder::pos(row(slot, u)) != 4 * slot + u) return false;
+      }
+    }
+    return true;
   }
   // Word w of channel ch in the transposed V tile [D_PAD][32 words], swizzled so that the 32 lanes
   // of a warp storing one word each (16 or 8 channel chunks x 2 or 4 row slots) hit 32 banks.
@@ -77,6 +87,9 @@ struct QkvGeometry {
     return ch * 32 + (w ^ (((ch >> 3) << kSwizzleShift) & 31));
   }
 };
+
+static_assert(QkvGeometry<128>::rows_are_token_order_words() && QkvGeometry<64>::rows_are_token_order_words(),
+              "a thread's rows must form one word of the wgmma token order");
 
 template <int D_PAD>
 struct QkvSmem {
@@ -90,6 +103,11 @@ struct QkvSmem {
   // then two stage buffers: uint4 [2][kLoads][kThreads], thread t owning column t
 };
 
+// Dynamic shared memory of one CTA: the struct, then the two stage buffers.
+template <int D_PAD>
+constexpr int kQkvSmemBytes =
+    static_cast<int>(sizeof(QkvSmem<D_PAD>)) + 2 * QkvGeometry<D_PAD>::kLoads * QkvGeometry<D_PAD>::kThreads * 16;
+
 template <int D_PAD>
 __device__ __forceinline__ uint4* stage_buffer(QkvSmem<D_PAD>& sh, int t) {
   using G = QkvGeometry<D_PAD>;
@@ -100,31 +118,6 @@ template <typename T, int D_PAD>
 using ChunkRegs = Chunk8<T>[QkvGeometry<D_PAD>::kLoads];
 
 enum QkvTask : int { kTaskK = 0, kTaskV = 1 };  // the operands with statistics (template tags)
-
-__device__ __forceinline__ uint32_t cluster_rank() {
-  uint32_t r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-  return r;
-}
-__device__ __forceinline__ uint32_t cluster_size() {
-  uint32_t n;
-  asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
-  return n;
-}
-__device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory"); }
-// No ordering needed: only says this CTA has finished reading the others' shared memory (the
-// values were already used).
-__device__ __forceinline__ void cluster_arrive_relaxed() {
-  asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
-}
-__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory"); }
-__device__ __forceinline__ float ld_cluster(const float* local, uint32_t rank) {
-  uint32_t remote;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(mma::smem_addr(local)), "r"(rank));
-  float v;
-  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
-  return v;
-}
 
 // Per-channel statistics of this thread's rows: 0 sum, 1 max (max |x| unless CENTERED), 2 min.
 template <bool SUM, bool MAX, bool CENTERED>
@@ -207,11 +200,11 @@ __device__ __forceinline__ void fold_cluster(QkvSmem<D_PAD>& sh, const QkvArgs& 
   const float amax = centered ? fmaxf(x - mean, mean - n) : x;
   sh.stat[0][ch] = mean;
   sh.stat[1][ch] = amax;
-  if (rank != 0 || ch >= D_PAD) return;
+  if (rank != 0) return;
   const bool real = ch < op.s.d;
   if (!kV && real) a.k_mean[bh * op.s.d + ch] = mean;
   if (kV) {
-    op.scale[bh * D_PAD + ch] = real ? amax / kFp8Max : 0.f;
+    op.scale[bh * D_PAD + ch] = real ? amax / kE4m3Max : 0.f;
     if (centered && real) a.v_mean[bh * op.s.d + ch] = mean;
   }
 }
@@ -281,7 +274,7 @@ __device__ __forceinline__ void quantize_v_chunk(QkvSmem<D_PAD>& sh, const QkvOp
   for (int k = 0; k < 4; ++k) chunk_to_float(raw[k], x[k]);
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    const float mult = (c * 8 + i < op.s.d && amax[i] > 0.f) ? kFp8Max / amax[i] : 0.f;
+    const float mult = (c * 8 + i < op.s.d && amax[i] > 0.f) ? kE4m3Max / amax[i] : 0.f;
     float4 q;  // e4m3 conversion saturates at 448, as the separate pass's clamp did
     q.x = fmaf(-mean[i], row_ok[0], x[0][i]) * mult;
     q.y = fmaf(-mean[i], row_ok[1], x[1][i]) * mult;
@@ -297,20 +290,26 @@ __device__ __forceinline__ void quantize_v_chunk(QkvSmem<D_PAD>& sh, const QkvOp
   }
 }
 
+// Element 0 of head bh of an operand.
+template <typename T>
+__device__ __forceinline__ const T* head_base(const QkvOperand& op, int64_t bh) {
+  return static_cast<const T*>(op.x) + (bh / op.s.h) * op.s.sb + (bh % op.s.h) * op.s.sh;
+}
+
 // Loads of one chunk into a stage buffer (rows past the end and channels past the head dim are
 // zero-filled). VEC only: unaligned inputs load synchronously in load_sync.
 template <typename T, int D_PAD>
 __device__ __forceinline__ void prefetch(uint4* stage, const QkvOperand& op, int64_t bh, int j) {
   using G = QkvGeometry<D_PAD>;
   const int c = threadIdx.x % G::kChunksPerRow, slot_row = threadIdx.x / G::kChunksPerRow;
-  const T* base = static_cast<const T*>(op.x) + (bh / op.s.h) * op.s.sb + (bh % op.s.h) * op.s.sh + c * 8;
+  const T* base = head_base<T>(op, bh) + c * 8;
   const int64_t tok0 = static_cast<int64_t>(j) * kQkvRows;
   const bool col_ok = c * 8 < op.s.d;
 #pragma unroll
   for (int u = 0; u < G::kLoads; ++u) {
     const int64_t tok = tok0 + G::row(slot_row, u);
     const bool ok = col_ok && tok < op.s.n;
-    mma::cp_async_16(mma::smem_addr(stage + u * G::kThreads + threadIdx.x), ok ? base + tok * op.s.sn : op.x, ok);
+    mma::cp_async_16(smem_u32(stage + u * G::kThreads + threadIdx.x), ok ? base + tok * op.s.sn : op.x, ok);
   }
 }
 
@@ -320,7 +319,7 @@ __device__ __forceinline__ void chunk_values(const uint4* stage, const QkvOperan
   using G = QkvGeometry<D_PAD>;
   const int c = threadIdx.x % G::kChunksPerRow, slot_row = threadIdx.x / G::kChunksPerRow;
   const int64_t tok0 = static_cast<int64_t>(j) * kQkvRows;
-  const T* base = static_cast<const T*>(op.x) + (bh / op.s.h) * op.s.sb + (bh % op.s.h) * op.s.sh;
+  const T* base = head_base<T>(op, bh);
 #pragma unroll
   for (int u = 0; u < G::kLoads; ++u) {
     const int64_t tok = tok0 + G::row(slot_row, u);

@@ -18,7 +18,8 @@ struct TileCoord {
   int q_tile, h, b;
 };
 
-__device__ __forceinline__ int num_work_items(const AttnParams& p) { return p.num_q_tiles * p.hq * p.batch; }
+// Fits an int: the host checks num_q_tiles * hq * batch < 2^30 before launching.
+__host__ __device__ __forceinline__ int num_work_items(const AttnParams& p) { return p.num_q_tiles * p.hq * p.batch; }
 
 template <bool CAUSAL>
 __device__ __forceinline__ TileCoord tile_of_item(int item, const AttnParams& p) {
@@ -29,8 +30,8 @@ __device__ __forceinline__ TileCoord tile_of_item(int item, const AttnParams& p)
 
 // Persistent: min(items, SMs); otherwise one CTA per item.
 inline dim3 grid_shape(const AttnParams& p, int sm_count, bool persistent) {
-  const long long items = static_cast<long long>(p.num_q_tiles) * p.hq * p.batch;
-  const long long ctas = persistent ? (items < sm_count ? items : sm_count) : items;
+  const int items = num_work_items(p);
+  const int ctas = persistent ? (items < sm_count ? items : sm_count) : items;
   return dim3(static_cast<unsigned>(ctas > 0 ? ctas : 1));
 }
 
