@@ -63,7 +63,6 @@ def main() -> None:
                 lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False, fused=False), elems * 13)
             cases["sm90.quantize Q+K+V fused"] = (
                 lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False), elems * 9)
-
         for name, (fn, nbytes) in cases.items():
             ms = time_ms(fn)
             print(f"{name:<32}{n:>7}{ms:>9.3f}{nbytes / ms / 1e6:>9.0f}")

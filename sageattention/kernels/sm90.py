@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from sageattention import _lib, quant
-from sageattention._layout import GroupSpec, layout_code, to_hnd
-from sageattention._ops import register_family_fakes
+from sageattention._layout import GroupSpec, layout_code, round_up, to_hnd
+from sageattention._ops import _bhnd, register_family_fakes
 
 CTA_Q = 128  # query rows per CTA (two consumer warpgroups of 64)
 CTA_K = 128  # keys per KV tile
@@ -151,9 +151,8 @@ def _sm90_fakes() -> None:
         v: torch.Tensor, tensor_layout: int, pad_multiple: int, head_dim_padded: int, absmax: torch.Tensor,
         mean: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        b, a1, a2, _d = v.shape
-        h, n = (a1, a2) if tensor_layout == 0 else (a2, a1)
-        n_pad = (n + pad_multiple - 1) // pad_multiple * pad_multiple
+        b, h, n, _d = _bhnd(v, tensor_layout)
+        n_pad = round_up(n, pad_multiple)
         return (
             v.new_empty((b, h, head_dim_padded, n_pad), dtype=torch.float8_e4m3fn),
             v.new_empty((b, h, head_dim_padded), dtype=torch.float32),
@@ -164,19 +163,15 @@ def _sm90_fakes() -> None:
         q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: int, qk_per_thread: bool, smooth_k: bool,
         smooth_v: bool, head_dim_padded: int,
     ) -> tuple[torch.Tensor, ...]:
-        def bhnd(x: torch.Tensor) -> tuple[int, int, int, int]:
-            b, a1, a2, d = x.shape
-            return (b, a1, a2, d) if tensor_layout == 0 else (b, a2, a1, d)
-
-        (b, hq, nq, d), (_, hk, nk, _) = bhnd(q), bhnd(k)
-        nq_pad, nk_pad = -(-nq // CTA_Q) * CTA_Q, -(-nk // CTA_K) * CTA_K
-        q_groups, k_groups = (8, 4) if qk_per_thread else (1, 1)
+        (b, hq, nq, d), (_, hk, nk, _) = _bhnd(q, tensor_layout), _bhnd(k, tensor_layout)
+        nq_pad, nk_pad = round_up(nq, CTA_Q), round_up(nk, CTA_K)
+        q_spec, k_spec = group_specs("per_thread" if qk_per_thread else "per_warp")
         f32 = torch.float32
         return (
             q.new_empty((b, hq, nq_pad, head_dim_padded), dtype=torch.int8),
-            q.new_empty((b, hq, nq_pad // 16 * q_groups), dtype=f32),
+            q.new_empty((b, hq, nq_pad // q_spec.block * q_spec.groups), dtype=f32),
             q.new_empty((b, hk, nk_pad, head_dim_padded), dtype=torch.int8),
-            q.new_empty((b, hk, nk_pad // CTA_K * k_groups), dtype=f32),
+            q.new_empty((b, hk, nk_pad // k_spec.block * k_spec.groups), dtype=f32),
             q.new_empty((b if smooth_k else 0, hk, d), dtype=f32),
             q.new_empty((b, hk, head_dim_padded, nk_pad), dtype=torch.float8_e4m3fn),
             q.new_empty((b, hk, head_dim_padded), dtype=f32),
@@ -189,7 +184,6 @@ def _sm90_fakes() -> None:
         v_fp8: torch.Tensor, v_scale: torch.Tensor, v_mean: torch.Tensor | None, tensor_layout: int, kv_len: int,
         is_causal: bool, qk_per_thread: bool, sm_scale: float, return_lse: bool, two_level: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        b, a1, a2, _d = q.shape
-        h, n = (a1, a2) if tensor_layout == 0 else (a2, a1)
+        b, h, n, _d = _bhnd(q, tensor_layout)
         lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
         return torch.empty_like(q, memory_format=torch.contiguous_format), lse
