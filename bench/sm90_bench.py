@@ -95,10 +95,10 @@ def bench_shape(b, h, n, d, causal, reps):
     return out
 
 
-def accuracy(d, causal, offset, accum="fp32+fp32"):
-    q = torch.randn(1, 4, 4096, d, device="cuda", dtype=torch.float16)
-    k = torch.randn(1, 4, 4096, d, device="cuda", dtype=torch.float16) + offset * torch.randn(d, device="cuda", dtype=torch.float16)
-    v = torch.randn(1, 4, 4096, d, device="cuda", dtype=torch.float16)
+def accuracy(d, causal, offset, accum="fp32+fp32", n=4096):
+    q = torch.randn(1, 4, n, d, device="cuda", dtype=torch.float16)
+    k = torch.randn(1, 4, n, d, device="cuda", dtype=torch.float16) + offset * torch.randn(d, device="cuda", dtype=torch.float16)
+    v = torch.randn(1, 4, n, d, device="cuda", dtype=torch.float16)
     o = sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout="HND", is_causal=causal, qk_quant_gran="per_thread",
                                  sm_scale=1 / math.sqrt(d), pv_accum_dtype=accum, smooth_k=True, smooth_v=False,
                                  return_lse=False)

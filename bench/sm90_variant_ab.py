@@ -34,9 +34,9 @@ def kernel_tops(n: int, d: int, causal: bool, two_level: bool) -> float:
 def main() -> None:
     label = sys.argv[1] if len(sys.argv) > 1 else "build"
     torch.manual_seed(0)
-    for d, acc in ((64, "fp32"), (128, "fp32+fp32")):
-        rel, cos = accuracy(d, False, 0.0, acc)
-        print(f"[{label}] accuracy D{d} {acc}: rel-L1 {rel:.4f} cos {cos:.6f}", flush=True)
+    for d, acc, n in ((64, "fp32", 4096), (128, "fp32+fp32", 4096), (128, "fp32", 4096), (128, "fp32", 16384)):
+        rel, cos = accuracy(d, False, 0.0, acc, n)
+        print(f"[{label}] accuracy D{d} {acc} N={n}: rel-L1 {rel:.4f} cos {cos:.6f}", flush=True)
     for n, d, causal in ((16384, 64, False), (4096, 64, False), (16384, 128, False), (4096, 128, False),
                          (16384, 128, True)):
         two = kernel_tops(n, d, causal, True)

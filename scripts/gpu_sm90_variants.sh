@@ -4,6 +4,8 @@
 # with `profile`, also an ncu profile of one D128 N=8K launch per build (bench/sm90_profile.py): the
 # details page as text and the per-SASS-instruction page (stall samples) as xz-compressed CSV.
 #   usage: bash scripts/gpu_sm90_variants.sh [profile]      (logs to $OUT)
+#   ROUNDS=2: a second A/B round (benchmark only) over the builds in reverse order, so a drift of
+#   the card's clocks during the run shows as a difference between the rounds.
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/variants}
@@ -13,8 +15,8 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader |
 for dir in .variants/*/; do
   label=$(basename "$dir")
   cp "$dir/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so
-  timeout 120 python3 -m pytest tests/gpu/test_sm90.py -m gpu -q -x -p no:cacheprovider \
-    -k "oracle or fp64 or without_keys or faster" 2>&1 | tail -1 | sed "s/^/[$label] tests: /" | tee -a "$OUT/ab.log"
+  timeout 200 python3 -m pytest tests/gpu/test_sm90.py -m gpu -q -x -p no:cacheprovider \
+    -k "oracle or fp64 or without_keys or faster or persistent or one_cta" 2>&1 | tail -1 | sed "s/^/[$label] tests: /" | tee -a "$OUT/ab.log"
   timeout 120 python3 bench/sm90_variant_ab.py "$label" 2>&1 | tee -a "$OUT/ab.log"
   [ "$1" = profile ] || continue
   timeout 150 ncu -k regex:attn_fwd -s 1 -c 1 --set full --import-source no -o "/tmp/rep_$label" \
@@ -22,3 +24,10 @@ for dir in .variants/*/; do
   ncu -i "/tmp/rep_$label.ncu-rep" --page details > "$OUT/ncu_${label}_details.txt" 2>&1
   ncu -i "/tmp/rep_$label.ncu-rep" --page source --csv --print-source sass 2>&1 | xz -6 > "$OUT/ncu_${label}_sass.csv.xz"
 done
+if [ "${ROUNDS:-1}" = 2 ]; then
+  for dir in $(ls -d .variants/*/ | sort -r); do
+    label=$(basename "$dir")
+    cp "$dir/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so
+    timeout 120 python3 bench/sm90_variant_ab.py "$label-r2" 2>&1 | tee -a "$OUT/ab.log"
+  done
+fi

@@ -6,7 +6,7 @@
 #   4. quantization bandwidth, the benchmark sweep (python -m sageattention.bench: every backend,
 #      N 1K-32K, D 64/128, causal and not; table, JSON, PNG) and the sm90 quick benchmark
 #      (accuracy, both accumulations, kernel-only and end to end).
-# usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench]     (logs to $OUT)
+# usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench]     (logs to $OUT; SWEEP_NAME names the sweep files)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 REPO=$(pwd)
@@ -36,6 +36,6 @@ timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/m
   | tail -3 | tee -a "$OUT/memcheck.log"
 [ "$2" = skip-bench ] && exit 0
 timeout 60 python3 bench/quant_bench.py 2>&1 | tee "$OUT/sweep.log"
-timeout 280 python3 -m sageattention.bench --warmup-ms 50 --rep-ms 200 --out "$OUT" --name sweep_h100 2>&1 \
+timeout 280 python3 -m sageattention.bench --warmup-ms 50 --rep-ms 200 --out "$OUT" --name "${SWEEP_NAME:-sweep}" 2>&1 \
   | grep -vE "^\s*$" >> "$OUT/sweep.log"; tail -12 "$OUT/sweep.log"
 timeout 150 python3 bench/sm90_bench.py --quick --out "$OUT/sm90_bench.json" 2>&1 | tee -a "$OUT/sweep.log" | grep -E "^D|accuracy"

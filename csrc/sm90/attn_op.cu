@@ -56,16 +56,35 @@ void check_tensor(const Tensor& t, ScalarType type, int64_t dim, const char* nam
   SAGE_CHECK(t.is_contiguous(), name, " must be contiguous");
 }
 
+// The tensor maps of one kernel configuration: Q tiles of kCtaQ rows; K steps of kStepKeys rows;
+// V^T boxes of kVBoxKeys key bytes (one swizzle row) by D rows.
+struct OperandMaps {
+  const void* q;
+  const void* k;
+  const void* v;
+  int64_t bhq, bhk, nq_pad, nk_pad;  // B * Hq, B * Hkv, padded lengths
+};
+
+CUtensorMapSwizzle swizzle_for(int64_t row_bytes) {
+  return row_bytes == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B;
+}
+
+template <int D, typename OutT, bool kTwoLevel>
+void launch_config(bool causal, const OperandMaps& m, const AttnParams& p, int sm_count, bool persistent,
+                   cudaStream_t stream) {
+  using T = TileTraits<D, kTwoLevel>;
+  const CUtensorMap tq = byte_map(m.q, D, m.bhq * m.nq_pad, D, D, kCtaQ, swizzle_for(D));
+  const CUtensorMap tk = byte_map(m.k, D, m.bhk * m.nk_pad, D, D, T::kStepKeys, swizzle_for(D));
+  const CUtensorMap tv = byte_map(m.v, m.nk_pad, m.bhk * D, m.nk_pad, T::kVBoxKeys, D, swizzle_for(T::kVBoxKeys));
+  if (causal) launch_attn<D, true, OutT, kTwoLevel>(tq, tk, tv, p, sm_count, persistent, stream);
+  else launch_attn<D, false, OutT, kTwoLevel>(tq, tk, tv, p, sm_count, persistent, stream);
+}
+
 template <int D, typename OutT>
-void dispatch_causal(bool causal, bool two_level, const CUtensorMap& tq, const CUtensorMap& tk, const CUtensorMap& tv,
-                     const AttnParams& p, int sm_count, bool persistent, cudaStream_t stream) {
-  if (two_level) {
-    if (causal) launch_attn<D, true, OutT, true>(tq, tk, tv, p, sm_count, persistent, stream);
-    else launch_attn<D, false, OutT, true>(tq, tk, tv, p, sm_count, persistent, stream);
-  } else {
-    if (causal) launch_attn<D, true, OutT, false>(tq, tk, tv, p, sm_count, persistent, stream);
-    else launch_attn<D, false, OutT, false>(tq, tk, tv, p, sm_count, persistent, stream);
-  }
+void dispatch(bool causal, bool two_level, const OperandMaps& m, const AttnParams& p, int sm_count, bool persistent,
+              cudaStream_t stream) {
+  if (two_level) launch_config<D, OutT, true>(causal, m, p, sm_count, persistent, stream);
+  else launch_config<D, OutT, false>(causal, m, p, sm_count, persistent, stream);
 }
 
 std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale,
@@ -161,22 +180,25 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   SAGE_CHECK(B * hq * nq_pad < (int64_t{1} << 31) && B * hkv * nk_pad < (int64_t{1} << 31),
              "tensor too large for 32-bit TMA row coordinates");
 
-  const CUtensorMapSwizzle qk_swizzle = dp == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B;
-  const CUtensorMap tq = byte_map(q_int8.data_ptr(), dp, B * hq * nq_pad, dp, dp, kCtaQ, qk_swizzle);
-  const CUtensorMap tk = byte_map(k_int8.data_ptr(), dp, B * hkv * nk_pad, dp, dp, kCtaK, qk_swizzle);
-  const CUtensorMap tv = byte_map(v_fp8.data_ptr(), nk_pad, B * hkv * dp, nk_pad, kCtaK, dp, CU_TENSOR_MAP_SWIZZLE_128B);
-
+  const OperandMaps maps{q_int8.data_ptr(), k_int8.data_ptr(), v_fp8.data_ptr(), B * hq, B * hkv, nq_pad, nk_pad};
   cudaStream_t stream = current_stream(q.get_device_index());
   const bool half = q.scalar_type() == ScalarType::Half;
   if (dp == 128) {
-    if (half) dispatch_causal<128, __half>(is_causal, two_level, tq, tk, tv, p, sm_count, persistent, stream);
-    else dispatch_causal<128, __nv_bfloat16>(is_causal, two_level, tq, tk, tv, p, sm_count, persistent, stream);
+    if (half) dispatch<128, __half>(is_causal, two_level, maps, p, sm_count, persistent, stream);
+    else dispatch<128, __nv_bfloat16>(is_causal, two_level, maps, p, sm_count, persistent, stream);
   } else {
-    if (half) dispatch_causal<64, __half>(is_causal, two_level, tq, tk, tv, p, sm_count, persistent, stream);
-    else dispatch_causal<64, __nv_bfloat16>(is_causal, two_level, tq, tk, tv, p, sm_count, persistent, stream);
+    if (half) dispatch<64, __half>(is_causal, two_level, maps, p, sm_count, persistent, stream);
+    else dispatch<64, __nv_bfloat16>(is_causal, two_level, maps, p, sm_count, persistent, stream);
   }
   check_launch("qk_int8_pv_fp8_sm90");
   return {out, lse};
+}
+
+int64_t sm90_kv_block(int64_t head_dim_padded, bool two_level) {
+  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
+             head_dim_padded);
+  if (head_dim_padded == 128) return two_level ? TileTraits<128, true>::kStepKeys : TileTraits<128, false>::kStepKeys;
+  return two_level ? TileTraits<64, true>::kStepKeys : TileTraits<64, false>::kStepKeys;
 }
 
 }  // namespace
@@ -184,4 +206,9 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
 
 STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {
   m.impl("qk_int8_pv_fp8_sm90", TORCH_BOX(&sage::sm90::qk_int8_pv_fp8_sm90));
+}
+
+// No tensor arguments: registered for every backend (a property of the compiled kernels).
+STABLE_TORCH_LIBRARY_IMPL(sageattention, CompositeExplicitAutograd, m) {
+  m.impl("sm90_kv_block", TORCH_BOX(&sage::sm90::sm90_kv_block));
 }

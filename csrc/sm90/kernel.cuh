@@ -14,9 +14,9 @@ template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 __global__ void __launch_bounds__(kThreads, 1)
     attn_fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                     const __grid_constant__ CUtensorMap tm_v, const AttnParams p) {
-  using T = TileTraits<D>;
+  using T = TileTraits<D, kTwoLevel>;
   extern __shared__ uint8_t smem_raw[];
-  const SmemPlan<D> sm(smem_raw);
+  const SmemPlan<T> sm(smem_raw);
   const int warpgroup = threadIdx.x / 128;
   const int items = num_work_items(p);
 
@@ -55,12 +55,12 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
         const TileCoord tc = tile_of_item<CAUSAL>(item, p);
         const int q0 = tc.q_tile * kCtaQ;
-        const int n_tiles = kv_tiles_for<CAUSAL>(q0, p);
+        const int n_steps = kv_steps_for<T, CAUSAL>(q0, p);
         const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
         const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + tc.h / p.group;
-        producer_loop<D>(sm, &tm_q, &tm_k, &tm_v, static_cast<int>(bhq * p.nq_pad + q0),
-                         static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_tiles, j0);
-        j0 += n_tiles;
+        producer_loop<T>(sm, &tm_q, &tm_k, &tm_v, static_cast<int>(bhq * p.nq_pad + q0),
+                         static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_steps, j0);
+        j0 += n_steps;
       }
     }
   } else {
@@ -68,7 +68,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int wg = warpgroup - 1;
     const int tid = threadIdx.x - 128 * warpgroup;
     const int warp = tid / 32, lane = tid % 32;
-    const bool pingpong = kTwoLevel && p.pingpong;
+    const bool pingpong = kTwoLevel && p.pingpong;  // the single-level loop takes no turns
     if (pingpong && wg == 1) named_arrive(kTurnWg0);  // warpgroup 0 takes the first turn
     int j0 = 0;
     for (int n = 0;; ++n) {
@@ -78,7 +78,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const TileCoord tc = tile_of_item<CAUSAL>(item, p);
       const int q0 = tc.q_tile * kCtaQ;
       const int hk = tc.h / p.group;
-      const int n_tiles = kv_tiles_for<CAUSAL>(q0, p);
+      const int n_steps = kv_steps_for<T, CAUSAL>(q0, p);
       const int warp_row0 = q0 + wg * 64 + warp * 16;  // 16-row block of this warp
       const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
       const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + hk;
@@ -93,17 +93,17 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       RowState<D> st;
       if constexpr (kTwoLevel) {
-        consumer_loop<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2, k_scale_head,
+        consumer_loop<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_steps, q_scale * p.sm_scale_log2, k_scale_head,
                                  j0);
       } else {
-        consumer_loop_single<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_tiles, q_scale * p.sm_scale_log2,
+        consumer_loop_single<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_steps, q_scale * p.sm_scale_log2,
                                         k_scale_head, j0);
       }
       // Every wgmma of this item has retired and the slot was read: the producer may move on.
       __syncwarp();
       if (lane == 0) mbar_arrive(sm.q_empty);
       store_output<D, OutT>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
-      j0 += n_tiles;
+      j0 += n_steps;
     }
     if (pingpong && wg == 0) named_sync(kTurnWg0);  // consume warpgroup 1's last hand-over
   }
@@ -113,7 +113,7 @@ template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                  int sm_count, bool persistent, cudaStream_t stream) {
   auto kernel = attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel>;
-  constexpr int smem = TileTraits<D>::kSmemBytes;
+  constexpr int smem = TileTraits<D, kTwoLevel>::kSmemBytes;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   kernel<<<grid_shape(p, sm_count, persistent), kThreads, smem, stream>>>(tm_q, tm_k, tm_v, p);
 }

@@ -32,4 +32,7 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
       "qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale, Tensor v_fp8, "
       "Tensor v_scale, Tensor? v_mean, int tensor_layout, int kv_len, bool is_causal, bool qk_per_thread, "
       "float sm_scale, bool return_lse, bool two_level=True) -> (Tensor out, Tensor lse)");
+  // Keys per online-softmax step of qk_int8_pv_fp8_sm90 (the block over which one running max
+  // rescales P~ before its e4m3 rounding): what a reference must use to reproduce it.
+  m.def("sm90_kv_block(int head_dim_padded, bool two_level) -> int");
 }

@@ -1,7 +1,8 @@
 // Tile geometry, shared-memory plan and kernel arguments of the sm_90a attention kernel.
 //
 // One CTA = 3 warpgroups: warpgroup 0 is the producer (one thread issues TMA), warpgroups 1 and 2
-// are consumers, each owning 64 query rows (wgmma's M). A KV tile is 128 keys.
+// are consumers, each owning 64 query rows (wgmma's M). K is quantized in blocks of kCtaK keys; the
+// keys of one softmax step depend on the configuration (TileTraits).
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,7 @@
 namespace sage::sm90 {
 
 constexpr int kCtaQ = 128;  // query rows per CTA: 2 consumer warpgroups x 64
-constexpr int kCtaK = 128;  // keys per KV tile (N of the QK wgmma, K of the PV wgmma)
+constexpr int kCtaK = 128;  // keys per K quantization block (scale groups; K and V are padded to it)
 constexpr int kConsumerWarpgroups = 2;
 constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
 constexpr int kProducerRegs = 24;   // setmaxnreg budgets: 24*128 + 240*256 <= 64K registers
@@ -19,21 +20,53 @@ constexpr int kConsumerRegs = 240;
 // with a producer warp and no setmaxnreg was tried and spilled ~3 KB at the 168 cap.
 constexpr float kFp8Offset = 8.807354922057604f;  // log2(448): P~ = exp2(s - m + log2 448) in (0, 448]
 
-// Per-head-dim knobs. Rows of Q/K tiles are D bytes (int8); V^T tile rows are kCtaK bytes (e4m3).
-template <int D>
+// Geometry of one kernel configuration (head dim x accumulation). A step is one ring entry: the
+// keys that one QK wgmma batch, one online-softmax update and one PV batch cover.
+//  - kStepKeys: 128 for the two-level loop (its per-tile PV accumulator leaves no registers for
+//    more); the single-level loop spends those registers on a longer step, which pays the per-step
+//    work (barrier waits, row-max reduction and shuffles, O rescale) over more keys: 256 at D64
+//    (S 128 + P 32 + O 32 registers), 192 at D128 (S 96 + P 24 + O 64). Kernel-only on the H200,
+//    N=16K (bench/NOTES.md, v12): D64 128 / 192 / 256 keys 480 / 564 / 605 TOPS; D128 762 / 815 /
+//    661 (256 keys spill and serialize the wgmmas). SAGE_SM90_SINGLE_STEP_KEYS overrides it for
+//    such A/B builds.
+//  - The K tile of a step is one TMA box (kStepKeys rows of D bytes). The V^T tile is
+//    kStepKeys / kVBoxKeys boxes of D rows x kVBoxKeys key bytes (one swizzle row each: 128B
+//    swizzle for 128 keys, 64B for 64), side by side in shared memory.
+//  - Segments: keys [h * kVBoxKeys, (h + 1) * kVBoxKeys) of a step lie in one 128-key K
+//    quantization block (kCtaK), so each segment has one K scale per thread.
+template <int D, bool kTwoLevel>
 struct TileTraits {
   static_assert(D == 64 || D == 128, "sm90 kernel: head dim 64 or 128");
-  static constexpr int kStages = D == 64 ? 4 : 3;  // KV pipeline depth
+#ifdef SAGE_SM90_SINGLE_STEP_KEYS
+  static constexpr int kSingleStepKeys = SAGE_SM90_SINGLE_STEP_KEYS;
+#else
+  static constexpr int kSingleStepKeys = D == 64 ? 256 : 192;
+#endif
+  static constexpr int kStepKeys = kTwoLevel ? kCtaK : kSingleStepKeys;
+  static constexpr int kVBoxKeys = kStepKeys % 128 == 0 ? 128 : 64;
+  static constexpr int kSegments = kStepKeys / kVBoxKeys;
+  static constexpr int kSegElems = kVBoxKeys / 2;  // S accumulator elements per thread and segment
+  static constexpr int kScoreRegs = kStepKeys / 2;  // S accumulator registers per thread
+  static constexpr int kPChunks = kStepKeys / 32;   // k32 A fragments of P~ per step
   static constexpr int kQBytes = kCtaQ * D;
-  static constexpr int kKBytes = kCtaK * D;
-  static constexpr int kVBytes = D * kCtaK;
-  static constexpr int kQKRowBytes = D;       // 128 -> 128B swizzle, 64 -> 64B swizzle
-  static constexpr int kVRowBytes = kCtaK;    // always 128B swizzle
+  static constexpr int kKBytes = kStepKeys * D;
+  static constexpr int kVBytes = D * kStepKeys;
+  // Ring entries: a step holds its K entry and the previous step's V entry; the rest keep the loads
+  // ahead. Deeper rings measured flat (bench/NOTES.md), so: what fits, at most 4 (D128) / 6 (D64)
+  // for the long single-level steps.
+  static constexpr int kStagesFit = (227 * 1024 - 2048 - kQBytes) / (kKBytes + kVBytes);
+  static constexpr int kStagesWanted = kStepKeys == 128 ? (D == 64 ? 4 : 3) : (D == 64 ? 6 : 4);
+  static constexpr int kStages = kStagesWanted < kStagesFit ? kStagesWanted : kStagesFit;
+  static constexpr int kVBoxBytes = D * kVBoxKeys;
+  static constexpr int kQKRowBytes = D;          // 128 -> 128B swizzle, 64 -> 64B swizzle
+  static constexpr int kVRowBytes = kVBoxKeys;   // 128 -> 128B swizzle, 64 -> 64B swizzle
   static constexpr int kBarriers = 2 + 4 * kStages;  // q_full, q_empty, then k/v full/empty rings
   static constexpr int kSmemBytes = 1024 /*alignment slack*/ + kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 16;
   static_assert(kSmemBytes <= 227 * 1024, "shared memory plan exceeds the sm_90 per-block limit");
-  static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBytes % 1024 == 0,
+  static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBoxBytes % 1024 == 0,
                 "tiles must keep 1024-byte alignment for the swizzle atoms");
+  static_assert(kStepKeys % kVBoxKeys == 0 && kCtaK % kVBoxKeys == 0, "a segment must lie in one K scale block");
+  static_assert(kStepKeys <= 256, "one TMA box (and one wgmma N) per K step");
 };
 
 // Plain kernel arguments (the tensor maps travel as separate __grid_constant__ parameters).

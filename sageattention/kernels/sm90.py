@@ -16,20 +16,31 @@ from sageattention._ops import _bhnd, register_family_fakes
 CTA_Q = 128  # query rows per CTA (two consumer warpgroups of 64)
 CTA_K = 128  # keys per KV tile
 # "fp32+fp32": a fresh FP8 wgmma accumulator per KV tile, added into fp32 O (two-level, SA2's
-# default); "fp32": PV accumulates in O directly, which frees registers for a second S buffer so the
-# next tile's QK overlaps the softmax. Both are validated on the H100 against the same oracle.
+# default); "fp32": PV accumulates in O directly, which frees the registers for longer softmax steps
+# (kv_block). Both are validated against the same oracle.
 PV_ACCUM_DTYPES = ("fp32+fp32", "fp32")
 
 
 def auto_accum(head_dim: int) -> str:
     """The faster accumulation for a shape, when the caller (sageattn) leaves it open.
 
-    Kernel-only on the H100, N=16K B4 H32 (bench/results/sm90_h100_v4/v5 and the v8/v9 A/B logs):
-    single level wins at D=64 in every run (v9: 566 vs 515 TOPS, +10 %), two levels at D=128
-    (v9: 830 vs 753 non-causal, 769 vs 737 causal); the single-level kernel's D=128 register
-    spills cost more than its QK/softmax overlap gains. Accuracy is the same.
+    Kernel-only, N=16K B4 H32 (bench/NOTES.md, v12 on the H200): single level wins at D=64, where
+    its 256-key softmax steps give 605 TOPS against 502 for two levels (+20 %; 4K: 506 vs 436); at
+    D=128 the two tie (815 vs 820 non-causal, 764 vs 762 causal, 718 vs 710 at 4K), and the two-level
+    accumulation, SageAttention2's default, stays. Accuracy is the same.
     """
     return "fp32" if head_dim <= 64 else "fp32+fp32"
+
+
+@torch.compiler.assume_constant_result
+def kv_block(head_dim: int, pv_accum_dtype: str) -> int:
+    """Keys per online-softmax step of the compiled kernel for this shape and accumulation: the
+    block a reference (`reference.attention_from_quantized(block_kv=...)`) must use to round P~
+    the way the kernel does."""
+    if pv_accum_dtype not in PV_ACCUM_DTYPES:
+        raise ValueError(f"pv_accum_dtype must be one of {PV_ACCUM_DTYPES}, got {pv_accum_dtype!r}")
+    _lib.require("sm90", "the sm90 kernel's step size")
+    return int(torch.ops.sageattention.sm90_kv_block(padded_head_dim(head_dim), pv_accum_dtype == "fp32+fp32"))
 
 
 QK_QUANT_GRANS = ("per_thread", "per_warp")

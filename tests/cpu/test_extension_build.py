@@ -82,3 +82,23 @@ def test_abi3audit_clean() -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     assert "0 ABI violations" in re.sub(r"\s+", " ", res.stdout + res.stderr)
 
+
+def test_sm90_kv_block_reports_the_compiled_softmax_steps() -> None:
+    _require_build()
+    if "_C_sm90" not in build_config()["modules"]:
+        pytest.skip("this build has no sm90 module")
+    import torch
+
+    from sageattention.kernels import sm90
+
+    # Two-level: one 128-key quantization block per step; single-level: longer steps of whole
+    # 64-key V boxes, at most one wgmma N (256).
+    assert sm90.kv_block(64, "fp32+fp32") == sm90.kv_block(128, "fp32+fp32") == sm90.CTA_K
+    for d in (32, 64, 96, 128):
+        step = sm90.kv_block(d, "fp32")
+        assert step % 64 == 0 and sm90.CTA_K <= step <= 256
+    assert sm90.kv_block(32, "fp32") == sm90.kv_block(64, "fp32")
+    with pytest.raises(ValueError, match="fp32\\+fp32"):
+        sm90.kv_block(64, "fp16")
+    with pytest.raises(RuntimeError, match="head_dim_padded must be 64 or 128"):
+        torch.ops.sageattention.sm90_kv_block(96, True)

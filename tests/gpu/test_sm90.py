@@ -119,7 +119,8 @@ def test_kernel_matches_oracle(d, causal, gran, lens, two_level):
     v_std = ops["v_fp8"].view(torch.uint8)[..., order].view(torch.float8_e4m3fn)
     ref, ref_lse = R.attention_from_quantized(
         ops["q_int8"], ops["q_scale"], q_spec, ops["k_int8"], ops["k_scale"], k_spec, v_std, ops["v_scale"],
-        qo_len=qo, kv_len=kv, head_dim=d, sm_scale=sm_scale, is_causal=causal, block_kv=128,
+        qo_len=qo, kv_len=kv, head_dim=d, sm_scale=sm_scale, is_causal=causal,
+        block_kv=sm90.kv_block(d, "fp32+fp32" if two_level else "fp32"),
     )
     assert torch.isfinite(out).all()
     assert rel_l1(out.float(), ref) < 5e-3
