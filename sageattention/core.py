@@ -350,10 +350,10 @@ def sageattn(
     if family == "sm90":
         try:
             sm90_kwargs = kwargs
-            if kwargs.get("pv_accum_dtype") is None:  # left open: the faster kernel for this shape
+            if kwargs.get("pv_accum_dtype") is None:  # left open: the faster accumulation
                 from sageattention.kernels import sm90
 
-                sm90_kwargs = {**kwargs, "pv_accum_dtype": sm90.auto_accum(shapes.head_dim)}
+                sm90_kwargs = {**kwargs, "pv_accum_dtype": sm90.DEFAULT_PV_ACCUM}
             logger.debug("sageattention: path=%s pv_accum_dtype=%s", entry.__name__, sm90_kwargs["pv_accum_dtype"])
             return entry(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
                          return_lse=return_lse, **sm90_kwargs)

@@ -21,15 +21,12 @@ CTA_K = 128  # keys per KV tile
 PV_ACCUM_DTYPES = ("fp32+fp32", "fp32")
 
 
-def auto_accum(head_dim: int) -> str:
-    """The faster accumulation for a shape, when the caller (sageattn) leaves it open.
-
-    Kernel-only, N=16K B4 H32 (bench/NOTES.md, v12 on the H200): single level wins at D=64, where
-    its 256-key softmax steps give 605 TOPS against 502 for two levels (+20 %; 4K: 506 vs 436); at
-    D=128 the two tie (815 vs 820 non-causal, 764 vs 762 causal, 718 vs 710 at 4K), and the two-level
-    accumulation, SageAttention2's default, stays. Accuracy is the same.
-    """
-    return "fp32" if head_dim <= 64 else "fp32+fp32"
+# The accumulation sageattn takes when the caller leaves pv_accum_dtype open: single level, whose
+# longer softmax steps (kv_block) win in one process on the H200, both timers, three interleaved
+# rounds (bench/results/sm90_h200_accum_ab.log): kernel-only D128 16K 864 vs 794 TOPS (+9 %), 8K
+# +8 %, 4K +5 %, causal 16K +1.5 %; D64 16K 614 vs 480 (+28 %). Its accuracy is the same or better
+# (rel-L1 0.0378 vs 0.0382 at D128 4K).
+DEFAULT_PV_ACCUM = "fp32"
 
 
 @torch.compiler.assume_constant_result
