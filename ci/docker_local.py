@@ -52,6 +52,11 @@ from ci.errors import CheckFailed, ConfigError, ToolError
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "dockerfile.builder"
 BAKE_FILE = ROOT / "docker-bake.hcl"
+# What docker-local needs from apt (each package installs the command of its name). runc: podman's
+# default OCI runtime on Debian is crun, which refuses this sandbox's hybrid cgroup layout ("cgroups
+# in hybrid mode not supported"); the podman run of the CPU tests asks for runc (see docker_local).
+APT_PACKAGES = ("buildah", "podman", "runc", "debootstrap")
+INSTALL_HINT = "apt-get update && apt-get install -y " + " ".join(APT_PACKAGES)
 
 # ----------------------------------------------------------------------------- preflight
 
@@ -485,8 +490,7 @@ def _run(cmd: list[str], *, capture: bool = False, env: Mapping[str, str] | None
         sys.stderr.flush()
         proc = subprocess.run(cmd, text=True, env=None if env is None else dict(env), check=False, **streams)
     except FileNotFoundError as exc:
-        raise ToolError(f"{what or cmd[0]}: not installed ({exc.filename}); "
-                        f"apt-get install -y buildah podman debootstrap") from exc
+        raise ToolError(f"{what or cmd[0]}: not installed ({exc.filename}); {INSTALL_HINT}") from exc
     if proc.returncode != 0:
         tail = "\n".join(((proc.stdout or "") + (proc.stderr or "")).splitlines()[-30:]) if capture else ""
         raise ToolError(f"{what or cmd[0]} failed (exit {proc.returncode}): {shlex.join(cmd)}\n{tail}".rstrip())
@@ -698,7 +702,7 @@ def bud_command(b: Buildah, target: dict, *, dockerfile: pathlib.Path, extra_arg
 def docker_local(opts: argparse.Namespace) -> dict:
     for tool in ("buildah", "debootstrap"):
         if shutil.which(tool) is None:
-            raise ToolError(f"{tool} is not installed: apt-get update && apt-get install -y buildah podman debootstrap")
+            raise ToolError(f"{tool} is not installed: {INSTALL_HINT}")
     work = opts.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     b = Buildah(work)
@@ -807,7 +811,8 @@ def docker_local(opts: argparse.Namespace) -> dict:
                 sizes[ref.split(":")[-1]] = b.image_size(ref)
             if opts.run and shutil.which("podman"):
                 t0 = time.monotonic()
-                _run(["podman", *b.opts, "run", "--rm", "--network", "none", *_modest_ulimits(),
+                runtime = ["--runtime", "runc"] if shutil.which("runc") else []  # see APT_PACKAGES
+                _run(["podman", *b.opts, *runtime, "run", "--rm", "--network", "none", *_modest_ulimits(),
                       "localhost/sageattention:latest", "python", "-m", "pytest", "-p", "no:cacheprovider",
                       "-q", "-m", "not gpu", "tests/cpu"], what="podman run (CPU tests)")
                 timings["podman_run_s"] = time.monotonic() - t0

@@ -1,7 +1,7 @@
 """End to end: `python -m ci docker-local` builds the bake targets with buildah and verifies the wheel.
 
 Minutes long (a torch install and an nvcc build inside buildah), so it runs only when asked:
-SAGEATTENTION_DOCKER_LOCAL=1 (needs root, buildah, podman and debootstrap: see docs/docker.md).
+SAGEATTENTION_DOCKER_LOCAL=1 (needs root and ci.docker_local.APT_PACKAGES: see docs/docker.md).
 SAGEATTENTION_DOCKER_LOCAL_ARCHS picks the arch list (default 9.0, one arch, to keep it short).
 """
 
@@ -19,6 +19,7 @@ import zipfile
 import pytest
 
 from ci import archs as archs_mod
+from ci.docker_local import INSTALL_HINT
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ pytestmark = [
 def test_docker_local_builds_verifies_and_tests_the_wheel(tmp_path: pathlib.Path) -> None:
     for tool in ("buildah", "debootstrap"):
         if shutil.which(tool) is None:
-            pytest.fail(f"SAGEATTENTION_DOCKER_LOCAL=1 but {tool} is missing: apt-get install -y buildah podman debootstrap")
+            pytest.fail(f"SAGEATTENTION_DOCKER_LOCAL=1 but {tool} is missing: {INSTALL_HINT}")
     work = pathlib.Path(os.environ.get("SAGEATTENTION_DOCKER_LOCAL_WORK", "/var/tmp/sageattention-docker-local"))
     out = tmp_path / "dist"
     archs = os.environ.get("SAGEATTENTION_DOCKER_LOCAL_ARCHS", "9.0")
