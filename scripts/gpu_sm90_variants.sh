@@ -12,12 +12,16 @@ OUT=${OUT:-/tmp/variants}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee -a "$OUT/ab.log"
 [ "$1" = profile ] && ncu --version | tail -1 | tee -a "$OUT/ab.log"
+ab() {  # build dir, label: install the build's module, then its A/B benchmark
+  cp "$1/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so
+  timeout 120 python3 bench/sm90_variant_ab.py "$2" 2>&1 | tee -a "$OUT/ab.log"
+}
 for dir in .variants/*/; do
   label=$(basename "$dir")
   cp "$dir/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so
   timeout 200 python3 -m pytest tests/gpu/test_sm90.py -m gpu -q -x -p no:cacheprovider \
     -k "oracle or fp64 or without_keys or faster or persistent or one_cta" 2>&1 | tail -1 | sed "s/^/[$label] tests: /" | tee -a "$OUT/ab.log"
-  timeout 120 python3 bench/sm90_variant_ab.py "$label" 2>&1 | tee -a "$OUT/ab.log"
+  ab "$dir" "$label"
   [ "$1" = profile ] || continue
   timeout 150 ncu -k regex:attn_fwd -s 1 -c 1 --set full --import-source no -o "/tmp/rep_$label" \
     python3 bench/sm90_profile.py > "/tmp/ncu_$label.log" 2>&1 || tail -5 "/tmp/ncu_$label.log"
@@ -25,9 +29,5 @@ for dir in .variants/*/; do
   ncu -i "/tmp/rep_$label.ncu-rep" --page source --csv --print-source sass 2>&1 | xz -6 > "$OUT/ncu_${label}_sass.csv.xz"
 done
 if [ "${ROUNDS:-1}" = 2 ]; then
-  for dir in $(ls -d .variants/*/ | sort -r); do
-    label=$(basename "$dir")
-    cp "$dir/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so
-    timeout 120 python3 bench/sm90_variant_ab.py "$label-r2" 2>&1 | tee -a "$OUT/ab.log"
-  done
+  for dir in $(ls -d .variants/*/ | sort -r); do ab "$dir" "$(basename "$dir")-r2"; done
 fi

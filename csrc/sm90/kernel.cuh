@@ -37,7 +37,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   // The producer takes work items — blockIdx.x first, then the next free index of the launch's
   // counter — and hands each to the consumers through sm.item with the Q load's q_full phase; an
   // index past the end, published with a plain arrive, ends both walks. Both roles count the same
-  // KV tiles (j0), so their views of the ring's barrier phases agree.
+  // KV steps (j0), so their views of the ring's barrier phases agree.
   if (warpgroup == 0) {
     regs_dealloc<kProducerRegs>();
     if (threadIdx.x == 0) {

@@ -14,7 +14,7 @@ from sageattention._layout import GroupSpec, layout_code, round_up, to_hnd
 from sageattention._ops import _bhnd, register_family_fakes
 
 CTA_Q = 128  # query rows per CTA (two consumer warpgroups of 64)
-CTA_K = 128  # keys per KV tile
+CTA_K = 128  # keys per K quantization block (K and V are padded to it; kv_block is the softmax step)
 # "fp32+fp32": a fresh FP8 wgmma accumulator per KV tile, added into fp32 O (two-level, SA2's
 # default); "fp32": PV accumulates in O directly, which frees the registers for longer softmax steps
 # (kv_block). Both are validated against the same oracle.
