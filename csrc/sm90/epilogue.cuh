@@ -12,6 +12,7 @@ namespace sage::sm90 {
 template <int D, typename OutT>
 __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& st, int b, int h, int hk, int row0,
                                              int lane) {
+  constexpr int kPairs = D / 8;  // column pairs of a thread: {jb * 8 + 2t, jb * 8 + 2t + 1}
   const int t = lane & 3;
   float inv[2];
 #pragma unroll
@@ -21,8 +22,20 @@ __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& s
     inv[r] = st.l[r] > 0.f ? 1.f / st.l[r] : 0.f;  // a row that saw no key writes 0
   }
   const int64_t bhk = static_cast<int64_t>(b) * p.hkv + hk;
-  const float* vs = p.v_scale + bhk * D;
   const float* vm = p.v_mean ? p.v_mean + bhk * p.head_dim : nullptr;
+  // The thread's V scales (and V means) are all loaded before the first use: issued together they
+  // cost one memory round trip. Loaded next to each use, behind the per-column branches, they cost
+  // one round trip per column pair: ~10k SM clocks per D128 work item, three KV steps' worth
+  // (bench/sm90_trace.py; bench/NOTES.md, v13).
+  float2 vs[kPairs];
+  float2 vmean[kPairs];
+#pragma unroll
+  for (int jb = 0; jb < kPairs; ++jb) {
+    const int col = jb * 8 + 2 * t;
+    vs[jb] = *reinterpret_cast<const float2*>(p.v_scale + bhk * D + col);  // [B, Hkv, D_pad]: 8-byte aligned
+    vmean[jb].x = (vm && col < p.head_dim) ? vm[col] : 0.f;
+    vmean[jb].y = (vm && col + 1 < p.head_dim) ? vm[col + 1] : 0.f;
+  }
   OutT* out = static_cast<OutT*>(p.out) + b * p.out_sb + h * p.out_sh;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -31,14 +44,12 @@ __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& s
     OutT* orow = out + row * p.out_sn;
     const bool visible = st.l[r] > 0.f;
 #pragma unroll
-    for (int jb = 0; jb < D / 8; ++jb) {
+    for (int jb = 0; jb < kPairs; ++jb) {
       const int col = jb * 8 + 2 * t;
-      float x[2];
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int c = min(col + e, D - 1);
-        x[e] = st.o[jb * 4 + 2 * r + e] * inv[r] * vs[c];
-        if (vm && visible && col + e < p.head_dim) x[e] += vm[col + e];
+      float x[2] = {st.o[jb * 4 + 2 * r] * inv[r] * vs[jb].x, st.o[jb * 4 + 2 * r + 1] * inv[r] * vs[jb].y};
+      if (visible) {
+        x[0] += vmean[jb].x;
+        x[1] += vmean[jb].y;
       }
       if (col + 1 < p.head_dim && (p.head_dim & 1) == 0) {
         if constexpr (sizeof(OutT) == 2) {

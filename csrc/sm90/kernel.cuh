@@ -21,23 +21,26 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int items = num_work_items(p);
 
   if (threadIdx.x == 0) {
-    mbar_init(sm.q_full, 1);
-    mbar_init(sm.q_empty, 4 * kConsumerWarpgroups);  // one arrival per consumer warp
+#pragma unroll
+    for (int s = 0; s < T::kQSlots; ++s) {
+      mbar_init(&sm.q_full[s], 1);
+      mbar_init(&sm.q_empty[s], 4 * kConsumerWarpgroups);  // one arrival per consumer warp
+    }
 #pragma unroll
     for (int s = 0; s < T::kStages; ++s) {
-      mbar_init(&sm.k_full[s], 1);
-      mbar_init(&sm.v_full[s], 1);
-      mbar_init(&sm.k_empty[s], 4 * kConsumerWarpgroups);
-      mbar_init(&sm.v_empty[s], 4 * kConsumerWarpgroups);
+      mbar_init(&sm.full[s], 1);
+      mbar_init(&sm.empty[s], 4 * kConsumerWarpgroups);
     }
     fence_barrier_init();
   }
   __syncthreads();
 
   // The producer takes work items — blockIdx.x first, then the next free index of the launch's
-  // counter — and hands each to the consumers through sm.item with the Q load's q_full phase; an
-  // index past the end, published with a plain arrive, ends both walks. Both roles count the same
-  // KV steps (j0), so their views of the ring's barrier phases agree.
+  // counter — and hands item n to the consumers through Q slot n % T::kQSlots: sm.item[slot] with the
+  // Q load's q_full phase; an index past the end, published with a plain arrive, ends both walks.
+  // With two slots (TileTraits::kQSlots) the producer runs up to one item ahead: item n+1's Q and first K/V steps load
+  // while the consumers finish item n. Both roles count the same KV steps (j0), so their views of
+  // the ring's barrier phases agree.
   if (warpgroup == 0) {
     regs_dealloc<kProducerRegs>();
     if (threadIdx.x == 0) {
@@ -47,10 +50,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       int j0 = 0;
       for (int n = 0;; ++n) {
         const int item = n == 0 ? static_cast<int>(blockIdx.x) : static_cast<int>(gridDim.x) + atomicAdd(p.next_item, 1);
-        if (n > 0) mbar_wait(sm.q_empty, (n - 1) & 1);  // the consumers are done with the last Q and slot
-        *sm.item = item;
+        const int qs = n % T::kQSlots;
+        if (n >= T::kQSlots) mbar_wait(&sm.q_empty[qs], (n / T::kQSlots - 1) & 1);  // the slot's last item is done
+        sm.item[qs] = item;
         if (item >= items) {
-          mbar_arrive(sm.q_full);
+          mbar_arrive(&sm.q_full[qs]);
           break;
         }
         const TileCoord tc = tile_of_item<CAUSAL>(item, p);
@@ -58,7 +62,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int n_steps = kv_steps_for<T, CAUSAL>(q0, p);
         const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
         const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + tc.h / p.group;
-        producer_loop<T>(sm, &tm_q, &tm_k, &tm_v, static_cast<int>(bhq * p.nq_pad + q0),
+        producer_loop<T>(sm, &tm_q, &tm_k, &tm_v, qs, static_cast<int>(bhq * p.nq_pad + q0),
                          static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_steps, j0);
         j0 += n_steps;
       }
@@ -72,9 +76,11 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (pingpong && wg == 1) named_arrive(kTurnWg0);  // warpgroup 0 takes the first turn
     int j0 = 0;
     for (int n = 0;; ++n) {
-      mbar_wait(sm.q_full, n & 1);
-      const int item = *reinterpret_cast<volatile int*>(sm.item);
+      const int qs = n % T::kQSlots;
+      mbar_wait(&sm.q_full[qs], (n / T::kQSlots) & 1);
+      const int item = *reinterpret_cast<volatile int*>(&sm.item[qs]);
       if (item >= items) break;
+      trace_item(n, kTrItemStart);
       const TileCoord tc = tile_of_item<CAUSAL>(item, p);
       const int q0 = tc.q_tile * kCtaQ;
       const int hk = tc.h / p.group;
@@ -93,16 +99,18 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       RowState<D> st;
       if constexpr (kTwoLevel) {
-        consumer_loop<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_steps, q_scale * p.sm_scale_log2, k_scale_head,
-                                 j0);
+        consumer_loop<D, CAUSAL>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0, n_steps,
+                                 q_scale * p.sm_scale_log2, k_scale_head, j0);
       } else {
-        consumer_loop_single<D, CAUSAL>(sm, p, st, wg, warp, lane, q0, n_steps, q_scale * p.sm_scale_log2,
-                                        k_scale_head, j0);
+        consumer_loop_single<D, CAUSAL>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0, n_steps,
+                                        q_scale * p.sm_scale_log2, k_scale_head, j0);
       }
+      trace_item(n, kTrItemLoopEnd);
       // Every wgmma of this item has retired and the slot was read: the producer may move on.
       __syncwarp();
-      if (lane == 0) mbar_arrive(sm.q_empty);
+      if (lane == 0) mbar_arrive(&sm.q_empty[qs]);
       store_output<D, OutT>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
+      trace_item(n, kTrItemStored);
       j0 += n_steps;
     }
     if (pingpong && wg == 0) named_sync(kTurnWg0);  // consume warpgroup 1's last hand-over
@@ -115,7 +123,9 @@ void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtenso
   auto kernel = attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel>;
   constexpr int smem = TileTraits<D, kTwoLevel>::kSmemBytes;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  trace_reset();
   kernel<<<grid_shape(p, sm_count, persistent), kThreads, smem, stream>>>(tm_q, tm_k, tm_v, p);
+  trace_dump(stream);
 }
 
 }  // namespace sage::sm90

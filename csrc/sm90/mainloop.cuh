@@ -1,8 +1,11 @@
 // The two roles of the mainloop: the TMA producer and the consumer warpgroups' online softmax.
 //
-// Pipeline: kStages ring entries for K and for V, one softmax step each (TileTraits: 128, 192 or
-// 256 keys), each with a "full" barrier (TMA transaction bytes) and an "empty" barrier (one
-// arrival per consumer warp after its wgmma reading the entry has retired).
+// Pipeline: kStages ring entries, each the K and V^T tiles of one softmax step (TileTraits: 128,
+// 192 or 256 keys), with one "full" barrier (the TMA transaction bytes of both tiles) and one
+// "empty" barrier (one arrival per consumer warp once the PV wgmma reading the entry's V has
+// retired; QK(j) retires before PV(j) is issued). A separate pair for K and for V cost a barrier
+// wait and an arrival more per step: one pair measured +2 % at D128 16K and causal, +1-6 % on the
+// two-level kernel (bench/NOTES.md, v13).
 //
 // Consumer math per step j (per 64-row warpgroup, N = kStepKeys):
 //   S = Q_int8 . K_int8^T            wgmma m64nNk32 s8 -> s32, D/32 steps, accumulated onto
@@ -31,6 +34,7 @@
 #include "common/int8_score.cuh"
 #include "sm90/ptx.cuh"
 #include "sm90/tile.cuh"
+#include "sm90/trace.cuh"
 
 namespace sage::sm90 {
 
@@ -47,30 +51,26 @@ __device__ __forceinline__ void init_scores(int32_t (&s_acc)[N]) {
 
 template <typename T>
 struct SmemPlan {
-  int8_t* q;
+  int8_t* q;    // [T::kQSlots][kCtaQ * D]: work item n uses slot n % T::kQSlots
   int8_t* k;    // [kStages][kStepKeys * D]
   uint8_t* v;   // [kStages][kSegments][D * kVBoxKeys]
-  uint64_t* q_full;   // the item's Q has landed (and the item slot is written); a plain arrive ends the walk
-  uint64_t* q_empty;  // one arrival per consumer warp once its last wgmma reading Q has retired
-  int* item;          // the work item the producer handed out with the last q_full phase
-  uint64_t* k_full;
-  uint64_t* k_empty;
-  uint64_t* v_full;
-  uint64_t* v_empty;
+  uint64_t* q_full;   // [T::kQSlots] the item's Q has landed (and its item slot is written); a plain arrive ends the walk
+  uint64_t* q_empty;  // [T::kQSlots] one arrival per consumer warp once its last wgmma reading the Q slot has retired
+  int* item;          // [T::kQSlots] the work item the producer handed out with the slot's last q_full phase
+  uint64_t* full;   // [kStages] the entry's K and V^T tiles have landed
+  uint64_t* empty;  // [kStages] one arrival per consumer warp once PV of the entry retired
 
   __device__ explicit SmemPlan(uint8_t* raw) {
     uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t{1023});
     q = reinterpret_cast<int8_t*>(base);
-    k = reinterpret_cast<int8_t*>(base + T::kQBytes);
-    v = base + T::kQBytes + T::kStages * T::kKBytes;
+    k = reinterpret_cast<int8_t*>(base + T::kQSlots * T::kQBytes);
+    v = base + T::kQSlots * T::kQBytes + T::kStages * T::kKBytes;
     uint64_t* bars = reinterpret_cast<uint64_t*>(v + T::kStages * T::kVBytes);
     q_full = bars;
-    q_empty = bars + 1;
-    k_full = bars + 2;
-    k_empty = k_full + T::kStages;
-    v_full = k_empty + T::kStages;
-    v_empty = v_full + T::kStages;
-    item = reinterpret_cast<int*>(v_empty + T::kStages);
+    q_empty = bars + T::kQSlots;
+    full = bars + 2 * T::kQSlots;
+    empty = full + T::kStages;
+    item = reinterpret_cast<int*>(empty + T::kStages);
   }
 };
 
@@ -86,25 +86,23 @@ __device__ __forceinline__ int kv_steps_for(int q0, const AttnParams& p) {
 
 // ---- producer: one thread streams each work item's Q, then its K/V steps through the ring ------
 // `j0` is the ring position of this item's first step (the ring and its barrier phases run on
-// across items). The caller has published the item and waited for the previous item's Q to be free.
+// across items). The caller has published the item and waited for Q slot `qs` to be free.
 template <typename T>
 __device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
-                                              const CUtensorMap* tm_v, int q_row0, int kv_row0, int v_row0,
+                                              const CUtensorMap* tm_v, int qs, int q_row0, int kv_row0, int v_row0,
                                               int n_steps, int j0) {
-  mbar_arrive_expect_tx(sm.q_full, T::kQBytes);
-  tma_load_2d(sm.q, tm_q, sm.q_full, 0, q_row0);
+  mbar_arrive_expect_tx(&sm.q_full[qs], T::kQBytes);
+  tma_load_2d(sm.q + qs * T::kQBytes, tm_q, &sm.q_full[qs], 0, q_row0);
   for (int j = 0; j < n_steps; ++j) {
     const int g = j0 + j;
     const int s = g % T::kStages;
     const uint32_t phase = (g / T::kStages) & 1;
-    if (g >= T::kStages) mbar_wait(&sm.k_empty[s], phase ^ 1);
-    mbar_arrive_expect_tx(&sm.k_full[s], T::kKBytes);
-    tma_load_2d(sm.k + s * T::kKBytes, tm_k, &sm.k_full[s], 0, kv_row0 + j * T::kStepKeys);
-    if (g >= T::kStages) mbar_wait(&sm.v_empty[s], phase ^ 1);
-    mbar_arrive_expect_tx(&sm.v_full[s], T::kVBytes);
+    if (g >= T::kStages) mbar_wait(&sm.empty[s], phase ^ 1);
+    mbar_arrive_expect_tx(&sm.full[s], T::kKBytes + T::kVBytes);
+    tma_load_2d(sm.k + s * T::kKBytes, tm_k, &sm.full[s], 0, kv_row0 + j * T::kStepKeys);
 #pragma unroll
     for (int h = 0; h < T::kSegments; ++h)
-      tma_load_2d(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.v_full[s], j * T::kStepKeys + h * T::kVBoxKeys,
+      tma_load_2d(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.full[s], j * T::kStepKeys + h * T::kVBoxKeys,
                   v_row0);
   }
 }
@@ -295,13 +293,12 @@ struct ConsumerRing {
   int j0, lane, t;
 
   __device__ __forceinline__ int slot(int it) const { return (j0 + it) % T::kStages; }
-  __device__ __forceinline__ void wait(uint64_t* full, int it) const {
-    mbar_wait(&full[slot(it)], ((j0 + it) / T::kStages) & 1);
-  }
-  // After the wgmma reading step `it`'s entry has retired: one arrival per warp frees it.
-  __device__ __forceinline__ void release(uint64_t* empty, int it) const {
+  // Step `it`'s K and V^T tiles have landed.
+  __device__ __forceinline__ void wait(int it) const { mbar_wait(&sm.full[slot(it)], ((j0 + it) / T::kStages) & 1); }
+  // After PV(it) has retired: one arrival per warp frees the entry.
+  __device__ __forceinline__ void release(int it) const {
     __syncwarp();
-    if (lane == 0) mbar_arrive(&empty[slot(it)]);
+    if (lane == 0) mbar_arrive(&sm.empty[slot(it)]);
   }
   __device__ __forceinline__ void issue_qk(int32_t (&s_acc)[T::kScoreRegs], uint64_t desc_q, int it) const {
     const uint64_t desc_k = smem_desc<T::kQKRowBytes>(sm.k + slot(it) * T::kKBytes);
@@ -327,15 +324,15 @@ struct ConsumerRing {
 // the tensor cores. O = O * alpha + PV with a fresh PV accumulator per tile.
 template <int D, bool CAUSAL>
 __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>>& sm, const AttnParams& p,
-                                              RowState<D>& st, int wg, int warp, int lane, int q0, int n_steps,
-                                              float q_scale, const float* k_scale_head, int j0) {
+                                              const int8_t* q_tile, RowState<D>& st, int wg, int warp, int lane,
+                                              int q0, int n_steps, float q_scale, const float* k_scale_head, int j0) {
   using T = TileTraits<D, true>;
   const ConsumerRing<T, D> ring{sm, p, k_scale_head, j0, lane, lane & 3};
   const int t = lane & 3;
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);  // and row0 + 8
   const int warp_row0 = q0 + wg * 64 + warp * 16;
   const int causal_off = p.kv_len - p.qo_len;
-  const uint64_t desc_q = smem_desc<T::kQKRowBytes>(sm.q + wg * 64 * D);
+  const uint64_t desc_q = smem_desc<T::kQKRowBytes>(q_tile + wg * 64 * D);
   const int my_turn = wg == 0 ? kTurnWg0 : kTurnWg1;
   const int other_turn = wg == 0 ? kTurnWg1 : kTurnWg0;
 
@@ -361,7 +358,6 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>
   // After QK(it) retired: free the K entry, softmax in place (P~ bits in s_acc).
   auto softmax = [&](int it, const float (&ks)[1], float (&alpha)[2]) {
     pin(s_acc);
-    ring.release(sm.k_empty, it);
     const int key0 = it * T::kStepKeys;
     const bool need_mask =
         key0 + T::kStepKeys > p.kv_len || (CAUSAL && key0 + T::kStepKeys - 1 > warp_row0 + causal_off);
@@ -374,7 +370,7 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>
   float alpha_prev[2] = {0.f, 0.f};
   auto accumulate_pv = [&](int it) {
     pin(pv);
-    ring.release(sm.v_empty, it);
+    ring.release(it);
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) st.o[i] = fmaf(st.o[i], alpha_prev[(i >> 1) & 1], pv[i]);
   };
@@ -387,36 +383,45 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>
   if (n_steps > 0) {
     {  // tile 0: QK only
       float ks[1], alpha[2];
+      trace_step(j0, kTrTop);
       ring.load_k_scales(0, ks);
       init_scores(s_acc);
-      ring.wait(sm.k_full, 0);
+      ring.wait(0);
       if (p.pingpong) named_sync(my_turn);
+      trace_step(j0, kTrIssue);
       wgmma_fence();
       ring.issue_qk(s_acc, desc_q, 0);
       if (p.pingpong) named_arrive(other_turn);
       wgmma_wait<0>();
+      trace_step(j0, kTrQk);
       softmax(0, ks, alpha);
+      trace_step(j0, kTrSoftmax);
       rescale_and_pack(alpha);
+      trace_step(j0, kTrEnd);
     }
     for (int it = 1; it < n_steps; ++it) {  // QK(it) and PV(it-1) in one turn
       float ks[1], alpha[2];
+      trace_step(j0 + it, kTrTop);
       ring.load_k_scales(it, ks);
       init_scores(s_acc);  // P~(it-1) was packed at the end of the last iteration
-      ring.wait(sm.k_full, it);
-      ring.wait(sm.v_full, it - 1);
+      ring.wait(it);
       if (p.pingpong) named_sync(my_turn);
+      trace_step(j0 + it, kTrIssue);
       wgmma_fence();
       ring.issue_qk(s_acc, desc_q, it);
       issue_pv(it - 1);
       if (p.pingpong) named_arrive(other_turn);
       wgmma_wait<1>();
+      trace_step(j0 + it, kTrQk);
       softmax(it, ks, alpha);
+      trace_step(j0 + it, kTrSoftmax);
       wgmma_wait<0>();
+      trace_step(j0 + it, kTrPv);
       accumulate_pv(it - 1);
       rescale_and_pack(alpha);
+      trace_step(j0 + it, kTrEnd);
     }
     {  // last PV
-      ring.wait(sm.v_full, n_steps - 1);
       if (p.pingpong) named_sync(my_turn);
       wgmma_fence();
       issue_pv(n_steps - 1);
@@ -436,8 +441,9 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>
 // issue freely.
 template <int D, bool CAUSAL>
 __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D, false>>& sm, const AttnParams& p,
-                                                     RowState<D>& st, int wg, int warp, int lane, int q0,
-                                                     int n_steps, float q_scale, const float* k_scale_head, int j0) {
+                                                     const int8_t* q_tile, RowState<D>& st, int wg, int warp,
+                                                     int lane, int q0, int n_steps, float q_scale,
+                                                     const float* k_scale_head, int j0) {
   using T = TileTraits<D, false>;
   constexpr int NSEG = T::kSegments;
   const ConsumerRing<T, D> ring{sm, p, k_scale_head, j0, lane, lane & 3};
@@ -445,7 +451,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);
   const int warp_row0 = q0 + wg * 64 + warp * 16;
   const int causal_off = p.kv_len - p.qo_len;
-  const uint64_t desc_q = smem_desc<T::kQKRowBytes>(sm.q + wg * 64 * D);
+  const uint64_t desc_q = smem_desc<T::kQKRowBytes>(q_tile + wg * 64 * D);
 
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) st.o[i] = 0.f;
@@ -462,7 +468,6 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
   };
   auto softmax = [&](int it, const float (&ks)[NSEG], float (&alpha)[2]) {
     pin(s_acc);
-    ring.release(sm.k_empty, it);
     const int key0 = it * T::kStepKeys;
     const bool need_mask =
         key0 + T::kStepKeys > p.kv_len || (CAUSAL && key0 + T::kStepKeys - 1 > warp_row0 + causal_off);
@@ -480,40 +485,49 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
 
   {  // step 0: QK only (O is still zero: no rescale)
     float ks[NSEG], alpha[2];
+    trace_step(j0, kTrTop);
     ring.load_k_scales(0, ks);
     init_step();
-    ring.wait(sm.k_full, 0);
+    ring.wait(0);
+    trace_step(j0, kTrIssue);
     wgmma_fence();
     ring.issue_qk(s_acc, desc_q, 0);
     wgmma_wait<0>();
+    trace_step(j0, kTrQk);
     softmax(0, ks, alpha);
+    trace_step(j0, kTrSoftmax);
     pack_p(s_acc, a);
+    trace_step(j0, kTrEnd);
   }
   for (int it = 1; it < n_steps; ++it) {  // QK(it) and PV(it-1) in one batch
     float ks[NSEG], alpha[2];
+    trace_step(j0 + it, kTrTop);
     ring.load_k_scales(it, ks);
     init_step();  // P~(it-1) was packed at the end of the last step
-    ring.wait(sm.k_full, it);
-    ring.wait(sm.v_full, it - 1);
+    ring.wait(it);
+    trace_step(j0 + it, kTrIssue);
     wgmma_fence();
     ring.issue_qk(s_acc, desc_q, it);
     issue_pv(it - 1);
     wgmma_wait<1>();
+    trace_step(j0 + it, kTrQk);
     softmax(it, ks, alpha);
+    trace_step(j0 + it, kTrSoftmax);
     wgmma_wait<0>();
-    ring.release(sm.v_empty, it - 1);
+    trace_step(j0 + it, kTrPv);
+    ring.release(it - 1);
     pin(st.o);
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
     pack_p(s_acc, a);
+    trace_step(j0 + it, kTrEnd);
   }
   {  // last PV
-    ring.wait(sm.v_full, n_steps - 1);
     wgmma_fence();
     issue_pv(n_steps - 1);
     wgmma_wait<0>();
     pin(st.o);
-    ring.release(sm.v_empty, n_steps - 1);
+    ring.release(n_steps - 1);
   }
 }
 

@@ -2,8 +2,8 @@
 // at most one CTA per SM (the kernel needs the whole shared memory); each CTA starts with item
 // blockIdx.x and then takes the next free item of a queue (an atomic counter), so uneven causal
 // items balance as under the hardware's own CTA placement, and the producer streams the next item's
-// Q and first K/V while the consumers finish the previous item's epilogue. A grid of one CTA per item
-// runs the same code once per CTA.
+// Q and first K/V steps while the consumers finish the current item (two Q slots, tile.cuh). A grid
+// of one CTA per item runs the same code once per CTA.
 // Items are head-major with the q tile fastest (consecutive items share K/V in L2); under causal
 // masking the q tiles of a head go longest-first, so the short diagonal tiles fill the tail.
 #pragma once

@@ -49,19 +49,29 @@ struct TileTraits {
   static constexpr int kScoreRegs = kStepKeys / 2;  // S accumulator registers per thread
   static constexpr int kPChunks = kStepKeys / 32;   // k32 A fragments of P~ per step
   static constexpr int kQBytes = kCtaQ * D;
+  // Q tile slots. With two, the producer loads the next work item's Q and streams its first K/V
+  // steps while the consumers still work on the current item. Kernel-only on the H200 (bench/NOTES.md,
+  // v13): D64 single level +2 % at 16K and +7 % at 4K; D128 -1 to -4 %, so D128 keeps one slot.
+  // SAGE_SM90_Q_SLOTS overrides it for A/B builds.
+#ifdef SAGE_SM90_Q_SLOTS
+  static constexpr int kQSlots = SAGE_SM90_Q_SLOTS;
+#else
+  static constexpr int kQSlots = D == 64 ? 2 : 1;
+#endif
   static constexpr int kKBytes = kStepKeys * D;
   static constexpr int kVBytes = D * kStepKeys;
-  // Ring entries: a step holds its K entry and the previous step's V entry; the rest keep the loads
-  // ahead. Deeper rings measured flat (bench/NOTES.md), so: what fits, at most 4 (D128) / 6 (D64)
+  // Ring entries: a step holds its own entry and the previous step's (whose V its PV batch reads);
+  // the rest keep the loads ahead. Deeper rings measured flat (bench/NOTES.md), so: what fits, at most 4 (D128) / 6 (D64)
   // for the long single-level steps.
-  static constexpr int kStagesFit = (227 * 1024 - 2048 - kQBytes) / (kKBytes + kVBytes);
+  static constexpr int kStagesFit = (227 * 1024 - 2048 - kQSlots * kQBytes) / (kKBytes + kVBytes);
   static constexpr int kStagesWanted = kStepKeys == 128 ? (D == 64 ? 4 : 3) : (D == 64 ? 6 : 4);
   static constexpr int kStages = kStagesWanted < kStagesFit ? kStagesWanted : kStagesFit;
   static constexpr int kVBoxBytes = D * kVBoxKeys;
   static constexpr int kQKRowBytes = D;          // 128 -> 128B swizzle, 64 -> 64B swizzle
   static constexpr int kVRowBytes = kVBoxKeys;   // 128 -> 128B swizzle, 64 -> 64B swizzle
-  static constexpr int kBarriers = 2 + 4 * kStages;  // q_full, q_empty, then k/v full/empty rings
-  static constexpr int kSmemBytes = 1024 /*alignment slack*/ + kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 16;
+  static constexpr int kBarriers = 2 * (kQSlots + kStages);  // q_full, q_empty per Q slot; full, empty per entry
+  static constexpr int kSmemBytes =
+      1024 /*alignment slack*/ + kQSlots * kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 4 * kQSlots;
   static_assert(kSmemBytes <= 227 * 1024, "shared memory plan exceeds the sm_90 per-block limit");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBoxBytes % 1024 == 0,
                 "tiles must keep 1024-byte alignment for the swizzle atoms");

@@ -43,6 +43,14 @@ __device__ __forceinline__ void store_row(const AttnParams& p, int b, int h, int
   const int64_t orow = static_cast<int64_t>(b) * p.o_sb + static_cast<int64_t>(h) * p.o_sh +
                        static_cast<int64_t>(row) * p.o_sn;
   const bool pair = (p.head_dim % 2) == 0;
+  // V scales loaded together before the first use: one memory round trip instead of one per
+  // column pair behind the branches below (the sm90 epilogue measured ~10k SM clocks per D128 tile
+  // the other way; bench/NOTES.md, v13).
+  float2 vsc[NO];
+#pragma unroll
+  for (int nt = 0; nt < NO; ++nt) {
+    vsc[nt] = FP8 ? *reinterpret_cast<const float2*>(vs + nt * 8 + 2 * t) : make_float2(1.f, 1.f);  // 8-byte aligned
+  }
 #pragma unroll
   for (int nt = 0; nt < NO; ++nt) {
     const int col = nt * 8 + 2 * t;
@@ -50,8 +58,8 @@ __device__ __forceinline__ void store_row(const AttnParams& p, int b, int h, int
     const bool second = col + 1 < p.head_dim;
     float x0 = o[nt][2 * r] * inv, x1 = o[nt][2 * r + 1] * inv;
     if constexpr (FP8) {
-      x0 *= vs[col];
-      x1 *= vs[col + 1];
+      x0 *= vsc[nt].x;
+      x1 *= vsc[nt].y;
     }
     if (vm != nullptr && visible) {
       x0 += vm[col];
