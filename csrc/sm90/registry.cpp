@@ -26,8 +26,8 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   // q is the caller's original query tensor (dtype, shape and layout of the output). qk_per_thread:
   // Q scales GroupSpec(16, 8, 1) and K GroupSpec(128, 8, 2); else Q GroupSpec(16), K GroupSpec(128).
   // lse (natural log, without the smooth-K correction) is [B, Hq, Nq] when return_lse, else empty.
-  // two_level: "fp32+fp32" (a fresh PV accumulator per KV tile, added into fp32 O); False: "fp32"
-  // (PV accumulates in O directly, which lets QK of the next tile overlap the softmax).
+  // two_level: "fp32+fp32" (a fresh PV accumulator per 128-key step, added into fp32 O); False:
+  // "fp32" (PV accumulates in O directly; the freed registers buy longer softmax steps, sm90_kv_block).
   m.def(
       "qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale, Tensor v_fp8, "
       "Tensor v_scale, Tensor? v_mean, int tensor_layout, int kv_len, bool is_causal, bool qk_per_thread, "
