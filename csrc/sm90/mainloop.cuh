@@ -57,7 +57,6 @@ struct SmemPlan {
   uint64_t* q_full;   // [T::kQSlots] the item's Q has landed (and its item slot is written); a plain arrive ends the walk
   uint64_t* q_empty;  // [T::kQSlots] one arrival per consumer warp once its last wgmma reading the Q slot has retired
   int* item;          // [T::kQSlots] the work item the producer handed out with the slot's last q_full phase
-  uint8_t* p;  // [kConsumerWarpgroups][kSegments][64 * kVBoxKeys] P~ tiles (TileTraits::kPSmem only)
   uint64_t* full;   // [kStages] the entry's K and V^T tiles have landed
   uint64_t* empty;  // [kStages] one arrival per consumer warp once PV of the entry retired
 
@@ -66,8 +65,7 @@ struct SmemPlan {
     q = reinterpret_cast<int8_t*>(base);
     k = reinterpret_cast<int8_t*>(base + T::kQSlots * T::kQBytes);
     v = base + T::kQSlots * T::kQBytes + T::kStages * T::kKBytes;
-    p = v + T::kStages * T::kVBytes;
-    uint64_t* bars = reinterpret_cast<uint64_t*>(p + kConsumerWarpgroups * T::kPBytes);
+    uint64_t* bars = reinterpret_cast<uint64_t*>(v + T::kStages * T::kVBytes);
     q_full = bars;
     q_empty = bars + T::kQSlots;
     full = bars + 2 * T::kQSlots;
@@ -286,48 +284,6 @@ __device__ __forceinline__ void issue_pv_wgmmas(float (&acc)[D / 2], const uint3
   }
 }
 
-// PV for one step with P~ from this warpgroup's shared-memory tile (TileTraits::kPSmem).
-template <typename T, int D>
-__device__ __forceinline__ void issue_pv_wgmmas_ss(float (&acc)[D / 2], const uint8_t* p_tile, const uint8_t* v_entry) {
-  constexpr int kChunksPerSeg = T::kVBoxKeys / 32;
-#pragma unroll
-  for (int h = 0; h < T::kSegments; ++h) {
-    const uint64_t desc_p = smem_desc<T::kVRowBytes>(p_tile + h * T::kPSegBytes);
-    const uint64_t desc_v = smem_desc<T::kVRowBytes>(v_entry + h * T::kVBoxBytes);
-#pragma unroll
-    for (int c = 0; c < kChunksPerSeg; ++c) {
-      if constexpr (D == 128) wgmma_m64n128k32_e4m3_ss(acc, desc_p + 2 * c, desc_v + 2 * c, 1);
-      else wgmma_m64n64k32_e4m3_ss(acc, desc_p + 2 * c, desc_v + 2 * c, 1);
-    }
-  }
-}
-
-// The A fragments of P~ (register layout of wgmma's 8-bit A: word i of chunk c is row
-// 16 * warp + lane / 4 + 8 * (i & 1), key bytes 32c + 4 * (lane % 4) + 16 * (i >> 1)) into this
-// warpgroup's P~ tile, laid out as the TMA writes a V^T box: rows of kVRowBytes bytes, swizzled
-// (the 16-byte chunk index XOR row % 8 for 128-byte rows, XOR (row / 2) % 4 for 64-byte rows).
-// Then made visible to the async proxy, and the warpgroup meets so no warp issues the PV wgmma
-// before every warp's rows are written.
-template <typename T>
-__device__ __forceinline__ void store_p_tile(const uint32_t (&a)[T::kPChunks][4], uint8_t* p_tile, int wg, int warp,
-                                             int lane) {
-  constexpr int kChunksPerSeg = T::kVBoxKeys / 32;
-  constexpr int R = T::kVRowBytes;
-  const uint32_t base = smem_u32(p_tile);
-#pragma unroll
-  for (int c = 0; c < T::kPChunks; ++c) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int row = 16 * warp + (lane >> 2) + 8 * (i & 1);
-      int off = row * R + (c % kChunksPerSeg) * 32 + 4 * (lane & 3) + 16 * (i >> 1);
-      off ^= R == 128 ? (off >> 3) & 0x70 : (off >> 3) & 0x30;
-      st_shared_u32(base + (c / kChunksPerSeg) * T::kPSegBytes + off, a[c][i]);
-    }
-  }
-  fence_proxy_async_smem();
-  asm volatile("bar.sync %0, 128;" ::"r"(3 + wg) : "memory");  // ids 1, 2: the ping-pong turns
-}
-
 // What both consumer loops share: the warpgroup's view of one work item's steps in the ring.
 template <typename T, int D>
 struct ConsumerRing {
@@ -506,15 +462,9 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
   int32_t s_acc[T::kScoreRegs];
   uint32_t a[T::kPChunks][4];
 
-  uint8_t* p_tile = sm.p + wg * T::kPBytes;
   auto issue_pv = [&](int it) {
-    if constexpr (T::kPSmem) issue_pv_wgmmas_ss<T, D>(st.o, p_tile, sm.v + ring.slot(it) * T::kVBytes);
-    else issue_pv_wgmmas<T, D>(st.o, a, sm.v + ring.slot(it) * T::kVBytes, true);
+    issue_pv_wgmmas<T, D>(st.o, a, sm.v + ring.slot(it) * T::kVBytes, true);
     wgmma_commit();
-  };
-  auto pack = [&]() {
-    pack_p(s_acc, a);
-    if constexpr (T::kPSmem) store_p_tile<T>(a, p_tile, wg, warp, lane);
   };
   auto softmax = [&](int it, const float (&ks)[NSEG], float (&alpha)[2]) {
     pin(s_acc);
@@ -546,7 +496,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     trace_step(j0, kTrQk);
     softmax(0, ks, alpha);
     trace_step(j0, kTrSoftmax);
-    pack();
+    pack_p(s_acc, a);
     trace_step(j0, kTrEnd);
   }
   for (int it = 1; it < n_steps; ++it) {  // QK(it) and PV(it-1) in one batch
@@ -563,21 +513,13 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     trace_step(j0 + it, kTrQk);
     softmax(it, ks, alpha);
     trace_step(j0 + it, kTrSoftmax);
-#ifdef SAGE_SM90_PV_WAIT_GATE
-    if (!(st.l[0] < 0.f)) {
-      wgmma_wait<0>();
-    } else {
-      __trap();
-    }
-#else
     wgmma_wait<0>();
-#endif
     trace_step(j0 + it, kTrPv);
     ring.release(it - 1);
     pin(st.o);
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
-    pack();
+    pack_p(s_acc, a);
     trace_step(j0 + it, kTrEnd);
   }
   {  // last PV

@@ -60,21 +60,10 @@ struct TileTraits {
 #endif
   static constexpr int kKBytes = kStepKeys * D;
   static constexpr int kVBytes = D * kStepKeys;
-  // P~ through shared memory (single level only): the PV wgmma reads its A operand from a
-  // per-warpgroup tile instead of registers, so ptxas has no register operand to protect and can
-  // keep the PV wait behind the softmax's exponentials (bench/NOTES.md, v13). A/B switch.
-#ifdef SAGE_SM90_P_SMEM
-  static constexpr bool kPSmem = !kTwoLevel && SAGE_SM90_P_SMEM;
-#else
-  static constexpr bool kPSmem = false;
-#endif
-  static constexpr int kPBytes = kPSmem ? 64 * kStepKeys : 0;  // one warpgroup's P~ tile
-  static constexpr int kPSegBytes = 64 * kVBoxKeys;            // one segment of it (kVBoxKeys-byte rows)
   // Ring entries: a step holds its own entry and the previous step's (whose V its PV batch reads);
   // the rest keep the loads ahead. Deeper rings measured flat (bench/NOTES.md), so: what fits, at most 4 (D128) / 6 (D64)
   // for the long single-level steps.
-  static constexpr int kStagesFit =
-      (227 * 1024 - 2048 - kQSlots * kQBytes - kConsumerWarpgroups * kPBytes) / (kKBytes + kVBytes);
+  static constexpr int kStagesFit = (227 * 1024 - 2048 - kQSlots * kQBytes) / (kKBytes + kVBytes);
   static constexpr int kStagesWanted = kStepKeys == 128 ? (D == 64 ? 4 : 3) : (D == 64 ? 6 : 4);
   static constexpr int kStages = kStagesWanted < kStagesFit ? kStagesWanted : kStagesFit;
   static constexpr int kVBoxBytes = D * kVBoxKeys;
@@ -82,8 +71,7 @@ struct TileTraits {
   static constexpr int kVRowBytes = kVBoxKeys;   // 128 -> 128B swizzle, 64 -> 64B swizzle
   static constexpr int kBarriers = 2 * (kQSlots + kStages);  // q_full, q_empty per Q slot; full, empty per entry
   static constexpr int kSmemBytes =
-      1024 /*alignment slack*/ + kQSlots * kQBytes + kStages * (kKBytes + kVBytes) + kConsumerWarpgroups * kPBytes +
-      8 * kBarriers + 4 * kQSlots;
+      1024 /*alignment slack*/ + kQSlots * kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 4 * kQSlots;
   static_assert(kSmemBytes <= 227 * 1024, "shared memory plan exceeds the sm_90 per-block limit");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBoxBytes % 1024 == 0,
                 "tiles must keep 1024-byte alignment for the swizzle atoms");
