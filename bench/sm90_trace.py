@@ -3,7 +3,8 @@
 steps that are neither first nor last of their work item), the offset between the two
 warpgroups, and the gaps between work items.
 
-    python bench/sm90_trace.py            (needs the trace build installed in sageattention/)
+    python bench/sm90_trace.py [N]        (needs the trace build installed in sageattention/; N: only the
+                                          first N configurations)
 """
 
 from __future__ import annotations
@@ -96,9 +97,11 @@ def report(label: str, steps: np.ndarray, items: np.ndarray) -> None:
 def main() -> None:
     torch.manual_seed(0)
     print(torch.cuda.get_device_name(), torch.__version__, flush=True)
-    for d, n, causal, two_level, pingpong in ((128, 8192, False, False, "1"), (128, 4096, False, False, "1"),
-                                             (64, 16384, False, False, "1"), (128, 8192, False, True, "1"),
-                                             (128, 8192, False, True, "0"), (128, 16384, True, False, "1")):
+    configs = ((128, 8192, False, False, "1"), (128, 4096, False, False, "1"), (64, 16384, False, False, "1"),
+               (128, 8192, False, True, "1"), (128, 8192, False, True, "0"), (128, 16384, True, False, "1"))
+    if len(sys.argv) > 1:  # only the first N configurations
+        configs = configs[: int(sys.argv[1])]
+    for d, n, causal, two_level, pingpong in configs:
         os.environ["SAGEATTENTION_SM90_PINGPONG"] = pingpong
         steps, items = trace_launch(d, n, causal, two_level)
         report(f"D{d} N={n} causal={int(causal)} {'two-level' if two_level else 'single'} pingpong={pingpong}",
