@@ -16,7 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, ".")
-from bench.sm90_bench import timeit  # noqa: E402
+from bench.sm90_bench import kernel_only, timeit  # noqa: E402
 from sageattention.bench import time_ms  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
@@ -35,9 +35,7 @@ def main() -> None:
         flops = 4.0 * b * h * n * n * d / (2 if causal else 1)
 
         def kernel(two_level: bool):
-            return lambda: torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-                q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None,
-                0, n, causal, True, 1 / math.sqrt(d), False, two_level)
+            return kernel_only(q, ops, n, causal, two_level)
 
         def e2e(accum: str):
             return lambda: sm90.qk_int8_pv_fp8_sm90(

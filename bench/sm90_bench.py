@@ -42,6 +42,16 @@ def timeit(fn, warmup: int = 3, reps: int = 10) -> float:
     return statistics.median(times)
 
 
+def kernel_only(q: torch.Tensor, ops: dict, kv_len: int, causal: bool, two_level: bool = True,
+                sm_scale: float | None = None):
+    """A zero-argument call of the sm90 attention op on operands from `sm90.quantize` (HND, per-thread
+    scales, no V mean): what the bench scripts time as "kernel only"."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if sm_scale is None else sm_scale
+    return lambda: torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+        q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0,
+        kv_len, causal, True, scale, False, two_level)
+
+
 def flops(b, h, n, d, causal):
     f = 4.0 * b * h * n * n * d
     return f / 2 if causal else f
@@ -56,12 +66,8 @@ def bench_shape(b, h, n, d, causal, reps):
         q, k, v, tensor_layout="HND", is_causal=causal, qk_quant_gran="per_thread", sm_scale=scale,
         pv_accum_dtype="fp32+fp32", smooth_k=True, smooth_v=False, return_lse=False)
     ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
-    rows["sm90_kernel"] = lambda: torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-        q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0, n,
-        causal, True, scale, False)
-    rows["sm90_kernel_fp32acc"] = lambda: torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-        q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0, n,
-        causal, True, scale, False, False)
+    rows["sm90_kernel"] = kernel_only(q, ops, n, causal, True, scale)
+    rows["sm90_kernel_fp32acc"] = kernel_only(q, ops, n, causal, False, scale)
     rows["sm90_e2e_fp32acc"] = lambda: sm90.qk_int8_pv_fp8_sm90(
         q, k, v, tensor_layout="HND", is_causal=causal, qk_quant_gran="per_thread", sm_scale=scale,
         pv_accum_dtype="fp32", smooth_k=True, smooth_v=False, return_lse=False)
@@ -70,9 +76,7 @@ def bench_shape(b, h, n, d, causal, reps):
 
     def e2e_separate():  # the pre-quant_qkv_sm90 path: five quantization passes, then the kernel
         o = sm90.quantize(q, k, v, "HND", "per_thread", True, False, fused=False)
-        return torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-            q, o["q_int8"], o["q_scale"], o["k_int8"], o["k_scale"], o["v_fp8"], o["v_scale"], None, 0, n, causal,
-            True, scale, False)
+        return kernel_only(q, o, n, causal, True, scale)()
 
     rows["sm90_e2e_separate_quant"] = e2e_separate
 

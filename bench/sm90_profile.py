@@ -2,20 +2,19 @@
 
     python bench/sm90_profile.py [single|two]     (accumulation: single level, the default path, or two levels)
 """
-import math
 import sys
 
 import torch
 
 sys.path.insert(0, ".")
+from bench.sm90_bench import kernel_only  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
 two_level = len(sys.argv) > 1 and sys.argv[1] == "two"
 n, d = 8192, 128
 q, k, v = (torch.randn(4, 32, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
 ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
+run = kernel_only(q, ops, n, False, two_level)
 for _ in range(2):
-    torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-        q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0, n,
-        False, True, 1 / math.sqrt(d), False, two_level)
+    run()
 torch.cuda.synchronize()

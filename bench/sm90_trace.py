@@ -9,7 +9,6 @@ warpgroups, and the gaps between work items.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, ".")
+from bench.sm90_bench import kernel_only  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
 STEPS, STEP_EV, ITEMS, ITEM_EV = 512, 6, 64, 3  # csrc/sm90/trace.cuh
@@ -30,11 +30,7 @@ def trace_launch(d: int, n: int, causal: bool, two_level: bool) -> tuple[np.ndar
     q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
     ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
 
-    def run() -> None:
-        torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-            q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0,
-            n, causal, True, 1 / math.sqrt(d), False, two_level)
-
+    run = kernel_only(q, ops, n, causal, two_level)
     for _ in range(3):
         run()
     torch.cuda.synchronize()

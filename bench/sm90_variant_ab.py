@@ -6,13 +6,12 @@ pre-quantized inputs for both accumulations, plus accuracy vs float64 at N=4K.
 
 from __future__ import annotations
 
-import math
 import sys
 
 import torch
 
 sys.path.insert(0, ".")
-from bench.sm90_bench import accuracy  # noqa: E402
+from bench.sm90_bench import accuracy, kernel_only  # noqa: E402
 from sageattention.bench import time_ms  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
@@ -22,13 +21,8 @@ def kernel_tops(n: int, d: int, causal: bool, two_level: bool) -> float:
     q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
     ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
 
-    def run() -> None:
-        torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-            q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0,
-            n, causal, True, 1 / math.sqrt(d), False, two_level)
-
     flops = 4.0 * b * h * n * n * d / (2 if causal else 1)
-    return flops / (time_ms(run) / 1e3) / 1e12
+    return flops / (time_ms(kernel_only(q, ops, n, causal, two_level)) / 1e3) / 1e12
 
 
 def main() -> None:
