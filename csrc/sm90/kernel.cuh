@@ -36,11 +36,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   // The producer takes work items — blockIdx.x first, then the next free index of the launch's
-  // counter — and hands item n to the consumers through Q slot n % T::kQSlots: sm.item[slot] with the
-  // Q load's q_full phase; an index past the end, published with a plain arrive, ends both walks.
-  // With two slots (TileTraits::kQSlots) the producer runs up to one item ahead: item n+1's Q and first K/V steps load
-  // while the consumers finish item n. Both roles count the same KV steps (j0), so their views of
-  // the ring's barrier phases agree.
+  // counter — and hands item n to the consumers through Q slot n % T::kQSlots: sm.item[slot] with
+  // the Q load's q_full phase; an index past the end, published with a plain arrive, ends both
+  // walks. With two slots the producer runs up to one item ahead: item n+1's Q and first K/V steps
+  // load while the consumers finish item n. Both roles count the same KV steps (j0), so their views
+  // of the ring's barrier phases agree.
   if (warpgroup == 0) {
     regs_dealloc<kProducerRegs>();
     if (threadIdx.x == 0) {
@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int n = 0;; ++n) {
         const int item = n == 0 ? static_cast<int>(blockIdx.x) : static_cast<int>(gridDim.x) + atomicAdd(p.next_item, 1);
         const int qs = n % T::kQSlots;
-        if (n >= T::kQSlots) mbar_wait(&sm.q_empty[qs], (n / T::kQSlots - 1) & 1);  // the slot's last item is done
+        if (n >= T::kQSlots) mbar_wait(&sm.q_empty[qs], (n / T::kQSlots - 1) & 1);  // slot's last item done
         sm.item[qs] = item;
         if (item >= items) {
           mbar_arrive(&sm.q_full[qs]);

@@ -54,8 +54,10 @@ struct SmemPlan {
   int8_t* q;    // [T::kQSlots][kCtaQ * D]: work item n uses slot n % T::kQSlots
   int8_t* k;    // [kStages][kStepKeys * D]
   uint8_t* v;   // [kStages][kSegments][D * kVBoxKeys]
-  uint64_t* q_full;   // [T::kQSlots] the item's Q has landed (and its item slot is written); a plain arrive ends the walk
-  uint64_t* q_empty;  // [T::kQSlots] one arrival per consumer warp once its last wgmma reading the Q slot has retired
+  // [T::kQSlots] q_full: the item's Q has landed (and its item slot is written; a plain arrive ends
+  // the walk); q_empty: one arrival per consumer warp once its last wgmma reading the slot retired.
+  uint64_t* q_full;
+  uint64_t* q_empty;
   int* item;          // [T::kQSlots] the work item the producer handed out with the slot's last q_full phase
   uint64_t* full;   // [kStages] the entry's K and V^T tiles have landed
   uint64_t* empty;  // [kStages] one arrival per consumer warp once PV of the entry retired

@@ -50,9 +50,9 @@ struct TileTraits {
   static constexpr int kPChunks = kStepKeys / 32;   // k32 A fragments of P~ per step
   static constexpr int kQBytes = kCtaQ * D;
   // Q tile slots. With two, the producer loads the next work item's Q and streams its first K/V
-  // steps while the consumers still work on the current item. Kernel-only on the H200 (bench/NOTES.md,
-  // v13): D64 single level +2 % at 16K and +7 % at 4K; D128 -1 to -4 %, so D128 keeps one slot.
-  // SAGE_SM90_Q_SLOTS overrides it for A/B builds.
+  // steps while the consumers still work on the current item. Kernel-only on the H200
+  // (bench/NOTES.md, v13): D64 single level +2 % at 16K and +7 % at 4K; D128 -1 to -4 %, so D128
+  // keeps one slot. SAGE_SM90_Q_SLOTS overrides it for A/B builds.
 #ifdef SAGE_SM90_Q_SLOTS
   static constexpr int kQSlots = SAGE_SM90_Q_SLOTS;
 #else
@@ -61,8 +61,8 @@ struct TileTraits {
   static constexpr int kKBytes = kStepKeys * D;
   static constexpr int kVBytes = D * kStepKeys;
   // Ring entries: a step holds its own entry and the previous step's (whose V its PV batch reads);
-  // the rest keep the loads ahead. Deeper rings measured flat (bench/NOTES.md), so: what fits, at most 4 (D128) / 6 (D64)
-  // for the long single-level steps.
+  // the rest keep the loads ahead. Deeper rings measured flat (bench/NOTES.md), so: what fits, at
+  // most 4 (D128) / 6 (D64) for the long single-level steps.
   static constexpr int kStagesFit = (227 * 1024 - 2048 - kQSlots * kQBytes) / (kKBytes + kVBytes);
   static constexpr int kStagesWanted = kStepKeys == 128 ? (D == 64 ? 4 : 3) : (D == 64 ? 6 : 4);
   static constexpr int kStages = kStagesWanted < kStagesFit ? kStagesWanted : kStagesFit;
