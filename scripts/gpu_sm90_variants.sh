@@ -4,6 +4,8 @@
 # with `profile`, also an ncu profile of one D128 N=8K launch per build (bench/sm90_profile.py): the
 # details page as text and the per-SASS-instruction page (stall samples) as xz-compressed CSV.
 #   usage: bash scripts/gpu_sm90_variants.sh [profile]      (logs to $OUT)
+#   E2E=1: bench/sm90_e2e_ab.py too (quantization ms, kernel-only and sageattn TOPS).
+#   TESTS=all: the whole GPU test suite per build instead of the sm90 oracle/fp64 subset.
 #   ROUNDS=2: a second A/B round (benchmark only) over the builds in reverse order, so a drift of
 #   the card's clocks during the run shows as a difference between the rounds.
 set -o pipefail
@@ -12,15 +14,21 @@ OUT=${OUT:-/tmp/variants}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee -a "$OUT/ab.log"
 [ "$1" = profile ] && ncu --version | tail -1 | tee -a "$OUT/ab.log"
-ab() {  # build dir, label: install the build's module, then its A/B benchmark
+ab() {  # build dir, label: install the build's module, then its A/B benchmarks (E2E=1: also end to end)
   cp "$1/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so
   timeout 120 python3 bench/sm90_variant_ab.py "$2" 2>&1 | tee -a "$OUT/ab.log"
+  [ "${E2E:-0}" = 1 ] && timeout 120 python3 bench/sm90_e2e_ab.py "$2" 2>&1 | tee -a "$OUT/ab.log"
 }
 for dir in .variants/*/; do
   label=$(basename "$dir")
+  [ -f "$dir/_C_sm90.abi3.so" ] || xz -dk "$dir/_C_sm90.abi3.so.xz"
   cp "$dir/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so
-  timeout 200 python3 -m pytest tests/gpu/test_sm90.py -m gpu -q -x -p no:cacheprovider \
-    -k "oracle or fp64 or without_keys or faster or persistent or one_cta" 2>&1 | tail -1 | sed "s/^/[$label] tests: /" | tee -a "$OUT/ab.log"
+  if [ "${TESTS:-}" = all ]; then
+    timeout 200 python3 -m pytest tests/gpu -m gpu -q -x -p no:cacheprovider 2>&1 | tail -1 | sed "s/^/[$label] tests: /" | tee -a "$OUT/ab.log"
+  else
+    timeout 200 python3 -m pytest tests/gpu/test_sm90.py -m gpu -q -x -p no:cacheprovider \
+      -k "oracle or fp64 or without_keys or faster or persistent or one_cta" 2>&1 | tail -1 | sed "s/^/[$label] tests: /" | tee -a "$OUT/ab.log"
+  fi
   ab "$dir" "$label"
   [ "$1" = profile ] || continue
   timeout 150 ncu -k regex:attn_fwd -s 1 -c 1 --set full --import-source no -o "/tmp/rep_$label" \
