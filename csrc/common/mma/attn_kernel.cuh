@@ -3,7 +3,7 @@
 //
 // One CTA = kCtaQ query rows of one (batch, q-head); 4 warps, each owning kWarpQ rows. Per KV tile
 // of 64 keys: S = Q.K^T on INT8 MMAs (exact int32), s = S * q_scale * k_scale * sm_scale*log2 e,
-// mask, online softmax in base 2, P -> f16 or e4m3, O += P.V, computed 32 keys at a time. Shared
+// mask, online softmax in base 2, P -> f16 or e4m3, O += P.V, computed kSubK keys at a time. Shared
 // memory holds Q once and two K/V tile stages: cp.async brings tile i+1 while tile i is computed;
 // one __syncthreads per tile.
 #pragma once
@@ -62,6 +62,16 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
   }
   auto load_kv = [&](int tile) {
     const uint32_t sK = sK0 + (tile % 2) * kStage, sV = sK + W::KTile::kBytes;
+    // FP16 PV, every K row (padded to kCtaK) and every V row and byte valid: unrolled unpredicated
+    // copies (SmemTile::load_full). The branch is CTA-uniform. Tail tiles and FP8 PV keep the
+    // rolled, predicated loops (unrolled, the FP8-PV kernel spilled 368 B at D=128).
+    if constexpr (!W::kFp8) {
+      if (tile < kv_full_tiles && p.v_dim == D) {
+        W::KTile::template load_full<kThreads>(sK, gK + static_cast<int64_t>(tile) * kCtaK * D, D);
+        W::VTile::template load_full<kThreads>(sV, gV + static_cast<int64_t>(tile) * kCtaK * p.v_sn * 2, p.v_sn * 2);
+        return;
+      }
+    }
     W::KTile::template load<kThreads>(sK, gK + static_cast<int64_t>(tile) * kCtaK * D, D, kCtaK, D);
     if constexpr (W::kFp8) {
       W::VTile::template load<kThreads>(sV, gV + static_cast<int64_t>(tile) * kCtaK, p.nk_pad, D, kCtaK);
@@ -107,8 +117,10 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
     // One barrier per tile: it publishes tile `tile` to all warps and proves every warp is done
     // with tile - 1, whose stage the next load then refills while this tile is computed.
     __syncthreads();
-    if (tile + 1 < n_tiles) load_kv(tile + 1);
-    cp_async_commit();
+    if constexpr (!W::kLoadLate) {
+      if (tile + 1 < n_tiles) load_kv(tile + 1);
+      cp_async_commit();
+    }
     const uint32_t sK = sK0 + (tile % 2) * kStage, sV = sK + W::KTile::kBytes;
     // > 0 so that -inf * mult stays -inf for an all-zero (scale 0) row or tile.
     const float mult = fmaxf(q_scale * ks * p.score_scale, 1e-30f);
@@ -121,6 +133,10 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
       const int key0 = sub * W::kSubK;
       int s[kMT][W::kNS][4];
       qk_int8<D, PV>(sQ, sK, key0, warp_row0, lane, s);
+      if (W::kLoadLate && sub == 0) {  // the stage of tile - 1: free since the barrier
+        if (tile + 1 < n_tiles) load_kv(tile + 1);
+        cp_async_commit();
+      }
       float sf[kMT][W::kNS][4];
 #pragma unroll
       for (int mt = 0; mt < kMT; ++mt)

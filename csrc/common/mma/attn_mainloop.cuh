@@ -18,15 +18,22 @@ struct WarpTile {
   static constexpr int kMT = Tile::kMT;
   static constexpr int kCtaK = Tile::kCtaK;
   static constexpr bool kFp8 = pv_is_fp8(PV);
-  // S is computed and soft-maxed 32 keys at a time (half a KV tile): S + O must fit the register
-  // file next to each other (O alone is 128 registers at D=128 with 2 row tiles).
-  static constexpr int kSubK = 32;
+  // Keys computed and soft-maxed at a time (the sub-tile). FP16 PV at D <= 128 takes the whole
+  // 64-key tile: one max/shuffle/alpha/vote chain per tile instead of two, and Q fragments loaded
+  // once per tile (S is 64 registers; at D=128 the P fragments reuse S's registers as they are
+  // packed, so 254 registers and no spill). Measured on the H200 (bench/mma_notes.md, v8-v9):
+  // +7.5-11 % at D=64, +9.4 % at D=128. FP8 PV (its P~ packing) and D=256 keep 32 keys.
+  static constexpr int kSubK = (D <= 128 && !kFp8) ? 64 : 32;
   static constexpr int kNS = kSubK / 8;  // S n8 tiles per warp row tile
+  // FP16 PV at D=128 issues the next K/V tile's copies after the first sub-tile's QK MMAs rather
+  // than right after the barrier, so the tensor pipe starts ~80 instructions earlier: +2.7 % alone,
+  // +3.8 % on top of the 64-key sub-tile (H200, v9). Neutral to -1 % at D=64, so only D=128.
+  static constexpr bool kLoadLate = D == 128 && !kFp8;
   static constexpr int kNO = D / 8;      // O n8 tiles
   using QTile = SmemTile<Tile::kCtaQ, D>;
   using KTile = SmemTile<kCtaK, D>;
   using VTile = typename std::conditional<kFp8, SmemTile<D, kCtaK>, SmemTile<kCtaK, 2 * D>>::type;
-  // Packed P A-fragments per 32-key sub-tile: FP16 -> 2 k16 steps; FP8 -> 1 k32 step.
+  // Packed P A-fragments per sub-tile: FP16 -> kSubK / 16 k16 steps; FP8 -> 1 k32 step.
   static constexpr int kPSteps = kFp8 ? kSubK / 32 : kSubK / 16;
   static constexpr bool kOHalf = PV == PvAccum::kF16F16;
   // FP16 PV, D <= 128: the row sums l come from the tensor cores (P . ones: 1/8 resp. 1/16 more PV
@@ -72,19 +79,28 @@ __device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int 
   }
 }
 
-// Maximum of a lane's 8 raw scores of row half r in one 32-key sub-tile, on their bit patterns
-// (common/int8_score.cuh): 4 instructions of depth 2 instead of a chain of 8 FMNMX.
-__device__ __forceinline__ float row_max(const float (&x)[4][4], int r) {
-  int e[8];
+// Maximum of a lane's 2*NS raw scores of row half r in one sub-tile, on their bit patterns
+// (common/int8_score.cuh): for 32 keys 4 instructions of depth 2 instead of a chain of 8 FMNMX.
+template <int NS>
+__device__ __forceinline__ float row_max(const float (&x)[NS][4], int r) {
+  static_assert(NS == 4 || NS == 8, "32- or 64-key sub-tiles");
+  int e[2 * NS];
 #pragma unroll
-  for (int j = 0; j < 4; ++j) {
+  for (int j = 0; j < NS; ++j) {
     e[2 * j] = __float_as_int(x[j][2 * r]);
     e[2 * j + 1] = __float_as_int(x[j][2 * r + 1]);
   }
-  return __int_as_float(__vimax3_s32(__vimax3_s32(e[0], e[1], e[2]), __vimax3_s32(e[3], e[4], e[5]), max(e[6], e[7])));
+  if constexpr (NS == 4) {
+    return __int_as_float(__vimax3_s32(__vimax3_s32(e[0], e[1], e[2]), __vimax3_s32(e[3], e[4], e[5]), max(e[6], e[7])));
+  } else {
+    const int a = __vimax3_s32(__vimax3_s32(e[0], e[1], e[2]), __vimax3_s32(e[3], e[4], e[5]),
+                               __vimax3_s32(e[6], e[7], e[8]));
+    const int b = __vimax3_s32(__vimax3_s32(e[9], e[10], e[11]), __vimax3_s32(e[12], e[13], e[14]), e[15]);
+    return __int_as_float(max(a, b));
+  }
 }
 
-// Online softmax over one 32-key sub-tile. raw holds kScoreMagic + S as floats (masked = -inf);
+// Online softmax over one sub-tile (kSubK keys). raw holds kScoreMagic + S as floats (masked = -inf);
 // the base-2 logit is raw * mult + bias (mult > 0 and bias = -kScoreMagic * mult are this lane's:
 // q_scale * k_scale * sm_scale * log2 e). The max is taken on raw (monotonic in the logit), scaled,
 // then reduced over the row's 4 lanes. Updates the running max m, the row sums l (fp32) and
@@ -98,43 +114,59 @@ __device__ __forceinline__ void online_softmax(float (&x)[WarpTile<D, PV>::kMT][
                                                float (&l)[WarpTile<D, PV>::kMT][2], OAcc& o,
                                                uint32_t (&pa)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kPSteps][4]) {
   using W = WarpTile<D, PV>;
+  // The kMT*2 row halves are independent: all their maxima, shuffles and alphas first, then every
+  // p, and only then the vote/branch of each O rescale. One row half at a time, each half's chain
+  // (max -> 2 shuffles -> ex2(alpha) -> vote -> branch, ~100 clocks) ended a basic block and ptxas
+  // serialized kMT*2 of them per sub-tile. Measured on the H200 (bench/mma_notes.md): FP16-PV
+  // +4.6 % at D=128 N=16K, +4.5 % at 4K, +5 % causal; D=64 +0.8 % / +5 % at 16K / 4K.
+  float mx[W::kMT][2], alpha[W::kMT][2], c[W::kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < W::kMT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) mx[mt][r] = fmaf(row_max(x[mt], r), mult, bias);  // -inf stays -inf
+#pragma unroll
+  for (int sh = 1; sh <= 2; sh *= 2)
+#pragma unroll
+    for (int mt = 0; mt < W::kMT; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) mx[mt][r] = fmaxf(mx[mt][r], __shfl_xor_sync(0xffffffffu, mx[mt][r], sh));
+#pragma unroll
+  for (int mt = 0; mt < W::kMT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float m_new = fmaxf(m[mt][r], mx[mt][r]);
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: p = 0, no NaN
+      alpha[mt][r] = ex2(m[mt][r] - m_use);
+      m[mt][r] = m_new;
+      c[mt][r] = bias - (W::kFp8 ? m_use - kFp8Offset : m_use);
+    }
 #pragma unroll
   for (int mt = 0; mt < W::kMT; ++mt) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float mx = row_max(x[mt], r);
-      mx = fmaf(mx, mult, bias);  // -inf stays -inf
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m[mt][r], mx);
-      const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: p = 0, no NaN
-      const float alpha = ex2(m[mt][r] - m_use);
-      m[mt][r] = m_new;
-      const float c = bias - (W::kFp8 ? m_use - kFp8Offset : m_use);
       float sum = 0.f;
-      if constexpr (W::kFp8) {
 #pragma unroll
-        for (int j = 0; j < W::kNS; ++j) {
-#pragma unroll
-          for (int e = 2 * r; e < 2 * r + 2; ++e) {
-            x[mt][j][e] = ex2(fmaf(x[mt][j][e], mult, c));
-            sum += x[mt][j][e];
-          }
+      for (int j = 0; j < W::kNS; ++j) {
+        const float p0 = ex2(fmaf(x[mt][j][2 * r], mult, c[mt][r]));
+        const float p1 = ex2(fmaf(x[mt][j][2 * r + 1], mult, c[mt][r]));
+        if constexpr (W::kFp8) {
+          x[mt][j][2 * r] = p0, x[mt][j][2 * r + 1] = p1;
+        } else {
+          pa[mt][j / 2][(j % 2) * 2 + r] = pack_half2(p0, p1);  // S tile j, half r -> A reg of k16 step j/2
         }
-      } else {
-#pragma unroll
-        for (int j = 0; j < W::kNS; ++j) {
-          // S tile j, row half r -> A fragment register (j % 2) * 2 + r of k16 step j / 2.
-          const float p0 = ex2(fmaf(x[mt][j][2 * r], mult, c)), p1 = ex2(fmaf(x[mt][j][2 * r + 1], mult, c));
-          pa[mt][j / 2][(j % 2) * 2 + r] = pack_half2(p0, p1);
-          if constexpr (!W::kLByMma) sum += p0 + p1;
-        }
+        if constexpr (!W::kLByMma) sum += p0 + p1;
       }
-      l[mt][r] = l[mt][r] * alpha + sum;  // kLByMma: l is the MMA accumulator (sum == 0 here)
-      // Rescaling O costs kNO*2 multiplies; skip it when no row of the warp changed its max.
-      if (__any_sync(0xffffffffu, alpha != 1.f)) {
+      l[mt][r] = l[mt][r] * alpha[mt][r] + sum;  // kLByMma: l is the MMA accumulator (sum == 0 here)
+    }
+  }
+  // Rescaling O costs kNO*2 multiplies per row half; skip it when no row of the warp changed its max.
+#pragma unroll
+  for (int mt = 0; mt < W::kMT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      if (__any_sync(0xffffffffu, alpha[mt][r] != 1.f)) {
         if constexpr (W::kOHalf) {
-          const __half2 a2 = __float2half2_rn(alpha);
+          const __half2 a2 = __float2half2_rn(alpha[mt][r]);
 #pragma unroll
           for (int nt = 0; nt < W::kNO; ++nt) {
             __half2* hp = reinterpret_cast<__half2*>(&o[mt][nt][r]);
@@ -143,13 +175,12 @@ __device__ __forceinline__ void online_softmax(float (&x)[WarpTile<D, PV>::kMT][
         } else {
 #pragma unroll
           for (int nt = 0; nt < W::kNO; ++nt) {
-            o[mt][nt][2 * r] *= alpha;
-            o[mt][nt][2 * r + 1] *= alpha;
+            o[mt][nt][2 * r] *= alpha[mt][r];
+            o[mt][nt][2 * r + 1] *= alpha[mt][r];
           }
         }
       }
     }
-  }
 }
 
 // FP8 PV: P (fp32, S fragment layout) -> e4m3 quads of the m16n8k32 A fragments.

@@ -58,8 +58,9 @@ struct SmemTile {
 
   // All THREADS threads copy rows [0, ROWS) from `src` (row r at src + r * src_stride bytes).
   // Rows >= valid_rows and bytes >= valid_bytes are zero-filled, never read. Thread i always moves
-  // chunk i % kChunks of rows i / kChunks + k * THREADS / kChunks; the loop stays rolled so the
-  // addresses are not all kept live across the main loop (they cost registers the MMAs need).
+  // chunk i % kChunks of rows i / kChunks + k * THREADS / kChunks. Used for Q, the tail K/V tiles
+  // and the FP8-PV kernel's K/V: at D=128 that kernel spilled 368 B with load_full instead (and
+  // 328 B with an unpredicated rolled loop), against 72/80 B with this one.
   template <int THREADS>
   __device__ __forceinline__ static void load(uint32_t base, const char* src, int64_t src_stride, int valid_rows,
                                               int valid_bytes) {
@@ -77,6 +78,26 @@ struct SmemTile {
       r += kRowStep;
       g += kRowStep * src_stride;
       d += kRowStep * kStride;
+    }
+  }
+
+  // The same for a tile whose ROWS rows and ROW_BYTES bytes are all valid: no predicates, fully
+  // unrolled; the global address advances by kRowStep * src_stride per chunk, the shared one by an
+  // immediate offset. The rolled loop ran 4 (K) + 8 (V) iterations of ~13-15 instructions behind
+  // loop-carried 64-bit adds right after the barrier (~215 executed instructions per warp-tile at
+  // D=128, ~82 unrolled). FP16-PV K/V on the H200 (bench/mma_notes.md, v8): +5 % at D=128 N=16K,
+  // +4.5 % at 4K, +0.5-1.6 % at D=64.
+  template <int THREADS>
+  __device__ __forceinline__ static void load_full(uint32_t base, const char* src, int64_t src_stride) {
+    static_assert(THREADS % kChunks == 0 && ROWS % (THREADS / kChunks) == 0, "tile copy must split evenly");
+    constexpr int kRowStep = THREADS / kChunks;
+    const int c = static_cast<int>(threadIdx.x) % kChunks, r = static_cast<int>(threadIdx.x) / kChunks;
+    const char* g = src + r * src_stride + c * 16;
+    const uint32_t d = at(base, r, c * 16);
+#pragma unroll
+    for (int i = 0; i < ROWS / kRowStep; ++i) {
+      cp_async_16_full(d + i * kRowStep * kStride, g);
+      g += kRowStep * src_stride;
     }
   }
 };
