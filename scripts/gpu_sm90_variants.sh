@@ -5,7 +5,10 @@
 # details page as text and the per-SASS-instruction page (stall samples) as xz-compressed CSV.
 #   usage: bash scripts/gpu_sm90_variants.sh [profile]      (logs to $OUT)
 #   E2E=1: bench/sm90_e2e_ab.py too (quantization ms, kernel-only and sageattn TOPS).
-#   TESTS=all: the whole GPU test suite per build instead of the sm90 oracle/fp64 subset.
+#   TESTS=all: the whole GPU test suite per build instead of the sm90 oracle/fp64 subset;
+#   TESTS=sm90: every test of tests/gpu/test_sm90.py and test_quant_qkv_sm90.py.
+#   ENV_AB="NAME=VALUE": with E2E=1, each build's end-to-end A/B again under that environment
+#   (label suffix "-env"), e.g. to compare two runtime paths of one build.
 #   ROUNDS=2: a second A/B round (benchmark only) over the builds in reverse order, so a drift of
 #   the card's clocks during the run shows as a difference between the rounds.
 set -o pipefail
@@ -18,6 +21,9 @@ ab() {  # build dir, label: install the build's module, then its A/B benchmarks 
   cp "$1/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so
   timeout 120 python3 bench/sm90_variant_ab.py "$2" 2>&1 | tee -a "$OUT/ab.log"
   [ "${E2E:-0}" = 1 ] && timeout 120 python3 bench/sm90_e2e_ab.py "$2" 2>&1 | tee -a "$OUT/ab.log"
+  if [ "${E2E:-0}" = 1 ] && [ -n "${ENV_AB:-}" ]; then
+    env "$ENV_AB" timeout 120 python3 bench/sm90_e2e_ab.py "$2-env" 2>&1 | tee -a "$OUT/ab.log"
+  fi
 }
 for dir in .variants/*/; do
   label=$(basename "$dir")
@@ -25,6 +31,9 @@ for dir in .variants/*/; do
   cp "$dir/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so
   if [ "${TESTS:-}" = all ]; then
     timeout 200 python3 -m pytest tests/gpu -m gpu -q -x -p no:cacheprovider 2>&1 | tail -1 | sed "s/^/[$label] tests: /" | tee -a "$OUT/ab.log"
+  elif [ "${TESTS:-}" = sm90 ]; then
+    timeout 200 python3 -m pytest tests/gpu/test_sm90.py tests/gpu/test_quant_qkv_sm90.py -m gpu -q -x -p no:cacheprovider \
+      2>&1 | tail -3 | sed "s/^/[$label] tests: /" | tee -a "$OUT/ab.log"
   else
     timeout 200 python3 -m pytest tests/gpu/test_sm90.py -m gpu -q -x -p no:cacheprovider \
       -k "oracle or fp64 or without_keys or faster or persistent or one_cta" 2>&1 | tail -1 | sed "s/^/[$label] tests: /" | tee -a "$OUT/ab.log"

@@ -6,8 +6,9 @@
 // each of its C <= 16 CTAs streams its m chunks through two shared-memory buffers and reduces
 // per-channel partials; after one cluster barrier every CTA folds the C partials from distributed
 // shared memory in rank order (the same result in every CTA, independent of timing) and quantizes
-// its chunks: still resident when m <= 2, else read again, from L2 (the cluster read its head
-// microseconds earlier). Q (and K without smoothing) needs no statistics: its clusters take C * m
+// its chunks in reverse order: the last two are still in the stage buffers, the others are read again,
+// newest first, so that an LRU L2 still holds most of them (the cluster read its head microseconds
+// earlier). Q (and K without smoothing) needs no statistics: its clusters take C * m
 // consecutive chunks with no barrier. quant_qkv_sm90_fits says whether the GPU runs such a cluster.
 //
 // Outputs match core's quant_int8 (Q, K) and quant_v_fp8_sm90 (V) bit for bit, except that K's
@@ -17,6 +18,7 @@
 #include <cuda_fp8.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "common/mma/ptx.cuh"
 #include "common/quant_v_tile.cuh"  // kE4m3Max, WgmmaFragmentTokenOrder
@@ -99,7 +101,8 @@ struct QkvSmem {
   };
   float part[3][D_PAD];        // this CTA's partials, read by the whole cluster
   float stat[2][D_PAD];        // the head's mean and absmax
-  float slot[kQkvMaxSlots];    // INT8 group maxima, then their reciprocals
+  float slot[2][kQkvMaxSlots];  // INT8 group maxima of chunks t and t+1 (by parity of t): one zeroed ahead
+  float inv[2][kQkvMaxSlots];   // their reciprocals
   // then two stage buffers: uint4 [2][kLoads][kThreads], thread t owning column t
 };
 
@@ -117,7 +120,40 @@ __device__ __forceinline__ uint4* stage_buffer(QkvSmem<D_PAD>& sh, int t) {
 template <typename T, int D_PAD>
 using ChunkRegs = Chunk8<T>[QkvGeometry<D_PAD>::kLoads];
 
+// L2 eviction priority of data read for the last time (Q; K and V in the quantization pass): evicted before the
+// K/V chunks that the quantization pass of some cluster still has to read again. Made where it is used (one
+// instruction) rather than held in two registers across the chunk loop.
+template <bool EVICT_FIRST>
+__device__ __forceinline__ uint64_t l2_policy() {
+  uint64_t policy;
+  if constexpr (EVICT_FIRST) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  else asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+__device__ __forceinline__ void cp_async_16_hint(uint32_t dst, const void* src, bool valid, uint64_t policy) {
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(src),
+               "r"(valid ? 16 : 0), "l"(policy));
+}
+
 enum QkvTask : int { kTaskK = 0, kTaskV = 1 };  // the operands with statistics (template tags)
+
+// Maxima of |x| on packed 16-bit pairs: exact (the conversion to float is monotonic) and, like the fmaxf
+// chains they replace, they skip NaNs.
+template <typename T>
+using Pair = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
+
+template <typename T>
+__device__ __forceinline__ const Pair<T>* pairs(const Chunk8<T>& c) {
+  return reinterpret_cast<const Pair<T>*>(c.e);
+}
+
+// max |x| of a chunk's eight values.
+template <typename T>
+__device__ __forceinline__ float chunk_absmax(const Chunk8<T>& c) {
+  const Pair<T>* p = pairs(c);
+  const Pair<T> m = __hmax2(__hmax2(__habs2(p[0]), __habs2(p[1])), __hmax2(__habs2(p[2]), __habs2(p[3])));
+  return fmaxf(fmaxf(0.f, __low2float(m)), __high2float(m));
+}
 
 // Per-channel statistics of this thread's rows: 0 sum, 1 max (max |x| unless CENTERED), 2 min.
 template <bool SUM, bool MAX, bool CENTERED>
@@ -129,16 +165,27 @@ struct ChannelStats {
   }
   template <typename T, int N>
   __device__ __forceinline__ void add(const Chunk8<T> (&raw)[N], const float (&row_ok)[N]) {
+    if constexpr (MAX && !SUM && !CENTERED) {  // max |x| only: on packed pairs over the N rows, then to float
 #pragma unroll
-    for (int u = 0; u < N; ++u) {
-      float x[8];
-      chunk_to_float(raw[u], x);
-      const bool ok = row_ok[u] != 0.f;
+      for (int k = 0; k < 4; ++k) {
+        Pair<T> m = __habs2(pairs(raw[0])[k]);
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        if (SUM) st[0][i] += x[i];  // rows past the end hold zeros
-        if (MAX) st[1][i] = fmaxf(st[1][i], CENTERED ? (ok ? x[i] : -INFINITY) : fabsf(x[i]));
-        if (CENTERED) st[2][i] = fminf(st[2][i], ok ? x[i] : INFINITY);
+        for (int u = 1; u < N; ++u) m = __hmax2(m, __habs2(pairs(raw[u])[k]));
+        st[1][2 * k] = fmaxf(st[1][2 * k], __low2float(m));
+        st[1][2 * k + 1] = fmaxf(st[1][2 * k + 1], __high2float(m));
+      }
+    } else {
+#pragma unroll
+      for (int u = 0; u < N; ++u) {
+        float x[8];
+        chunk_to_float(raw[u], x);
+        const bool ok = row_ok[u] != 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          if (SUM) st[0][i] += x[i];  // rows past the end hold zeros
+          if (MAX) st[1][i] = fmaxf(st[1][i], CENTERED ? (ok ? x[i] : -INFINITY) : fabsf(x[i]));
+          if (CENTERED) st[2][i] = fminf(st[2][i], ok ? x[i] : INFINITY);
+        }
       }
     }
   }
@@ -213,50 +260,87 @@ __device__ __forceinline__ uint32_t pack_s8x4(int a, int b, int c, int d) {
   return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
 }
 
-// INT8 with the operand's scale groups. `mean` (this thread's channels) is subtracted from real
-// rows only (row_ok 1; rows past the end stay 0). |x - mean| * 127 / amax <= 127 up to rounding,
-// so round-to-nearest never leaves [-127, 127] and needs no clamp.
-template <typename T, int D_PAD>
+// The low byte of the result is __float2int_rn(x * inv)'s for |x * inv| < 2^22: adding 1.5 * 2^23 rounds to an
+// integer (half to even) in the low mantissa bits. The product must be rounded on its own (no fma contraction).
+__device__ __forceinline__ int round_s8_bits(float x, float inv) {
+  return __float_as_int(__fadd_rn(__fmul_rn(x, inv), 12582912.f));
+}
+
+// The scale groups of this thread's rows row(slot, u) as byte u (they are the same in every chunk).
+template <int D_PAD>
+__device__ __forceinline__ uint32_t slot_bytes(const QkvOperand& op) {
+  using G = QkvGeometry<D_PAD>;
+  const int slot_row = threadIdx.x / G::kChunksPerRow;
+  uint32_t bytes = 0;
+#pragma unroll
+  for (int u = 0; u < G::kLoads; ++u) {
+    const int r = G::row(slot_row, u);
+    const int slot = ((r >> op.block_shift) << op.groups_shift) + ((r & op.period_mask) >> op.stride_shift);
+    bytes |= static_cast<uint32_t>(slot) << (8 * u);
+  }
+  return bytes;
+}
+
+// INT8 with the operand's scale groups (`slots`: slot_bytes). CENTER: `mean` (this thread's channels)
+// is subtracted from real rows only (row_ok 1; rows past the end stay 0). |x - mean| * 127 / amax <= 127
+// up to rounding, so round-to-nearest never leaves [-127, 127] and needs no clamp. Two barriers per
+// chunk: the group maxima alternate between two arrays by the parity of the stream index t, and chunk t
+// zeroes chunk t+1's (sh.slot[0] is zeroed before the first chunk).
+template <typename T, bool VEC, int D_PAD, bool CENTER>
 __device__ __forceinline__ void quantize_int8_chunk(QkvSmem<D_PAD>& sh, const QkvOperand& op, int64_t bh, int j,
-                                                    const ChunkRegs<T, D_PAD>& raw,
+                                                    int t, uint32_t slots, const ChunkRegs<T, D_PAD>& raw,
+                                                    const uint4* stage,
                                                     const float (&row_ok)[QkvGeometry<D_PAD>::kLoads],
                                                     const float (&mean)[8]) {
   using G = QkvGeometry<D_PAD>;
   const int c = threadIdx.x % G::kChunksPerRow, slot_row = threadIdx.x / G::kChunksPerRow;
-  auto slot_of = [&](int r) { return ((r >> op.block_shift) << op.groups_shift) + ((r & op.period_mask) >> op.stride_shift); };
-  for (int i = threadIdx.x; i < op.slots; i += G::kThreads) sh.slot[i] = 0.f;
-  __syncthreads();
+  auto slot_of = [&](int u) { return static_cast<int>(__byte_perm(slots, 0, 0x4440 + u)); };  // u may vary
+  float* group_max = sh.slot[t & 1];
+  float* group_inv = sh.inv[t & 1];
+  float m[G::kLoads];  // never NaN (fmaxf from 0), so any order of the maxima gives the same bits
 #pragma unroll
   for (int u = 0; u < G::kLoads; ++u) {
-    float x[8], m = 0.f;
-    chunk_to_float(raw[u], x);
+    m[u] = 0.f;
+    if constexpr (CENTER) {
+      float x[8];
+      chunk_to_float(raw[u], x);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(fmaf(-mean[i], row_ok[u], x[i])));
-#pragma unroll
-    for (int w = 1; w < G::kChunksPerRow; w <<= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, w));
-    // Non-negative floats order like their bit patterns, so an integer max is a float max.
-    if (c == 0) atomicMax(reinterpret_cast<int*>(&sh.slot[slot_of(G::row(slot_row, u))]), __float_as_int(m));
+      for (int i = 0; i < 8; ++i) m[u] = fmaxf(m[u], fabsf(fmaf(-mean[i], row_ok[u], x[i])));
+    } else {
+      m[u] = chunk_absmax(raw[u]);
+    }
   }
+  // The four row maxima over the row's lanes, halving the values per lane on the first two steps: lane c ends
+  // with row u = 2 (c & 1) + ((c >> 1) & 1) (5 shuffles rather than 4 per row).
+  const bool hi = c & 1, mid = c & 2;
+  const float a0 = fmaxf(hi ? m[2] : m[0], __shfl_xor_sync(0xffffffffu, hi ? m[0] : m[2], 1));
+  const float a1 = fmaxf(hi ? m[3] : m[1], __shfl_xor_sync(0xffffffffu, hi ? m[1] : m[3], 1));
+  float row_max = fmaxf(mid ? a1 : a0, __shfl_xor_sync(0xffffffffu, mid ? a0 : a1, 2));
+#pragma unroll
+  for (int w = 4; w < G::kChunksPerRow; w <<= 1) row_max = fmaxf(row_max, __shfl_xor_sync(0xffffffffu, row_max, w));
+  // Non-negative floats order like their bit patterns, so an integer max is a float max.
+  if (c < 4) atomicMax(reinterpret_cast<int*>(&group_max[slot_of(2 * (c & 1) + (c >> 1))]), __float_as_int(row_max));
   __syncthreads();
   float* scale_out = op.scale + (bh * op.per_head + j) * op.slots;
   for (int i = threadIdx.x; i < op.slots; i += G::kThreads) {
-    const float amax = sh.slot[i];
-    scale_out[i] = amax / 127.f;
-    sh.slot[i] = amax > 0.f ? 127.f / amax : 0.f;
+    const float amax = group_max[i];
+    __stcs(scale_out + i, amax / 127.f);
+    group_inv[i] = amax > 0.f ? 127.f / amax : 0.f;
+    sh.slot[(t + 1) & 1][i] = 0.f;  // its last reader (chunk t-1) was this thread, before the barrier above
   }
   __syncthreads();
   int8_t* dst = static_cast<int8_t*>(op.out) + (bh * op.n_pad + static_cast<int64_t>(j) * kQkvRows) * D_PAD + c * 8;
 #pragma unroll
   for (int u = 0; u < G::kLoads; ++u) {
     const int r = G::row(slot_row, u);
-    const float inv = sh.slot[slot_of(r)];
-    float x[8];
-    chunk_to_float(raw[u], x);
+    const float inv = group_inv[slot_of(u)];
+    float x[8];  // VEC: read the values again from the stage buffer rather than hold them across the barriers
+    chunk_to_float(VEC ? *reinterpret_cast<const Chunk8<T>*>(stage + u * G::kThreads + threadIdx.x) : raw[u], x);
     int q[8];
 #pragma unroll
-    for (int i = 0; i < 8; ++i) q[i] = __float2int_rn(fmaf(-mean[i], row_ok[u], x[i]) * inv);
-    *reinterpret_cast<uint2*>(dst + static_cast<int64_t>(r) * D_PAD) =
-        make_uint2(pack_s8x4(q[0], q[1], q[2], q[3]), pack_s8x4(q[4], q[5], q[6], q[7]));
+    for (int i = 0; i < 8; ++i) q[i] = round_s8_bits(CENTER ? fmaf(-mean[i], row_ok[u], x[i]) : x[i], inv);
+    __stcs(reinterpret_cast<uint2*>(dst + r * D_PAD),
+           make_uint2(pack_s8x4(q[0], q[1], q[2], q[3]), pack_s8x4(q[4], q[5], q[6], q[7])));
   }
 }
 
@@ -266,68 +350,79 @@ template <typename T, int D_PAD>
 __device__ __forceinline__ void quantize_v_chunk(QkvSmem<D_PAD>& sh, const QkvOperand& op, int64_t bh, int j,
                                                  const ChunkRegs<T, D_PAD>& raw,
                                                  const float (&row_ok)[QkvGeometry<D_PAD>::kLoads],
-                                                 const float (&mean)[8], const float (&amax)[8]) {
+                                                 const float (&mean)[8], const float (&mult)[8]) {
   using G = QkvGeometry<D_PAD>;
   const int c = threadIdx.x % G::kChunksPerRow, slot_row = threadIdx.x / G::kChunksPerRow;
-  float x[4][8];
 #pragma unroll
-  for (int k = 0; k < 4; ++k) chunk_to_float(raw[k], x[k]);
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float mult = (c * 8 + i < op.s.d && amax[i] > 0.f) ? kE4m3Max / amax[i] : 0.f;
+  for (int i = 0; i < 8; ++i) {  // channel by channel: 4 floats live rather than 32
     float4 q;  // e4m3 conversion saturates at 448, as the separate pass's clamp did
-    q.x = fmaf(-mean[i], row_ok[0], x[0][i]) * mult;
-    q.y = fmaf(-mean[i], row_ok[1], x[1][i]) * mult;
-    q.z = fmaf(-mean[i], row_ok[2], x[2][i]) * mult;
-    q.w = fmaf(-mean[i], row_ok[3], x[3][i]) * mult;
+    q.x = fmaf(-mean[i], row_ok[0], to_float(raw[0].e[i])) * mult[i];
+    q.y = fmaf(-mean[i], row_ok[1], to_float(raw[1].e[i])) * mult[i];
+    q.z = fmaf(-mean[i], row_ok[2], to_float(raw[2].e[i])) * mult[i];
+    q.w = fmaf(-mean[i], row_ok[3], to_float(raw[3].e[i])) * mult[i];
     sh.vtile[G::vtile_word(c * 8 + i, slot_row)] = __nv_fp8x4_e4m3(q).__x;
   }
   __syncthreads();
-  uint8_t* dst = static_cast<uint8_t*>(op.out) + bh * D_PAD * op.n_pad + static_cast<int64_t>(j) * kQkvRows;
-  const int lane = threadIdx.x & 31;
-  for (int ch = threadIdx.x >> 5; ch < D_PAD; ch += G::kWarps) {  // a warp stores one channel's 128 bytes
-    *reinterpret_cast<uint32_t*>(dst + ch * op.n_pad + lane * 4) = sh.vtile[G::vtile_word(ch, lane)];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t n_pad = op.n_pad;
+  uint8_t* dst = static_cast<uint8_t*>(op.out) + (bh * D_PAD + warp) * n_pad + j * kQkvRows + lane * 4;
+#pragma unroll 2
+  for (int k = 0; k < D_PAD / G::kWarps; ++k) {  // a warp stores one channel's 128 bytes
+    const int ch = warp + k * G::kWarps;
+    __stcs(reinterpret_cast<uint32_t*>(dst + k * G::kWarps * n_pad), sh.vtile[G::vtile_word(ch, lane)]);
   }
 }
 
-// Element 0 of head bh of an operand.
+// Element 0 of head bh of an operand (B * H and every head's token count fit 32 bits: 32-bit division).
 template <typename T>
 __device__ __forceinline__ const T* head_base(const QkvOperand& op, int64_t bh) {
-  return static_cast<const T*>(op.x) + (bh / op.s.h) * op.s.sb + (bh % op.s.h) * op.s.sh;
+  const uint32_t h = static_cast<uint32_t>(op.s.h), b = static_cast<uint32_t>(bh) / h;
+  return static_cast<const T*>(op.x) + b * op.s.sb + (static_cast<uint32_t>(bh) - b * h) * op.s.sh;
 }
 
+// Chunk j of head bh, whose element 0 is at x.
+template <typename T>
+struct ChunkPos {
+  int64_t bh;
+  int j;
+  const T* x;
+};
+
 // Loads of one chunk into a stage buffer (rows past the end and channels past the head dim are
-// zero-filled). VEC only: unaligned inputs load synchronously in load_sync.
-template <typename T, int D_PAD>
-__device__ __forceinline__ void prefetch(uint4* stage, const QkvOperand& op, int64_t bh, int j) {
+// zero-filled). VEC only: unaligned inputs load synchronously in load_sync. A thread's rows are
+// row(slot, 0) + {0, 1, 8, 9}.
+template <typename T, int D_PAD, bool EVICT_FIRST>
+__device__ __forceinline__ void prefetch(uint4* stage, const QkvOperand& op, const ChunkPos<T>& p) {
   using G = QkvGeometry<D_PAD>;
+  const uint64_t policy = l2_policy<EVICT_FIRST>();
   const int c = threadIdx.x % G::kChunksPerRow, slot_row = threadIdx.x / G::kChunksPerRow;
-  const T* base = head_base<T>(op, bh) + c * 8;
-  const int64_t tok0 = static_cast<int64_t>(j) * kQkvRows;
+  const int tok0 = p.j * kQkvRows + G::row(slot_row, 0), n = static_cast<int>(op.s.n);
+  const int64_t sn = op.s.sn;
+  const T* src = p.x + tok0 * sn + c * 8;
   const bool col_ok = c * 8 < op.s.d;
 #pragma unroll
   for (int u = 0; u < G::kLoads; ++u) {
-    const int64_t tok = tok0 + G::row(slot_row, u);
-    const bool ok = col_ok && tok < op.s.n;
-    mma::cp_async_16(smem_u32(stage + u * G::kThreads + threadIdx.x), ok ? base + tok * op.s.sn : op.x, ok);
+    const int du = (u & 1) + 8 * (u >> 1);
+    if (u > 0) src += (u == 2 ? 7 : 1) * sn;  // stepped rather than tok * sn per row: no 64-bit multiply per load
+    const bool ok = col_ok && tok0 + du < n;
+    cp_async_16_hint(smem_u32(stage + u * G::kThreads + threadIdx.x), ok ? src : op.x, ok, policy);
   }
 }
 
 template <typename T, bool VEC, int D_PAD>
-__device__ __forceinline__ void chunk_values(const uint4* stage, const QkvOperand& op, int64_t bh, int j,
+__device__ __forceinline__ void chunk_values(const uint4* stage, const QkvOperand& op, const ChunkPos<T>& p,
                                              ChunkRegs<T, D_PAD>& raw, float (&row_ok)[QkvGeometry<D_PAD>::kLoads]) {
   using G = QkvGeometry<D_PAD>;
   const int c = threadIdx.x % G::kChunksPerRow, slot_row = threadIdx.x / G::kChunksPerRow;
-  const int64_t tok0 = static_cast<int64_t>(j) * kQkvRows;
-  const T* base = head_base<T>(op, bh);
+  const int tok0 = p.j * kQkvRows, n = static_cast<int>(op.s.n);
 #pragma unroll
   for (int u = 0; u < G::kLoads; ++u) {
-    const int64_t tok = tok0 + G::row(slot_row, u);
-    row_ok[u] = tok < op.s.n ? 1.f : 0.f;
+    const int tok = tok0 + G::row(slot_row, u);
+    row_ok[u] = tok < n ? 1.f : 0.f;
     if constexpr (VEC) {
       raw[u] = *reinterpret_cast<const Chunk8<T>*>(stage + u * G::kThreads + threadIdx.x);
-    } else if (tok < op.s.n) {
-      raw[u] = load_chunk8<T, false>(base + tok * op.s.sn, c * 8, static_cast<int>(op.s.d));
+    } else if (tok < n) {
+      raw[u] = load_chunk8<T, false>(p.x + tok * op.s.sn, c * 8, static_cast<int>(op.s.d));
     } else {
 #pragma unroll
       for (int i = 0; i < 8; ++i) raw[u].e[i] = from_float<T>(0.f);
@@ -335,35 +430,30 @@ __device__ __forceinline__ void chunk_values(const uint4* stage, const QkvOperan
   }
 }
 
-struct ChunkPos {
-  int64_t bh;
-  int j;
-};
-
-// Runs fn(t, pos, raw, row_ok) on chunks t = 0 .. count-1 (positions chunk_at(t)) through the two
-// stage buffers, chunk t+1 loading while fn works on chunk t. load == false reuses what an earlier
-// pass left in the buffers (at most two chunks).
-template <typename T, bool VEC, int D_PAD, typename ChunkAt, typename Fn>
-__device__ __forceinline__ void stream_chunks(QkvSmem<D_PAD>& sh, const QkvOperand& op, int count, bool load,
-                                              const ChunkAt& chunk_at, const Fn& fn) {
+// Runs fn(t, pos, raw, row_ok, stage) on chunks t = 0 .. count-1 (positions chunk_at(t)) through the two
+// stage buffers (chunk t in buffer (t ^ flip) & 1), chunk t+1 loading while fn works on chunk t. The
+// first `resident` chunks (at most two) are what an earlier pass left in the buffers; they are not loaded. `stage`
+// (VEC) still holds chunk t until fn returns.
+template <typename T, bool VEC, int D_PAD, bool EVICT_FIRST, typename ChunkAt, typename Fn>
+__device__ __forceinline__ void stream_chunks(QkvSmem<D_PAD>& sh, const QkvOperand& op, int count, int resident,
+                                              int flip, const ChunkAt& chunk_at, const Fn& fn) {
   using G = QkvGeometry<D_PAD>;
-  if (VEC && load && count > 0) {
-    const ChunkPos p = chunk_at(0);
-    prefetch<T, D_PAD>(stage_buffer(sh, 0), op, p.bh, p.j);
+  if (VEC && resident == 0 && count > 0) {
+    prefetch<T, D_PAD, EVICT_FIRST>(stage_buffer(sh, flip & 1), op, chunk_at(0));
   }
   mma::cp_async_commit();
   for (int t = 0; t < count; ++t) {
-    if (VEC && load && t + 1 < count) {  // the buffer held chunk t-1, which this thread has read
-      const ChunkPos p = chunk_at(t + 1);
-      prefetch<T, D_PAD>(stage_buffer(sh, (t + 1) & 1), op, p.bh, p.j);
+    if (VEC && t + 1 >= resident && t + 1 < count) {  // the buffer held chunk t-1, which this thread has read
+      prefetch<T, D_PAD, EVICT_FIRST>(stage_buffer(sh, ((t + 1) ^ flip) & 1), op, chunk_at(t + 1));
     }
     mma::cp_async_commit();
     mma::cp_async_wait<1>();  // chunk t has landed (only this thread's own 16-byte pieces are read)
-    const ChunkPos p = chunk_at(t);
+    const ChunkPos<T> p = chunk_at(t);
     ChunkRegs<T, D_PAD> raw;
     float row_ok[G::kLoads];
-    chunk_values<T, VEC, D_PAD>(stage_buffer(sh, t & 1), op, p.bh, p.j, raw, row_ok);
-    fn(t, p, raw, row_ok);
+    const uint4* stage = stage_buffer(sh, (t ^ flip) & 1);
+    chunk_values<T, VEC, D_PAD>(stage, op, p, raw, row_ok);
+    fn(t, p, raw, row_ok, stage);
   }
 }
 
@@ -377,32 +467,39 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
   const int m = a.per_cta;
   const int j0 = static_cast<int>(rank) * m;
   const int count = max(0, min(m, op.per_head - j0));
-  auto chunk_at = [&](int t) { return ChunkPos{bh, j0 + t}; };
+  const T* x = head_base<T>(op, bh);
+  auto chunk_at = [&](int t) { return ChunkPos<T>{bh, j0 + t, x}; };
   Stats stats;
-  stream_chunks<T, VEC, D_PAD>(sh, op, count, true, chunk_at,
-                               [&](int, const ChunkPos&, const ChunkRegs<T, D_PAD>& raw,
-                                   const float (&row_ok)[G::kLoads]) { stats.add(raw, row_ok); });
+  stream_chunks<T, VEC, D_PAD, false>(sh, op, count, 0, 0, chunk_at,
+                               [&](int, const ChunkPos<T>&, const ChunkRegs<T, D_PAD>& raw,
+                                   const float (&row_ok)[G::kLoads], const uint4*) { stats.add(raw, row_ok); });
   stats.reduce(sh);
   cluster_arrive();  // this CTA's partials are written (release)
   cluster_wait();    // ... and every other CTA's (acquire)
   fold_cluster<D_PAD, TASK>(sh, a, op, bh, rank, ranks);
   cluster_arrive_relaxed();  // done reading the other CTAs' shared memory; they may exit after our wait below
+  for (int i = threadIdx.x; i < kQkvMaxSlots; i += G::kThreads) sh.slot[0][i] = 0.f;
   __syncthreads();
   const int c = threadIdx.x % G::kChunksPerRow;
-  float mean[8], amax[8];
+  float mean[8], mult[8];  // mult: V's e4m3 multipliers
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     mean[i] = (TASK == kTaskK || a.smooth_v) ? sh.stat[0][c * 8 + i] : 0.f;
-    amax[i] = sh.stat[1][c * 8 + i];
+    const float amax = sh.stat[1][c * 8 + i];
+    mult[i] = (TASK == kTaskV && c * 8 + i < op.s.d && amax > 0.f) ? kE4m3Max / amax : 0.f;
   }
-  stream_chunks<T, VEC, D_PAD>(sh, op, count, count > 2, chunk_at,
-                               [&](int t, const ChunkPos& p, const ChunkRegs<T, D_PAD>& raw,
-                                   const float (&row_ok)[G::kLoads]) {
-                                 if (t > 0) __syncthreads();  // the previous chunk's slots / V tile are free
+  const uint32_t slots = slot_bytes<D_PAD>(op);
+  // Newest first: chunks count-1 and count-2 are still in the buffers, the rest most likely still in L2.
+  stream_chunks<T, VEC, D_PAD, true>(sh, op, count, min(count, 2), (count - 1) & 1,
+                               [&](int t) { return ChunkPos<T>{bh, j0 + count - 1 - t, x}; },
+                               [&](int t, const ChunkPos<T>& p, const ChunkRegs<T, D_PAD>& raw,
+                                   const float (&row_ok)[G::kLoads], const uint4* stage) {
                                  if constexpr (TASK == kTaskV) {
-                                   quantize_v_chunk<T, D_PAD>(sh, op, p.bh, p.j, raw, row_ok, mean, amax);
+                                   if (t > 0) __syncthreads();  // the previous chunk's V tile is free
+                                   quantize_v_chunk<T, D_PAD>(sh, op, p.bh, p.j, raw, row_ok, mean, mult);
                                  } else {
-                                   quantize_int8_chunk<T, D_PAD>(sh, op, p.bh, p.j, raw, row_ok, mean);
+                                   quantize_int8_chunk<T, VEC, D_PAD, true>(sh, op, p.bh, p.j, t, slots, raw, stage,
+                                                                            row_ok, mean);
                                  }
                                });
   cluster_wait();
@@ -413,8 +510,13 @@ __global__ void __launch_bounds__(QkvGeometry<D_PAD>::kThreads, 2) quant_qkv_ker
   using G = QkvGeometry<D_PAD>;
   extern __shared__ __align__(16) unsigned char smem_bytes[];
   QkvSmem<D_PAD>& sh = *reinterpret_cast<QkvSmem<D_PAD>*>(smem_bytes);
+  // Head units and runs interleaved evenly rather than heads first: fewer K/V heads in flight hold their chunks
+  // in L2 for the second read, and streaming runs overlap the heads' compute-heavier quantization passes.
   const int64_t unit = blockIdx.x / cluster_size();
-  int64_t u = unit;
+  const int64_t heads = a.k_head_units + a.v_head_units, runs = a.k_run_units + a.q_run_units;
+  const int64_t runs_before = unit * runs / (heads + runs);
+  const bool is_run = (unit + 1) * runs / (heads + runs) > runs_before;
+  int64_t u = is_run ? heads + runs_before : unit - runs_before;
   if (u < a.k_head_units) {
     head_unit<T, VEC, D_PAD, kTaskK, ChannelStats<true, false, false>>(sh, a, a.k, u);
     return;
@@ -435,11 +537,24 @@ __global__ void __launch_bounds__(QkvGeometry<D_PAD>::kThreads, 2) quant_qkv_ker
   const int64_t left = op.chunks - first;
   const int count = left <= 0 ? 0 : static_cast<int>(left < m ? left : m);
   const float mean[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-  stream_chunks<T, VEC, D_PAD>(
-      sh, op, count, true, [&](int t) { return ChunkPos{(first + t) / op.per_head, static_cast<int>((first + t) % op.per_head)}; },
-      [&](int t, const ChunkPos& p, const ChunkRegs<T, D_PAD>& raw, const float (&row_ok)[G::kLoads]) {
-        if (t > 0) __syncthreads();
-        quantize_int8_chunk<T, D_PAD>(sh, op, p.bh, p.j, raw, row_ok, mean);
+  // The run's chunk t: chunk j0 + t of head bh0 while that head lasts (no division per chunk).
+  const int64_t bh0 = first / op.per_head;
+  const int j0 = static_cast<int>(first - bh0 * op.per_head);
+  const T* x0 = head_base<T>(op, bh0);
+  const uint32_t slots = slot_bytes<D_PAD>(op);
+  for (int i = threadIdx.x; i < kQkvMaxSlots; i += G::kThreads) sh.slot[0][i] = 0.f;
+  __syncthreads();
+  stream_chunks<T, VEC, D_PAD, true>(
+      sh, op, count, 0, 0,
+      [&](int t) {
+        const int k = j0 + t;
+        if (k < op.per_head) return ChunkPos<T>{bh0, k, x0};
+        const int dh = static_cast<uint32_t>(k) / static_cast<uint32_t>(op.per_head);
+        return ChunkPos<T>{bh0 + dh, k - dh * op.per_head, head_base<T>(op, bh0 + dh)};
+      },
+      [&](int t, const ChunkPos<T>& p, const ChunkRegs<T, D_PAD>& raw, const float (&row_ok)[G::kLoads],
+          const uint4* stage) {
+        quantize_int8_chunk<T, VEC, D_PAD, false>(sh, op, p.bh, p.j, t, slots, raw, stage, row_ok, mean);
       });
 }
 

@@ -74,3 +74,41 @@ def test_fakes_give_the_kernel_shapes():
         per_warp = torch.ops.sageattention.quant_qkv_sm90(q16, kv16, kv16, 1, False, False, True, 128)
         assert per_warp[1].shape == (2, 4, 384 // 16) and per_warp[3].shape == (2, 2, 2)
         assert per_warp[4].shape == (0, 2, 96) and per_warp[7].shape == (2, 2, 96)
+
+
+def test_in_kernel_q_needs_a_16_byte_aligned_q(monkeypatch):
+    # What the kernel's 4-D tensor map of q needs (csrc/sm90/attn_op.cu, fused_q_eligible): fp16/bf16, head dim a
+    # multiple of 8, 16-byte aligned data and strides. Anything else keeps the Q pass.
+    monkeypatch.setattr(sm90, "fused_q_supported", lambda: True)
+    q = torch.empty(2, 300, 4, 64, dtype=torch.float16)
+    assert sm90.fused_q_applies(q)
+    assert sm90.fused_q_applies(torch.empty(2, 300, 4, 72, dtype=torch.bfloat16)[..., :64])  # strided, aligned
+    assert not sm90.fused_q_applies(torch.empty(2, 300, 4, 68, dtype=torch.float16)[..., :64])  # 136-byte rows
+    assert not sm90.fused_q_applies(torch.empty(2, 300, 4, 36, dtype=torch.float16))  # head dim 36
+    assert not sm90.fused_q_applies(q.float())
+    assert not sm90.fused_q_applies(torch.empty(300, 2, 4, 64, dtype=torch.float16).transpose(0, 1))  # batch inner
+    assert not sm90.fused_q_applies(torch.empty(2 * 300 * 4 * 64 + 1, dtype=torch.float16)[1:].view(2, 300, 4, 64))
+    monkeypatch.setattr(sm90, "fused_q_supported", lambda: False)  # old module or SAGEATTENTION_SM90_FUSED_Q=0
+    assert not sm90.fused_q_applies(q)
+
+
+def test_fused_q_unsupported_without_the_op():
+    # Modules built before the in-kernel Q path have no sm90_fused_q_supported: the Python keeps the Q pass.
+    if not hasattr(torch.ops.sageattention, "sm90_fused_q_supported"):
+        assert not sm90.fused_q_supported()
+
+
+def test_fake_quant_qkv_without_q():
+    from sageattention import _lib
+
+    if not _lib.load("sm90"):
+        pytest.skip(f"sm90 module not built: {_lib.error('sm90')}")
+    if not hasattr(torch.ops.sageattention, "sm90_fused_q_supported"):
+        pytest.skip("the loaded sm90 module predates with_q")
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        q16 = torch.empty(2, 300, 4, 96, dtype=torch.float16)
+        kv16 = torch.empty(2, 200, 2, 96, dtype=torch.float16)
+        got = torch.ops.sageattention.quant_qkv_sm90(q16, kv16, kv16, 1, True, True, False, 128, False)
+        assert [tuple(t.shape) for t in got[:4]] == [(2, 4, 0, 128), (2, 4, 0), (2, 2, 256, 128), (2, 2, 8)]

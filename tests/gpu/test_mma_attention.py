@@ -170,6 +170,22 @@ def test_causal_unequal_lengths(fp8, qo_len, kv_len):
         assert torch.all(torch.isneginf(lse[:, :, :hidden]))
 
 
+@pytest.mark.parametrize("growth", [-1.0, 0.3, 1.0])
+def test_scores_growing_along_keys(growth):
+    """FP16 PV, row maxima that move from tile to tile: K shifted by growth * key / 64 along q's mean direction
+    changes the base-2 logits by ~11.5 * growth per 64-key tile. 1.0: every tile exceeds the lazy-max threshold
+    (SAGE_MMA_LAZY_MAX, 8 in log2 units), so every tile takes the exact path and rescales O and l; 0.3: lazy tiles
+    with p up to 2^8 between exact ones; -1.0: the first tile holds the maxima and later p underflow."""
+    _need("mma_fp16")
+    torch.manual_seed(13)
+    n, d = 1000, 64
+    q, k, v = (make("HND", 1, 2, n, d, torch.float16) for _ in range(3))
+    q = q + 1
+    k = k + (growth / 64) * torch.arange(n, device=DEV, dtype=torch.float16)[:, None]
+    for causal in (False, True):
+        tight_check(False, q, k, v, causal=causal)
+
+
 @pytest.mark.parametrize("fp8", KERNELS)
 @pytest.mark.parametrize("hq,hkv", [(8, 8), (8, 2), (8, 1), (6, 3)])
 def test_gqa(fp8, hq, hkv):

@@ -233,3 +233,119 @@ def test_one_cta_per_item_grid_matches_the_persistent_grid(d, monkeypatch):
     want = run(q, k, v, accum="fp32")
     monkeypatch.setenv("SAGEATTENTION_SM90_PERSISTENT", "0")
     assert torch.equal(run(q, k, v, accum="fp32"), want)
+
+
+# ---- in-kernel Q quantization (AttnParams::fused_q) ---------------------------------------------------------------
+# The kernel's producer warps quantize Q from the caller's q; SAGEATTENTION_SM90_FUSED_Q=0 brings back the Q pass.
+# Same INT8 values and scales by construction, so the outputs must be bit for bit equal.
+
+
+@pytest.fixture
+def q_paths(monkeypatch):
+    """Runs fn() with the in-kernel Q quantization, then with the Q pass; checks which path each call took."""
+    if not sm90.fused_q_supported():
+        pytest.skip("the loaded sm90 module has no in-kernel Q quantization")
+    taken = []
+    quantize = sm90.quantize
+
+    def recording(*args, **kwargs):
+        ops = quantize(*args, **kwargs)
+        taken.append(ops["q_int8"].shape[2] == 0)
+        return ops
+
+    monkeypatch.setattr(sm90, "quantize", recording)
+
+    def both(fn, expect_fused=True):
+        monkeypatch.delenv("SAGEATTENTION_SM90_FUSED_Q", raising=False)
+        taken.clear()
+        in_kernel = fn()
+        assert taken and all(t == expect_fused for t in taken), taken
+        monkeypatch.setenv("SAGEATTENTION_SM90_FUSED_Q", "0")
+        taken.clear()
+        q_pass = fn()
+        assert taken and not any(taken)
+        monkeypatch.delenv("SAGEATTENTION_SM90_FUSED_Q")
+        return in_kernel, q_pass
+
+    return both
+
+
+def assert_bitwise(a, b):
+    if isinstance(a, tuple):
+        for x, y in zip(a, b):
+            assert torch.equal(x, y)
+    else:
+        assert torch.equal(a, b)
+
+
+FUSED_Q_LENS = [(1, 1), (17, 300), (127, 127), (1000, 777), (777, 1000), (4097, 4097)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("gran", ["per_thread", "per_warp"])
+@pytest.mark.parametrize("d", [64, 128, 96, 40])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("accum", ["fp32", "fp32+fp32"])
+def test_in_kernel_q_matches_the_q_pass(dtype, gran, d, causal, accum, q_paths):
+    for qo, kv in FUSED_Q_LENS:
+        q = make("HND", 1, 2, qo, d, dtype)
+        k = make("HND", 1, 2, kv, d, dtype, offset=1.0)
+        v = make("HND", 1, 2, kv, d, dtype)
+        assert_bitwise(*q_paths(lambda: run(q, k, v, causal=causal, gran=gran, accum=accum, lse=True)))
+
+
+@pytest.mark.parametrize("layout", ["HND", "NHD"])
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("smooth_v", [False, True])
+def test_in_kernel_q_strided_gqa_lse(layout, d, smooth_v, q_paths):
+    # Non-contiguous but 16-byte aligned views (rows of d + 8 elements), GQA 8:2, smoothed K (the LSE correction
+    # reads the fp16 q), both accumulations.
+    q = make(layout, 2, 8, 1000, d, torch.bfloat16, strided=True)
+    k = make(layout, 2, 2, 1500, d, torch.bfloat16, offset=1.0, strided=True)
+    v = make(layout, 2, 2, 1500, d, torch.bfloat16, strided=True)
+    assert not q.is_contiguous()
+    for accum in ("fp32", "fp32+fp32"):
+        for causal in (False, True):
+            assert_bitwise(*q_paths(lambda: run(q, k, v, layout=layout, causal=causal, accum=accum, lse=True,
+                                                smooth_v=smooth_v)))
+
+
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("ctas", ["1", "3"])
+@pytest.mark.parametrize("causal, qo, kv", [(False, 1000, 1000), (True, 700, 300), (True, 300, 700)])
+def test_in_kernel_q_across_many_items_per_cta(d, ctas, causal, qo, kv, q_paths, monkeypatch):
+    # Few CTAs: the mailbox, staging and Q-slot barrier phases run on across many items, some without keys.
+    q = make("HND", 2, 4, qo, d, torch.float16)
+    k = make("HND", 2, 2, kv, d, torch.float16, offset=1.0)
+    v = make("HND", 2, 2, kv, d, torch.float16)
+    want = q_paths(lambda: run(q, k, v, causal=causal, lse=True, accum="fp32"))[1]
+    monkeypatch.setenv("SAGEATTENTION_SM90_CTAS", ctas)
+    assert_bitwise(*q_paths(lambda: run(q, k, v, causal=causal, lse=True, accum="fp32")))
+    assert_bitwise(q_paths(lambda: run(q, k, v, causal=causal, lse=True, accum="fp32"))[0], want)
+
+
+def test_misaligned_q_takes_the_q_pass(q_paths):
+    # Rows of 68 elements: the head stride (68 * 2 bytes) is not a multiple of 16, so the kernel cannot map q; the
+    # call falls back to the Q pass and gives what the aligned copy gives through the in-kernel path.
+    q = torch.randn(2, 300, 4, 68, device=DEV, dtype=torch.float16)[..., :64]
+    k = make("NHD", 2, 2, 500, 64, torch.float16, offset=1.0)
+    v = make("NHD", 2, 2, 500, 64, torch.float16)
+    assert not sm90.fused_q_applies(q) and sm90.fused_q_applies(q.contiguous())
+    misaligned, _ = q_paths(lambda: run(q, k, v, layout="NHD", lse=True), expect_fused=False)
+    aligned, _ = q_paths(lambda: run(q.contiguous(), k, v, layout="NHD", lse=True))
+    assert_bitwise(misaligned, aligned)
+
+
+def test_rowless_q_int8_needs_the_in_kernel_path(monkeypatch):
+    if not sm90.fused_q_supported():
+        pytest.skip("the loaded sm90 module has no in-kernel Q quantization")
+    q, k, v = (make("HND", 1, 2, 200, 64, torch.float16) for _ in range(3))
+    ops = sm90.quantize(q, k, v, "HND", "per_thread", smooth_k=True, smooth_v=False, with_q=False)
+    if ops["q_int8"].shape[2] != 0:
+        pytest.skip("the fused quantization launch does not fit this GPU")
+    args = (q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0,
+            200, False, True, 0.125, False, False)
+    torch.ops.sageattention.qk_int8_pv_fp8_sm90(*args)
+    monkeypatch.setenv("SAGEATTENTION_SM90_FUSED_Q", "0")
+    with pytest.raises(RuntimeError, match="SAGEATTENTION_SM90_FUSED_Q"):
+        torch.ops.sageattention.qk_int8_pv_fp8_sm90(*args)

@@ -157,6 +157,13 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
               if (key >= p.kv_len || (CAUSAL && key > row + diag)) sf[mt][j][e] = -INFINITY;
             }
       }
+      if constexpr (W::kLazyMax != 0) {
+        // Lazy max: only a vote on lane-local maxima before the exponentials (bench/mma_notes.md, round 5).
+        if (!__any_sync(0xffffffffu, lazy_over<D, PV>(sf, mult, bias, m))) {
+          lazy_p_pv<D, PV>(sf, mult, bias, m, l, sV, key0, lane, o);
+          continue;
+        }
+      }
       uint32_t pa[kMT][W::kPSteps][4];
       online_softmax<D, PV>(sf, mult, bias, m, l, o, pa);
       if constexpr (W::kFp8) pack_p<D, PV>(sf, pa);

@@ -40,6 +40,14 @@ struct WarpTile {
   // MMAs) instead of 2 FADD per score; measured +10 % at D=64 and +6 % at D=128 on H100
   // (bench/mma_notes.md). l then sums the f16 p that the MMA uses (the reference sums fp32 p).
   static constexpr bool kLByMma = !kFp8 && D <= 128;
+  // Lazy max (SAGE_MMA_LAZY_MAX, tile.cuh): fp32 O only. p = exp2(logit - m_old) <= 2^kLazyT stays exact in f16
+  // (<= 2^15) and harmless in the fp32 O and l; an f16 O or per-tile f16 accumulator ("fp16", "fp16+fp32") could
+  // overflow at 64 * 2^T * |V| > 65504 and keeps the exact max, as does FP8 PV (P~ scaled to 448 by the max).
+  // D = 64 only: at D = 128 (254 registers) it spilled 48/76 B (12 LDL, 4 STL in the loop), at D = 256 its
+  // causal kernel 20/36 B (base 12/12).
+  static constexpr int kLazyMax = PV == PvAccum::kF16F32 && D == 64 ? SAGE_MMA_LAZY_MAX : 0;
+  static constexpr float kLazyT = SAGE_MMA_LAZY_T;
+  static_assert(SAGE_MMA_LAZY_T >= 0 && SAGE_MMA_LAZY_T <= 15, "f16 P must stay finite: 2^T <= 2^15");
 };
 
 template <int D, PvAccum PV>
@@ -181,6 +189,76 @@ __device__ __forceinline__ void online_softmax(float (&x)[WarpTile<D, PV>::kMT][
         }
       }
     }
+}
+
+// Lazy max: whether a logit of this lane exceeds its row's running max m by more than kLazyT (always true for a
+// row's first visible score, m = -inf; never for a masked -inf score). Lane-local maxima only: the exact path after
+// a warp vote does the shuffles, so the common case keeps them and the alpha ex2 off the exponentials' path.
+template <int D, PvAccum PV>
+__device__ __forceinline__ bool lazy_over(const float (&x)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4],
+                                          float mult, float bias, const float (&m)[WarpTile<D, PV>::kMT][2]) {
+  using W = WarpTile<D, PV>;
+  bool over = false;
+#pragma unroll
+  for (int mt = 0; mt < W::kMT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) over |= fmaf(row_max(x[mt], r), mult, bias) > m[mt][r] + W::kLazyT;
+  return over;
+}
+
+// Lazy max, no row over its threshold anywhere in the warp: p = exp2(logit - m) against the unchanged running max
+// (m = -inf: the row's scores are all masked so far, p = 0), so m, l and O need no rescale. The exponentials of
+// each k16 step go straight into its row-sum and PV MMAs in one basic block, where ptxas can overlap the MUFU
+// queue with the tensor pipe (the exact path ends its exponentials in the rescale branches before the first PV MMA).
+template <int D, PvAccum PV>
+__device__ __forceinline__ void lazy_p_pv(const float (&x)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4],
+                                          float mult, float bias, const float (&m)[WarpTile<D, PV>::kMT][2],
+                                          float (&l)[WarpTile<D, PV>::kMT][2], uint32_t sV, int key0, int lane,
+                                          float (&o)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNO][4]) {
+  using W = WarpTile<D, PV>;
+  static_assert(PV == PvAccum::kF16F32, "fp32 O only");
+  constexpr uint32_t kOnes = 0x3C003C00u;  // half2(1, 1)
+  float c[W::kMT][2], lacc[W::kMT][4];
+#pragma unroll
+  for (int mt = 0; mt < W::kMT; ++mt) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) c[mt][r] = bias - (m[mt][r] == -INFINITY ? 0.f : m[mt][r]);
+    lacc[mt][0] = lacc[mt][1] = l[mt][0];
+    lacc[mt][2] = lacc[mt][3] = l[mt][1];
+  }
+#pragma unroll
+  for (int ks = 0; ks < W::kPSteps; ++ks) {
+    uint32_t pa[W::kMT][4];
+#pragma unroll
+    for (int mt = 0; mt < W::kMT; ++mt)
+#pragma unroll
+      for (int jj = 0; jj < 2; ++jj)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const int j = 2 * ks + jj;
+          const float p0 = ex2(fmaf(x[mt][j][2 * r], mult, c[mt][r]));
+          const float p1 = ex2(fmaf(x[mt][j][2 * r + 1], mult, c[mt][r]));
+          pa[mt][jj * 2 + r] = pack_half2(p0, p1);
+          if constexpr (!W::kLByMma) lacc[mt][2 * r] += p0 + p1;
+        }
+#pragma unroll
+    for (int mt = 0; mt < W::kMT; ++mt) {
+      if constexpr (W::kLByMma) mma_f16_16816_f32(lacc[mt], pa[mt], kOnes, kOnes);
+    }
+#pragma unroll
+    for (int np = 0; np < W::kNO / 2; ++np) {
+      uint32_t b[4];
+      ldsm_x4_trans(b, W::VTile::at(sV, key0 + ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8,
+                                    (np * 16 + (lane / 16) * 8) * 2));
+#pragma unroll
+      for (int mt = 0; mt < W::kMT; ++mt) {
+        mma_f16_16816_f32(o[mt][2 * np], pa[mt], b[0], b[1]);
+        mma_f16_16816_f32(o[mt][2 * np + 1], pa[mt], b[2], b[3]);
+      }
+    }
+  }
+#pragma unroll
+  for (int mt = 0; mt < W::kMT; ++mt) l[mt][0] = lacc[mt][0], l[mt][1] = lacc[mt][2];
 }
 
 // FP8 PV: P (fp32, S fragment layout) -> e4m3 quads of the m16n8k32 A fragments.

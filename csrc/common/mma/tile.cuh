@@ -6,6 +6,17 @@
 
 #include "common/mma/ptx.cuh"
 
+// Lazy running max (bench/mma_notes.md, round 5; 1 = on, the default): the FP16-PV kernel with fp32 O at D = 64
+// soft-maxes a tile against the running max of the earlier tiles and takes the exact-max path only when a score
+// exceeds that max by more than SAGE_MMA_LAZY_T (log2 units). H200, kernel-only: D=64 +5 % at 16K, +6.5 % at 4K.
+// 0 builds today's exact path everywhere, for A/B runs.
+#ifndef SAGE_MMA_LAZY_MAX
+#define SAGE_MMA_LAZY_MAX 1
+#endif
+#ifndef SAGE_MMA_LAZY_T
+#define SAGE_MMA_LAZY_T 8
+#endif
+
 namespace sage::mma {
 
 // How PV is computed and accumulated. The first three use FP16 V (mma m16n8k16), the others
