@@ -6,8 +6,7 @@
 #   4. quantization bandwidth, the benchmark sweep (python -m sageattention.bench: every backend,
 #      N 1K-32K, D 64/128, causal and not; table, JSON, PNG) and the sm90 quick benchmark
 #      (accuracy, both accumulations, kernel-only and end to end).
-# usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench]     (logs to $OUT; SWEEP_NAME names the sweep files;
-#        E2E_AB=1 adds bench/sm90_e2e_ab.py with Q quantized in the kernel and by the pass)
+# usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench]     (logs to $OUT; SWEEP_NAME names the sweep files)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 REPO=$(pwd)
@@ -36,11 +35,6 @@ torch.cuda.synchronize(); print('sm90 memcheck sweep done (3 persistent CTAs, ma
 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
   | tail -3 | tee -a "$OUT/memcheck.log"
 [ "$2" = skip-bench ] && exit 0
-# E2E_AB=1: quantization ms, kernel-only and sageattn TOPS with Q quantized in the kernel and by the pass.
-if [ "${E2E_AB:-0}" = 1 ]; then
-  timeout 100 python3 bench/sm90_e2e_ab.py wheel 2>&1 | tee "$OUT/e2e_ab.log"
-  SAGEATTENTION_SM90_FUSED_Q=0 timeout 100 python3 bench/sm90_e2e_ab.py wheel-q-pass 2>&1 | tee -a "$OUT/e2e_ab.log"
-fi
 timeout 60 python3 bench/quant_bench.py 2>&1 | tee "$OUT/sweep.log"
 timeout 280 python3 -m sageattention.bench --warmup-ms 50 --rep-ms 200 --out "$OUT" --name "${SWEEP_NAME:-sweep}" 2>&1 \
   | grep -vE "^\s*$" >> "$OUT/sweep.log"; tail -12 "$OUT/sweep.log"

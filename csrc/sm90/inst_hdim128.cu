@@ -3,19 +3,19 @@
 
 namespace sage::sm90 {
 template void launch_attn<128, false, __half, true>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
-                                    const CUtensorMap&, const AttnParams&, int, bool, cudaStream_t);
+                                    const AttnParams&, int, bool, cudaStream_t);
 template void launch_attn<128, false, __half, false>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
-                                    const CUtensorMap&, const AttnParams&, int, bool, cudaStream_t);
+                                    const AttnParams&, int, bool, cudaStream_t);
 template void launch_attn<128, false, __nv_bfloat16, true>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
-                                    const CUtensorMap&, const AttnParams&, int, bool, cudaStream_t);
+                                    const AttnParams&, int, bool, cudaStream_t);
 template void launch_attn<128, false, __nv_bfloat16, false>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
-                                    const CUtensorMap&, const AttnParams&, int, bool, cudaStream_t);
+                                    const AttnParams&, int, bool, cudaStream_t);
 template void launch_attn<128, true, __half, true>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
-                                    const CUtensorMap&, const AttnParams&, int, bool, cudaStream_t);
+                                    const AttnParams&, int, bool, cudaStream_t);
 template void launch_attn<128, true, __half, false>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
-                                    const CUtensorMap&, const AttnParams&, int, bool, cudaStream_t);
+                                    const AttnParams&, int, bool, cudaStream_t);
 template void launch_attn<128, true, __nv_bfloat16, true>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
-                                    const CUtensorMap&, const AttnParams&, int, bool, cudaStream_t);
+                                    const AttnParams&, int, bool, cudaStream_t);
 template void launch_attn<128, true, __nv_bfloat16, false>(const CUtensorMap&, const CUtensorMap&, const CUtensorMap&,
-                                    const CUtensorMap&, const AttnParams&, int, bool, cudaStream_t);
+                                    const AttnParams&, int, bool, cudaStream_t);
 }  // namespace sage::sm90

@@ -6,68 +6,14 @@
 
 #include "sm90/epilogue.cuh"
 #include "sm90/mainloop.cuh"
-#include "sm90/q_quant.cuh"
 #include "sm90/scheduler.cuh"
 
 namespace sage::sm90 {
 
-// Thread 0 takes work items — blockIdx.x first, then the next free index of the launch's counter.
-__device__ __forceinline__ int next_item(int n, const AttnParams& p) {
-  return n == 0 ? static_cast<int>(blockIdx.x) : static_cast<int>(gridDim.x) + atomicAdd(p.next_item, 1);
-}
-
-template <typename T, bool CAUSAL>
-__device__ __forceinline__ void stream_kv(const SmemPlan<T>& sm, const CUtensorMap* tm_k, const CUtensorMap* tm_v,
-                                          const AttnParams& p, const TileCoord& tc, int& j0) {
-  const int n_steps = kv_steps_for<T, CAUSAL>(tc.q_tile * kCtaQ, p);
-  const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + tc.h / p.group;
-  producer_loop<T>(sm, tm_k, tm_v, static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * T::kHeadDim), n_steps, j0);
-  j0 += n_steps;
-}
-
-// Thread 0's walk. Pre-quantized Q: item n goes through Q slot n % T::kQSlots (sm.item[slot] with the Q load's q_full
-// phase; an index past the end, published with a plain arrive, ends both walks); with two slots the producer runs up
-// to one item ahead: item n+1's Q and first K/V steps load while the consumers finish item n. fused_q: thread 0 posts
-// every item (the end marker too) in the quantizer warps' mailbox (q_quant.cuh) and streams the item's K/V without
-// waiting for the Q slot; the ring's empty barriers alone pace it. Both roles count the same KV steps (j0), so their
-// views of the ring's barrier phases agree.
-template <typename T, bool CAUSAL>
-__device__ __forceinline__ void producer_walk(const SmemPlan<T>& sm, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
-                                              const CUtensorMap* tm_v, const AttnParams& p, int items) {
-  if (!p.fused_q) tma_prefetch_map(tm_q);
-  tma_prefetch_map(tm_k);
-  tma_prefetch_map(tm_v);
-  int j0 = 0;
-  for (int n = 0;; ++n) {
-    const int item = next_item(n, p);
-    const int qs = n % T::kQSlots;
-    if (p.fused_q) {
-      if (n > 0) mbar_wait(sm.mail_empty, (n - 1) & 1);  // every quantizer warp has read item n-1
-      *sm.mail = item;
-      mbar_arrive(sm.mail_full);
-      if (item >= items) break;
-    } else {
-      if (n >= T::kQSlots) mbar_wait(&sm.q_empty[qs], (n / T::kQSlots - 1) & 1);  // slot's last item done
-      sm.item[qs] = item;
-      if (item >= items) {
-        mbar_arrive(&sm.q_full[qs]);
-        break;
-      }
-    }
-    const TileCoord tc = tile_of_item<CAUSAL>(item, p);
-    if (!p.fused_q) {
-      const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
-      load_q_tile<T>(sm, tm_q, qs, static_cast<int>(bhq * p.nq_pad + tc.q_tile * kCtaQ));
-    }
-    stream_kv<T, CAUSAL>(sm, tm_k, tm_v, p, tc, j0);
-  }
-}
-
 template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 __global__ void __launch_bounds__(kThreads, 1)
     attn_fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
-                    const __grid_constant__ CUtensorMap tm_v, const __grid_constant__ CUtensorMap tm_qx,
-                    const AttnParams p) {
+                    const __grid_constant__ CUtensorMap tm_v, const AttnParams p) {
   using T = TileTraits<D, kTwoLevel>;
   extern __shared__ uint8_t smem_raw[];
   const SmemPlan<T> sm(smem_raw);
@@ -79,11 +25,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int s = 0; s < T::kQSlots; ++s) {
       mbar_init(&sm.q_full[s], 1);
       mbar_init(&sm.q_empty[s], 4 * kConsumerWarpgroups);  // one arrival per consumer warp
-      mbar_init(&sm.q_full_hi[s], 1);
     }
-    mbar_init(sm.stage_full, 1);
-    mbar_init(sm.mail_full, 1);
-    mbar_init(sm.mail_empty, kQuantThreads / 32);
 #pragma unroll
     for (int s = 0; s < T::kStages; ++s) {
       mbar_init(&sm.full[s], 1);
@@ -93,13 +35,37 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
 
-  // Producer warpgroup: thread 0 streams (producer_walk); with fused_q, warps 1-3 quantize Q (q_quant.cuh).
+  // The producer takes work items — blockIdx.x first, then the next free index of the launch's
+  // counter — and hands item n to the consumers through Q slot n % T::kQSlots: sm.item[slot] with
+  // the Q load's q_full phase; an index past the end, published with a plain arrive, ends both
+  // walks. With two slots the producer runs up to one item ahead: item n+1's Q and first K/V steps
+  // load while the consumers finish item n. Both roles count the same KV steps (j0), so their views
+  // of the ring's barrier phases agree.
   if (warpgroup == 0) {
     regs_dealloc<kProducerRegs>();
     if (threadIdx.x == 0) {
-      producer_walk<T, CAUSAL>(sm, &tm_q, &tm_k, &tm_v, p, items);
-    } else if (p.fused_q && threadIdx.x >= kQuantElected) {
-      quantize_q_walk<T, D, CAUSAL, OutT>(smem_raw, &tm_qx, p, items);
+      tma_prefetch_map(&tm_q);
+      tma_prefetch_map(&tm_k);
+      tma_prefetch_map(&tm_v);
+      int j0 = 0;
+      for (int n = 0;; ++n) {
+        const int item = n == 0 ? static_cast<int>(blockIdx.x) : static_cast<int>(gridDim.x) + atomicAdd(p.next_item, 1);
+        const int qs = n % T::kQSlots;
+        if (n >= T::kQSlots) mbar_wait(&sm.q_empty[qs], (n / T::kQSlots - 1) & 1);  // slot's last item done
+        sm.item[qs] = item;
+        if (item >= items) {
+          mbar_arrive(&sm.q_full[qs]);
+          break;
+        }
+        const TileCoord tc = tile_of_item<CAUSAL>(item, p);
+        const int q0 = tc.q_tile * kCtaQ;
+        const int n_steps = kv_steps_for<T, CAUSAL>(q0, p);
+        const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
+        const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + tc.h / p.group;
+        producer_loop<T>(sm, &tm_q, &tm_k, &tm_v, qs, static_cast<int>(bhq * p.nq_pad + q0),
+                         static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_steps, j0);
+        j0 += n_steps;
+      }
     }
   } else {
     regs_alloc<kConsumerRegs>();
@@ -111,7 +77,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     int j0 = 0;
     for (int n = 0;; ++n) {
       const int qs = n % T::kQSlots;
-      mbar_wait(p.fused_q && wg == 1 ? &sm.q_full_hi[qs] : &sm.q_full[qs], (n / T::kQSlots) & 1);
+      mbar_wait(&sm.q_full[qs], (n / T::kQSlots) & 1);
       const int item = *reinterpret_cast<volatile int*>(&sm.item[qs]);
       if (item >= items) break;
       trace_item(n, kTrItemStart);
@@ -125,12 +91,10 @@ __global__ void __launch_bounds__(kThreads, 1)
       float q_scale;
       const float* k_scale_head;
       if (p.per_thread) {  // Q groups: 8 per 16 rows (row % 8); K groups: 4 per 128 keys ((key % 8) / 2)
-        q_scale = p.fused_q ? sm.q_scale[qs * T::kQScalesPerSlot + (wg * 4 + warp) * 8 + (lane >> 2)]
-                            : p.q_scale[bhq * (p.nq_pad / 16 * 8) + warp_row0 / 16 * 8 + (lane >> 2)];
+        q_scale = p.q_scale[bhq * (p.nq_pad / 16 * 8) + warp_row0 / 16 * 8 + (lane >> 2)];
         k_scale_head = p.k_scale + bhk * (p.nk_pad / kCtaK * 4);
       } else {  // Q: one scale per 16-row warp block; K: one per 128-key tile
-        q_scale = p.fused_q ? sm.q_scale[qs * T::kQScalesPerSlot + (wg * 4 + warp) * 8]
-                            : p.q_scale[bhq * (p.nq_pad / 16) + warp_row0 / 16];
+        q_scale = p.q_scale[bhq * (p.nq_pad / 16) + warp_row0 / 16];
         k_scale_head = p.k_scale + bhk * (p.nk_pad / kCtaK);
       }
       RowState<D> st;
@@ -154,13 +118,13 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
-void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const CUtensorMap& tm_qx,
-                 const AttnParams& p, int sm_count, bool persistent, cudaStream_t stream) {
+void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                 int sm_count, bool persistent, cudaStream_t stream) {
   auto kernel = attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel>;
   constexpr int smem = TileTraits<D, kTwoLevel>::kSmemBytes;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   trace_reset();
-  kernel<<<grid_shape(p, sm_count, persistent), kThreads, smem, stream>>>(tm_q, tm_k, tm_v, tm_qx, p);
+  kernel<<<grid_shape(p, sm_count, persistent), kThreads, smem, stream>>>(tm_q, tm_k, tm_v, p);
   trace_dump(stream);
 }
 

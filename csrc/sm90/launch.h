@@ -1,7 +1,6 @@
 // Host-side interface between the op (attn_op.cu) and the explicitly instantiated kernels
 // (inst_hdim*.cu): one launch_attn per head dim x causal x output dtype x accumulation mode
-// (kTwoLevel: "fp32+fp32", a fresh PV accumulator per tile; else "fp32", PV straight into O). tm_q: the
-// pre-quantized INT8 Q; tm_qx: the caller's fp16/bf16 q when AttnParams::fused_q (the other map is then unused).
+// (kTwoLevel: "fp32+fp32", a fresh PV accumulator per tile; else "fp32", PV straight into O).
 #pragma once
 
 #include <cuda.h>
@@ -12,7 +11,7 @@
 namespace sage::sm90 {
 
 template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
-void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const CUtensorMap& tm_qx,
-                 const AttnParams& p, int sm_count, bool persistent, cudaStream_t stream);
+void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                 int sm_count, bool persistent, cudaStream_t stream);
 
 }  // namespace sage::sm90

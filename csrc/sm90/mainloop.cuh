@@ -61,16 +61,6 @@ struct SmemPlan {
   int* item;          // [T::kQSlots] the work item the producer handed out with the slot's last q_full phase
   uint64_t* full;   // [kStages] the entry's K and V^T tiles have landed
   uint64_t* empty;  // [kStages] one arrival per consumer warp once PV of the entry retired
-  // In-kernel Q quantization only (AttnParams::fused_q; placed after everything above so that the KV loop's
-  // addresses do not move). q_full then means "rows 0-63 and their scales are written" (consumer warpgroup 0) and
-  // q_full_hi[slot] the same for rows 64-127 (warpgroup 1); both complete by plain arrivals of the quantizer warps.
-  uint64_t* q_full_hi;   // [T::kQSlots]
-  uint64_t* stage_full;  // the staging buffer's TMA load has landed (transaction bytes)
-  uint64_t* mail_full;   // the TMA thread posted the next work item in `mail`
-  uint64_t* mail_empty;  // each quantizer warp has read it (one arrival per warp)
-  int* mail;
-  float* q_scale;        // [T::kQSlots][T::kQScalesPerSlot] scale of 16-row block b, group g at b * 8 + g
-  uint8_t* q_stage;      // [kQStageRows][D] fp16/bf16, unswizzled, filled by TMA from the caller's q
 
   __device__ explicit SmemPlan(uint8_t* raw) {
     uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t{1023});
@@ -83,14 +73,6 @@ struct SmemPlan {
     full = bars + 2 * T::kQSlots;
     empty = full + T::kStages;
     item = reinterpret_cast<int*>(empty + T::kStages);
-    q_full_hi = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(item + T::kQSlots) + 7) & ~uintptr_t{7});
-    stage_full = q_full_hi + T::kQSlots;
-    mail_full = stage_full + 1;
-    mail_empty = stage_full + 2;
-    mail = reinterpret_cast<int*>(stage_full + 3);
-    q_scale = reinterpret_cast<float*>(stage_full + 4);
-    q_stage = reinterpret_cast<uint8_t*>(
-        (reinterpret_cast<uintptr_t>(q_scale + T::kQSlots * T::kQScalesPerSlot) + 127) & ~uintptr_t{127});
   }
 };
 
@@ -108,14 +90,11 @@ __device__ __forceinline__ int kv_steps_for(int q0, const AttnParams& p) {
 // `j0` is the ring position of this item's first step (the ring and its barrier phases run on
 // across items). The caller has published the item and waited for Q slot `qs` to be free.
 template <typename T>
-__device__ __forceinline__ void load_q_tile(const SmemPlan<T>& sm, const CUtensorMap* tm_q, int qs, int q_row0) {
+__device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
+                                              const CUtensorMap* tm_v, int qs, int q_row0, int kv_row0, int v_row0,
+                                              int n_steps, int j0) {
   mbar_arrive_expect_tx(&sm.q_full[qs], T::kQBytes);
   tma_load_2d(sm.q + qs * T::kQBytes, tm_q, &sm.q_full[qs], 0, q_row0);
-}
-
-template <typename T>
-__device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUtensorMap* tm_k, const CUtensorMap* tm_v,
-                                              int kv_row0, int v_row0, int n_steps, int j0) {
   for (int j = 0; j < n_steps; ++j) {
     const int g = j0 + j;
     const int s = g % T::kStages;

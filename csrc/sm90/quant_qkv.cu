@@ -155,9 +155,8 @@ bool quant_qkv_sm90_fits(int64_t kv_len, int64_t head_dim_padded, int64_t device
 
 using QkvResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
 
-// with_q == false: no Q work (the attention kernel quantizes Q itself); q_int8 / q_scale come back without rows.
 QkvResult quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bool qk_per_thread, bool smooth_k,
-                         bool smooth_v, int64_t head_dim_padded, bool with_q) {
+                         bool smooth_v, int64_t head_dim_padded) {
   const Shapes sh = check_inputs(q, k, v, tensor_layout, head_dim_padded);
   const Bhnd &sq = sh.q, &sk = sh.k, &sv = sh.v;
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
@@ -171,9 +170,8 @@ QkvResult quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bo
   // Scale groups (sageattention/kernels/sm90.py group_specs): Q 16/8/1 and K 128/8/2 per thread,
   // Q 16 and K 128 per warp.
   const int64_t q_period = qk_per_thread ? 8 : 1, k_period = qk_per_thread ? 8 : 1, k_stride = qk_per_thread ? 2 : 1;
-  const int64_t q_rows = with_q ? nq_pad : 0;
-  Tensor q8 = torch::stable::new_empty(q, {sq.b, sq.h, q_rows, dp}, ScalarType::Char);
-  Tensor qs = torch::stable::new_empty(q, {sq.b, sq.h, q_rows / 16 * q_period}, ScalarType::Float);
+  Tensor q8 = torch::stable::new_empty(q, {sq.b, sq.h, nq_pad, dp}, ScalarType::Char);
+  Tensor qs = torch::stable::new_empty(q, {sq.b, sq.h, nq_pad / 16 * q_period}, ScalarType::Float);
   Tensor k8 = torch::stable::new_empty(q, {sk.b, sk.h, nk_pad, dp}, ScalarType::Char);
   Tensor ks = torch::stable::new_empty(q, {sk.b, sk.h, nk_pad / kQkvRows * (k_period / k_stride)}, ScalarType::Float);
   Tensor k_mean = torch::stable::new_empty(q, {smooth_k ? sk.b : 0, sk.h, sk.d}, ScalarType::Float);
@@ -195,7 +193,7 @@ QkvResult quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bo
   a.k_head_units = smooth_k ? heads : 0;
   a.v_head_units = heads;
   a.k_run_units = smooth_k ? 0 : (a.k.chunks + run - 1) / run;
-  a.q_run_units = with_q ? (a.q.chunks + run - 1) / run : 0;
+  a.q_run_units = (a.q.chunks + run - 1) / run;
 
   cudaStream_t stream = current_stream(device);
   const bool vec = rows_16b_aligned(q, sq) && rows_16b_aligned(k, sk) && rows_16b_aligned(v, sv);

@@ -16,12 +16,11 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   // smooth_k; V as quant_v_fp8_sm90 with its per-channel statistics. k_mean / v_mean are [B, H, D]
   // when smoothing and [0, H, D] otherwise. One thread-block cluster takes each K/V head:
   // quant_qkv_sm90_fits(kv_len, head_dim_padded, device) says whether the GPU can run it (else use
-  // the separate passes). with_q=False: K and V only; q_int8 / q_scale come back empty ([B, Hq, 0, D_pad] /
-  // [B, Hq, 0]) for the kernel's in-kernel Q quantization (sm90_fused_q_supported).
+  // the separate passes).
   m.def(
       "quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int tensor_layout, bool qk_per_thread, bool smooth_k, "
-      "bool smooth_v, int head_dim_padded, bool with_q=True) -> (Tensor q_int8, Tensor q_scale, Tensor k_int8, "
-      "Tensor k_scale, Tensor k_mean, Tensor v_fp8, Tensor v_scale, Tensor v_mean)");
+      "bool smooth_v, int head_dim_padded) -> (Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale, "
+      "Tensor k_mean, Tensor v_fp8, Tensor v_scale, Tensor v_mean)");
   m.def("quant_qkv_sm90_fits(int kv_len, int head_dim_padded, int device) -> bool");
   // Attention on quantized operands (INT8 Q/K HND [B, H, N_pad, D_pad], V from quant_v_fp8_sm90).
   // q is the caller's original query tensor (dtype, shape and layout of the output). qk_per_thread:
@@ -36,9 +35,4 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   // Keys per online-softmax step of qk_int8_pv_fp8_sm90 (the block over which one running max
   // rescales P~ before its e4m3 rounding): what a reference must use to reproduce it.
   m.def("sm90_kv_block(int head_dim_padded, bool two_level) -> int");
-  // Whether qk_int8_pv_fp8_sm90 may be given q_int8 / q_scale with no rows (as quant_qkv_sm90(with_q=False) returns
-  // them) and then quantizes Q itself
-  // from q, bit for bit as quant_qkv_sm90 (needs q's data and strides 16-byte aligned). False when
-  // SAGEATTENTION_SM90_FUSED_Q=0; absent from modules built before it.
-  m.def("sm90_fused_q_supported() -> bool");
 }

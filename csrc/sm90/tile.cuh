@@ -13,7 +13,11 @@ constexpr int kCtaQ = 128;  // query rows per CTA: 2 consumer warpgroups x 64
 constexpr int kCtaK = 128;  // keys per K quantization block (scale groups; K and V are padded to it)
 constexpr int kConsumerWarpgroups = 2;
 constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
-constexpr int kProducerRegs = 32;   // setmaxnreg budgets: 32*128 + 240*256 = 64K registers (32: fused-Q quantizer)
+// setmaxnreg budgets. The CTA launches with 168 registers per thread (65536 / 384, rounded down to 8), and
+// setmaxnreg only moves registers between its warps: 24*128 + 240*256 = 64512 = 384*168 exactly. A producer above
+// 24 leaves the consumers' setmaxnreg.inc waiting for registers that never come (the in-kernel Q attempt with 32
+// stalled on the GPU: bench/NOTES.md "In-kernel Q").
+constexpr int kProducerRegs = 24;
 constexpr int kConsumerRegs = 240;
 // ptxas compiles each role's branch against its setmaxnreg budget (the kernel reports the entry cap,
 // 65536 / 384 -> 168, but the consumer branch may use up to kConsumerRegs): a 288-thread variant
@@ -42,7 +46,6 @@ struct TileTraits {
 #else
   static constexpr int kSingleStepKeys = D == 64 ? 256 : 192;
 #endif
-  static constexpr int kHeadDim = D;
   static constexpr int kStepKeys = kTwoLevel ? kCtaK : kSingleStepKeys;
   static constexpr int kVBoxKeys = kStepKeys % 128 == 0 ? 128 : 64;
   static constexpr int kSegments = kStepKeys / kVBoxKeys;
@@ -64,15 +67,7 @@ struct TileTraits {
   // Ring entries: a step holds its own entry and the previous step's (whose V its PV batch reads);
   // the rest keep the loads ahead. Deeper rings measured flat (bench/NOTES.md), so: what fits, at
   // most 4 (D128) / 6 (D64) for the long single-level steps.
-  // In-kernel Q quantization (AttnParams::fused_q): an fp16/bf16 staging buffer of kQStageRows Q rows (16 KB: half
-  // the tile at D128, all of it at D64), the Q scales of each slot, four barriers and a mailbox. Allocated in every
-  // launch (the path is a runtime choice); the rings keep their depth: 4 / 3 entries at D128, 6 / 4 at D64.
-  static constexpr int kQStageBytes = 16 * 1024;
-  static constexpr int kQStageRows = kQStageBytes / (2 * D);
-  static constexpr int kQScalesPerSlot = kCtaQ / 16 * 8;  // per_thread: 8 groups per 16 rows (per_warp uses 1 of 8)
-  static constexpr int kFusedQBytes = kQStageBytes + 1024;  // + scales, barriers, mailbox and alignment
-  static constexpr int kStagesFit =
-      (227 * 1024 - 2048 - kQSlots * kQBytes - kFusedQBytes) / (kKBytes + kVBytes);
+  static constexpr int kStagesFit = (227 * 1024 - 2048 - kQSlots * kQBytes) / (kKBytes + kVBytes);
   static constexpr int kStagesWanted = kStepKeys == 128 ? (D == 64 ? 4 : 3) : (D == 64 ? 6 : 4);
   static constexpr int kStages = kStagesWanted < kStagesFit ? kStagesWanted : kStagesFit;
   static constexpr int kVBoxBytes = D * kVBoxKeys;
@@ -80,15 +75,12 @@ struct TileTraits {
   static constexpr int kVRowBytes = kVBoxKeys;   // 128 -> 128B swizzle, 64 -> 64B swizzle
   static constexpr int kBarriers = 2 * (kQSlots + kStages);  // q_full, q_empty per Q slot; full, empty per entry
   static constexpr int kSmemBytes =
-      1024 /*alignment slack*/ + kQSlots * kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 4 * kQSlots +
-      kFusedQBytes;
+      1024 /*alignment slack*/ + kQSlots * kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 4 * kQSlots;
   static_assert(kSmemBytes <= 227 * 1024, "shared memory plan exceeds the sm_90 per-block limit");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBoxBytes % 1024 == 0,
                 "tiles must keep 1024-byte alignment for the swizzle atoms");
   static_assert(kStepKeys % kVBoxKeys == 0 && kCtaK % kVBoxKeys == 0, "a segment must lie in one K scale block");
   static_assert(kStepKeys <= 256, "one TMA box (and one wgmma N) per K step");
-  static_assert(kQStageRows % 16 == 0 && kCtaQ % kQStageRows == 0 && 4 * kQScalesPerSlot * kQSlots + 8 * 8 + 128 <= 1024,
-                "the fused-Q staging must hold whole 16-row scale blocks; its side data must fit kFusedQBytes");
 };
 
 // Plain kernel arguments (the tensor maps travel as separate __grid_constant__ parameters).
@@ -110,11 +102,6 @@ struct AttnParams {
                    // whichever CTA asks first
   int pingpong;  // 1: consumer warpgroups take turns issuing wgmmas (named barriers)
   float sm_scale_log2;  // sm_scale * log2(e)
-  // 1: Q is not pre-quantized; the producer warpgroup quantizes each tile from the caller's fp16/bf16 q (the 4-D
-  // tensor map) into the Q slot and its scales into shared memory (mainloop.cuh, quantize_q_walk). Last, so the
-  // offsets of the fields above (read in the KV loop) stay as they were.
-  int fused_q;
-  int q_heads_inner;  // fused_q: the q map's dimensions are (d, h, n, b) (NHD-like strides), else (d, n, h, b)
 };
 
 }  // namespace sage::sm90

@@ -77,32 +77,9 @@ def fused_quantization_fits(kv_len: int, head_dim_padded: int, device_index: int
     return bool(torch.ops.sageattention.quant_qkv_sm90_fits(kv_len, head_dim_padded, device_index))
 
 
-def fused_q_supported() -> bool:
-    """Whether the loaded sm90 module quantizes Q inside the attention kernel (False for modules built before it, and
-    under SAGEATTENTION_SM90_FUSED_Q=0)."""
-    if not hasattr(torch.ops.sageattention, "sm90_fused_q_supported"):
-        return False
-    return bool(torch.ops.sageattention.sm90_fused_q_supported())
-
-
-def fused_q_applies(q: torch.Tensor) -> bool:
-    """Whether the kernel can read this q directly: its 4-D tensor map needs 16-byte aligned data and strides and the
-    batch outermost (the C++ side checks the same, fused_q_eligible in csrc/sm90/attn_op.cu). Traced calls keep the Q pass: the data
-    pointer's alignment is not known while tracing."""
-    if torch.compiler.is_compiling():
-        return False
-    if q.dtype not in (torch.float16, torch.bfloat16) or q.shape[-1] % 8 != 0 or q.data_ptr() % 16 != 0:
-        return False
-    if any(st % 8 != 0 or (st <= 0 and n > 1) for st, n in zip(q.stride()[:3], q.shape[:3])):
-        return False
-    if q.shape[0] > 1 and q.stride(0) < max(q.stride(1), q.stride(2)):  # the batch must be the outermost dimension
-        return False
-    return fused_q_supported()
-
-
 def quantize(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str, qk_quant_gran: str,
-    smooth_k: bool, smooth_v: bool, fused: bool = True, with_q: bool = True,
+    smooth_k: bool, smooth_v: bool, fused: bool = True,
 ) -> dict[str, torch.Tensor | None]:
     """All operands of the kernel, in the form the sm90 kernel reads them.
 
@@ -110,18 +87,14 @@ def quantize(
     thread-block clusters (fused_quantization_fits); otherwise, or with fused=False, the separate
     passes (Q; K statistics, K; V statistics, V), which give the same values and serve as the
     comparison in tests and benchmarks.
-    with_q=False (only with a module where fused_q_supported()): the fused launch leaves Q out and returns q_int8 /
-    q_scale without rows, for the kernel to quantize Q itself; the separate passes still quantize Q, so check
-    q_int8.shape[2] rather than assume.
     """
     d_pad = padded_head_dim(q.shape[-1])
     q_spec, k_spec = group_specs(qk_quant_gran)
     _lib.require("sm90", "the sm90 kernel's quantization")
     kv_len = to_hnd(k, tensor_layout).shape[2]
     if fused and q.dtype in (torch.float16, torch.bfloat16) and fused_quantization_fits(kv_len, d_pad, k.device.index or 0):
-        extra = () if with_q else (False,)  # modules before the in-kernel Q path have no with_q argument
         q8, qs, k8, ks, k_mean, v8, vs, v_mean = torch.ops.sageattention.quant_qkv_sm90(
-            q, k, v, layout_code(tensor_layout), qk_quant_gran == "per_thread", smooth_k, smooth_v, d_pad, *extra)
+            q, k, v, layout_code(tensor_layout), qk_quant_gran == "per_thread", smooth_k, smooth_v, d_pad)
         return {"q_int8": q8, "q_scale": qs, "k_int8": k8, "k_scale": ks, "k_mean": k_mean if smooth_k else None,
                 "v_fp8": v8, "v_scale": vs, "v_mean": v_mean if smooth_v else None}
     q8, qs = quant.quant_int8(q, tensor_layout, q_spec, d_pad, CTA_Q)
@@ -163,8 +136,7 @@ def qk_int8_pv_fp8_sm90(
         b, hq = q.shape[0], to_hnd(q, tensor_layout).shape[1]
         lse = torch.full((b, hq, qo_len), float("-inf"), device=q.device, dtype=torch.float32)
         return (out, lse) if return_lse else out
-    # Q is quantized inside the kernel when the module and q allow it: the Q pass (~1 % at 16K, 5 % at 4K) goes.
-    ops = quantize(q, k, v, tensor_layout, qk_quant_gran, smooth_k, smooth_v, with_q=not fused_q_applies(q))
+    ops = quantize(q, k, v, tensor_layout, qk_quant_gran, smooth_k, smooth_v)
     out, lse = torch.ops.sageattention.qk_int8_pv_fp8_sm90(
         q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"],
         ops["v_mean"], code, kv_len, is_causal, qk_quant_gran == "per_thread", float(sm_scale), return_lse,
@@ -197,10 +169,10 @@ def _sm90_fakes() -> None:
     @torch.library.register_fake("sageattention::quant_qkv_sm90")
     def _(
         q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: int, qk_per_thread: bool, smooth_k: bool,
-        smooth_v: bool, head_dim_padded: int, with_q: bool = True,
+        smooth_v: bool, head_dim_padded: int,
     ) -> tuple[torch.Tensor, ...]:
         (b, hq, nq, d), (_, hk, nk, _) = _bhnd(q, tensor_layout), _bhnd(k, tensor_layout)
-        nq_pad, nk_pad = round_up(nq, CTA_Q) if with_q else 0, round_up(nk, CTA_K)
+        nq_pad, nk_pad = round_up(nq, CTA_Q), round_up(nk, CTA_K)
         q_spec, k_spec = group_specs("per_thread" if qk_per_thread else "per_warp")
         f32 = torch.float32
         return (

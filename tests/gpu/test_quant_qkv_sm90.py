@@ -148,23 +148,3 @@ def test_fake_kernel_matches_the_op():
         args = (q, k, k, 1, per_thread, smooth_k, smooth_v, 128)
         # test_schema compares outputs through ops with no Float8 kernels: fake tensors only.
         torch.library.opcheck(torch.ops.sageattention.quant_qkv_sm90.default, args, test_utils=("test_faketensor",))
-
-
-@pytest.mark.parametrize("gran", ["per_thread", "per_warp"])
-@pytest.mark.parametrize("smooth_k", [False, True])
-def test_without_q_gives_the_same_k_and_v(gran, smooth_k):
-    # with_q=False (the attention kernel quantizes Q itself): no Q work, Q outputs without rows, K and V unchanged.
-    if not sm90.fused_q_supported():
-        pytest.skip("the loaded sm90 module has no with_q")
-    q = make("NHD", 2, 4, 1000, 128, torch.bfloat16)
-    k = make("NHD", 2, 2, 3000, 128, torch.bfloat16, offset=3.0)
-    v = make("NHD", 2, 2, 3000, 128, torch.bfloat16)
-    with_q = fused(q, k, v, "NHD", gran, smooth_k, True)
-    without = fused(q, k, v, "NHD", gran, smooth_k, True, with_q=False)
-    assert without["q_int8"].shape == (2, 4, 0, 128) and without["q_scale"].shape == (2, 4, 0)
-    for name in ("k_int8", "k_scale", "k_mean", "v_fp8", "v_scale", "v_mean"):
-        assert torch.equal(without[name].view(torch.uint8) if name == "v_fp8" else without[name],
-                           with_q[name].view(torch.uint8) if name == "v_fp8" else with_q[name])
-    torch.library.opcheck(torch.ops.sageattention.quant_qkv_sm90.default,
-                          (q, k, v, 1, gran == "per_thread", smooth_k, True, 128, False),
-                          test_utils=("test_faketensor",))
