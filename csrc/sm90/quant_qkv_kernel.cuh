@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "common/int8_score.cuh"  // kScoreMagic
 #include "common/mma/ptx.cuh"
 #include "common/quant_v_tile.cuh"  // kE4m3Max, WgmmaFragmentTokenOrder
 #include "common/stable_op.h"
@@ -263,7 +264,7 @@ __device__ __forceinline__ uint32_t pack_s8x4(int a, int b, int c, int d) {
 // The low byte of the result is __float2int_rn(x * inv)'s for |x * inv| < 2^22: adding 1.5 * 2^23 rounds to an
 // integer (half to even) in the low mantissa bits. The product must be rounded on its own (no fma contraction).
 __device__ __forceinline__ int round_s8_bits(float x, float inv) {
-  return __float_as_int(__fadd_rn(__fmul_rn(x, inv), 12582912.f));
+  return __float_as_int(__fadd_rn(__fmul_rn(x, inv), kScoreMagic));
 }
 
 // The scale groups of this thread's rows row(slot, u) as byte u (they are the same in every chunk).

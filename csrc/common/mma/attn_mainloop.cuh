@@ -191,6 +191,13 @@ __device__ __forceinline__ void online_softmax(float (&x)[WarpTile<D, PV>::kMT][
     }
 }
 
+// FP16 PV: the B fragments of V for keys [key0 + 16 ks, +16) and head-dim columns [16 np, +16) (two n8 tiles).
+template <int D, PvAccum PV>
+__device__ __forceinline__ void load_v_f16(uint32_t (&b)[4], uint32_t sV, int key0, int ks, int np, int lane) {
+  ldsm_x4_trans(b, WarpTile<D, PV>::VTile::at(sV, key0 + ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8,
+                                              (np * 16 + (lane / 16) * 8) * 2));
+}
+
 // Lazy max: whether a logit of this lane exceeds its row's running max m by more than kLazyT (always true for a
 // row's first visible score, m = -inf; never for a masked -inf score). Lane-local maxima only: the exact path after
 // a warp vote does the shuffles, so the common case keeps them and the alpha ex2 off the exponentials' path.
@@ -248,8 +255,7 @@ __device__ __forceinline__ void lazy_p_pv(const float (&x)[WarpTile<D, PV>::kMT]
 #pragma unroll
     for (int np = 0; np < W::kNO / 2; ++np) {
       uint32_t b[4];
-      ldsm_x4_trans(b, W::VTile::at(sV, key0 + ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8,
-                                    (np * 16 + (lane / 16) * 8) * 2));
+      load_v_f16<D, PV>(b, sV, key0, ks, np, lane);
 #pragma unroll
       for (int mt = 0; mt < W::kMT; ++mt) {
         mma_f16_16816_f32(o[mt][2 * np], pa[mt], b[0], b[1]);
@@ -356,7 +362,7 @@ __device__ __forceinline__ void pv_mma(uint32_t sV, int key0, int lane,
 #pragma unroll
       for (int ks = 0; ks < W::kPSteps; ++ks) {
         uint32_t b[4];
-        ldsm_x4_trans(b, W::VTile::at(sV, key0 + ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8, (np * 16 + (lane / 16) * 8) * 2));
+        load_v_f16<D, PV>(b, sV, key0, ks, np, lane);
 #pragma unroll
         for (int mt = 0; mt < W::kMT; ++mt) {
           mma_f16_16816_f16(t[mt][0], pa[mt][ks], b[0], b[1]);
@@ -375,7 +381,7 @@ __device__ __forceinline__ void pv_mma(uint32_t sV, int key0, int lane,
 #pragma unroll
       for (int ks = 0; ks < W::kPSteps; ++ks) {
         uint32_t b[4];
-        ldsm_x4_trans(b, W::VTile::at(sV, key0 + ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8, (np * 16 + (lane / 16) * 8) * 2));
+        load_v_f16<D, PV>(b, sV, key0, ks, np, lane);
 #pragma unroll
         for (int mt = 0; mt < W::kMT; ++mt) {
           if constexpr (PV == PvAccum::kF16F16) {
