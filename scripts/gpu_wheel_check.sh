@@ -2,7 +2,7 @@
 # GPU host check of a wheel built elsewhere (the main job's repaired wheel, carried in DIR):
 #   1. `python -m ci test-wheel W -m gpu` — exactly what release.yml's GPU legs run;
 #   2. memcheck of the sm90 kernel, both accumulations, 3 persistent CTAs walking many work items;
-#   3. compute-sanitizer over every mma.sync variant;
+#   3. compute-sanitizer over every mma.sync variant and over the fused sm90 quantization pass;
 #   4. quantization bandwidth, the benchmark sweep (python -m sageattention.bench: every backend,
 #      N 1K-32K, D 64/128, causal and not; table, JSON, PNG) and the sm90 quick benchmark
 #      (accuracy, both accumulations, kernel-only and end to end).
@@ -33,6 +33,8 @@ for d, c, n in [(128, True, 300), (64, False, 200), (128, False, 129)]:
 torch.cuda.synchronize(); print('sm90 memcheck sweep done (3 persistent CTAs, many work items each)')
 " 2>&1 | tail -3 | tee "$OUT/memcheck.log"
 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
+  | tail -3 | tee -a "$OUT/memcheck.log"
+timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py 2>&1 \
   | tail -3 | tee -a "$OUT/memcheck.log"
 [ "$2" = skip-bench ] && exit 0
 timeout 60 python3 bench/quant_bench.py 2>&1 | tee "$OUT/sweep.log"
