@@ -97,17 +97,9 @@ CASES = [  # (qo_len, kv_len)
 ]
 
 
-@pytest.mark.parametrize("d", [64, 128])
-@pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("gran", ["per_thread", "per_warp"])
-@pytest.mark.parametrize("lens", CASES)
-@pytest.mark.parametrize("two_level", TWO_LEVEL)
-def test_kernel_matches_oracle(d, causal, gran, lens, two_level):
-    qo, kv = lens
-    hq, hkv = 4, 2
-    q = make("HND", 2, hq, qo, d, torch.float16)
-    k = make("HND", 2, hkv, kv, d, torch.float16, offset=2.0)
-    v = make("HND", 2, hkv, kv, d, torch.float16)
+def check_against_oracle(q, k, v, causal: bool, gran: str, two_level: bool) -> None:
+    """The kernel on sm90.quantize's operands vs the reference on the same operands (HND)."""
+    qo, kv, d = q.shape[2], k.shape[2], q.shape[-1]
     sm_scale = 1.0 / math.sqrt(d)
     ops = sm90.quantize(q, k, v, "HND", gran, smooth_k=True, smooth_v=False)
     out, lse = torch.ops.sageattention.qk_int8_pv_fp8_sm90(
@@ -128,6 +120,34 @@ def test_kernel_matches_oracle(d, causal, gran, lens, two_level):
     assert torch.equal(torch.isfinite(lse), visible)
     torch.testing.assert_close(lse[visible], ref_lse[visible], atol=2e-3, rtol=0)
     assert bool((out.float()[~visible] == 0).all())
+
+
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("gran", ["per_thread", "per_warp"])
+@pytest.mark.parametrize("lens", CASES)
+@pytest.mark.parametrize("two_level", TWO_LEVEL)
+def test_kernel_matches_oracle(d, causal, gran, lens, two_level):
+    qo, kv = lens
+    q = make("HND", 2, 4, qo, d, torch.float16)
+    k = make("HND", 2, 2, kv, d, torch.float16, offset=2.0)
+    v = make("HND", 2, 2, kv, d, torch.float16)
+    check_against_oracle(q, k, v, causal, gran, two_level)
+
+
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("growth", [1.0, 0.0, -1.0])
+def test_running_max_growing_or_settled_along_keys(d, growth):
+    """The online softmax of the single-level loop with row maxima that move on every step, settle after a
+    few, or sit in the first step: K shifted by growth * key / 64 along q's mean direction (1.0, 0.0, -1.0).
+    Moving maxima rescale O and l on every step; with -1.0 every later p underflows."""
+    torch.manual_seed(17)
+    n = 1500
+    q, k, v = (make("HND", 1, 2, n, d, torch.float16) for _ in range(3))
+    q = q + 1
+    k = k + (growth / 64) * torch.arange(n, device=DEV, dtype=torch.float16)[:, None]
+    for causal in (False, True):
+        check_against_oracle(q, k, v, causal, "per_thread", two_level=False)
 
 
 @pytest.mark.parametrize("layout", ["HND", "NHD"])
