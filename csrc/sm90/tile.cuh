@@ -19,6 +19,9 @@ constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
 // stalled on the GPU: bench/NOTES.md "In-kernel Q").
 constexpr int kProducerRegs = 24;
 constexpr int kConsumerRegs = 240;
+constexpr int kLaunchRegs = 65536 / kThreads / 8 * 8;  // per thread, what __launch_bounds__(kThreads, 1) grants
+static_assert(128 * kProducerRegs + 128 * kConsumerWarpgroups * kConsumerRegs <= kThreads * kLaunchRegs,
+              "setmaxnreg budgets exceed the CTA's registers: the consumers' setmaxnreg.inc would wait forever");
 // ptxas compiles each role's branch against its setmaxnreg budget (the kernel reports the entry cap,
 // 65536 / 384 -> 168, but the consumer branch may use up to kConsumerRegs): a 288-thread variant
 // with a producer warp and no setmaxnreg was tried and spilled ~3 KB at the 168 cap.
