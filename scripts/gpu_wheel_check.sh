@@ -6,7 +6,10 @@
 #   4. quantization bandwidth, the benchmark sweep (python -m sageattention.bench: every backend,
 #      N 1K-32K, D 64/128, causal and not; table, JSON, PNG) and the sm90 quick benchmark
 #      (accuracy, both accumulations, kernel-only and end to end).
-# usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench]     (logs to $OUT; SWEEP_NAME names the sweep files)
+# usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench|bench-only]   (logs to $OUT; SWEEP_NAME names the sweep files)
+#   SANITIZE=sm90: only the sm90 attention memcheck (when the mma.sync and quantization modules did not change),
+#   SANITIZE=none: none;
+#   RACECHECK=1: also racecheck of the fused sm90 quantization pass on one small shape per path.
 set -o pipefail
 export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 REPO=$(pwd)
@@ -16,13 +19,14 @@ W=$(ls "$REPO/${1:?usage: gpu_wheel_check.sh DIR}"/sageattention-*.whl | head -1
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   python3 -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__)"
   basename "$W"; } 2>&1 | tee "$OUT/test_wheel_gpu.log"
-timeout 240 python3 -m ci test-wheel "$W" -m gpu --system-site-packages -- -q -rs 2>&1 \
+[ "$2" = bench-only ] || timeout 240 python3 -m ci test-wheel "$W" -m gpu --system-site-packages -- -q -rs 2>&1 \
   | tee -a "$OUT/test_wheel_gpu.log" | tail -12
 python3 -m pip install -q --no-deps --target /tmp/site "$W" || exit 1
 rm -rf /tmp/pt && mkdir -p /tmp/pt && cp -r tests bench pyproject.toml /tmp/pt/ && cd /tmp/pt || exit 1
 export PYTHONPATH=/tmp/site:/tmp/pt
 python3 -m sageattention | tail -6
-SAGEATTENTION_SM90_CTAS=3 timeout 90 compute-sanitizer --tool memcheck --error-exitcode 9 python3 -c "
+[ "$2" = bench-only ] && SANITIZE=none
+[ "$SANITIZE" = none ] || SAGEATTENTION_SM90_CTAS=3 timeout 90 compute-sanitizer --tool memcheck --error-exitcode 9 python3 -c "
 import math, torch
 from sageattention.kernels import sm90
 for d, c, n in [(128, True, 300), (64, False, 200), (128, False, 129)]:
@@ -32,10 +36,26 @@ for d, c, n in [(128, True, 300), (64, False, 200), (128, False, 129)]:
             sm_scale=1 / math.sqrt(d), pv_accum_dtype=acc, smooth_k=True, smooth_v=False, return_lse=True)
 torch.cuda.synchronize(); print('sm90 memcheck sweep done (3 persistent CTAs, many work items each)')
 " 2>&1 | tail -3 | tee "$OUT/memcheck.log"
-timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
-  | tail -3 | tee -a "$OUT/memcheck.log"
-timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py 2>&1 \
-  | tail -3 | tee -a "$OUT/memcheck.log"
+if [ "${SANITIZE:-all}" = all ]; then
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
+    | tail -3 | tee -a "$OUT/memcheck.log"
+  timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py 2>&1 \
+    | tail -3 | tee -a "$OUT/memcheck.log"
+else
+  echo "SANITIZE=$SANITIZE: mma.sync and quantization sweeps skipped" | tee -a "$OUT/memcheck.log"
+fi
+if [ "${RACECHECK:-0}" = 1 ]; then  # one small call per path: racecheck is slow
+  timeout 240 compute-sanitizer --tool racecheck --error-exitcode 9 python3 -c "
+import torch
+from sageattention import _lib
+_lib.require('sm90', 'quant_qkv_sm90')
+q = torch.randn(1, 2, 200, 64, device='cuda', dtype=torch.float16)
+k, v = (torch.randn(1, 1, 300, 64, device='cuda', dtype=torch.float16) for _ in range(2))
+for smooth_k, smooth_v in ((True, True), (False, False)):
+    torch.ops.sageattention.quant_qkv_sm90(q, k, v, 0, True, smooth_k, smooth_v, 64)
+torch.cuda.synchronize(); print('quant_qkv_sm90 racecheck done')
+" 2>&1 | tail -4 | tee -a "$OUT/memcheck.log"
+fi
 [ "$2" = skip-bench ] && exit 0
 timeout 60 python3 bench/quant_bench.py 2>&1 | tee "$OUT/sweep.log"
 timeout 280 python3 -m sageattention.bench --warmup-ms 50 --rep-ms 200 --out "$OUT" --name "${SWEEP_NAME:-sweep}" 2>&1 \

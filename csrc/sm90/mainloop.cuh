@@ -484,6 +484,15 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     init_scores(s_acc);
     pin(s_acc);
   };
+  // Where those MOVs sit in the source (top of the step, or the end of the previous one, after the
+  // pack) changes only ptxas' schedule of the loop, but by more than noise (kernel-only on the H200,
+  // bench/NOTES.md "Schedule A/B"): at the end, D128 non-causal +1.6 % at 8K and +0.6 % at 16K; causal
+  // -2 to -8 %, D64 -2.7 %. So it is chosen per instantiation; SAGE_SM90_INIT_AT_END overrides it.
+#ifdef SAGE_SM90_INIT_AT_END
+  constexpr bool kInitAtEnd = SAGE_SM90_INIT_AT_END;
+#else
+  constexpr bool kInitAtEnd = D == 128 && !CAUSAL;
+#endif
 
   {  // step 0: QK only (O is still zero: no rescale)
     float ks[NSEG], alpha[2];
@@ -499,13 +508,14 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     softmax(0, ks, alpha);
     trace_step(j0, kTrSoftmax);
     pack_p(s_acc, a);
+    if constexpr (kInitAtEnd) init_step();
     trace_step(j0, kTrEnd);
   }
   for (int it = 1; it < n_steps; ++it) {  // QK(it) and PV(it-1) in one batch
     float ks[NSEG], alpha[2];
     trace_step(j0 + it, kTrTop);
     ring.load_k_scales(it, ks);
-    init_step();  // P~(it-1) was packed at the end of the last step
+    if constexpr (!kInitAtEnd) init_step();  // P~(it-1) was packed at the end of the last step
     ring.wait(it);
     trace_step(j0 + it, kTrIssue);
     wgmma_fence();
@@ -522,6 +532,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
     pack_p(s_acc, a);
+    if constexpr (kInitAtEnd) init_step();
     trace_step(j0 + it, kTrEnd);
   }
   {  // last PV
