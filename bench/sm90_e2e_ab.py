@@ -2,7 +2,10 @@
 pass alone (ms), the single-level kernel on pre-quantized inputs and the whole `sageattn` call
 (TOPS), with the sustained timer (sageattention.bench.time_ms).
 
-    python bench/sm90_e2e_ab.py LABEL
+    python bench/sm90_e2e_ab.py LABEL [--kernel-only]
+
+--kernel-only: the kernel alone, all shapes on one line (the quick half of a schedule A/B:
+scripts/gpu_sm90_schedule_ab.sh runs it once per build and round).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import torch
 
 sys.path.insert(0, ".")
 import sageattention  # noqa: E402
-from bench.sm90_bench import kernel_only  # noqa: E402
+from bench.sm90_bench import flops, kernel_only  # noqa: E402
 from sageattention.bench import time_ms  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
@@ -22,19 +25,29 @@ SHAPES = ((128, 4096, False), (128, 8192, False), (128, 16384, False), (128, 163
 
 
 def main() -> None:
-    label = sys.argv[1] if len(sys.argv) > 1 else "build"
+    args = [a for a in sys.argv[1:] if a != "--kernel-only"]
+    only_kernel = "--kernel-only" in sys.argv[1:]
+    label = args[0] if args else "build"
     b, h = 4, 32
+    cells = []
     for d, n, causal in SHAPES:
         torch.manual_seed(0)
         q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
         ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
-        flops = 4.0 * b * h * n * n * d / (2 if causal else 1)
+        ops_count = flops(b, h, n, d, causal)
+        if only_kernel:
+            kernel = ops_count / (time_ms(kernel_only(q, ops, n, causal, False), 50, 200) / 1e3) / 1e12
+            cells.append(f"D{d}{'c' if causal else ''}-{n // 1024}K {kernel:6.1f}")
+            del q, k, v, ops
+            continue
         quant_ms = time_ms(lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False))  # noqa: B023
-        kernel = flops / (time_ms(kernel_only(q, ops, n, causal, False)) / 1e3) / 1e12
-        e2e = flops / (time_ms(lambda: sageattention.sageattn(q, k, v, is_causal=causal)) / 1e3) / 1e12  # noqa: B023
+        kernel = ops_count / (time_ms(kernel_only(q, ops, n, causal, False)) / 1e3) / 1e12
+        e2e = ops_count / (time_ms(lambda: sageattention.sageattn(q, k, v, is_causal=causal)) / 1e3) / 1e12  # noqa: B023
         print(f"[{label}] D{d} N={n} causal={int(causal)}: quant {quant_ms:.3f} ms  kernel {kernel:6.1f}  "
               f"sageattn {e2e:6.1f} TOPS", flush=True)
         del q, k, v, ops
+    if only_kernel:
+        print(f"[{label:>14}] " + "  ".join(cells), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU host: quick schedule A/B of sm90 module builds carried in .variants/<label>/_C_sm90.abi3.so.xz
-# (the rest of the extension modules in sageattention/): bench/sm90_schedule_ab.py per build, ROUNDS
+# (the rest of the extension modules in sageattention/): bench/sm90_e2e_ab.py --kernel-only per build, ROUNDS
 # rounds (default 3) alternating the build order; with BITWISE=1, also bench/sm90_bitwise.py of every
 # build against the first one. A build's optional `env` file holds NAME=VALUE words for its runs. Logs to $OUT/schedule_ab.log.
 set -o pipefail
@@ -26,6 +26,6 @@ for round in $(seq 1 "${ROUNDS:-3}"); do
   for dir in $order; do
     cp "$dir/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so
     # A build's optional `env` file holds NAME=VALUE words for its runs (a runtime path of the same module).
-    env $(cat "$dir/env" 2>/dev/null) timeout 120 python3 bench/sm90_schedule_ab.py "$(basename "$dir")" 2>&1 | tail -2 | tee -a "$log"
+    env $(cat "$dir/env" 2>/dev/null) timeout 150 python3 bench/sm90_e2e_ab.py "$(basename "$dir")" --kernel-only 2>&1 | tail -2 | tee -a "$log"
   done
 done
