@@ -2,10 +2,11 @@
 pass alone (ms), the single-level kernel on pre-quantized inputs and the whole `sageattn` call
 (TOPS), with the sustained timer (sageattention.bench.time_ms).
 
-    python bench/sm90_e2e_ab.py LABEL [--kernel-only]
+    python bench/sm90_e2e_ab.py LABEL [--kernel-only] [--shapes D:N[:c],...]
 
 --kernel-only: the kernel alone, all shapes on one line (the quick half of a schedule A/B:
-scripts/gpu_sm90_schedule_ab.sh runs it once per build and round).
+`scripts/gpu_sm90_variants.sh quick` runs it once per build and round).
+--shapes: other shapes than the default set, e.g. 128:8192:c,128:32768:c (c: causal).
 """
 
 from __future__ import annotations
@@ -24,13 +25,31 @@ SHAPES = ((128, 4096, False), (128, 8192, False), (128, 16384, False), (128, 163
           (128, 32768, False))
 
 
+def parse_shapes(spec: str) -> tuple[tuple[int, int, bool], ...]:
+    shapes = []
+    for item in spec.split(","):
+        parts = item.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "c"):
+            raise SystemExit(f"--shapes: expected D:N or D:N:c, got {item!r}")
+        shapes.append((int(parts[0]), int(parts[1]), len(parts) == 3))
+    return tuple(shapes)
+
+
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--kernel-only"]
-    only_kernel = "--kernel-only" in sys.argv[1:]
+    argv = sys.argv[1:]
+    shapes = SHAPES
+    if "--shapes" in argv:
+        i = argv.index("--shapes")
+        if i + 1 >= len(argv):
+            raise SystemExit("--shapes needs a value, e.g. 128:8192:c")
+        shapes = parse_shapes(argv[i + 1])
+        del argv[i : i + 2]
+    args = [a for a in argv if a != "--kernel-only"]
+    only_kernel = "--kernel-only" in argv
     label = args[0] if args else "build"
     b, h = 4, 32
     cells = []
-    for d, n, causal in SHAPES:
+    for d, n, causal in shapes:
         torch.manual_seed(0)
         q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
         ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)

@@ -22,19 +22,8 @@ for spec in (GroupSpec(16, 8, 1), GroupSpec(32, 8, 1), GroupSpec(16), GroupSpec(
 torch.cuda.synchronize(); print('quantization memcheck sweep done')
 " 2>&1 | tail -2 | tee "$OUT/memcheck.log"
 for tool in memcheck racecheck synccheck; do
-  timeout 120 compute-sanitizer --tool $tool --error-exitcode 9 python3 -c "
-import torch
-from sageattention import _lib
-_lib.require('sm90', 'quant_qkv_sm90')
-for d, dp, nq, nk, layout, smooth_v in ((128, 128, 300, 700, 0, False), (40, 64, 17, 129, 1, True),
-                                        (96, 128, 1, 1, 0, True), (64, 64, 200, 5000, 1, False)):
-    shape = (lambda n, h: (2, h, n, d)) if layout == 0 else (lambda n, h: (2, n, h, d))
-    q = torch.randn(*shape(nq, 4), device='cuda', dtype=torch.bfloat16)
-    k, v = (torch.randn(*shape(nk, 2), device='cuda', dtype=torch.bfloat16) for _ in range(2))
-    for smooth_k in (True, False):
-        torch.ops.sageattention.quant_qkv_sm90(q, k, v, layout, True, smooth_k, smooth_v, dp)
-torch.cuda.synchronize(); print('quant_qkv_sm90 $tool sweep done')
-" 2>&1 | tail -2 | tee -a "$OUT/memcheck.log"
+  timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 python3 bench/quant_sanitize_sweep.py --quick 2>&1 \
+    | tail -2 | sed "s/^/[$tool] /" | tee -a "$OUT/memcheck.log"
 done
 timeout 60 python3 bench/quant_bench.py 2>&1 | tee "$OUT/quant_bench.log"
 timeout 200 python3 bench/sm90_bench.py --quick --out "$OUT/sm90_bench.json" 2>&1 | tee "$OUT/sm90_bench.log"

@@ -9,7 +9,7 @@
 # usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench|bench-only]   (logs to $OUT; SWEEP_NAME names the sweep files)
 #   SANITIZE=sm90: only the sm90 attention memcheck (when the mma.sync and quantization modules did not change),
 #   SANITIZE=none: none;
-#   RACECHECK=1: also racecheck of the fused sm90 quantization pass on one small shape per path.
+#   RACECHECK=1: also racecheck of the fused sm90 quantization pass (bench/quant_sanitize_sweep.py --quick).
 set -o pipefail
 export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 REPO=$(pwd)
@@ -44,17 +44,9 @@ if [ "${SANITIZE:-all}" = all ]; then
 else
   echo "SANITIZE=$SANITIZE: mma.sync and quantization sweeps skipped" | tee -a "$OUT/memcheck.log"
 fi
-if [ "${RACECHECK:-0}" = 1 ]; then  # one small call per path: racecheck is slow
-  timeout 240 compute-sanitizer --tool racecheck --error-exitcode 9 python3 -c "
-import torch
-from sageattention import _lib
-_lib.require('sm90', 'quant_qkv_sm90')
-q = torch.randn(1, 2, 200, 64, device='cuda', dtype=torch.float16)
-k, v = (torch.randn(1, 1, 300, 64, device='cuda', dtype=torch.float16) for _ in range(2))
-for smooth_k, smooth_v in ((True, True), (False, False)):
-    torch.ops.sageattention.quant_qkv_sm90(q, k, v, 0, True, smooth_k, smooth_v, 64)
-torch.cuda.synchronize(); print('quant_qkv_sm90 racecheck done')
-" 2>&1 | tail -4 | tee -a "$OUT/memcheck.log"
+if [ "${RACECHECK:-0}" = 1 ]; then  # racecheck is slow: the quick sweep, one call per path
+  timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py --quick 2>&1 \
+    | tail -4 | tee -a "$OUT/memcheck.log"
 fi
 [ "$2" = skip-bench ] && exit 0
 timeout 60 python3 bench/quant_bench.py 2>&1 | tee "$OUT/sweep.log"

@@ -74,12 +74,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int warp = tid / 32, lane = tid % 32;
     const bool pingpong = kTwoLevel && p.pingpong;  // the single-level loop takes no turns
     if (pingpong && wg == 1) named_arrive(kTurnWg0);  // warpgroup 0 takes the first turn
+    trace_cta_begin();
     int j0 = 0;
     for (int n = 0;; ++n) {
       const int qs = n % T::kQSlots;
       mbar_wait(&sm.q_full[qs], (n / T::kQSlots) & 1);
       const int item = *reinterpret_cast<volatile int*>(&sm.item[qs]);
-      if (item >= items) break;
+      if (item >= items) {
+        trace_cta_end(n, j0);
+        break;
+      }
       trace_item(n, kTrItemStart);
       const TileCoord tc = tile_of_item<CAUSAL>(item, p);
       const int q0 = tc.q_tile * kCtaQ;
