@@ -16,9 +16,12 @@ REPO=$(pwd)
 OUT=${OUT:-/tmp/wheel-check}
 mkdir -p "$OUT"
 W=$(ls "$REPO/${1:?usage: gpu_wheel_check.sh DIR}"/sageattention-*.whl | head -1)
+# bench-only writes its header to its own log, so a run after a skip-bench run keeps the test results.
+header_log=$OUT/test_wheel_gpu.log
+[ "$2" = bench-only ] && header_log=$OUT/bench_env.log
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   python3 -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__)"
-  basename "$W"; } 2>&1 | tee "$OUT/test_wheel_gpu.log"
+  basename "$W"; } 2>&1 | tee "$header_log"
 [ "$2" = bench-only ] || timeout 240 python3 -m ci test-wheel "$W" -m gpu --system-site-packages -- -q -rs 2>&1 \
   | tee -a "$OUT/test_wheel_gpu.log" | tail -12
 python3 -m pip install -q --no-deps --target /tmp/site "$W" || exit 1
