@@ -101,7 +101,6 @@ def report(label: str, steps: np.ndarray, items: np.ndarray) -> None:
           f"  p90 {int(np.percentile(off, 90))}")
     for wg in range(2):  # the last step of an item (masked at the diagonal or past kv_len)
         s = steps[wg][last & used & ~first]
-        nxt_top = steps[wg][np.minimum(np.nonzero(last & used & ~first)[0] + 1, STEPS - 1)]
         print(f"  wg{wg} last steps ({len(s)}) median clocks: wait {int(np.median(dt(s[:, TOP], s[:, ISSUE])))}"
               f"  qk {int(np.median(dt(s[:, ISSUE], s[:, QK])))}  softmax {int(np.median(dt(s[:, QK], s[:, SOFTMAX])))}"
               f"  pv_wait {int(np.median(dt(s[:, SOFTMAX], s[:, PV])))}  tail {int(np.median(dt(s[:, PV], s[:, END])))}")
