@@ -42,6 +42,17 @@ def _bhnd(x: torch.Tensor, layout: int) -> tuple[int, int, int, int]:
     return (b, a1, a2, d) if layout == 0 else (b, a2, a1, d)
 
 
+def v_fp8_fake(v: torch.Tensor, tensor_layout: int, pad_multiple: int,
+               head_dim_padded: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """What both V quantizers return: e4m3 V^T [B, H, D_pad, N_pad] and per-channel scales [B, H, D_pad]."""
+    b, h, n, _d = _bhnd(v, tensor_layout)
+    n_pad = round_up(n, pad_multiple)
+    return (
+        v.new_empty((b, h, head_dim_padded, n_pad), dtype=torch.float8_e4m3fn),
+        v.new_empty((b, h, head_dim_padded), dtype=torch.float32),
+    )
+
+
 def _core_fakes() -> None:
     @torch.library.register_fake("sageattention::channel_stats")
     def _(x: torch.Tensor, tensor_layout: int, centered: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,9 +77,4 @@ def _core_fakes() -> None:
         v: torch.Tensor, tensor_layout: int, pad_multiple: int, head_dim_padded: int, scale_max: float,
         absmax: torch.Tensor, mean: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        b, h, n, _d = _bhnd(v, tensor_layout)
-        n_pad = round_up(n, pad_multiple)
-        return (
-            v.new_empty((b, h, head_dim_padded, n_pad), dtype=torch.float8_e4m3fn),
-            v.new_empty((b, h, head_dim_padded), dtype=torch.float32),
-        )
+        return v_fp8_fake(v, tensor_layout, pad_multiple, head_dim_padded)

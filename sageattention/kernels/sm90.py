@@ -11,7 +11,7 @@ import torch
 
 from sageattention import _lib, quant
 from sageattention._layout import GroupSpec, layout_code, round_up, to_hnd
-from sageattention._ops import _bhnd, register_family_fakes
+from sageattention._ops import _bhnd, register_family_fakes, v_fp8_fake
 
 CTA_Q = 128  # query rows per CTA (two consumer warpgroups of 64)
 CTA_K = 128  # keys per K quantization block (K and V are padded to it; kv_block is the softmax step)
@@ -159,12 +159,7 @@ def _sm90_fakes() -> None:
         v: torch.Tensor, tensor_layout: int, pad_multiple: int, head_dim_padded: int, absmax: torch.Tensor,
         mean: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        b, h, n, _d = _bhnd(v, tensor_layout)
-        n_pad = round_up(n, pad_multiple)
-        return (
-            v.new_empty((b, h, head_dim_padded, n_pad), dtype=torch.float8_e4m3fn),
-            v.new_empty((b, h, head_dim_padded), dtype=torch.float32),
-        )
+        return v_fp8_fake(v, tensor_layout, pad_multiple, head_dim_padded)
 
     @torch.library.register_fake("sageattention::quant_qkv_sm90")
     def _(
