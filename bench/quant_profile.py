@@ -3,7 +3,8 @@
     ncu -k regex:"quant|channel" python bench/quant_profile.py [fused|separate] [N]
 
 fused (default): one quant_qkv_sm90 launch; separate: the five passes (quant_int8 Q, channel_stats +
-quant_int8 K, channel_stats + quant_v_fp8_sm90 V).
+quant_int8 K, channel_stats + quant_v_fp8_sm90 V). Each is launched twice; to profile the second (warm)
+launch only: ncu -k regex:quant_qkv -s 1 -c 1 (with -s 2 nothing is left to profile).
 """
 
 from __future__ import annotations
