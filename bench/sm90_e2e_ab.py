@@ -2,16 +2,21 @@
 pass alone (ms), the single-level kernel on pre-quantized inputs and the whole `sageattn` call
 (TOPS), with the sustained timer (sageattention.bench.time_ms).
 
-    python bench/sm90_e2e_ab.py LABEL [--kernel-only] [--shapes D:N[:c],...]
+    python bench/sm90_e2e_ab.py LABEL [--kernel-only | --timers] [--shapes D:N[:c],...]
 
 --kernel-only: the kernel alone, all shapes on one line (the quick half of a schedule A/B:
 `scripts/gpu_sm90_variants.sh quick` runs it once per build and round).
+--timers: the kernel alone timed three ways, to separate its own duration from what the benchmark
+timer adds: triton's do_bench median (an L2 flush before each call, events around the call: what
+every table here reports), 20 back-to-back calls between two events (warm L2, launch gaps hidden),
+and the attention kernel's duration from the CUDA profiler.
 --shapes: other shapes than the default set, e.g. 128:8192:c,128:32768:c (c: causal).
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 import torch
 
@@ -35,6 +40,29 @@ def parse_shapes(spec: str) -> tuple[tuple[int, int, bool], ...]:
     return tuple(shapes)
 
 
+def back_to_back_ms(fn: Callable[[], object], reps: int = 20) -> float:
+    fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(reps):
+        fn()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / reps
+
+
+def profiler_ms(fn: Callable[[], object], reps: int = 10) -> float:
+    fn()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            fn()
+        torch.cuda.synchronize()
+    times = sorted(e.device_time for e in prof.events() if "attn_fwd_kernel" in e.name)
+    return times[len(times) // 2] / 1e3 if times else float("nan")
+
+
 def main() -> None:
     argv = sys.argv[1:]
     shapes = SHAPES
@@ -44,8 +72,10 @@ def main() -> None:
             raise SystemExit("--shapes needs a value, e.g. 128:8192:c")
         shapes = parse_shapes(argv[i + 1])
         del argv[i : i + 2]
-    args = [a for a in argv if a != "--kernel-only"]
-    only_kernel = "--kernel-only" in argv
+    only_kernel, timers = "--kernel-only" in argv, "--timers" in argv
+    if only_kernel and timers:
+        raise SystemExit("--kernel-only and --timers are two modes; pass one")
+    args = [a for a in argv if a not in ("--kernel-only", "--timers")]
     label = args[0] if args else "build"
     b, h = 4, 32
     cells = []
@@ -54,17 +84,22 @@ def main() -> None:
         q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
         ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
         ops_count = flops(b, h, n, d, causal)
+        kernel_fn = kernel_only(q, ops, n, causal, False)
         if only_kernel:
-            kernel = ops_count / (time_ms(kernel_only(q, ops, n, causal, False), 50, 200) / 1e3) / 1e12
+            kernel = ops_count / (time_ms(kernel_fn, 50, 200) / 1e3) / 1e12
             cells.append(f"D{d}{'c' if causal else ''}-{n // 1024}K {kernel:6.1f}")
-            del q, k, v, ops
-            continue
-        quant_ms = time_ms(lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False))  # noqa: B023
-        kernel = ops_count / (time_ms(kernel_only(q, ops, n, causal, False)) / 1e3) / 1e12
-        e2e = ops_count / (time_ms(lambda: sageattention.sageattn(q, k, v, is_causal=causal)) / 1e3) / 1e12  # noqa: B023
-        print(f"[{label}] D{d} N={n} causal={int(causal)}: quant {quant_ms:.3f} ms  kernel {kernel:6.1f}  "
-              f"sageattn {e2e:6.1f} TOPS", flush=True)
-        del q, k, v, ops
+        elif timers:
+            tops = [ops_count / (ms / 1e3) / 1e12
+                    for ms in (time_ms(kernel_fn, 50, 200), back_to_back_ms(kernel_fn), profiler_ms(kernel_fn))]
+            print(f"[{label}] D{d} N={n} causal={int(causal)}: do_bench {tops[0]:.1f}  back-to-back {tops[1]:.1f}  "
+                  f"profiler {tops[2]:.1f} TOPS", flush=True)
+        else:
+            quant_ms = time_ms(lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False))  # noqa: B023
+            kernel = ops_count / (time_ms(kernel_fn) / 1e3) / 1e12
+            e2e = ops_count / (time_ms(lambda: sageattention.sageattn(q, k, v, is_causal=causal)) / 1e3) / 1e12  # noqa: B023
+            print(f"[{label}] D{d} N={n} causal={int(causal)}: quant {quant_ms:.3f} ms  kernel {kernel:6.1f}  "
+                  f"sageattn {e2e:6.1f} TOPS", flush=True)
+        del q, k, v, ops, kernel_fn
     if only_kernel:
         print(f"[{label:>14}] " + "  ".join(cells), flush=True)
 
