@@ -28,18 +28,24 @@ def make(layout: str, h: int, n: int, d: int, dtype: torch.dtype, extra: int) ->
     return torch.randn(*shape, device="cuda", dtype=dtype)[..., :d]
 
 
+def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: str, per_thread: bool, smooth_k: bool,
+        smooth_v: bool, dp: int) -> None:
+    """One call of the pass; its outputs must be finite (the sanitizer reports the memory side)."""
+    out = torch.ops.sageattention.quant_qkv_sm90(q, k, v, 0 if layout == "HND" else 1, per_thread, smooth_k,
+                                                 smooth_v, dp)
+    torch.cuda.synchronize()
+    assert all(bool(torch.isfinite(t.float()).all()) for t in out if t.numel()), (layout, q.dtype, tuple(q.shape), tuple(k.shape))
+
+
 def quick() -> int:
     count = 0
-    # (d, padded d, qo_len, kv_len, layout, smooth_v): 5000 keys at D64 give clusters of 3 chunks per CTA (reloads).
-    for d, dp, nq, nk, layout, smooth_v in ((128, 128, 300, 700, "HND", False), (40, 64, 17, 129, "NHD", True),
-                                            (96, 128, 1, 1, "HND", True), (64, 64, 200, 5000, "NHD", False)):
+    # (d, qo_len, kv_len, layout, smooth_v): 5000 keys at D64 give clusters of 3 chunks per CTA (reloads).
+    for d, nq, nk, layout, smooth_v in ((128, 300, 700, "HND", False), (40, 17, 129, "NHD", True),
+                                        (96, 1, 1, "HND", True), (64, 200, 5000, "NHD", False)):
         q = make(layout, 4, nq, d, torch.bfloat16, 0)
         k, v = (make(layout, 2, nk, d, torch.bfloat16, 0) for _ in range(2))
         for smooth_k in (True, False):
-            out = torch.ops.sageattention.quant_qkv_sm90(q, k, v, 0 if layout == "HND" else 1, True, smooth_k,
-                                                         smooth_v, dp)
-            torch.cuda.synchronize()
-            assert all(bool(torch.isfinite(t.float()).all()) for t in out if t.numel()), (layout, d, nq, nk)
+            run(q, k, v, layout, True, smooth_k, smooth_v, sm90.padded_head_dim(d))
             count += 1
     return count
 
@@ -61,10 +67,7 @@ def main() -> None:
         smooth_k, smooth_v = (count % 4) in (0, 1), (count % 4) in (1, 2)
         q = make(layout, 4, nq, d, dtype, extra)
         k, v = (make(layout, 2, nk, d, dtype, extra) for _ in range(2))
-        out = torch.ops.sageattention.quant_qkv_sm90(q, k, v, 0 if layout == "HND" else 1, per_thread, smooth_k,
-                                                     smooth_v, sm90.padded_head_dim(d))
-        torch.cuda.synchronize()
-        assert all(bool(torch.isfinite(t.float()).all()) for t in out if t.numel()), (layout, d, dtype, nq, nk)
+        run(q, k, v, layout, per_thread, smooth_k, smooth_v, sm90.padded_head_dim(d))
         count += 1
     print(f"quant sanitize sweep: {count} quant_qkv_sm90 calls done")
 

@@ -101,6 +101,8 @@ def report(label: str, steps: np.ndarray, items: np.ndarray) -> None:
           f"  p90 {int(np.percentile(off, 90))}")
     for wg in range(2):  # the last step of an item (masked at the diagonal or past kv_len)
         s = steps[wg][last & used & ~first]
+        if len(s) == 0:  # every item of the trace was a single step
+            continue
         print(f"  wg{wg} last steps ({len(s)}) median clocks: wait {int(np.median(dt(s[:, TOP], s[:, ISSUE])))}"
               f"  qk {int(np.median(dt(s[:, ISSUE], s[:, QK])))}  softmax {int(np.median(dt(s[:, QK], s[:, SOFTMAX])))}"
               f"  pv_wait {int(np.median(dt(s[:, SOFTMAX], s[:, PV])))}  tail {int(np.median(dt(s[:, PV], s[:, END])))}")

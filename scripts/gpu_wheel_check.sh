@@ -16,6 +16,9 @@ REPO=$(pwd)
 OUT=${OUT:-/tmp/wheel-check}
 mkdir -p "$OUT"
 W=$(ls "$REPO/${1:?usage: gpu_wheel_check.sh DIR}"/sageattention-*.whl | head -1)
+SANITIZE=${SANITIZE:-all}
+case $SANITIZE in all | sm90 | none) ;; *) echo "SANITIZE must be all, sm90 or none, got '$SANITIZE'" >&2; exit 2 ;; esac
+case ${2:-} in "" | skip-bench | bench-only) ;; *) echo "second argument must be skip-bench or bench-only, got '$2'" >&2; exit 2 ;; esac
 # bench-only writes its header to its own log, so a run after a skip-bench run keeps the test results.
 header_log=$OUT/test_wheel_gpu.log
 [ "$2" = bench-only ] && header_log=$OUT/bench_env.log
@@ -39,13 +42,14 @@ for d, c, n in [(128, True, 300), (64, False, 200), (128, False, 129)]:
             sm_scale=1 / math.sqrt(d), pv_accum_dtype=acc, smooth_k=True, smooth_v=False, return_lse=True)
 torch.cuda.synchronize(); print('sm90 memcheck sweep done (3 persistent CTAs, many work items each)')
 " 2>&1 | tail -3 | tee "$OUT/memcheck.log"
-if [ "${SANITIZE:-all}" = all ]; then
+if [ "$SANITIZE" = all ]; then
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
     | tail -3 | tee -a "$OUT/memcheck.log"
   timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py 2>&1 \
     | tail -3 | tee -a "$OUT/memcheck.log"
 else
-  echo "SANITIZE=$SANITIZE: mma.sync and quantization sweeps skipped" | tee -a "$OUT/memcheck.log"
+  echo "SANITIZE=$SANITIZE: mma.sync and quantization sweeps skipped$([ "$SANITIZE" = none ] && echo ', sm90 too')" \
+    | tee -a "$OUT/memcheck.log"
 fi
 if [ "${RACECHECK:-0}" = 1 ]; then  # racecheck is slow: the quick sweep, one call per path
   timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py --quick 2>&1 \
