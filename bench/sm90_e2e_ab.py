@@ -2,7 +2,7 @@
 pass alone (ms), the single-level kernel on pre-quantized inputs and the whole `sageattn` call
 (TOPS), with the sustained timer (sageattention.bench.time_ms).
 
-    python bench/sm90_e2e_ab.py LABEL [--kernel-only | --timers] [--shapes D:N[:c],...]
+    python bench/sm90_e2e_ab.py LABEL [--kernel-only | --timers | --breakdown] [--shapes D:N[:c],...]
 
 --kernel-only: the kernel alone, all shapes on one line (the quick half of a schedule A/B:
 `scripts/gpu_sm90_variants.sh quick` runs it once per build and round).
@@ -10,6 +10,10 @@ pass alone (ms), the single-level kernel on pre-quantized inputs and the whole `
 timer adds: triton's do_bench median (an L2 flush before each call, events around the call: what
 every table here reports), 20 back-to-back calls between two events (warm L2, launch gaps hidden),
 and the attention kernel's duration from the CUDA profiler.
+--breakdown: where the time of one `sageattn` call goes on the GPU: under the CUDA profiler, with an L2 flush
+before each call as do_bench does, the median duration of each kernel of the call, the idle time between the
+flush and the call's first kernel (host work not hidden by the flush) and between its kernels, beside the
+do_bench medians of the call, the quantization pass and the kernel alone.
 --shapes: other shapes than the default set, e.g. 128:8192:c,128:32768:c (c: causal).
 """
 
@@ -63,6 +67,39 @@ def profiler_ms(fn: Callable[[], object], reps: int = 10) -> float:
     return times[len(times) // 2] / 1e3 if times else float("nan")
 
 
+def breakdown(label: str, fn: Callable[[], object], reps: int = 12) -> str:
+    """Median per-kernel durations and gaps (us) of `fn` under the profiler, an L2 flush before each call."""
+    flush = torch.empty(256 * 1024 * 1024, dtype=torch.int8, device="cuda")
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            flush.zero_()
+            fn()
+        torch.cuda.synchronize()
+    kernels = sorted((e.time_range.start, e.time_range.end, e.name) for e in prof.events()
+                     if e.device_type == torch.autograd.DeviceType.CUDA)
+    calls, cur = [], None
+    for start, end, name in kernels:  # a call: the flush's kernel, then the call's kernels
+        if "Fill" in name and "signed char" in name:  # the int8 flush buffer's zero_()
+            cur = [(start, end, "flush")]
+            calls.append(cur)
+        elif cur is not None:
+            cur.append((start, end, name))
+    rows: dict[str, list[float]] = {}
+    for call in calls:
+        for i in range(1, len(call)):
+            short = call[i][2].split("(")[0].split("<")[0].split("::")[-1][:24]
+            rows.setdefault(f"gap>{short}", []).append(call[i][0] - call[i - 1][1])
+            rows.setdefault(short, []).append(call[i][1] - call[i][0])
+        rows.setdefault("span", []).append(call[-1][1] - call[1][0] if len(call) > 1 else float("nan"))
+    if not rows:
+        return f"[{label}] no call found among the profiled kernels: " + "; ".join(n[:60] for _, _, n in kernels[:8])
+    med = {k: sorted(v)[len(v) // 2] for k, v in rows.items()}
+    return f"[{label}] calls {len(calls)}: " + "  ".join(f"{k} {v:.1f}" for k, v in med.items())
+
+
 def main() -> None:
     argv = sys.argv[1:]
     shapes = SHAPES
@@ -72,10 +109,10 @@ def main() -> None:
             raise SystemExit("--shapes needs a value, e.g. 128:8192:c")
         shapes = parse_shapes(argv[i + 1])
         del argv[i : i + 2]
-    only_kernel, timers = "--kernel-only" in argv, "--timers" in argv
-    if only_kernel and timers:
-        raise SystemExit("--kernel-only and --timers are two modes; pass one")
-    args = [a for a in argv if a not in ("--kernel-only", "--timers")]
+    only_kernel, timers, split = "--kernel-only" in argv, "--timers" in argv, "--breakdown" in argv
+    if only_kernel + timers + split > 1:
+        raise SystemExit("--kernel-only, --timers and --breakdown are separate modes; pass one")
+    args = [a for a in argv if a not in ("--kernel-only", "--timers", "--breakdown")]
     label = args[0] if args else "build"
     b, h = 4, 32
     cells = []
@@ -93,6 +130,13 @@ def main() -> None:
                     for ms in (time_ms(kernel_fn, 50, 200), back_to_back_ms(kernel_fn), profiler_ms(kernel_fn))]
             print(f"[{label}] D{d} N={n} causal={int(causal)}: do_bench {tops[0]:.1f}  back-to-back {tops[1]:.1f}  "
                   f"profiler {tops[2]:.1f} TOPS", flush=True)
+        elif split:
+            call = lambda: sageattention.sageattn(q, k, v, is_causal=causal)  # noqa: B023, E731
+            e2e_ms, kernel_ms = time_ms(call), time_ms(kernel_fn)
+            quant_ms = time_ms(lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False))  # noqa: B023
+            print(f"[{label}] D{d} N={n} causal={int(causal)}: do_bench sageattn {e2e_ms * 1e3:.1f} us, quant "
+                  f"{quant_ms * 1e3:.1f} + kernel {kernel_ms * 1e3:.1f} = {(quant_ms + kernel_ms) * 1e3:.1f} us", flush=True)
+            print(breakdown(f"{label} D{d} N={n} causal={int(causal)}", call), flush=True)
         else:
             quant_ms = time_ms(lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False))  # noqa: B023
             kernel = ops_count / (time_ms(kernel_fn) / 1e3) / 1e12

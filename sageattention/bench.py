@@ -185,13 +185,30 @@ def time_ms(fn: Callable[[], object], warmup_ms: float = 100, rep_ms: float = 30
     return times[len(times) // 2]
 
 
-def environment() -> dict[str, str]:
-    driver = "unknown"
+def gpu_board() -> dict[str, str]:
+    """Driver, board power limit and maximum SM clock of the current GPU, from nvidia-smi ("unknown" where it
+    cannot say). D=128 attention runs at the power limit on an H100/H200 (bench/power_probe.py), so these two
+    figures belong beside any TOPS figure."""
+    fields = ("driver", "power_limit_w", "sm_clock_max_mhz")
+    query = ["nvidia-smi", "--query-gpu=driver_version,power.limit,clocks.max.sm", "--format=csv,noheader,nounits"]
+    uuid = str(getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "uuid", ""))
     try:
-        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=20, check=False).stdout.strip().splitlines()[0]
+        out = ""
+        if uuid:  # this process's GPU, whatever CUDA_VISIBLE_DEVICES maps it to
+            out = subprocess.run(query + ["-i", uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"],
+                                 capture_output=True, text=True, timeout=20, check=False).stdout.strip()
+        if not out:
+            out = subprocess.run(query, capture_output=True, text=True, timeout=20, check=False).stdout.strip()
+        values = [v.strip() for v in out.splitlines()[0].split(",")]
     except (OSError, IndexError, subprocess.SubprocessError):
-        pass
+        values = []
+    if len(values) != len(fields):
+        values = ["unknown"] * len(fields)
+    return dict(zip(fields, values))
+
+
+def environment() -> dict[str, str]:
+    board = gpu_board()
     try:
         from sageattention._build_config import BUILD_CONFIG
 
@@ -201,7 +218,7 @@ def environment() -> dict[str, str]:
     return {
         "device_name": torch.cuda.get_device_name(),
         "capability": "sm_{}{}".format(*torch.cuda.get_device_capability()),
-        "driver": driver,
+        **board,
         "torch": torch.__version__,
         "cuda": str(torch.version.cuda),
         "cudnn": str(torch.backends.cudnn.version()),
@@ -226,8 +243,8 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     unknown = [n for n in names if n not in BACKENDS]
     if unknown:
         raise SystemExit(f"unknown backends {unknown}; known: {list(BACKENDS)}")
-    print(f"# {env['device_name']} ({env['capability']}), driver {env['driver']}, torch {env['torch']}, "
-          f"CUDA {env['cuda']}, {env['date']}", flush=True)
+    print(f"# {env['device_name']} ({env['capability']}), driver {env['driver']}, power limit {env['power_limit_w']} W, "
+          f"torch {env['torch']}, CUDA {env['cuda']}, {env['date']}", flush=True)
     rows: list[dict[str, object]] = []
     skipped: dict[str, str] = {}
     for d in args.headdims:
@@ -274,7 +291,8 @@ def markdown(rows: list[dict[str, object]]) -> str:
         return "no results\n"
     env = timed[0]
     header = (
-        f"driver {env['driver']}, torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, "
+        f"driver {env['driver']}, board power limit {env.get('power_limit_w', 'unknown')} W, SM clock max "
+        f"{env.get('sm_clock_max_mhz', 'unknown')} MHz, torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, "
         f"sageattention {env['sageattention']}, {env['date']}. {env['dtype']}, B={env['batch']} H={env['heads']}, "
         f"layout {env['layout']}. TOPS = 4·B·H·N²·D / time (halved for causal); median of CUDA-event timings. "
         "`_kernel` rows time pre-quantized inputs (no quantization passes)."

@@ -41,6 +41,20 @@ def test_markdown_tables_and_skips(tmp_path):
     assert bench.plot(rows, tmp_path / "t.png") and (tmp_path / "t.png").stat().st_size > 0
 
 
+def test_markdown_header_names_the_board_power_limit():
+    row = {**_row("a", 1024, 100.0), "power_limit_w": "700.00", "sm_clock_max_mhz": "1980"}
+    assert "board power limit 700.00 W, SM clock max 1980 MHz" in bench.markdown([row])
+    # rows written before the board fields existed still render
+    assert "board power limit unknown W" in bench.markdown([_row("a", 1024, 100.0)])
+
+
+@pytest.mark.gpu
+def test_gpu_board_reads_this_gpu():
+    board = bench.gpu_board()
+    assert board["driver"] != "unknown", board
+    assert float(board["power_limit_w"]) > 0 and float(board["sm_clock_max_mhz"]) > 0, board
+
+
 @pytest.mark.gpu
 def test_tiny_sweep_writes_rows(tmp_path):
     rc = bench.main(["--seqlens", "256", "--headdims", "64", "--causal", "0,1", "--batch", "1", "--heads", "2",
