@@ -1,11 +1,12 @@
 """SM clock, board power and the driver's clock-limit reasons while one workload runs back to back:
 does a kernel run into the power limit, and how do its TOPS move as the clock settles?
 
-    python bench/power_probe.py [--seconds S] [--shapes D:N[:c],...] [--backends NAME,...]
+    python bench/power_probe.py [--seconds S] [--shapes D:N[:c],...] [--only kernel,sageattn,cudnn,quant]
+                                [--backends NAME,...]
 
 Per shape: the sm90 kernel alone (pre-quantized operands), the whole `sageattn` call, cuDNN SDPA and the fused
-quantization pass (or, with --backends, those of `python -m sageattention.bench`'s backends instead), each S
-seconds (default 3) back to back after 1 s idle. nvidia-smi samples every 50 ms in the
+quantization pass (--only: a subset of these; --backends: backends of `python -m sageattention.bench`
+instead), each S seconds (default 3) back to back after 1 s idle. nvidia-smi samples every 50 ms in the
 background; each phase prints the TOPS of single calls right after the idle second (burst: calls 2-4, each
 between two events), its TOPS over the first 0.3 s and over the rest, and the median SM clock, power draw and
 limit-reason bits of the samples after its first 0.5 s (bit 0x4: software power cap; 0x20/0x40: thermal
@@ -30,6 +31,7 @@ from sageattention.bench import BACKENDS  # noqa: E402
 from bench.sm90_e2e_ab import parse_shapes  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
+DEFAULT_WORKLOADS = ("kernel", "sageattn", "cudnn", "quant")
 FIELDS = "timestamp,clocks.sm,power.draw,temperature.gpu"
 REASON_FIELDS = ("clocks_event_reasons.active", "clocks_throttle_reasons.active")
 
@@ -84,6 +86,9 @@ def main() -> None:
     unknown = [name for name in names if name not in BACKENDS]
     if unknown:
         raise SystemExit(f"--backends: unknown {unknown}; known: {sorted(BACKENDS)}")
+    only = argv[argv.index("--only") + 1].split(",") if "--only" in argv else list(DEFAULT_WORKLOADS)
+    if not set(only) <= set(DEFAULT_WORKLOADS):
+        raise SystemExit(f"--only: expected names from {DEFAULT_WORKLOADS}, got {only}")
     field = reason_field()
     query = FIELDS + (f",{field}" if field else "")
     with tempfile.NamedTemporaryFile("w+", suffix=".csv") as log:
@@ -107,6 +112,7 @@ def main() -> None:
                              ("sageattn", lambda: sageattention.sageattn(q, k, v, is_causal=causal), work),  # noqa: B023
                              ("cudnn", sdpa_cudnn, work),
                              ("quant", lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False), 0.0))  # noqa: B023
+                workloads = tuple(w for w in workloads if w[0] in only)
                 if names:
                     workloads = tuple((name, BACKENDS[name].make(q, k, v, causal, "HND"), work) for name in names)  # noqa: B023
                 for name, fn, w in workloads:
