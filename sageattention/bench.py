@@ -193,13 +193,13 @@ def gpu_board() -> dict[str, str]:
     query = ["nvidia-smi", "--query-gpu=driver_version,power.limit,clocks.max.sm", "--format=csv,noheader,nounits"]
     uuid = str(getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "uuid", ""))
     try:
-        out = ""
+        found = None
         if uuid:  # this process's GPU, whatever CUDA_VISIBLE_DEVICES maps it to
-            out = subprocess.run(query + ["-i", uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"],
-                                 capture_output=True, text=True, timeout=20, check=False).stdout.strip()
-        if not out:
-            out = subprocess.run(query, capture_output=True, text=True, timeout=20, check=False).stdout.strip()
-        values = [v.strip() for v in out.splitlines()[0].split(",")]
+            found = subprocess.run(query + ["-i", uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"],
+                                   capture_output=True, text=True, timeout=20, check=False)
+        if found is None or found.returncode != 0:  # an older driver or torch: the first GPU's figures
+            found = subprocess.run(query, capture_output=True, text=True, timeout=20, check=False)
+        values = [v.strip() for v in found.stdout.strip().splitlines()[0].split(",")]
     except (OSError, IndexError, subprocess.SubprocessError):
         values = []
     if len(values) != len(fields):
