@@ -15,6 +15,10 @@
 #              ROUNDS rounds (default 3), every other round in reverse build order. SHAPES=D:N[:c],...
 #              times other shapes than the script's default set.
 #     BITWISE=1: first, bench/sm90_bitwise.py of every build against the first one.
+#   power      the energy A/B: no tests; bench/power_probe.py --only kernel,sageattn per build and round
+#              (clock, board power and limit reasons beside the TOPS), ROUNDS rounds (default 2), every
+#              other round in reverse build order. SHAPES as for quick (default 128:8192,128:16384,64:16384).
+#     BITWISE=1: first, bench/sm90_bitwise.py of every build against the first one.
 #   profile    the default mode plus an ncu profile of one D128 N=8K launch per build
 #              (bench/sm90_profile.py): the details page as text and the per-SASS-instruction page
 #              (stall samples) as xz-compressed CSV.
@@ -22,7 +26,7 @@ set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/variants}
 mode=${1:-default}
-case $mode in default | quick | profile) ;; *) echo "usage: $0 [quick | profile]" >&2; exit 2 ;; esac
+case $mode in default | quick | power | profile) ;; *) echo "usage: $0 [quick | power | profile]" >&2; exit 2 ;; esac
 mkdir -p "$OUT"
 log=$OUT/ab.log
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee -a "$log"
@@ -32,7 +36,7 @@ for dir in $builds; do [ -f "$dir/_C_sm90.abi3.so" ] || xz -dk "$dir/_C_sm90.abi
 use() { cp "$1/_C_sm90.abi3.so" sageattention/_C_sm90.abi3.so; }  # install one build's module
 build_env() { cat "$1/env" 2>/dev/null; }
 
-if [ "$mode" = quick ]; then
+if [ "$mode" = quick ] || [ "$mode" = power ]; then
   first=$(echo "$builds" | head -1)
   if [ "${BITWISE:-0}" = 1 ]; then
     use "$first"
@@ -45,13 +49,22 @@ if [ "$mode" = quick ]; then
   fi
   shapes=()
   [ -n "${SHAPES:-}" ] && shapes=(--shapes "$SHAPES")
-  for round in $(seq 1 "${ROUNDS:-3}"); do
+  [ "$mode" = power ] && [ -z "${SHAPES:-}" ] && shapes=(--shapes 128:8192,128:16384,64:16384)
+  rounds=${ROUNDS:-3}
+  [ "$mode" = power ] && rounds=${ROUNDS:-2}
+  for round in $(seq 1 "$rounds"); do
     order=$builds
     [ $((round % 2)) = 0 ] && order=$(echo "$builds" | sort -r)
     for dir in $order; do
       use "$dir"
-      env $(build_env "$dir") timeout 150 python3 bench/sm90_e2e_ab.py "$(basename "$dir")" --kernel-only "${shapes[@]}" \
-        2>&1 | tail -2 | tee -a "$log"
+      if [ "$mode" = power ]; then
+        echo "[$(basename "$dir")] round $round" | tee -a "$log"
+        env $(build_env "$dir") timeout 150 python3 bench/power_probe.py --only kernel,sageattn "${shapes[@]}" \
+          2>&1 | grep -v -i warn | tee -a "$log"
+      else
+        env $(build_env "$dir") timeout 150 python3 bench/sm90_e2e_ab.py "$(basename "$dir")" --kernel-only "${shapes[@]}" \
+          2>&1 | tail -2 | tee -a "$log"
+      fi
     done
   done
   exit 0
