@@ -5,8 +5,8 @@ does a kernel run into the power limit, and how do its TOPS move as the clock se
                                 [--backends NAME,...]
 
 Per shape: the sm90 kernel alone (pre-quantized operands), the whole `sageattn` call, cuDNN SDPA and the fused
-quantization pass (--only: a subset of these; --backends: backends of `python -m sageattention.bench`
-instead), each S seconds (default 3) back to back after 1 s idle. nvidia-smi samples every 50 ms in the
+quantization pass (--only: a subset of these; --backends, not with --only: backends of
+`python -m sageattention.bench` instead), each S seconds (default 3) back to back after 1 s idle. nvidia-smi samples every 50 ms in the
 background; each phase prints the TOPS of single calls right after the idle second (burst: calls 2-4, each
 between two events), its TOPS over the first 0.3 s and over the rest, and the median SM clock, power draw and
 limit-reason bits of the samples after its first 0.5 s (bit 0x4: software power cap; 0x20/0x40: thermal
@@ -15,6 +15,7 @@ slowdowns; 0x1: idle).
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -78,17 +79,44 @@ def run_phase(fn: Callable[[], object], seconds: float, ops: float) -> tuple[flo
     return tops_early, tops_late, t0, t1
 
 
-def main() -> None:
-    argv = sys.argv[1:]
-    seconds = float(argv[argv.index("--seconds") + 1]) if "--seconds" in argv else 3.0
-    shapes = parse_shapes(argv[argv.index("--shapes") + 1]) if "--shapes" in argv else ((128, 8192, False),)
-    names = argv[argv.index("--backends") + 1].split(",") if "--backends" in argv else []
-    unknown = [name for name in names if name not in BACKENDS]
+def default_workloads(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n: int, causal: bool,
+                      work: float) -> tuple[tuple[str, Callable[[], object], float], ...]:
+    """(name, call, ops) of DEFAULT_WORKLOADS for one shape; the quantization pass counts no ops."""
+    ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
+
+    def sdpa_cudnn() -> object:
+        with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.CUDNN_ATTENTION):
+            return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+    return (("kernel", kernel_only(q, ops, n, causal, False), work),
+            ("sageattn", lambda: sageattention.sageattn(q, k, v, is_causal=causal), work),
+            ("cudnn", sdpa_cudnn, work),
+            ("quant", lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False), 0.0))
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="SM clock, board power and limit reasons per workload.")
+    parser.add_argument("--seconds", type=float, default=3.0, help="back-to-back seconds per workload")
+    parser.add_argument("--shapes", type=parse_shapes, default=((128, 8192, False),), help="D:N[:c],...")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--only", type=lambda x: x.split(","), default=list(DEFAULT_WORKLOADS),
+                       help=f"a subset of {','.join(DEFAULT_WORKLOADS)}")
+    group.add_argument("--backends", type=lambda x: x.split(","), default=[],
+                       help="backends of python -m sageattention.bench instead of the default workloads")
+    args = parser.parse_args(argv)
+    if args.seconds <= 0:
+        parser.error(f"--seconds must be positive, got {args.seconds}")
+    if not set(args.only) <= set(DEFAULT_WORKLOADS):
+        parser.error(f"--only: expected names from {DEFAULT_WORKLOADS}, got {args.only}")
+    unknown = [name for name in args.backends if name not in BACKENDS]
     if unknown:
-        raise SystemExit(f"--backends: unknown {unknown}; known: {sorted(BACKENDS)}")
-    only = argv[argv.index("--only") + 1].split(",") if "--only" in argv else list(DEFAULT_WORKLOADS)
-    if not set(only) <= set(DEFAULT_WORKLOADS):
-        raise SystemExit(f"--only: expected names from {DEFAULT_WORKLOADS}, got {only}")
+        parser.error(f"--backends: unknown {unknown}; known: {sorted(BACKENDS)}")
+    return args
+
+
+def main() -> None:
+    args = parse_args(sys.argv[1:])
+    seconds, shapes, only, names = args.seconds, args.shapes, args.only, args.backends
     field = reason_field()
     query = FIELDS + (f",{field}" if field else "")
     with tempfile.NamedTemporaryFile("w+", suffix=".csv") as log:
@@ -100,28 +128,18 @@ def main() -> None:
             for d, n, causal in shapes:
                 torch.manual_seed(0)
                 q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
-                ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
                 work = flops(b, h, n, d, causal)
-                cudnn = torch.nn.attention.SDPBackend.CUDNN_ATTENTION
-
-                def sdpa_cudnn() -> object:
-                    with torch.nn.attention.sdpa_kernel(cudnn):
-                        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # noqa: B023
-
-                workloads = (("kernel", kernel_only(q, ops, n, causal, False), work),
-                             ("sageattn", lambda: sageattention.sageattn(q, k, v, is_causal=causal), work),  # noqa: B023
-                             ("cudnn", sdpa_cudnn, work),
-                             ("quant", lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False), 0.0))  # noqa: B023
-                workloads = tuple(w for w in workloads if w[0] in only)
                 if names:
-                    workloads = tuple((name, BACKENDS[name].make(q, k, v, causal, "HND"), work) for name in names)  # noqa: B023
+                    workloads = tuple((name, BACKENDS[name].make(q, k, v, causal, "HND"), work) for name in names)
+                else:
+                    workloads = tuple(w for w in default_workloads(q, k, v, n, causal, work) if w[0] in only)
                 for name, fn, w in workloads:
                     fn()
                     time.sleep(1.0)
                     burst = burst_tops(fn, w)
                     early, late, t0, t1 = run_phase(fn, seconds, w)
                     phases.append((f"D{d}{'c' if causal else ''}-{n // 1024}K {name}", burst, early, late, t0, t1))
-                del q, k, v, ops
+                del q, k, v, workloads
         finally:
             time.sleep(0.2)
             smi.terminate()

@@ -113,6 +113,8 @@ def main() -> None:
     if only_kernel + timers + split > 1:
         raise SystemExit("--kernel-only, --timers and --breakdown are separate modes; pass one")
     args = [a for a in argv if a not in ("--kernel-only", "--timers", "--breakdown")]
+    if any(a.startswith("-") for a in args) or len(args) > 1:
+        raise SystemExit(f"expected one LABEL and the options --kernel-only, --timers, --breakdown, --shapes; got {args}")
     label = args[0] if args else "build"
     b, h = 4, 32
     cells = []
@@ -122,6 +124,8 @@ def main() -> None:
         ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
         ops_count = flops(b, h, n, d, causal)
         kernel_fn = kernel_only(q, ops, n, causal, False)
+        quant_fn = lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False)  # noqa: B023, E731
+        call_fn = lambda: sageattention.sageattn(q, k, v, is_causal=causal)  # noqa: B023, E731
         if only_kernel:
             kernel = ops_count / (time_ms(kernel_fn, 50, 200) / 1e3) / 1e12
             cells.append(f"D{d}{'c' if causal else ''}-{n // 1024}K {kernel:6.1f}")
@@ -131,19 +135,17 @@ def main() -> None:
             print(f"[{label}] D{d} N={n} causal={int(causal)}: do_bench {tops[0]:.1f}  back-to-back {tops[1]:.1f}  "
                   f"profiler {tops[2]:.1f} TOPS", flush=True)
         elif split:
-            call = lambda: sageattention.sageattn(q, k, v, is_causal=causal)  # noqa: B023, E731
-            e2e_ms, kernel_ms = time_ms(call), time_ms(kernel_fn)
-            quant_ms = time_ms(lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False))  # noqa: B023
+            e2e_ms, kernel_ms, quant_ms = time_ms(call_fn), time_ms(kernel_fn), time_ms(quant_fn)
             print(f"[{label}] D{d} N={n} causal={int(causal)}: do_bench sageattn {e2e_ms * 1e3:.1f} us, quant "
                   f"{quant_ms * 1e3:.1f} + kernel {kernel_ms * 1e3:.1f} = {(quant_ms + kernel_ms) * 1e3:.1f} us", flush=True)
-            print(breakdown(f"{label} D{d} N={n} causal={int(causal)}", call), flush=True)
+            print(breakdown(f"{label} D{d} N={n} causal={int(causal)}", call_fn), flush=True)
         else:
-            quant_ms = time_ms(lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False))  # noqa: B023
+            quant_ms = time_ms(quant_fn)
             kernel = ops_count / (time_ms(kernel_fn) / 1e3) / 1e12
-            e2e = ops_count / (time_ms(lambda: sageattention.sageattn(q, k, v, is_causal=causal)) / 1e3) / 1e12  # noqa: B023
+            e2e = ops_count / (time_ms(call_fn) / 1e3) / 1e12
             print(f"[{label}] D{d} N={n} causal={int(causal)}: quant {quant_ms:.3f} ms  kernel {kernel:6.1f}  "
                   f"sageattn {e2e:6.1f} TOPS", flush=True)
-        del q, k, v, ops, kernel_fn
+        del q, k, v, ops, kernel_fn, quant_fn, call_fn
     if only_kernel:
         print(f"[{label:>14}] " + "  ".join(cells), flush=True)
 
