@@ -23,13 +23,4 @@ timeout 280 python3 -m sageattention.bench --warmup-ms 50 --rep-ms 200 --out "$O
   | tee "$OUT/bench.log" | grep -vE "^\s*$" | tail -40
 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
   | tail -2 | tee "$OUT/memcheck.log"
-timeout 90 compute-sanitizer --tool memcheck --error-exitcode 9 python3 -c "
-import math, torch
-from sageattention.kernels import sm90
-for d, c, n, dt in [(128, True, 300, torch.float16), (64, False, 200, torch.bfloat16), (128, False, 129, torch.float16)]:
-    q, k, v = (torch.randn(1, 2, n, d, device='cuda', dtype=dt) for _ in range(3))
-    for acc in ('fp32', 'fp32+fp32'):
-        sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout='HND', is_causal=c, qk_quant_gran='per_thread',
-            sm_scale=1 / math.sqrt(d), pv_accum_dtype=acc, smooth_k=True, smooth_v=True, return_lse=True)
-torch.cuda.synchronize(); print('sm90 memcheck sweep done')
-" 2>&1 | tail -2 | tee -a "$OUT/memcheck.log"
+timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/sm90_sanitize_sweep.py 2>&1 | tail -2 | tee -a "$OUT/memcheck.log"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU host check of a wheel built elsewhere (the main job's repaired wheel, carried in DIR):
 #   1. `python -m ci test-wheel W -m gpu` — exactly what release.yml's GPU legs run;
-#   2. memcheck of the sm90 kernel, both accumulations, 3 persistent CTAs walking many work items;
+#   2. memcheck of the sm90 kernel (bench/sm90_sanitize_sweep.py: both accumulations, the multicast kernel,
+#      default grid and a few CTAs or one cluster walking many work items);
 #   3. compute-sanitizer over every mma.sync variant and over the fused sm90 quantization pass;
 #   4. quantization bandwidth, the benchmark sweep (python -m sageattention.bench: every backend,
 #      N 1K-32K, D 64/128, causal and not; table, JSON, PNG) and the sm90 quick benchmark
@@ -9,7 +10,7 @@
 # usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench|bench-only]   (logs to $OUT; SWEEP_NAME names the sweep files)
 #   SANITIZE=sm90: only the sm90 attention memcheck (when the mma.sync and quantization modules did not change),
 #   SANITIZE=none: none;
-#   RACECHECK=1: also racecheck of the fused sm90 quantization pass (bench/quant_sanitize_sweep.py --quick).
+#   RACECHECK=1: also racecheck of the fused sm90 quantization pass and of the sm90 attention kernels (--quick sweeps).
 set -o pipefail
 export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 REPO=$(pwd)
@@ -32,16 +33,7 @@ rm -rf /tmp/pt && mkdir -p /tmp/pt && cp -r tests bench pyproject.toml /tmp/pt/ 
 export PYTHONPATH=/tmp/site:/tmp/pt
 python3 -m sageattention | tail -6
 [ "$2" = bench-only ] && SANITIZE=none
-[ "$SANITIZE" = none ] || SAGEATTENTION_SM90_CTAS=3 timeout 90 compute-sanitizer --tool memcheck --error-exitcode 9 python3 -c "
-import math, torch
-from sageattention.kernels import sm90
-for d, c, n in [(128, True, 300), (64, False, 200), (128, False, 129)]:
-    q, k, v = (torch.randn(1, 2, n, d, device='cuda', dtype=torch.float16) for _ in range(3))
-    for acc in ('fp32', 'fp32+fp32'):
-        sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout='HND', is_causal=c, qk_quant_gran='per_thread',
-            sm_scale=1 / math.sqrt(d), pv_accum_dtype=acc, smooth_k=True, smooth_v=False, return_lse=True)
-torch.cuda.synchronize(); print('sm90 memcheck sweep done (3 persistent CTAs, many work items each)')
-" 2>&1 | tail -3 | tee "$OUT/memcheck.log"
+[ "$SANITIZE" = none ] || timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/sm90_sanitize_sweep.py 2>&1 | tail -3 | tee "$OUT/memcheck.log"
 if [ "$SANITIZE" = all ]; then
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
     | tail -3 | tee -a "$OUT/memcheck.log"
@@ -53,6 +45,8 @@ else
 fi
 if [ "${RACECHECK:-0}" = 1 ]; then  # racecheck is slow: the quick sweep, one call per path
   timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py --quick 2>&1 \
+    | tail -4 | tee -a "$OUT/memcheck.log"
+  timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 python3 bench/sm90_sanitize_sweep.py --quick 2>&1 \
     | tail -4 | tee -a "$OUT/memcheck.log"
 fi
 [ "$2" = skip-bench ] && exit 0

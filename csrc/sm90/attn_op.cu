@@ -172,6 +172,10 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
     persistent = true;
   }
   SAGE_CHECK(static_cast<int64_t>(p.num_q_tiles) * hq * B < (int64_t{1} << 30), "too many query tiles for the grid");
+  // Paired q tiles share their K/V loads (kMulticastKernel decides which kernels) when the persistent grid
+  // runs and every head has an even number of q tiles; SAGEATTENTION_SM90_MULTICAST=0 turns it off.
+  const char* multicast_env = std::getenv("SAGEATTENTION_SM90_MULTICAST");
+  p.multicast = persistent && p.num_q_tiles % 2 == 0 && !(multicast_env && std::strcmp(multicast_env, "0") == 0);
   // The work queue's counter starts at zero on every launch (ordered on the stream before it).
   Tensor next_item = torch::stable::new_empty(q, {1}, ScalarType::Int);
   p.next_item = reinterpret_cast<int*>(next_item.data_ptr());

@@ -10,7 +10,8 @@
 
 namespace sage::sm90 {
 
-template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
+// kMC (kMulticastKernel): launched as 2-CTA clusters whose CTAs share each K/V tile load.
+template <int D, bool CAUSAL, typename OutT, bool kTwoLevel, bool kMC = false>
 __global__ void __launch_bounds__(kThreads, 1)
     attn_fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                     const __grid_constant__ CUtensorMap tm_v, const AttnParams p) {
@@ -29,11 +30,21 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int s = 0; s < T::kStages; ++s) {
       mbar_init(&sm.full[s], 1);
-      mbar_init(&sm.empty[s], 4 * kConsumerWarpgroups);
+      mbar_init(&sm.empty[s], 4 * kConsumerWarpgroups * (kMC ? 2 : 1));  // multicast: both CTAs' consumers
+    }
+    if (kMC) {
+      for (int h = 0; h < 2; ++h) {
+        mbar_init(&sm.pair_full[h], 1);
+        mbar_init(&sm.pair_empty[h], 1);
+      }
     }
     fence_barrier_init();
   }
   __syncthreads();
+  if (kMC) {  // the peer's barriers are initialised before its first multicast lands here
+    cluster_arrive();
+    cluster_wait();
+  }
 
   // The producer takes work items — blockIdx.x first, then the next free index of the launch's
   // counter — and hands item n to the consumers through Q slot n % T::kQSlots: sm.item[slot] with
@@ -49,12 +60,16 @@ __global__ void __launch_bounds__(kThreads, 1)
       tma_prefetch_map(&tm_v);
       int j0 = 0;
       for (int n = 0;; ++n) {
-        const int item = n == 0 ? static_cast<int>(blockIdx.x) : static_cast<int>(gridDim.x) + atomicAdd(p.next_item, 1);
+        const int item = kMC ? next_pair_item(sm, n, p) : next_item(n, p);
         const int qs = n % T::kQSlots;
         if (n >= T::kQSlots) mbar_wait(&sm.q_empty[qs], (n / T::kQSlots - 1) & 1);  // slot's last item done
         sm.item[qs] = item;
         if (item >= items) {
           mbar_arrive(&sm.q_full[qs]);
+          if (kMC) {
+            producer_drain(sm, j0);
+            pair_walk_end(sm, n);
+          }
           break;
         }
         const TileCoord tc = tile_of_item<CAUSAL>(item, p);
@@ -63,7 +78,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
         const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + tc.h / p.group;
         producer_loop<T>(sm, &tm_q, &tm_k, &tm_v, qs, static_cast<int>(bhq * p.nq_pad + q0),
-                         static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_steps, j0);
+                         static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_steps, j0,
+                         kMC ? static_cast<int>(cluster_rank()) : -1);
         j0 += n_steps;
       }
     }
@@ -106,7 +122,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         consumer_loop<D, CAUSAL>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0, n_steps,
                                  q_scale * p.sm_scale_log2, k_scale_head, j0);
       } else {
-        consumer_loop_single<D, CAUSAL>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0, n_steps,
+        consumer_loop_single<D, CAUSAL, kMC>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0, n_steps,
                                         q_scale * p.sm_scale_log2, k_scale_head, j0);
       }
       trace_item(n, kTrItemLoopEnd);
@@ -121,13 +137,53 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
+// The multicast kernel's grid: as many 2-CTA clusters as fit at once (the GPCs' SM counts decide, not just
+// sm_count / 2), at most sm_count / 2 (the test knob's CTA count) and one per pair. False when the runtime
+// cannot place a cluster: the caller launches the one-CTA kernel instead.
+template <int D, typename OutT>
+bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                      int sm_count, cudaStream_t stream) {
+  auto kernel = attn_fwd_kernel<D, false, OutT, false, true>;
+  constexpr int smem = TileTraits<D, false>::kSmemBytes;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = 2;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(2);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) != cudaSuccess || clusters < 1) {
+    (void)cudaGetLastError();  // not sticky: clear it so that the launch check below sees only the launch
+    return false;
+  }
+  const int pairs = num_work_items(p) / 2;
+  if (sm_count / 2 < clusters) clusters = sm_count / 2 > 0 ? sm_count / 2 : 1;
+  if (pairs < clusters) clusters = pairs;
+  cfg.gridDim = dim3(static_cast<unsigned>(2 * clusters));
+  cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
+  return true;
+}
+
 template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                  int sm_count, bool persistent, cudaStream_t stream) {
+  trace_reset();
+  if constexpr (kMulticastKernel<D, CAUSAL, kTwoLevel>) {
+    if (p.multicast && launch_multicast<D, OutT>(tm_q, tm_k, tm_v, p, sm_count, stream)) {
+      trace_dump(stream);
+      return;
+    }
+  }
   auto kernel = attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel>;
   constexpr int smem = TileTraits<D, kTwoLevel>::kSmemBytes;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  trace_reset();
   kernel<<<grid_shape(p, sm_count, persistent), kThreads, smem, stream>>>(tm_q, tm_k, tm_v, p);
   trace_dump(stream);
 }

@@ -61,6 +61,12 @@ struct SmemPlan {
   int* item;          // [T::kQSlots] the work item the producer handed out with the slot's last q_full phase
   uint64_t* full;   // [kStages] the entry's K and V^T tiles have landed
   uint64_t* empty;  // [kStages] one arrival per consumer warp once PV of the entry retired
+  // [2] multicast kernels (scheduler.cuh, next_pair): rank 0 takes each pair from the launch's counter and
+  // hands it to rank 1 through pair[h % 2]; pair_full (on rank 1) says it is written, pair_empty (on rank 0)
+  // that rank 1 has read it.
+  uint64_t* pair_full;
+  uint64_t* pair_empty;
+  int* pair;
 
   __device__ explicit SmemPlan(uint8_t* raw) {
     uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t{1023});
@@ -73,6 +79,9 @@ struct SmemPlan {
     full = bars + 2 * T::kQSlots;
     empty = full + T::kStages;
     item = reinterpret_cast<int*>(empty + T::kStages);
+    pair_full = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(item + T::kQSlots) + 7) & ~uintptr_t{7});
+    pair_empty = pair_full + 2;
+    pair = reinterpret_cast<int*>(pair_empty + 2);
   }
 };
 
@@ -92,7 +101,7 @@ __device__ __forceinline__ int kv_steps_for(int q0, const AttnParams& p) {
 template <typename T>
 __device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
                                               const CUtensorMap* tm_v, int qs, int q_row0, int kv_row0, int v_row0,
-                                              int n_steps, int j0) {
+                                              int n_steps, int j0, int mc_rank = -1) {
   mbar_arrive_expect_tx(&sm.q_full[qs], T::kQBytes);
   tma_load_2d(sm.q + qs * T::kQBytes, tm_q, &sm.q_full[qs], 0, q_row0);
   for (int j = 0; j < n_steps; ++j) {
@@ -101,12 +110,37 @@ __device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUten
     const uint32_t phase = (g / T::kStages) & 1;
     if (g >= T::kStages) mbar_wait(&sm.empty[s], phase ^ 1);
     mbar_arrive_expect_tx(&sm.full[s], T::kKBytes + T::kVBytes);
+    // Paired CTAs: rank 0 loads the K tile and rank 1 the V^T boxes, each into both CTAs. The entry's empty
+    // barrier counted both CTAs' consumers, so the peer's copy of the entry is free too.
+    if (mc_rank >= 0) {
+      if (mc_rank == 0) {
+        tma_load_2d_multicast(sm.k + s * T::kKBytes, tm_k, &sm.full[s], 0, kv_row0 + j * T::kStepKeys, 3);
+      } else {
+#pragma unroll
+        for (int h = 0; h < T::kSegments; ++h)
+          tma_load_2d_multicast(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.full[s],
+                                j * T::kStepKeys + h * T::kVBoxKeys, v_row0, 3);
+      }
+      continue;
+    }
     tma_load_2d(sm.k + s * T::kKBytes, tm_k, &sm.full[s], 0, kv_row0 + j * T::kStepKeys);
 #pragma unroll
     for (int h = 0; h < T::kSegments; ++h)
       tma_load_2d(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.full[s], j * T::kStepKeys + h * T::kVBoxKeys,
                   v_row0);
   }
+}
+
+// Multicast kernels, after the end of the walk: the peer's consumers still arrive on this CTA's empty
+// barriers (and the peer's loads land here) until both CTAs have finished their last item, so the CTA must
+// not exit before. Waits for the phase a refill of each of the next kStages ring positions would wait for:
+// then both CTAs' consumers have released every entry, and every multicast into this CTA has completed
+// (the consumers waited for it). A cluster barrier at the end of the kernel would do the same, but it made
+// ptxas lose the consumer loop's warp-uniform values (bench/NOTES.md, "K/V multicast").
+template <typename T>
+__device__ __forceinline__ void producer_drain(const SmemPlan<T>& sm, int j0) {
+  for (int g = j0; g < j0 + T::kStages; ++g)
+    if (g >= T::kStages) mbar_wait(&sm.empty[g % T::kStages], ((g / T::kStages) & 1) ^ 1);
 }
 
 __device__ __forceinline__ float fast_exp2(float x) {
@@ -286,13 +320,15 @@ __device__ __forceinline__ void issue_pv_wgmmas(float (&acc)[D / 2], const uint3
   }
 }
 
-// What both consumer loops share: the warpgroup's view of one work item's steps in the ring.
-template <typename T, int D>
+// What both consumer loops share: the warpgroup's view of one work item's steps in the ring. kMC: the ring is
+// shared with the cluster's other CTA (kMulticastKernel).
+template <typename T, int D, bool kMC = false>
 struct ConsumerRing {
   const SmemPlan<T>& sm;
   const AttnParams& p;
   const float* k_scale_head;
   int j0, lane, t;
+  uint32_t empty_cl;  // kMC: the shared::cluster address of empty[0] in this CTA (lane 0) or the peer (lane 1)
 
   __device__ __forceinline__ int slot(int it) const { return (j0 + it) % T::kStages; }
   // Step `it`'s K and V^T tiles have landed.
@@ -300,6 +336,10 @@ struct ConsumerRing {
   // After PV(it) has retired: one arrival per warp frees the entry.
   __device__ __forceinline__ void release(int it) const {
     __syncwarp();
+    if constexpr (kMC) {  // lane 0 frees this CTA's entry and lane 1 the peer's (the peer refills ours too)
+      if (lane < 2) mbar_arrive_cluster(empty_cl + 8u * static_cast<uint32_t>(slot(it)));
+      return;
+    }
     if (lane == 0) mbar_arrive(&sm.empty[slot(it)]);
   }
   __device__ __forceinline__ void issue_qk(int32_t (&s_acc)[T::kScoreRegs], uint64_t desc_q, int it) const {
@@ -329,7 +369,7 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>
                                               const int8_t* q_tile, RowState<D>& st, int wg, int warp, int lane,
                                               int q0, int n_steps, float q_scale, const float* k_scale_head, int j0) {
   using T = TileTraits<D, true>;
-  const ConsumerRing<T, D> ring{sm, p, k_scale_head, j0, lane, lane & 3};
+  const ConsumerRing<T, D> ring{sm, p, k_scale_head, j0, lane, lane & 3, 0u};
   const int t = lane & 3;
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);  // and row0 + 8
   const int warp_row0 = q0 + wg * 64 + warp * 16;
@@ -441,14 +481,15 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>
 // issued. Measured on the H200 (bench/NOTES.md, v12), kernel-only: ping-pong turns cost this loop
 // 4-13 % (a warpgroup in a long softmax holds the other's next batch back), so the warpgroups
 // issue freely.
-template <int D, bool CAUSAL>
+template <int D, bool CAUSAL, bool kMC = false>
 __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D, false>>& sm, const AttnParams& p,
                                                      const int8_t* q_tile, RowState<D>& st, int wg, int warp,
                                                      int lane, int q0, int n_steps, float q_scale,
                                                      const float* k_scale_head, int j0) {
   using T = TileTraits<D, false>;
   constexpr int NSEG = T::kSegments;
-  const ConsumerRing<T, D> ring{sm, p, k_scale_head, j0, lane, lane & 3};
+  const uint32_t empty_cl = kMC ? cluster_smem_addr(&sm.empty[0], cluster_rank() ^ (lane == 1 ? 1u : 0u)) : 0u;
+  const ConsumerRing<T, D, kMC> ring{sm, p, k_scale_head, j0, lane, lane & 3, empty_cl};
   const int t = lane & 3;
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);
   const int warp_row0 = q0 + wg * 64 + warp * 16;

@@ -6,10 +6,14 @@
 // of one CTA per item runs the same code once per CTA.
 // Items are head-major with the q tile fastest (consecutive items share K/V in L2); under causal
 // masking the q tiles of a head go longest-first, so the short diagonal tiles fill the tail.
+// Multicast kernels (kMulticastKernel) walk pairs of items instead: 2-CTA clusters, cluster c starting
+// with pair c, rank r of the cluster taking item 2 * pair + r (an even number of q tiles per head keeps
+// both in one head); rank 0 takes the next pairs from the counter and hands them to rank 1.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include "sm90/ptx.cuh"
 #include "sm90/tile.cuh"
 
 namespace sage::sm90 {
@@ -26,6 +30,47 @@ __device__ __forceinline__ TileCoord tile_of_item(int item, const AttnParams& p)
   const int x = item % p.num_q_tiles;
   const int hb = item / p.num_q_tiles;
   return {CAUSAL ? p.num_q_tiles - 1 - x : x, hb % p.hq, hb / p.hq};
+}
+
+// The n-th item of a single CTA's walk (the producer thread asks once per item).
+__device__ __forceinline__ int next_item(int n, const AttnParams& p) {
+  return n == 0 ? static_cast<int>(blockIdx.x) : static_cast<int>(gridDim.x) + atomicAdd(p.next_item, 1);
+}
+
+// The n-th item of a cluster CTA's walk (multicast kernels; the producer thread of both ranks asks once per
+// item, in step). Hand-over h = n - 1 uses slot h % 2: rank 0 stores the pair into rank 1's shared memory
+// and releases it with an arrival on rank 1's pair_full; rank 1 acknowledges every hand-over on rank 0's
+// pair_empty, which rank 0 waits for before it reuses the slot and, for the last two, before it exits
+// (pair_walk_end). Two slots let rank 0 run a hand-over ahead. Returns num_work_items(p) for the end of
+// the walk: rank 1 leaves only after it read that last hand-over, so rank 0's stores always find it.
+template <typename Plan>
+__device__ __forceinline__ int next_pair_item(const Plan& sm, int n, const AttnParams& p) {
+  const int pairs = num_work_items(p) / 2;
+  const uint32_t rank = cluster_rank();
+  int pair = static_cast<int>(blockIdx.x / 2);
+  if (n > 0) {
+    const int h = n - 1, hs = h % 2;
+    if (rank == 0) {
+      pair = static_cast<int>(gridDim.x / 2) + atomicAdd(p.next_item, 1);
+      if (h >= 2) mbar_wait_acquire_cluster(&sm.pair_empty[hs], (h / 2 - 1) & 1);
+      st_cluster_s32(cluster_smem_addr(&sm.pair[hs], 1), pair);
+      mbar_arrive_release_cluster(cluster_smem_addr(&sm.pair_full[hs], 1));
+    } else {
+      mbar_wait_acquire_cluster(&sm.pair_full[hs], (h / 2) & 1);
+      pair = *reinterpret_cast<volatile int*>(&sm.pair[hs]);
+      mbar_arrive_release_cluster(cluster_smem_addr(&sm.pair_empty[hs], 0));
+    }
+  }
+  return pair < pairs ? 2 * pair + static_cast<int>(rank) : 2 * pairs;
+}
+
+// Rank 0, after its walk's n-th request returned the end: waits for rank 1's acknowledgements of the last two
+// hand-overs (h = n - 2, n - 1), so that no arrival of rank 1 is still on its way to this CTA when it exits.
+template <typename Plan>
+__device__ __forceinline__ void pair_walk_end(const Plan& sm, int n) {
+  if (cluster_rank() != 0) return;
+  for (int h = n - 2; h < n; ++h)
+    if (h >= 0) mbar_wait_acquire_cluster(&sm.pair_empty[h % 2], (h / 2) & 1);
 }
 
 // Persistent: min(items, SMs); otherwise one CTA per item.

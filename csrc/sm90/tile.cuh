@@ -78,7 +78,8 @@ struct TileTraits {
   static constexpr int kVRowBytes = kVBoxKeys;   // 128 -> 128B swizzle, 64 -> 64B swizzle
   static constexpr int kBarriers = 2 * (kQSlots + kStages);  // q_full, q_empty per Q slot; full, empty per entry
   static constexpr int kSmemBytes =
-      1024 /*alignment slack*/ + kQSlots * kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 4 * kQSlots;
+      1024 /*alignment slack*/ + kQSlots * kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 4 * kQSlots +
+      8 + 8 * 4 + 4 * 2;  // the cluster's hand-over (SmemPlan): alignment, pair_full/pair_empty, pair
   static_assert(kSmemBytes <= 227 * 1024, "shared memory plan exceeds the sm_90 per-block limit");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBoxBytes % 1024 == 0,
                 "tiles must keep 1024-byte alignment for the swizzle atoms");
@@ -105,6 +106,15 @@ struct AttnParams {
                    // whichever CTA asks first
   int pingpong;  // 1: consumer warpgroups take turns issuing wgmmas (named barriers)
   float sm_scale_log2;  // sm_scale * log2(e)
+  int multicast;  // 1: launch as 2-CTA clusters on paired q tiles that share each K/V load (kMulticastKernel)
 };
+
+// Which kernels may run as 2-CTA clusters whose CTAs take the two q tiles of a pair (same head, so the
+// same K/V steps) and load each K/V tile once for both (TMA multicast; rank 0 the K tile, rank 1 the V^T
+// boxes): single level, non-causal (both tiles take the same number of steps), head dim 128. Measured on
+// the H200 against the one-CTA kernel (bench/NOTES.md, "K/V multicast"): D128 +2 % at 4K, +3 % at 8K and
+// 16K, from the clock the halved L2->SM traffic buys under the 700 W cap; D64 -2 % (not power capped).
+template <int D, bool CAUSAL, bool kTwoLevel>
+inline constexpr bool kMulticastKernel = D == 128 && !CAUSAL && !kTwoLevel;
 
 }  // namespace sage::sm90

@@ -253,3 +253,50 @@ def test_one_cta_per_item_grid_matches_the_persistent_grid(d, monkeypatch):
     want = run(q, k, v, accum="fp32")
     monkeypatch.setenv("SAGEATTENTION_SM90_PERSISTENT", "0")
     assert torch.equal(run(q, k, v, accum="fp32"), want)
+
+
+def attention_kernel_names(fn) -> list[str]:
+    """Names of the sm90 attention kernels that `fn` launched (CUDA profiler)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    return [e.name for e in prof.events() if "attn_fwd_kernel" in e.name]
+
+
+@pytest.mark.parametrize("qo, kv, hq, hkv, ctas", [(1000, 1000, 4, 4, None), (2048, 777, 8, 2, None),
+                                                   (256, 5000, 6, 3, None), (1000, 1000, 4, 2, "3"),
+                                                   (4096, 300, 2, 1, "1")])
+def test_multicast_pairs_match_the_one_cta_kernel_bit_for_bit(qo, kv, hq, hkv, ctas, monkeypatch):
+    # D128 non-causal single level with an even number of q tiles per head: 2-CTA clusters, each CTA of a
+    # pair taking one q tile, the pair sharing every K/V load; the CTA-count knob makes one or a few
+    # clusters walk many pairs (the hand-over between ranks). Same bits as one CTA per q tile.
+    q = make("NHD", 2, hq, qo, 128, torch.bfloat16, strided=True)
+    k = make("NHD", 2, hkv, kv, 128, torch.bfloat16, offset=2.0)
+    v = make("NHD", 2, hkv, kv, 128, torch.bfloat16)
+
+    def call():
+        return run(q, k, v, layout="NHD", lse=True, accum="fp32")
+
+    monkeypatch.setenv("SAGEATTENTION_SM90_MULTICAST", "0")
+    want, want_lse = call()
+    single = attention_kernel_names(call)
+    monkeypatch.delenv("SAGEATTENTION_SM90_MULTICAST")
+    if ctas:
+        monkeypatch.setenv("SAGEATTENTION_SM90_CTAS", ctas)
+    got, got_lse = call()
+    paired = attention_kernel_names(call)
+    assert len(single) == len(paired) == 1 and single != paired, (single, paired)  # the cluster kernel ran
+    assert torch.equal(got, want)
+    assert torch.equal(got_lse, want_lse)
+    assert not got.isnan().any()
+
+
+@pytest.mark.parametrize("d, causal, accum, qo", [(64, False, "fp32", 1024), (128, True, "fp32", 1024),
+                                                  (128, False, "fp32+fp32", 1024), (128, False, "fp32", 1100)])
+def test_multicast_only_where_it_was_measured_faster(d, causal, accum, qo, monkeypatch):
+    # D64, causal, two-level and an odd number of q tiles per head (1100 rows: 9) keep the one-CTA kernel.
+    q, k, v = (make("HND", 1, 4, qo, d, torch.float16) for _ in range(3))
+    on = attention_kernel_names(lambda: run(q, k, v, causal=causal, accum=accum))
+    monkeypatch.setenv("SAGEATTENTION_SM90_MULTICAST", "0")
+    off = attention_kernel_names(lambda: run(q, k, v, causal=causal, accum=accum))
+    assert len(on) == 1 and on == off
