@@ -27,15 +27,16 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(uint64_t* bar, uint32_t by
 __device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(bar)) : "memory");
 }
+// The try_wait spin loop on the mbarrier at %0 for the phase of parity %1; SEM: the wait's memory semantics
+// ("" = acquire at CTA scope).
+#define SAGE_MBAR_WAIT_LOOP(SEM)                                   \
+  "{\n.reg .pred done;\n"                                         \
+  "SAGE_MBAR_WAIT_%=:\n"                                          \
+  "mbarrier.try_wait.parity" SEM ".shared::cta.b64 done, [%0], %1;\n" \
+  "@!done bra SAGE_MBAR_WAIT_%=;\n}\n"
 // Spins until the phase with the given parity has completed.
 __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\n"
-      "SAGE_MBAR_WAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra SAGE_MBAR_WAIT_%=;\n}\n" ::"r"(smem_u32(bar)),
-      "r"(parity)
-      : "memory");
+  asm volatile(SAGE_MBAR_WAIT_LOOP("") ::"r"(smem_u32(bar)), "r"(parity) : "memory");
 }
 
 // ---- TMA --------------------------------------------------------------------------------------
@@ -113,13 +114,7 @@ __device__ __forceinline__ void mbar_arrive_release_cluster(uint32_t addr) {
   asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" ::"r"(addr) : "memory");
 }
 __device__ __forceinline__ void mbar_wait_acquire_cluster(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\n"
-      "SAGE_MBAR_WAIT_CL_%=:\n"
-      "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra SAGE_MBAR_WAIT_CL_%=;\n}\n" ::"r"(smem_u32(bar)),
-      "r"(parity)
-      : "memory");
+  asm volatile(SAGE_MBAR_WAIT_LOOP(".acquire.cluster") ::"r"(smem_u32(bar)), "r"(parity) : "memory");
 }
 // The float at `local`'s offset in the shared memory of cluster CTA `rank` (distributed shared memory).
 __device__ __forceinline__ float ld_cluster(const float* local, uint32_t rank) {
