@@ -1,5 +1,6 @@
 // The sm_90a attention kernel: composes the producer/consumer mainloop, the epilogue and the tile
-// scheduler; and its launch template (one instantiation per head dim x causal x output dtype).
+// scheduler; and its launch template (one instantiation per head dim x causal x output dtype x accumulation,
+// in inst_hdim*.cu; the D128 non-causal single-level one also instantiates the multicast kernel).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -47,7 +48,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   // The producer takes work items — blockIdx.x first, then the next free index of the launch's
-  // counter — and hands item n to the consumers through Q slot n % T::kQSlots: sm.item[slot] with
+  // counter (multicast kernels: pairs of items per cluster, scheduler.cuh) — and hands item n to the consumers through Q slot n % T::kQSlots: sm.item[slot] with
   // the Q load's q_full phase; an index past the end, published with a plain arrive, ends both
   // walks. With two slots the producer runs up to one item ahead: item n+1's Q and first K/V steps
   // load while the consumers finish item n. Both roles count the same KV steps (j0), so their views
