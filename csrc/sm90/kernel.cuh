@@ -5,6 +5,9 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <atomic>
+
 #include "sm90/epilogue.cuh"
 #include "sm90/mainloop.cuh"
 #include "sm90/scheduler.cuh"
@@ -48,8 +51,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   // The producer takes work items — blockIdx.x first, then the next free index of the launch's
-  // counter (multicast kernels: pairs of items per cluster, scheduler.cuh) — and hands item n to the consumers through Q slot n % T::kQSlots: sm.item[slot] with
-  // the Q load's q_full phase; an index past the end, published with a plain arrive, ends both
+  // counter (multicast kernels: pairs of items per cluster, scheduler.cuh) — and hands item n to the
+  // consumers through Q slot n % T::kQSlots: sm.item[slot] with the Q load's q_full phase; an index past the end, published with a plain arrive, ends both
   // walks. With two slots the producer runs up to one item ahead: item n+1's Q and first K/V steps
   // load while the consumers finish item n. Both roles count the same KV steps (j0), so their views
   // of the ring's barrier phases agree.
@@ -138,9 +141,31 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-// The multicast kernel's grid: as many 2-CTA clusters as fit at once (the GPCs' SM counts decide, not just
-// sm_count / 2), at most sm_count / 2 (the test knob's CTA count) and one per pair. False when the runtime
-// cannot place a cluster: the caller launches the one-CTA kernel instead.
+// How many clusters of `cfg` fit on the current GPU at once (the GPCs' SM counts decide, not just SMs / 2);
+// 0 when none can be placed. Asked once per kernel and GPU, not on every call: the answer depends on nothing
+// else, and the query is host work on each attention call's path. `cached`: the kernel's own per-GPU answers
+// (zero-initialised: not asked yet; otherwise the answer + 1).
+constexpr int kCachedDevices = 64;
+template <typename Kernel>
+int clusters_that_fit(Kernel kernel, const cudaLaunchConfig_t& cfg, std::atomic<int> (&cached)[kCachedDevices]) {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) device = -1;
+  const bool cacheable = device >= 0 && device < kCachedDevices;
+  if (cacheable) {
+    if (const int c = cached[device].load(std::memory_order_relaxed)) return c - 1;
+  }
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) != cudaSuccess || clusters < 0) {
+    (void)cudaGetLastError();  // not sticky: clear it so that the launch check sees only the launch
+    return 0;                  // not cached: a later call asks again
+  }
+  if (cacheable) cached[device].store(clusters + 1, std::memory_order_relaxed);
+  return clusters;
+}
+
+// The multicast kernel's grid: as many 2-CTA clusters as fit at once, at most sm_count / 2 (the test knob's
+// CTA count) and one per pair. False when the runtime cannot place a cluster: the caller launches the one-CTA
+// kernel instead.
 template <int D, typename OutT>
 bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                       int sm_count, cudaStream_t stream) {
@@ -159,14 +184,10 @@ bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CU
   cfg.stream = stream;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  int clusters = 0;
-  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) != cudaSuccess || clusters < 1) {
-    (void)cudaGetLastError();  // not sticky: clear it so that the launch check below sees only the launch
-    return false;
-  }
-  const int pairs = num_work_items(p) / 2;
-  if (sm_count / 2 < clusters) clusters = sm_count / 2 > 0 ? sm_count / 2 : 1;
-  if (pairs < clusters) clusters = pairs;
+  static std::atomic<int> fit_per_gpu[kCachedDevices];  // one table per multicast kernel (this instantiation)
+  const int fit = clusters_that_fit(kernel, cfg, fit_per_gpu);
+  if (fit < 1) return false;
+  const int clusters = std::min({fit, std::max(1, sm_count / 2), num_work_items(p) / 2});
   cfg.gridDim = dim3(static_cast<unsigned>(2 * clusters));
   cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
   return true;

@@ -61,7 +61,7 @@ struct SmemPlan {
   int* item;          // [T::kQSlots] the work item the producer handed out with the slot's last q_full phase
   uint64_t* full;   // [kStages] the entry's K and V^T tiles have landed
   uint64_t* empty;  // [kStages] one arrival per consumer warp once PV of the entry retired
-  // [2] multicast kernels (scheduler.cuh, next_pair): rank 0 takes each pair from the launch's counter and
+  // [2] multicast kernels (scheduler.cuh, next_pair_item): rank 0 takes each pair from the launch's counter and
   // hands it to rank 1 through pair[h % 2]; pair_full (on rank 1) says it is written, pair_empty (on rank 0)
   // that rank 1 has read it.
   uint64_t* pair_full;
