@@ -99,7 +99,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int n = 0;; ++n) {
       const int qs = n % T::kQSlots;
       mbar_wait(&sm.q_full[qs], (n / T::kQSlots) & 1);
-      const int item = *reinterpret_cast<volatile int*>(&sm.item[qs]);
+      int item = *reinterpret_cast<volatile int*>(&sm.item[qs]);
+      // Causal: the item decides the step count, and a value loaded from shared memory is not known to be
+      // warp-uniform; through a shuffle it is, and ptxas keeps the loop's ring slots and wgmma descriptors in
+      // uniform registers (D128 loop 953 -> 916 instructions, 28 -> 8 R2UR per step; kernel +4 % at D128 16K,
+      // +7 % at D64 8K). Non-causal step counts come from the arguments alone; there the shuffle only moved
+      // ptxas' schedule, -2 to -3 % (bench/NOTES.md, "A warp-uniform step count").
+      if constexpr (CAUSAL) item = __shfl_sync(0xffffffffu, item, 0);
       if (item >= items) {
         trace_cta_end(n, j0);
         break;

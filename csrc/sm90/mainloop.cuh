@@ -527,12 +527,13 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
   };
   // Where those MOVs sit in the source (top of the step, or the end of the previous one, after the
   // pack) changes only ptxas' schedule of the loop, but by more than noise (kernel-only on the H200,
-  // bench/NOTES.md "Schedule A/B"): at the end, D128 non-causal +1.6 % at 8K and +0.6 % at 16K; causal
-  // -2 to -8 %, D64 -2.7 %. So it is chosen per instantiation; SAGE_SM90_INIT_AT_END overrides it.
+  // bench/NOTES.md "Schedule A/B"): at the end, D128 non-causal +1.6 % at 8K and +0.6 % at 16K, D128 causal
+  // +0.7 % (since its step count is warp-uniform; -2 to -8 % before), D64 -2.7 % and causal D64 -8 %. So it is
+  // chosen per instantiation; SAGE_SM90_INIT_AT_END overrides it.
 #ifdef SAGE_SM90_INIT_AT_END
   constexpr bool kInitAtEnd = SAGE_SM90_INIT_AT_END;
 #else
-  constexpr bool kInitAtEnd = D == 128 && !CAUSAL;
+  constexpr bool kInitAtEnd = D == 128;
 #endif
 
   {  // step 0: QK only (O is still zero: no rescale)
