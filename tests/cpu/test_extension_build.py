@@ -102,3 +102,67 @@ def test_sm90_kv_block_reports_the_compiled_softmax_steps() -> None:
         sm90.kv_block(64, "fp16")
     with pytest.raises(RuntimeError, match="head_dim_padded must be 64 or 128"):
         torch.ops.sageattention.sm90_kv_block(96, True)
+
+
+def _sass_functions(so: pathlib.Path, cuobjdump: str) -> dict[str, list[str]]:
+    """Each kernel's SASS instructions (text, address comments dropped), by mangled name."""
+    out = subprocess.run([cuobjdump, "--dump-sass", str(so)], capture_output=True, text=True, check=True).stdout
+    funcs: dict[str, list[tuple[int, str]]] = {}
+    current = None
+    for line in out.splitlines():
+        if "Function :" in line:
+            current = line.split("Function :")[1].strip()
+            funcs[current] = []
+        elif current is not None:
+            m = re.search(r"/\*([0-9a-f]{4,6})\*/\s+(.*?);", line)
+            if m:
+                funcs[current].append((int(m.group(1), 16), m.group(2).strip()))
+    return funcs
+
+
+def _wgmma_loops(ins: list[tuple[int, str]]) -> list[list[str]]:
+    """Bodies of the innermost conditional backward branches that enclose a wgmma: the consumer loops over K/V
+    steps. The loop over work items around them is left out, and so are the unconditional jumps back from the
+    out-of-line barrier-wait paths that ptxas places after the kernel's exit."""
+    index = {addr: i for i, (addr, _) in enumerate(ins)}
+    spans = []
+    for i, (addr, text) in enumerate(ins):
+        m = re.match(r"@!?U?P\d\s+BRA.*?0x([0-9a-f]+)", text)
+        if m and int(m.group(1), 16) < addr and int(m.group(1), 16) in index:
+            start = index[int(m.group(1), 16)]
+            if any("GMMA" in t for _, t in ins[start:i + 1]):
+                spans.append((start, i))
+    inner = [(a, b) for a, b in spans if not any((a, b) != (c, d) and a <= c and d <= b for c, d in spans)]
+    return [[t for _, t in ins[a:b + 1]] for a, b in inner]
+
+
+def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -> None:
+    """The SASS properties bench/NOTES.md measured: every sm90 attention kernel's consumer loop issues IGMMA
+    (QK) and QGMMA (PV), touches no local memory, and keeps its ring indices and wgmma descriptors in uniform
+    registers: at most 8 R2UR per loop (the Q descriptor). A value ptxas cannot prove warp-uniform (the causal
+    step count read from shared memory, eleventh session) made it 24-28 and cost causal 4-7 %. The non-causal
+    two-level loops keep 16-24: the shuffle that removes them measured 2-3 % slower there."""
+    _require_build()
+    if "_C_sm90" not in build_config()["modules"]:
+        pytest.skip("this build has no sm90 module")
+    cuobjdump = find_tool("cuobjdump")
+    if cuobjdump is None:
+        pytest.fail("cuobjdump not found: pip install 'nvidia-cuda-cuobjdump' (the .ci/run script does)")
+    funcs = _sass_functions(PKG / "_C_sm90.abi3.so", cuobjdump)
+    kernels = {name: ins for name, ins in funcs.items() if "attn_fwd_kernel" in name}
+    assert len(kernels) >= 16, sorted(funcs)  # D 64/128 x causal x fp16/bf16 x accumulation, + multicast
+    for name, ins in kernels.items():
+        # attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel, kMC>
+        m = re.search(r"attn_fwd_kernelILi(\d+)ELb([01])E.+?Lb([01])ELb([01])E", name)
+        assert m, name
+        causal, two_level = m.group(2) == "1", m.group(3) == "1"
+        loops = _wgmma_loops(ins)
+        assert loops, f"{name}: no loop issues a wgmma"
+        main = max(loops, key=len)
+        assert any(t.startswith("IGMMA") for t in main) and any(t.startswith("QGMMA") for t in main), name
+        for body in loops:
+            spills = [t for t in body if re.match(r"(@!?P\d\s+)?(LDL|STL)\b", t)]
+            assert not spills, f"{name}: local memory in a wgmma loop: {spills[:4]}"
+            r2ur = sum(t.startswith("R2UR") or " R2UR " in f" {t} " for t in body)
+            if causal or not two_level:
+                assert r2ur <= 8, f"{name}: {r2ur} R2UR in a {len(body)}-instruction wgmma loop"
