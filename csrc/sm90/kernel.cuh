@@ -52,10 +52,10 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   // The producer takes work items — blockIdx.x first, then the next free index of the launch's
   // counter (multicast kernels: pairs of items per cluster, scheduler.cuh) — and hands item n to the
-  // consumers through Q slot n % T::kQSlots: sm.item[slot] with the Q load's q_full phase; an index past the end, published with a plain arrive, ends both
-  // walks. With two slots the producer runs up to one item ahead: item n+1's Q and first K/V steps
-  // load while the consumers finish item n. Both roles count the same KV steps (j0), so their views
-  // of the ring's barrier phases agree.
+  // consumers through Q slot n % T::kQSlots: sm.item[slot] with the Q load's q_full phase; an index
+  // past the end, published with a plain arrive, ends both walks. With two slots the producer runs up
+  // to one item ahead: item n+1's Q and first K/V steps load while the consumers finish item n. Both
+  // roles count the same KV steps (j0), so their views of the ring's barrier phases agree.
   if (warpgroup == 0) {
     regs_dealloc<kProducerRegs>();
     if (threadIdx.x == 0) {

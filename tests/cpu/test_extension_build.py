@@ -104,8 +104,8 @@ def test_sm90_kv_block_reports_the_compiled_softmax_steps() -> None:
         torch.ops.sageattention.sm90_kv_block(96, True)
 
 
-def _sass_functions(so: pathlib.Path, cuobjdump: str) -> dict[str, list[str]]:
-    """Each kernel's SASS instructions (text, address comments dropped), by mangled name."""
+def _sass_functions(so: pathlib.Path, cuobjdump: str) -> dict[str, list[tuple[int, str]]]:
+    """Each kernel's SASS instructions as (address, text without the encoding comment), by mangled name."""
     out = subprocess.run([cuobjdump, "--dump-sass", str(so)], capture_output=True, text=True, check=True).stdout
     funcs: dict[str, list[tuple[int, str]]] = {}
     current = None
@@ -120,6 +120,11 @@ def _sass_functions(so: pathlib.Path, cuobjdump: str) -> dict[str, list[str]]:
     return funcs
 
 
+def _opcode(text: str) -> str:
+    """An instruction's opcode without its predicate and modifiers: '@!P0 LDL.LU R0, [R1]' -> 'LDL'."""
+    return re.sub(r"^@!?U?P\w+\s+", "", text).split(None, 1)[0].split(".", 1)[0]
+
+
 def _wgmma_loops(ins: list[tuple[int, str]]) -> list[list[str]]:
     """Bodies of the innermost conditional backward branches that enclose a wgmma: the consumer loops over K/V
     steps. The loop over work items around them is left out, and so are the unconditional jumps back from the
@@ -128,8 +133,9 @@ def _wgmma_loops(ins: list[tuple[int, str]]) -> list[list[str]]:
     spans = []
     for i, (addr, text) in enumerate(ins):
         m = re.match(r"@!?U?P\d\s+BRA.*?0x([0-9a-f]+)", text)
-        if m and int(m.group(1), 16) < addr and int(m.group(1), 16) in index:
-            start = index[int(m.group(1), 16)]
+        target = int(m.group(1), 16) if m else addr
+        if target < addr and target in index:
+            start = index[target]
             if any("GMMA" in t for _, t in ins[start:i + 1]):
                 spans.append((start, i))
     inner = [(a, b) for a, b in spans if not any((a, b) != (c, d) and a <= c and d <= b for c, d in spans)]
@@ -158,11 +164,11 @@ def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -
         causal, two_level = m.group(2) == "1", m.group(3) == "1"
         loops = _wgmma_loops(ins)
         assert loops, f"{name}: no loop issues a wgmma"
-        main = max(loops, key=len)
-        assert any(t.startswith("IGMMA") for t in main) and any(t.startswith("QGMMA") for t in main), name
+        main = {_opcode(t) for t in max(loops, key=len)}
+        assert {"IGMMA", "QGMMA"} <= main, name
         for body in loops:
-            spills = [t for t in body if re.match(r"(@!?P\d\s+)?(LDL|STL)\b", t)]
+            spills = [t for t in body if _opcode(t) in ("LDL", "STL")]
             assert not spills, f"{name}: local memory in a wgmma loop: {spills[:4]}"
-            r2ur = sum(t.startswith("R2UR") or " R2UR " in f" {t} " for t in body)
+            r2ur = sum(_opcode(t) == "R2UR" for t in body)
             if causal or not two_level:
                 assert r2ur <= 8, f"{name}: {r2ur} R2UR in a {len(body)}-instruction wgmma loop"
