@@ -17,6 +17,7 @@ import torch
 
 from sageattention import _device, _lib
 from sageattention._fallback import empty_kv_result, sdpa_attention
+from sageattention._varlen import packed_attention
 from sageattention._validate import (
     Shapes,
     check_bool,
@@ -389,21 +390,28 @@ def sageattn_varlen(
     is_causal: bool = False,
     sm_scale: float | None = None,
     smooth_k: bool = True,
+    return_lse: bool = False,
     **kwargs: Any,
-) -> torch.Tensor:
+) -> Result:
     """Packed sequences [total_tokens, H, D]. Each sequence is attended on its own, so the smooth-K
-    mean is per sequence (upstream's is global across the batch, which shifts the LSE)."""
+    mean is per sequence (upstream's is global across the batch, which shifts the LSE). Adjacent sequences
+    of equal lengths run as one batched call (`_varlen`). With return_lse, also lse [H, total_q]."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor) or t.dim() != 3:
             raise ValueError(f"{name} must be a 3-D packed tensor [total_tokens, heads, head_dim]")
+    if "tensor_layout" in kwargs:
+        raise TypeError("sageattn_varlen() takes no tensor_layout: packed inputs are [total_tokens, heads, head_dim]")
+    check_bool("return_lse", return_lse)
+    lists = []
     for name, cu, total in (("cu_seqlens_q", cu_seqlens_q, q.shape[0]), ("cu_seqlens_k", cu_seqlens_k, k.shape[0])):
         int_dtype = isinstance(cu, torch.Tensor) and cu.dtype in (torch.int32, torch.int64)
         if not int_dtype or cu.dim() != 1 or cu.numel() < 1:
             raise ValueError(f"{name} must be a 1-D int32/int64 tensor of cumulative lengths starting at 0")
-        c = cu.tolist()
+        c = cu.tolist()  # the runs are planned on the host: one device sync per tensor
         if c[0] != 0 or any(b < a for a, b in zip(c, c[1:])) or c[-1] != total:
             raise ValueError(f"{name} must start at 0, be non-decreasing and end at {total} (the packed length)")
-    cq, ck = cu_seqlens_q.tolist(), cu_seqlens_k.tolist()
+        lists.append(c)
+    cq, ck = lists
     if len(cq) != len(ck):
         raise ValueError(f"cu_seqlens_q and cu_seqlens_k must describe the same number of sequences, "
                          f"got {len(cq) - 1} and {len(ck) - 1}")
@@ -413,12 +421,9 @@ def sageattn_varlen(
         raise ValueError(f"max_seqlen_q={max_seqlen_q} is smaller than the longest query sequence {max(lq)}")
     if lk and max(lk) > max_seqlen_k:
         raise ValueError(f"max_seqlen_k={max_seqlen_k} is smaller than the longest key sequence {max(lk)}")
-    out = torch.empty_like(q)
-    for i in range(len(lq)):
-        qs, ks = q[cq[i] : cq[i + 1]].unsqueeze(0), k[ck[i] : ck[i + 1]].unsqueeze(0)
-        vs = v[ck[i] : ck[i + 1]].unsqueeze(0)
-        o = sageattn(qs, ks, vs, tensor_layout="NHD", is_causal=is_causal, sm_scale=sm_scale, smooth_k=smooth_k,
-                     **kwargs)
-        assert isinstance(o, torch.Tensor)
-        out[cq[i] : cq[i + 1]] = o[0]
-    return out
+
+    def attend(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor) -> Result:
+        return sageattn(qs, ks, vs, tensor_layout="NHD", is_causal=is_causal, sm_scale=sm_scale,
+                        return_lse=return_lse, smooth_k=smooth_k, **kwargs)
+
+    return packed_attention(q, k, v, cq, ck, attend, return_lse)

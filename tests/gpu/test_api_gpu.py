@@ -118,6 +118,25 @@ def test_empty_and_tiny_lengths() -> None:
             assert (out == 0).all() and torch.isinf(lse).all()
 
 
+@pytest.mark.parametrize("d,causal", [(128, False), (128, True), (64, True)])
+def test_varlen_batched_runs_match_per_sequence_calls(d: int, causal: bool) -> None:
+    # runs: (300, 300) x2, (128, 128) x3, (77, 500), (300, 300) again apart from the first two
+    lens_q, lens_k = [300, 300, 128, 128, 128, 77, 300], [300, 300, 128, 128, 128, 500, 300]
+    cq = torch.tensor([0, *torch.tensor(lens_q).cumsum(0).tolist()], dtype=torch.int32, device="cuda")
+    ck = torch.tensor([0, *torch.tensor(lens_k).cumsum(0).tolist()], dtype=torch.int32, device="cuda")
+    q, k, v = rand(sum(lens_q), 8, d), rand(sum(lens_k), 2, d), rand(sum(lens_k), 2, d)
+    out, lse = sageattention.sageattn_varlen(q, k, v, cq, ck, 300, 500, is_causal=causal, return_lse=True)
+    assert lse.shape == (8, sum(lens_q))
+    c_q, c_k = cq.tolist(), ck.tolist()
+    for i in range(len(lens_q)):
+        rows, keys = slice(c_q[i], c_q[i + 1]), slice(c_k[i], c_k[i + 1])
+        o1, lse1 = sageattention.sageattn(q[rows][None], k[keys][None], v[keys][None], tensor_layout="NHD",
+                                          is_causal=causal, return_lse=True)
+        assert torch.equal(out[rows], o1[0]), f"sequence {i}: the batched call differs from its own call"
+        # the LSE's smoothing term q . mean_k is a float32 einsum whose kernel depends on the batch size
+        torch.testing.assert_close(lse[:, rows], lse1[0], rtol=1e-6, atol=1e-5)
+
+
 def test_varlen_uses_per_sequence_smoothing() -> None:
     cu = torch.tensor([0, 100, 400, 437], dtype=torch.int32, device="cuda")
     q, v = rand(437, 4, 64), rand(437, 4, 64)

@@ -1,0 +1,97 @@
+"""sageattn_varlen on packs of sequences, side by side in one process: one call per run of adjacent
+equal-length sequences (now), the one-call-per-sequence loop it made before (inlined here as the
+baseline), and SDPA (flash) called per sequence, which is what a user without a varlen kernel runs.
+cu_seqlens live on the GPU, as varlen callers pass them, so every variant reads them back once.
+
+    python bench/varlen_bench.py [--out bench/results] [--name varlen_h200]
+
+TOPS count the work of every sequence, 4 * H * D * sum(lq * lk) (halved for causal), over the median
+time of one whole packed call (do_bench's, as in sageattention.bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import sageattention  # noqa: E402
+from sageattention.bench import environment, time_ms  # noqa: E402
+
+H, D = 32, 128
+PACKS: dict[str, list[int]] = {
+    "16 x 1K (a flattened batch)": [1024] * 16,
+    "64 x 256": [256] * 64,
+    "2 x 16K (guidance pair)": [16384] * 2,
+    "4 x (4K, 1K) interleaved": [4096, 1024] * 4,
+    "2 x 4K then 8 x 1K": [4096] * 2 + [1024] * 8,
+    "8 distinct, 512-4K": [512, 1024, 1536, 2048, 2560, 3072, 3584, 4096],
+}
+
+
+def per_sequence_loop(q, k, v, cu_t: torch.Tensor, causal: bool) -> torch.Tensor:
+    """The previous sageattn_varlen: its four reads of the device cu_seqlens (validation, then the lists), then one
+    sageattn call per sequence."""
+    cu = [cu_t.tolist() for _ in range(4)][-1]
+    out = torch.empty_like(q)
+    for a, b in zip(cu, cu[1:]):
+        out[a:b] = sageattention.sageattn(q[a:b][None], k[a:b][None], v[a:b][None], tensor_layout="NHD",
+                                          is_causal=causal)[0]
+    return out
+
+
+def sdpa_loop(q, k, v, cu_t: torch.Tensor, causal: bool) -> torch.Tensor:
+    cu = cu_t.tolist()
+    out = torch.empty_like(q)
+    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.FLASH_ATTENTION):
+        for a, b in zip(cu, cu[1:]):
+            x = [t[a:b].transpose(0, 1)[None] for t in (q, k, v)]
+            out[a:b] = F.scaled_dot_product_attention(*x, is_causal=causal)[0].transpose(0, 1)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
+    ap.add_argument("--name", default="varlen")
+    args = ap.parse_args()
+    env = environment()
+    print(json.dumps(env), flush=True)
+    rows = []
+    for causal in (False, True):
+        for label, lens in PACKS.items():
+            cu = [0]
+            for n in lens:
+                cu.append(cu[-1] + n)
+            cu_t = torch.tensor(cu, dtype=torch.int32, device="cuda")
+            q, k, v = (torch.randn(cu[-1], H, D, device="cuda", dtype=torch.float16) for _ in range(3))
+            work = 4 * H * D * sum(n * n for n in lens) / (2 if causal else 1)
+            grouped = sageattention.sageattn_varlen(q, k, v, cu_t, cu_t, max(lens), max(lens), is_causal=causal)
+            looped = per_sequence_loop(q, k, v, cu_t, causal)
+            same = torch.equal(grouped, looped)
+            runs = {
+                "sageattn_varlen (runs)": lambda: sageattention.sageattn_varlen(
+                    q, k, v, cu_t, cu_t, max(lens), max(lens), is_causal=causal),
+                "per-sequence sageattn (previous)": lambda: per_sequence_loop(q, k, v, cu_t, causal),
+                "per-sequence SDPA flash": lambda: sdpa_loop(q, k, v, cu_t, causal),
+            }
+            for backend, fn in runs.items():
+                ms = time_ms(fn, warmup_ms=50, rep_ms=200)
+                row = {"backend": backend, "pack": label, "sequences": len(lens), "tokens": cu[-1], "heads": H,
+                       "headdim": D, "causal": causal, "dtype": "fp16", "ms": round(ms, 4),
+                       "tops": round(work / ms / 1e9, 1), "bitwise_equal_to_previous": same,
+                       "device": env["device_name"]}
+                rows.append(row)
+                print(f"{label:30s} causal={causal!s:5s} {backend:34s} {ms:9.3f} ms {row['tops']:7.1f} TOPS"
+                      + ("" if backend.startswith("per") else f"  (bitwise = previous: {same})"), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
