@@ -2,6 +2,7 @@
 // head; sm90/quant_qkv_kernel.cuh explains the kernel) and quant_qkv_sm90_fits, which tells the
 // caller whether a key length fits or needs the separate passes.
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -56,19 +57,32 @@ struct ClusterLaunch {
   ClusterLaunch& operator=(const ClusterLaunch&) = delete;
 };
 
-// The cluster shape for heads of `per_head` chunks: m = ceil(per_head / 16) chunks per CTA, C =
-// ceil(per_head / m) CTAs; {0, 0} when the GPU cannot run such a cluster. Every instantiation of
-// the kernel has the same threads and shared memory, so one (<half, VEC>) answers for all.
+// The cluster shape for heads of `per_head` chunks: m = max(ceil(per_head / 16), min(min_chunks_per_cta(),
+// per_head)) chunks per CTA, C = ceil(per_head / m) CTAs; {0, 0} when the GPU cannot run such a cluster.
+// Every instantiation of the kernel has the same threads and shared memory, so one (<half, VEC>) answers for all.
 struct ClusterShape {
   int ctas = 0, per_cta = 0;
 };
 
+// Chunks per CTA at least. With one, a CTA lives for a single 32 KB load (at N <= 2K every CTA did), and two
+// CTAs per SM keep too few bytes in flight; with more, each next chunk loads while the current one is reduced.
+// Four measured best (bench/results/quant_chunks_h200.log, pass alone at D128: 1K 73 -> 54 us, 2K 150 -> 96,
+// 4K 215 -> 180; 8K and up already had four or more). SAGEATTENTION_QKV_MIN_CHUNKS=n (1..64) for A/B runs.
+int min_chunks_per_cta() {
+  const char* env = std::getenv("SAGEATTENTION_QKV_MIN_CHUNKS");
+  if (env == nullptr) return 4;
+  const int n = std::atoi(env);
+  SAGE_CHECK(n >= 1 && n <= 64, "SAGEATTENTION_QKV_MIN_CHUNKS must be an integer in 1..64, got '", env, "'");
+  return n;
+}
+
 template <int D_PAD>
 ClusterShape cluster_shape(int64_t per_head, int device) {
+  const int min_chunks = min_chunks_per_cta();
   static std::mutex mu;
-  static std::map<std::pair<int64_t, int>, ClusterShape> cache;
+  static std::map<std::tuple<int64_t, int, int>, ClusterShape> cache;
   std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find({per_head, device});
+  auto it = cache.find({per_head, min_chunks, device});
   if (it != cache.end()) return it->second;
   ClusterShape shape;
   int smem_limit = 0;
@@ -77,7 +91,8 @@ ClusterShape cluster_shape(int64_t per_head, int device) {
   if (kQkvSmemBytes<D_PAD> <= smem_limit) {
     const void* kernel = reinterpret_cast<const void*>(&quant_qkv_kernel<__half, true, D_PAD>);
     configure(kernel, device);
-    const int64_t m = std::max<int64_t>(1, (per_head + kQkvMaxCluster - 1) / kQkvMaxCluster);
+    const int64_t m = std::max<int64_t>({int64_t{1}, std::min<int64_t>(min_chunks, per_head),
+                                         (per_head + kQkvMaxCluster - 1) / kQkvMaxCluster});
     const int ctas = static_cast<int>((per_head + m - 1) / m);
     const ClusterLaunch<D_PAD> launch(ctas, ctas, nullptr);
     int clusters = 0;
@@ -86,7 +101,7 @@ ClusterShape cluster_shape(int64_t per_head, int device) {
     }
     (void)cudaGetLastError();  // a refused shape is an answer, not an error
   }
-  return cache[{per_head, device}] = shape;
+  return cache[{per_head, min_chunks, device}] = shape;
 }
 
 ClusterShape shape_for_dim(int64_t per_head, int64_t head_dim_padded, int device) {
