@@ -1,5 +1,11 @@
 """Host-side cost of one `sageattn` call vs its GPU time (is a short call CPU-bound?), and where the
-host time goes.  python bench/call_overhead.py"""
+host time goes.
+
+    python bench/call_overhead.py            B=4 H=32 shapes, then a cProfile of 200 calls at N=1K
+    python bench/call_overhead.py --layers   small shapes (SDXL/SD1.5-sized calls) beside SDPA, and the host
+                                             time of each layer of a call: the two custom ops alone, the sm90
+                                             wrapper (quantize + launch), the explicit entry point, sageattn
+"""
 
 from __future__ import annotations
 
@@ -7,30 +13,36 @@ import cProfile
 import pstats
 import sys
 import time
+from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
-sys.path.insert(0, ".")
+sys.path.append(".")  # after PYTHONPATH, so that an A/B can point it at another copy of the package
 import sageattention  # noqa: E402
 
 
-def main() -> None:
+def host_and_gpu_us(fn: Callable[[], object], reps: int = 200) -> tuple[float, float]:
+    """Host microseconds per call (the loop's own wall time, no syncs inside) and the GPU timeline per call."""
+    for _ in range(10):
+        fn()
+    torch.cuda.synchronize()
+    a, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    host = (time.perf_counter() - t0) / reps
+    e.record()
+    e.synchronize()
+    return host * 1e6, a.elapsed_time(e) * 1e3 / reps
+
+
+def big_shapes() -> None:
     for n, d in ((1024, 128), (2048, 128), (4096, 128), (1024, 64)):
         q, k, v = (torch.randn(4, 32, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
-        for _ in range(5):
-            sageattention.sageattn(q, k, v)
-        torch.cuda.synchronize()
-        reps = 50
-        a, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            sageattention.sageattn(q, k, v)
-        host = (time.perf_counter() - t0) / reps
-        e.record()
-        e.synchronize()
-        wall = a.elapsed_time(e) / 1e3 / reps
-        print(f"N={n} D={d}: host {host * 1e6:7.1f} us/call, GPU-timeline {wall * 1e6:7.1f} us/call"
+        host, wall = host_and_gpu_us(lambda: sageattention.sageattn(q, k, v), reps=50)
+        print(f"N={n} D={d}: host {host:7.1f} us/call, GPU-timeline {wall:7.1f} us/call"
               f" -> {'CPU-bound' if host > 0.9 * wall else 'GPU-bound'}", flush=True)
     q, k, v = (torch.randn(4, 32, 1024, 128, device="cuda", dtype=torch.float16) for _ in range(3))
     prof = cProfile.Profile()
@@ -43,5 +55,53 @@ def main() -> None:
     pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
 
 
+def layers() -> None:
+    from sageattention.kernels import sm90
+
+    print(f"# sageattention from {sageattention.__file__}", flush=True)
+    # (label, B, H, N, D): SDXL at 1024 px runs 4096-token and 1024-token self-attention at D=64 (CFG batch 2)
+    shapes = (("tiny B1 H1 N128 D64", 1, 1, 128, 64), ("SDXL-like B2 H10 N4096 D64", 2, 10, 4096, 64),
+              ("SDXL-like B2 H20 N1024 D64", 2, 20, 1024, 64), ("B2 H24 N4096 D128", 2, 24, 4096, 128))
+    for label, b, h, n, d in shapes:
+        q, k, v = (torch.randn(b, n, h, d, device="cuda", dtype=torch.float16) for _ in range(3))
+        scale = d ** -0.5
+        qt, kt, vt = (t.transpose(1, 2) for t in (q, k, v))
+        ops = sm90.quantize(q, k, v, "NHD", "per_thread", True, False)
+
+        def quant_op() -> object:
+            return torch.ops.sageattention.quant_qkv_sm90(q, k, v, 1, True, True, False, sm90.padded_head_dim(d))
+
+        def attn_op() -> object:
+            return torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+                q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None,
+                1, n, False, True, scale, False, False)
+
+        runs = {
+            "quant op alone": quant_op,
+            "attention op alone": attn_op,
+            "sm90 wrapper (quantize + op)": lambda: sm90.qk_int8_pv_fp8_sm90(
+                q, k, v, tensor_layout="NHD", is_causal=False, qk_quant_gran="per_thread", sm_scale=scale,
+                pv_accum_dtype="fp32", smooth_k=True, smooth_v=False, return_lse=False),
+            "sageattn_qk_int8_pv_fp8_cuda_sm90": lambda: sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90(
+                q, k, v, tensor_layout="NHD", pv_accum_dtype="fp32"),
+            "sageattn": lambda: sageattention.sageattn(q, k, v, tensor_layout="NHD"),
+            "SDPA (default backend)": lambda: F.scaled_dot_product_attention(qt, kt, vt),
+        }
+        print(f"# {label}", flush=True)
+        for name, fn in runs.items():
+            host, wall = host_and_gpu_us(fn)
+            print(f"  {name:36s} host {host:7.1f} us/call  GPU timeline {wall:7.1f} us/call"
+                  f"  ({'host-bound' if host > 0.9 * wall else 'GPU-bound'})", flush=True)
+    q, k, v = (torch.randn(1, 128, 1, 64, device="cuda", dtype=torch.float16) for _ in range(3))
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(500):
+        sageattention.sageattn(q, k, v, tensor_layout="NHD")
+    prof.disable()
+    torch.cuda.synchronize()
+    print("# cProfile, 500 calls of sageattn at B1 H1 N128 D64")
+    pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+
+
 if __name__ == "__main__":
-    main()
+    layers() if "--layers" in sys.argv[1:] else big_shapes()

@@ -9,6 +9,8 @@ ran is logged at DEBUG level on the "sageattention" logger.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import logging
 import warnings
 from typing import Any, Callable
@@ -64,13 +66,19 @@ def _arch_check(q: torch.Tensor, fn: str, min_cap: tuple[int, int], exact: bool 
         )
 
 
+_kernels: dict[tuple[str, str], Callable[..., Result]] = {}
+
+
 def _kernel(module: str, name: str, family: str, fn: str) -> Callable[..., Result]:
+    found = _kernels.get((module, name))
+    if found is not None:
+        return found
     _lib.require(family, fn)
     try:
         mod = __import__(f"sageattention.kernels.{module}", fromlist=[name])
     except ImportError as exc:
         raise _lib.KernelUnavailableError(f"{fn} is not available: {exc}") from exc
-    return getattr(mod, name)
+    return _kernels.setdefault((module, name), getattr(mod, name))
 
 
 def _run_kernel(
@@ -116,18 +124,25 @@ class _ExplicitKernel:
 def _call_explicit(
     spec: _ExplicitKernel, q: Any, k: Any, v: Any, kwargs: dict[str, Any], *, tensor_layout: Any, is_causal: Any,
     qk_quant_gran: Any, sm_scale: Any, pv_accum_dtype: Any, smooth_k: Any, smooth_v: Any, return_lse: Any,
-    resolve_accum: Callable[[str | None], str] | None = None,
+    resolve_accum: Callable[[str | None], str] | None = None, checked: tuple[Shapes, float] | None = None,
 ) -> Result:
-    """Validate everything (arguments first, then inputs, arch and build), then quantize and launch."""
+    """Validate everything (arguments first, then inputs, arch and build), then quantize and launch.
+
+    checked: sageattn's own validation of the inputs (shapes, resolved sm_scale) on a GPU whose kernel family
+    it picked; the input and arch checks are then not repeated (host time of every call), the options are."""
     _no_extra(spec.fn, kwargs)
-    shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
+    if checked is None:
+        shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
+    else:
+        shapes, scale = checked
     check_choice("qk_quant_gran", qk_quant_gran, QK_GRANS)
     if pv_accum_dtype is not None or resolve_accum is None:
         check_choice("pv_accum_dtype", pv_accum_dtype, spec.accums)
     check_bool("smooth_k", smooth_k)
     check_bool("smooth_v", smooth_v)
-    _explicit_checks(q, shapes, spec.fn)
-    _arch_check(q, spec.fn, spec.min_cap, exact=spec.exact_cap)
+    if checked is None:
+        _explicit_checks(q, shapes, spec.fn)
+        _arch_check(q, spec.fn, spec.min_cap, exact=spec.exact_cap)
     kernel = _kernel(spec.module, spec.name, spec.family, spec.fn)
     if resolve_accum is not None:
         pv_accum_dtype = resolve_accum(pv_accum_dtype)
@@ -271,6 +286,27 @@ _FAMILY_ENTRY = {
     "mma_fp8": sageattn_qk_int8_pv_fp8_cuda,
     "mma_fp16": sageattn_qk_int8_pv_fp16_cuda,
 }
+_FAMILY_SPEC = {"sm90": _FP8_SM90, "mma_fp8": _FP8_CUDA, "mma_fp16": _FP16_CUDA}
+_FAMILY_RESOLVE_ACCUM = {"mma_fp8": _resolve_fp8_accum}
+
+
+@functools.cache
+def _option_defaults(family: str) -> dict[str, Any]:
+    """The kernel options' defaults of the family's explicit entry point, read from its signature."""
+    params = inspect.signature(_FAMILY_ENTRY[family]).parameters
+    return {name: params[name].default for name in KERNEL_KWARGS}
+
+
+def _run_family(
+    family: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, checked: tuple[Shapes, float], *,
+    tensor_layout: str, is_causal: bool, return_lse: bool, options: dict[str, Any],
+) -> Result:
+    """What the family's explicit entry point does with these options, minus the input checks sageattn made."""
+    return _call_explicit(
+        _FAMILY_SPEC[family], q, k, v, {}, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=checked[1],
+        return_lse=return_lse, resolve_accum=_FAMILY_RESOLVE_ACCUM.get(family), checked=checked,
+        **{**_option_defaults(family), **options},
+    )
 
 
 def _pick_family(q: torch.Tensor) -> tuple[str | None, str]:
@@ -356,8 +392,8 @@ def sageattn(
 
                 sm90_kwargs = {**kwargs, "pv_accum_dtype": sm90.DEFAULT_PV_ACCUM}
             logger.debug("sageattention: path=%s pv_accum_dtype=%s", entry.__name__, sm90_kwargs["pv_accum_dtype"])
-            return entry(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
-                         return_lse=return_lse, **sm90_kwargs)
+            return _run_family(family, q, k, v, (shapes, scale), tensor_layout=tensor_layout, is_causal=is_causal,
+                               return_lse=return_lse, options=sm90_kwargs)
         except NotImplementedError as exc:  # e.g. a head dim the wgmma kernel doesn't instantiate
             rest = [f for f in _device.preferred_families(_device.capability_of(q)) if f != "sm90"]
             family = next((f for f in rest if _lib.load(f) and _family_module_ok(f)), None)
@@ -375,8 +411,8 @@ def sageattn(
             f"kernel; use 'fp32+fp32' (or call sageattn_qk_int8_pv_fp16_cuda explicitly)"
         )
     logger.debug("sageattention: path=%s", entry.__name__)
-    return entry(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
-                 return_lse=return_lse, **kwargs)
+    return _run_family(family, q, k, v, (shapes, scale), tensor_layout=tensor_layout, is_causal=is_causal,
+                       return_lse=return_lse, options=kwargs)
 
 
 def sageattn_varlen(

@@ -6,11 +6,12 @@ INT8 (K smoothed), V to per-channel e4m3 in the kernel's key order, and launches
 
 from __future__ import annotations
 
+import functools
 
 import torch
 
 from sageattention import _lib, quant
-from sageattention._layout import GroupSpec, layout_code, round_up, to_hnd
+from sageattention._layout import GroupSpec, layout_code, round_up, seq_len, to_hnd
 from sageattention._ops import _bhnd, register_family_fakes, v_fp8_fake
 
 CTA_Q = 128  # query rows per CTA (two consumer warpgroups of 64)
@@ -43,6 +44,7 @@ def kv_block(head_dim: int, pv_accum_dtype: str) -> int:
 QK_QUANT_GRANS = ("per_thread", "per_warp")
 
 
+@functools.cache
 def group_specs(qk_quant_gran: str) -> tuple[GroupSpec, GroupSpec]:
     """Q and K scale groups matching the wgmma accumulator fragment (see csrc/sm90/mainloop.cuh)."""
     if qk_quant_gran == "per_thread":
@@ -74,7 +76,14 @@ def fragment_key_order(n_pad: int, device: torch.device | None = None) -> torch.
 @torch.compiler.assume_constant_result
 def fused_quantization_fits(kv_len: int, head_dim_padded: int, device_index: int) -> bool:
     """Whether this GPU runs quant_qkv_sm90's cluster for heads of kv_len keys (one per K/V head)."""
-    return bool(torch.ops.sageattention.quant_qkv_sm90_fits(kv_len, head_dim_padded, device_index))
+    return _fused_fits(round_up(kv_len, CTA_K), head_dim_padded, device_index)
+
+
+@functools.lru_cache(maxsize=None)
+def _fused_fits(kv_len_padded: int, head_dim_padded: int, device_index: int) -> bool:
+    # The answer depends only on the padded length, the head dim and the GPU; asked once each, since every
+    # sageattn call on sm_90 asks (an op call and a locked lookup in the extension otherwise).
+    return bool(torch.ops.sageattention.quant_qkv_sm90_fits(kv_len_padded, head_dim_padded, device_index))
 
 
 def quantize(
@@ -91,7 +100,7 @@ def quantize(
     d_pad = padded_head_dim(q.shape[-1])
     q_spec, k_spec = group_specs(qk_quant_gran)
     _lib.require("sm90", "the sm90 kernel's quantization")
-    kv_len = to_hnd(k, tensor_layout).shape[2]
+    kv_len = seq_len(k, tensor_layout)
     if fused and q.dtype in (torch.float16, torch.bfloat16) and fused_quantization_fits(kv_len, d_pad, k.device.index or 0):
         q8, qs, k8, ks, k_mean, v8, vs, v_mean = torch.ops.sageattention.quant_qkv_sm90(
             q, k, v, layout_code(tensor_layout), qk_quant_gran == "per_thread", smooth_k, smooth_v, d_pad)
@@ -129,8 +138,7 @@ def qk_int8_pv_fp8_sm90(
     padded_head_dim(q.shape[-1])  # NotImplementedError for > 128: the dispatcher falls back
     _lib.require("sm90", "sageattn_qk_int8_pv_fp8_cuda_sm90")
     code = layout_code(tensor_layout)
-    kv_len = to_hnd(k, tensor_layout).shape[2]
-    qo_len = to_hnd(q, tensor_layout).shape[2]
+    kv_len, qo_len = seq_len(k, tensor_layout), seq_len(q, tensor_layout)
     if kv_len == 0 or qo_len == 0:  # no key: every row is empty (O = 0, lse = -inf)
         out = torch.zeros_like(q)
         b, hq = q.shape[0], to_hnd(q, tensor_layout).shape[1]
