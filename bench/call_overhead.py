@@ -45,14 +45,20 @@ def big_shapes() -> None:
         print(f"N={n} D={d}: host {host:7.1f} us/call, GPU-timeline {wall:7.1f} us/call"
               f" -> {'CPU-bound' if host > 0.9 * wall else 'GPU-bound'}", flush=True)
     q, k, v = (torch.randn(4, 32, 1024, 128, device="cuda", dtype=torch.float16) for _ in range(3))
+    profile(lambda: sageattention.sageattn(q, k, v), 200, cumulative=True)
+
+
+def profile(fn: Callable[[], object], calls: int, cumulative: bool = False) -> None:
+    """cProfile of `calls` calls: by internal time, and by cumulative time too if asked."""
     prof = cProfile.Profile()
     prof.enable()
-    for _ in range(200):
-        sageattention.sageattn(q, k, v)
+    for _ in range(calls):
+        fn()
     prof.disable()
     torch.cuda.synchronize()
-    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
-    pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+    pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+    if cumulative:
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
 
 
 def layers() -> None:
@@ -93,14 +99,8 @@ def layers() -> None:
             print(f"  {name:36s} host {host:7.1f} us/call  GPU timeline {wall:7.1f} us/call"
                   f"  ({'host-bound' if host > 0.9 * wall else 'GPU-bound'})", flush=True)
     q, k, v = (torch.randn(1, 128, 1, 64, device="cuda", dtype=torch.float16) for _ in range(3))
-    prof = cProfile.Profile()
-    prof.enable()
-    for _ in range(500):
-        sageattention.sageattn(q, k, v, tensor_layout="NHD")
-    prof.disable()
-    torch.cuda.synchronize()
     print("# cProfile, 500 calls of sageattn at B1 H1 N128 D64")
-    pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+    profile(lambda: sageattention.sageattn(q, k, v, tensor_layout="NHD"), 500)
 
 
 if __name__ == "__main__":

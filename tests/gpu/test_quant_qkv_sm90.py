@@ -97,11 +97,16 @@ def test_smoothing_flags_and_dtypes(dtype, smooth_k, smooth_v):
     assert_same_as_separate_passes(got, ref, smooth_k, smooth_v)
 
 
-# Keys per head -> chunks G -> cluster: 1 CTA; 16 CTAs of 1 chunk; 9 CTAs of 2 (the last holds 1);
-# 16 of 2; 14 of 3 (the quantization pass reloads its chunks); 16 of 4 (D128) / 16 of 8 (D64, 16K).
+# Keys per head -> chunks G -> cluster, at the default of at least four chunks per CTA: 1 CTA of 1; 4 CTAs of 4;
+# 5 of 4 (the last holds 1); 8 of 4; 10 of 4 (the quantization pass reloads two of each CTA's chunks); 16 of 4
+# (D128) / 16 of 8 (D64, 16K). With SAGEATTENTION_QKV_MIN_CHUNKS=1 (the rule before): 1; 16 of 1; 9 of 2 (the last
+# holds 1); 16 of 2; 14 of 3; 16 of 4 / 16 of 8.
+@pytest.mark.parametrize("min_chunks", [None, "1"])
 @pytest.mark.parametrize("d, nk", [(128, 100), (128, 2000), (128, 2100), (128, 4096), (128, 5000), (128, 8192),
                                    (64, 16384)])
-def test_cluster_shapes(d, nk):
+def test_cluster_shapes(d, nk, min_chunks, monkeypatch):
+    if min_chunks is not None:  # the extension reads it on every call
+        monkeypatch.setenv("SAGEATTENTION_QKV_MIN_CHUNKS", min_chunks)
     q = make("NHD", 1, 2, 300, d, torch.float16)
     k = make("NHD", 1, 2, nk, d, torch.float16, offset=2.0)
     v = make("NHD", 1, 2, nk, d, torch.float16)
@@ -138,6 +143,14 @@ def test_bad_arguments_name_the_problem():
         torch.ops.sageattention.quant_qkv_sm90(q, q, q[:, :, :32], 0, True, True, False, 64)
     with pytest.raises(RuntimeError, match="head_dim_padded must be 64 or 128"):
         torch.ops.sageattention.quant_qkv_sm90_fits(4096, 80, 0)
+
+
+def test_chunks_per_cta_knob_rejects_bad_values(monkeypatch):
+    q = make("HND", 1, 2, 64, 64, torch.float16)
+    for bad in ("0", "65", "four"):
+        monkeypatch.setenv("SAGEATTENTION_QKV_MIN_CHUNKS", bad)
+        with pytest.raises(RuntimeError, match="SAGEATTENTION_QKV_MIN_CHUNKS must be an integer in 1..64"):
+            torch.ops.sageattention.quant_qkv_sm90(q, q, q, 0, True, True, False, 64)
 
 
 def test_fake_kernel_matches_the_op():
