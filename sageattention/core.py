@@ -119,12 +119,14 @@ class _ExplicitKernel:
     module: str
     name: str
     family: str
+    # pv_accum_dtype=None -> the accumulation this build runs best; None: the option has no open value
+    resolve_accum: Callable[[str | None], str] | None = None
 
 
 def _call_explicit(
     spec: _ExplicitKernel, q: Any, k: Any, v: Any, kwargs: dict[str, Any], *, tensor_layout: Any, is_causal: Any,
     qk_quant_gran: Any, sm_scale: Any, pv_accum_dtype: Any, smooth_k: Any, smooth_v: Any, return_lse: Any,
-    resolve_accum: Callable[[str | None], str] | None = None, checked: tuple[Shapes, float] | None = None,
+    checked: tuple[Shapes, float] | None = None,
 ) -> Result:
     """Validate everything (arguments first, then inputs, arch and build), then quantize and launch.
 
@@ -136,7 +138,7 @@ def _call_explicit(
     else:
         shapes, scale = checked
     check_choice("qk_quant_gran", qk_quant_gran, QK_GRANS)
-    if pv_accum_dtype is not None or resolve_accum is None:
+    if pv_accum_dtype is not None or spec.resolve_accum is None:
         check_choice("pv_accum_dtype", pv_accum_dtype, spec.accums)
     check_bool("smooth_k", smooth_k)
     check_bool("smooth_v", smooth_v)
@@ -144,19 +146,40 @@ def _call_explicit(
         _explicit_checks(q, shapes, spec.fn)
         _arch_check(q, spec.fn, spec.min_cap, exact=spec.exact_cap)
     kernel = _kernel(spec.module, spec.name, spec.family, spec.fn)
-    if resolve_accum is not None:
-        pv_accum_dtype = resolve_accum(pv_accum_dtype)
+    if spec.resolve_accum is not None:
+        pv_accum_dtype = spec.resolve_accum(pv_accum_dtype)
     return _run_kernel(
         kernel, q, k, v, shapes, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
         sm_scale=scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
     )
 
 
+def _fp8_f16_accum_available() -> bool:
+    try:
+        from sageattention.kernels import mma
+    except ImportError:
+        return False
+    return bool(mma.fp8_f16_accum_available())
+
+
+def _resolve_fp8_accum(pv_accum_dtype: str | None) -> str:
+    """None -> the best accumulation this build has; "fp32+fp16" only where it was compiled."""
+    f16_ok = _fp8_f16_accum_available()
+    if pv_accum_dtype is None:
+        return "fp32+fp16" if f16_ok else "fp32+fp32"
+    if pv_accum_dtype == "fp32+fp16" and not f16_ok:
+        raise _lib.KernelUnavailableError(
+            "pv_accum_dtype='fp32+fp16' needs the f16-accumulating FP8 MMA, which this build lacks (built with "
+            "nvcc < 12.8); use pv_accum_dtype='fp32+fp32', or install a cu128+ flavor of sageattention"
+        )
+    return pv_accum_dtype
+
+
 _FP16_CUDA = _ExplicitKernel(
     "sageattn_qk_int8_pv_fp16_cuda", FP16_ACCUMS, (8, 0), False, "mma", "qk_int8_pv_fp16", "mma_fp16"
 )
 _FP8_CUDA = _ExplicitKernel(
-    "sageattn_qk_int8_pv_fp8_cuda", FP8_ACCUMS, (8, 9), False, "mma", "qk_int8_pv_fp8", "mma_fp8"
+    "sageattn_qk_int8_pv_fp8_cuda", FP8_ACCUMS, (8, 9), False, "mma", "qk_int8_pv_fp8", "mma_fp8", _resolve_fp8_accum
 )
 _FP8_SM90 = _ExplicitKernel(
     "sageattn_qk_int8_pv_fp8_cuda_sm90", SM90_ACCUMS, (9, 0), True, "sm90", "qk_int8_pv_fp8_sm90", "sm90"
@@ -184,27 +207,6 @@ def sageattn_qk_int8_pv_fp16_cuda(
     )
 
 
-def _fp8_f16_accum_available() -> bool:
-    try:
-        from sageattention.kernels import mma
-    except ImportError:
-        return False
-    return bool(mma.fp8_f16_accum_available())
-
-
-def _resolve_fp8_accum(pv_accum_dtype: str | None) -> str:
-    """None -> the best accumulation this build has; "fp32+fp16" only where it was compiled."""
-    f16_ok = _fp8_f16_accum_available()
-    if pv_accum_dtype is None:
-        return "fp32+fp16" if f16_ok else "fp32+fp32"
-    if pv_accum_dtype == "fp32+fp16" and not f16_ok:
-        raise _lib.KernelUnavailableError(
-            "pv_accum_dtype='fp32+fp16' needs the f16-accumulating FP8 MMA, which this build lacks (built with "
-            "nvcc < 12.8); use pv_accum_dtype='fp32+fp32', or install a cu128+ flavor of sageattention"
-        )
-    return pv_accum_dtype
-
-
 def sageattn_qk_int8_pv_fp8_cuda(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -227,7 +229,6 @@ def sageattn_qk_int8_pv_fp8_cuda(
     return _call_explicit(
         _FP8_CUDA, q, k, v, kwargs, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
         sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
-        resolve_accum=_resolve_fp8_accum,
     )
 
 
@@ -286,8 +287,7 @@ _FAMILY_ENTRY = {
     "mma_fp8": sageattn_qk_int8_pv_fp8_cuda,
     "mma_fp16": sageattn_qk_int8_pv_fp16_cuda,
 }
-_FAMILY_SPEC = {"sm90": _FP8_SM90, "mma_fp8": _FP8_CUDA, "mma_fp16": _FP16_CUDA}
-_FAMILY_RESOLVE_ACCUM = {"mma_fp8": _resolve_fp8_accum}
+_FAMILY_SPEC = {spec.family: spec for spec in (_FP8_SM90, _FP8_CUDA, _FP16_CUDA)}
 
 
 @functools.cache
@@ -304,7 +304,7 @@ def _run_family(
     """What the family's explicit entry point does with these options, minus the input checks sageattn made."""
     return _call_explicit(
         _FAMILY_SPEC[family], q, k, v, {}, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=checked[1],
-        return_lse=return_lse, resolve_accum=_FAMILY_RESOLVE_ACCUM.get(family), checked=checked,
+        return_lse=return_lse, checked=checked,
         **{**_option_defaults(family), **options},
     )
 
