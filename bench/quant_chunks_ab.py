@@ -16,6 +16,8 @@ import torch
 
 sys.path.append(".")  # after PYTHONPATH
 import sageattention  # noqa: E402
+from bench.sm90_bench import flops  # noqa: E402
+from bench.sm90_e2e_ab import parse_shapes  # noqa: E402
 from sageattention.bench import time_ms  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
@@ -27,7 +29,7 @@ def use(setting: int) -> None:
     os.environ["SAGEATTENTION_QKV_MIN_CHUNKS"] = str(setting)
 
 
-def compare(shapes: list[tuple[int, int, bool]], settings: list[int]) -> None:
+def compare(shapes: tuple[tuple[int, int, bool], ...], settings: list[int]) -> None:
     for d, n, _ in shapes:
         q, k, v = (torch.randn(4, 32, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
         k += 3 * torch.randn(1, 1, 1, d, device="cuda", dtype=torch.float16)  # an offset for the smoothing to remove
@@ -59,20 +61,20 @@ def main() -> None:
     ap.add_argument("--shapes", default=SHAPES)
     args = ap.parse_args()
     settings = [int(s) for s in args.settings.split(",")]
-    shapes = [(int(p[0]), int(p[1]), len(p) == 3) for p in (s.split(":") for s in args.shapes.split(","))]
+    shapes = parse_shapes(args.shapes)
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, sageattention from {sageattention.__file__}")
     compare(shapes, settings)
     for r in range(args.rounds):
         order = settings if r % 2 == 0 else settings[::-1]
         for d, n, causal in shapes:
             q, k, v = (torch.randn(4, 32, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
-            flops = 4 * 4 * 32 * n * n * d / (2 if causal else 1)
+            work = flops(4, 32, n, d, causal)
             cells = []
             for s in order:
                 use(s)
                 quant = time_ms(lambda: sm90.quantize(q, k, v, "HND", "per_thread", True, False), 50, 200)
                 call = time_ms(lambda: sageattention.sageattn(q, k, v, is_causal=causal), 50, 200)
-                cells.append(f"m>={s}: quant {quant * 1e3:7.1f} us, sageattn {flops / call / 1e9:6.1f} TOPS")
+                cells.append(f"m>={s}: quant {quant * 1e3:7.1f} us, sageattn {work / call / 1e9:6.1f} TOPS")
             print(f"round {r + 1} D{d} N={n}{' causal' if causal else ''}: " + " | ".join(cells), flush=True)
 
 
