@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -93,6 +94,18 @@ inline void check_cuda(const Tensor& x, const char* name) {
 inline bool is_half_like(ScalarType t) { return t == ScalarType::Half || t == ScalarType::BFloat16; }
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// An integer A/B knob from the environment: `unset` when the variable is not set; an error naming it unless its
+// whole value is an integer in [lo, hi] (atoi would take "4x" as 4 and "four" as 0).
+inline int env_int(const char* name, int unset, int lo, int hi) {
+  const char* env = std::getenv(name);
+  if (env == nullptr) return unset;
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  SAGE_CHECK(end != env && *end == '\0' && n >= lo && n <= hi, name, " must be an integer in ", lo, "..", hi,
+             ", got '", env, "'");
+  return static_cast<int>(n);
+}
 
 // log2(v) when v is a power of two, else -1: group arithmetic by shifts instead of divisions.
 inline int log2_if_pow2(int64_t v) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <tuple>
 
@@ -165,9 +166,7 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
              "cannot read the GPU's multiprocessor count");
   // Test knob: SAGEATTENTION_SM90_CTAS=n runs the persistent grid (causal too) with n CTAs, so a few
   // CTAs walk many work items (the tests compare it bit for bit with the default grid).
-  if (const char* ctas = std::getenv("SAGEATTENTION_SM90_CTAS")) {
-    const int n = std::atoi(ctas);
-    SAGE_CHECK(n > 0, "SAGEATTENTION_SM90_CTAS must be a positive integer, got '", ctas, "'");
+  if (const int n = env_int("SAGEATTENTION_SM90_CTAS", 0, 1, std::numeric_limits<int>::max())) {
     sm_count = n;
     persistent = true;
   }

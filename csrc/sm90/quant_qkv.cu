@@ -2,7 +2,6 @@
 // head; sm90/quant_qkv_kernel.cuh explains the kernel) and quant_qkv_sm90_fits, which tells the
 // caller whether a key length fits or needs the separate passes.
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -68,13 +67,7 @@ struct ClusterShape {
 // CTAs per SM keep too few bytes in flight; with more, each next chunk loads while the current one is reduced.
 // Four measured best (bench/results/quant_chunks_h200.log, pass alone at D128: 1K 73 -> 54 us, 2K 150 -> 96,
 // 4K 215 -> 180; 8K and up already had four or more). SAGEATTENTION_QKV_MIN_CHUNKS=n (1..64) for A/B runs.
-int min_chunks_per_cta() {
-  const char* env = std::getenv("SAGEATTENTION_QKV_MIN_CHUNKS");
-  if (env == nullptr) return 4;
-  const int n = std::atoi(env);
-  SAGE_CHECK(n >= 1 && n <= 64, "SAGEATTENTION_QKV_MIN_CHUNKS must be an integer in 1..64, got '", env, "'");
-  return n;
-}
+int min_chunks_per_cta() { return env_int("SAGEATTENTION_QKV_MIN_CHUNKS", 4, 1, 64); }
 
 template <int D_PAD>
 ClusterShape cluster_shape(int64_t per_head, int device) {

@@ -81,7 +81,8 @@ def fused_quantization_fits(kv_len: int, head_dim_padded: int, device_index: int
 
 @functools.lru_cache(maxsize=None)
 def _fused_fits(kv_len_padded: int, head_dim_padded: int, device_index: int) -> bool:
-    # The answer depends only on the padded length, the head dim and the GPU; asked once each, since every
+    # The answer depends only on the padded length, the head dim and the GPU (and on SAGEATTENTION_QKV_MIN_CHUNKS,
+    # an A/B knob that is not part of the key: every setting fits on the H100/H200); asked once each, since every
     # sageattn call on sm_90 asks (an op call and a locked lookup in the extension otherwise).
     return bool(torch.ops.sageattention.quant_qkv_sm90_fits(kv_len_padded, head_dim_padded, device_index))
 

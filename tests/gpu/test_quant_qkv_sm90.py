@@ -147,7 +147,7 @@ def test_bad_arguments_name_the_problem():
 
 def test_chunks_per_cta_knob_rejects_bad_values(monkeypatch):
     q = make("HND", 1, 2, 64, 64, torch.float16)
-    for bad in ("0", "65", "four"):
+    for bad in ("0", "65", "four", "4x"):
         monkeypatch.setenv("SAGEATTENTION_QKV_MIN_CHUNKS", bad)
         with pytest.raises(RuntimeError, match="SAGEATTENTION_QKV_MIN_CHUNKS must be an integer in 1..64"):
             torch.ops.sageattention.quant_qkv_sm90(q, q, q, 0, True, True, False, 64)

@@ -241,9 +241,10 @@ def test_persistent_ctas_walk_many_items_bit_for_bit(ctas, causal, qo, kv, accum
     got, got_lse = run(q, k, v, causal=causal, lse=True, accum=accum)
     assert torch.equal(got, want)
     assert torch.equal(got_lse, want_lse)
-    monkeypatch.setenv("SAGEATTENTION_SM90_CTAS", "0")
-    with pytest.raises(RuntimeError, match="SAGEATTENTION_SM90_CTAS"):
-        run(q, k, v, causal=causal, accum=accum)
+    for bad in ("0", "3x"):
+        monkeypatch.setenv("SAGEATTENTION_SM90_CTAS", bad)
+        with pytest.raises(RuntimeError, match="SAGEATTENTION_SM90_CTAS"):
+            run(q, k, v, causal=causal, accum=accum)
 
 
 @pytest.mark.parametrize("d", [64, 128])
