@@ -5,6 +5,10 @@ host time goes.
     python bench/call_overhead.py --layers   small shapes (SDXL/SD1.5-sized calls) beside SDPA, and the host
                                              time of each layer of a call: the two custom ops alone, the sm90
                                              wrapper (quantize + launch), the explicit entry point, sageattn
+    python bench/call_overhead.py --graphs   the same shapes as a stack of 20 attention layers, eager and
+                                             replayed from one CUDA graph, sageattn beside SDPA (what a
+                                             host-bound model gains from torch.compile(mode="reduce-overhead")),
+                                             then torch.profiler's host-time split of the two custom ops
 """
 
 from __future__ import annotations
@@ -61,14 +65,17 @@ def profile(fn: Callable[[], object], calls: int, cumulative: bool = False) -> N
         pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
 
 
+# (label, B, H, N, D): SDXL at 1024 px runs 4096-token and 1024-token self-attention at D=64 (CFG batch 2)
+LAYER_SHAPES = (("tiny B1 H1 N128 D64", 1, 1, 128, 64), ("SDXL-like B2 H20 N1024 D64", 2, 20, 1024, 64),
+                ("SDXL-like B2 H10 N4096 D64", 2, 10, 4096, 64), ("B2 H24 N4096 D128", 2, 24, 4096, 128),
+                ("B1 H24 N1024 D128", 1, 24, 1024, 128))
+
+
 def layers() -> None:
     from sageattention.kernels import sm90
 
     print(f"# sageattention from {sageattention.__file__}", flush=True)
-    # (label, B, H, N, D): SDXL at 1024 px runs 4096-token and 1024-token self-attention at D=64 (CFG batch 2)
-    shapes = (("tiny B1 H1 N128 D64", 1, 1, 128, 64), ("SDXL-like B2 H10 N4096 D64", 2, 10, 4096, 64),
-              ("SDXL-like B2 H20 N1024 D64", 2, 20, 1024, 64), ("B2 H24 N4096 D128", 2, 24, 4096, 128))
-    for label, b, h, n, d in shapes:
+    for label, b, h, n, d in LAYER_SHAPES:
         q, k, v = (torch.randn(b, n, h, d, device="cuda", dtype=torch.float16) for _ in range(3))
         scale = d ** -0.5
         qt, kt, vt = (t.transpose(1, 2) for t in (q, k, v))
@@ -103,5 +110,82 @@ def layers() -> None:
     profile(lambda: sageattention.sageattn(q, k, v, tensor_layout="NHD"), 500)
 
 
+def stack_us(fn: Callable[[], object], graph: bool, reps: int = 30) -> float:
+    """GPU-timeline microseconds per call of fn, run as a stack: eagerly, or replayed from one CUDA graph."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    run = fn
+    if graph:
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            fn()
+        run = g.replay
+    torch.cuda.synchronize()
+    a, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    for _ in range(reps):
+        run()
+    e.record()
+    e.synchronize()
+    return a.elapsed_time(e) * 1e3 / reps
+
+
+def graphs(n_layers: int = 20) -> None:
+    """Per-layer time of a stack of n_layers attention calls, eager vs one CUDA graph; sageattn vs SDPA."""
+    print(f"# sageattention {sageattention.__version__} from {sageattention.__file__}; {torch.cuda.get_device_name()}; "
+          f"torch {torch.__version__}; {n_layers} layers per stack; us per layer (GPU timeline)", flush=True)
+    print(f"{'shape':30s} {'sage eager':>11s} {'sage graph':>11s} {'SDPA eager':>11s} {'SDPA graph':>11s}")
+    for label, b, h, n, d in LAYER_SHAPES:
+        q, k, v = (torch.randn(b, n, h, d, device="cuda", dtype=torch.float16) for _ in range(3))
+        qt, kt, vt = (t.transpose(1, 2) for t in (q, k, v))
+
+        def sage() -> None:
+            for _ in range(n_layers):
+                sageattention.sageattn(q, k, v, tensor_layout="NHD")
+
+        def sdpa() -> None:
+            for _ in range(n_layers):
+                F.scaled_dot_product_attention(qt, kt, vt)
+
+        row = [stack_us(fn, graph) / n_layers for fn in (sage, sdpa) for graph in (False, True)]
+        print(f"{label:30s} {row[0]:11.1f} {row[1]:11.1f} {row[2]:11.1f} {row[3]:11.1f}", flush=True)
+    ops_profile()
+
+
+def ops_profile() -> None:
+    """torch.profiler's host-time split of the two custom ops at a tiny shape (self time per child op)."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    from sageattention.kernels import sm90
+
+    q, k, v = (torch.randn(1, 128, 1, 64, device="cuda", dtype=torch.float16) for _ in range(3))
+    ops = sm90.quantize(q, k, v, "NHD", "per_thread", True, False)
+
+    def both() -> None:
+        torch.ops.sageattention.quant_qkv_sm90(q, k, v, 1, True, True, False, 64)
+        torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+            q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None,
+            1, 128, False, True, 0.125, False, False)
+
+    for _ in range(50):
+        both()
+    torch.cuda.synchronize()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(500):
+            both()
+    torch.cuda.synchronize()
+    print("# torch.profiler, 500 calls of each op at B1 H1 N128 D64 (host time; the profiler adds its own)")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
 if __name__ == "__main__":
-    layers() if "--layers" in sys.argv[1:] else big_shapes()
+    if "--layers" in sys.argv[1:]:
+        layers()
+    elif "--graphs" in sys.argv[1:]:
+        graphs()
+    else:
+        big_shapes()

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from sageattention import _device, _lib
+from sageattention import _compile, _device, _lib
 from sageattention._fallback import empty_kv_result, sdpa_attention
 from sageattention._varlen import packed_attention
 from sageattention._validate import (
@@ -37,8 +37,7 @@ QK_GRANS = ("per_warp", "per_thread")
 FP16_ACCUMS = ("fp32", "fp16+fp32", "fp16")
 FP8_ACCUMS = ("fp32", "fp32+fp32", "fp32+fp16")
 SM90_ACCUMS = ("fp32+fp32", "fp32")
-# Keyword arguments sageattn forwards to the kernel it picks (upstream passes **kwargs through).
-KERNEL_KWARGS = ("qk_quant_gran", "pv_accum_dtype", "smooth_k", "smooth_v")
+KERNEL_KWARGS = _compile.KERNEL_OPTIONS
 
 _warned: set[str] = set()
 
@@ -142,6 +141,10 @@ def _call_explicit(
         check_choice("pv_accum_dtype", pv_accum_dtype, spec.accums)
     check_bool("smooth_k", smooth_k)
     check_bool("smooth_v", smooth_v)
+    if torch.compiler.is_compiling():  # one opaque op in the graph (sageattention/_compile.py)
+        return _compile.attention(spec.fn, q, k, v, tensor_layout, is_causal, scale, return_lse,
+                                  qk_quant_gran=qk_quant_gran, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k,
+                                  smooth_v=smooth_v)
     if checked is None:
         _explicit_checks(q, shapes, spec.fn)
         _arch_check(q, spec.fn, spec.min_cap, exact=spec.exact_cap)
@@ -272,6 +275,9 @@ def sageattn_qk_int8_pv_fp16_triton(
     _no_extra(fn, kwargs)
     check_choice("quantization_backend", quantization_backend, ("triton", "cuda"))
     shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
+    if torch.compiler.is_compiling():  # one opaque op in the graph (sageattention/_compile.py)
+        return _compile.attention(fn, q, k, v, tensor_layout, is_causal, scale, return_lse, attn_mask=attn_mask,
+                                  smooth_k=smooth_k)
     if attn_mask is not None:
         _warn_once("attn_mask is not supported by the quantized kernels")
         return sdpa_attention(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
@@ -329,6 +335,16 @@ def _family_module_ok(family: str) -> bool:
     return True
 
 
+def _scale_alias(sm_scale: float | None, kwargs: dict[str, Any]) -> float | None:
+    """Takes SDPA's name `scale` out of kwargs: an alias of sm_scale."""
+    if "scale" not in kwargs:
+        return sm_scale
+    alias = kwargs.pop("scale")
+    if sm_scale is not None and alias is not None and alias != sm_scale:
+        raise ValueError(f"sm_scale={sm_scale} and scale={alias} disagree; pass only one")
+    return sm_scale if sm_scale is not None else alias
+
+
 def sageattn(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -347,11 +363,7 @@ def sageattn(
     """
     attn_mask = kwargs.pop("attn_mask", None)
     dropout_p = kwargs.pop("dropout_p", 0.0)
-    if "scale" in kwargs:
-        alias = kwargs.pop("scale")
-        if sm_scale is not None and alias is not None and alias != sm_scale:
-            raise ValueError(f"sm_scale={sm_scale} and scale={alias} disagree; pass only one")
-        sm_scale = sm_scale if sm_scale is not None else alias
+    sm_scale = _scale_alias(sm_scale, kwargs)
     unknown = sorted(set(kwargs) - set(KERNEL_KWARGS))
     if unknown:
         raise TypeError(
@@ -363,6 +375,9 @@ def sageattn(
         raise ValueError(f"dropout_p must be a float in [0, 1), got {dropout_p!r}")
     if attn_mask is not None and not isinstance(attn_mask, torch.Tensor):
         raise TypeError(f"attn_mask must be a torch.Tensor or None, got {type(attn_mask).__name__}")
+    if torch.compiler.is_compiling():  # one opaque op in the graph (sageattention/_compile.py)
+        return _compile.attention("sageattn", q, k, v, tensor_layout, is_causal, scale, return_lse,
+                                  attn_mask=attn_mask, dropout_p=float(dropout_p), **kwargs)
 
     if shapes.kv_len == 0 and attn_mask is None:  # nothing to attend to: zeros and lse = -inf, never NaN
         return empty_kv_result(q, tensor_layout, return_lse)
@@ -437,12 +452,24 @@ def sageattn_varlen(
             raise ValueError(f"{name} must be a 3-D packed tensor [total_tokens, heads, head_dim]")
     if "tensor_layout" in kwargs:
         raise TypeError("sageattn_varlen() takes no tensor_layout: packed inputs are [total_tokens, heads, head_dim]")
+    if "attn_mask" in kwargs:
+        raise TypeError("sageattn_varlen() takes no attn_mask: cu_seqlens_q/cu_seqlens_k separate the sequences; "
+                        "for any other mask call sageattn(..., attn_mask=...) on each sequence")
+    sm_scale = _scale_alias(sm_scale, kwargs)
+    unknown = sorted(set(kwargs) - set(_compile.VARLEN_OPTIONS))
+    if unknown:
+        raise TypeError(f"sageattn_varlen() got unexpected keyword argument(s) {unknown}; accepted extras: "
+                        f"scale, {', '.join(_compile.VARLEN_OPTIONS)}")
     check_bool("return_lse", return_lse)
-    lists = []
-    for name, cu, total in (("cu_seqlens_q", cu_seqlens_q, q.shape[0]), ("cu_seqlens_k", cu_seqlens_k, k.shape[0])):
+    for name, cu in (("cu_seqlens_q", cu_seqlens_q), ("cu_seqlens_k", cu_seqlens_k)):
         int_dtype = isinstance(cu, torch.Tensor) and cu.dtype in (torch.int32, torch.int64)
         if not int_dtype or cu.dim() != 1 or cu.numel() < 1:
             raise ValueError(f"{name} must be a 1-D int32/int64 tensor of cumulative lengths starting at 0")
+    if torch.compiler.is_compiling():  # one opaque op: the runs are planned from cu_seqlens' values
+        return _compile.varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, is_causal,
+                                         sm_scale, smooth_k, return_lse, **kwargs)
+    lists = []
+    for name, cu, total in (("cu_seqlens_q", cu_seqlens_q, q.shape[0]), ("cu_seqlens_k", cu_seqlens_k, k.shape[0])):
         c = cu.tolist()  # the runs are planned on the host: one device sync per tensor
         if c[0] != 0 or any(b < a for a, b in zip(c, c[1:])) or c[-1] != total:
             raise ValueError(f"{name} must start at 0, be non-decreasing and end at {total} (the packed length)")

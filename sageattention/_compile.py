@@ -1,0 +1,143 @@
+"""torch.compile: under Dynamo, every public entry point is one opaque custom op.
+
+The eager entry points choose a kernel from the GPU (capability, which modules loaded), log, warn,
+and sageattn_varlen reads cu_seqlens on the host; Dynamo would break the graph at each of these, and
+inlining them would turn host-side choices into guards. So once an entry point has checked its
+arguments (plain Python on tensor metadata, which Dynamo traces, so a bad argument fails at trace
+time with the eager message), it calls ``sageattention::attention`` or
+``sageattention::varlen_attention`` when ``torch.compiler.is_compiling()``:
+
+- the fake gives the output shapes from the arguments alone (out like q, contiguous; lse [B, Hq, Nq]
+  or [H, total_q]), so it holds for symbolic (dynamic) shapes;
+- the implementation is the eager entry point, with the options the caller gave.
+
+Options travel as "None = not given", so the eager entry point applies its own defaults. Outputs
+are made contiguous so the real strides are the fake's in every path (the SDPA fallback's are not).
+The eager path captures into CUDA graphs (mode="reduce-overhead"); the varlen op reads cu_seqlens on
+the host, so it is tagged cudagraph_unsafe where torch has that tag.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+Result = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+# The kernels' options, which sageattn forwards to the kernel it picks (upstream passes **kwargs through).
+KERNEL_OPTIONS = ("qk_quant_gran", "pv_accum_dtype", "smooth_k", "smooth_v")
+# Options an entry point may take besides q, k, v, tensor_layout, is_causal, sm_scale, return_lse; the
+# op's schema has one optional slot for each.
+OPTIONS = ("attn_mask", "dropout_p", *KERNEL_OPTIONS)
+# What sageattn_varlen forwards to each run's sageattn call (smooth_k is one of its parameters).
+VARLEN_OPTIONS = ("dropout_p", "qk_quant_gran", "pv_accum_dtype", "smooth_v")
+
+_ATTENTION_SCHEMA = (
+    "(str entry, Tensor q, Tensor k, Tensor v, str tensor_layout, bool is_causal, float sm_scale, bool return_lse, "
+    "Tensor? attn_mask, float? dropout_p, str? qk_quant_gran, str? pv_accum_dtype, bool? smooth_k, bool? smooth_v)"
+    " -> (Tensor, Tensor)"
+)
+_VARLEN_SCHEMA = (
+    "(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, SymInt max_seqlen_q, "
+    "SymInt max_seqlen_k, bool is_causal, float? sm_scale, bool smooth_k, bool return_lse, float? dropout_p, "
+    "str? qk_quant_gran, str? pv_accum_dtype, bool? smooth_v) -> (Tensor, Tensor)"
+)
+
+
+def _entry(name: str) -> Callable[..., Result]:
+    from sageattention import core  # core imports this module
+
+    return getattr(core, name)
+
+
+def _no_lse(q: torch.Tensor) -> torch.Tensor:
+    return q.new_empty((0,), dtype=torch.float32)
+
+
+def _split(result: Result, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    out, lse = result if isinstance(result, tuple) else (result, _no_lse(q))
+    return out.contiguous(), lse.contiguous()
+
+
+def _given(names: tuple[str, ...], values: tuple[Any, ...]) -> dict[str, Any]:
+    return {name: value for name, value in zip(names, values) if value is not None}
+
+
+def _tags() -> tuple[torch.Tag, ...]:
+    tag = getattr(torch.Tag, "cudagraph_unsafe", None)
+    return (tag,) if tag is not None else ()
+
+
+_lib = torch.library.Library("sageattention", "FRAGMENT")  # noqa: TOR901 (the C++ modules define the other ops)
+_lib.define("attention" + _ATTENTION_SCHEMA)
+_lib.define("varlen_attention" + _VARLEN_SCHEMA, tags=_tags())
+
+
+def _attention_impl(
+    entry: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str, is_causal: bool,
+    sm_scale: float, return_lse: bool, *options: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    result = _entry(entry)(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=sm_scale,
+                           return_lse=return_lse, **_given(OPTIONS, options))
+    return _split(result, q)
+
+
+def _attention_fake(
+    entry: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str, is_causal: bool,
+    sm_scale: float, return_lse: bool, *options: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    out = q.new_empty(q.shape)
+    if not return_lse:
+        return out, _no_lse(q)
+    heads, seq = (q.shape[1], q.shape[2]) if tensor_layout == "HND" else (q.shape[2], q.shape[1])
+    return out, q.new_empty((q.shape[0], heads, seq), dtype=torch.float32)
+
+
+def _varlen_impl(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor,
+    max_seqlen_q: int, max_seqlen_k: int, is_causal: bool, sm_scale: float | None, smooth_k: bool,
+    return_lse: bool, *options: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    result = _entry("sageattn_varlen")(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
+                                       is_causal=is_causal, sm_scale=sm_scale, smooth_k=smooth_k,
+                                       return_lse=return_lse, **_given(VARLEN_OPTIONS, options))
+    return _split(result, q)
+
+
+def _varlen_fake(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor,
+    max_seqlen_q: int, max_seqlen_k: int, is_causal: bool, sm_scale: float | None, smooth_k: bool,
+    return_lse: bool, *options: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    out = q.new_empty(q.shape[:-1] + v.shape[-1:])
+    lse = q.new_empty((q.shape[1], q.shape[0]), dtype=torch.float32) if return_lse else _no_lse(q)
+    return out, lse
+
+
+_lib.impl("attention", _attention_impl, "CompositeExplicitAutograd")
+_lib.impl("varlen_attention", _varlen_impl, "CompositeExplicitAutograd")
+torch.library.register_fake("sageattention::attention", _attention_fake, lib=_lib)
+torch.library.register_fake("sageattention::varlen_attention", _varlen_fake, lib=_lib)
+
+
+def attention(
+    entry: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str, is_causal: bool,
+    sm_scale: float, return_lse: bool, **options: Any,
+) -> Result:
+    """The traced form of an entry point whose arguments were checked; options by name (OPTIONS)."""
+    out, lse = torch.ops.sageattention.attention(
+        entry, q, k, v, tensor_layout, is_causal, sm_scale, return_lse, *(options.get(name) for name in OPTIONS))
+    return (out, lse) if return_lse else out
+
+
+def varlen_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor,
+    max_seqlen_q: int, max_seqlen_k: int, is_causal: bool, sm_scale: float | None, smooth_k: bool,
+    return_lse: bool, **options: Any,
+) -> Result:
+    """The traced form of sageattn_varlen; options by name (VARLEN_OPTIONS)."""
+    out, lse = torch.ops.sageattention.varlen_attention(
+        q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, is_causal, sm_scale, smooth_k, return_lse,
+        *(options.get(name) for name in VARLEN_OPTIONS))
+    return (out, lse) if return_lse else out
