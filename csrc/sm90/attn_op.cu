@@ -1,5 +1,6 @@
 // Host side of qk_int8_pv_fp8_sm90: argument checks, TMA tensor maps, dispatch to the instantiated
-// kernels (head dim x causal x output dtype).
+// kernels (head dim x causal x output dtype). launch_attention (sm90/host_ops.h), everything after the
+// checks, is shared with sageattn_sm90 (fused_op.cu).
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -13,6 +14,7 @@
 #include <tuple>
 
 #include "common/stable_op.h"
+#include "sm90/host_ops.h"
 #include "sm90/launch.h"
 
 namespace sage::sm90 {
@@ -126,16 +128,38 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   }
 
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
+  Tensor work_counter = torch::stable::new_empty(q, {1}, ScalarType::Int);
+  const AttnOperands ops{q_int8.data_ptr(), reinterpret_cast<const float*>(q_scale.data_ptr()), k_int8.data_ptr(),
+                         reinterpret_cast<const float*>(k_scale.data_ptr()), v_fp8.data_ptr(),
+                         reinterpret_cast<const float*>(v_scale.data_ptr()), vmean, B, hq, hkv, nq_pad, nk_pad, dp,
+                         reinterpret_cast<int*>(work_counter.data_ptr())};
+  return launch_attention(q, ops, tensor_layout, kv_len, is_causal, qk_per_thread, sm_scale, return_lse, two_level);
+}
+
+int64_t sm90_kv_block(int64_t head_dim_padded, bool two_level) {
+  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
+             head_dim_padded);
+  if (head_dim_padded == 128) return two_level ? TileTraits<128, true>::kStepKeys : TileTraits<128, false>::kStepKeys;
+  return two_level ? TileTraits<64, true>::kStepKeys : TileTraits<64, false>::kStepKeys;
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands& ops, int64_t tensor_layout,
+                                            int64_t kv_len, bool is_causal, bool qk_per_thread, double sm_scale,
+                                            bool return_lse, bool two_level) {
+  const Bhnd s = bhnd(q, tensor_layout, "q");
+  const int64_t B = ops.batch, hq = ops.hq, hkv = ops.hkv, nq_pad = ops.nq_pad, nk_pad = ops.nk_pad;
   Tensor out = torch::stable::new_empty(q, {q.size(0), q.size(1), q.size(2), q.size(3)});
   Tensor lse = torch::stable::new_empty(q, {return_lse ? B : 0, hq, s.n}, ScalarType::Float);
   if (s.n == 0 || B == 0 || hq == 0) return {out, lse};
   const Bhnd o = bhnd(out, tensor_layout, "out");
 
   AttnParams p{};
-  p.q_scale = reinterpret_cast<const float*>(q_scale.data_ptr());
-  p.k_scale = reinterpret_cast<const float*>(k_scale.data_ptr());
-  p.v_scale = reinterpret_cast<const float*>(v_scale.data_ptr());
-  p.v_mean = vmean;
+  p.q_scale = ops.q_scale;
+  p.k_scale = ops.k_scale;
+  p.v_scale = ops.v_scale;
+  p.v_mean = ops.v_mean;
   p.out = out.data_ptr();
   p.lse = return_lse ? reinterpret_cast<float*>(lse.data_ptr()) : nullptr;
   p.out_sb = o.sb;
@@ -176,17 +200,16 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   const char* multicast_env = std::getenv("SAGEATTENTION_SM90_MULTICAST");
   p.multicast = persistent && p.num_q_tiles % 2 == 0 && !(multicast_env && std::strcmp(multicast_env, "0") == 0);
   // The work queue's counter starts at zero on every launch (ordered on the stream before it).
-  Tensor next_item = torch::stable::new_empty(q, {1}, ScalarType::Int);
-  p.next_item = reinterpret_cast<int*>(next_item.data_ptr());
+  p.next_item = ops.work_counter;
   SAGE_CHECK(cudaMemsetAsync(p.next_item, 0, sizeof(int), current_stream(q.get_device_index())) == cudaSuccess,
              "cannot clear the sm90 work-queue counter");
   SAGE_CHECK(B * hq * nq_pad < (int64_t{1} << 31) && B * hkv * nk_pad < (int64_t{1} << 31),
              "tensor too large for 32-bit TMA row coordinates");
 
-  const OperandMaps maps{q_int8.data_ptr(), k_int8.data_ptr(), v_fp8.data_ptr(), B * hq, B * hkv, nq_pad, nk_pad};
+  const OperandMaps maps{ops.q_int8, ops.k_int8, ops.v_fp8, B * hq, B * hkv, nq_pad, nk_pad};
   cudaStream_t stream = current_stream(q.get_device_index());
   const bool half = q.scalar_type() == ScalarType::Half;
-  if (dp == 128) {
+  if (ops.head_dim_padded == 128) {
     if (half) dispatch<128, __half>(is_causal, two_level, maps, p, sm_count, persistent, stream);
     else dispatch<128, __nv_bfloat16>(is_causal, two_level, maps, p, sm_count, persistent, stream);
   } else {
@@ -197,14 +220,6 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   return {out, lse};
 }
 
-int64_t sm90_kv_block(int64_t head_dim_padded, bool two_level) {
-  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
-             head_dim_padded);
-  if (head_dim_padded == 128) return two_level ? TileTraits<128, true>::kStepKeys : TileTraits<128, false>::kStepKeys;
-  return two_level ? TileTraits<64, true>::kStepKeys : TileTraits<64, false>::kStepKeys;
-}
-
-}  // namespace
 }  // namespace sage::sm90
 
 STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {

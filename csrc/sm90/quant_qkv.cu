@@ -1,15 +1,21 @@
 // Host side of quant_qkv_sm90: checks, outputs, the cluster shape (C CTAs of m chunks per K/V
 // head; sm90/quant_qkv_kernel.cuh explains the kernel) and quant_qkv_sm90_fits, which tells the
-// caller whether a key length fits or needs the separate passes.
+// caller whether a key length fits or needs the separate passes. plan_quant_qkv / launch_quant_qkv
+// (sm90/host_ops.h) are the op's two steps, which sageattn_sm90 (fused_op.cu) runs as well.
 #include <algorithm>
 #include <map>
 #include <mutex>
 #include <tuple>
 #include <utility>
 
+#include "sm90/host_ops.h"
 #include "sm90/quant_qkv_kernel.cuh"
 
 namespace sage::sm90 {
+
+// QkvPlan's shapes count K scale blocks in kCtaK keys and pad lengths to what the attention kernel tiles.
+static_assert(kQkvRows == kCtaK && kQkvRows % kCtaQ == 0, "a quantization chunk must be one K block / whole Q tiles");
+
 namespace {
 
 int log2_exact(int64_t v, const char* what) {
@@ -134,7 +140,7 @@ struct Shapes {
 };
 
 Shapes check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout,
-                    int64_t head_dim_padded) {
+                    int64_t head_dim_padded, const char* op) {
   check_cuda(q, "q");
   check_cuda(k, "k");
   check_cuda(v, "v");
@@ -148,7 +154,7 @@ Shapes check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, int64_t t
   SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
              head_dim_padded);
   SAGE_CHECK(s.q.d <= head_dim_padded, "head dim ", s.q.d, " exceeds head_dim_padded ", head_dim_padded);
-  SAGE_CHECK(s.k.n > 0 && s.q.n > 0, "quant_qkv_sm90 needs at least one query and one key");
+  SAGE_CHECK(s.k.n > 0 && s.q.n > 0, op, " needs at least one query and one key");
   return s;
 }
 
@@ -165,46 +171,68 @@ using QkvResult = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Ten
 
 QkvResult quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bool qk_per_thread, bool smooth_k,
                          bool smooth_v, int64_t head_dim_padded) {
-  const Shapes sh = check_inputs(q, k, v, tensor_layout, head_dim_padded);
-  const Bhnd &sq = sh.q, &sk = sh.k, &sv = sh.v;
+  const QkvPlan plan =
+      plan_quant_qkv(q, k, v, tensor_layout, qk_per_thread, smooth_k, smooth_v, head_dim_padded, "quant_qkv_sm90");
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
-  const int device = q.get_device_index();
-  const int64_t dp = head_dim_padded;
-  const int64_t nq_pad = round_up(sq.n, kQkvRows), nk_pad = round_up(sk.n, kQkvRows);
-  const ClusterShape shape = shape_for_dim(nk_pad / kQkvRows, dp, device);
-  SAGE_CHECK(shape.ctas > 0, "quant_qkv_sm90: ", sk.n, " keys per head do not fit one thread-block cluster; "
+  Tensor q8 = torch::stable::new_empty(q, plan.q_int8_shape(), ScalarType::Char);
+  Tensor qs = torch::stable::new_empty(q, plan.q_scale_shape(), ScalarType::Float);
+  Tensor k8 = torch::stable::new_empty(q, plan.k_int8_shape(), ScalarType::Char);
+  Tensor ks = torch::stable::new_empty(q, plan.k_scale_shape(), ScalarType::Float);
+  Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);
+  Tensor v8 = torch::stable::new_empty(q, plan.v_fp8_shape(), ScalarType::Float8_e4m3fn);
+  Tensor vs = torch::stable::new_empty(q, plan.v_scale_shape(), ScalarType::Float);
+  Tensor v_mean = torch::stable::new_empty(q, plan.v_mean_shape(), ScalarType::Float);
+  auto f32 = [](Tensor& t) { return reinterpret_cast<float*>(t.data_ptr()); };
+  launch_quant_qkv(plan, q, k, v,
+                   {q8.data_ptr(), f32(qs), k8.data_ptr(), f32(ks), f32(k_mean), v8.data_ptr(), f32(vs), f32(v_mean)});
+  return {q8, qs, k8, ks, k_mean, v8, vs, v_mean};
+}
+
+}  // namespace
+
+QkvPlan plan_quant_qkv(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout, bool qk_per_thread,
+                       bool smooth_k, bool smooth_v, int64_t head_dim_padded, const char* op) {
+  const Shapes s = check_inputs(q, k, v, tensor_layout, head_dim_padded, op);
+  QkvPlan p{};
+  p.q = s.q;
+  p.k = s.k;
+  p.v = s.v;
+  p.head_dim_padded = head_dim_padded;
+  p.nq_pad = round_up(p.q.n, kQkvRows);
+  p.nk_pad = round_up(p.k.n, kQkvRows);
+  p.per_thread = qk_per_thread;
+  p.smooth_k = smooth_k;
+  p.smooth_v = smooth_v;
+  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());  // the occupancy query asks q's GPU
+  const ClusterShape shape = shape_for_dim(p.nk_pad / kQkvRows, head_dim_padded, q.get_device_index());
+  SAGE_CHECK(shape.ctas > 0, op, ": ", p.k.n, " keys per head do not fit one thread-block cluster; "
              "check quant_qkv_sm90_fits first and use the separate quantization passes");
+  p.ctas = shape.ctas;
+  p.per_cta = shape.per_cta;
+  return p;
+}
 
-  // Scale groups (sageattention/kernels/sm90.py group_specs): Q 16/8/1 and K 128/8/2 per thread,
-  // Q 16 and K 128 per warp.
-  const int64_t q_period = qk_per_thread ? 8 : 1, k_period = qk_per_thread ? 8 : 1, k_stride = qk_per_thread ? 2 : 1;
-  Tensor q8 = torch::stable::new_empty(q, {sq.b, sq.h, nq_pad, dp}, ScalarType::Char);
-  Tensor qs = torch::stable::new_empty(q, {sq.b, sq.h, nq_pad / 16 * q_period}, ScalarType::Float);
-  Tensor k8 = torch::stable::new_empty(q, {sk.b, sk.h, nk_pad, dp}, ScalarType::Char);
-  Tensor ks = torch::stable::new_empty(q, {sk.b, sk.h, nk_pad / kQkvRows * (k_period / k_stride)}, ScalarType::Float);
-  Tensor k_mean = torch::stable::new_empty(q, {smooth_k ? sk.b : 0, sk.h, sk.d}, ScalarType::Float);
-  Tensor v8 = torch::stable::new_empty(q, {sv.b, sv.h, dp, nk_pad}, ScalarType::Float8_e4m3fn);
-  Tensor vs = torch::stable::new_empty(q, {sv.b, sv.h, dp}, ScalarType::Float);
-  Tensor v_mean = torch::stable::new_empty(q, {smooth_v ? sv.b : 0, sv.h, sv.d}, ScalarType::Float);
-
+void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const Tensor& v, const QkvOutputs& out) {
   QkvArgs a{};
-  a.q = operand(q, sq, 16, q_period, 1, q8.data_ptr(), reinterpret_cast<float*>(qs.data_ptr()));
-  a.k = operand(k, sk, kQkvRows, k_period, k_stride, k8.data_ptr(), reinterpret_cast<float*>(ks.data_ptr()));
-  a.v = operand(v, sv, kQkvRows, 1, 1, v8.data_ptr(), reinterpret_cast<float*>(vs.data_ptr()));
-  a.smooth_k = smooth_k;
-  a.smooth_v = smooth_v;
-  a.k_mean = reinterpret_cast<float*>(k_mean.data_ptr());
-  a.v_mean = reinterpret_cast<float*>(v_mean.data_ptr());
-  a.per_cta = shape.per_cta;
-  const int64_t run = int64_t{shape.ctas} * shape.per_cta;  // chunks per run unit
-  const int64_t heads = sk.b * sk.h;
-  a.k_head_units = smooth_k ? heads : 0;
+  a.q = operand(q, p.q, 16, p.q_period(), 1, out.q_int8, out.q_scale);
+  a.k = operand(k, p.k, kQkvRows, p.k_period(), p.k_stride(), out.k_int8, out.k_scale);
+  a.v = operand(v, p.v, kQkvRows, 1, 1, out.v_fp8, out.v_scale);
+  a.smooth_k = p.smooth_k;
+  a.smooth_v = p.smooth_v;
+  a.k_mean = out.k_mean;
+  a.v_mean = out.v_mean;
+  a.per_cta = p.per_cta;
+  const int64_t run = int64_t{p.ctas} * p.per_cta;  // chunks per run unit
+  const int64_t heads = p.k.b * p.k.h;
+  a.k_head_units = p.smooth_k ? heads : 0;
   a.v_head_units = heads;
-  a.k_run_units = smooth_k ? 0 : (a.k.chunks + run - 1) / run;
+  a.k_run_units = p.smooth_k ? 0 : (a.k.chunks + run - 1) / run;
   a.q_run_units = (a.q.chunks + run - 1) / run;
 
+  const int device = q.get_device_index();
   cudaStream_t stream = current_stream(device);
-  const bool vec = rows_16b_aligned(q, sq) && rows_16b_aligned(k, sk) && rows_16b_aligned(v, sv);
+  const ClusterShape shape{p.ctas, p.per_cta};
+  const bool vec = rows_16b_aligned(q, p.q) && rows_16b_aligned(k, p.k) && rows_16b_aligned(v, p.v);
   auto go = [&](auto dtype_tag, auto dp_tag) {
     using T = decltype(dtype_tag);
     constexpr int D = decltype(dp_tag)::value;
@@ -212,17 +240,15 @@ QkvResult quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bo
     else launch<T, false, D>(a, shape, device, stream);
   };
   const bool half = q.scalar_type() == ScalarType::Half;
-  if (dp == 128) {
+  if (p.head_dim_padded == 128) {
     if (half) go(__half{}, std::integral_constant<int, 128>{});
     else go(__nv_bfloat16{}, std::integral_constant<int, 128>{});
   } else {
     if (half) go(__half{}, std::integral_constant<int, 64>{});
     else go(__nv_bfloat16{}, std::integral_constant<int, 64>{});
   }
-  return {q8, qs, k8, ks, k_mean, v8, vs, v_mean};
 }
 
-}  // namespace
 }  // namespace sage::sm90
 
 STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {

@@ -35,4 +35,14 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   // Keys per online-softmax step of qk_int8_pv_fp8_sm90 (the block over which one running max
   // rescales P~ before its e4m3 rounding): what a reference must use to reproduce it.
   m.def("sm90_kv_block(int head_dim_padded, bool two_level) -> int");
+  // quant_qkv_sm90 then qk_int8_pv_fp8_sm90 in one op, the quantized operands kept in one scratch buffer
+  // inside it: one op call and few allocations, for the host time of small calls. Head dims up to 128
+  // (padded to 64 or 128). Needs the fused quantization: an error unless quant_qkv_sm90_fits(kv_len,
+  // head_dim_padded, device) (else the separate passes and qk_int8_pv_fp8_sm90). out and lse as
+  // qk_int8_pv_fp8_sm90 (lse without the smooth-K correction); k_mean as quant_qkv_sm90, which that
+  // correction needs.
+  m.def(
+      "sageattn_sm90(Tensor q, Tensor k, Tensor v, int tensor_layout, bool is_causal, bool qk_per_thread, "
+      "bool smooth_k, bool smooth_v, float sm_scale, bool return_lse, bool two_level) -> (Tensor out, Tensor lse, "
+      "Tensor k_mean)");
 }

@@ -1,7 +1,9 @@
 """Hopper (sm_90a) kernel: INT8 QK^T on wgmma s8, FP8 e4m3 PV on wgmma, TMA + mbarrier pipeline.
 
 ``qk_int8_pv_fp8_sm90`` is what ``sageattention.core`` dispatches to on sm_90. It quantizes Q/K to
-INT8 (K smoothed), V to per-channel e4m3 in the kernel's key order, and launches the kernel.
+INT8 (K smoothed), V to per-channel e4m3 in the kernel's key order, and launches the kernel: in one
+``sageattn_sm90`` op call where the fused quantization runs, else through ``quantize``'s passes and the
+``qk_int8_pv_fp8_sm90`` op.
 """
 
 from __future__ import annotations
@@ -87,6 +89,11 @@ def _fused_fits(kv_len_padded: int, head_dim_padded: int, device_index: int) -> 
     return bool(torch.ops.sageattention.quant_qkv_sm90_fits(kv_len_padded, head_dim_padded, device_index))
 
 
+def _fused_applies(q: torch.Tensor, kv_len: int, head_dim_padded: int, device_index: int) -> bool:
+    """Whether quant_qkv_sm90 (and so sageattn_sm90) takes these inputs: fp16/bf16 and a fitting key length."""
+    return q.dtype in (torch.float16, torch.bfloat16) and fused_quantization_fits(kv_len, head_dim_padded, device_index)
+
+
 def quantize(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str, qk_quant_gran: str,
     smooth_k: bool, smooth_v: bool, fused: bool = True,
@@ -102,7 +109,7 @@ def quantize(
     q_spec, k_spec = group_specs(qk_quant_gran)
     _lib.require("sm90", "the sm90 kernel's quantization")
     kv_len = seq_len(k, tensor_layout)
-    if fused and q.dtype in (torch.float16, torch.bfloat16) and fused_quantization_fits(kv_len, d_pad, k.device.index or 0):
+    if fused and _fused_applies(q, kv_len, d_pad, k.device.index or 0):
         q8, qs, k8, ks, k_mean, v8, vs, v_mean = torch.ops.sageattention.quant_qkv_sm90(
             q, k, v, layout_code(tensor_layout), qk_quant_gran == "per_thread", smooth_k, smooth_v, d_pad)
         return {"q_int8": q8, "q_scale": qs, "k_int8": k8, "k_scale": ks, "k_mean": k_mean if smooth_k else None,
@@ -136,7 +143,7 @@ def qk_int8_pv_fp8_sm90(
             f"fp32, added per KV tile into fp32), got {pv_accum_dtype!r}"
         )
     group_specs(qk_quant_gran)  # validates the name
-    padded_head_dim(q.shape[-1])  # NotImplementedError for > 128: the dispatcher falls back
+    d_pad = padded_head_dim(q.shape[-1])  # NotImplementedError for > 128: the dispatcher falls back
     _lib.require("sm90", "sageattn_qk_int8_pv_fp8_cuda_sm90")
     code = layout_code(tensor_layout)
     kv_len, qo_len = seq_len(k, tensor_layout), seq_len(q, tensor_layout)
@@ -145,20 +152,34 @@ def qk_int8_pv_fp8_sm90(
         b, hq = q.shape[0], to_hnd(q, tensor_layout).shape[1]
         lse = torch.full((b, hq, qo_len), float("-inf"), device=q.device, dtype=torch.float32)
         return (out, lse) if return_lse else out
-    ops = quantize(q, k, v, tensor_layout, qk_quant_gran, smooth_k, smooth_v)
-    out, lse = torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-        q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"],
-        ops["v_mean"], code, kv_len, is_causal, qk_quant_gran == "per_thread", float(sm_scale), return_lse,
-        pv_accum_dtype == "fp32+fp32",
-    )
+    per_thread, two_level = qk_quant_gran == "per_thread", pv_accum_dtype == "fp32+fp32"
+    if _fused_applies(q, kv_len, d_pad, k.device.index or 0):
+        # One op call: its host time (argument parsing, boxing, allocations) was most of a small call's time
+        # when the eight quantized operands went through Python to a second op.
+        out, lse, k_mean = torch.ops.sageattention.sageattn_sm90(
+            q, k, v, code, is_causal, per_thread, smooth_k, smooth_v, float(sm_scale), return_lse, two_level)
+    else:
+        ops = quantize(q, k, v, tensor_layout, qk_quant_gran, smooth_k, smooth_v, fused=False)
+        out, lse = torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+            q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"],
+            ops["v_mean"], code, kv_len, is_causal, per_thread, float(sm_scale), return_lse, two_level,
+        )
+        k_mean = ops["k_mean"]
     if not return_lse:
         return out
-    k_mean = ops["k_mean"]
-    if k_mean is not None:  # softmax ignored the q . mean_k row shift; the LSE must not
-        qh = to_hnd(q, tensor_layout)
-        km = k_mean if k_mean.shape[1] == qh.shape[1] else k_mean.repeat_interleave(qh.shape[1] // k_mean.shape[1], 1)
-        lse = lse + sm_scale * torch.einsum("bhnd,bhd->bhn", qh.float(), km)
-    return out, lse
+    return out, lse_with_key_mean(lse, q, k_mean if smooth_k else None, tensor_layout, sm_scale)
+
+
+def lse_with_key_mean(
+    lse: torch.Tensor, q: torch.Tensor, k_mean: torch.Tensor | None, tensor_layout: str, sm_scale: float,
+) -> torch.Tensor:
+    """The kernel's LSE plus what smoothing K took out of every score: softmax ignores the q . mean_k row
+    shift, the LSE must not. k_mean [B, Hkv, d], None without smoothing."""
+    if k_mean is None:
+        return lse
+    qh = to_hnd(q, tensor_layout)
+    km = k_mean if k_mean.shape[1] == qh.shape[1] else k_mean.repeat_interleave(qh.shape[1] // k_mean.shape[1], 1)
+    return lse + sm_scale * torch.einsum("bhnd,bhd->bhn", qh.float(), km)
 
 
 @register_family_fakes("sm90")
@@ -199,3 +220,13 @@ def _sm90_fakes() -> None:
         b, h, n, _d = _bhnd(q, tensor_layout)
         lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
         return torch.empty_like(q, memory_format=torch.contiguous_format), lse
+
+    @torch.library.register_fake("sageattention::sageattn_sm90")
+    def _(
+        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: int, is_causal: bool, qk_per_thread: bool,
+        smooth_k: bool, smooth_v: bool, sm_scale: float, return_lse: bool, two_level: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        (b, h, n, d), (_, hk, _, _) = _bhnd(q, tensor_layout), _bhnd(k, tensor_layout)
+        lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
+        k_mean = q.new_empty((b if smooth_k else 0, hk, d), dtype=torch.float32)
+        return torch.empty_like(q, memory_format=torch.contiguous_format), lse, k_mean

@@ -74,3 +74,11 @@ def test_fakes_give_the_kernel_shapes():
         per_warp = torch.ops.sageattention.quant_qkv_sm90(q16, kv16, kv16, 1, False, False, True, 128)
         assert per_warp[1].shape == (2, 4, 384 // 16) and per_warp[3].shape == (2, 2, 2)
         assert per_warp[4].shape == (0, 2, 96) and per_warp[7].shape == (2, 2, 96)
+        out, lse, k_mean = torch.ops.sageattention.sageattn_sm90(q16, kv16, kv16, 1, True, True, True, False, 0.1,
+                                                                 True, False)
+        assert out.shape == q16.shape and out.dtype == q16.dtype and out.is_contiguous()
+        assert lse.shape == (2, 4, 300) and lse.dtype == torch.float32
+        assert k_mean.shape == (2, 2, 96) and k_mean.dtype == torch.float32
+        _, no_lse, no_mean = torch.ops.sageattention.sageattn_sm90(q16, kv16, kv16, 1, False, False, False, True, 0.1,
+                                                                   False, True)
+        assert no_lse.shape == (0, 4, 300) and no_mean.shape == (0, 2, 96)

@@ -1,0 +1,81 @@
+// sageattn_sm90: quant_qkv_sm90 then qk_int8_pv_fp8_sm90 in one op. A small call's time is mostly
+// host time: two op calls that box and parse eight intermediate tensors and allocate each of them. Here
+// the intermediates never become tensors: they are pieces of one scratch buffer, freed on return (the
+// caching allocator hands the block only to later work on the same stream, which runs after these kernels).
+#include <array>
+#include <cstdint>
+#include <tuple>
+
+#include "common/stable_op.h"
+#include "sm90/host_ops.h"
+
+namespace sage::sm90 {
+namespace {
+
+// Byte offsets of the pieces of one scratch buffer. Each starts 256-byte aligned, as aligned as a separate
+// cudaMalloc allocation (TMA itself needs 16), so no kernel sees a difference from the two-op path.
+class ScratchLayout {
+ public:
+  template <size_t N>
+  int64_t take(const std::array<int64_t, N>& shape, int64_t element_bytes) {
+    int64_t bytes = element_bytes;
+    for (const int64_t extent : shape) bytes *= extent;
+    const int64_t offset = size_;
+    size_ = round_up(offset + bytes, kAlign);
+    return offset;
+  }
+  int64_t size() const { return size_; }
+
+ private:
+  static constexpr int64_t kAlign = 256;
+  int64_t size_ = 0;
+};
+
+std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bool is_causal,
+                                                 bool qk_per_thread, bool smooth_k, bool smooth_v, double sm_scale,
+                                                 bool return_lse, bool two_level) {
+  // The head dim is the last one in both layouts; a wrong rank is reported by plan_quant_qkv.
+  const int64_t d = q.dim() == 4 ? q.size(3) : 0;
+  SAGE_CHECK(d <= 128, "sageattn_sm90 runs head dims up to 128, got ", d,
+             "; use the mma.sync FP8 kernel (sageattn_qk_int8_pv_fp8_cuda) for larger ones");
+  const int64_t dp = d <= 64 ? 64 : 128;
+  const QkvPlan plan = plan_quant_qkv(q, k, v, tensor_layout, qk_per_thread, smooth_k, smooth_v, dp, "sageattn_sm90");
+  SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, "sageattn_sm90: q's heads (", plan.q.h,
+             ") must be a multiple of k's and v's (", plan.k.h, ")");
+
+  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
+  ScratchLayout layout;
+  const int64_t at_q8 = layout.take(plan.q_int8_shape(), 1);
+  const int64_t at_qs = layout.take(plan.q_scale_shape(), sizeof(float));
+  const int64_t at_k8 = layout.take(plan.k_int8_shape(), 1);
+  const int64_t at_ks = layout.take(plan.k_scale_shape(), sizeof(float));
+  const int64_t at_v8 = layout.take(plan.v_fp8_shape(), 1);
+  const int64_t at_vs = layout.take(plan.v_scale_shape(), sizeof(float));
+  const int64_t at_vm = layout.take(plan.v_mean_shape(), sizeof(float));  // no bytes without smooth_v
+  const int64_t at_counter = layout.take(std::array<int64_t, 1>{1}, sizeof(int));
+  Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
+  // k_mean is returned (the caller's LSE correction needs it), so it is a tensor of its own.
+  Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);
+
+  char* base = static_cast<char*>(scratch.data_ptr());
+  auto f32 = [base](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
+  const QkvOutputs quantized{base + at_q8, f32(at_qs), base + at_k8, f32(at_ks),
+                             reinterpret_cast<float*>(k_mean.data_ptr()), base + at_v8, f32(at_vs),
+                             smooth_v ? f32(at_vm) : nullptr};
+  launch_quant_qkv(plan, q, k, v, quantized);
+
+  const AttnOperands ops{quantized.q_int8, quantized.q_scale, quantized.k_int8, quantized.k_scale,
+                         quantized.v_fp8, quantized.v_scale, quantized.v_mean,
+                         plan.q.b, plan.q.h, plan.k.h, plan.nq_pad, plan.nk_pad, dp,
+                         reinterpret_cast<int*>(base + at_counter)};
+  auto [out, lse] = launch_attention(q, ops, tensor_layout, plan.k.n, is_causal, qk_per_thread, sm_scale, return_lse,
+                                     two_level);
+  return {out, lse, k_mean};
+}
+
+}  // namespace
+}  // namespace sage::sm90
+
+STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {
+  m.impl("sageattn_sm90", TORCH_BOX(&sage::sm90::sageattn_sm90));
+}

@@ -1,0 +1,83 @@
+// Host steps shared by the sm90 ops: quant_qkv_sm90 (quant_qkv.cu) and qk_int8_pv_fp8_sm90
+// (attn_op.cu) run one step each on tensors Python hands over; sageattn_sm90 (fused_op.cu) runs both
+// on one scratch buffer, so that a call crosses the Python/dispatcher boundary once and allocates once.
+// Each step is "check / plan" (shapes, errors naming the op) and "launch" (raw device pointers).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <tuple>
+
+#include "common/stable_op.h"
+#include "sm90/tile.cuh"
+
+namespace sage::sm90 {
+
+// --- quant_qkv_sm90 ---------------------------------------------------------------------------
+
+// Checked inputs of one fused Q/K/V quantization, its output shapes and its cluster shape.
+struct QkvPlan {
+  Bhnd q, k, v;
+  int64_t head_dim_padded, nq_pad, nk_pad;
+  bool per_thread, smooth_k, smooth_v;
+  int ctas, per_cta;  // thread-block cluster: CTAs per K/V head, chunks per CTA
+
+  // Scale groups (sageattention/kernels/sm90.py group_specs): Q 16/8/1 and K 128/8/2 per thread,
+  // Q 16 and K 128 per warp.
+  int64_t q_period() const { return per_thread ? 8 : 1; }
+  int64_t k_period() const { return per_thread ? 8 : 1; }
+  int64_t k_stride() const { return per_thread ? 2 : 1; }
+
+  std::array<int64_t, 4> q_int8_shape() const { return {q.b, q.h, nq_pad, head_dim_padded}; }
+  std::array<int64_t, 3> q_scale_shape() const { return {q.b, q.h, nq_pad / 16 * q_period()}; }
+  std::array<int64_t, 4> k_int8_shape() const { return {k.b, k.h, nk_pad, head_dim_padded}; }
+  std::array<int64_t, 3> k_scale_shape() const { return {k.b, k.h, nk_pad / kCtaK * (k_period() / k_stride())}; }
+  std::array<int64_t, 3> k_mean_shape() const { return {smooth_k ? k.b : 0, k.h, k.d}; }
+  std::array<int64_t, 4> v_fp8_shape() const { return {v.b, v.h, head_dim_padded, nk_pad}; }
+  std::array<int64_t, 3> v_scale_shape() const { return {v.b, v.h, head_dim_padded}; }
+  std::array<int64_t, 3> v_mean_shape() const { return {smooth_v ? v.b : 0, v.h, v.d}; }
+};
+
+// Where quant_qkv writes (shapes: QkvPlan); k_mean / v_mean are written only when smoothing (else may be null).
+struct QkvOutputs {
+  void* q_int8;
+  float* q_scale;
+  void* k_int8;
+  float* k_scale;
+  float* k_mean;
+  void* v_fp8;
+  float* v_scale;
+  float* v_mean;
+};
+
+// Checks q, k, v and picks the cluster shape; `op` names the caller in errors, which include keys per
+// head that do not fit one cluster (quant_qkv_sm90_fits says so beforehand).
+QkvPlan plan_quant_qkv(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout, bool qk_per_thread,
+                       bool smooth_k, bool smooth_v, int64_t head_dim_padded, const char* op);
+
+// Enqueues the quantization on the current stream of q's device (the caller holds a DeviceGuard for it).
+void launch_quant_qkv(const QkvPlan& plan, const Tensor& q, const Tensor& k, const Tensor& v, const QkvOutputs& out);
+
+// --- qk_int8_pv_fp8_sm90 ----------------------------------------------------------------------
+
+// The quantized operands of one attention launch (layouts: registry.cpp, qk_int8_pv_fp8_sm90).
+struct AttnOperands {
+  const void* q_int8;
+  const float* q_scale;
+  const void* k_int8;
+  const float* k_scale;
+  const void* v_fp8;
+  const float* v_scale;
+  const float* v_mean;  // nullptr without V smoothing
+  int64_t batch, hq, hkv, nq_pad, nk_pad, head_dim_padded;
+  int* work_counter;  // 4 bytes of device memory: the persistent grid's queue counter (cleared here)
+};
+
+// Allocates out (q's shape and dtype, contiguous) and lse ([B, Hq, Nq] when return_lse, else [0, Hq, Nq])
+// and enqueues the attention kernel on the current stream of q's device (the caller holds a DeviceGuard
+// for it and has checked the operands against q).
+std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands& ops, int64_t tensor_layout,
+                                            int64_t kv_len, bool is_causal, bool qk_per_thread, double sm_scale,
+                                            bool return_lse, bool two_level);
+
+}  // namespace sage::sm90
