@@ -89,9 +89,18 @@ def layers() -> None:
                 q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None,
                 1, n, False, True, scale, False, False)
 
+        def two_ops() -> object:  # the path before sageattn_sm90: eight operands through Python
+            o = sm90.quantize(q, k, v, "NHD", "per_thread", True, False)
+            return torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+                q, o["q_int8"], o["q_scale"], o["k_int8"], o["k_scale"], o["v_fp8"], o["v_scale"], None,
+                1, n, False, True, scale, False, False)
+
         runs = {
             "quant op alone": quant_op,
             "attention op alone": attn_op,
+            "two ops (quantize + attention op)": two_ops,
+            "fused op alone (sageattn_sm90)": lambda: torch.ops.sageattention.sageattn_sm90(
+                q, k, v, 1, False, True, True, False, scale, False, False),
             "sm90 wrapper (quantize + op)": lambda: sm90.qk_int8_pv_fp8_sm90(
                 q, k, v, tensor_layout="NHD", is_causal=False, qk_quant_gran="per_thread", sm_scale=scale,
                 pv_accum_dtype="fp32", smooth_k=True, smooth_v=False, return_lse=False),

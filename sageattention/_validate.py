@@ -33,39 +33,42 @@ def check_layout(tensor_layout: object) -> str:
 
 
 def check_qkv(q: object, k: object, v: object, tensor_layout: str) -> Shapes:
-    """Structural checks shared by every path (kernels and the SDPA fallback)."""
+    """Structural checks shared by every path (kernels and the SDPA fallback).
+
+    Every call of sageattn runs these, so each shape is read once (a `t.shape` builds a new torch.Size)."""
     layout = check_layout(tensor_layout)
-    dims = "(batch, heads, seq, head_dim)" if layout == "HND" else "(batch, seq, heads, head_dim)"
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if t.dim() != 4:
+            dims = "(batch, heads, seq, head_dim)" if layout == "HND" else "(batch, seq, heads, head_dim)"
             raise ValueError(f"{name} must be 4-D {dims} for tensor_layout={layout!r}, got shape {tuple(t.shape)}")
     assert isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor)
     if not (q.dtype == k.dtype == v.dtype):
         raise ValueError(f"q, k and v must share one dtype, got q={q.dtype}, k={k.dtype}, v={v.dtype}")
     if not (q.device == k.device == v.device):
         raise ValueError(f"q, k and v must be on one device, got q={q.device}, k={k.device}, v={v.device}")
-    if k.shape != v.shape:
-        raise ValueError(f"k and v must have the same shape, got k={tuple(k.shape)}, v={tuple(v.shape)}")
+    qs, ks, vs = q.shape, k.shape, v.shape
+    if ks != vs:
+        raise ValueError(f"k and v must have the same shape, got k={tuple(ks)}, v={tuple(vs)}")
     hd = 1 if layout == "HND" else 2
     nd = 2 if layout == "HND" else 1
-    if q.shape[0] != k.shape[0]:
-        raise ValueError(f"q and k must have the same batch size, got {q.shape[0]} and {k.shape[0]}")
-    if q.shape[3] != k.shape[3]:
-        raise ValueError(
-            f"head-dim mismatch: q has head_dim {q.shape[3]} but k/v have {k.shape[3]}; they must be equal"
-        )
-    hq, hkv = q.shape[hd], k.shape[hd]
+    if qs[0] != ks[0]:
+        raise ValueError(f"q and k must have the same batch size, got {qs[0]} and {ks[0]}")
+    if qs[3] != ks[3]:
+        raise ValueError(f"head-dim mismatch: q has head_dim {qs[3]} but k/v have {ks[3]}; they must be equal")
+    hq, hkv = qs[hd], ks[hd]
     if hkv == 0 or hq % hkv != 0:
         raise ValueError(
             f"GQA/MQA needs num_q_heads % num_kv_heads == 0, got {hq} query heads and {hkv} key/value heads "
             f"(tensor_layout={layout!r} reads heads from dim {hd})"
         )
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.shape[3] > 1 and t.stride(3) != 1:
-            raise ValueError(f"{name} must be contiguous in its last (head_dim) dimension; call {name}.contiguous()")
-    return Shapes(q.shape[0], hq, hkv, q.shape[nd], k.shape[nd], q.shape[3])
+    if qs[3] > 1:
+        for name, t in (("q", q), ("k", k), ("v", v)):
+            if t.stride(3) != 1:
+                raise ValueError(
+                    f"{name} must be contiguous in its last (head_dim) dimension; call {name}.contiguous()")
+    return Shapes(qs[0], hq, hkv, qs[nd], ks[nd], qs[3])
 
 
 def check_sm_scale(sm_scale: object, head_dim: int) -> float:

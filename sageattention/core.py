@@ -316,7 +316,13 @@ def _run_family(
 
 
 def _pick_family(q: torch.Tensor) -> tuple[str | None, str]:
-    cap = _device.capability_of(q)
+    return _family_for(_device.capability_of(q))
+
+
+@functools.cache
+def _family_for(cap: tuple[int, int]) -> tuple[str | None, str]:
+    """The kernel family sageattn runs on a GPU of this capability (or None and why): fixed per process, since
+    module loads and their failures are final (_lib.load), so it is worked out once, not on every call."""
     families = _device.preferred_families(cap)
     if not families:
         return None, f"GPU sm_{cap[0]}{cap[1]} is older than sm_80, which INT8 tensor-core MMA needs"
@@ -333,6 +339,13 @@ def _family_module_ok(family: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+@functools.cache
+def _sm90_default_accum() -> str:
+    from sageattention.kernels import sm90  # loaded with its family (_pick_family chose sm90)
+
+    return sm90.DEFAULT_PV_ACCUM
 
 
 def _scale_alias(sm_scale: float | None, kwargs: dict[str, Any]) -> float | None:
@@ -364,7 +377,7 @@ def sageattn(
     attn_mask = kwargs.pop("attn_mask", None)
     dropout_p = kwargs.pop("dropout_p", 0.0)
     sm_scale = _scale_alias(sm_scale, kwargs)
-    unknown = sorted(set(kwargs) - set(KERNEL_KWARGS))
+    unknown = sorted(set(kwargs) - set(KERNEL_KWARGS)) if kwargs else None
     if unknown:
         raise TypeError(
             f"sageattn() got unexpected keyword argument(s) {unknown}; accepted extras: "
@@ -403,9 +416,7 @@ def sageattn(
         try:
             sm90_kwargs = kwargs
             if kwargs.get("pv_accum_dtype") is None:  # left open: the faster accumulation
-                from sageattention.kernels import sm90
-
-                sm90_kwargs = {**kwargs, "pv_accum_dtype": sm90.DEFAULT_PV_ACCUM}
+                sm90_kwargs = {**kwargs, "pv_accum_dtype": _sm90_default_accum()}
             logger.debug("sageattention: path=%s pv_accum_dtype=%s", entry.__name__, sm90_kwargs["pv_accum_dtype"])
             return _run_family(family, q, k, v, (shapes, scale), tensor_layout=tensor_layout, is_causal=is_causal,
                                return_lse=return_lse, options=sm90_kwargs)
