@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 sys.path.append(".")  # after PYTHONPATH, so that an A/B can point it at another copy of the package
 import sageattention  # noqa: E402
+from bench.sm90_e2e_ab import back_to_back_ms  # noqa: E402
 
 
 def host_and_gpu_us(fn: Callable[[], object], reps: int = 200) -> tuple[float, float]:
@@ -133,14 +134,7 @@ def stack_us(fn: Callable[[], object], graph: bool, reps: int = 30) -> float:
         with torch.cuda.graph(g):
             fn()
         run = g.replay
-    torch.cuda.synchronize()
-    a, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record()
-    for _ in range(reps):
-        run()
-    e.record()
-    e.synchronize()
-    return a.elapsed_time(e) * 1e3 / reps
+    return back_to_back_ms(run, reps) * 1e3
 
 
 def graphs(n_layers: int = 20) -> None:

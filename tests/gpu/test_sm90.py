@@ -14,32 +14,14 @@ import math
 import pytest
 import torch
 
-from sageattention import _lib
 from sageattention import reference as R
 from sageattention._layout import to_hnd
 from sageattention.kernels import sm90
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
 DEV = "cuda"
 FP8_REL_L1 = 0.045  # measured 0.036-0.039 on randn (oracle and kernel alike)
 FP8_COSINE = 0.999  # measured 0.99925-0.9994
-
-
-def _skip_reason() -> str | None:
-    if not torch.cuda.is_available():
-        return "no CUDA"
-    if torch.cuda.get_device_capability() != (9, 0):
-        return "needs an sm_90 GPU"
-    if not _lib.load("sm90"):
-        return f"sm90 module unavailable: {_lib.error('sm90')}"
-    return None
-
-
-@pytest.fixture(autouse=True)
-def _need_sm90() -> None:
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
 
 
 def make(layout: str, b: int, h: int, n: int, d: int, dtype: torch.dtype, offset: float = 0.0, strided: bool = False):

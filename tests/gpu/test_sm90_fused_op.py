@@ -13,22 +13,11 @@ from typing import Callable
 import pytest
 import torch
 
-from sageattention import _lib
 from sageattention.kernels import sm90
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
 DEV = "cuda"
 OPS = torch.ops.sageattention
-
-
-@pytest.fixture(autouse=True)
-def _need_sm90() -> None:
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA")
-    if torch.cuda.get_device_capability() != (9, 0):
-        pytest.skip("needs an sm_90 GPU")
-    if not _lib.load("sm90"):
-        pytest.skip(f"sm90 module unavailable: {_lib.error('sm90')}")
 
 
 def make(view: str, b: int, h: int, n: int, d: int, dtype: torch.dtype, offset: float = 0.0) -> torch.Tensor:
