@@ -121,6 +121,49 @@ torch.library.register_fake("sageattention::attention", _attention_fake, lib=_li
 torch.library.register_fake("sageattention::varlen_attention", _varlen_fake, lib=_lib)
 
 
+# No backward: the kernels are inference-only. Without an autograd formula the compiled op would silently return no
+# gradient for q, k, v. The error must come when backward runs, not when AOTAutograd traces the joint graph of a
+# model whose inputs merely require grad (inference without no_grad), so backward calls an op whose fake gives the
+# gradients' shapes and whose implementation raises.
+_lib.define("no_backward(Tensor grad, SymInt[] q_shape, SymInt[] k_shape, SymInt[] v_shape) -> (Tensor, Tensor, Tensor)")
+NO_BACKWARD = (
+    "sageattention has no backward: its 8-bit kernels are inference-only. Run the model under torch.no_grad() or "
+    "torch.inference_mode(), or use torch.nn.functional.scaled_dot_product_attention where gradients are needed"
+)
+
+
+def _no_backward_impl(grad: torch.Tensor, *shapes: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    raise RuntimeError(NO_BACKWARD)
+
+
+def _no_backward_fake(grad: torch.Tensor, *shapes: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    q, k, v = (grad.new_empty(shape) for shape in shapes)
+    return q, k, v
+
+
+def _saves_shapes(first: int) -> Callable[[Any, tuple[Any, ...], Any], None]:
+    """setup_context of an op whose q, k, v are its inputs first .. first + 2."""
+
+    def setup(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.shapes = tuple(t.shape for t in inputs[first:first + 3])
+        ctx.first, ctx.n_inputs = first, len(inputs)
+
+    return setup
+
+
+def _backward(ctx: Any, grad_out: torch.Tensor, grad_lse: torch.Tensor) -> tuple[Any, ...]:
+    gq, gk, gv = torch.ops.sageattention.no_backward(grad_out, *ctx.shapes)
+    grads: list[Any] = [None] * ctx.n_inputs
+    grads[ctx.first:ctx.first + 3] = [gq, gk, gv]
+    return tuple(grads)
+
+
+_lib.impl("no_backward", _no_backward_impl, "CompositeExplicitAutograd")
+torch.library.register_fake("sageattention::no_backward", _no_backward_fake, lib=_lib)
+torch.library.register_autograd("sageattention::attention", _backward, setup_context=_saves_shapes(1), lib=_lib)
+torch.library.register_autograd("sageattention::varlen_attention", _backward, setup_context=_saves_shapes(0), lib=_lib)
+
+
 def attention(
     entry: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str, is_causal: bool,
     sm_scale: float, return_lse: bool, **options: Any,

@@ -218,3 +218,19 @@ def test_ops_pass_opcheck() -> None:
         qp, cu = pack([3, 6])
         torch.library.opcheck(torch.ops.sageattention.varlen_attention.default,
                               (qp, qp, qp, cu, cu, 6, 6, False, None, True, True, None, None, None, None))
+
+
+def test_backward_through_the_compiled_op_is_a_clear_error() -> None:
+    # The kernels are inference-only: the compiled op must not hand back "no gradient" silently. Tracing a model
+    # whose inputs require grad still works (inference without no_grad); backward raises.
+    q = rand(1, 2, 9, 16).requires_grad_()
+    out = torch.compile(lambda q: sageattention.sageattn(q, q * 2, q), fullgraph=True, backend="aot_eager")(q)
+    assert torch.equal(out.detach(), sageattention.sageattn(q.detach(), q.detach() * 2, q.detach()))
+    with pytest.raises(RuntimeError, match="sageattention has no backward: its 8-bit kernels are inference-only"):
+        out.sum().backward()
+    qp, cu = pack([4, 5])
+    qp.requires_grad_()
+    out, lse = torch.compile(lambda q, c: sageattention.sageattn_varlen(q, q, q, c, c, 5, 5, return_lse=True),
+                             fullgraph=True, backend="aot_eager")(qp, cu)
+    with pytest.raises(RuntimeError, match="no backward"):
+        (out.sum() + lse.sum()).backward()
