@@ -127,3 +127,13 @@ def test_varlen_compiles_and_is_kept_out_of_cuda_graphs() -> None:
     got = torch.compile(f, fullgraph=True, mode="reduce-overhead")
     for _ in range(3):
         same(tuple(t.clone() for t in got(q, k, v, cu)), want)
+
+
+def test_inputs_requiring_grad_run_forward_and_refuse_backward() -> None:
+    # Inference without no_grad: the compiled forward runs the kernels; a backward is a clear error, not None grads.
+    q, k, v = (rand(1, 4, 512, 128).requires_grad_() for _ in range(3))
+    out = torch.compile(lambda q, k, v: sageattention.sageattn(q, k, v), fullgraph=True)(q, k, v)
+    with torch.no_grad():
+        same(out.detach(), sageattention.sageattn(q, k, v))
+    with pytest.raises(RuntimeError, match="sageattention has no backward"):
+        out.float().sum().backward()
