@@ -45,9 +45,16 @@ _VARLEN_SCHEMA = (
 )
 
 
+# The entry points that route through sageattention::attention (sageattn_varlen has its own op).
+ENTRIES = ("sageattn", "sageattn_qk_int8_pv_fp16_cuda", "sageattn_qk_int8_pv_fp16_triton",
+           "sageattn_qk_int8_pv_fp8_cuda", "sageattn_qk_int8_pv_fp8_cuda_sm90", "sageattn_varlen")
+
+
 def _entry(name: str) -> Callable[..., Result]:
     from sageattention import core  # core imports this module
 
+    if name not in ENTRIES:
+        raise ValueError(f"sageattention::attention: entry must be one of {ENTRIES}, got {name!r}")
     return getattr(core, name)
 
 
