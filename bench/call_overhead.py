@@ -72,6 +72,13 @@ LAYER_SHAPES = (("tiny B1 H1 N128 D64", 1, 1, 128, 64), ("SDXL-like B2 H20 N1024
                 ("B1 H24 N1024 D128", 1, 24, 1024, 128))
 
 
+def attention_op(q: torch.Tensor, ops: dict[str, torch.Tensor | None], scale: float) -> object:
+    """The sm90 attention op alone on operands from sm90.quantize (NHD q, per-thread scales, fp32 accumulation)."""
+    return torch.ops.sageattention.qk_int8_pv_fp8_sm90(
+        q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None,
+        1, q.shape[1], False, True, scale, False, False)
+
+
 def layers() -> None:
     from sageattention.kernels import sm90
 
@@ -85,21 +92,12 @@ def layers() -> None:
         def quant_op() -> object:
             return torch.ops.sageattention.quant_qkv_sm90(q, k, v, 1, True, True, False, sm90.padded_head_dim(d))
 
-        def attn_op() -> object:
-            return torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-                q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None,
-                1, n, False, True, scale, False, False)
-
-        def two_ops() -> object:  # the path before sageattn_sm90: eight operands through Python
-            o = sm90.quantize(q, k, v, "NHD", "per_thread", True, False)
-            return torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-                q, o["q_int8"], o["q_scale"], o["k_int8"], o["k_scale"], o["v_fp8"], o["v_scale"], None,
-                1, n, False, True, scale, False, False)
-
         runs = {
             "quant op alone": quant_op,
-            "attention op alone": attn_op,
-            "two ops (quantize + attention op)": two_ops,
+            "attention op alone": lambda: attention_op(q, ops, scale),
+            # the path before sageattn_sm90: eight operands through Python
+            "two ops (quantize + attention op)": lambda: attention_op(
+                q, sm90.quantize(q, k, v, "NHD", "per_thread", True, False), scale),
             "fused op alone (sageattn_sm90)": lambda: torch.ops.sageattention.sageattn_sm90(
                 q, k, v, 1, False, True, True, False, scale, False, False),
             "sm90 wrapper (quantize + op)": lambda: sm90.qk_int8_pv_fp8_sm90(
@@ -170,9 +168,7 @@ def ops_profile() -> None:
 
     def both() -> None:
         torch.ops.sageattention.quant_qkv_sm90(q, k, v, 1, True, True, False, 64)
-        torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-            q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None,
-            1, 128, False, True, 0.125, False, False)
+        attention_op(q, ops, 0.125)
 
     for _ in range(50):
         both()

@@ -31,7 +31,7 @@ KERNEL_OPTIONS = ("qk_quant_gran", "pv_accum_dtype", "smooth_k", "smooth_v")
 # op's schema has one optional slot for each.
 OPTIONS = ("attn_mask", "dropout_p", *KERNEL_OPTIONS)
 # What sageattn_varlen forwards to each run's sageattn call (smooth_k is one of its parameters).
-VARLEN_OPTIONS = ("dropout_p", "qk_quant_gran", "pv_accum_dtype", "smooth_v")
+VARLEN_OPTIONS = ("dropout_p", *(name for name in KERNEL_OPTIONS if name != "smooth_k"))
 
 _ATTENTION_SCHEMA = (
     "(str entry, Tensor q, Tensor k, Tensor v, str tensor_layout, bool is_causal, float sm_scale, bool return_lse, "
@@ -45,7 +45,7 @@ _VARLEN_SCHEMA = (
 )
 
 
-# The entry points that route through sageattention::attention (sageattn_varlen has its own op).
+# The entry points the two ops run (sageattn_varlen through varlen_attention, the others through attention).
 ENTRIES = ("sageattn", "sageattn_qk_int8_pv_fp16_cuda", "sageattn_qk_int8_pv_fp16_triton",
            "sageattn_qk_int8_pv_fp8_cuda", "sageattn_qk_int8_pv_fp8_cuda_sm90", "sageattn_varlen")
 

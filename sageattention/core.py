@@ -315,15 +315,15 @@ def _run_family(
     )
 
 
-def _pick_family(q: torch.Tensor) -> tuple[str | None, str]:
-    return _family_for(_device.capability_of(q))
+def _pick_family(q: torch.Tensor, skip: str | None = None) -> tuple[str | None, str]:
+    return _family_for(_device.capability_of(q), skip)
 
 
 @functools.cache
-def _family_for(cap: tuple[int, int]) -> tuple[str | None, str]:
-    """The kernel family sageattn runs on a GPU of this capability (or None and why): fixed per process, since
-    module loads and their failures are final (_lib.load), so it is worked out once, not on every call."""
-    families = _device.preferred_families(cap)
+def _family_for(cap: tuple[int, int], skip: str | None) -> tuple[str | None, str]:
+    """The kernel family sageattn runs on a GPU of this capability, other than `skip` (or None and why): fixed per
+    process, since module loads and their failures are final (_lib.load), so it is worked out once, not per call."""
+    families = [f for f in _device.preferred_families(cap) if f != skip]
     if not families:
         return None, f"GPU sm_{cap[0]}{cap[1]} is older than sm_80, which INT8 tensor-core MMA needs"
     for family in families:
@@ -421,8 +421,7 @@ def sageattn(
             return _run_family(family, q, k, v, (shapes, scale), tensor_layout=tensor_layout, is_causal=is_causal,
                                return_lse=return_lse, options=sm90_kwargs)
         except NotImplementedError as exc:  # e.g. a head dim the wgmma kernel doesn't instantiate
-            rest = [f for f in _device.preferred_families(_device.capability_of(q)) if f != "sm90"]
-            family = next((f for f in rest if _lib.load(f) and _family_module_ok(f)), None)
+            family, _ = _pick_family(q, skip="sm90")
             if family is None:
                 raise
             logger.debug("sageattention: sm90 kernel declined (%s); using %s", exc, family)
