@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 import torch
 
+from sageattention._inference_only import NO_BACKWARD
+
 Result = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 # The kernels' options, which sageattn forwards to the kernel it picks (upstream passes **kwargs through).
@@ -85,8 +87,9 @@ def _attention_impl(
     entry: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str, is_causal: bool,
     sm_scale: float, return_lse: bool, *options: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    result = _entry(entry)(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=sm_scale,
-                           return_lse=return_lse, **_given(OPTIONS, options))
+    with torch.no_grad():  # the op's own autograd formula applies; the eager entry must record nothing
+        result = _entry(entry)(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=sm_scale,
+                               return_lse=return_lse, **_given(OPTIONS, options))
     return _split(result, q)
 
 
@@ -106,9 +109,10 @@ def _varlen_impl(
     max_seqlen_q: int, max_seqlen_k: int, is_causal: bool, sm_scale: float | None, smooth_k: bool,
     return_lse: bool, *options: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    result = _entry("sageattn_varlen")(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
-                                       is_causal=is_causal, sm_scale=sm_scale, smooth_k=smooth_k,
-                                       return_lse=return_lse, **_given(VARLEN_OPTIONS, options))
+    with torch.no_grad():  # as in _attention_impl
+        result = _entry("sageattn_varlen")(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
+                                           is_causal=is_causal, sm_scale=sm_scale, smooth_k=smooth_k,
+                                           return_lse=return_lse, **_given(VARLEN_OPTIONS, options))
     return _split(result, q)
 
 
@@ -133,10 +137,6 @@ torch.library.register_fake("sageattention::varlen_attention", _varlen_fake, lib
 # model whose inputs merely require grad (inference without no_grad), so backward calls an op whose fake gives the
 # gradients' shapes and whose implementation raises.
 _lib.define("no_backward(Tensor grad, SymInt[] q_shape, SymInt[] k_shape, SymInt[] v_shape) -> (Tensor, Tensor, Tensor)")
-NO_BACKWARD = (
-    "sageattention has no backward: its 8-bit kernels are inference-only. Run the model under torch.no_grad() or "
-    "torch.inference_mode(), or use torch.nn.functional.scaled_dot_product_attention where gradients are needed"
-)
 
 
 def _no_backward_impl(grad: torch.Tensor, *shapes: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

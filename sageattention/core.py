@@ -19,6 +19,7 @@ import torch
 
 from sageattention import _compile, _device, _lib
 from sageattention._fallback import empty_kv_result, sdpa_attention
+from sageattention._inference_only import needs_guard, run_guarded
 from sageattention._varlen import packed_attention
 from sageattention._validate import (
     Shapes,
@@ -90,6 +91,8 @@ def _run_kernel(
         return out, torch.empty((shapes.batch, shapes.heads_q, shapes.qo_len), dtype=torch.float32, device=q.device)
     if shapes.kv_len == 0:
         return empty_kv_result(q, kw["tensor_layout"], kw["return_lse"])
+    if needs_guard(q, k, v):  # backward must fail clearly, not yield no gradient (_inference_only)
+        return run_guarded(lambda: kernel(q, k, v, **kw), q, k, v)
     return kernel(q, k, v, **kw)
 
 

@@ -132,7 +132,7 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   const AttnOperands ops{q_int8.data_ptr(), reinterpret_cast<const float*>(q_scale.data_ptr()), k_int8.data_ptr(),
                          reinterpret_cast<const float*>(k_scale.data_ptr()), v_fp8.data_ptr(),
                          reinterpret_cast<const float*>(v_scale.data_ptr()), vmean, B, hq, hkv, nq_pad, nk_pad, dp,
-                         reinterpret_cast<int*>(work_counter.data_ptr())};
+                         reinterpret_cast<int*>(work_counter.data_ptr()), false};
   return launch_attention(q, ops, tensor_layout, kv_len, is_causal, qk_per_thread, sm_scale, return_lse, two_level);
 }
 
@@ -199,10 +199,16 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
   // runs and every head has an even number of q tiles; SAGEATTENTION_SM90_MULTICAST=0 turns it off.
   const char* multicast_env = std::getenv("SAGEATTENTION_SM90_MULTICAST");
   p.multicast = persistent && p.num_q_tiles % 2 == 0 && !(multicast_env && std::strcmp(multicast_env, "0") == 0);
-  // The work queue's counter starts at zero on every launch (ordered on the stream before it).
+  // The work queue's counter starts at zero on every launch: cleared by this call's quantization kernel just
+  // before (after_quant; the attention kernel is then its programmatic dependent, which saves a memset and lets
+  // its set-up overlap the quantization's tail; SAGEATTENTION_SM90_PDL=0 launches it the ordinary way for A/B
+  // runs), else by a memset ordered on the stream before it.
   p.next_item = ops.work_counter;
-  SAGE_CHECK(cudaMemsetAsync(p.next_item, 0, sizeof(int), current_stream(q.get_device_index())) == cudaSuccess,
-             "cannot clear the sm90 work-queue counter");
+  p.dependent = ops.after_quant && env_int("SAGEATTENTION_SM90_PDL", 1, 0, 1) == 1;
+  if (!ops.after_quant) {
+    SAGE_CHECK(cudaMemsetAsync(p.next_item, 0, sizeof(int), current_stream(q.get_device_index())) == cudaSuccess,
+               "cannot clear the sm90 work-queue counter");
+  }
   SAGE_CHECK(B * hq * nq_pad < (int64_t{1} << 31) && B * hkv * nk_pad < (int64_t{1} << 31),
              "tensor too large for 32-bit TMA row coordinates");
 

@@ -61,13 +61,13 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, i
   auto f32 = [base](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
   const QkvOutputs quantized{base + at_q8, f32(at_qs), base + at_k8, f32(at_ks),
                              reinterpret_cast<float*>(k_mean.data_ptr()), base + at_v8, f32(at_vs),
-                             smooth_v ? f32(at_vm) : nullptr};
+                             smooth_v ? f32(at_vm) : nullptr, reinterpret_cast<int*>(base + at_counter)};
   launch_quant_qkv(plan, q, k, v, quantized);
 
   const AttnOperands ops{quantized.q_int8, quantized.q_scale, quantized.k_int8, quantized.k_scale,
                          quantized.v_fp8, quantized.v_scale, quantized.v_mean,
                          plan.q.b, plan.q.h, plan.k.h, plan.nq_pad, plan.nk_pad, dp,
-                         reinterpret_cast<int*>(base + at_counter)};
+                         quantized.work_counter, true};
   auto [out, lse] = launch_attention(q, ops, tensor_layout, plan.k.n, is_causal, qk_per_thread, sm_scale, return_lse,
                                      two_level);
   return {out, lse, k_mean};

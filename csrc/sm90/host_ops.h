@@ -48,6 +48,7 @@ struct QkvOutputs {
   void* v_fp8;
   float* v_scale;
   float* v_mean;
+  int* work_counter;  // sageattn_sm90: the attention launch's queue counter, cleared by the quantization (else null)
 };
 
 // Checks q, k, v and picks the cluster shape; `op` names the caller in errors, which include keys per
@@ -70,7 +71,11 @@ struct AttnOperands {
   const float* v_scale;
   const float* v_mean;  // nullptr without V smoothing
   int64_t batch, hq, hkv, nq_pad, nk_pad, head_dim_padded;
-  int* work_counter;  // 4 bytes of device memory: the persistent grid's queue counter (cleared here)
+  int* work_counter;  // 4 bytes of device memory: the persistent grid's queue counter
+  // true: the kernel just before this launch on the stream is this call's quantization (launch_quant_qkv with
+  // work_counter), which cleared the counter; the attention kernel then runs as its programmatic dependent.
+  // false: the counter is cleared by a memset and the launch is ordinary.
+  bool after_quant;
 };
 
 // Allocates out (q's shape and dtype, contiguous) and lse ([B, Hq, Nq] when return_lse, else [0, Hq, Nq])

@@ -49,6 +49,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     cluster_arrive();
     cluster_wait();
   }
+  // Launched as a programmatic dependent of the quantization (sageattn_sm90), the set-up above overlapped
+  // its tail; from here on every thread may read what it wrote (and the work counter it cleared).
+  grid_dependency_wait();
 
   // The producer takes work items — blockIdx.x first, then the next free index of the launch's
   // counter (multicast kernels: pairs of items per cluster, scheduler.cuh) — and hands item n to the
@@ -147,6 +150,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
+// Programmatic dependent launch (p.dependent): the kernel may be scheduled before the kernel ahead of it on the
+// stream has finished, and waits for it in grid_dependency_wait. Returns how many attributes it filled in (0 or 1).
+inline int add_dependent_attr(cudaLaunchAttribute& attr, const AttnParams& p) {
+  if (!p.dependent) return 0;
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  return 1;
+}
+
 // How many clusters of `cfg` fit on the current GPU at once (the GPCs' SM counts decide, not just SMs / 2);
 // 0 when none can be placed. Asked once per kernel and GPU, not on every call: the answer depends on nothing
 // else, and the query is host work on each attention call's path. `cached`: the kernel's own per-GPU answers
@@ -178,7 +190,7 @@ bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CU
   auto kernel = attn_fwd_kernel<D, false, OutT, false, true>;
   constexpr int smem = TileTraits<D, false>::kSmemBytes;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  cudaLaunchAttribute attr[1];
+  cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeClusterDimension;
   attr[0].val.clusterDim.x = 2;
   attr[0].val.clusterDim.y = 1;
@@ -195,6 +207,7 @@ bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CU
   if (fit < 1) return false;
   const int clusters = std::min({fit, std::max(1, sm_count / 2), num_work_items(p) / 2});
   cfg.gridDim = dim3(static_cast<unsigned>(2 * clusters));
+  cfg.numAttrs += add_dependent_attr(attr[1], p);
   cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
   return true;
 }
@@ -212,7 +225,15 @@ void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtenso
   auto kernel = attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel>;
   constexpr int smem = TileTraits<D, kTwoLevel>::kSmemBytes;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  kernel<<<grid_shape(p, sm_count, persistent), kThreads, smem, stream>>>(tm_q, tm_k, tm_v, p);
+  cudaLaunchAttribute attr[1];
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid_shape(p, sm_count, persistent);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = add_dependent_attr(attr[0], p);
+  cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
   trace_dump(stream);
 }
 

@@ -184,7 +184,8 @@ QkvResult quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bo
   Tensor v_mean = torch::stable::new_empty(q, plan.v_mean_shape(), ScalarType::Float);
   auto f32 = [](Tensor& t) { return reinterpret_cast<float*>(t.data_ptr()); };
   launch_quant_qkv(plan, q, k, v,
-                   {q8.data_ptr(), f32(qs), k8.data_ptr(), f32(ks), f32(k_mean), v8.data_ptr(), f32(vs), f32(v_mean)});
+                   {q8.data_ptr(), f32(qs), k8.data_ptr(), f32(ks), f32(k_mean), v8.data_ptr(), f32(vs), f32(v_mean),
+                    nullptr});
   return {q8, qs, k8, ks, k_mean, v8, vs, v_mean};
 }
 
@@ -222,6 +223,7 @@ void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const 
   a.k_mean = out.k_mean;
   a.v_mean = out.v_mean;
   a.per_cta = p.per_cta;
+  a.work_counter = out.work_counter;
   const int64_t run = int64_t{p.ctas} * p.per_cta;  // chunks per run unit
   const int64_t heads = p.k.b * p.k.h;
   a.k_head_units = p.smooth_k ? heads : 0;

@@ -54,6 +54,7 @@ struct QkvArgs {
   float* k_mean;  // [B, Hk, D] when smooth_k
   float* v_mean;  // [B, Hk, D] when smooth_v
   int per_cta;    // m: chunks per CTA
+  int* work_counter;  // sageattn_sm90: the attention kernel's queue counter, cleared here (else null)
   int64_t k_head_units, v_head_units, k_run_units, q_run_units;
 };
 
@@ -511,6 +512,11 @@ __global__ void __launch_bounds__(QkvGeometry<D_PAD>::kThreads, 2) quant_qkv_ker
   using G = QkvGeometry<D_PAD>;
   extern __shared__ __align__(16) unsigned char smem_bytes[];
   QkvSmem<D_PAD>& sh = *reinterpret_cast<QkvSmem<D_PAD>*>(smem_bytes);
+  // The attention kernel that sageattn_sm90 launches next may be scheduled once every CTA of this grid
+  // started: its set-up then overlaps this grid's tail (it waits for this grid's completion before it reads
+  // anything). Issued by every thread: a branch on the thread index here moved ptxas' register allocation of
+  // the whole kernel (spills in the VEC kernels).
+  allow_dependent_launch();
   // Head units and runs interleaved evenly rather than heads first: fewer K/V heads in flight hold their chunks
   // in L2 for the second read, and streaming runs overlap the heads' compute-heavier quantization passes.
   const int64_t unit = blockIdx.x / cluster_size();
@@ -557,6 +563,9 @@ __global__ void __launch_bounds__(QkvGeometry<D_PAD>::kThreads, 2) quant_qkv_ker
           const uint4* stage) {
         quantize_int8_chunk<T, VEC, D_PAD, false>(sh, op, p.bh, p.j, t, slots, raw, stage, row_ok, mean);
       });
+  // The attention kernel's queue counter (sageattn_sm90), instead of a memset on the stream: the first Q run
+  // always exists, and its end is where this costs the kernel's register allocation least.
+  if (a.work_counter != nullptr && !is_k && run == 0 && cluster_rank() == 0 && threadIdx.x == 0) *a.work_counter = 0;
 }
 
 }  // namespace sage::sm90

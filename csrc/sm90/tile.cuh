@@ -107,6 +107,7 @@ struct AttnParams {
   int pingpong;  // 1: consumer warpgroups take turns issuing wgmmas (named barriers)
   float sm_scale_log2;  // sm_scale * log2(e)
   int multicast;  // 1: launch as 2-CTA clusters on paired q tiles that share each K/V load (kMulticastKernel)
+  int dependent;  // 1: launch as a programmatic dependent of the kernel before it on the stream (host only)
 };
 
 // Which kernels may run as 2-CTA clusters whose CTAs take the two q tiles of a pair (same head, so the

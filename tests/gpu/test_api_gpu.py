@@ -147,3 +147,31 @@ def test_varlen_uses_per_sequence_smoothing() -> None:
         ref, _ = reference.attention_fp64(q[a:b].transpose(0, 1)[None], k[a:b].transpose(0, 1)[None],
                                           v[a:b].transpose(0, 1)[None])
         assert rel_l1(out[a:b].transpose(0, 1)[None], ref) < 0.06
+
+
+@pytest.mark.parametrize("entry", ["sageattn", "sageattn_qk_int8_pv_fp16_cuda", "sageattn_qk_int8_pv_fp8_cuda",
+                                   "sageattn_qk_int8_pv_fp8_cuda_sm90", "sageattn_varlen"])
+def test_eager_inputs_requiring_grad_run_forward_and_refuse_backward(entry: str) -> None:
+    # Inference without no_grad: same outputs as under no_grad; backward is the clear inference-only error (PyTorch's
+    # fallback for C++ ops would only warn and give q, k, v no gradient).
+    cap = _device.capability(torch.cuda.current_device())
+    if entry == "sageattn_qk_int8_pv_fp8_cuda_sm90" and cap != (9, 0):
+        pytest.skip(f"{entry} runs on sm_90 only; this GPU is sm_{cap[0]}{cap[1]}")
+    if entry == "sageattn_qk_int8_pv_fp8_cuda" and cap < (8, 9):
+        pytest.skip(f"{entry} needs sm_89+; this GPU is sm_{cap[0]}{cap[1]}")
+    fn = getattr(sageattention, entry)
+    if entry == "sageattn_varlen":
+        q, k, v = (rand(700, 4, 128).requires_grad_() for _ in range(3))
+        cu = torch.tensor([0, 300, 700], device="cuda", dtype=torch.int32)
+        args: tuple = (q, k, v, cu, cu, 400, 400)
+    else:
+        q, k, v = (rand(1, 4, 300, 128).requires_grad_() for _ in range(3))
+        args = (q, k, v)
+    out, lse = fn(*args, return_lse=True)
+    assert out.requires_grad and not lse.requires_grad
+    with torch.no_grad():
+        ref_out, ref_lse = fn(*args, return_lse=True)
+    assert torch.equal(out.detach(), ref_out) and torch.equal(lse, ref_lse)
+    with pytest.raises(RuntimeError, match="sageattention has no backward"):
+        out.float().sum().backward()
+    assert all(t.grad is None for t in (q, k, v))
