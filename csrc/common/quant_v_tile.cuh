@@ -6,6 +6,7 @@
 
 #include <cuda_fp8.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <tuple>
@@ -127,8 +128,9 @@ __global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
   }
 }
 
-// Host side: grid and launch for either order. n_pad must be a multiple of kQuantVTokens.
-template <typename T, typename Order>
+// Host side: grid and launch for either order. n_pad must be a multiple of kQuantVTokens. ANY_PAD = false:
+// only d_pad 64, 128 and 256, so a module that needs no other does not compile the generic kernels.
+template <typename T, typename Order, bool ANY_PAD = true>
 void launch_quant_v_fp8_tile(const T* v, const QuantVArgs& a, bool vec, const float* amax, const float* mean,
                              uint8_t* out, float* scale, cudaStream_t stream) {
   const int64_t tiles = a.n_pad / kQuantVTokens;
@@ -146,8 +148,36 @@ void launch_quant_v_fp8_tile(const T* v, const QuantVArgs& a, bool vec, const fl
     case 8: go(std::integral_constant<int, 8>{}); break;
     case 16: go(std::integral_constant<int, 16>{}); break;
     case 32: go(std::integral_constant<int, 32>{}); break;
-    default: go(std::integral_constant<int, 0>{});
+    default:
+      if constexpr (ANY_PAD) {
+        go(std::integral_constant<int, 0>{});
+      } else {
+        SAGE_CHECK(false, "head_dim_padded must be 64, 128 or 256 here, got ", a.d_pad);
+      }
   }
+}
+
+// One checked V quantization: the kernel's arguments and the output shapes.
+struct QuantVPlan {
+  QuantVArgs args;
+  bool vec;  // 16-byte loads: every row of v is 16-byte aligned (rows_16b_aligned)
+
+  std::array<int64_t, 4> out_shape() const { return {args.s.b, args.s.h, args.d_pad, args.n_pad}; }  // e4m3
+  std::array<int64_t, 3> scale_shape() const { return {args.s.b, args.s.h, args.d_pad}; }           // fp32
+  bool empty() const { return args.s.b * args.s.h * args.d_pad == 0; }  // nothing to launch
+};
+
+// Checks v's layout, head_dim_padded (<= max_dim) and pad_multiple; the statistics are the caller's to check.
+inline QuantVPlan plan_quant_v_fp8(const Tensor& v, int64_t tensor_layout, int64_t pad_multiple,
+                                   int64_t head_dim_padded, int64_t max_dim, float scale_max) {
+  const Bhnd s = bhnd(v, tensor_layout, "v");
+  SAGE_CHECK(head_dim_padded >= s.d && head_dim_padded % 16 == 0 && head_dim_padded <= max_dim,
+             "head_dim_padded must be >= head dim ", s.d, ", a multiple of 16 and <= ", max_dim, "; got ",
+             head_dim_padded);
+  SAGE_CHECK(pad_multiple > 0 && pad_multiple % kQuantVTokens == 0, "pad_multiple must be a multiple of ",
+             kQuantVTokens, ", got ", pad_multiple);
+  return {QuantVArgs{s, static_cast<int>(head_dim_padded), round_up(s.n, pad_multiple), scale_max},
+          rows_16b_aligned(v, s)};
 }
 
 // Host side of both ops: argument checks, the outputs, and the launch. `dispatch(launch)` calls
@@ -158,12 +188,8 @@ std::tuple<Tensor, Tensor> quant_v_fp8_transposed(const Tensor& v, int64_t tenso
                                                   int64_t head_dim_padded, int64_t max_dim, float scale_max,
                                                   const Tensor& absmax, const std::optional<Tensor>& mean,
                                                   const char* op_name, Dispatch&& dispatch) {
-  const Bhnd s = bhnd(v, tensor_layout, "v");
-  SAGE_CHECK(head_dim_padded >= s.d && head_dim_padded % 16 == 0 && head_dim_padded <= max_dim,
-             "head_dim_padded must be >= head dim ", s.d, ", a multiple of 16 and <= ", max_dim, "; got ",
-             head_dim_padded);
-  SAGE_CHECK(pad_multiple > 0 && pad_multiple % kQuantVTokens == 0, "pad_multiple must be a multiple of ",
-             kQuantVTokens, ", got ", pad_multiple);
+  const QuantVPlan plan = plan_quant_v_fp8(v, tensor_layout, pad_multiple, head_dim_padded, max_dim, scale_max);
+  const Bhnd& s = plan.args.s;
   auto check_stat = [&](const Tensor& t, const char* name) {
     SAGE_CHECK(t.scalar_type() == ScalarType::Float && t.dim() == 3 && t.size(0) == s.b && t.size(1) == s.h &&
                    t.size(2) == s.d && t.is_contiguous(),
@@ -176,19 +202,16 @@ std::tuple<Tensor, Tensor> quant_v_fp8_transposed(const Tensor& v, int64_t tenso
     mean_ptr = reinterpret_cast<const float*>(mean->data_ptr());
   }
   torch::stable::accelerator::DeviceGuard guard(v.get_device_index());
-  const int64_t n_pad = round_up(s.n, pad_multiple);
-  Tensor out = torch::stable::new_empty(v, {s.b, s.h, head_dim_padded, n_pad}, ScalarType::Float8_e4m3fn);
-  Tensor scale = torch::stable::new_empty(v, {s.b, s.h, head_dim_padded}, ScalarType::Float);
-  if (s.b * s.h * head_dim_padded == 0) return {out, scale};
-  const QuantVArgs args{s, static_cast<int>(head_dim_padded), n_pad, scale_max};
-  const bool vec = rows_16b_aligned(v, s);
+  Tensor out = torch::stable::new_empty(v, plan.out_shape(), ScalarType::Float8_e4m3fn);
+  Tensor scale = torch::stable::new_empty(v, plan.scale_shape(), ScalarType::Float);
+  if (plan.empty()) return {out, scale};
   cudaStream_t stream = current_stream(v.get_device_index());
   const auto* amax_ptr = reinterpret_cast<const float*>(absmax.data_ptr());
   auto* out_ptr = reinterpret_cast<uint8_t*>(out.data_ptr());
   auto* scale_ptr = reinterpret_cast<float*>(scale.data_ptr());
   dispatch([&](const auto* typed_v) {
     using T = std::remove_cv_t<std::remove_pointer_t<decltype(typed_v)>>;
-    launch_quant_v_fp8_tile<T, Order>(typed_v, args, vec, amax_ptr, mean_ptr, out_ptr, scale_ptr, stream);
+    launch_quant_v_fp8_tile<T, Order>(typed_v, plan.args, plan.vec, amax_ptr, mean_ptr, out_ptr, scale_ptr, stream);
   });
   check_launch(op_name);
   return {out, scale};

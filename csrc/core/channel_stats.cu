@@ -1,120 +1,27 @@
-// Per-channel mean and absolute max over all tokens of one (batch, head): smooth-K's mean and the
-// per-channel FP8 V scale come from this single pass over the tensor.
-//
-// Two kernels: partials over token slices (many CTAs, so enough loads are in flight to approach
-// memory bandwidth), then a small deterministic reduction over the slices.
+// sageattention::channel_stats: the op around the kernels of common/channel_stats_kernel.cuh.
+#include <tuple>
+
+#include "common/channel_stats_kernel.cuh"
 #include "common/dtype_dispatch.h"
 #include "common/stable_op.h"
-#include "common/vec_io.cuh"
 
 namespace sage {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kRowsPerSlice = 256;
-constexpr int kMaxSlices = 64;
-
-// Partial sums / max / min of tokens [slice * rows, (slice + 1) * rows) for every channel.
-// partial layout: [B*H, slices, 3, D] (sum, max, min).
-template <typename T, bool VEC>
-__global__ void __launch_bounds__(kThreads) channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows,
-                                                                   float* __restrict__ partial) {
-  const int chunks = (s.d + 7) / 8;
-  const int lanes = kThreads / chunks;
-  const int chunk = threadIdx.x % chunks;
-  const int lane = threadIdx.x / chunks;
-  const T* base = x + blockIdx.z * s.sb + blockIdx.y * s.sh;
-  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
-  const int64_t n1 = min(n0 + rows, s.n);
-
-  float sum[8], mx[8], mn[8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i) { sum[i] = 0.f; mx[i] = -INFINITY; mn[i] = INFINITY; }
-  if (lane < lanes) {
-    // Four rows per iteration: four independent 16-byte loads in flight before the first use.
-    int64_t n = n0 + lane;
-    for (; n + 3 * lanes < n1; n += 4 * lanes) {
-      Chunk8<T> raw[4];
-#pragma unroll
-      for (int u = 0; u < 4; ++u) raw[u] = load_chunk8<T, VEC>(base + (n + u * lanes) * s.sn, chunk * 8, s.d);
-#pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        float v[8];
-        chunk_to_float(raw[u], v);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) { sum[i] += v[i]; mx[i] = fmaxf(mx[i], v[i]); mn[i] = fminf(mn[i], v[i]); }
-      }
-    }
-    for (; n < n1; n += lanes) {
-      float v[8];
-      load8<T, VEC>(base + n * s.sn, chunk * 8, s.d, v);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) { sum[i] += v[i]; mx[i] = fmaxf(mx[i], v[i]); mn[i] = fminf(mn[i], v[i]); }
-    }
-  }
-  __shared__ float red[3][kThreads][8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i) { red[0][threadIdx.x][i] = sum[i]; red[1][threadIdx.x][i] = mx[i]; red[2][threadIdx.x][i] = mn[i]; }
-  __syncthreads();
-  if (lane == 0) {
-    for (int l = 1; l < lanes; ++l) {
-      const int t = l * chunks + chunk;
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        sum[i] += red[0][t][i]; mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]);
-      }
-    }
-    const int64_t bh = static_cast<int64_t>(blockIdx.z) * gridDim.y + blockIdx.y;
-    float* out = partial + (bh * gridDim.x + blockIdx.x) * 3 * s.d;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int c = chunk * 8 + i;
-      if (c < s.d) { out[c] = sum[i]; out[s.d + c] = mx[i]; out[2 * s.d + c] = mn[i]; }
-    }
-  }
-}
-
-__global__ void channel_finalize_kernel(const float* __restrict__ partial, int slices, int d, int64_t n,
-                                        bool centered, float* __restrict__ mean_out, float* __restrict__ amax_out) {
-  const int64_t bh = blockIdx.x;
-  for (int c = threadIdx.x; c < d; c += blockDim.x) {
-    float sum = 0.f, mx = -INFINITY, mn = INFINITY;
-    for (int sl = 0; sl < slices; ++sl) {
-      const float* p = partial + (bh * slices + sl) * 3 * d;
-      sum += p[c]; mx = fmaxf(mx, p[d + c]); mn = fminf(mn, p[2 * d + c]);
-    }
-    const float m = n > 0 ? sum / static_cast<float>(n) : 0.f;
-    mean_out[bh * d + c] = m;
-    amax_out[bh * d + c] = n == 0 ? 0.f : centered ? fmaxf(mx - m, m - mn) : fmaxf(fabsf(mx), fabsf(mn));
-  }
-}
-
 std::tuple<Tensor, Tensor> channel_stats(Tensor x, int64_t tensor_layout, bool centered) {
   check_cuda(x, "x");
-  const Bhnd s = bhnd(x, tensor_layout, "x");
-  SAGE_CHECK(s.d <= 8 * kThreads, "head dim ", s.d, " is larger than ", 8 * kThreads);
+  const ChannelStatsPlan plan = plan_channel_stats(x, tensor_layout, "x");
   torch::stable::accelerator::DeviceGuard guard(x.get_device_index());
-  Tensor mean = torch::stable::new_empty(x, {s.b, s.h, s.d}, ScalarType::Float);
-  Tensor amax = torch::stable::new_empty(x, {s.b, s.h, s.d}, ScalarType::Float);
-  if (s.b * s.h * s.d == 0) return {mean, amax};
-  SAGE_CHECK(s.h <= 65535 && s.b <= 65535, "too many heads or batches for the grid");
-  const int64_t slices = std::max<int64_t>(1, std::min<int64_t>(kMaxSlices, (s.n + kRowsPerSlice - 1) / kRowsPerSlice));
-  const int rows = static_cast<int>(std::max<int64_t>(1, (s.n + slices - 1) / slices));
-  Tensor partial = torch::stable::new_empty(x, {s.b * s.h * slices * 3 * s.d}, ScalarType::Float);
-  const bool vec = rows_16b_aligned(x, s);
+  Tensor mean = torch::stable::new_empty(x, plan.stat_shape(), ScalarType::Float);
+  Tensor amax = torch::stable::new_empty(x, plan.stat_shape(), ScalarType::Float);
+  if (plan.empty()) return {mean, amax};
+  Tensor partial = torch::stable::new_empty(x, {plan.partial_elems()}, ScalarType::Float);
   cudaStream_t stream = current_stream(x.get_device_index());
-  auto* pp = reinterpret_cast<float*>(partial.data_ptr());
-  dim3 grid(static_cast<unsigned>(slices), s.h, s.b);
   SAGE_DISPATCH_FLOATING(x.scalar_type(), "x", [&] {
-    const auto* ptr = reinterpret_cast<const scalar_t*>(x.data_ptr());
-    if (vec) channel_partial_kernel<scalar_t, true><<<grid, kThreads, 0, stream>>>(ptr, s, rows, pp);
-    else channel_partial_kernel<scalar_t, false><<<grid, kThreads, 0, stream>>>(ptr, s, rows, pp);
+    launch_channel_stats(plan, reinterpret_cast<const scalar_t*>(x.data_ptr()), centered,
+                         reinterpret_cast<float*>(partial.data_ptr()), reinterpret_cast<float*>(mean.data_ptr()),
+                         reinterpret_cast<float*>(amax.data_ptr()), stream);
   });
-  check_launch("channel_stats (partials)");
-  channel_finalize_kernel<<<static_cast<unsigned>(s.b * s.h), 128, 0, stream>>>(
-      pp, static_cast<int>(slices), static_cast<int>(s.d), s.n, centered, reinterpret_cast<float*>(mean.data_ptr()),
-      reinterpret_cast<float*>(amax.data_ptr()));
-  check_launch("channel_stats (finalize)");
   return {mean, amax};
 }
 

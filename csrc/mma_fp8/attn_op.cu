@@ -1,5 +1,6 @@
 // sageattention::qk_int8_sv_f8_attn: INT8 Q.K^T + FP8 e4m3 P.V (mma.sync, sm_89+).
 #include "common/mma/attn_host.h"
+#include "mma_fp8/f8_attn.h"
 
 SAGE_PYMODULE(_C_mma_fp8)
 
@@ -11,10 +12,7 @@ std::tuple<Tensor, Tensor> qk_int8_sv_f8_attn(Tensor q, Tensor k, Tensor v, Tens
                                               int64_t qo_len, int64_t kv_len, int64_t head_dim, int64_t out_dtype,
                                               bool is_causal, bool q_per_thread, bool k_per_thread, double sm_scale,
                                               int64_t pv_accum, bool return_lse) {
-  SAGE_CHECK(pv_accum >= 0 && pv_accum <= 2, "pv_accum must be 0 (fp32), 1 (fp32+fp32) or 2 (fp32+fp16), got ",
-             pv_accum);
-  SAGE_CHECK(pv_accum != 2 || SAGE_FP8_F16_ACCUM,
-             "pv_accum 'fp32+fp16' needs the f16-accumulating FP8 MMA, which this build lacks (nvcc < 12.8)");
+  check_f8_pv_accum(pv_accum);
   AttnCall c = prepare_attn(q, k, q_scale, k_scale, v_mean, tensor_layout, qo_len, kv_len, head_dim, out_dtype,
                             q_per_thread, k_per_thread, sm_scale, return_lse);
   check_cuda(v, "v");
@@ -27,18 +25,9 @@ std::tuple<Tensor, Tensor> qk_int8_sv_f8_attn(Tensor q, Tensor k, Tensor v, Tens
              "v_scale must be a contiguous float32 [B, Hkv, D_pad] tensor");
   c.p.v = v.data_ptr();
   c.p.v_scale = reinterpret_cast<const float*>(v_scale.data_ptr());
-  if (qo_len == 0 || c.p.batch == 0 || c.p.hq == 0) return {c.out, c.lse};
+  if (attn_is_empty(c)) return {c.out, c.lse};
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
-  cudaStream_t stream = current_stream(q.get_device_index());
-  switch (pv_accum) {
-    case 0: dispatch_attn<static_cast<int>(PvAccum::kF8F32)>(c, is_causal, stream); break;
-    case 1: dispatch_attn<static_cast<int>(PvAccum::kF8F32F32)>(c, is_causal, stream); break;
-#if SAGE_FP8_F16_ACCUM
-    default: dispatch_attn<static_cast<int>(PvAccum::kF8F32F16)>(c, is_causal, stream); break;
-#else
-    default: break;
-#endif
-  }
+  launch_f8_attn(c, is_causal, pv_accum, current_stream(q.get_device_index()));
   return {c.out, c.lse};
 }
 

@@ -6,30 +6,12 @@
 #include <cstdint>
 #include <tuple>
 
+#include "common/scratch_layout.h"
 #include "common/stable_op.h"
 #include "sm90/host_ops.h"
 
 namespace sage::sm90 {
 namespace {
-
-// Byte offsets of the pieces of one scratch buffer. Each starts 256-byte aligned, as aligned as a separate
-// cudaMalloc allocation (TMA itself needs 16), so no kernel sees a difference from the two-op path.
-class ScratchLayout {
- public:
-  template <size_t N>
-  int64_t take(const std::array<int64_t, N>& shape, int64_t element_bytes) {
-    int64_t bytes = element_bytes;
-    for (const int64_t extent : shape) bytes *= extent;
-    const int64_t offset = size_;
-    size_ = round_up(offset + bytes, kAlign);
-    return offset;
-  }
-  int64_t size() const { return size_; }
-
- private:
-  static constexpr int64_t kAlign = 256;
-  int64_t size_ = 0;
-};
 
 std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bool is_causal,
                                                  bool qk_per_thread, bool smooth_k, bool smooth_v, double sm_scale,

@@ -1,0 +1,143 @@
+// Per-channel mean and absolute max over all tokens of one (batch, head): smooth-K's mean and the
+// per-channel FP8 V scale come from this single pass over the tensor. The kernels, and their host
+// plan (checks, slices) and launch on raw pointers: used by the core op channel_stats
+// (csrc/core/channel_stats.cu) and by the fused attention ops of the mma families.
+//
+// Two kernels: partials over token slices (many CTAs, so enough loads are in flight to approach
+// memory bandwidth), then a small deterministic reduction over the slices.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+#include "common/stable_op.h"
+#include "common/vec_io.cuh"
+
+namespace sage {
+
+constexpr int kStatsThreads = 256;
+constexpr int kStatsRowsPerSlice = 256;
+constexpr int kStatsMaxSlices = 64;
+
+// Partial sums / max / min of tokens [slice * rows, (slice + 1) * rows) for every channel.
+// partial layout: [B*H, slices, 3, D] (sum, max, min).
+template <typename T, bool VEC>
+__global__ void __launch_bounds__(kStatsThreads) channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows,
+                                                                        float* __restrict__ partial) {
+  const int chunks = (s.d + 7) / 8;
+  const int lanes = kStatsThreads / chunks;
+  const int chunk = threadIdx.x % chunks;
+  const int lane = threadIdx.x / chunks;
+  const T* base = x + blockIdx.z * s.sb + blockIdx.y * s.sh;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
+  const int64_t n1 = min(n0 + rows, s.n);
+
+  float sum[8], mx[8], mn[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) { sum[i] = 0.f; mx[i] = -INFINITY; mn[i] = INFINITY; }
+  if (lane < lanes) {
+    // Four rows per iteration: four independent 16-byte loads in flight before the first use.
+    int64_t n = n0 + lane;
+    for (; n + 3 * lanes < n1; n += 4 * lanes) {
+      Chunk8<T> raw[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) raw[u] = load_chunk8<T, VEC>(base + (n + u * lanes) * s.sn, chunk * 8, s.d);
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        float v[8];
+        chunk_to_float(raw[u], v);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) { sum[i] += v[i]; mx[i] = fmaxf(mx[i], v[i]); mn[i] = fminf(mn[i], v[i]); }
+      }
+    }
+    for (; n < n1; n += lanes) {
+      float v[8];
+      load8<T, VEC>(base + n * s.sn, chunk * 8, s.d, v);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) { sum[i] += v[i]; mx[i] = fmaxf(mx[i], v[i]); mn[i] = fminf(mn[i], v[i]); }
+    }
+  }
+  __shared__ float red[3][kStatsThreads][8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) { red[0][threadIdx.x][i] = sum[i]; red[1][threadIdx.x][i] = mx[i]; red[2][threadIdx.x][i] = mn[i]; }
+  __syncthreads();
+  if (lane == 0) {
+    for (int l = 1; l < lanes; ++l) {
+      const int t = l * chunks + chunk;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        sum[i] += red[0][t][i]; mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]);
+      }
+    }
+    const int64_t bh = static_cast<int64_t>(blockIdx.z) * gridDim.y + blockIdx.y;
+    float* out = partial + (bh * gridDim.x + blockIdx.x) * 3 * s.d;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int c = chunk * 8 + i;
+      if (c < s.d) { out[c] = sum[i]; out[s.d + c] = mx[i]; out[2 * s.d + c] = mn[i]; }
+    }
+  }
+}
+
+__global__ void channel_finalize_kernel(const float* __restrict__ partial, int slices, int d, int64_t n,
+                                        bool centered, float* __restrict__ mean_out, float* __restrict__ amax_out) {
+  const int64_t bh = blockIdx.x;
+  for (int c = threadIdx.x; c < d; c += blockDim.x) {
+    float sum = 0.f, mx = -INFINITY, mn = INFINITY;
+    for (int sl = 0; sl < slices; ++sl) {
+      const float* p = partial + (bh * slices + sl) * 3 * d;
+      sum += p[c]; mx = fmaxf(mx, p[d + c]); mn = fminf(mn, p[2 * d + c]);
+    }
+    const float m = n > 0 ? sum / static_cast<float>(n) : 0.f;
+    mean_out[bh * d + c] = m;
+    amax_out[bh * d + c] = n == 0 ? 0.f : centered ? fmaxf(mx - m, m - mn) : fmaxf(fabsf(mx), fabsf(mn));
+  }
+}
+
+// One checked channel_stats call: the token slices of the partial pass and the buffer sizes.
+struct ChannelStatsPlan {
+  Bhnd s;
+  int64_t slices;
+  int rows;  // tokens per slice
+  bool vec;  // 16-byte loads: every row of x is 16-byte aligned (rows_16b_aligned)
+
+  std::array<int64_t, 3> stat_shape() const { return {s.b, s.h, s.d}; }  // mean and absmax, fp32
+  int64_t partial_elems() const { return empty() ? 0 : s.b * s.h * slices * 3 * s.d; }  // fp32 scratch
+  bool empty() const { return s.b * s.h * s.d == 0; }  // nothing to launch
+};
+
+// Checks x (named `name` in errors) and plans the two passes.
+inline ChannelStatsPlan plan_channel_stats(const Tensor& x, int64_t tensor_layout, const char* name) {
+  const Bhnd s = bhnd(x, tensor_layout, name);
+  SAGE_CHECK(s.d <= 8 * kStatsThreads, "head dim ", s.d, " is larger than ", 8 * kStatsThreads);
+  ChannelStatsPlan plan;
+  plan.s = s;
+  if (!plan.empty()) {
+    SAGE_CHECK(s.h <= 65535 && s.b <= 65535, "too many heads or batches for the grid");
+  }
+  plan.slices = std::max<int64_t>(
+      1, std::min<int64_t>(kStatsMaxSlices, (s.n + kStatsRowsPerSlice - 1) / kStatsRowsPerSlice));
+  plan.rows = static_cast<int>(std::max<int64_t>(1, (s.n + plan.slices - 1) / plan.slices));
+  plan.vec = rows_16b_aligned(x, s);
+  return plan;
+}
+
+// Enqueues both passes for x of element type T (nothing when the plan is empty): partial holds
+// plan.partial_elems() floats; mean and amax are [B, H, D] fp32, contiguous. centered: amax is
+// max |x - mean|, else max |x|.
+template <typename T>
+void launch_channel_stats(const ChannelStatsPlan& plan, const T* x, bool centered, float* partial, float* mean,
+                          float* amax, cudaStream_t stream) {
+  if (plan.empty()) return;
+  const Bhnd& s = plan.s;
+  dim3 grid(static_cast<unsigned>(plan.slices), s.h, s.b);
+  if (plan.vec) channel_partial_kernel<T, true><<<grid, kStatsThreads, 0, stream>>>(x, s, plan.rows, partial);
+  else channel_partial_kernel<T, false><<<grid, kStatsThreads, 0, stream>>>(x, s, plan.rows, partial);
+  check_launch("channel_stats (partials)");
+  channel_finalize_kernel<<<static_cast<unsigned>(s.b * s.h), 128, 0, stream>>>(
+      partial, static_cast<int>(plan.slices), static_cast<int>(s.d), s.n, centered, mean, amax);
+  check_launch("channel_stats (finalize)");
+}
+
+}  // namespace sage

@@ -1,0 +1,243 @@
+// Q/K -> INT8 with per-block, per-warp or per-thread (MMA-fragment) scale groups, smooth-K fused: the
+// kernel, and its host plan (checks, padding, grid) and launch on raw pointers. Used by the core op
+// quant_int8 (csrc/core/quant_int8.cu) and by the fused attention ops of the mma families.
+//
+// Group rule (shared with sageattention/reference.py): tokens are cut into blocks of block_size;
+// inside a block, token i uses scale group (i % group_period) / group_stride. per-block/per-warp:
+// period = stride = 1 (one group). per-thread for Q under an m16 MMA row fragment: period 8,
+// stride 1 (a lane owns rows g, g+8, g+16, ...); for K under the n8 column fragment: period 8,
+// stride 2 (a lane owns columns 2t, 2t+1 of every 8).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <type_traits>
+
+#include "common/stable_op.h"
+#include "common/vec_io.cuh"
+
+namespace sage {
+
+constexpr int kQuantInt8Threads = 256;
+constexpr int kQuantInt8MaxGroups = 32;    // scale groups per block (the op's contract)
+constexpr int kQuantInt8MaxSlots = 256;    // scale groups per CTA tile
+constexpr int kQuantInt8TileChunks = 1024;  // 8-element chunks per CTA tile (16 KB of fp16) unless one block is larger
+constexpr int kQuantInt8Unroll = 4;         // loads in flight per thread
+
+struct QuantInt8Args {
+  Bhnd s;
+  int block_size, period, stride, groups, d_pad;
+  int blocks_per_cta;  // scale blocks per CTA tile: small blocks (Q's 16 rows) share one CTA
+  int64_t n_pad, blocks;
+  // log2 of block_size, period, stride and groups when all four are powers of two (every spec the
+  // kernels use), so the per-chunk group index is shifts and masks; pow2 == false divides.
+  bool pow2;
+  int block_shift, stride_shift, groups_shift;
+};
+
+__device__ __forceinline__ int scale_slot(const QuantInt8Args& a, int row) {  // row within the CTA tile
+  if (a.pow2) {
+    return ((row >> a.block_shift) << a.groups_shift) + ((row & (a.period - 1)) >> a.stride_shift);
+  }
+  return (row / a.block_size) * a.groups + ((row % a.block_size) % a.period) / a.stride;
+}
+
+// A CTA takes `blocks_per_cta` consecutive scale blocks and reads them twice: pass 1 reduces the
+// group maxima, pass 2 re-reads the tile (from L2: it was read microseconds ago) and writes INT8.
+// Streaming both passes keeps registers low enough for several CTAs per SM; holding the tile in
+// registers instead left 2 CTAs per SM at half the bandwidth. Lanes that share a row reduce with
+// shuffles; one lane per row updates the group's maximum in shared memory.
+// CHUNKS = d_pad / 8 when it is 8, 16 or 32: row/chunk arithmetic by shifts, and a thread's
+// channels are the same in every iteration (kQuantInt8Threads is a multiple), so the K mean it
+// subtracts is loaded once. CHUNKS = 0: any d_pad (a multiple of 8), with divisions.
+template <typename T, bool VEC, int CHUNKS>
+__global__ void __launch_bounds__(kQuantInt8Threads, 4) quant_int8_kernel(
+    const T* __restrict__ x, const float* __restrict__ mean, QuantInt8Args a, int8_t* __restrict__ out,
+    float* __restrict__ scale) {
+  static_assert(CHUNKS == 0 || (CHUNKS <= 32 && 32 % (CHUNKS == 0 ? 1 : CHUNKS) == 0), "CHUNKS must divide the warp");
+  __shared__ float slot_amax[kQuantInt8MaxSlots];
+  const int64_t bh = static_cast<int64_t>(blockIdx.z) * a.s.h + blockIdx.y;
+  const T* src = x + blockIdx.z * a.s.sb + blockIdx.y * a.s.sh;
+  const float* mu = mean ? mean + bh * a.s.d : nullptr;
+  const int64_t block0 = static_cast<int64_t>(blockIdx.x) * a.blocks_per_cta;
+  const int tile_blocks = static_cast<int>(min(static_cast<int64_t>(a.blocks_per_cta), a.blocks - block0));
+  const int64_t tok0 = block0 * a.block_size;
+  const int chunks = CHUNKS ? CHUNKS : a.d_pad / 8;
+  const int work = tile_blocks * a.block_size * chunks;
+  const int slots = tile_blocks * a.groups;
+  // Lanes holding one row: `chunks` consecutive lanes when that divides the warp, else one.
+  const int row_lanes = (chunks <= 32 && (32 % chunks) == 0) ? chunks : 1;
+  const int lane = threadIdx.x & 31;
+  const int warp_first = threadIdx.x - lane;
+  const int valid_rows = static_cast<int>(min(static_cast<int64_t>(tile_blocks) * a.block_size, a.s.n - tok0));
+
+  float my_mean[8];  // CHUNKS > 0: the mean of this thread's fixed channels (0 past the head dim)
+  if constexpr (CHUNKS > 0) {
+    const int c0 = (threadIdx.x % CHUNKS) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) my_mean[i] = (mu && c0 + i < a.s.d) ? mu[c0 + i] : 0.f;
+  }
+
+  // Chunk idx of the tile: fetched in the input type (few registers per load in flight), then
+  // converted as quantized: mean removed for real tokens; padding (rows and channels) is zero.
+  auto fetch = [&](int idx) {
+    Chunk8<T> c;
+    const int row = idx / chunks;
+    if (idx < work && row < valid_rows) {
+      c = load_chunk8<T, VEC>(src + (tok0 + row) * a.s.sn, (idx % chunks) * 8, a.s.d);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) c.e[i] = from_float<T>(0.f);
+    }
+    return c;
+  };
+  auto values = [&](int idx, const Chunk8<T>& c, float v[8]) {
+    chunk_to_float(c, v);
+    if (!mu || idx / chunks >= valid_rows) return;
+    if constexpr (CHUNKS > 0) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] -= my_mean[i];  // zero - zero past the head dim
+    } else {
+      const int c0 = (idx % chunks) * 8;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] = (c0 + i < a.s.d) ? v[i] - mu[c0 + i] : 0.f;
+    }
+  };
+
+  for (int i = threadIdx.x; i < slots; i += kQuantInt8Threads) slot_amax[i] = 0.f;
+  __syncthreads();
+
+  // The loop bound is tested on the warp's first index so every lane of a warp runs the shuffles.
+  for (int base = 0; base + warp_first < work; base += kQuantInt8Unroll * kQuantInt8Threads) {
+    Chunk8<T> raw[kQuantInt8Unroll];
+#pragma unroll
+    for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(base + threadIdx.x + u * kQuantInt8Threads);
+#pragma unroll
+    for (int u = 0; u < kQuantInt8Unroll; ++u) {
+      const int idx = base + threadIdx.x + u * kQuantInt8Threads;
+      float v[8];
+      values(idx, raw[u], v);
+      float m = 0.f;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) m = fmaxf(m, fabsf(v[i]));
+      for (int w = 1; w < row_lanes; w <<= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, w));
+      // Non-negative floats order like their bit patterns, so an integer max is a float max.
+      if (idx < work && lane % row_lanes == 0) {
+        atomicMax(reinterpret_cast<int*>(&slot_amax[scale_slot(a, idx / chunks)]), __float_as_int(m));
+      }
+    }
+  }
+  __syncthreads();
+
+  // Scales out; the slots then hold the reciprocal the quantizer multiplies by (one division per
+  // group instead of one per chunk).
+  float* scale_out = scale + bh * a.blocks * a.groups + block0 * a.groups;
+  for (int i = threadIdx.x; i < slots; i += kQuantInt8Threads) {
+    const float amax = slot_amax[i];
+    scale_out[i] = amax / 127.f;
+    slot_amax[i] = amax > 0.f ? 127.f / amax : 0.f;
+  }
+  __syncthreads();
+
+  int8_t* dst = out + (bh * a.n_pad + tok0) * a.d_pad;
+  for (int base = threadIdx.x; base < work; base += kQuantInt8Unroll * kQuantInt8Threads) {
+    Chunk8<T> raw[kQuantInt8Unroll];
+#pragma unroll
+    for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(base + u * kQuantInt8Threads);
+#pragma unroll
+    for (int u = 0; u < kQuantInt8Unroll; ++u) {
+      const int idx = base + u * kQuantInt8Threads;
+      if (idx < work) {
+        const float inv = slot_amax[scale_slot(a, idx / chunks)];
+        float v[8];
+        values(idx, raw[u], v);
+        alignas(8) int8_t q[8];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) q[i] = static_cast<int8_t>(max(-127, min(127, __float2int_rn(v[i] * inv))));
+        *reinterpret_cast<uint2*>(dst + static_cast<int64_t>(idx) * 8) = *reinterpret_cast<const uint2*>(q);
+      }
+    }
+  }
+}
+
+// One checked quant_int8 call: the kernel's arguments, the output shapes and the grid.
+struct QuantInt8Plan {
+  QuantInt8Args args;
+  bool vec;  // 16-byte loads: every row of x is 16-byte aligned (rows_16b_aligned)
+  dim3 grid;
+
+  std::array<int64_t, 4> out_shape() const { return {args.s.b, args.s.h, args.n_pad, args.d_pad}; }
+  std::array<int64_t, 3> scale_shape() const { return {args.s.b, args.s.h, args.blocks * args.groups}; }
+  bool empty() const { return args.s.b * args.s.h * args.blocks == 0; }  // nothing to launch
+};
+
+// Checks x (named `name` in errors) and the scale-group spec (the quant_int8 schema in
+// csrc/core/registry.cpp) and plans the launch; x's mean, when given, is the caller's to check.
+inline QuantInt8Plan plan_quant_int8(const Tensor& x, int64_t tensor_layout, int64_t block_size, int64_t group_period,
+                                     int64_t group_stride, int64_t head_dim_padded, int64_t pad_multiple,
+                                     const char* name) {
+  const Bhnd s = bhnd(x, tensor_layout, name);
+  SAGE_CHECK(block_size > 0 && block_size <= 256, "block_size must be in [1, 256], got ", block_size);
+  SAGE_CHECK(group_period > 0 && group_stride > 0 && group_period % group_stride == 0,
+             "group_period must be a positive multiple of group_stride, got ", group_period, "/", group_stride);
+  SAGE_CHECK(block_size % group_period == 0 || group_period == 1, "block_size ", block_size,
+             " must be a multiple of group_period ", group_period);
+  const int64_t groups = group_period / group_stride;
+  SAGE_CHECK(groups <= kQuantInt8MaxGroups, "at most ", kQuantInt8MaxGroups, " scale groups per block, got ", groups);
+  SAGE_CHECK(head_dim_padded >= s.d && head_dim_padded % 8 == 0, "head_dim_padded must be >= head dim ", s.d,
+             " and a multiple of 8, got ", head_dim_padded);
+  SAGE_CHECK(pad_multiple > 0 && (pad_multiple % block_size == 0 || block_size % pad_multiple == 0),
+             "pad_multiple ", pad_multiple, " and block_size ", block_size, " must divide one another");
+  const int64_t n_pad = round_up(s.n, std::max(block_size, pad_multiple));
+  const int64_t blocks = n_pad / block_size;
+  const int64_t chunks_per_block = block_size * head_dim_padded / 8;
+  const int64_t per_cta = std::max<int64_t>(
+      1, std::min<int64_t>({kQuantInt8TileChunks / chunks_per_block, kQuantInt8MaxSlots / groups, blocks}));
+  const int block_shift = log2_if_pow2(block_size), period_shift = log2_if_pow2(group_period);
+  const int stride_shift = log2_if_pow2(group_stride), groups_shift = log2_if_pow2(groups);
+  const bool pow2 = block_shift >= 0 && period_shift >= 0 && stride_shift >= 0 && groups_shift >= 0 &&
+                    (group_period <= block_size || group_period == 1);
+  QuantInt8Plan plan;
+  plan.args = QuantInt8Args{s, static_cast<int>(block_size), static_cast<int>(group_period),
+                            static_cast<int>(group_stride), static_cast<int>(groups),
+                            static_cast<int>(head_dim_padded), static_cast<int>(per_cta), n_pad, blocks, pow2,
+                            block_shift, stride_shift, groups_shift};
+  plan.vec = rows_16b_aligned(x, s);
+  const int64_t ctas = (blocks + per_cta - 1) / per_cta;
+  if (!plan.empty()) {
+    SAGE_CHECK(ctas <= 2147483647 && s.h <= 65535 && s.b <= 65535, "tensor too large for the grid");
+  }
+  plan.grid = dim3(static_cast<unsigned>(ctas), static_cast<unsigned>(s.h), static_cast<unsigned>(s.b));
+  return plan;
+}
+
+// Enqueues the kernel for x of element type T (nothing when the plan is empty): out and scale have the
+// plan's shapes, contiguous; mean is null or [B, H, D] fp32, contiguous. ANY_PAD = false: only the
+// padded head dims 64, 128 and 256 (the attention kernels' own), so a module that needs no other does not
+// compile the generic kernels (CHUNKS = 0).
+template <typename T, bool ANY_PAD = true>
+void launch_quant_int8(const QuantInt8Plan& plan, const T* x, const float* mean, int8_t* out, float* scale,
+                       cudaStream_t stream) {
+  if (plan.empty()) return;
+  const QuantInt8Args& a = plan.args;
+  auto go = [&](auto vec_tag) {
+    constexpr bool V = decltype(vec_tag)::value;
+    switch (a.d_pad / 8) {
+      case 8: quant_int8_kernel<T, V, 8><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale); break;
+      case 16: quant_int8_kernel<T, V, 16><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale); break;
+      case 32: quant_int8_kernel<T, V, 32><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale); break;
+      default:
+        if constexpr (ANY_PAD) {
+          quant_int8_kernel<T, V, 0><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale);
+        } else {
+          SAGE_CHECK(false, "head_dim_padded must be 64, 128 or 256 here, got ", a.d_pad);
+        }
+    }
+  };
+  if (plan.vec) go(std::true_type{});
+  else go(std::false_type{});
+  check_launch("quant_int8");
+}
+
+}  // namespace sage
