@@ -5,6 +5,9 @@ host time goes.
     python bench/call_overhead.py --layers   small shapes (SDXL/SD1.5-sized calls) beside SDPA, and the host
                                              time of each layer of a call: the two custom ops alone, the sm90
                                              wrapper (quantize + launch), the explicit entry point, sageattn
+    python bench/call_overhead.py --mma-layers  the same shapes on the mma.sync paths (sm_80+; FP8 PV sm_89+): the
+                                             separate ops (quantize + attend) against the fused op
+                                             (sageattn_mma_f16 / sageattn_mma_f8) alone and behind the entry point
     python bench/call_overhead.py --graphs   the same shapes as a stack of 20 attention layers, eager and
                                              replayed from one CUDA graph, sageattn beside SDPA (what a
                                              host-bound model gains from torch.compile(mode="reduce-overhead")),
@@ -118,6 +121,45 @@ def layers() -> None:
     profile(lambda: sageattention.sageattn(q, k, v, tensor_layout="NHD"), 500)
 
 
+def mma_layers() -> None:
+    """Host time of the mma.sync paths at the layer shapes: what kernels/mma.py ran before the fused ops (quantize's
+    two to five op calls + attend), the fused op alone, and the explicit entry point (which takes the fused op)."""
+    from sageattention.kernels import mma
+
+    print(f"# sageattention from {sageattention.__file__}; {torch.cuda.get_device_name()}", flush=True)
+    families = [(False, "fp32", sageattention.sageattn_qk_int8_pv_fp16_cuda)]
+    if torch.cuda.get_device_capability() >= (8, 9):
+        families.append((True, "fp32+fp32", sageattention.sageattn_qk_int8_pv_fp8_cuda))
+    for label, b, h, n, d in LAYER_SHAPES:
+        q, k, v = (torch.randn(b, n, h, d, device="cuda", dtype=torch.float16) for _ in range(3))
+        scale = d ** -0.5
+        runs: dict[str, Callable[[], object]] = {}
+        for fp8, accum, entry in families:
+            pv = "FP8 PV" if fp8 else "FP16 PV"
+
+            def separate(fp8: bool = fp8, accum: str = accum) -> object:
+                p = mma.quantize(q, k, v, tensor_layout="NHD", qk_quant_gran="per_thread", fp8_pv=fp8, smooth_k=True,
+                                 smooth_v=False, pv_accum_dtype=accum)
+                return mma.attend(p, is_causal=False, sm_scale=scale, pv_accum_dtype=accum, return_lse=False)
+
+            def fused(fp8: bool = fp8, accum: str = accum) -> object:
+                if fp8:
+                    return torch.ops.sageattention.sageattn_mma_f8(q, k, v, 1, False, True, True, False, scale,
+                                                                   mma.FP8_PV_ACCUM[accum], mma.FP8_E4M3_MAX, False)
+                return torch.ops.sageattention.sageattn_mma_f16(q, k, v, 1, False, True, True, scale,
+                                                                mma.FP16_PV_ACCUM[accum], False)
+
+            runs[f"{pv}: separate ops (quantize + attend)"] = separate
+            runs[f"{pv}: fused op alone"] = fused
+            runs[f"{pv}: {entry.__name__}"] = lambda entry=entry, accum=accum: entry(
+                q, k, v, tensor_layout="NHD", pv_accum_dtype=accum)
+        print(f"# {label}", flush=True)
+        for name, fn in runs.items():
+            host, wall = host_and_gpu_us(fn)
+            print(f"  {name:48s} host {host:7.1f} us/call  GPU timeline {wall:7.1f} us/call"
+                  f"  ({'host-bound' if host > 0.9 * wall else 'GPU-bound'})", flush=True)
+
+
 def stack_us(fn: Callable[[], object], graph: bool, reps: int = 30) -> float:
     """GPU-timeline microseconds per call of fn, run as a stack: eagerly, or replayed from one CUDA graph."""
     side = torch.cuda.Stream()
@@ -184,6 +226,8 @@ def ops_profile() -> None:
 if __name__ == "__main__":
     if "--layers" in sys.argv[1:]:
         layers()
+    elif "--mma-layers" in sys.argv[1:]:
+        mma_layers()
     elif "--graphs" in sys.argv[1:]:
         graphs()
     else:

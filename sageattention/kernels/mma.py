@@ -1,7 +1,10 @@
 """INT8 QK^T + FP16 / FP8 PV attention on warp-level tensor-core MMAs (mma.sync, sm_80+ / sm_89+).
 
 Each call quantizes with the fused core kernels, using the scale groups that match the attention
-kernel's tile (csrc/common/mma/tile.cuh), then launches the attention op:
+kernel's tile (csrc/common/mma/tile.cuh), then launches the attention op. Where the inputs allow (fp16 /
+bf16; for FP16 PV a V the kernel reads as it is: _fused_applies), all of it is one op call,
+``sageattn_mma_f16`` / ``sageattn_mma_f8``, whose intermediates live in one scratch buffer: the same
+kernels and bits as ``quantize`` + ``attend`` (kept for benchmarks and tests: three to six op calls).
 
 - Q: INT8 per warp (one scale per WARP_Q rows) or per thread (8 groups per WARP_Q rows: a lane owns
   rows g, g+8, ... of its warp, so it needs one Q scale).
@@ -18,6 +21,7 @@ that see no key give 0 and lse = -inf.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +36,7 @@ from sageattention._layout import (
     round_up,
     to_hnd,
 )
-from sageattention._ops import register_family_fakes
+from sageattention._ops import _bhnd, register_family_fakes
 
 # Padded head dim -> (WARP_Q, CTA_Q); mirrors MmaTile<D> in csrc/common/mma/tile.cuh (the C++ op
 # checks the scale-tensor sizes, so a mismatch is an error, never wrong output).
@@ -46,6 +50,7 @@ FP8_PV_ACCUM = {"fp32": 0, "fp32+fp32": 1, "fp32+fp16": 2}
 QK_QUANT_GRAN = ("per_warp", "per_thread")
 
 
+@functools.cache  # the build's config is fixed for the process; every FP8 call asks (its default accumulation)
 def fp8_f16_accum_available() -> bool:
     """True when the build has the f16-accumulating FP8 MMA (nvcc >= 12.8: SAGE_FP8_F16_ACCUM=1)."""
     return bool(_lib._build_config().get("fp8_f16_accum", False))
@@ -93,6 +98,11 @@ class Prepared:
     k_per_thread: bool
 
 
+def _fp16_v_readable(v: torch.Tensor) -> bool:
+    """Whether the FP16-PV kernel reads this fp16 V as it is: head dim a multiple of 8, 16-byte aligned rows."""
+    return v.shape[-1] % 8 == 0 and all(s % 8 == 0 for s in v.stride()[:3]) and v.data_ptr() % 16 == 0
+
+
 def _fp16_v(v: torch.Tensor, tensor_layout: str, smooth_v: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """V as the FP16-PV kernel reads it: fp16, head dim a multiple of 8, 16-byte aligned rows."""
     v_mean = None
@@ -102,9 +112,8 @@ def _fp16_v(v: torch.Tensor, tensor_layout: str, smooth_v: bool) -> tuple[torch.
         v = from_hnd(vh, tensor_layout)
     elif v.dtype != torch.float16:
         v = v.to(torch.float16)
-    d = v.shape[-1]
-    aligned = d % 8 == 0 and all(s % 8 == 0 for s in v.stride()[:3]) and v.data_ptr() % 16 == 0
-    if not aligned:
+    if not _fp16_v_readable(v):
+        d = v.shape[-1]
         vh = F.pad(to_hnd(v, tensor_layout), (0, round_up(d, 8) - d)).contiguous()
         v = from_hnd(vh, tensor_layout)
     return v, v_mean
@@ -180,6 +189,27 @@ def lse_correction(q: torch.Tensor, k_mean: torch.Tensor, tensor_layout: str, sm
     return torch.einsum("bhnd,bhd->bhn", qh.float(), km) * sm_scale
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _fused_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fp8_pv: bool, smooth_v: bool) -> bool:
+    """Whether the fused op takes this call: fp16 / bf16 Q and K, head dims up to 256, and V as the op needs it:
+    fp16 / bf16 for FP8 PV; for FP16 PV, fp16 that the kernel reads as it is and no smooth V (else _fp16_v
+    converts V in PyTorch first, which only the separate path does)."""
+    if q.dtype not in _HALF or k.dtype not in _HALF or q.shape[-1] > 256:
+        return False
+    if fp8_pv:
+        return v.dtype in _HALF
+    return v.dtype == torch.float16 and not smooth_v and _fp16_v_readable(v)
+
+
+@functools.cache
+def _fused_op(fp8_pv: bool) -> torch._ops.OpOverload:
+    """The fused op's overload, looked up once (its module is loaded: _run requires the family first)."""
+    ops = torch.ops.sageattention
+    return ops.sageattn_mma_f8.default if fp8_pv else ops.sageattn_mma_f16.default
+
+
 def _run(q, k, v, fp8_pv: bool, what: str, *, tensor_layout, is_causal, qk_quant_gran, sm_scale, pv_accum_dtype,
          smooth_k, smooth_v, return_lse):
     _lib.require("mma_fp8" if fp8_pv else "mma_fp16", what)
@@ -188,13 +218,31 @@ def _run(q, k, v, fp8_pv: bool, what: str, *, tensor_layout, is_causal, qk_quant
         raise ValueError(f"{what}: pv_accum_dtype must be one of {tuple(accums)}, got {pv_accum_dtype!r}")
     if fp8_pv and pv_accum_dtype == "fp32+fp16" and not fp8_f16_accum_available():
         raise _fp8_f16_unavailable()  # before any work
-    p = quantize(q, k, v, tensor_layout=tensor_layout, qk_quant_gran=qk_quant_gran, fp8_pv=fp8_pv,
-                 smooth_k=smooth_k, smooth_v=smooth_v, pv_accum_dtype=pv_accum_dtype)
-    out, lse = attend(p, is_causal=is_causal, sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, return_lse=return_lse)
+    if qk_quant_gran not in QK_QUANT_GRAN:
+        raise ValueError(f"{what}: qk_quant_gran must be one of {QK_QUANT_GRAN}, got {qk_quant_gran!r}")
+    if _fused_applies(q, k, v, fp8_pv, smooth_v):
+        # One op call instead of quantize's two to five and attend's: their argument parsing and allocations
+        # are most of a small call's host time. Same kernels on the same operands, so the same bits.
+        code, per_thread = layout_code(tensor_layout), qk_quant_gran == "per_thread"
+        if fp8_pv:
+            v_max = FP8_F16_ACCUM_V_MAX if pv_accum_dtype == "fp32+fp16" else FP8_E4M3_MAX
+            out, lse, k_mean = _fused_op(True)(
+                q, k, v, code, bool(is_causal), per_thread, bool(smooth_k), bool(smooth_v), float(sm_scale),
+                FP8_PV_ACCUM[pv_accum_dtype], v_max, bool(return_lse))
+        else:
+            out, lse, k_mean = _fused_op(False)(
+                q, k, v, code, bool(is_causal), per_thread, bool(smooth_k), float(sm_scale),
+                FP16_PV_ACCUM[pv_accum_dtype], bool(return_lse))
+    else:
+        p = quantize(q, k, v, tensor_layout=tensor_layout, qk_quant_gran=qk_quant_gran, fp8_pv=fp8_pv,
+                     smooth_k=smooth_k, smooth_v=smooth_v, pv_accum_dtype=pv_accum_dtype)
+        out, lse = attend(p, is_causal=is_causal, sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype,
+                          return_lse=return_lse)
+        k_mean = p.k_mean
     if not return_lse:
         return out
-    if p.k_mean is not None:
-        lse = lse + lse_correction(q, p.k_mean, tensor_layout, sm_scale)
+    if smooth_k:
+        lse = lse + lse_correction(q, k_mean, tensor_layout, sm_scale)
     return out, lse
 
 
@@ -232,12 +280,25 @@ def _attn_fake(q, k, v, tensor_layout, qo_len, kv_len, head_dim, out_dtype, retu
     return q.new_empty(shape, dtype=dt), lse
 
 
+def _fused_fake(q, k, tensor_layout, smooth_k, return_lse):
+    """out in q's shape and dtype (contiguous), lse [B, Hq, Nq] or [0], k_mean [B or 0, Hkv, D]."""
+    (b, hq, nq, d), (_, hk, _, _) = _bhnd(q, tensor_layout), _bhnd(k, tensor_layout)
+    lse = q.new_empty((b, hq, nq) if return_lse else (0,), dtype=torch.float32)
+    k_mean = q.new_empty((b if smooth_k else 0, hk, d), dtype=torch.float32)
+    out_dtype = torch.bfloat16 if q.dtype == torch.bfloat16 else torch.float16
+    return q.new_empty(q.shape, dtype=out_dtype), lse, k_mean
+
+
 @register_family_fakes("mma_fp16")
 def _fp16_fakes() -> None:
     @torch.library.register_fake("sageattention::qk_int8_sv_f16_attn")
     def _(q, k, v, q_scale, k_scale, v_mean, tensor_layout, qo_len, kv_len, head_dim, out_dtype, is_causal,
           q_per_thread, k_per_thread, sm_scale, pv_accum, return_lse):
         return _attn_fake(q, k, v, tensor_layout, qo_len, kv_len, head_dim, out_dtype, return_lse)
+
+    @torch.library.register_fake("sageattention::sageattn_mma_f16")
+    def _(q, k, v, tensor_layout, is_causal, qk_per_thread, smooth_k, sm_scale, pv_accum, return_lse):
+        return _fused_fake(q, k, tensor_layout, smooth_k, return_lse)
 
 
 @register_family_fakes("mma_fp8")
@@ -246,3 +307,8 @@ def _fp8_fakes() -> None:
     def _(q, k, v, q_scale, k_scale, v_scale, v_mean, tensor_layout, qo_len, kv_len, head_dim, out_dtype, is_causal,
           q_per_thread, k_per_thread, sm_scale, pv_accum, return_lse):
         return _attn_fake(q, k, v, tensor_layout, qo_len, kv_len, head_dim, out_dtype, return_lse)
+
+    @torch.library.register_fake("sageattention::sageattn_mma_f8")
+    def _(q, k, v, tensor_layout, is_causal, qk_per_thread, smooth_k, smooth_v, sm_scale, pv_accum, v_scale_max,
+          return_lse):
+        return _fused_fake(q, k, tensor_layout, smooth_k, return_lse)

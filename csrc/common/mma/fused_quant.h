@@ -1,0 +1,126 @@
+// Host side shared by the fused mma ops (sageattn_mma_f16: csrc/mma_fp16/fused_op.cu; sageattn_mma_f8:
+// csrc/mma_fp8/fused_op.cu): the Q and K quantization that sageattention/kernels/mma.py's quantize runs as
+// separate ops (quant_int8 for Q; channel_stats then quant_int8 for smoothed K), here writing pieces of one
+// scratch buffer, and the attention call that reads them. Same kernels, same arguments: same bits.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+#include "common/channel_stats_kernel.cuh"
+#include "common/dtype_dispatch.h"
+#include "common/mma/attn_host.h"
+#include "common/quant_int8_kernel.cuh"
+#include "common/scratch_layout.h"
+#include "common/stable_op.h"
+
+namespace sage::mma {
+
+// Checked q, k (and v's shape) of one fused call and the plans of the Q/K quantization.
+struct QkPlan {
+  AttnShape shape;
+  HostTile tile;
+  bool per_thread, smooth_k;
+  QuantInt8Plan q, k;
+  ChannelStatsPlan k_stats;
+
+  // The returned k_mean: [B, Hkv, D] when smoothing K, else [0, Hkv, D].
+  std::array<int64_t, 3> k_mean_shape() const { return {smooth_k ? shape.batch : 0, shape.hkv, shape.head_dim}; }
+};
+
+// Checks q, k and v (v: k's shape; its dtype and alignment are the family's to check) and plans the Q/K
+// quantization with the scale groups of q_spec / k_spec in kernels/mma.py: Q in blocks of WARP_Q rows
+// padded to CTA_Q, 8 groups per block per thread (a lane owns rows g, g+8); K in blocks of 64 keys, 4 groups
+// per block per thread: keys 2t, 2t+1 of every 8 (FP16 PV) or 4t..4t+3 of every 16 (fp8_key_order).
+inline QkPlan plan_qk(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout, bool per_thread,
+                      bool smooth_k, bool fp8_key_order, const char* op) {
+  check_cuda(q, "q");
+  check_cuda(k, "k");
+  check_cuda(v, "v");
+  SAGE_CHECK(k.get_device_index() == q.get_device_index() && v.get_device_index() == q.get_device_index(), op,
+             ": q, k and v must be on one device");
+  SAGE_CHECK(is_half_like(q.scalar_type()) && is_half_like(k.scalar_type()), op,
+             ": q and k must be float16 or bfloat16");
+  const Bhnd qs = bhnd(q, tensor_layout, "q"), ks = bhnd(k, tensor_layout, "k"), vs = bhnd(v, tensor_layout, "v");
+  SAGE_CHECK(vs.b == ks.b && vs.h == ks.h && vs.n == ks.n && vs.d == ks.d, op, ": v must have k's shape");
+  SAGE_CHECK(qs.b == ks.b && qs.d == ks.d, op, ": q and k must have the same batch size and head dim");
+  SAGE_CHECK(qs.d >= 1 && qs.d <= 256, op, ": head dim must be in [1, 256], got ", qs.d);
+  const int64_t d_pad = qs.d <= 64 ? 64 : qs.d <= 128 ? 128 : 256;  // kernels/mma.py padded_head_dim
+  QkPlan p;
+  p.tile = host_tile(d_pad);
+  p.per_thread = per_thread;
+  p.smooth_k = smooth_k;
+  p.q = plan_quant_int8(q, tensor_layout, p.tile.warp_q, per_thread ? 8 : 1, 1, d_pad, p.tile.cta_q, "q");
+  const int64_t k_period = per_thread ? (fp8_key_order ? 16 : 8) : 1;
+  const int64_t k_stride = per_thread ? (fp8_key_order ? 4 : 2) : 1;
+  p.k = plan_quant_int8(k, tensor_layout, p.tile.cta_k, k_period, k_stride, d_pad, p.tile.cta_k, "k");
+  p.k_stats = plan_channel_stats(k, tensor_layout, "k");
+  p.shape = AttnShape{qs.b, qs.h, ks.h, p.q.args.n_pad, p.k.args.n_pad, d_pad, qs.n, ks.n, qs.d};
+  check_attn_shape(p.shape);
+  return p;
+}
+
+// Where the Q/K quantization writes.
+struct QkBuffers {
+  int8_t* q_int8;
+  float* q_scale;
+  int8_t* k_int8;
+  float* k_scale;
+  float* stats_partial;  // channel_stats' partials: K's (smooth K), then those of the caller's V statistics
+  float* k_amax;         // channel_stats' absmax of K, which nothing reads
+  float* k_mean;         // smooth K: the returned k_mean tensor; else null
+};
+
+// Byte offsets of the Q/K pieces in the scratch buffer.
+struct QkPieces {
+  int64_t q_int8, q_scale, k_int8, k_scale, stats_partial, k_amax;
+
+  QkBuffers in(char* base, const QkPlan& p, const Tensor& k_mean) const {
+    auto f32 = [base](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
+    return {reinterpret_cast<int8_t*>(base + q_int8), f32(q_scale), reinterpret_cast<int8_t*>(base + k_int8),
+            f32(k_scale), f32(stats_partial), f32(k_amax),
+            p.smooth_k ? reinterpret_cast<float*>(k_mean.data_ptr()) : nullptr};
+  }
+};
+
+// Lays out the Q/K pieces; the statistics partials are sized for K's and for `other_partial_elems` (the
+// caller's V statistics, which run after K's on the same stream and so may reuse them).
+inline QkPieces take_qk_pieces(const QkPlan& p, int64_t other_partial_elems, ScratchLayout& layout) {
+  QkPieces at;
+  at.q_int8 = layout.take(p.q.out_shape(), 1);
+  at.q_scale = layout.take(p.q.scale_shape(), sizeof(float));
+  at.k_int8 = layout.take(p.k.out_shape(), 1);
+  at.k_scale = layout.take(p.k.scale_shape(), sizeof(float));
+  const int64_t k_partial = p.smooth_k ? p.k_stats.partial_elems() : 0;
+  at.stats_partial = layout.take(std::array<int64_t, 1>{std::max(k_partial, other_partial_elems)}, sizeof(float));
+  at.k_amax = layout.take(p.smooth_k ? p.k_stats.stat_shape() : std::array<int64_t, 3>{}, sizeof(float));
+  return at;
+}
+
+// Enqueues Q's quantization, then K's statistics (smooth K) and quantization, on `stream`.
+inline void launch_qk_quant(const QkPlan& p, const Tensor& q, const Tensor& k, const QkBuffers& b,
+                            cudaStream_t stream) {
+  SAGE_DISPATCH_HALF(q.scalar_type(), "q", [&] {
+    const auto* qp = reinterpret_cast<const scalar_t*>(q.data_ptr());
+    launch_quant_int8<scalar_t, false>(p.q, qp, nullptr, b.q_int8, b.q_scale, stream);
+  });
+  SAGE_DISPATCH_HALF(k.scalar_type(), "k", [&] {
+    const auto* kp = reinterpret_cast<const scalar_t*>(k.data_ptr());
+    if (p.smooth_k) {
+      launch_channel_stats(p.k_stats, kp, /*centered=*/false, b.stats_partial, b.k_mean, b.k_amax, stream);
+    }
+    launch_quant_int8<scalar_t, false>(p.k, kp, b.k_mean, b.k_int8, b.k_scale, stream);
+  });
+}
+
+// The attention call on the quantized Q/K (out: q's dtype and layout); V is the family's to set.
+inline AttnCall qk_attn_call(const Tensor& q, const QkPlan& p, const QkBuffers& b, const float* v_mean,
+                             int64_t tensor_layout, double sm_scale, bool return_lse) {
+  const QkOperands qk{b.q_int8, b.k_int8, b.q_scale, b.k_scale};
+  const int64_t out_dtype = q.scalar_type() == ScalarType::BFloat16 ? 1 : 0;
+  return make_attn_call(q, p.shape, p.tile, qk, v_mean, tensor_layout, out_dtype, p.per_thread, p.per_thread,
+                        sm_scale, return_lse);
+}
+
+}  // namespace sage::mma

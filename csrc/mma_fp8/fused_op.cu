@@ -1,0 +1,89 @@
+// sageattention::sageattn_mma_f8: what sageattention/kernels/mma.py runs for FP8 PV (quant_int8 for Q,
+// channel_stats + quant_int8 for smoothed K, channel_stats + quant_v_fp8 for V, qk_int8_sv_f8_attn) in one
+// op. A small call's time is mostly host time: five or six op calls, each parsing its arguments and
+// allocating its outputs. Here the intermediates are pieces of one scratch buffer, freed on return: the
+// caching allocator hands the block only to later work on the same stream, which runs after these kernels.
+#include <cstdint>
+#include <tuple>
+
+#include "common/channel_stats_kernel.cuh"
+#include "common/dtype_dispatch.h"
+#include "common/mma/fused_quant.h"
+#include "common/quant_v_tile.cuh"
+#include "common/scratch_layout.h"
+#include "common/stable_op.h"
+#include "mma_fp8/f8_attn.h"
+
+namespace sage::mma {
+namespace {
+
+std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8(Tensor q, Tensor k, Tensor v, int64_t tensor_layout,
+                                                   bool is_causal, bool qk_per_thread, bool smooth_k, bool smooth_v,
+                                                   double sm_scale, int64_t pv_accum, double v_scale_max,
+                                                   bool return_lse) {
+  check_f8_pv_accum(pv_accum);
+  SAGE_CHECK(v_scale_max > 0.0 && v_scale_max <= kE4m3Max, "v_scale_max must be in (0, ", kE4m3Max, "], got ",
+             v_scale_max);
+  const QkPlan plan = plan_qk(q, k, v, tensor_layout, qk_per_thread, smooth_k, /*fp8_key_order=*/true,
+                              "sageattn_mma_f8");
+  SAGE_CHECK(is_half_like(v.scalar_type()), "sageattn_mma_f8: v must be float16 or bfloat16");
+  // V as quant.quant_v_fp8 makes it: statistics (centered for smooth V), then e4m3 padded like K.
+  const ChannelStatsPlan v_stats = plan_channel_stats(v, tensor_layout, "v");
+  const QuantVPlan v_quant = plan_quant_v_fp8(v, tensor_layout, plan.tile.cta_k, plan.shape.d_pad, kQuantVMaxDim,
+                                              static_cast<float>(v_scale_max));
+  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
+  ScratchLayout layout;
+  const QkPieces pieces = take_qk_pieces(plan, v_stats.partial_elems(), layout);
+  const int64_t at_v8 = layout.take(v_quant.out_shape(), 1);
+  const int64_t at_vs = layout.take(v_quant.scale_shape(), sizeof(float));
+  const int64_t at_vm = layout.take(v_stats.stat_shape(), sizeof(float));
+  const int64_t at_va = layout.take(v_stats.stat_shape(), sizeof(float));
+  Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
+  // k_mean is returned (the caller's LSE correction needs it), so it is a tensor of its own.
+  Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);
+  char* base = static_cast<char*>(scratch.data_ptr());
+  const QkBuffers qk = pieces.in(base, plan, k_mean);
+  auto* v_fp8 = reinterpret_cast<uint8_t*>(base + at_v8);
+  auto* v_scale = reinterpret_cast<float*>(base + at_vs);
+  auto* v_mean = reinterpret_cast<float*>(base + at_vm);
+  auto* v_amax = reinterpret_cast<float*>(base + at_va);
+  AttnCall c = qk_attn_call(q, plan, qk, smooth_v ? v_mean : nullptr, tensor_layout, sm_scale, return_lse);
+  c.p.v = v_fp8;
+  c.p.v_scale = v_scale;
+
+  cudaStream_t stream = current_stream(q.get_device_index());
+  launch_qk_quant(plan, q, k, qk, stream);
+  SAGE_DISPATCH_HALF(v.scalar_type(), "v", [&] {
+    const auto* vp = reinterpret_cast<const scalar_t*>(v.data_ptr());
+    launch_channel_stats(v_stats, vp, /*centered=*/smooth_v, qk.stats_partial, v_mean, v_amax, stream);
+    if (!v_quant.empty()) {
+      launch_quant_v_fp8_tile<scalar_t, NaturalTokenOrder, false>(vp, v_quant.args, v_quant.vec, v_amax,
+                                                                  smooth_v ? v_mean : nullptr, v_fp8, v_scale,
+                                                                  stream);
+      check_launch("quant_v_fp8");
+    }
+  });
+  if (!attn_is_empty(c)) launch_f8_attn(c, is_causal, pv_accum, stream);
+  return {c.out, c.lse, k_mean};
+}
+
+}  // namespace
+}  // namespace sage::mma
+
+STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
+  // quant_int8 (Q), channel_stats + quant_int8 (K, smooth_k), channel_stats + quant_v_fp8 (V, scale_max
+  // v_scale_max, smooth_v) and qk_int8_sv_f8_attn in one op, with the scale groups of
+  // sageattention/kernels/mma.py (q_spec, k_spec) for the kernel's tile and qk_per_thread; the quantized
+  // operands (and V's mean, which the kernel adds back) live in one scratch buffer inside it. q, k, v: float16
+  // or bfloat16 in tensor_layout, v of k's shape, head dims up to 256 (padded to 64, 128 or 256). out and lse
+  // as qk_int8_sv_f8_attn (lse without the smooth-K correction, [0] unless return_lse); k_mean: the mean K
+  // smoothing removed, [B, Hkv, D] fp32, or [0, Hkv, D] without smooth_k.
+  m.def(
+      "sageattn_mma_f8(Tensor q, Tensor k, Tensor v, int tensor_layout, bool is_causal, bool qk_per_thread, "
+      "bool smooth_k, bool smooth_v, float sm_scale, int pv_accum, float v_scale_max, bool return_lse) -> "
+      "(Tensor out, Tensor lse, Tensor k_mean)");
+}
+
+STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {
+  m.impl("sageattn_mma_f8", TORCH_BOX(&sage::mma::sageattn_mma_f8));
+}
