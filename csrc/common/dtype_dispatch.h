@@ -6,40 +6,32 @@
 
 #include "common/stable_op.h"
 
-#define SAGE_DISPATCH_FLOATING(stype, name, ...)                                   \
-  [&] {                                                                            \
-    switch (stype) {                                                               \
-      case sage::ScalarType::Half: {                                               \
-        using scalar_t = __half;                                                   \
-        return __VA_ARGS__();                                                      \
-      }                                                                            \
-      case sage::ScalarType::BFloat16: {                                           \
-        using scalar_t = __nv_bfloat16;                                            \
-        return __VA_ARGS__();                                                      \
-      }                                                                            \
-      case sage::ScalarType::Float: {                                              \
-        using scalar_t = float;                                                    \
-        return __VA_ARGS__();                                                      \
-      }                                                                            \
-      default:                                                                     \
-        SAGE_CHECK(false, name, " must be float16, bfloat16 or float32");             \
-    }                                                                              \
+// One case of a dispatch switch: scalar_t is `type` inside the lambda.
+#define SAGE_DISPATCH_CASE_(scalar_type, type, ...) \
+  case scalar_type: {                               \
+    using scalar_t = type;                          \
+    return __VA_ARGS__();                           \
+  }
+
+#define SAGE_DISPATCH_FLOATING(stype, name, ...)                                 \
+  [&] {                                                                          \
+    switch (stype) {                                                             \
+      SAGE_DISPATCH_CASE_(sage::ScalarType::Half, __half, __VA_ARGS__)           \
+      SAGE_DISPATCH_CASE_(sage::ScalarType::BFloat16, __nv_bfloat16, __VA_ARGS__) \
+      SAGE_DISPATCH_CASE_(sage::ScalarType::Float, float, __VA_ARGS__)           \
+      default:                                                                   \
+        SAGE_CHECK(false, name, " must be float16, bfloat16 or float32");          \
+    }                                                                            \
   }()
 
 // fp16 and bf16 only: the fused attention ops take what sageattn runs, so their modules instantiate
 // no float32 quantization kernels.
-#define SAGE_DISPATCH_HALF(stype, name, ...)                                       \
-  [&] {                                                                            \
-    switch (stype) {                                                               \
-      case sage::ScalarType::Half: {                                               \
-        using scalar_t = __half;                                                   \
-        return __VA_ARGS__();                                                      \
-      }                                                                            \
-      case sage::ScalarType::BFloat16: {                                           \
-        using scalar_t = __nv_bfloat16;                                            \
-        return __VA_ARGS__();                                                      \
-      }                                                                            \
-      default:                                                                     \
-        SAGE_CHECK(false, name, " must be float16 or bfloat16");                   \
-    }                                                                              \
+#define SAGE_DISPATCH_HALF(stype, name, ...)                                     \
+  [&] {                                                                          \
+    switch (stype) {                                                             \
+      SAGE_DISPATCH_CASE_(sage::ScalarType::Half, __half, __VA_ARGS__)           \
+      SAGE_DISPATCH_CASE_(sage::ScalarType::BFloat16, __nv_bfloat16, __VA_ARGS__) \
+      default:                                                                   \
+        SAGE_CHECK(false, name, " must be float16 or bfloat16");                 \
+    }                                                                            \
   }()

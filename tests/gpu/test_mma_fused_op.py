@@ -16,6 +16,7 @@ import torch
 
 from sageattention import _lib
 from sageattention.kernels import mma
+from tests.gpu.views import layout_of, make_view
 
 pytestmark = pytest.mark.gpu
 DEV = "cuda"
@@ -41,24 +42,6 @@ def accum_name(fp8: bool, idx: int) -> str:
     return name
 
 
-def make(view: str, b: int, h: int, n: int, d: int, dtype: torch.dtype, offset: float = 0.0) -> torch.Tensor:
-    """view: "HND" / "NHD" (contiguous); "NHD-strided" (a slice of rows of d + 8: not contiguous, 16-byte aligned
-    rows); "NHD-unaligned" (rows of d + 3: not 16-byte aligned); "NHD-transposed" (an NHD view of HND storage)."""
-    x = torch.randn(b, h, n, d, device=DEV)
-    if offset:
-        x = x + offset * torch.randn(d, device=DEV)  # a per-channel offset: smoothing matters
-    x = x.to(dtype)
-    if view == "HND":
-        return x
-    if view == "NHD-transposed":
-        return x.transpose(1, 2)
-    extra = {"NHD": 0, "NHD-strided": 8, "NHD-unaligned": 3}[view]
-    out = torch.empty(b, n, h, d + extra, device=DEV, dtype=dtype)[..., :d]
-    return out.copy_(x.transpose(1, 2))
-
-
-def layout_of(view: str) -> str:
-    return view[:3]
 
 
 def fused(fp8, q, k, v, layout, *, causal, per_thread, smooth_k, smooth_v, accum, return_lse, sm_scale=None):
@@ -126,9 +109,9 @@ def test_matches_the_separate_ops_over_shapes(fp8, d, causal):
     torch.manual_seed(d + causal)
     for (qo, kv), rot in zip(LENGTHS, ROTATION):
         view, dtype = rot["view"], rot["dtype"]
-        q = make(view, 2, rot["hq"], qo, d, dtype)
-        k = make(view, 2, rot["hkv"], kv, d, dtype, offset=2.0)
-        v = make(view, 2, rot["hkv"], kv, d, dtype if fp8 else torch.float16, offset=0.5)
+        q = make_view(view, 2, rot["hq"], qo, d, dtype)
+        k = make_view(view, 2, rot["hkv"], kv, d, dtype, offset=2.0)
+        v = make_view(view, 2, rot["hkv"], kv, d, dtype if fp8 else torch.float16, offset=0.5)
         assert_fused_equals_separate(fp8, q, k, v, layout_of(view), causal=causal, per_thread=rot["per_thread"],
                                      smooth_k=rot["smooth_k"], smooth_v=rot["smooth_v"] and fp8,
                                      accum=accum_name(fp8, rot["accum_idx"]), return_lse=rot["return_lse"])
@@ -145,9 +128,9 @@ def test_matches_the_separate_ops_over_flags(fp8, accum_idx, per_thread, smooth_
     torch.manual_seed(accum_idx)
     variants = [(torch.float16, False), (torch.bfloat16, True), (torch.bfloat16, False), (torch.float16, True)]
     for i, (dtype, smooth_v) in enumerate(variants if fp8 else variants[:1]):
-        q = make("NHD", 1, 4, 127, 128, dtype)
-        k = make("NHD", 1, 2, 1000, 128, dtype, offset=2.0)
-        v = make("NHD", 1, 2, 1000, 128, dtype, offset=0.5)
+        q = make_view("NHD", 1, 4, 127, 128, dtype)
+        k = make_view("NHD", 1, 2, 1000, 128, dtype, offset=2.0)
+        v = make_view("NHD", 1, 2, 1000, 128, dtype, offset=0.5)
         for causal in (False, True):
             assert_fused_equals_separate(fp8, q, k, v, "NHD", causal=causal, per_thread=per_thread,
                                          smooth_k=smooth_k, smooth_v=smooth_v, accum=accum,
@@ -159,9 +142,9 @@ def test_unaligned_inputs_match(fp8):
     # Q and K rows (and FP8 V rows) that are not 16-byte aligned: the quantization kernels' scalar loads. The FP16
     # family reads V directly, so its V stays aligned (an unaligned one takes the separate path: see below).
     _need(fp8)
-    q = make("NHD-unaligned", 2, 4, 300, 80, torch.float16)
-    k = make("NHD-unaligned", 2, 2, 777, 80, torch.float16, offset=2.0)
-    v = make("NHD-unaligned" if fp8 else "NHD-strided", 2, 2, 777, 80, torch.float16)
+    q = make_view("NHD-unaligned", 2, 4, 300, 80, torch.float16)
+    k = make_view("NHD-unaligned", 2, 2, 777, 80, torch.float16, offset=2.0)
+    v = make_view("NHD-unaligned" if fp8 else "NHD-strided", 2, 2, 777, 80, torch.float16)
     for per_thread in (True, False):
         assert_fused_equals_separate(fp8, q, k, v, "NHD", causal=True, per_thread=per_thread, smooth_k=True,
                                      smooth_v=fp8, accum=accum_name(fp8, 1), return_lse=True)
@@ -172,9 +155,9 @@ def test_stale_scratch_memory_does_not_reach_the_result(fp8):
     # The scratch buffer is uninitialized memory from the caching allocator (as the separate ops' tensors are):
     # every byte the kernels read must have been written by the quantization first.
     _need(fp8)
-    q = make("NHD-strided", 2, 8, 300, 96, torch.bfloat16)
-    k = make("NHD-strided", 2, 2, 777, 96, torch.bfloat16, offset=2.0)
-    v = make("NHD-strided", 2, 2, 777, 96, torch.bfloat16 if fp8 else torch.float16)
+    q = make_view("NHD-strided", 2, 8, 300, 96, torch.bfloat16)
+    k = make_view("NHD-strided", 2, 2, 777, 96, torch.bfloat16, offset=2.0)
+    v = make_view("NHD-strided", 2, 2, 777, 96, torch.bfloat16 if fp8 else torch.float16)
     flags = dict(causal=True, per_thread=True, smooth_k=True, smooth_v=fp8, accum=accum_name(fp8, 0),
                  return_lse=True)
     want = separate(fp8, q, k, v, "NHD", **flags)
@@ -192,9 +175,9 @@ def test_schema_and_fake_kernel(fp8):
     op = OPS.sageattn_mma_f8.default if fp8 else OPS.sageattn_mma_f16.default
     for view, d, dtype, per_thread, smooth_k, lse in (("NHD-strided", 96, torch.bfloat16, True, True, True),
                                                      ("HND", 64, torch.float16, False, False, False)):
-        q = make(view, 2, 4, 300, d, dtype)
-        k = make(view, 2, 2, 200, d, dtype, offset=1.0)
-        v = make(view, 2, 2, 200, d, dtype if fp8 else torch.float16)
+        q = make_view(view, 2, 4, 300, d, dtype)
+        k = make_view(view, 2, 2, 200, d, dtype, offset=1.0)
+        v = make_view(view, 2, 2, 200, d, dtype if fp8 else torch.float16)
         code = 0 if view == "HND" else 1
         if fp8:
             args = (q, k, v, code, True, per_thread, smooth_k, not smooth_k, 0.1, 1, mma.FP8_E4M3_MAX, lse)
@@ -206,12 +189,12 @@ def test_schema_and_fake_kernel(fp8):
 @pytest.mark.parametrize("fp8", KERNELS)
 def test_bad_arguments_name_the_problem(fp8):
     _need(fp8)
-    q = make("HND", 1, 2, 64, 64, torch.float16)
+    q = make_view("HND", 1, 2, 64, 64, torch.float16)
     flags = dict(causal=False, per_thread=True, smooth_k=True, smooth_v=False, accum="fp32", return_lse=False)
-    wide = make("HND", 1, 2, 64, 264, torch.float16)
+    wide = make_view("HND", 1, 2, 64, 264, torch.float16)
     with pytest.raises(RuntimeError, match="head dim must be in"):
         fused(fp8, wide, wide, wide, "HND", **flags)
-    k3 = make("HND", 1, 3, 64, 64, torch.float16)
+    k3 = make_view("HND", 1, 3, 64, 64, torch.float16)
     with pytest.raises(RuntimeError, match="must be a multiple of kv heads"):
         fused(fp8, q, k3, k3, "HND", **flags)
     with pytest.raises(RuntimeError, match="float16 or bfloat16"):
@@ -223,9 +206,9 @@ def test_bad_arguments_name_the_problem(fp8):
     if not fp8:
         with pytest.raises(RuntimeError, match="v must be float16"):
             fused(fp8, q, q, q.bfloat16(), "HND", **flags)
-        kv = make("NHD-unaligned", 1, 2, 64, 64, torch.float16)  # k may be unaligned, v may not
+        kv = make_view("NHD-unaligned", 1, 2, 64, 64, torch.float16)  # k may be unaligned, v may not
         with pytest.raises(RuntimeError, match="16-byte aligned"):
-            fused(fp8, make("NHD", 1, 2, 64, 64, torch.float16), kv, kv, "NHD", **flags)
+            fused(fp8, make_view("NHD", 1, 2, 64, 64, torch.float16), kv, kv, "NHD", **flags)
 
 
 def sageattention_ops(fn: Callable[[], object]) -> set[str]:
@@ -272,9 +255,9 @@ def test_entry_point_calls_the_fused_op_with_the_old_results(fp8, view, dtype, s
                                                              return_lse):
     _need(fp8)
     layout, accum = layout_of(view), accum_name(fp8, accum_idx)
-    q = make(view, 2, 8, 333, 80, dtype)
-    k = make(view, 2, 2, 1000, 80, dtype, offset=2.0)
-    v = make(view, 2, 2, 1000, 80, dtype)
+    q = make_view(view, 2, 8, 333, 80, dtype)
+    k = make_view(view, 2, 2, 1000, 80, dtype, offset=2.0)
+    v = make_view(view, 2, 2, 1000, 80, dtype)
     args = (fp8, q, k, v, layout, gran, accum, smooth_k, smooth_v, return_lse)
     called = sageattention_ops(lambda: call_entry_point(*args))
     assert FUSED_OP[fp8] in called, called
@@ -298,9 +281,9 @@ FP16_FALLBACKS = [
 def test_fp16_entry_point_keeps_the_separate_ops_for_converted_v(view, dtype, d, smooth_v):
     _need(False)
     layout = layout_of(view)
-    q = make(view, 1, 4, 200, d, dtype)
-    k = make(view, 1, 2, 300, d, dtype, offset=2.0)
-    v = make(view, 1, 2, 300, d, dtype)
+    q = make_view(view, 1, 4, 200, d, dtype)
+    k = make_view(view, 1, 2, 300, d, dtype, offset=2.0)
+    v = make_view(view, 1, 2, 300, d, dtype)
     args = (False, q, k, v, layout, "per_thread", "fp32", True, smooth_v, True)
     called = sageattention_ops(lambda: call_entry_point(*args))
     assert FUSED_OP[False] not in called and ATTN_OP[False] in called, called

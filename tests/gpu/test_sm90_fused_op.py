@@ -14,31 +14,13 @@ import pytest
 import torch
 
 from sageattention.kernels import sm90
+from tests.gpu.views import layout_of, make_view
 
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
 DEV = "cuda"
 OPS = torch.ops.sageattention
 
 
-def make(view: str, b: int, h: int, n: int, d: int, dtype: torch.dtype, offset: float = 0.0) -> torch.Tensor:
-    """view: "HND" / "NHD" (contiguous); "NHD-strided" (a slice of rows of d + 8: not contiguous, 16-byte
-    aligned); "NHD-unaligned" (rows of d + 3: the quantizer's scalar loads); "NHD-transposed" (an NHD view of
-    HND storage)."""
-    x = torch.randn(b, h, n, d, device=DEV)
-    if offset:
-        x = x + offset * torch.randn(d, device=DEV)
-    x = x.to(dtype)
-    if view == "HND":
-        return x
-    if view == "NHD-transposed":
-        return x.transpose(1, 2)
-    extra = {"NHD": 0, "NHD-strided": 8, "NHD-unaligned": 3}[view]
-    out = torch.empty(b, n, h, d + extra, device=DEV, dtype=dtype)[..., :d]
-    return out.copy_(x.transpose(1, 2))
-
-
-def layout_of(view: str) -> str:
-    return view[:3]
 
 
 def code_of(layout: str) -> int:
@@ -95,9 +77,9 @@ def test_matches_the_two_ops_over_shapes(view, d, causal, qo, kv):
     for flags in FLAG_SETS:
         flags = dict(flags)
         dtype = flags.pop("dtype")
-        q = make(view, 2, 8, qo, d, dtype)
-        k = make(view, 2, 2, kv, d, dtype, offset=2.0)
-        v = make(view, 2, 2, kv, d, dtype, offset=0.5)
+        q = make_view(view, 2, 8, qo, d, dtype)
+        k = make_view(view, 2, 2, kv, d, dtype, offset=2.0)
+        v = make_view(view, 2, 2, kv, d, dtype, offset=0.5)
         assert_fused_equals_two_ops(q, k, v, layout_of(view), causal=causal, **flags)
 
 
@@ -111,9 +93,9 @@ def test_matches_the_two_ops_over_flags(per_thread, smooth_k, smooth_v, two_leve
     flags = dict(per_thread=per_thread, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
                  two_level=two_level)
     for view, d, qo, kv in (("NHD-unaligned", 80, 127, 4097), ("HND", 64, 1000, 17), ("NHD", 128, 1, 4097)):
-        q = make(view, 2, 8, qo, d, dtype)
-        k = make(view, 2, 2, kv, d, dtype, offset=2.0)
-        v = make(view, 2, 2, kv, d, dtype, offset=0.5)
+        q = make_view(view, 2, 8, qo, d, dtype)
+        k = make_view(view, 2, 2, kv, d, dtype, offset=2.0)
+        v = make_view(view, 2, 2, kv, d, dtype, offset=0.5)
         for causal in (False, True):
             assert_fused_equals_two_ops(q, k, v, layout_of(view), causal=causal, **flags)
 
@@ -121,9 +103,9 @@ def test_matches_the_two_ops_over_flags(per_thread, smooth_k, smooth_v, two_leve
 def test_stale_scratch_memory_does_not_reach_the_result():
     # The scratch buffer is uninitialized memory from the caching allocator (as the two ops' tensors are):
     # every byte the kernels read must have been written by the quantization first.
-    q = make("NHD-strided", 2, 8, 300, 80, torch.bfloat16)
-    k = make("NHD-strided", 2, 2, 777, 80, torch.bfloat16, offset=2.0)
-    v = make("NHD-strided", 2, 2, 777, 80, torch.bfloat16)
+    q = make_view("NHD-strided", 2, 8, 300, 80, torch.bfloat16)
+    k = make_view("NHD-strided", 2, 2, 777, 80, torch.bfloat16, offset=2.0)
+    v = make_view("NHD-strided", 2, 2, 777, 80, torch.bfloat16)
     flags = dict(causal=True, per_thread=True, smooth_k=True, smooth_v=True, return_lse=True, two_level=False)
     want = two_ops(q, k, v, "NHD", **flags)
     for fill in (0x00, 0x7F, 0xFF):  # 0x7F: NaN in e4m3, near the fp32 maximum; 0xFF: NaN in both
@@ -136,9 +118,9 @@ def test_stale_scratch_memory_does_not_reach_the_result():
 
 def test_schema_and_fake_kernel():
     """The fake (torch.compile traces through it) gives the real op's shapes, dtypes and strides."""
-    q = make("NHD-strided", 2, 8, 300, 96, torch.bfloat16)
-    k = make("NHD-strided", 2, 2, 200, 96, torch.bfloat16, offset=1.0)
-    v = make("NHD-strided", 2, 2, 200, 96, torch.bfloat16)
+    q = make_view("NHD-strided", 2, 8, 300, 96, torch.bfloat16)
+    k = make_view("NHD-strided", 2, 2, 200, 96, torch.bfloat16, offset=1.0)
+    v = make_view("NHD-strided", 2, 2, 200, 96, torch.bfloat16)
     for causal, per_thread, smooth_k, smooth_v, lse, two_level in ((True, True, True, False, True, False),
                                                                     (False, False, False, True, False, True)):
         args = (q, k, v, 1, causal, per_thread, smooth_k, smooth_v, 0.1, lse, two_level)
@@ -146,11 +128,11 @@ def test_schema_and_fake_kernel():
 
 
 def test_bad_arguments_name_the_problem():
-    q = make("HND", 1, 2, 64, 64, torch.float16)
-    wide = make("HND", 1, 2, 64, 256, torch.float16)
+    q = make_view("HND", 1, 2, 64, 64, torch.float16)
+    wide = make_view("HND", 1, 2, 64, 256, torch.float16)
     with pytest.raises(RuntimeError, match="head dims up to 128"):
         fused(wide, wide, wide, "HND", False, True, True, False, False, True)
-    k3 = make("HND", 1, 3, 64, 64, torch.float16)
+    k3 = make_view("HND", 1, 3, 64, 64, torch.float16)
     with pytest.raises(RuntimeError, match="must be a multiple of k's and v's"):
         fused(q, k3, k3, "HND", False, True, True, False, False, True)
     with pytest.raises(RuntimeError, match="same dtype"):
@@ -191,9 +173,9 @@ def test_sageattn_calls_the_fused_op_with_the_old_results(view, return_lse, smoo
     import sageattention
 
     layout = layout_of(view)
-    q = make(view, 2, 8, 333, 80, torch.float16)
-    k = make(view, 2, 2, 1000, 80, torch.float16, offset=2.0)
-    v = make(view, 2, 2, 1000, 80, torch.float16)
+    q = make_view(view, 2, 8, 333, 80, torch.float16)
+    k = make_view(view, 2, 2, 1000, 80, torch.float16, offset=2.0)
+    v = make_view(view, 2, 2, 1000, 80, torch.float16)
     sm_scale = 0.1
 
     def call():
@@ -216,9 +198,9 @@ def test_without_the_fused_quantization_the_separate_passes_run(monkeypatch):
     # test_quant_qkv_sm90.py): an INT8 K value may move by one step.
     import sageattention
 
-    q = make("HND", 1, 4, 500, 128, torch.float16)
-    k = make("HND", 1, 2, 900, 128, torch.float16, offset=2.0)
-    v = make("HND", 1, 2, 900, 128, torch.float16)
+    q = make_view("HND", 1, 4, 500, 128, torch.float16)
+    k = make_view("HND", 1, 2, 900, 128, torch.float16, offset=2.0)
+    v = make_view("HND", 1, 2, 900, 128, torch.float16)
     fused_out, fused_lse = sageattention.sageattn(q, k, v, return_lse=True)
     monkeypatch.setattr(sm90, "fused_quantization_fits", lambda *args: False)
     called = sageattention_ops(lambda: sageattention.sageattn(q, k, v, return_lse=True))
