@@ -82,6 +82,15 @@ def attention_op(q: torch.Tensor, ops: dict[str, torch.Tensor | None], scale: fl
         1, q.shape[1], False, True, scale, False, False)
 
 
+def print_runs(label: str, runs: dict[str, Callable[[], object]], width: int) -> None:
+    """Host and GPU-timeline microseconds per call of each run, one line each under the shape's label."""
+    print(f"# {label}", flush=True)
+    for name, fn in runs.items():
+        host, wall = host_and_gpu_us(fn)
+        print(f"  {name:{width}s} host {host:7.1f} us/call  GPU timeline {wall:7.1f} us/call"
+              f"  ({'host-bound' if host > 0.9 * wall else 'GPU-bound'})", flush=True)
+
+
 def layers() -> None:
     from sageattention.kernels import sm90
 
@@ -111,11 +120,7 @@ def layers() -> None:
             "sageattn": lambda: sageattention.sageattn(q, k, v, tensor_layout="NHD"),
             "SDPA (default backend)": lambda: F.scaled_dot_product_attention(qt, kt, vt),
         }
-        print(f"# {label}", flush=True)
-        for name, fn in runs.items():
-            host, wall = host_and_gpu_us(fn)
-            print(f"  {name:36s} host {host:7.1f} us/call  GPU timeline {wall:7.1f} us/call"
-                  f"  ({'host-bound' if host > 0.9 * wall else 'GPU-bound'})", flush=True)
+        print_runs(label, runs, 36)
     q, k, v = (torch.randn(1, 128, 1, 64, device="cuda", dtype=torch.float16) for _ in range(3))
     print("# cProfile, 500 calls of sageattn at B1 H1 N128 D64")
     profile(lambda: sageattention.sageattn(q, k, v, tensor_layout="NHD"), 500)
@@ -153,11 +158,7 @@ def mma_layers() -> None:
             runs[f"{pv}: fused op alone"] = fused
             runs[f"{pv}: {entry.__name__}"] = lambda entry=entry, accum=accum: entry(
                 q, k, v, tensor_layout="NHD", pv_accum_dtype=accum)
-        print(f"# {label}", flush=True)
-        for name, fn in runs.items():
-            host, wall = host_and_gpu_us(fn)
-            print(f"  {name:48s} host {host:7.1f} us/call  GPU timeline {wall:7.1f} us/call"
-                  f"  ({'host-bound' if host > 0.9 * wall else 'GPU-bound'})", flush=True)
+        print_runs(label, runs, 48)
 
 
 def stack_us(fn: Callable[[], object], graph: bool, reps: int = 30) -> float:

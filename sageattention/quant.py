@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from sageattention import _lib
-from sageattention._layout import FP8_E4M3_MAX, GroupSpec, layout_code
+from sageattention._layout import FP8_E4M3_MAX, GroupSpec, layout_code, to_hnd
 
 
 def _ops() -> object:
@@ -62,3 +62,11 @@ def quant_v_fp8(
         v, layout_code(tensor_layout), pad_multiple, head_dim_padded, scale_max, amax, mean if smooth_v else None
     )
     return vq, vs, (mean if smooth_v else None)
+
+
+def lse_correction(q: torch.Tensor, k_mean: torch.Tensor, tensor_layout: str, sm_scale: float) -> torch.Tensor:
+    """sm_scale * q . mean_k per (batch, q-head, token): what smooth K removed from every logit row. Softmax
+    ignores that row shift; the LSE must add it back. k_mean [B, Hkv, d] as smooth_quant_k returns it."""
+    qh = to_hnd(q, tensor_layout)
+    km = k_mean if k_mean.shape[1] == qh.shape[1] else k_mean.repeat_interleave(qh.shape[1] // k_mean.shape[1], 1)
+    return torch.einsum("bhnd,bhd->bhn", qh.float(), km) * sm_scale

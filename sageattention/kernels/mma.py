@@ -182,13 +182,6 @@ def attend(
     )
 
 
-def lse_correction(q: torch.Tensor, k_mean: torch.Tensor, tensor_layout: str, sm_scale: float) -> torch.Tensor:
-    """sm_scale * q . mean_k per (batch, q-head, token): what smooth K removed from every logit row."""
-    qh = to_hnd(q, tensor_layout)
-    km = k_mean if k_mean.shape[1] == qh.shape[1] else k_mean.repeat_interleave(qh.shape[1] // k_mean.shape[1], 1)
-    return torch.einsum("bhnd,bhd->bhn", qh.float(), km) * sm_scale
-
-
 _HALF = (torch.float16, torch.bfloat16)
 
 
@@ -242,7 +235,7 @@ def _run(q, k, v, fp8_pv: bool, what: str, *, tensor_layout, is_causal, qk_quant
     if not return_lse:
         return out
     if smooth_k:
-        lse = lse + lse_correction(q, k_mean, tensor_layout, sm_scale)
+        lse = lse + quant.lse_correction(q, k_mean, tensor_layout, sm_scale)
     return out, lse
 
 

@@ -167,19 +167,9 @@ def qk_int8_pv_fp8_sm90(
         k_mean = ops["k_mean"]
     if not return_lse:
         return out
-    return out, lse_with_key_mean(lse, q, k_mean if smooth_k else None, tensor_layout, sm_scale)
-
-
-def lse_with_key_mean(
-    lse: torch.Tensor, q: torch.Tensor, k_mean: torch.Tensor | None, tensor_layout: str, sm_scale: float,
-) -> torch.Tensor:
-    """The kernel's LSE plus what smoothing K took out of every score: softmax ignores the q . mean_k row
-    shift, the LSE must not. k_mean [B, Hkv, d], None without smoothing."""
-    if k_mean is None:
-        return lse
-    qh = to_hnd(q, tensor_layout)
-    km = k_mean if k_mean.shape[1] == qh.shape[1] else k_mean.repeat_interleave(qh.shape[1] // k_mean.shape[1], 1)
-    return lse + sm_scale * torch.einsum("bhnd,bhd->bhn", qh.float(), km)
+    if smooth_k:
+        lse = lse + quant.lse_correction(q, k_mean, tensor_layout, sm_scale)
+    return out, lse
 
 
 @register_family_fakes("sm90")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sageattention import _lib
+from sageattention import _lib, quant
 from sageattention.kernels import mma
 
 
@@ -73,7 +73,7 @@ def test_run_hands_the_fused_op_the_options(monkeypatch, fp8, return_lse):
         return
     out, lse = got
     # The smooth-K correction, as on the separate path: sm_scale * q . k_mean added to the kernel's lse.
-    want = 2.0 + mma.lse_correction(q, torch.full((2, 2, 64), 0.25), "NHD", 0.5)
+    want = 2.0 + quant.lse_correction(q, torch.full((2, 2, 64), 0.25), "NHD", 0.5)
     assert torch.equal(out, torch.ones_like(q)) and torch.equal(lse, want)
 
 

@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 import torch
 
-from sageattention import _lib
+from sageattention import _lib, quant
 from sageattention.kernels import mma
 from tests.gpu.views import layout_of, make_view
 
@@ -225,7 +225,7 @@ def old_path(fp8, q, k, v, layout, causal, gran, sm_scale, accum, smooth_k, smoo
     out, lse = mma.attend(p, is_causal=causal, sm_scale=sm_scale, pv_accum_dtype=accum, return_lse=return_lse)
     if not return_lse:
         return out
-    return out, (lse + mma.lse_correction(q, p.k_mean, layout, sm_scale) if smooth_k else lse)
+    return out, (lse + quant.lse_correction(q, p.k_mean, layout, sm_scale) if smooth_k else lse)
 
 
 FUSED_OP = {False: "sageattention::sageattn_mma_f16", True: "sageattention::sageattn_mma_f8"}

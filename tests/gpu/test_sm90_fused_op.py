@@ -13,6 +13,7 @@ from typing import Callable
 import pytest
 import torch
 
+from sageattention import quant
 from sageattention.kernels import sm90
 from tests.gpu.views import layout_of, make_view
 
@@ -162,7 +163,7 @@ def old_two_op_path(q, k, v, layout, causal, gran, sm_scale, accum, smooth_k, sm
         code_of(layout), kv_len, causal, gran == "per_thread", sm_scale, return_lse, accum == "fp32+fp32")
     if not return_lse:
         return out
-    return out, sm90.lse_with_key_mean(lse, q, ops["k_mean"], layout, sm_scale)
+    return out, (lse + quant.lse_correction(q, ops["k_mean"], layout, sm_scale) if smooth_k else lse)
 
 
 @pytest.mark.parametrize("view", ["HND", "NHD-strided"])
