@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import inspect
 import logging
+import os
 import warnings
 from typing import Any, Callable
 
@@ -443,6 +444,40 @@ def sageattn(
                        return_lse=return_lse, options=kwargs)
 
 
+def _check_cu_on_host(cu: torch.Tensor, name: str, total: int, max_seqlen: int) -> None:
+    """The checks the runs path makes, for cu_seqlens that are on the host anyway (no device sync)."""
+    c = cu.tolist()
+    if c[0] != 0 or any(b < a for a, b in zip(c, c[1:])) or c[-1] != total:
+        raise ValueError(f"{name} must start at 0, be non-decreasing and end at {total} (the packed length)")
+    longest = max((b - a for a, b in zip(c, c[1:])), default=0)
+    if longest > max_seqlen:
+        raise ValueError(f"max_seqlen_{name[-1]}={max_seqlen} is smaller than the longest sequence {longest}")
+
+
+def _packed_kernel(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor, max_q: Any,
+    max_k: Any, options: dict[str, Any],
+) -> Callable[..., Result] | None:
+    """sm90's one-op varlen kernel when it takes this call (else None: the runs path). It never reads cu_seqlens
+    on the GPU back to the host; CPU-resident cu_seqlens are checked as the runs path checks them.
+    SAGEATTENTION_VARLEN_RUNS=1 takes the runs path (per-sequence smoothing statistics) instead."""
+    if os.environ.get("SAGEATTENTION_VARLEN_RUNS") == "1" or kernel_input_problem(q, q.shape[-1]) is not None:
+        return None
+    if _pick_family(q)[0] != "sm90" or cu_q.numel() != cu_k.numel() or cu_q.numel() < 2:
+        return None
+    from sageattention.kernels import sm90  # loaded with its family
+
+    if not sm90.varlen_applies(q, k, v, options):
+        return None
+    for name, m in (("max_seqlen_q", max_q), ("max_seqlen_k", max_k)):
+        if not isinstance(m, int) or isinstance(m, bool) or m < 0:
+            raise ValueError(f"{name} must be a non-negative int, got {m!r}")
+    for name, cu, total, m in (("cu_seqlens_q", cu_q, q.shape[0], max_q), ("cu_seqlens_k", cu_k, k.shape[0], max_k)):
+        if cu.device.type == "cpu":
+            _check_cu_on_host(cu, name, total, m)
+    return sm90.varlen_sm90
+
+
 def sageattn_varlen(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -457,9 +492,15 @@ def sageattn_varlen(
     return_lse: bool = False,
     **kwargs: Any,
 ) -> Result:
-    """Packed sequences [total_tokens, H, D]. Each sequence is attended on its own, so the smooth-K
-    mean is per sequence (upstream's is global across the batch, which shifts the LSE). Adjacent sequences
-    of equal lengths run as one batched call (`_varlen`). With return_lse, also lse [H, total_q]."""
+    """Packed sequences [total_tokens, H, D]; each sequence attends to its own keys. With return_lse, also
+    lse [H, total_q].
+
+    On sm_90 the whole pack is one op (`sageattn_sm90_varlen`) whatever the lengths: cu_seqlens stay on the GPU
+    (no device sync; their values are not checked there, and any values are memory safe), max_seqlen_q/k are not
+    needed, and the smoothing statistics span the pack, as upstream's do (the LSE is corrected for them).
+    Elsewhere, for options that kernel does not model (pv_accum_dtype="fp32+fp32", dropout), or with
+    SAGEATTENTION_VARLEN_RUNS=1, cu_seqlens are read on the host and checked, each sequence is smoothed on its
+    own, and adjacent sequences of equal lengths run as one batched sageattn call (`_varlen`)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor) or t.dim() != 3:
             raise ValueError(f"{name} must be a 3-D packed tensor [total_tokens, heads, head_dim]")
@@ -481,6 +522,22 @@ def sageattn_varlen(
     if torch.compiler.is_compiling():  # one opaque op: the runs are planned from cu_seqlens' values
         return _compile.varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, is_causal,
                                          sm_scale, smooth_k, return_lse, **kwargs)
+    packed = _packed_kernel(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, kwargs)
+    if packed is not None:
+        check_bool("is_causal", is_causal)
+        check_bool("smooth_k", smooth_k)
+        options = {**_option_defaults("sm90"), **{n: o for n, o in kwargs.items() if n in KERNEL_KWARGS}}
+        check_choice("qk_quant_gran", options["qk_quant_gran"], QK_GRANS)
+        check_bool("smooth_v", options["smooth_v"])
+        scale = check_sm_scale(sm_scale, q.shape[-1])
+        logger.debug("sageattention: path=sageattn_sm90_varlen (one op for the pack)")
+
+        def run() -> Result:
+            return packed(q, k, v, cu_seqlens_q, cu_seqlens_k, is_causal=is_causal,
+                          qk_quant_gran=options["qk_quant_gran"], sm_scale=scale, smooth_k=smooth_k,
+                          smooth_v=options["smooth_v"], return_lse=return_lse)
+
+        return run_guarded(run, q, k, v) if needs_guard(q, k, v) else run()
     lists = []
     for name, cu, total in (("cu_seqlens_q", cu_seqlens_q, q.shape[0]), ("cu_seqlens_k", cu_seqlens_k, k.shape[0])):
         c = cu.tolist()  # the runs are planned on the host: one device sync per tensor

@@ -12,6 +12,7 @@
 #include <limits>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 
 #include "common/stable_op.h"
 #include "sm90/host_ops.h"
@@ -223,6 +224,78 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
     else dispatch<64, __nv_bfloat16>(is_causal, two_level, maps, p, sm_count, persistent, stream);
   }
   check_launch("qk_int8_pv_fp8_sm90");
+  return {out, lse};
+}
+
+std::tuple<Tensor, Tensor> launch_attention_varlen(const Tensor& q, const AttnOperands& ops,
+                                                   const VarlenTables& tables, int64_t total_k, bool is_causal,
+                                                   bool qk_per_thread, double sm_scale, bool return_lse) {
+  const int64_t total_q = q.size(0), hq = ops.hq, hkv = ops.hkv, nq_pad = ops.nq_pad, nk_pad = ops.nk_pad;
+  Tensor out = torch::stable::new_empty(q, {q.size(0), q.size(1), q.size(2)});
+  Tensor lse = torch::stable::new_empty(q, {hq, return_lse ? total_q : 0}, ScalarType::Float);
+  AttnParams p{};
+  p.q_scale = ops.q_scale;
+  p.k_scale = ops.k_scale;
+  p.v_scale = ops.v_scale;
+  p.v_mean = ops.v_mean;
+  p.out = out.data_ptr();
+  p.lse = return_lse ? reinterpret_cast<float*>(lse.data_ptr()) : nullptr;
+  p.out_sb = 0;
+  p.out_sh = out.stride(1);
+  p.out_sn = out.stride(0);
+  p.qo_len = 0;  // per sequence: the kernel reads them from cu_q / cu_k
+  p.kv_len = 0;
+  p.nq_pad = static_cast<int>(nq_pad);
+  p.nk_pad = static_cast<int>(nk_pad);
+  p.hq = static_cast<int>(hq);
+  p.hkv = static_cast<int>(hkv);
+  p.group = static_cast<int>(hq / hkv);
+  p.head_dim = static_cast<int>(q.size(2));
+  p.per_thread = qk_per_thread ? 1 : 0;
+  p.num_q_tiles = static_cast<int>(nq_pad / kCtaQ);
+  p.batch = 1;
+  p.sm_scale_log2 = static_cast<float>(sm_scale * 1.4426950408889634);
+  p.pingpong = 0;
+  p.multicast = 0;
+  p.cu_q = tables.cu_q;
+  p.cu_k = tables.cu_k;
+  p.q_tile_seq = tables.q_tile_seq;
+  p.total_q = static_cast<int>(total_q);
+  p.total_k = static_cast<int>(total_k);
+  p.lse_sh = total_q;
+  int sm_count = 0;
+  SAGE_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, q.get_device_index()) == cudaSuccess,
+             "cannot read the GPU's multiprocessor count");
+  if (const int n = env_int("SAGEATTENTION_SM90_CTAS", 0, 1, std::numeric_limits<int>::max())) sm_count = n;
+  SAGE_CHECK(static_cast<int64_t>(p.num_q_tiles) * hq < (int64_t{1} << 30), "too many query tiles for the grid");
+  SAGE_CHECK(hq * nq_pad < (int64_t{1} << 31) && hkv * nk_pad < (int64_t{1} << 31),
+             "tensor too large for 32-bit TMA row coordinates");
+  p.next_item = ops.work_counter;
+  p.dependent = ops.after_quant && env_int("SAGEATTENTION_SM90_PDL", 1, 0, 1) == 1;
+  if (!ops.after_quant) {
+    SAGE_CHECK(cudaMemsetAsync(p.next_item, 0, sizeof(int), current_stream(q.get_device_index())) == cudaSuccess,
+               "cannot clear the sm90 work-queue counter");
+  }
+  cudaStream_t stream = current_stream(q.get_device_index());
+  const bool half = q.scalar_type() == ScalarType::Half;
+  auto go = [&](auto d_tag, auto out_tag) {
+    constexpr int D = decltype(d_tag)::value;
+    using OutT = decltype(out_tag);
+    using T = TileTraits<D, false>;
+    const CUtensorMap tq = byte_map(ops.q_int8, D, hq * nq_pad, D, D, kCtaQ, swizzle_for(D));
+    const CUtensorMap tk = byte_map(ops.k_int8, D, hkv * nk_pad, D, D, T::kStepKeys, swizzle_for(D));
+    const CUtensorMap tv = byte_map(ops.v_fp8, nk_pad, hkv * D, nk_pad, T::kVBoxKeys, D, swizzle_for(T::kVBoxKeys));
+    if (is_causal) launch_attn_varlen<D, true, OutT>(tq, tk, tv, p, sm_count, stream);
+    else launch_attn_varlen<D, false, OutT>(tq, tk, tv, p, sm_count, stream);
+  };
+  if (ops.head_dim_padded == 128) {
+    if (half) go(std::integral_constant<int, 128>{}, __half{});
+    else go(std::integral_constant<int, 128>{}, __nv_bfloat16{});
+  } else {
+    if (half) go(std::integral_constant<int, 64>{}, __half{});
+    else go(std::integral_constant<int, 64>{}, __nv_bfloat16{});
+  }
+  check_launch("sageattn_sm90_varlen");
   return {out, lse};
 }
 

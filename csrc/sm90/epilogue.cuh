@@ -9,7 +9,8 @@
 
 namespace sage::sm90 {
 
-template <int D, typename OutT>
+// kVarlen: out and lse point at the sequence's first token (lse [Hq, total_q], a head every p.lse_sh floats).
+template <int D, typename OutT, bool kVarlen = false>
 __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& st, int b, int h, int hk, int row0,
                                              int lane) {
   constexpr int kPairs = D / 8;  // column pairs of a thread: {jb * 8 + 2t, jb * 8 + 2t + 1}
@@ -62,7 +63,8 @@ __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& s
       }
     }
     if (p.lse && t == 0) {
-      p.lse[(static_cast<int64_t>(b) * p.hq + h) * p.qo_len + row] =
+      const int64_t head = kVarlen ? h * p.lse_sh : (static_cast<int64_t>(b) * p.hq + h) * p.qo_len;
+      p.lse[head + row] =
           visible ? (st.m[r] + log2f(st.l[r]) - kFp8Offset) * 0.6931471805599453f : -INFINITY;
     }
   }

@@ -21,6 +21,8 @@ struct QkvPlan {
   int64_t head_dim_padded, nq_pad, nk_pad;
   bool per_thread, smooth_k, smooth_v;
   int ctas, per_cta;  // thread-block cluster: CTAs per K/V head, chunks per CTA
+  int64_t seqs;       // packed sequences (plan_quant_qkv_varlen): q/k/v are one batch, nq_pad / nk_pad tile
+                      // every sequence (sm90/varlen.cuh); 0 for a batch
 
   // Scale groups (sageattention/kernels/sm90.py group_specs): Q 16/8/1 and K 128/8/2 per thread,
   // Q 16 and K 128 per warp.
@@ -56,8 +58,23 @@ struct QkvOutputs {
 QkvPlan plan_quant_qkv(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout, bool qk_per_thread,
                        bool smooth_k, bool smooth_v, int64_t head_dim_padded, const char* op);
 
+// Packed sequences: q, k, v [tokens, heads, head_dim] in `seqs` sequences (cu_seqlens read on the GPU only).
+QkvPlan plan_quant_qkv_varlen(const Tensor& q, const Tensor& k, const Tensor& v, int64_t seqs, bool qk_per_thread,
+                              bool smooth_k, bool smooth_v, int64_t head_dim_padded, const char* op);
+
+// Where the sequences of a packed call are (device memory): cu_seqlens and the padded tiles' sequences
+// (tile_seq_kernel, sm90/varlen.cuh).
+struct VarlenTables {
+  const int* cu_q;
+  const int* cu_k;
+  const int* q_tile_seq;  // [nq_pad / 128]
+  const int* k_tile_seq;  // [nk_pad / 128]
+};
+
 // Enqueues the quantization on the current stream of q's device (the caller holds a DeviceGuard for it).
-void launch_quant_qkv(const QkvPlan& plan, const Tensor& q, const Tensor& k, const Tensor& v, const QkvOutputs& out);
+// `varlen` is required exactly for a plan of plan_quant_qkv_varlen.
+void launch_quant_qkv(const QkvPlan& plan, const Tensor& q, const Tensor& k, const Tensor& v, const QkvOutputs& out,
+                      const VarlenTables* varlen = nullptr);
 
 // --- qk_int8_pv_fp8_sm90 ----------------------------------------------------------------------
 
@@ -84,5 +101,11 @@ struct AttnOperands {
 std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands& ops, int64_t tensor_layout,
                                             int64_t kv_len, bool is_causal, bool qk_per_thread, double sm_scale,
                                             bool return_lse, bool two_level);
+
+// Packed sequences: out (q's shape [total_q, Hq, d] and dtype, contiguous) and lse ([Hq, total_q] when return_lse,
+// else [Hq, 0]); ops from a plan_quant_qkv_varlen quantization (batch 1, padded to every sequence's window).
+std::tuple<Tensor, Tensor> launch_attention_varlen(const Tensor& q, const AttnOperands& ops,
+                                                   const VarlenTables& tables, int64_t total_k, bool is_causal,
+                                                   bool qk_per_thread, double sm_scale, bool return_lse);
 
 }  // namespace sage::sm90

@@ -14,11 +14,81 @@
 
 namespace sage::sm90 {
 
+// Varlen kernels, producer: the walk of varlen_walk below, skipping items whose tile holds no query row. Each
+// published item's Q tile and K/V steps are those of its sequence's window in the padded operands.
+template <int D, bool CAUSAL, typename T>
+__device__ __forceinline__ void varlen_producer(const SmemPlan<T>& sm, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
+                                                const CUtensorMap* tm_v, const AttnParams& p) {
+  const int items = num_work_items(p);
+  int j0 = 0, n = 0;
+  for (int taken = 0;; ++taken) {
+    const int item = next_item(taken, p);
+    VarlenItem vi{};
+    if (item < items) {
+      vi = varlen_item(tile_of_item<CAUSAL>(item, p).q_tile, p);
+      if (vi.q0 < 0) continue;
+    }
+    const int qs = n % T::kQSlots;
+    if (n >= T::kQSlots) mbar_wait(&sm.q_empty[qs], (n / T::kQSlots - 1) & 1);  // slot's last item done
+    sm.item[qs] = item;
+    if (item >= items) {
+      mbar_arrive(&sm.q_full[qs]);
+      return;
+    }
+    store_varlen_item(sm.seq + 2 * qs, vi);
+    const TileCoord tc = tile_of_item<CAUSAL>(item, p);
+    const int hk = tc.h / p.group;
+    const int n_steps = kv_steps_for<T, CAUSAL>(vi.q0, vi.qo_len, vi.kv_len);
+    producer_loop<T>(sm, tm_q, tm_k, tm_v, qs, tc.h * p.nq_pad + tc.q_tile * kCtaQ, hk * p.nk_pad + vi.k_tile0 * kCtaK,
+                     hk * D, n_steps, j0, -1, vi.k_tile0 * kCtaK);
+    j0 += n_steps;
+    ++n;
+  }
+}
+
+// Varlen kernels, consumer: one item of the sequence's rows, as the batch kernels' loop sees a call of one
+// sequence (the same AttnParams with the sequence's lengths, its first token's out / lse, and the K scales and
+// padded keys from its window on). Returns the item's step count.
+template <int D, bool CAUSAL, typename OutT, typename T>
+__device__ __forceinline__ int consume_varlen_item(const SmemPlan<T>& sm, const AttnParams& p, int qs, int item,
+                                                   int wg, int warp, int lane, int j0) {
+  const VarlenItem vi = load_varlen_item(sm.seq + 2 * qs);
+  const TileCoord tc = tile_of_item<CAUSAL>(item, p);
+  const int hk = tc.h / p.group;
+  AttnParams pi = p;
+  pi.qo_len = vi.qo_len;
+  pi.kv_len = vi.kv_len;
+  pi.nk_pad = p.nk_pad - vi.k_tile0 * kCtaK;  // K scale blocks left in the head from the window on
+  pi.out = static_cast<OutT*>(p.out) + static_cast<int64_t>(vi.q_tok0) * p.out_sn;
+  pi.lse = p.lse ? p.lse + vi.q_tok0 : nullptr;
+  const int n_steps = kv_steps_for<T, CAUSAL>(vi.q0, pi);
+  const int warp_row0 = vi.q0 + wg * 64 + warp * 16;
+  const int padded_row0 = tc.q_tile * kCtaQ + wg * 64 + warp * 16;  // the warp's rows in the quantized Q
+  float q_scale;
+  const float* k_scale_head;
+  if (p.per_thread) {
+    q_scale = p.q_scale[static_cast<int64_t>(tc.h) * (p.nq_pad / 16 * 8) + padded_row0 / 16 * 8 + (lane >> 2)];
+    k_scale_head = p.k_scale + static_cast<int64_t>(hk) * (p.nk_pad / kCtaK * 4) + vi.k_tile0 * 4;
+  } else {
+    q_scale = p.q_scale[static_cast<int64_t>(tc.h) * (p.nq_pad / 16) + padded_row0 / 16];
+    k_scale_head = p.k_scale + static_cast<int64_t>(hk) * (p.nk_pad / kCtaK) + vi.k_tile0;
+  }
+  RowState<D> st;
+  consumer_loop_single<D, CAUSAL, false>(sm, pi, sm.q + qs * T::kQBytes, st, wg, warp, lane, vi.q0, n_steps,
+                                         q_scale * p.sm_scale_log2, k_scale_head, j0);
+  __syncwarp();
+  if (lane == 0) mbar_arrive(&sm.q_empty[qs]);
+  store_output<D, OutT, true>(pi, st, 0, tc.h, hk, warp_row0 + (lane >> 2), lane);
+  return n_steps;
+}
+
 // kMC (kMulticastKernel): launched as 2-CTA clusters whose CTAs share each K/V tile load.
-template <int D, bool CAUSAL, typename OutT, bool kTwoLevel, bool kMC = false>
+// kVarlen: packed sequences (AttnParams' varlen fields; single level only, never multicast).
+template <int D, bool CAUSAL, typename OutT, bool kTwoLevel, bool kMC = false, bool kVarlen = false>
 __global__ void __launch_bounds__(kThreads, 1)
     attn_fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                     const __grid_constant__ CUtensorMap tm_v, const AttnParams p) {
+  static_assert(!kVarlen || (!kTwoLevel && !kMC), "varlen kernels are single level and take one CTA per item");
   using T = TileTraits<D, kTwoLevel>;
   extern __shared__ uint8_t smem_raw[];
   const SmemPlan<T> sm(smem_raw);
@@ -61,7 +131,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   // roles count the same KV steps (j0), so their views of the ring's barrier phases agree.
   if (warpgroup == 0) {
     regs_dealloc<kProducerRegs>();
-    if (threadIdx.x == 0) {
+    if (kVarlen && threadIdx.x == 0) {
+      tma_prefetch_map(&tm_q);
+      tma_prefetch_map(&tm_k);
+      tma_prefetch_map(&tm_v);
+      varlen_producer<D, CAUSAL>(sm, &tm_q, &tm_k, &tm_v, p);
+    } else if (threadIdx.x == 0) {
       tma_prefetch_map(&tm_q);
       tma_prefetch_map(&tm_k);
       tma_prefetch_map(&tm_v);
@@ -114,6 +189,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         break;
       }
       trace_item(n, kTrItemStart);
+      if constexpr (kVarlen) {
+        j0 += consume_varlen_item<D, CAUSAL, OutT>(sm, p, qs, item, wg, warp, lane, j0);
+        continue;
+      }
       const TileCoord tc = tile_of_item<CAUSAL>(item, p);
       const int q0 = tc.q_tile * kCtaQ;
       const int hk = tc.h / p.group;
@@ -235,6 +314,24 @@ void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtenso
   cfg.numAttrs = add_dependent_attr(attr[0], p);
   cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
   trace_dump(stream);
+}
+
+// Packed sequences: the persistent grid of the single-level varlen kernel (one CTA per item at most).
+template <int D, bool CAUSAL, typename OutT>
+void launch_attn_varlen(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                        int sm_count, cudaStream_t stream) {
+  auto kernel = attn_fwd_kernel<D, CAUSAL, OutT, false, false, true>;
+  constexpr int smem = TileTraits<D, false>::kSmemBytes;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  cudaLaunchAttribute attr[1];
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid_shape(p, sm_count, true);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = add_dependent_attr(attr[0], p);
+  cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
 }
 
 }  // namespace sage::sm90

@@ -14,4 +14,9 @@ template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                  int sm_count, bool persistent, cudaStream_t stream);
 
+// Packed sequences (single level; inst_hdim*.cu instantiate it per causal x output dtype).
+template <int D, bool CAUSAL, typename OutT>
+void launch_attn_varlen(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                        int sm_count, cudaStream_t stream);
+
 }  // namespace sage::sm90

@@ -67,6 +67,7 @@ struct SmemPlan {
   uint64_t* pair_full;
   uint64_t* pair_empty;
   int* pair;
+  int4* seq;  // [2 * T::kQSlots] varlen kernels: the slot's item resolved to its sequence (scheduler.cuh, VarlenItem)
 
   __device__ explicit SmemPlan(uint8_t* raw) {
     uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t{1023});
@@ -82,6 +83,7 @@ struct SmemPlan {
     pair_full = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(item + T::kQSlots) + 7) & ~uintptr_t{7});
     pair_empty = pair_full + 2;
     pair = reinterpret_cast<int*>(pair_empty + 2);
+    seq = reinterpret_cast<int4*>((reinterpret_cast<uintptr_t>(pair + 2) + 15) & ~uintptr_t{15});
   }
 };
 
@@ -94,6 +96,14 @@ __device__ __forceinline__ int kv_steps_for(int q0, const AttnParams& p) {
   if constexpr (CAUSAL) last_key = min(last_key, q0 + kCtaQ - 1 + (p.kv_len - p.qo_len));  // bottom-right alignment
   return last_key < 0 ? 0 : last_key / T::kStepKeys + 1;
 }
+// The same from lengths in registers (the varlen producer's; written out rather than shared, since routing the
+// batch kernels through it moved ptxas' register allocation of their causal loops).
+template <typename T, bool CAUSAL>
+__device__ __forceinline__ int kv_steps_for(int q0, int qo_len, int kv_len) {
+  int last_key = kv_len - 1;
+  if constexpr (CAUSAL) last_key = min(last_key, q0 + kCtaQ - 1 + (kv_len - qo_len));
+  return last_key < 0 ? 0 : last_key / T::kStepKeys + 1;
+}
 
 // ---- producer: one thread streams each work item's Q, then its K/V steps through the ring ------
 // `j0` is the ring position of this item's first step (the ring and its barrier phases run on
@@ -101,7 +111,7 @@ __device__ __forceinline__ int kv_steps_for(int q0, const AttnParams& p) {
 template <typename T>
 __device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
                                               const CUtensorMap* tm_v, int qs, int q_row0, int kv_row0, int v_row0,
-                                              int n_steps, int j0, int mc_rank = -1) {
+                                              int n_steps, int j0, int mc_rank = -1, int v_key0 = 0) {
   mbar_arrive_expect_tx(&sm.q_full[qs], T::kQBytes);
   tma_load_2d(sm.q + qs * T::kQBytes, tm_q, &sm.q_full[qs], 0, q_row0);
   for (int j = 0; j < n_steps; ++j) {
@@ -126,8 +136,8 @@ __device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUten
     tma_load_2d(sm.k + s * T::kKBytes, tm_k, &sm.full[s], 0, kv_row0 + j * T::kStepKeys);
 #pragma unroll
     for (int h = 0; h < T::kSegments; ++h)
-      tma_load_2d(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.full[s], j * T::kStepKeys + h * T::kVBoxKeys,
-                  v_row0);
+      tma_load_2d(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.full[s],
+                  v_key0 + j * T::kStepKeys + h * T::kVBoxKeys, v_row0);
   }
 }
 

@@ -107,12 +107,12 @@ ClusterShape shape_for_dim(int64_t per_head, int64_t head_dim_padded, int device
   return head_dim_padded == 128 ? cluster_shape<128>(per_head, device) : cluster_shape<64>(per_head, device);
 }
 
-QkvOperand operand(const Tensor& x, const Bhnd& s, int64_t block, int64_t period, int64_t stride, void* out,
-                   float* scale) {
+QkvOperand operand(const Tensor& x, const Bhnd& s, int64_t n_pad, int64_t block, int64_t period, int64_t stride,
+                   void* out, float* scale) {
   QkvOperand op{};
   op.x = x.data_ptr();
   op.s = s;
-  op.n_pad = round_up(s.n, kQkvRows);
+  op.n_pad = n_pad;
   op.per_head = static_cast<int>(op.n_pad / kQkvRows);
   op.chunks = s.b * s.h * op.per_head;
   op.block_shift = log2_exact(block, "block_size");
@@ -125,13 +125,13 @@ QkvOperand operand(const Tensor& x, const Bhnd& s, int64_t block, int64_t period
   return op;
 }
 
-template <typename T, bool VEC, int D_PAD>
+template <typename T, bool VEC, int D_PAD, bool VARLEN>
 void launch(const QkvArgs& a, const ClusterShape& shape, int device, cudaStream_t stream) {
   const int64_t units = a.k_head_units + a.v_head_units + a.k_run_units + a.q_run_units;
   SAGE_CHECK(units * shape.ctas < 2147483647, "tensors too large for quant_qkv_sm90's grid");
-  configure(reinterpret_cast<const void*>(&quant_qkv_kernel<T, VEC, D_PAD>), device);
+  configure(reinterpret_cast<const void*>(&quant_qkv_kernel<T, VEC, D_PAD, VARLEN>), device);
   const ClusterLaunch<D_PAD> launch(shape.ctas, units * shape.ctas, stream);
-  const cudaError_t err = cudaLaunchKernelEx(&launch.cfg, quant_qkv_kernel<T, VEC, D_PAD>, a);
+  const cudaError_t err = cudaLaunchKernelEx(&launch.cfg, quant_qkv_kernel<T, VEC, D_PAD, VARLEN>, a);
   SAGE_CHECK(err == cudaSuccess, "quant_qkv_sm90 launch failed: ", cudaGetErrorString(err));
 }
 
@@ -213,11 +213,59 @@ QkvPlan plan_quant_qkv(const Tensor& q, const Tensor& k, const Tensor& v, int64_
   return p;
 }
 
-void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const Tensor& v, const QkvOutputs& out) {
+QkvPlan plan_quant_qkv_varlen(const Tensor& q, const Tensor& k, const Tensor& v, int64_t seqs, bool qk_per_thread,
+                              bool smooth_k, bool smooth_v, int64_t head_dim_padded, const char* op) {
+  auto packed = [op](const Tensor& x, const char* name) {
+    check_cuda(x, name);
+    SAGE_CHECK(x.dim() == 3, op, ": ", name, " must be a packed [total_tokens, heads, head_dim] tensor, got ", x.dim(),
+               "-D");
+    SAGE_CHECK(x.stride(2) == 1, op, ": ", name, " must be contiguous in its last (head) dim; call .contiguous()");
+    return Bhnd{1, x.size(1), x.size(0), x.size(2), x.size(0) * x.stride(0), x.stride(1), x.stride(0)};
+  };
+  SAGE_CHECK(seqs > 0, op, ": cu_seqlens must hold at least one sequence (2 offsets)");
+  QkvPlan p{};
+  p.q = packed(q, "q");
+  p.k = packed(k, "k");
+  p.v = packed(v, "v");
+  SAGE_CHECK(is_half_like(q.scalar_type()), op, ": q must be float16 or bfloat16");
+  SAGE_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), op,
+             ": q, k and v must have the same dtype");
+  SAGE_CHECK(p.k.d == p.q.d && p.v.d == p.q.d, op, ": q, k and v must share the head dim");
+  SAGE_CHECK(p.v.h == p.k.h && p.v.n == p.k.n, op, ": k and v must have the same heads and tokens");
+  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
+             head_dim_padded);
+  SAGE_CHECK(p.q.d <= head_dim_padded, "head dim ", p.q.d, " exceeds head_dim_padded ", head_dim_padded);
+  SAGE_CHECK(p.q.n < (int64_t{1} << 30) && p.k.n < (int64_t{1} << 30) && seqs < (int64_t{1} << 24), op,
+             ": packs of 2^30 tokens or 2^24 sequences and more are not supported");
+  SAGE_CHECK(p.q.n > 0 && p.k.n > 0, op, " needs at least one query and one key");
+  p.head_dim_padded = head_dim_padded;
+  p.seqs = seqs;
+  p.nq_pad = varlen_tiles(p.q.n, seqs) * kQkvRows;
+  p.nk_pad = varlen_tiles(p.k.n, seqs) * kQkvRows;
+  p.per_thread = qk_per_thread;
+  p.smooth_k = smooth_k;
+  p.smooth_v = smooth_v;
+  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
+  const ClusterShape shape = shape_for_dim(p.nk_pad / kQkvRows, head_dim_padded, q.get_device_index());
+  SAGE_CHECK(shape.ctas > 0, op, ": ", p.k.n, " keys per head do not fit one thread-block cluster");
+  p.ctas = shape.ctas;
+  p.per_cta = shape.per_cta;
+  return p;
+}
+
+void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const Tensor& v, const QkvOutputs& out,
+                      const VarlenTables* varlen) {
   QkvArgs a{};
-  a.q = operand(q, p.q, 16, p.q_period(), 1, out.q_int8, out.q_scale);
-  a.k = operand(k, p.k, kQkvRows, p.k_period(), p.k_stride(), out.k_int8, out.k_scale);
-  a.v = operand(v, p.v, kQkvRows, 1, 1, out.v_fp8, out.v_scale);
+  SAGE_CHECK((p.seqs > 0) == (varlen != nullptr), "launch_quant_qkv: a packed plan needs its tables (and only it)");
+  a.q = operand(q, p.q, p.nq_pad, 16, p.q_period(), 1, out.q_int8, out.q_scale);
+  a.k = operand(k, p.k, p.nk_pad, kQkvRows, p.k_period(), p.k_stride(), out.k_int8, out.k_scale);
+  a.v = operand(v, p.v, p.nk_pad, kQkvRows, 1, 1, out.v_fp8, out.v_scale);
+  if (varlen != nullptr) {
+    a.q.cu = varlen->cu_q;
+    a.q.tile_seq = varlen->q_tile_seq;
+    a.k.cu = a.v.cu = varlen->cu_k;
+    a.k.tile_seq = a.v.tile_seq = varlen->k_tile_seq;
+  }
   a.smooth_k = p.smooth_k;
   a.smooth_v = p.smooth_v;
   a.k_mean = out.k_mean;
@@ -238,8 +286,13 @@ void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const 
   auto go = [&](auto dtype_tag, auto dp_tag) {
     using T = decltype(dtype_tag);
     constexpr int D = decltype(dp_tag)::value;
-    if (vec) launch<T, true, D>(a, shape, device, stream);
-    else launch<T, false, D>(a, shape, device, stream);
+    if (varlen != nullptr) {
+      if (vec) launch<T, true, D, true>(a, shape, device, stream);
+      else launch<T, false, D, true>(a, shape, device, stream);
+    } else {
+      if (vec) launch<T, true, D, false>(a, shape, device, stream);
+      else launch<T, false, D, false>(a, shape, device, stream);
+    }
   };
   const bool half = q.scalar_type() == ScalarType::Half;
   if (p.head_dim_padded == 128) {

@@ -26,6 +26,7 @@
 #include "common/stable_op.h"
 #include "common/vec_io.cuh"
 #include "sm90/ptx.cuh"
+#include "sm90/varlen.cuh"
 
 namespace sage::sm90 {
 
@@ -44,6 +45,10 @@ struct QkvOperand {
   int block_shift, groups_shift, period_mask, stride_shift, slots;  // slots per chunk
   void* out;
   float* scale;
+  // Packed sequences (VARLEN kernels): s is the pack as one batch of s.n tokens, and chunk j of a head is padded
+  // tile j (sm90/varlen.cuh): the rows of sequence tile_seq[j] that fall into it.
+  const int* cu;
+  const int* tile_seq;
 };
 
 // Cluster units, in launch order: K heads (smooth_k), V heads, then runs of C * m chunks of K
@@ -382,13 +387,29 @@ __device__ __forceinline__ const T* head_base(const QkvOperand& op, int64_t bh) 
   return static_cast<const T*>(op.x) + b * op.s.sb + (static_cast<uint32_t>(bh) - b * h) * op.s.sh;
 }
 
-// Chunk j of head bh, whose element 0 is at x.
+// Chunk j of head bh: its row r (token j * kQkvRows + r of the head) is at x + (j * kQkvRows + r) * s.sn when
+// j * kQkvRows + r < n_end, else zero.
 template <typename T>
 struct ChunkPos {
   int64_t bh;
   int j;
   const T* x;
+  int n_end;
 };
+
+// Chunk j of head bh, whose element 0 is at x: a batch's tokens; or with VARLEN, padded tile j of a pack.
+template <typename T, bool VARLEN>
+__device__ __forceinline__ ChunkPos<T> chunk_pos(const QkvOperand& op, int64_t bh, int j, const T* x) {
+  if constexpr (VARLEN) {
+    const int s = __ldg(op.tile_seq + j);
+    if (s < 0) return {bh, j, x, 0};
+    const VarlenSeq seq = varlen_seq(op.cu, s, static_cast<int>(op.s.n));
+    const int first = seq.tile0 * kQkvRows;  // padded row of the sequence's first token (<= j * kQkvRows)
+    return {bh, j, x + static_cast<int64_t>(seq.tok0 - first) * op.s.sn, first + seq.len};
+  } else {
+    return {bh, j, x, static_cast<int>(op.s.n)};
+  }
+}
 
 // Loads of one chunk into a stage buffer (rows past the end and channels past the head dim are
 // zero-filled). VEC only: unaligned inputs load synchronously in load_sync. A thread's rows are
@@ -398,7 +419,7 @@ __device__ __forceinline__ void prefetch(uint4* stage, const QkvOperand& op, con
   using G = QkvGeometry<D_PAD>;
   const uint64_t policy = l2_policy<EVICT_FIRST>();
   const int c = threadIdx.x % G::kChunksPerRow, slot_row = threadIdx.x / G::kChunksPerRow;
-  const int tok0 = p.j * kQkvRows + G::row(slot_row, 0), n = static_cast<int>(op.s.n);
+  const int tok0 = p.j * kQkvRows + G::row(slot_row, 0), n = p.n_end;
   const int64_t sn = op.s.sn;
   const T* src = p.x + tok0 * sn + c * 8;
   const bool col_ok = c * 8 < op.s.d;
@@ -416,7 +437,7 @@ __device__ __forceinline__ void chunk_values(const uint4* stage, const QkvOperan
                                              ChunkRegs<T, D_PAD>& raw, float (&row_ok)[QkvGeometry<D_PAD>::kLoads]) {
   using G = QkvGeometry<D_PAD>;
   const int c = threadIdx.x % G::kChunksPerRow, slot_row = threadIdx.x / G::kChunksPerRow;
-  const int tok0 = p.j * kQkvRows, n = static_cast<int>(op.s.n);
+  const int tok0 = p.j * kQkvRows, n = p.n_end;
 #pragma unroll
   for (int u = 0; u < G::kLoads; ++u) {
     const int tok = tok0 + G::row(slot_row, u);
@@ -462,7 +483,7 @@ __device__ __forceinline__ void stream_chunks(QkvSmem<D_PAD>& sh, const QkvOpera
 // A whole K or V head: partials, cluster fold, quantization. Chunk j = rank * m + t. With more than
 // two chunks per CTA the quantization pass reads them again; the cluster's whole head (at most a
 // few MB) was read microseconds earlier, so that second read comes from L2.
-template <typename T, bool VEC, int D_PAD, int TASK, typename Stats>
+template <typename T, bool VEC, int D_PAD, bool VARLEN, int TASK, typename Stats>
 __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, const QkvOperand& op, int64_t bh) {
   using G = QkvGeometry<D_PAD>;
   const uint32_t rank = cluster_rank(), ranks = cluster_size();
@@ -470,7 +491,7 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
   const int j0 = static_cast<int>(rank) * m;
   const int count = max(0, min(m, op.per_head - j0));
   const T* x = head_base<T>(op, bh);
-  auto chunk_at = [&](int t) { return ChunkPos<T>{bh, j0 + t, x}; };
+  auto chunk_at = [&](int t) { return chunk_pos<T, VARLEN>(op, bh, j0 + t, x); };
   Stats stats;
   stream_chunks<T, VEC, D_PAD, false>(sh, op, count, 0, 0, chunk_at,
                                [&](int, const ChunkPos<T>&, const ChunkRegs<T, D_PAD>& raw,
@@ -493,7 +514,7 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
   const uint32_t slots = slot_bytes<D_PAD>(op);
   // Newest first: chunks count-1 and count-2 are still in the buffers, the rest most likely still in L2.
   stream_chunks<T, VEC, D_PAD, true>(sh, op, count, min(count, 2), (count - 1) & 1,
-                               [&](int t) { return ChunkPos<T>{bh, j0 + count - 1 - t, x}; },
+                               [&](int t) { return chunk_pos<T, VARLEN>(op, bh, j0 + count - 1 - t, x); },
                                [&](int t, const ChunkPos<T>& p, const ChunkRegs<T, D_PAD>& raw,
                                    const float (&row_ok)[G::kLoads], const uint4* stage) {
                                  if constexpr (TASK == kTaskV) {
@@ -507,7 +528,7 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
   cluster_wait();
 }
 
-template <typename T, bool VEC, int D_PAD>
+template <typename T, bool VEC, int D_PAD, bool VARLEN = false>
 __global__ void __launch_bounds__(QkvGeometry<D_PAD>::kThreads, 2) quant_qkv_kernel(QkvArgs a) {
   using G = QkvGeometry<D_PAD>;
   extern __shared__ __align__(16) unsigned char smem_bytes[];
@@ -525,13 +546,13 @@ __global__ void __launch_bounds__(QkvGeometry<D_PAD>::kThreads, 2) quant_qkv_ker
   const bool is_run = (unit + 1) * runs / (heads + runs) > runs_before;
   int64_t u = is_run ? heads + runs_before : unit - runs_before;
   if (u < a.k_head_units) {
-    head_unit<T, VEC, D_PAD, kTaskK, ChannelStats<true, false, false>>(sh, a, a.k, u);
+    head_unit<T, VEC, D_PAD, VARLEN, kTaskK, ChannelStats<true, false, false>>(sh, a, a.k, u);
     return;
   }
   u -= a.k_head_units;
   if (u < a.v_head_units) {
-    if (a.smooth_v) head_unit<T, VEC, D_PAD, kTaskV, ChannelStats<true, true, true>>(sh, a, a.v, u);
-    else head_unit<T, VEC, D_PAD, kTaskV, ChannelStats<false, true, false>>(sh, a, a.v, u);
+    if (a.smooth_v) head_unit<T, VEC, D_PAD, VARLEN, kTaskV, ChannelStats<true, true, true>>(sh, a, a.v, u);
+    else head_unit<T, VEC, D_PAD, VARLEN, kTaskV, ChannelStats<false, true, false>>(sh, a, a.v, u);
     return;
   }
   u -= a.v_head_units;
@@ -555,9 +576,9 @@ __global__ void __launch_bounds__(QkvGeometry<D_PAD>::kThreads, 2) quant_qkv_ker
       sh, op, count, 0, 0,
       [&](int t) {
         const int k = j0 + t;
-        if (k < op.per_head) return ChunkPos<T>{bh0, k, x0};
+        if (k < op.per_head) return chunk_pos<T, VARLEN>(op, bh0, k, x0);
         const int dh = static_cast<uint32_t>(k) / static_cast<uint32_t>(op.per_head);
-        return ChunkPos<T>{bh0 + dh, k - dh * op.per_head, head_base<T>(op, bh0 + dh)};
+        return chunk_pos<T, VARLEN>(op, bh0 + dh, k - dh * op.per_head, head_base<T>(op, bh0 + dh));
       },
       [&](int t, const ChunkPos<T>& p, const ChunkRegs<T, D_PAD>& raw, const float (&row_ok)[G::kLoads],
           const uint4* stage) {

@@ -45,4 +45,13 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
       "sageattn_sm90(Tensor q, Tensor k, Tensor v, int tensor_layout, bool is_causal, bool qk_per_thread, "
       "bool smooth_k, bool smooth_v, float sm_scale, bool return_lse, bool two_level) -> (Tensor out, Tensor lse, "
       "Tensor k_mean)");
+  // Packed sequences: q [total_q, Hq, d], k / v [total_k, Hkv, d], cu_seqlens_q / cu_seqlens_k int32 [S + 1] on
+  // the GPU (never read on the host). Each sequence attends to its own keys (causal: bottom-right aligned per
+  // sequence); the smoothing statistics span the pack. out [total_q, Hq, d]; lse [Hq, total_q] (natural log,
+  // without the smooth-K correction) when return_lse, else [Hq, 0]; k_mean [1, Hkv, d] when smooth_k.
+  // Single level ("fp32" accumulation), head dims up to 128.
+  m.def(
+      "sageattn_sm90_varlen(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, bool is_causal, "
+      "bool qk_per_thread, bool smooth_k, bool smooth_v, float sm_scale, bool return_lse) -> (Tensor out, "
+      "Tensor lse, Tensor k_mean)");
 }

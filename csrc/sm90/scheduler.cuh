@@ -15,6 +15,7 @@
 
 #include "sm90/ptx.cuh"
 #include "sm90/tile.cuh"
+#include "sm90/varlen.cuh"
 
 namespace sage::sm90 {
 
@@ -30,6 +31,40 @@ __device__ __forceinline__ TileCoord tile_of_item(int item, const AttnParams& p)
   const int x = item % p.num_q_tiles;
   const int hb = item / p.num_q_tiles;
   return {CAUSAL ? p.num_q_tiles - 1 - x : x, hb % p.hq, hb / p.hq};
+}
+
+// Varlen kernels: work item (h, t) is padded Q tile t of head h (sm90/varlen.cuh), resolved by the producer to
+// the rows of its sequence. q0 < 0: the tile holds no query row (it lies between two windows), and the item is
+// skipped. The producer publishes the item in two int4 of its Q slot (store_varlen_item / load_varlen_item).
+struct VarlenItem {
+  int q0;       // the tile's first row within the sequence
+  int qo_len;   // the sequence's queries
+  int kv_len;   // ... and keys
+  int k_tile0;  // the padded tile of its first key
+  int q_tok0;   // the token of its first query in q and out
+};
+
+__device__ __forceinline__ VarlenItem varlen_item(int q_tile, const AttnParams& p) {
+  const int s = __ldg(p.q_tile_seq + q_tile);
+  if (s < 0) return {-1, 0, 0, 0, 0};
+  const VarlenSeq qs = varlen_seq(p.cu_q, s, p.total_q);
+  const int q0 = (q_tile - qs.tile0) * kCtaQ;
+  if (q0 >= qs.len) return {-1, 0, 0, 0, 0};
+  const VarlenSeq ks = varlen_seq(p.cu_k, s, p.total_k);
+  return {q0, qs.len, ks.len, ks.tile0, qs.tok0};
+}
+
+__device__ __forceinline__ void store_varlen_item(int4* slot, const VarlenItem& v) {
+  slot[0] = make_int4(v.q0, v.qo_len, v.kv_len, v.k_tile0);
+  slot[1] = make_int4(v.q_tok0, 0, 0, 0);
+}
+
+// Read by every consumer thread; through a shuffle the values are warp-uniform (kernel.cuh explains why that
+// matters for the loop).
+__device__ __forceinline__ VarlenItem load_varlen_item(const int4* slot) {
+  const volatile int* v = reinterpret_cast<const volatile int*>(slot);
+  return {__shfl_sync(0xffffffffu, v[0], 0), __shfl_sync(0xffffffffu, v[1], 0), __shfl_sync(0xffffffffu, v[2], 0),
+          __shfl_sync(0xffffffffu, v[3], 0), __shfl_sync(0xffffffffu, v[4], 0)};
 }
 
 // The n-th item of a single CTA's walk (the producer thread asks once per item).

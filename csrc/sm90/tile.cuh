@@ -79,7 +79,8 @@ struct TileTraits {
   static constexpr int kBarriers = 2 * (kQSlots + kStages);  // q_full, q_empty per Q slot; full, empty per entry
   static constexpr int kSmemBytes =
       1024 /*alignment slack*/ + kQSlots * kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 4 * kQSlots +
-      8 + 8 * 4 + 4 * 2;  // the cluster's hand-over (SmemPlan): alignment, pair_full/pair_empty, pair
+      8 + 8 * 4 + 4 * 2 +  // the cluster's hand-over (SmemPlan): alignment, pair_full/pair_empty, pair
+      16 + 32 * kQSlots;    // varlen kernels: each Q slot's resolved item (SmemPlan::seq)
   static_assert(kSmemBytes <= 227 * 1024, "shared memory plan exceeds the sm_90 per-block limit");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBoxBytes % 1024 == 0,
                 "tiles must keep 1024-byte alignment for the swizzle atoms");
@@ -108,6 +109,13 @@ struct AttnParams {
   float sm_scale_log2;  // sm_scale * log2(e)
   int multicast;  // 1: launch as 2-CTA clusters on paired q tiles that share each K/V load (kMulticastKernel)
   int dependent;  // 1: launch as a programmatic dependent of the kernel before it on the stream (host only)
+  // Packed sequences (kVarlen kernels only; sm90/varlen.cuh): batch is 1 and the quantized operands hold every
+  // sequence in its own window of 128-row tiles; work item (h, t) is padded Q tile t of head h.
+  const int* cu_q;        // [seqs + 1] token offsets of the sequences in q / out
+  const int* cu_k;        // [seqs + 1] ... in k / v
+  const int* q_tile_seq;  // [num_q_tiles] the sequence of each padded Q tile, -1 for none
+  int total_q, total_k;   // tokens of the packs: every cu value is clamped into [0, total]
+  int64_t lse_sh;         // lse [Hq, total_q]: the stride of a head
 };
 
 // Which kernels may run as 2-CTA clusters whose CTAs take the two q tiles of a pair (same head, so the

@@ -172,6 +172,55 @@ def qk_int8_pv_fp8_sm90(
     return out, lse
 
 
+@functools.cache
+def _has_varlen_op() -> bool:
+    return hasattr(torch.ops.sageattention, "sageattn_sm90_varlen")  # False for a module built before the op
+
+
+def varlen_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, options: dict[str, object]) -> bool:
+    """Whether sageattn_varlen's packed call can run as one sageattn_sm90_varlen op: head dims up to 128 shared by
+    q, k and v, whole K/V head groups, and options the single-level kernel models (pv_accum_dtype open or "fp32",
+    no dropout)."""
+    if not _has_varlen_op():
+        return False
+    if options.get("pv_accum_dtype") not in (None, "fp32") or options.get("dropout_p") not in (None, 0, 0.0):
+        return False
+    d = q.shape[-1]
+    same_kind = k.dtype == q.dtype and v.dtype == q.dtype and k.shape[:2] == v.shape[:2]
+    return (same_kind and d <= 128 and k.shape[-1] == d and v.shape[-1] == d and k.shape[1] > 0 and q.shape[1] % k.shape[1] == 0
+            and q.shape[0] > 0 and k.shape[0] > 0)
+
+
+def varlen_sm90(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    cu_seqlens_k: torch.Tensor,
+    *,
+    is_causal: bool,
+    qk_quant_gran: str,
+    sm_scale: float,
+    smooth_k: bool,
+    smooth_v: bool,
+    return_lse: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Packed sequences [total, H, D] in one op: cu_seqlens stay on the GPU (no host read, no sync), and the
+    smoothing statistics span the pack. Returns out [total_q, Hq, D] and, with return_lse, lse [Hq, total_q]."""
+    group_specs(qk_quant_gran)  # validates the name
+    padded_head_dim(q.shape[-1])
+    _lib.require("sm90", "sageattn_varlen's sm90 kernel")
+    cq = cu_seqlens_q.to(device=q.device, dtype=torch.int32).contiguous()  # no copy for int32 tensors on q's GPU
+    ck = cu_seqlens_k.to(device=q.device, dtype=torch.int32).contiguous()
+    out, lse, k_mean = torch.ops.sageattention.sageattn_sm90_varlen(
+        q, k, v, cq, ck, is_causal, qk_quant_gran == "per_thread", smooth_k, smooth_v, float(sm_scale), return_lse)
+    if not return_lse:
+        return out
+    if smooth_k:  # the pack is one batch of total_q tokens: [1, Hq, total_q]
+        lse = lse + quant.lse_correction(q.unsqueeze(0), k_mean, "NHD", sm_scale)[0]
+    return out, lse
+
+
 @register_family_fakes("sm90")
 def _sm90_fakes() -> None:
     @torch.library.register_fake("sageattention::quant_v_fp8_sm90")
@@ -219,4 +268,17 @@ def _sm90_fakes() -> None:
         (b, h, n, d), (_, hk, _, _) = _bhnd(q, tensor_layout), _bhnd(k, tensor_layout)
         lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
         k_mean = q.new_empty((b if smooth_k else 0, hk, d), dtype=torch.float32)
+        return torch.empty_like(q, memory_format=torch.contiguous_format), lse, k_mean
+
+    if not _has_varlen_op():  # a module built before the op (A/B runs swap modules under this Python)
+        return
+
+    @torch.library.register_fake("sageattention::sageattn_sm90_varlen")
+    def _(
+        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor,
+        is_causal: bool, qk_per_thread: bool, smooth_k: bool, smooth_v: bool, sm_scale: float, return_lse: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        total_q, h, d = q.shape
+        lse = q.new_empty((h, total_q if return_lse else 0), dtype=torch.float32)
+        k_mean = q.new_empty((1 if smooth_k else 0, k.shape[1], d), dtype=torch.float32)
         return torch.empty_like(q, memory_format=torch.contiguous_format), lse, k_mean

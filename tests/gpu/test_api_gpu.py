@@ -119,7 +119,8 @@ def test_empty_and_tiny_lengths() -> None:
 
 
 @pytest.mark.parametrize("d,causal", [(128, False), (128, True), (64, True)])
-def test_varlen_batched_runs_match_per_sequence_calls(d: int, causal: bool) -> None:
+def test_varlen_batched_runs_match_per_sequence_calls(d: int, causal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGEATTENTION_VARLEN_RUNS", "1")  # the runs path (sm90's one-op path: test_varlen_sm90.py)
     # runs: (300, 300) x2, (128, 128) x3, (77, 500), (300, 300) again apart from the first two
     lens_q, lens_k = [300, 300, 128, 128, 128, 77, 300], [300, 300, 128, 128, 128, 500, 300]
     cq = torch.tensor([0, *torch.tensor(lens_q).cumsum(0).tolist()], dtype=torch.int32, device="cuda")
@@ -137,7 +138,8 @@ def test_varlen_batched_runs_match_per_sequence_calls(d: int, causal: bool) -> N
         torch.testing.assert_close(lse[:, rows], lse1[0], rtol=1e-6, atol=1e-5)
 
 
-def test_varlen_uses_per_sequence_smoothing() -> None:
+def test_varlen_runs_use_per_sequence_smoothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGEATTENTION_VARLEN_RUNS", "1")  # sm90's one-op path smooths over the pack, as upstream
     cu = torch.tensor([0, 100, 400, 437], dtype=torch.int32, device="cuda")
     q, v = rand(437, 4, 64), rand(437, 4, 64)
     k = rand(437, 4, 64)
