@@ -3,7 +3,10 @@
 cu_seqlens read on the host; SAGEATTENTION_VARLEN_RUNS=1), and SDPA (flash) called per sequence, which is what a
 user without a varlen kernel runs. cu_seqlens live on the GPU, as varlen callers pass them.
 
-    python bench/varlen_bench.py [--out bench/results] [--name varlen_h200]
+    python bench/varlen_bench.py [--out bench/results] [--name varlen_h200] [--family mma_fp16|mma_fp8]
+
+--family mma_fp16 / mma_fp8 times the mma.sync families' one op (what sm_80 / sm_89 GPUs run) against their
+runs path (the explicit entry point per run of equal lengths), e.g. on an sm_90 card, which runs both.
 
 TOPS count the work of every sequence, 4 * H * D * sum(lq * lk) (halved for causal), over the median
 time of one whole packed call (do_bench's, as in sageattention.bench). "vs runs" is the one op's relative L1
@@ -17,6 +20,7 @@ import json
 import os
 import pathlib
 import random
+from typing import Callable
 import sys
 
 import torch
@@ -47,6 +51,27 @@ def runs_path(q, k, v, cu_t: torch.Tensor, max_len: int, causal: bool) -> torch.
         del os.environ["SAGEATTENTION_VARLEN_RUNS"]
 
 
+def mma_paths(family: str, lens: list[int], causal: bool) -> tuple[Callable, Callable]:
+    """The mma.sync family's one op and its runs path (one explicit-entry call per run of equal lengths)."""
+    from sageattention import _varlen
+    from sageattention.kernels import mma
+
+    fp8 = family == "mma_fp8"
+    entry = sageattention.sageattn_qk_int8_pv_fp8_cuda if fp8 else sageattention.sageattn_qk_int8_pv_fp16_cuda
+    opts = {"pv_accum_dtype": mma.varlen_accum(fp8)}
+
+    def one_op(q, k, v, cu_t):
+        return mma.varlen_mma(q, k, v, cu_t, cu_t, fp8_pv=fp8, is_causal=causal, qk_quant_gran="per_thread",
+                              sm_scale=q.shape[-1] ** -0.5, smooth_k=True, smooth_v=False, return_lse=False)
+
+    def by_runs(q, k, v, cu_t):
+        cu = cu_t.tolist()
+        return _varlen.packed_attention(
+            q, k, v, cu, cu, lambda a, b, c: entry(a, b, c, tensor_layout="NHD", is_causal=causal, **opts), False)
+
+    return one_op, by_runs
+
+
 def sdpa_loop(q, k, v, cu_t: torch.Tensor, causal: bool) -> torch.Tensor:
     cu = cu_t.tolist()
     out = torch.empty_like(q)
@@ -61,6 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
     ap.add_argument("--name", default="varlen")
+    ap.add_argument("--family", choices=("mma_fp16", "mma_fp8"), default=None)
     args = ap.parse_args()
     env = environment()
     print(json.dumps(env), flush=True)
@@ -73,15 +99,20 @@ def main() -> None:
             cu_t = torch.tensor(cu, dtype=torch.int32, device="cuda")
             q, k, v = (torch.randn(cu[-1], H, D, device="cuda", dtype=torch.float16) for _ in range(3))
             work = 4 * H * D * sum(n * n for n in lens) / (2 if causal else 1)
-            one_op = sageattention.sageattn_varlen(q, k, v, cu_t, cu_t, max(lens), max(lens), is_causal=causal)
-            by_runs = runs_path(q, k, v, cu_t, max(lens), causal)
+            if args.family:
+                op_fn, runs_fn = mma_paths(args.family, lens, causal)
+                runs = {f"{args.family} varlen (one op)": lambda: op_fn(q, k, v, cu_t),
+                        f"{args.family} (runs)": lambda: runs_fn(q, k, v, cu_t)}
+            else:
+                runs = {
+                    "sageattn_varlen (one op)": lambda: sageattention.sageattn_varlen(
+                        q, k, v, cu_t, cu_t, max(lens), max(lens), is_causal=causal),
+                    "sageattn_varlen (runs)": lambda: runs_path(q, k, v, cu_t, max(lens), causal),
+                }
+            runs["per-sequence SDPA flash"] = lambda: sdpa_loop(q, k, v, cu_t, causal)
+            first, second = list(runs.values())[:2]
+            one_op, by_runs = first(), second()
             vs_runs = float((one_op.double() - by_runs.double()).abs().sum() / by_runs.double().abs().sum())
-            runs = {
-                "sageattn_varlen (one op)": lambda: sageattention.sageattn_varlen(
-                    q, k, v, cu_t, cu_t, max(lens), max(lens), is_causal=causal),
-                "sageattn_varlen (runs)": lambda: runs_path(q, k, v, cu_t, max(lens), causal),
-                "per-sequence SDPA flash": lambda: sdpa_loop(q, k, v, cu_t, causal),
-            }
             for backend, fn in runs.items():
                 ms = time_ms(fn, warmup_ms=50, rep_ms=200)
                 row = {"backend": backend, "pack": label, "sequences": len(lens), "tokens": cu[-1], "heads": H,

@@ -72,3 +72,19 @@ def packed_attention(
         if lse is not None and run_lse is not None:
             lse[:, rows] = run_lse.transpose(0, 1).flatten(1, 2)
     return (out, lse) if lse is not None else out
+
+
+def device_offsets(cu: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """cu_seqlens as the one-op kernels read them: int32, contiguous, on q's GPU (no copy for such tensors, and
+    never a read on the host)."""
+    return cu.to(device=device, dtype=torch.int32).contiguous()
+
+
+def packed_lse(q: torch.Tensor, lse: torch.Tensor, k_mean: torch.Tensor, smooth_k: bool, sm_scale: float) -> torch.Tensor:
+    """A one-op kernel's lse [Hq, total_q] with the smooth-K correction: the pack is one batch of total_q tokens
+    whose K mean k_mean [1, Hkv, D] spans the pack."""
+    if not smooth_k:
+        return lse
+    from sageattention import quant
+
+    return lse + quant.lse_correction(q.unsqueeze(0), k_mean, "NHD", sm_scale)[0]

@@ -457,17 +457,31 @@ def _check_cu_on_host(cu: torch.Tensor, name: str, total: int, max_seqlen: int) 
 def _packed_kernel(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor, max_q: Any,
     max_k: Any, options: dict[str, Any],
-) -> Callable[..., Result] | None:
-    """sm90's one-op varlen kernel when it takes this call (else None: the runs path). It never reads cu_seqlens
-    on the GPU back to the host; CPU-resident cu_seqlens are checked as the runs path checks them.
+) -> tuple[str, Callable[..., Result]] | None:
+    """The one-op varlen kernel of q's GPU when it takes this call (sm90's, else the mma.sync family's, which
+    also serves sm_90 head dims above 128), with its family; None: the runs path. It never reads cu_seqlens on
+    the GPU back to the host; CPU-resident cu_seqlens are checked as the runs path checks them.
     SAGEATTENTION_VARLEN_RUNS=1 takes the runs path (per-sequence smoothing statistics) instead."""
     if os.environ.get("SAGEATTENTION_VARLEN_RUNS") == "1" or kernel_input_problem(q, q.shape[-1]) is not None:
         return None
-    if _pick_family(q)[0] != "sm90" or cu_q.numel() != cu_k.numel() or cu_q.numel() < 2:
+    if cu_q.numel() != cu_k.numel() or cu_q.numel() < 2:
         return None
-    from sageattention.kernels import sm90  # loaded with its family
+    found = None
+    family, _ = _pick_family(q)
+    if family == "sm90":
+        from sageattention.kernels import sm90  # loaded with its family
 
-    if not sm90.varlen_applies(q, k, v, options):
+        if sm90.varlen_applies(q, k, v, options):
+            found = family, sm90.varlen_sm90
+        else:
+            family, _ = _pick_family(q, skip="sm90")
+    if found is None and family in ("mma_fp16", "mma_fp8"):
+        from sageattention.kernels import mma
+
+        fp8_pv = family == "mma_fp8"
+        if mma.varlen_applies(q, k, v, options, fp8_pv):
+            found = family, functools.partial(mma.varlen_mma, fp8_pv=fp8_pv)
+    if found is None:
         return None
     for name, m in (("max_seqlen_q", max_q), ("max_seqlen_k", max_k)):
         if not isinstance(m, int) or isinstance(m, bool) or m < 0:
@@ -475,7 +489,7 @@ def _packed_kernel(
     for name, cu, total, m in (("cu_seqlens_q", cu_q, q.shape[0], max_q), ("cu_seqlens_k", cu_k, k.shape[0], max_k)):
         if cu.device.type == "cpu":
             _check_cu_on_host(cu, name, total, m)
-    return sm90.varlen_sm90
+    return found
 
 
 def sageattn_varlen(
@@ -495,10 +509,11 @@ def sageattn_varlen(
     """Packed sequences [total_tokens, H, D]; each sequence attends to its own keys. With return_lse, also
     lse [H, total_q].
 
-    On sm_90 the whole pack is one op (`sageattn_sm90_varlen`) whatever the lengths: cu_seqlens stay on the GPU
-    (no device sync; their values are not checked there, and any values are memory safe), max_seqlen_q/k are not
-    needed, and the smoothing statistics span the pack, as upstream's do (the LSE is corrected for them).
-    Elsewhere, for options that kernel does not model (pv_accum_dtype="fp32+fp32", dropout), or with
+    The whole pack is one op whatever the lengths (`sageattn_sm90_varlen` on sm_90, `sageattn_mma_f16_varlen` /
+    `sageattn_mma_f8_varlen` on the mma.sync GPUs): cu_seqlens stay on the GPU (no device sync; their values are
+    not checked there, and any values are memory safe), max_seqlen_q/k are not needed, and the smoothing
+    statistics span the pack, as upstream's do (the LSE is corrected for them). For options those kernels do not
+    model (another pv_accum_dtype than the default, dropout, FP16 PV with a bf16 V or smooth_v), or with
     SAGEATTENTION_VARLEN_RUNS=1, cu_seqlens are read on the host and checked, each sequence is smoothed on its
     own, and adjacent sequences of equal lengths run as one batched sageattn call (`_varlen`)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
@@ -524,16 +539,17 @@ def sageattn_varlen(
                                          sm_scale, smooth_k, return_lse, **kwargs)
     packed = _packed_kernel(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, kwargs)
     if packed is not None:
+        family, kernel = packed
         check_bool("is_causal", is_causal)
         check_bool("smooth_k", smooth_k)
-        options = {**_option_defaults("sm90"), **{n: o for n, o in kwargs.items() if n in KERNEL_KWARGS}}
+        options = {**_option_defaults(family), **{n: o for n, o in kwargs.items() if n in KERNEL_KWARGS}}
         check_choice("qk_quant_gran", options["qk_quant_gran"], QK_GRANS)
         check_bool("smooth_v", options["smooth_v"])
         scale = check_sm_scale(sm_scale, q.shape[-1])
-        logger.debug("sageattention: path=sageattn_sm90_varlen (one op for the pack)")
+        logger.debug("sageattention: path=%s varlen (one op for the pack)", family)
 
         def run() -> Result:
-            return packed(q, k, v, cu_seqlens_q, cu_seqlens_k, is_causal=is_causal,
+            return kernel(q, k, v, cu_seqlens_q, cu_seqlens_k, is_causal=is_causal,
                           qk_quant_gran=options["qk_quant_gran"], sm_scale=scale, smooth_k=smooth_k,
                           smooth_v=options["smooth_v"], return_lse=return_lse)
 

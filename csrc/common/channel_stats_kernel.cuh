@@ -80,6 +80,9 @@ __global__ void __launch_bounds__(kStatsThreads) channel_partial_kernel(const T*
   }
 }
 
+// A template only so that two files of one module may include this header (a plain __global__ would be defined
+// twice).
+template <typename = void>
 __global__ void channel_finalize_kernel(const float* __restrict__ partial, int slices, int d, int64_t n,
                                         bool centered, float* __restrict__ mean_out, float* __restrict__ amax_out) {
   const int64_t bh = blockIdx.x;
@@ -107,9 +110,8 @@ struct ChannelStatsPlan {
   bool empty() const { return s.b * s.h * s.d == 0; }  // nothing to launch
 };
 
-// Checks x (named `name` in errors) and plans the two passes.
-inline ChannelStatsPlan plan_channel_stats(const Tensor& x, int64_t tensor_layout, const char* name) {
-  const Bhnd s = bhnd(x, tensor_layout, name);
+// Plans the two passes over x's (B, H, N, D) view `s` (vec: rows_16b_aligned); a pack is one batch.
+inline ChannelStatsPlan plan_channel_stats_view(const Bhnd& s, bool vec) {
   SAGE_CHECK(s.d <= 8 * kStatsThreads, "head dim ", s.d, " is larger than ", 8 * kStatsThreads);
   ChannelStatsPlan plan;
   plan.s = s;
@@ -119,8 +121,14 @@ inline ChannelStatsPlan plan_channel_stats(const Tensor& x, int64_t tensor_layou
   plan.slices = std::max<int64_t>(
       1, std::min<int64_t>(kStatsMaxSlices, (s.n + kStatsRowsPerSlice - 1) / kStatsRowsPerSlice));
   plan.rows = static_cast<int>(std::max<int64_t>(1, (s.n + plan.slices - 1) / plan.slices));
-  plan.vec = rows_16b_aligned(x, s);
+  plan.vec = vec;
   return plan;
+}
+
+// Checks x (named `name` in errors) and plans the two passes.
+inline ChannelStatsPlan plan_channel_stats(const Tensor& x, int64_t tensor_layout, const char* name) {
+  const Bhnd s = bhnd(x, tensor_layout, name);
+  return plan_channel_stats_view(s, rows_16b_aligned(x, s));
 }
 
 // Enqueues both passes for x of element type T (nothing when the plan is empty): partial holds
@@ -135,7 +143,7 @@ void launch_channel_stats(const ChannelStatsPlan& plan, const T* x, bool centere
   if (plan.vec) channel_partial_kernel<T, true><<<grid, kStatsThreads, 0, stream>>>(x, s, plan.rows, partial);
   else channel_partial_kernel<T, false><<<grid, kStatsThreads, 0, stream>>>(x, s, plan.rows, partial);
   check_launch("channel_stats (partials)");
-  channel_finalize_kernel<<<static_cast<unsigned>(s.b * s.h), 128, 0, stream>>>(
+  channel_finalize_kernel<><<<static_cast<unsigned>(s.b * s.h), 128, 0, stream>>>(
       partial, static_cast<int>(plan.slices), static_cast<int>(s.d), s.n, centered, mean, amax);
   check_launch("channel_stats (finalize)");
 }

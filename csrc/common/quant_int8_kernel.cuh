@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "common/stable_op.h"
+#include "common/varlen.cuh"
 #include "common/vec_io.cuh"
 
 namespace sage {
@@ -51,10 +52,12 @@ __device__ __forceinline__ int scale_slot(const QuantInt8Args& a, int row) {  //
 // CHUNKS = d_pad / 8 when it is 8, 16 or 32: row/chunk arithmetic by shifts, and a thread's
 // channels are the same in every iteration (kQuantInt8Threads is a multiple), so the K mean it
 // subtracts is loaded once. CHUNKS = 0: any d_pad (a multiple of 8), with divisions.
-template <typename T, bool VEC, int CHUNKS>
+// VARLEN: x is a pack (one batch) and the rows are padded window tiles (common/varlen.cuh, `vr`); a CTA tile
+// then lies inside one window tile (plan_quant_int8_packed).
+template <typename T, bool VEC, int CHUNKS, bool VARLEN = false>
 __global__ void __launch_bounds__(kQuantInt8Threads, 4) quant_int8_kernel(
     const T* __restrict__ x, const float* __restrict__ mean, QuantInt8Args a, int8_t* __restrict__ out,
-    float* __restrict__ scale) {
+    float* __restrict__ scale, VarlenRows vr) {
   static_assert(CHUNKS == 0 || (CHUNKS <= 32 && 32 % (CHUNKS == 0 ? 1 : CHUNKS) == 0), "CHUNKS must divide the warp");
   __shared__ float slot_amax[kQuantInt8MaxSlots];
   const int64_t bh = static_cast<int64_t>(blockIdx.z) * a.s.h + blockIdx.y;
@@ -70,7 +73,13 @@ __global__ void __launch_bounds__(kQuantInt8Threads, 4) quant_int8_kernel(
   const int row_lanes = (chunks <= 32 && (32 % chunks) == 0) ? chunks : 1;
   const int lane = threadIdx.x & 31;
   const int warp_first = threadIdx.x - lane;
-  const int valid_rows = static_cast<int>(min(static_cast<int64_t>(tile_blocks) * a.block_size, a.s.n - tok0));
+  int valid_rows = static_cast<int>(min(static_cast<int64_t>(tile_blocks) * a.block_size, a.s.n - tok0));
+  int64_t src_tok0 = tok0;  // the token of the tile's first row
+  if constexpr (VARLEN) {
+    const WindowRows w = window_rows(vr, tok0, tile_blocks * a.block_size);
+    src_tok0 = w.tok0;
+    valid_rows = w.valid;
+  }
 
   float my_mean[8];  // CHUNKS > 0: the mean of this thread's fixed channels (0 past the head dim)
   if constexpr (CHUNKS > 0) {
@@ -85,7 +94,7 @@ __global__ void __launch_bounds__(kQuantInt8Threads, 4) quant_int8_kernel(
     Chunk8<T> c;
     const int row = idx / chunks;
     if (idx < work && row < valid_rows) {
-      c = load_chunk8<T, VEC>(src + (tok0 + row) * a.s.sn, (idx % chunks) * 8, a.s.d);
+      c = load_chunk8<T, VEC>(src + (src_tok0 + row) * a.s.sn, (idx % chunks) * 8, a.s.d);
     } else {
 #pragma unroll
       for (int i = 0; i < 8; ++i) c.e[i] = from_float<T>(0.f);
@@ -174,10 +183,11 @@ struct QuantInt8Plan {
 
 // Checks x (named `name` in errors) and the scale-group spec (the quant_int8 schema in
 // csrc/core/registry.cpp) and plans the launch; x's mean, when given, is the caller's to check.
-inline QuantInt8Plan plan_quant_int8(const Tensor& x, int64_t tensor_layout, int64_t block_size, int64_t group_period,
-                                     int64_t group_stride, int64_t head_dim_padded, int64_t pad_multiple,
-                                     const char* name) {
-  const Bhnd s = bhnd(x, tensor_layout, name);
+// The plan of x's (B, H, N, D) view `s` (vec: rows_16b_aligned); `rows` tokens per head are padded (s.n for a
+// batch; a pack's padded window tiles, where a CTA tile then stays inside one window tile).
+inline QuantInt8Plan plan_quant_int8_view(const Bhnd& s, bool vec, int64_t rows, bool packed, int64_t block_size,
+                                          int64_t group_period, int64_t group_stride, int64_t head_dim_padded,
+                                          int64_t pad_multiple) {
   SAGE_CHECK(block_size > 0 && block_size <= 256, "block_size must be in [1, 256], got ", block_size);
   SAGE_CHECK(group_period > 0 && group_stride > 0 && group_period % group_stride == 0,
              "group_period must be a positive multiple of group_stride, got ", group_period, "/", group_stride);
@@ -189,11 +199,17 @@ inline QuantInt8Plan plan_quant_int8(const Tensor& x, int64_t tensor_layout, int
              " and a multiple of 8, got ", head_dim_padded);
   SAGE_CHECK(pad_multiple > 0 && (pad_multiple % block_size == 0 || block_size % pad_multiple == 0),
              "pad_multiple ", pad_multiple, " and block_size ", block_size, " must divide one another");
-  const int64_t n_pad = round_up(s.n, std::max(block_size, pad_multiple));
+  const int64_t n_pad = round_up(rows, std::max(block_size, pad_multiple));
   const int64_t blocks = n_pad / block_size;
   const int64_t chunks_per_block = block_size * head_dim_padded / 8;
-  const int64_t per_cta = std::max<int64_t>(
+  int64_t per_cta = std::max<int64_t>(
       1, std::min<int64_t>({kQuantInt8TileChunks / chunks_per_block, kQuantInt8MaxSlots / groups, blocks}));
+  if (packed) {
+    SAGE_CHECK(kVarlenTile % block_size == 0 && n_pad % kVarlenTile == 0, "a packed operand's blocks of ", block_size,
+               " rows must tile its ", kVarlenTile, "-row windows");
+    per_cta = std::min<int64_t>(per_cta, kVarlenTile / block_size);
+    while (kVarlenTile % (per_cta * block_size) != 0) --per_cta;
+  }
   const int block_shift = log2_if_pow2(block_size), period_shift = log2_if_pow2(group_period);
   const int stride_shift = log2_if_pow2(group_stride), groups_shift = log2_if_pow2(groups);
   const bool pow2 = block_shift >= 0 && period_shift >= 0 && stride_shift >= 0 && groups_shift >= 0 &&
@@ -203,7 +219,7 @@ inline QuantInt8Plan plan_quant_int8(const Tensor& x, int64_t tensor_layout, int
                             static_cast<int>(group_stride), static_cast<int>(groups),
                             static_cast<int>(head_dim_padded), static_cast<int>(per_cta), n_pad, blocks, pow2,
                             block_shift, stride_shift, groups_shift};
-  plan.vec = rows_16b_aligned(x, s);
+  plan.vec = vec;
   const int64_t ctas = (blocks + per_cta - 1) / per_cta;
   if (!plan.empty()) {
     SAGE_CHECK(ctas <= 2147483647 && s.h <= 65535 && s.b <= 65535, "tensor too large for the grid");
@@ -212,31 +228,41 @@ inline QuantInt8Plan plan_quant_int8(const Tensor& x, int64_t tensor_layout, int
   return plan;
 }
 
+inline QuantInt8Plan plan_quant_int8(const Tensor& x, int64_t tensor_layout, int64_t block_size, int64_t group_period,
+                                     int64_t group_stride, int64_t head_dim_padded, int64_t pad_multiple,
+                                     const char* name) {
+  const Bhnd s = bhnd(x, tensor_layout, name);
+  return plan_quant_int8_view(s, rows_16b_aligned(x, s), s.n, false, block_size, group_period, group_stride,
+                              head_dim_padded, pad_multiple);
+}
+
 // Enqueues the kernel for x of element type T (nothing when the plan is empty): out and scale have the
 // plan's shapes, contiguous; mean is null or [B, H, D] fp32, contiguous. ANY_PAD = false: only the
 // padded head dims 64, 128 and 256 (the attention kernels' own), so a module that needs no other does not
 // compile the generic kernels (CHUNKS = 0).
-template <typename T, bool ANY_PAD = true>
+// VARLEN: a plan_quant_int8_packed plan, rows from `vr`.
+template <typename T, bool ANY_PAD = true, bool VARLEN = false>
 void launch_quant_int8(const QuantInt8Plan& plan, const T* x, const float* mean, int8_t* out, float* scale,
-                       cudaStream_t stream) {
+                       cudaStream_t stream, const VarlenRows& vr = {}) {
   if (plan.empty()) return;
   const QuantInt8Args& a = plan.args;
   auto go = [&](auto vec_tag) {
     constexpr bool V = decltype(vec_tag)::value;
     switch (a.d_pad / 8) {
-      case 8: quant_int8_kernel<T, V, 8><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale); break;
-      case 16: quant_int8_kernel<T, V, 16><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale); break;
-      case 32: quant_int8_kernel<T, V, 32><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale); break;
+      case 8: quant_int8_kernel<T, V, 8, VARLEN><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale, vr); break;
+      case 16: quant_int8_kernel<T, V, 16, VARLEN><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale, vr); break;
+      case 32: quant_int8_kernel<T, V, 32, VARLEN><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale, vr); break;
       default:
         if constexpr (ANY_PAD) {
-          quant_int8_kernel<T, V, 0><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale);
+          quant_int8_kernel<T, V, 0, VARLEN><<<plan.grid, kQuantInt8Threads, 0, stream>>>(x, mean, a, out, scale, vr);
         } else {
           SAGE_CHECK(false, "head_dim_padded must be 64, 128 or 256 here, got ", a.d_pad);
         }
     }
   };
   if (plan.vec) go(std::true_type{});
-  else go(std::false_type{});
+  else if constexpr (!VARLEN) go(std::false_type{});  // packs are planned with 16-byte loads only
+  else SAGE_CHECK(false, "quant_int8: a packed operand needs 16-byte aligned rows");
   check_launch("quant_int8");
 }
 

@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "common/stable_op.h"
+#include "common/varlen.cuh"
 #include "common/vec_io.cuh"
 
 namespace sage {
@@ -54,10 +55,11 @@ __device__ __forceinline__ int quant_v_tile_word(int c, int w) { return c * (kQu
 // through a swizzled shared tile [channel][token] and written out as token-contiguous words.
 // CHUNKS = d_pad / 8 (8, 16 or 32) fixes each thread's 8 channels for the whole tile (kQuantVThreads
 // is a multiple), so their multipliers and means are loaded once; 0 means any d_pad.
-template <typename T, bool VEC, typename Order, int CHUNKS>
+// VARLEN: v is a pack (one batch) and the tokens are padded window tiles (common/varlen.cuh, `vr`).
+template <typename T, bool VEC, typename Order, int CHUNKS, bool VARLEN = false>
 __global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
     const T* __restrict__ v, QuantVArgs a, const float* __restrict__ amax, const float* __restrict__ mean,
-    uint8_t* __restrict__ out, float* __restrict__ scale) {
+    uint8_t* __restrict__ out, float* __restrict__ scale, VarlenRows vr) {
   constexpr int kUnroll = 4;  // loads in flight per thread
   constexpr int kRowWords = kQuantVTokens / 4;
   __shared__ uint32_t tile_words[kQuantVMaxDim * kRowWords];
@@ -76,7 +78,14 @@ __global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
   if (tok0 >= a.n_pad) return;
   const int chunks = CHUNKS ? CHUNKS : a.d_pad / 8;
   const int work = kQuantVTokens * chunks;
-  const int valid_rows = static_cast<int>(min(static_cast<int64_t>(kQuantVTokens), s.n - tok0));
+  int valid_rows = static_cast<int>(min(static_cast<int64_t>(kQuantVTokens), s.n - tok0));
+  int64_t src_tok0 = tok0;  // the token of the tile's first row
+  if constexpr (VARLEN) {
+    static_assert(kVarlenTile % kQuantVTokens == 0, "a V tile must lie in one window tile");
+    const WindowRows w = window_rows(vr, tok0, kQuantVTokens);
+    src_tok0 = w.tok0;
+    valid_rows = w.valid;
+  }
 
   // Per channel: x -> clamp((x - mean) * 448 / amax); channels past the head dim or with amax 0 -> 0.
   auto multiplier = [&](int c) { return (c < s.d && am[c] > 0.f) ? a.scale_max / am[c] : 0.f; };
@@ -95,7 +104,7 @@ __global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
       const int idx = base + u * kQuantVThreads;
       const int row = idx / chunks;
       if (idx < work && row < valid_rows) {
-        raw[u] = load_chunk8<T, VEC>(src + (tok0 + row) * s.sn, (idx % chunks) * 8, static_cast<int>(s.d));
+        raw[u] = load_chunk8<T, VEC>(src + (src_tok0 + row) * s.sn, (idx % chunks) * 8, static_cast<int>(s.d));
       }
     }
 #pragma unroll
@@ -130,18 +139,23 @@ __global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
 
 // Host side: grid and launch for either order. n_pad must be a multiple of kQuantVTokens. ANY_PAD = false:
 // only d_pad 64, 128 and 256, so a module that needs no other does not compile the generic kernels.
-template <typename T, typename Order, bool ANY_PAD = true>
+// VARLEN: a plan_quant_v_fp8_view plan of a pack's padded window tiles, rows from `vr`.
+template <typename T, typename Order, bool ANY_PAD = true, bool VARLEN = false>
 void launch_quant_v_fp8_tile(const T* v, const QuantVArgs& a, bool vec, const float* amax, const float* mean,
-                             uint8_t* out, float* scale, cudaStream_t stream) {
+                             uint8_t* out, float* scale, cudaStream_t stream, const VarlenRows& vr = {}) {
   const int64_t tiles = a.n_pad / kQuantVTokens;
   SAGE_CHECK(tiles < 2147483647 && a.s.h <= 65535 && a.s.b <= 65535, "v is too large for the grid");
   dim3 grid(static_cast<unsigned>(tiles > 0 ? tiles : 1), static_cast<unsigned>(a.s.h), static_cast<unsigned>(a.s.b));
   auto go = [&](auto chunks_tag) {
     constexpr int C = decltype(chunks_tag)::value;
     if (vec) {
-      quant_v_fp8_tile_kernel<T, true, Order, C><<<grid, kQuantVThreads, 0, stream>>>(v, a, amax, mean, out, scale);
+      quant_v_fp8_tile_kernel<T, true, Order, C, VARLEN><<<grid, kQuantVThreads, 0, stream>>>(v, a, amax, mean, out,
+                                                                                             scale, vr);
+    } else if constexpr (VARLEN) {  // packs are planned with 16-byte loads only
+      SAGE_CHECK(false, "quant_v_fp8: a packed operand needs 16-byte aligned rows");
     } else {
-      quant_v_fp8_tile_kernel<T, false, Order, C><<<grid, kQuantVThreads, 0, stream>>>(v, a, amax, mean, out, scale);
+      quant_v_fp8_tile_kernel<T, false, Order, C, VARLEN><<<grid, kQuantVThreads, 0, stream>>>(v, a, amax, mean, out,
+                                                                                              scale, vr);
     }
   };
   switch (a.d_pad / 8) {
@@ -167,17 +181,24 @@ struct QuantVPlan {
   bool empty() const { return args.s.b * args.s.h * args.d_pad == 0; }  // nothing to launch
 };
 
-// Checks v's layout, head_dim_padded (<= max_dim) and pad_multiple; the statistics are the caller's to check.
-inline QuantVPlan plan_quant_v_fp8(const Tensor& v, int64_t tensor_layout, int64_t pad_multiple,
-                                   int64_t head_dim_padded, int64_t max_dim, float scale_max) {
-  const Bhnd s = bhnd(v, tensor_layout, "v");
+// Checks head_dim_padded (<= max_dim) and pad_multiple for v's (B, H, N, D) view `s` (vec: rows_16b_aligned),
+// `rows` tokens per head padded (s.n for a batch, a pack's padded window tiles); the statistics are the
+// caller's to check.
+inline QuantVPlan plan_quant_v_fp8_view(const Bhnd& s, bool vec, int64_t rows, int64_t pad_multiple,
+                                        int64_t head_dim_padded, int64_t max_dim, float scale_max) {
   SAGE_CHECK(head_dim_padded >= s.d && head_dim_padded % 16 == 0 && head_dim_padded <= max_dim,
              "head_dim_padded must be >= head dim ", s.d, ", a multiple of 16 and <= ", max_dim, "; got ",
              head_dim_padded);
   SAGE_CHECK(pad_multiple > 0 && pad_multiple % kQuantVTokens == 0, "pad_multiple must be a multiple of ",
              kQuantVTokens, ", got ", pad_multiple);
-  return {QuantVArgs{s, static_cast<int>(head_dim_padded), round_up(s.n, pad_multiple), scale_max},
-          rows_16b_aligned(v, s)};
+  return {QuantVArgs{s, static_cast<int>(head_dim_padded), round_up(rows, pad_multiple), scale_max}, vec};
+}
+
+// Checks v's layout, head_dim_padded (<= max_dim) and pad_multiple; the statistics are the caller's to check.
+inline QuantVPlan plan_quant_v_fp8(const Tensor& v, int64_t tensor_layout, int64_t pad_multiple,
+                                   int64_t head_dim_padded, int64_t max_dim, float scale_max) {
+  const Bhnd s = bhnd(v, tensor_layout, "v");
+  return plan_quant_v_fp8_view(s, rows_16b_aligned(v, s), s.n, pad_multiple, head_dim_padded, max_dim, scale_max);
 }
 
 // Host side of both ops: argument checks, the outputs, and the launch. `dispatch(launch)` calls

@@ -91,6 +91,49 @@ void dispatch(bool causal, bool two_level, const OperandMaps& m, const AttnParam
   else launch_config<D, OutT, false>(causal, m, p, sm_count, persistent, stream);
 }
 
+// The parameters both launches fill alike: the operands' scales, the sizes, and the work queue's counter (cleared
+// by the quantization kernel before this launch, which then runs as its programmatic dependent, when after_quant:
+// that saves a memset and lets its set-up overlap the quantization's tail; SAGEATTENTION_SM90_PDL=0 launches it
+// the ordinary way for A/B runs; else cleared by a memset ordered on the stream before it).
+AttnParams operand_params(const AttnOperands& ops, void* out, float* lse, int64_t head_dim, bool qk_per_thread,
+                          double sm_scale, int device) {
+  AttnParams p{};
+  p.q_scale = ops.q_scale;
+  p.k_scale = ops.k_scale;
+  p.v_scale = ops.v_scale;
+  p.v_mean = ops.v_mean;
+  p.out = out;
+  p.lse = lse;
+  p.nq_pad = static_cast<int>(ops.nq_pad);
+  p.nk_pad = static_cast<int>(ops.nk_pad);
+  p.hq = static_cast<int>(ops.hq);
+  p.hkv = static_cast<int>(ops.hkv);
+  p.group = static_cast<int>(ops.hq / ops.hkv);
+  p.head_dim = static_cast<int>(head_dim);
+  p.per_thread = qk_per_thread ? 1 : 0;
+  p.sm_scale_log2 = static_cast<float>(sm_scale * 1.4426950408889634);
+  p.next_item = ops.work_counter;
+  p.dependent = ops.after_quant && env_int("SAGEATTENTION_SM90_PDL", 1, 0, 1) == 1;
+  if (!ops.after_quant) {
+    SAGE_CHECK(cudaMemsetAsync(p.next_item, 0, sizeof(int), current_stream(device)) == cudaSuccess,
+               "cannot clear the sm90 work-queue counter");
+  }
+  SAGE_CHECK(ops.batch * ops.hq * ops.nq_pad < (int64_t{1} << 31) && ops.batch * ops.hkv * ops.nk_pad < (int64_t{1} << 31),
+             "tensor too large for 32-bit TMA row coordinates");
+  return p;
+}
+
+// The GPU's SM count, or the test knob SAGEATTENTION_SM90_CTAS=n (a persistent grid of n CTAs, so that a few CTAs
+// walk many work items; the tests compare it bit for bit with the default grid).
+int grid_ctas(int device, bool* knob_set) {
+  int sm_count = 0;
+  SAGE_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device) == cudaSuccess,
+             "cannot read the GPU's multiprocessor count");
+  const int n = env_int("SAGEATTENTION_SM90_CTAS", 0, 1, std::numeric_limits<int>::max());
+  if (knob_set) *knob_set = n > 0;
+  return n > 0 ? n : sm_count;
+}
+
 std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale,
                                                 Tensor v_fp8, Tensor v_scale, std::optional<Tensor> v_mean,
                                                 int64_t tensor_layout, int64_t kv_len, bool is_causal,
@@ -156,28 +199,15 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
   if (s.n == 0 || B == 0 || hq == 0) return {out, lse};
   const Bhnd o = bhnd(out, tensor_layout, "out");
 
-  AttnParams p{};
-  p.q_scale = ops.q_scale;
-  p.k_scale = ops.k_scale;
-  p.v_scale = ops.v_scale;
-  p.v_mean = ops.v_mean;
-  p.out = out.data_ptr();
-  p.lse = return_lse ? reinterpret_cast<float*>(lse.data_ptr()) : nullptr;
+  AttnParams p = operand_params(ops, out.data_ptr(), return_lse ? reinterpret_cast<float*>(lse.data_ptr()) : nullptr,
+                                s.d, qk_per_thread, sm_scale, q.get_device_index());
   p.out_sb = o.sb;
   p.out_sh = o.sh;
   p.out_sn = o.sn;
   p.qo_len = static_cast<int>(s.n);
   p.kv_len = static_cast<int>(kv_len);
-  p.nq_pad = static_cast<int>(nq_pad);
-  p.nk_pad = static_cast<int>(nk_pad);
-  p.hq = static_cast<int>(hq);
-  p.hkv = static_cast<int>(hkv);
-  p.group = static_cast<int>(hq / hkv);
-  p.head_dim = static_cast<int>(s.d);
-  p.per_thread = qk_per_thread ? 1 : 0;
   p.num_q_tiles = static_cast<int>((s.n + kCtaQ - 1) / kCtaQ);
   p.batch = static_cast<int>(B);
-  p.sm_scale_log2 = static_cast<float>(sm_scale * 1.4426950408889634);
   // Tuning knob for A/B runs: SAGEATTENTION_SM90_PINGPONG=0 lets both warpgroups issue freely.
   const char* pingpong = std::getenv("SAGEATTENTION_SM90_PINGPONG");
   p.pingpong = (pingpong && std::strcmp(pingpong, "0") == 0) ? 0 : 1;
@@ -186,32 +216,14 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
   // empty after its first item).
   const char* persistent_env = std::getenv("SAGEATTENTION_SM90_PERSISTENT");
   bool persistent = !(persistent_env && std::strcmp(persistent_env, "0") == 0);
-  int sm_count = 0;
-  SAGE_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, q.get_device_index()) == cudaSuccess,
-             "cannot read the GPU's multiprocessor count");
-  // Test knob: SAGEATTENTION_SM90_CTAS=n runs the persistent grid (causal too) with n CTAs, so a few
-  // CTAs walk many work items (the tests compare it bit for bit with the default grid).
-  if (const int n = env_int("SAGEATTENTION_SM90_CTAS", 0, 1, std::numeric_limits<int>::max())) {
-    sm_count = n;
-    persistent = true;
-  }
+  bool ctas_knob = false;
+  const int sm_count = grid_ctas(q.get_device_index(), &ctas_knob);
+  persistent = persistent || ctas_knob;  // the knob runs the persistent grid (causal too)
   SAGE_CHECK(static_cast<int64_t>(p.num_q_tiles) * hq * B < (int64_t{1} << 30), "too many query tiles for the grid");
   // Paired q tiles share their K/V loads (kMulticastKernel decides which kernels) when the persistent grid
   // runs and every head has an even number of q tiles; SAGEATTENTION_SM90_MULTICAST=0 turns it off.
   const char* multicast_env = std::getenv("SAGEATTENTION_SM90_MULTICAST");
   p.multicast = persistent && p.num_q_tiles % 2 == 0 && !(multicast_env && std::strcmp(multicast_env, "0") == 0);
-  // The work queue's counter starts at zero on every launch: cleared by this call's quantization kernel just
-  // before (after_quant; the attention kernel is then its programmatic dependent, which saves a memset and lets
-  // its set-up overlap the quantization's tail; SAGEATTENTION_SM90_PDL=0 launches it the ordinary way for A/B
-  // runs), else by a memset ordered on the stream before it.
-  p.next_item = ops.work_counter;
-  p.dependent = ops.after_quant && env_int("SAGEATTENTION_SM90_PDL", 1, 0, 1) == 1;
-  if (!ops.after_quant) {
-    SAGE_CHECK(cudaMemsetAsync(p.next_item, 0, sizeof(int), current_stream(q.get_device_index())) == cudaSuccess,
-               "cannot clear the sm90 work-queue counter");
-  }
-  SAGE_CHECK(B * hq * nq_pad < (int64_t{1} << 31) && B * hkv * nk_pad < (int64_t{1} << 31),
-             "tensor too large for 32-bit TMA row coordinates");
 
   const OperandMaps maps{ops.q_int8, ops.k_int8, ops.v_fp8, B * hq, B * hkv, nq_pad, nk_pad};
   cudaStream_t stream = current_stream(q.get_device_index());
@@ -233,28 +245,15 @@ std::tuple<Tensor, Tensor> launch_attention_varlen(const Tensor& q, const AttnOp
   const int64_t total_q = q.size(0), hq = ops.hq, hkv = ops.hkv, nq_pad = ops.nq_pad, nk_pad = ops.nk_pad;
   Tensor out = torch::stable::new_empty(q, {q.size(0), q.size(1), q.size(2)});
   Tensor lse = torch::stable::new_empty(q, {hq, return_lse ? total_q : 0}, ScalarType::Float);
-  AttnParams p{};
-  p.q_scale = ops.q_scale;
-  p.k_scale = ops.k_scale;
-  p.v_scale = ops.v_scale;
-  p.v_mean = ops.v_mean;
-  p.out = out.data_ptr();
-  p.lse = return_lse ? reinterpret_cast<float*>(lse.data_ptr()) : nullptr;
+  AttnParams p = operand_params(ops, out.data_ptr(), return_lse ? reinterpret_cast<float*>(lse.data_ptr()) : nullptr,
+                                q.size(2), qk_per_thread, sm_scale, q.get_device_index());
   p.out_sb = 0;
   p.out_sh = out.stride(1);
   p.out_sn = out.stride(0);
   p.qo_len = 0;  // per sequence: the kernel reads them from cu_q / cu_k
   p.kv_len = 0;
-  p.nq_pad = static_cast<int>(nq_pad);
-  p.nk_pad = static_cast<int>(nk_pad);
-  p.hq = static_cast<int>(hq);
-  p.hkv = static_cast<int>(hkv);
-  p.group = static_cast<int>(hq / hkv);
-  p.head_dim = static_cast<int>(q.size(2));
-  p.per_thread = qk_per_thread ? 1 : 0;
   p.num_q_tiles = static_cast<int>(nq_pad / kCtaQ);
   p.batch = 1;
-  p.sm_scale_log2 = static_cast<float>(sm_scale * 1.4426950408889634);
   p.pingpong = 0;
   p.multicast = 0;
   p.cu_q = tables.cu_q;
@@ -263,19 +262,8 @@ std::tuple<Tensor, Tensor> launch_attention_varlen(const Tensor& q, const AttnOp
   p.total_q = static_cast<int>(total_q);
   p.total_k = static_cast<int>(total_k);
   p.lse_sh = total_q;
-  int sm_count = 0;
-  SAGE_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, q.get_device_index()) == cudaSuccess,
-             "cannot read the GPU's multiprocessor count");
-  if (const int n = env_int("SAGEATTENTION_SM90_CTAS", 0, 1, std::numeric_limits<int>::max())) sm_count = n;
+  const int sm_count = grid_ctas(q.get_device_index(), nullptr);
   SAGE_CHECK(static_cast<int64_t>(p.num_q_tiles) * hq < (int64_t{1} << 30), "too many query tiles for the grid");
-  SAGE_CHECK(hq * nq_pad < (int64_t{1} << 31) && hkv * nk_pad < (int64_t{1} << 31),
-             "tensor too large for 32-bit TMA row coordinates");
-  p.next_item = ops.work_counter;
-  p.dependent = ops.after_quant && env_int("SAGEATTENTION_SM90_PDL", 1, 0, 1) == 1;
-  if (!ops.after_quant) {
-    SAGE_CHECK(cudaMemsetAsync(p.next_item, 0, sizeof(int), current_stream(q.get_device_index())) == cudaSuccess,
-               "cannot clear the sm90 work-queue counter");
-  }
   cudaStream_t stream = current_stream(q.get_device_index());
   const bool half = q.scalar_type() == ScalarType::Half;
   auto go = [&](auto d_tag, auto out_tag) {

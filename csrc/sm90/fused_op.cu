@@ -27,23 +27,12 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, i
 
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
   ScratchLayout layout;
-  const int64_t at_q8 = layout.take(plan.q_int8_shape(), 1);
-  const int64_t at_qs = layout.take(plan.q_scale_shape(), sizeof(float));
-  const int64_t at_k8 = layout.take(plan.k_int8_shape(), 1);
-  const int64_t at_ks = layout.take(plan.k_scale_shape(), sizeof(float));
-  const int64_t at_v8 = layout.take(plan.v_fp8_shape(), 1);
-  const int64_t at_vs = layout.take(plan.v_scale_shape(), sizeof(float));
-  const int64_t at_vm = layout.take(plan.v_mean_shape(), sizeof(float));  // no bytes without smooth_v
-  const int64_t at_counter = layout.take(std::array<int64_t, 1>{1}, sizeof(int));
+  const QkvPieces pieces(plan, layout);
   Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
   // k_mean is returned (the caller's LSE correction needs it), so it is a tensor of its own.
   Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);
-
-  char* base = static_cast<char*>(scratch.data_ptr());
-  auto f32 = [base](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
-  const QkvOutputs quantized{base + at_q8, f32(at_qs), base + at_k8, f32(at_ks),
-                             reinterpret_cast<float*>(k_mean.data_ptr()), base + at_v8, f32(at_vs),
-                             smooth_v ? f32(at_vm) : nullptr, reinterpret_cast<int*>(base + at_counter)};
+  const QkvOutputs quantized =
+      pieces.in(static_cast<char*>(scratch.data_ptr()), plan, reinterpret_cast<float*>(k_mean.data_ptr()));
   launch_quant_qkv(plan, q, k, v, quantized);
 
   const AttnOperands ops{quantized.q_int8, quantized.q_scale, quantized.k_int8, quantized.k_scale,

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <tuple>
 
+#include "common/scratch_layout.h"
 #include "common/stable_op.h"
 #include "sm90/tile.cuh"
 
@@ -51,6 +52,28 @@ struct QkvOutputs {
   float* v_scale;
   float* v_mean;
   int* work_counter;  // sageattn_sm90: the attention launch's queue counter, cleared by the quantization (else null)
+};
+
+// Byte offsets of a fused op's quantized operands in its scratch buffer (the op's own pieces follow them).
+struct QkvPieces {
+  int64_t q8, qs, k8, ks, v8, vs, vm, counter;
+
+  QkvPieces(const QkvPlan& p, ScratchLayout& layout)
+      : q8(layout.take(p.q_int8_shape(), 1)),
+        qs(layout.take(p.q_scale_shape(), sizeof(float))),
+        k8(layout.take(p.k_int8_shape(), 1)),
+        ks(layout.take(p.k_scale_shape(), sizeof(float))),
+        v8(layout.take(p.v_fp8_shape(), 1)),
+        vs(layout.take(p.v_scale_shape(), sizeof(float))),
+        vm(layout.take(p.v_mean_shape(), sizeof(float))),  // no bytes without smooth_v
+        counter(layout.take(std::array<int64_t, 1>{1}, sizeof(int))) {}
+
+  // Where launch_quant_qkv writes, in the buffer at `base`; k_mean is the op's returned tensor.
+  QkvOutputs in(char* base, const QkvPlan& p, float* k_mean) const {
+    auto f32 = [base](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
+    return {base + q8, f32(qs), base + k8, f32(ks), k_mean, base + v8, f32(vs), p.smooth_v ? f32(vm) : nullptr,
+            reinterpret_cast<int*>(base + counter)};
+  }
 };
 
 // Checks q, k, v and picks the cluster shape; `op` names the caller in errors, which include keys per

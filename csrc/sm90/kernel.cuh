@@ -291,6 +291,22 @@ bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CU
   return true;
 }
 
+// A launch of CTAs without clusters (a programmatic dependent when p.dependent).
+template <typename Kernel>
+void launch_one_cta_grid(Kernel kernel, int smem, dim3 grid, const CUtensorMap& tm_q, const CUtensorMap& tm_k,
+                         const CUtensorMap& tm_v, const AttnParams& p, cudaStream_t stream) {
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  cudaLaunchAttribute attr[1];
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = add_dependent_attr(attr[0], p);
+  cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
+}
+
 template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                  int sm_count, bool persistent, cudaStream_t stream) {
@@ -301,18 +317,8 @@ void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtenso
       return;
     }
   }
-  auto kernel = attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel>;
-  constexpr int smem = TileTraits<D, kTwoLevel>::kSmemBytes;
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  cudaLaunchAttribute attr[1];
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = grid_shape(p, sm_count, persistent);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = add_dependent_attr(attr[0], p);
-  cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
+  launch_one_cta_grid(attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel>, TileTraits<D, kTwoLevel>::kSmemBytes,
+                      grid_shape(p, sm_count, persistent), tm_q, tm_k, tm_v, p, stream);
   trace_dump(stream);
 }
 
@@ -320,18 +326,8 @@ void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtenso
 template <int D, bool CAUSAL, typename OutT>
 void launch_attn_varlen(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                         int sm_count, cudaStream_t stream) {
-  auto kernel = attn_fwd_kernel<D, CAUSAL, OutT, false, false, true>;
-  constexpr int smem = TileTraits<D, false>::kSmemBytes;
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  cudaLaunchAttribute attr[1];
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = grid_shape(p, sm_count, true);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = add_dependent_attr(attr[0], p);
-  cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
+  launch_one_cta_grid(attn_fwd_kernel<D, CAUSAL, OutT, false, false, true>, TileTraits<D, false>::kSmemBytes,
+                      grid_shape(p, sm_count, true), tm_q, tm_k, tm_v, p, stream);
 }
 
 }  // namespace sage::sm90

@@ -238,6 +238,9 @@ QkvPlan plan_quant_qkv_varlen(const Tensor& q, const Tensor& k, const Tensor& v,
   SAGE_CHECK(p.q.n < (int64_t{1} << 30) && p.k.n < (int64_t{1} << 30) && seqs < (int64_t{1} << 24), op,
              ": packs of 2^30 tokens or 2^24 sequences and more are not supported");
   SAGE_CHECK(p.q.n > 0 && p.k.n > 0, op, " needs at least one query and one key");
+  SAGE_CHECK(rows_16b_aligned(q, p.q) && rows_16b_aligned(k, p.k) && rows_16b_aligned(v, p.v), op,
+             ": q, k and v need a head dim that is a multiple of 8, strides of multiples of 8 elements and 16-byte "
+             "aligned data; call .contiguous() (and pad the head dim)");
   p.head_dim_padded = head_dim_padded;
   p.seqs = seqs;
   p.nq_pad = varlen_tiles(p.q.n, seqs) * kQkvRows;
@@ -287,8 +290,9 @@ void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const 
     using T = decltype(dtype_tag);
     constexpr int D = decltype(dp_tag)::value;
     if (varlen != nullptr) {
-      if (vec) launch<T, true, D, true>(a, shape, device, stream);
-      else launch<T, false, D, true>(a, shape, device, stream);
+      // Only the 16-byte-load kernels are compiled for packs (plan_quant_qkv_varlen checks the alignment).
+      SAGE_CHECK(vec, "quant_qkv_sm90: a packed operand needs 16-byte aligned rows");
+      launch<T, true, D, true>(a, shape, device, stream);
     } else {
       if (vec) launch<T, true, D, false>(a, shape, device, stream);
       else launch<T, false, D, false>(a, shape, device, stream);

@@ -26,11 +26,12 @@
 #include "common/stable_op.h"
 #include "common/vec_io.cuh"
 #include "sm90/ptx.cuh"
-#include "sm90/varlen.cuh"
+#include "common/varlen.cuh"
 
 namespace sage::sm90 {
 
 constexpr int kQkvRows = 128;         // tokens per chunk
+static_assert(kQkvRows == kVarlenTile, "a chunk of a packed operand must be one window tile");
 constexpr int kQkvMaxSlots = 64;      // INT8 scale groups per chunk (Q per-thread: 8 blocks x 8 groups)
 constexpr int kQkvMaxCluster = 16;    // CTAs per cluster (non-portable above 8; the H100 runs 16)
 
@@ -401,11 +402,9 @@ struct ChunkPos {
 template <typename T, bool VARLEN>
 __device__ __forceinline__ ChunkPos<T> chunk_pos(const QkvOperand& op, int64_t bh, int j, const T* x) {
   if constexpr (VARLEN) {
-    const int s = __ldg(op.tile_seq + j);
-    if (s < 0) return {bh, j, x, 0};
-    const VarlenSeq seq = varlen_seq(op.cu, s, static_cast<int>(op.s.n));
-    const int first = seq.tile0 * kQkvRows;  // padded row of the sequence's first token (<= j * kQkvRows)
-    return {bh, j, x + static_cast<int64_t>(seq.tok0 - first) * op.s.sn, first + seq.len};
+    const int row0 = j * kQkvRows;
+    const WindowRows w = window_rows({op.cu, op.tile_seq, static_cast<int>(op.s.n)}, row0, kQkvRows);
+    return {bh, j, x + (w.tok0 - row0) * op.s.sn, row0 + w.valid};
   } else {
     return {bh, j, x, static_cast<int>(op.s.n)};
   }

@@ -15,7 +15,7 @@
 
 #include "sm90/ptx.cuh"
 #include "sm90/tile.cuh"
-#include "sm90/varlen.cuh"
+#include "common/varlen.cuh"
 
 namespace sage::sm90 {
 

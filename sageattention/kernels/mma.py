@@ -37,6 +37,7 @@ from sageattention._layout import (
     to_hnd,
 )
 from sageattention._ops import _bhnd, register_family_fakes
+from sageattention._varlen import device_offsets, packed_lse
 
 # Padded head dim -> (WARP_Q, CTA_Q); mirrors MmaTile<D> in csrc/common/mma/tile.cuh (the C++ op
 # checks the scale-tensor sizes, so a mismatch is an error, never wrong output).
@@ -98,9 +99,10 @@ class Prepared:
     k_per_thread: bool
 
 
-def _fp16_v_readable(v: torch.Tensor) -> bool:
-    """Whether the FP16-PV kernel reads this fp16 V as it is: head dim a multiple of 8, 16-byte aligned rows."""
-    return v.shape[-1] % 8 == 0 and all(s % 8 == 0 for s in v.stride()[:3]) and v.data_ptr() % 16 == 0
+def _rows_16b(v: torch.Tensor) -> bool:
+    """Head dim a multiple of 8 and 16-byte aligned rows: an fp16 V the FP16-PV kernel reads as it is, and the
+    only inputs the varlen ops' quantization kernels are compiled for."""
+    return v.shape[-1] % 8 == 0 and all(s % 8 == 0 for s in v.stride()[:-1]) and v.data_ptr() % 16 == 0
 
 
 def _fp16_v(v: torch.Tensor, tensor_layout: str, smooth_v: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -112,7 +114,7 @@ def _fp16_v(v: torch.Tensor, tensor_layout: str, smooth_v: bool) -> tuple[torch.
         v = from_hnd(vh, tensor_layout)
     elif v.dtype != torch.float16:
         v = v.to(torch.float16)
-    if not _fp16_v_readable(v):
+    if not _rows_16b(v):
         d = v.shape[-1]
         vh = F.pad(to_hnd(v, tensor_layout), (0, round_up(d, 8) - d)).contiguous()
         v = from_hnd(vh, tensor_layout)
@@ -193,7 +195,7 @@ def _fused_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fp8_pv: bo
         return False
     if fp8_pv:
         return v.dtype in _HALF
-    return v.dtype == torch.float16 and not smooth_v and _fp16_v_readable(v)
+    return v.dtype == torch.float16 and not smooth_v and _rows_16b(v)
 
 
 @functools.cache
@@ -239,6 +241,74 @@ def _run(q, k, v, fp8_pv: bool, what: str, *, tensor_layout, is_causal, qk_quant
     return out, lse
 
 
+@functools.cache
+def _has_varlen_op(fp8_pv: bool) -> bool:
+    return hasattr(torch.ops.sageattention, "sageattn_mma_f8_varlen" if fp8_pv else "sageattn_mma_f16_varlen")
+
+
+def varlen_accum(fp8_pv: bool) -> str:
+    """The one accumulation the varlen ops run: the family's default ("fp32+fp16" where the build has it)."""
+    if not fp8_pv:
+        return "fp32"
+    return "fp32+fp16" if fp8_f16_accum_available() else "fp32+fp32"
+
+
+def varlen_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, options: dict[str, object], fp8_pv: bool) -> bool:
+    """Whether sageattn_varlen's packed call can run as one sageattn_mma_f16_varlen / _f8_varlen op: fp16 / bf16,
+    head dims up to 256 shared by q, k and v, whole K/V head groups, the family's default accumulation, no
+    dropout; FP16 PV also needs a V the kernel reads as it is (fp16, 16-byte rows) and no smooth V."""
+    if not _has_varlen_op(fp8_pv):  # a module built before the op existed
+        return False
+    if options.get("pv_accum_dtype") not in (None, varlen_accum(fp8_pv)):
+        return False
+    if options.get("dropout_p") not in (None, 0, 0.0):
+        return False
+    d = q.shape[-1]
+    if q.dtype not in _HALF or k.dtype != q.dtype or k.shape[-1] != d or v.shape[-1] != d or d > 256:
+        return False
+    if k.shape[:2] != v.shape[:2] or k.shape[1] == 0 or q.shape[1] % k.shape[1] != 0 or q.shape[0] == 0 or k.shape[0] == 0:
+        return False
+    if not all(_rows_16b(t) for t in (q, k, v)):  # 16-byte rows: the only loads compiled for packs
+        return False
+    if fp8_pv:
+        return v.dtype in _HALF
+    return v.dtype == torch.float16 and not options.get("smooth_v") and _rows_16b(v)
+
+
+def varlen_mma(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    cu_seqlens_k: torch.Tensor,
+    *,
+    fp8_pv: bool,
+    is_causal: bool,
+    qk_quant_gran: str,
+    sm_scale: float,
+    smooth_k: bool,
+    smooth_v: bool,
+    return_lse: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Packed sequences [total, H, D] in one op: cu_seqlens stay on the GPU (no host read, no sync), and the
+    smoothing statistics span the pack. Returns out [total_q, Hq, D] and, with return_lse, lse [Hq, total_q]."""
+    if qk_quant_gran not in QK_QUANT_GRAN:
+        raise ValueError(f"qk_quant_gran must be one of {QK_QUANT_GRAN}, got {qk_quant_gran!r}")
+    _lib.require("mma_fp8" if fp8_pv else "mma_fp16", "sageattn_varlen's mma.sync kernel")
+    cq, ck = device_offsets(cu_seqlens_q, q.device), device_offsets(cu_seqlens_k, q.device)
+    per_thread = qk_quant_gran == "per_thread"
+    ops = torch.ops.sageattention
+    if fp8_pv:
+        v_max = FP8_F16_ACCUM_V_MAX if varlen_accum(True) == "fp32+fp16" else FP8_E4M3_MAX
+        out, lse, k_mean = ops.sageattn_mma_f8_varlen(q, k, v, cq, ck, bool(is_causal), per_thread, bool(smooth_k),
+                                                      bool(smooth_v), float(sm_scale), v_max, bool(return_lse))
+    else:
+        out, lse, k_mean = ops.sageattn_mma_f16_varlen(q, k, v, cq, ck, bool(is_causal), per_thread, bool(smooth_k),
+                                                       float(sm_scale), bool(return_lse))
+    out = out[0]  # the ops' batch of one
+    return (out, packed_lse(q, lse[0], k_mean, smooth_k, sm_scale)) if return_lse else out
+
+
 def qk_int8_pv_fp16(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, tensor_layout: str, is_causal: bool, qk_quant_gran: str,
     sm_scale: float, pv_accum_dtype: str, smooth_k: bool, smooth_v: bool, return_lse: bool,
@@ -282,6 +352,15 @@ def _fused_fake(q, k, tensor_layout, smooth_k, return_lse):
     return q.new_empty(q.shape, dtype=out_dtype), lse, k_mean
 
 
+def _varlen_fake(q, k, smooth_k, return_lse):
+    """out [1, total_q, Hq, D] in q's dtype, lse [1, Hq, total_q] or [0], k_mean [1 or 0, Hkv, D]."""
+    total_q, hq, d = q.shape
+    out_dtype = torch.bfloat16 if q.dtype == torch.bfloat16 else torch.float16
+    lse = q.new_empty((1, hq, total_q) if return_lse else (0,), dtype=torch.float32)
+    return (q.new_empty((1, total_q, hq, d), dtype=out_dtype), lse,
+            q.new_empty((1 if smooth_k else 0, k.shape[1], d), dtype=torch.float32))
+
+
 @register_family_fakes("mma_fp16")
 def _fp16_fakes() -> None:
     @torch.library.register_fake("sageattention::qk_int8_sv_f16_attn")
@@ -292,6 +371,11 @@ def _fp16_fakes() -> None:
     @torch.library.register_fake("sageattention::sageattn_mma_f16")
     def _(q, k, v, tensor_layout, is_causal, qk_per_thread, smooth_k, sm_scale, pv_accum, return_lse):
         return _fused_fake(q, k, tensor_layout, smooth_k, return_lse)
+
+    if _has_varlen_op(False):  # absent from a module built before it (A/B runs swap modules)
+        @torch.library.register_fake("sageattention::sageattn_mma_f16_varlen")
+        def _(q, k, v, cu_seqlens_q, cu_seqlens_k, is_causal, qk_per_thread, smooth_k, sm_scale, return_lse):
+            return _varlen_fake(q, k, smooth_k, return_lse)
 
 
 @register_family_fakes("mma_fp8")
@@ -305,3 +389,9 @@ def _fp8_fakes() -> None:
     def _(q, k, v, tensor_layout, is_causal, qk_per_thread, smooth_k, smooth_v, sm_scale, pv_accum, v_scale_max,
           return_lse):
         return _fused_fake(q, k, tensor_layout, smooth_k, return_lse)
+
+    if _has_varlen_op(True):  # absent from a module built before it (A/B runs swap modules)
+        @torch.library.register_fake("sageattention::sageattn_mma_f8_varlen")
+        def _(q, k, v, cu_seqlens_q, cu_seqlens_k, is_causal, qk_per_thread, smooth_k, smooth_v, sm_scale,
+              v_scale_max, return_lse):
+            return _varlen_fake(q, k, smooth_k, return_lse)

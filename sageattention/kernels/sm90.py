@@ -15,6 +15,7 @@ import torch
 from sageattention import _lib, quant
 from sageattention._layout import GroupSpec, layout_code, round_up, seq_len, to_hnd
 from sageattention._ops import _bhnd, register_family_fakes, v_fp8_fake
+from sageattention._varlen import device_offsets, packed_lse
 
 CTA_Q = 128  # query rows per CTA (two consumer warpgroups of 64)
 CTA_K = 128  # keys per K quantization block (K and V are padded to it; kv_block is the softmax step)
@@ -172,6 +173,11 @@ def qk_int8_pv_fp8_sm90(
     return out, lse
 
 
+def _rows_16b(x: torch.Tensor) -> bool:
+    """Rows the varlen kernels load 16 bytes at a time: head dim and strides multiples of 8, 16-byte aligned data."""
+    return x.shape[-1] % 8 == 0 and all(s % 8 == 0 for s in x.stride()[:-1]) and x.data_ptr() % 16 == 0
+
+
 @functools.cache
 def _has_varlen_op() -> bool:
     return hasattr(torch.ops.sageattention, "sageattn_sm90_varlen")  # False for a module built before the op
@@ -187,7 +193,7 @@ def varlen_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, options: d
         return False
     d = q.shape[-1]
     same_kind = k.dtype == q.dtype and v.dtype == q.dtype and k.shape[:2] == v.shape[:2]
-    return (same_kind and d <= 128 and k.shape[-1] == d and v.shape[-1] == d and k.shape[1] > 0 and q.shape[1] % k.shape[1] == 0
+    return (same_kind and d <= 128 and all(_rows_16b(t) for t in (q, k, v)) and k.shape[-1] == d and v.shape[-1] == d and k.shape[1] > 0 and q.shape[1] % k.shape[1] == 0
             and q.shape[0] > 0 and k.shape[0] > 0)
 
 
@@ -210,15 +216,10 @@ def varlen_sm90(
     group_specs(qk_quant_gran)  # validates the name
     padded_head_dim(q.shape[-1])
     _lib.require("sm90", "sageattn_varlen's sm90 kernel")
-    cq = cu_seqlens_q.to(device=q.device, dtype=torch.int32).contiguous()  # no copy for int32 tensors on q's GPU
-    ck = cu_seqlens_k.to(device=q.device, dtype=torch.int32).contiguous()
+    cq, ck = device_offsets(cu_seqlens_q, q.device), device_offsets(cu_seqlens_k, q.device)
     out, lse, k_mean = torch.ops.sageattention.sageattn_sm90_varlen(
         q, k, v, cq, ck, is_causal, qk_quant_gran == "per_thread", smooth_k, smooth_v, float(sm_scale), return_lse)
-    if not return_lse:
-        return out
-    if smooth_k:  # the pack is one batch of total_q tokens: [1, Hq, total_q]
-        lse = lse + quant.lse_correction(q.unsqueeze(0), k_mean, "NHD", sm_scale)[0]
-    return out, lse
+    return (out, packed_lse(q, lse, k_mean, smooth_k, sm_scale)) if return_lse else out
 
 
 @register_family_fakes("sm90")

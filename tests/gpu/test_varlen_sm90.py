@@ -159,14 +159,14 @@ def test_routing(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixtu
     cu = offsets(lens)
     with caplog.at_level(logging.DEBUG, logger="sageattention"):
         sageattention.sageattn_varlen(q, q, q, cu, cu, 700, 700)
-    assert "path=sageattn_sm90_varlen" in caplog.text
+    assert "path=sm90 varlen" in caplog.text
     for env, kwargs in (("1", {}), (None, {"pv_accum_dtype": "fp32+fp32"})):
         caplog.clear()
         if env:
             monkeypatch.setenv("SAGEATTENTION_VARLEN_RUNS", env)
         with caplog.at_level(logging.DEBUG, logger="sageattention"):
             sageattention.sageattn_varlen(q, q, q, cu, cu, 700, 700, **kwargs)
-        assert "path=sageattn_sm90_varlen" not in caplog.text, (env, kwargs)
+        assert "path=sm90 varlen" not in caplog.text, (env, kwargs)
         monkeypatch.delenv("SAGEATTENTION_VARLEN_RUNS", raising=False)
     with pytest.raises(ValueError, match="max_seqlen_q"):  # CPU offsets are checked as the runs path checks them
         sageattention.sageattn_varlen(q, q, q, cu.cpu(), cu.cpu(), 100, 700)

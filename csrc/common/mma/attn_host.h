@@ -170,4 +170,19 @@ void dispatch_attn(const AttnCall& c, bool causal, cudaStream_t stream) {
   }
 }
 
+// Calls launch_attn_varlen<D, causal, PV> for the runtime head dim and causal flag.
+template <int PV>
+void dispatch_attn_varlen(const AttnCall& c, bool causal, cudaStream_t stream) {
+  auto go = [&](auto d_tag) {
+    constexpr int D = decltype(d_tag)::value;
+    if (causal) launch_attn_varlen<D, true, PV>(c.p, stream);
+    else launch_attn_varlen<D, false, PV>(c.p, stream);
+  };
+  switch (c.d_pad) {
+    case 64: go(std::integral_constant<int, 64>{}); break;
+    case 128: go(std::integral_constant<int, 128>{}); break;
+    default: go(std::integral_constant<int, 256>{}); break;
+  }
+}
+
 }  // namespace sage::mma

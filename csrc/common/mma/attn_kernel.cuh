@@ -14,6 +14,7 @@
 #include "common/mma/attn_mainloop.cuh"
 #include "common/mma/attn_params.h"
 #include "common/stable_op.h"
+#include "common/varlen.cuh"
 
 namespace sage::mma {
 
@@ -23,8 +24,18 @@ constexpr int attn_smem_bytes() {
   return W::QTile::kBytes + 2 * (W::KTile::kBytes + W::VTile::kBytes);
 }
 
-template <int D, bool CAUSAL, PvAccum PV>
-__global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) attn_kernel(const __grid_constant__ AttnParams p) {
+// Which rows a CTA computes. A batch: q tile `qtile` of (b, h), whose first row is q0 = qtile * kCtaQ. A pack
+// (attn_varlen_kernel): padded q tile `qtile` of head h (its Q rows and scales), holding rows q0.. of its sequence
+// (the lengths and output rows are the sequence's, in the AttnParams the body gets); the sequence's keys start at
+// padded key row k_row0 of the head, and (FP16 PV) at token v_tok0 of V.
+struct CtaRows {
+  int qtile, q0, h, b;
+  int q_row0;  // the tile's first row in the quantized Q: q0 for a batch, qtile * kCtaQ for a pack
+  int64_t k_row0, v_tok0;
+};
+
+template <int D, bool CAUSAL, PvAccum PV, bool VARLEN = false>
+__device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& cta) {
   using Tile = MmaTile<D>;
   using W = WarpTile<D, PV>;
   constexpr int kThreads = Tile::kThreads, kCtaQ = Tile::kCtaQ, kCtaK = Tile::kCtaK, kMT = W::kMT;
@@ -34,10 +45,9 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
   const uint32_t sK0 = sQ + W::QTile::kBytes;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  // Causal: the longest CTAs (last query tiles) start first.
-  const int qtile = CAUSAL ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
-  const int h = blockIdx.y, b = blockIdx.z, hk = h / (p.hq / p.hkv);
-  const int q0 = qtile * kCtaQ;
+  const int qtile = cta.qtile;
+  const int h = cta.h, b = cta.b, hk = h / (p.hq / p.hkv);
+  const int q0 = cta.q0;
   const int warp_row0 = warp * Tile::kWarpQ;  // within the CTA
   const int diag = p.kv_len - p.qo_len;       // bottom-right causal: row i sees keys j <= i + diag
 
@@ -52,13 +62,13 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
 
   const int64_t bh = static_cast<int64_t>(b) * p.hq + h;
   const int64_t bhk = static_cast<int64_t>(b) * p.hkv + hk;
-  const char* gQ = reinterpret_cast<const char*>(p.q) + (bh * p.nq_pad + q0) * D;
-  const char* gK = reinterpret_cast<const char*>(p.k) + bhk * p.nk_pad * D;
+  const char* gQ = reinterpret_cast<const char*>(p.q) + (bh * p.nq_pad + cta.q_row0) * D;
+  const char* gK = reinterpret_cast<const char*>(p.k) + (bhk * p.nk_pad + cta.k_row0) * D;
   const char* gV;
   if constexpr (W::kFp8) {
-    gV = static_cast<const char*>(p.v) + bhk * D * p.nk_pad;
+    gV = static_cast<const char*>(p.v) + bhk * D * p.nk_pad + cta.k_row0;
   } else {
-    gV = static_cast<const char*>(p.v) + (b * p.v_sb + hk * p.v_sh) * 2;
+    gV = static_cast<const char*>(p.v) + (b * p.v_sb + hk * p.v_sh + cta.v_tok0 * p.v_sn) * 2;
   }
   auto load_kv = [&](int tile) {
     const uint32_t sK = sK0 + (tile % 2) * kStage, sV = sK + W::KTile::kBytes;
@@ -88,7 +98,7 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
   const float* qs_head = p.q_scale + bh * p.q_scales_per_head;
   const int qblock = qtile * Tile::kWarps + warp;
   const float q_scale = p.q_per_thread ? qs_head[qblock * 8 + g] : qs_head[qblock];
-  const float* ks_head = p.k_scale + bhk * p.k_scales_per_head;
+  const float* ks_head = p.k_scale + bhk * p.k_scales_per_head + cta.k_row0 / kCtaK * (p.k_per_thread ? 4 : 1);
 
   using OAcc = typename std::conditional<W::kOHalf, uint32_t[kMT][W::kNO][2], float[kMT][W::kNO][4]>::type;
   OAcc o;
@@ -189,26 +199,76 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int row = q0 + warp_row0 + mt * 16 + g + r * 8;
-      store_row<W::kNO, W::kFp8, W::kLByMma>(p, b, h, hk, row, t, m[mt][r], l[mt][r], of, r);
+      store_row<W::kNO, W::kFp8, W::kLByMma, VARLEN>(p, b, h, hk, row, t, m[mt][r], l[mt][r], of, r);
     }
   }
 }
 
-template <int D, bool CAUSAL, int PV>
-void launch_attn(const AttnParams& p, cudaStream_t stream) {
-  constexpr PvAccum kPv = static_cast<PvAccum>(PV);
-  using Tile = MmaTile<D>;
-  auto kernel = attn_kernel<D, CAUSAL, kPv>;
-  constexpr int smem = attn_smem_bytes<D, kPv>();
+template <int D, bool CAUSAL, PvAccum PV>
+__global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) attn_kernel(const __grid_constant__ AttnParams p) {
+  // Causal: the longest CTAs (last query tiles) start first.
+  const int qtile = CAUSAL ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
+  const int q0 = qtile * MmaTile<D>::kCtaQ;
+  attn_body<D, CAUSAL, PV>(p, CtaRows{qtile, q0, static_cast<int>(blockIdx.y), static_cast<int>(blockIdx.z), q0, 0, 0});
+}
+
+// Packed sequences: CTA (x, h) takes padded q tile x of head h (common/varlen.cuh); a tile between windows, or
+// past its sequence's rows, exits at once. The body sees the sequence as a batch of one: its lengths, its first
+// token's output rows (lse [Hq, total_q]: a head every p.lse_sh floats), its keys from its window on.
+template <int D, bool CAUSAL, PvAccum PV>
+__global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks)
+    attn_varlen_kernel(const __grid_constant__ AttnParams p) {
+  constexpr int kCtaQ = MmaTile<D>::kCtaQ;
+  static_assert(kVarlenTile % kCtaQ == 0 && kVarlenTile % MmaTile<D>::kCtaK == 0, "tiles must fit the windows");
+  const int qtile = CAUSAL ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
+  const int s = __ldg(p.q_tile_seq + qtile * kCtaQ / kVarlenTile);
+  if (s < 0) return;
+  const VarlenSeq sq = varlen_seq(p.cu_q, s, p.total_q);
+  const int q0 = qtile * kCtaQ - sq.tile0 * kVarlenTile;
+  if (q0 >= sq.len) return;
+  const VarlenSeq sk = varlen_seq(p.cu_k, s, p.total_k);
+  AttnParams ps = p;
+  ps.qo_len = sq.len;
+  ps.kv_len = sk.len;
+  ps.out = static_cast<char*>(p.out) + static_cast<int64_t>(sq.tok0) * p.o_sn * 2;  // fp16 / bf16 elements
+  ps.lse = p.lse ? p.lse + sq.tok0 : nullptr;
+  attn_body<D, CAUSAL, PV, true>(ps, CtaRows{qtile, q0, static_cast<int>(blockIdx.y), 0, qtile * kCtaQ,
+                                             static_cast<int64_t>(sk.tile0) * kVarlenTile, sk.tok0});
+}
+
+// Launches one of the attention kernels of (D, PV) with its shared memory.
+template <int D, PvAccum PV, typename Kernel>
+void launch_with_smem(Kernel kernel, dim3 grid, const AttnParams& p, cudaStream_t stream, const char* what) {
+  constexpr int smem = attn_smem_bytes<D, PV>();
   if (smem > 48 * 1024) {
     const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     SAGE_CHECK(err == cudaSuccess, "attention kernel needs ", smem, " bytes of shared memory: ",
                cudaGetErrorString(err));
   }
-  const dim3 grid((p.qo_len + Tile::kCtaQ - 1) / Tile::kCtaQ, p.hq, p.batch);
-  kernel<<<grid, Tile::kThreads, smem, stream>>>(p);
-  check_launch("sageattention mma attention");
+  kernel<<<grid, MmaTile<D>::kThreads, smem, stream>>>(p);
+  check_launch(what);
 }
+
+template <int D, bool CAUSAL, int PV>
+void launch_attn(const AttnParams& p, cudaStream_t stream) {
+  constexpr PvAccum kPv = static_cast<PvAccum>(PV);
+  const dim3 grid((p.qo_len + MmaTile<D>::kCtaQ - 1) / MmaTile<D>::kCtaQ, p.hq, p.batch);
+  launch_with_smem<D, kPv>(attn_kernel<D, CAUSAL, kPv>, grid, p, stream, "sageattention mma attention");
+}
+
+// Packed sequences: one CTA per padded q tile and head (p.nq_pad rows per head, batch 1).
+template <int D, bool CAUSAL, int PV>
+void launch_attn_varlen(const AttnParams& p, cudaStream_t stream) {
+  constexpr PvAccum kPv = static_cast<PvAccum>(PV);
+  const dim3 grid(p.nq_pad / MmaTile<D>::kCtaQ, p.hq, 1);
+  launch_with_smem<D, kPv>(attn_varlen_kernel<D, CAUSAL, kPv>, grid, p, stream,
+                           "sageattention mma attention (varlen)");
+}
+
+// One line per (head dim, accumulation policy) that packed sequences run: both causal variants.
+#define SAGE_MMA_INSTANTIATE_VARLEN(D, PV)                                                   \
+  template void launch_attn_varlen<D, false, static_cast<int>(PV)>(const AttnParams&, cudaStream_t); \
+  template void launch_attn_varlen<D, true, static_cast<int>(PV)>(const AttnParams&, cudaStream_t);
 
 // One line per (head dim, accumulation policy): both causal variants.
 #define SAGE_MMA_INSTANTIATE(D, PV)                                                   \

@@ -26,10 +26,19 @@ struct AttnParams {
   int q_scales_per_head, k_scales_per_head;
   float score_scale;      // sm_scale * log2(e): base-2 logits
   bool q_per_thread, k_per_thread, out_bf16;
+  // Packed sequences (attn_varlen_kernel; common/varlen.cuh): batch 1, the quantized Q/K (and FP8 V) hold every
+  // sequence in a window of padded 128-row tiles; FP16 V and out are the packs themselves.
+  const int* cu_q;        // [seqs + 1] token offsets in q / out
+  const int* cu_k;        // [seqs + 1] token offsets in k / v
+  const int* q_tile_seq;  // [nq_pad / 128] the sequence of each padded Q window tile, -1 for none
+  int total_q, total_k;   // tokens of the packs (cu values are clamped into [0, total])
+  int64_t lse_sh;         // lse [Hq, total_q]: the stride of a head
 };
 
 // Implemented by explicit instantiations in csrc/mma_fp16/attn_*.cu and csrc/mma_fp8/attn_*.cu.
 template <int D, bool CAUSAL, int PV>
 void launch_attn(const AttnParams& p, cudaStream_t stream);
+template <int D, bool CAUSAL, int PV>
+void launch_attn_varlen(const AttnParams& p, cudaStream_t stream);
 
 }  // namespace sage::mma

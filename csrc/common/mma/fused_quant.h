@@ -61,6 +61,51 @@ inline QkPlan plan_qk(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
   return p;
 }
 
+// A pack [total, heads, head_dim] as one batch (B, H, N, D) view; `op` names the caller in errors.
+inline Bhnd packed_view(const Tensor& x, const char* name, const char* op) {
+  check_cuda(x, name);
+  SAGE_CHECK(x.dim() == 3, op, ": ", name, " must be a packed [total_tokens, heads, head_dim] tensor, got ", x.dim(),
+             "-D");
+  SAGE_CHECK(x.stride(2) == 1, op, ": ", name, " must be contiguous in its last (head) dim; call .contiguous()");
+  return Bhnd{1, x.size(1), x.size(0), x.size(2), x.size(0) * x.stride(0), x.stride(1), x.stride(0)};
+}
+
+// plan_qk for packs of `seqs` sequences (common/varlen.cuh): Q and K quantized into padded window tiles, K's
+// statistics over the whole pack; the attention shape is a batch of one (qo_len / kv_len: the packs' tokens).
+inline QkPlan plan_qk_packed(const Tensor& q, const Tensor& k, const Tensor& v, int64_t seqs, bool per_thread,
+                             bool smooth_k, bool fp8_key_order, const char* op) {
+  SAGE_CHECK(k.get_device_index() == q.get_device_index() && v.get_device_index() == q.get_device_index(), op,
+             ": q, k and v must be on one device");
+  const Bhnd qs = packed_view(q, "q", op), ks = packed_view(k, "k", op), vs = packed_view(v, "v", op);
+  SAGE_CHECK(is_half_like(q.scalar_type()) && is_half_like(k.scalar_type()), op,
+             ": q and k must be float16 or bfloat16");
+  // Only the 16-byte-load kernels are compiled for packs (sageattn_varlen routes other inputs to its runs path).
+  SAGE_CHECK(rows_16b_aligned(q, qs) && rows_16b_aligned(k, ks) && rows_16b_aligned(v, vs), op,
+             ": q, k and v need a head dim that is a multiple of 8, strides of multiples of 8 elements and 16-byte "
+             "aligned data; call .contiguous() (and pad the head dim)");
+  SAGE_CHECK(vs.h == ks.h && vs.n == ks.n && vs.d == ks.d, op, ": v must have k's shape");
+  SAGE_CHECK(qs.d == ks.d && qs.d >= 1 && qs.d <= 256, op, ": q and k must share a head dim in [1, 256]");
+  SAGE_CHECK(seqs > 0 && seqs < (int64_t{1} << 24), op, ": cu_seqlens must hold 1 to 2^24 - 1 sequences");
+  SAGE_CHECK(qs.n > 0 && ks.n > 0 && qs.n < (int64_t{1} << 30) && ks.n < (int64_t{1} << 30), op,
+             ": packs need 1 to 2^30 - 1 tokens");
+  const int64_t d_pad = qs.d <= 64 ? 64 : qs.d <= 128 ? 128 : 256;
+  const int64_t rows_q = varlen_tiles(qs.n, seqs) * kVarlenTile, rows_k = varlen_tiles(ks.n, seqs) * kVarlenTile;
+  QkPlan p;
+  p.tile = host_tile(d_pad);
+  p.per_thread = per_thread;
+  p.smooth_k = smooth_k;
+  p.q = plan_quant_int8_view(qs, true, rows_q, true, p.tile.warp_q, per_thread ? 8 : 1, 1, d_pad,
+                             p.tile.cta_q);
+  const int64_t k_period = per_thread ? (fp8_key_order ? 16 : 8) : 1;
+  const int64_t k_stride = per_thread ? (fp8_key_order ? 4 : 2) : 1;
+  p.k = plan_quant_int8_view(ks, true, rows_k, true, p.tile.cta_k, k_period, k_stride, d_pad,
+                             p.tile.cta_k);
+  p.k_stats = plan_channel_stats_view(ks, true);
+  p.shape = AttnShape{1, qs.h, ks.h, p.q.args.n_pad, p.k.args.n_pad, d_pad, qs.n, ks.n, qs.d};
+  check_attn_shape(p.shape);
+  return p;
+}
+
 // Where the Q/K quantization writes.
 struct QkBuffers {
   int8_t* q_int8;
@@ -98,19 +143,24 @@ inline QkPieces take_qk_pieces(const QkPlan& p, int64_t other_partial_elems, Scr
   return at;
 }
 
-// Enqueues Q's quantization, then K's statistics (smooth K) and quantization, on `stream`.
-inline void launch_qk_quant(const QkPlan& p, const Tensor& q, const Tensor& k, const QkBuffers& b,
-                            cudaStream_t stream) {
+// Enqueues Q's quantization, then K's statistics (smooth K) and quantization, on `stream`. PACKED: a plan of
+// plan_qk_packed, `rows` = {q's, k's} (a template parameter, so that each op's file compiles only its own
+// quantization kernels).
+template <bool PACKED = false>
+void launch_qk_quant(const QkPlan& p, const Tensor& q, const Tensor& k, const QkBuffers& b, cudaStream_t stream,
+                     const VarlenRows* rows = nullptr) {
   SAGE_DISPATCH_HALF(q.scalar_type(), "q", [&] {
     const auto* qp = reinterpret_cast<const scalar_t*>(q.data_ptr());
-    launch_quant_int8<scalar_t, false>(p.q, qp, nullptr, b.q_int8, b.q_scale, stream);
+    launch_quant_int8<scalar_t, false, PACKED>(p.q, qp, nullptr, b.q_int8, b.q_scale, stream,
+                                               PACKED ? rows[0] : VarlenRows{});
   });
   SAGE_DISPATCH_HALF(k.scalar_type(), "k", [&] {
     const auto* kp = reinterpret_cast<const scalar_t*>(k.data_ptr());
     if (p.smooth_k) {
       launch_channel_stats(p.k_stats, kp, /*centered=*/false, b.stats_partial, b.k_mean, b.k_amax, stream);
     }
-    launch_quant_int8<scalar_t, false>(p.k, kp, b.k_mean, b.k_int8, b.k_scale, stream);
+    launch_quant_int8<scalar_t, false, PACKED>(p.k, kp, b.k_mean, b.k_int8, b.k_scale, stream,
+                                               PACKED ? rows[1] : VarlenRows{});
   });
 }
 

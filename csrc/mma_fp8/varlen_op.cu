@@ -1,0 +1,92 @@
+// sageattention::sageattn_mma_f8_varlen: sageattn_mma_f8 for packed sequences (cu_seqlens, never read on the
+// host): Q, K and V quantized into each sequence's window of padded tiles (common/varlen.cuh), the K and V
+// statistics over the pack, and one CTA per padded q tile and head. The build's default accumulation only
+// ("fp32+fp16" where compiled, else "fp32+fp32"): the others take sageattn_varlen's runs path.
+#include <cstdint>
+#include <tuple>
+
+#include "common/channel_stats_kernel.cuh"
+#include "common/dtype_dispatch.h"
+#include "common/mma/varlen_call.h"
+#include "common/quant_v_tile.cuh"
+#include "common/scratch_layout.h"
+#include "common/stable_op.h"
+#include "mma_fp8/f8_attn.h"
+
+namespace sage::mma {
+namespace {
+
+#if SAGE_FP8_F16_ACCUM
+constexpr PvAccum kVarlenAccum = PvAccum::kF8F32F16;
+#else
+constexpr PvAccum kVarlenAccum = PvAccum::kF8F32F32;
+#endif
+
+std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8_varlen(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q,
+                                                          Tensor cu_seqlens_k, bool is_causal, bool qk_per_thread,
+                                                          bool smooth_k, bool smooth_v, double sm_scale,
+                                                          double v_scale_max, bool return_lse) {
+  const char* op = "sageattn_mma_f8_varlen";
+  SAGE_CHECK(v_scale_max > 0.0 && v_scale_max <= kE4m3Max, "v_scale_max must be in (0, ", kE4m3Max, "], got ",
+             v_scale_max);
+  PackTables tables(q, cu_seqlens_q, cu_seqlens_k, op);
+  const QkPlan plan = plan_qk_packed(q, k, v, tables.seqs, qk_per_thread, smooth_k, /*fp8_key_order=*/true, op);
+  SAGE_CHECK(is_half_like(v.scalar_type()), op, ": v must be float16 or bfloat16");
+  const Bhnd vs = packed_view(v, "v", op);
+  const ChannelStatsPlan v_stats = plan_channel_stats_view(vs, true);  // aligned: checked by plan_qk_packed
+  const QuantVPlan v_quant = plan_quant_v_fp8_view(vs, true, plan.shape.nk_pad, plan.tile.cta_k, plan.shape.d_pad,
+                                                   kQuantVMaxDim, static_cast<float>(v_scale_max));
+  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
+  ScratchLayout layout;
+  const QkPieces pieces = take_qk_pieces(plan, v_stats.partial_elems(), layout);
+  const int64_t at_v8 = layout.take(v_quant.out_shape(), 1);
+  const int64_t at_vs = layout.take(v_quant.scale_shape(), sizeof(float));
+  const int64_t at_vm = layout.take(v_stats.stat_shape(), sizeof(float));
+  const int64_t at_va = layout.take(v_stats.stat_shape(), sizeof(float));
+  tables.take(plan, layout);
+  Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
+  Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);
+  char* base = static_cast<char*>(scratch.data_ptr());
+  const QkBuffers qk = pieces.in(base, plan, k_mean);
+  auto* v_fp8 = reinterpret_cast<uint8_t*>(base + at_v8);
+  auto* v_scale = reinterpret_cast<float*>(base + at_vs);
+  auto* v_mean = reinterpret_cast<float*>(base + at_vm);
+  auto* v_amax = reinterpret_cast<float*>(base + at_va);
+  const auto rows = tables.rows(base, plan);
+  AttnCall c = packed_attn_call(q, plan, qk, smooth_v ? v_mean : nullptr, rows, sm_scale, return_lse);
+  c.p.v = v_fp8;
+  c.p.v_scale = v_scale;
+
+  cudaStream_t stream = current_stream(q.get_device_index());
+  tables.launch(base, plan, stream);
+  launch_qk_quant<true>(plan, q, k, qk, stream, rows.data());
+  SAGE_DISPATCH_HALF(v.scalar_type(), "v", [&] {
+    const auto* vp = reinterpret_cast<const scalar_t*>(v.data_ptr());
+    launch_channel_stats(v_stats, vp, /*centered=*/smooth_v, qk.stats_partial, v_mean, v_amax, stream);
+    launch_quant_v_fp8_tile<scalar_t, NaturalTokenOrder, false, true>(vp, v_quant.args, v_quant.vec, v_amax,
+                                                                      smooth_v ? v_mean : nullptr, v_fp8, v_scale,
+                                                                      stream, rows[1]);
+    check_launch("quant_v_fp8 (varlen)");
+  });
+  dispatch_attn_varlen<static_cast<int>(kVarlenAccum)>(c, is_causal, stream);
+  return {c.out, c.lse, k_mean};
+}
+
+}  // namespace
+}  // namespace sage::mma
+
+STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
+  // Packed sequences: q [total_q, Hq, d], k / v [total_k, Hkv, d] float16/bfloat16, cu_seqlens_q / cu_seqlens_k
+  // int32 [S + 1] on the GPU (never read on the host). Each sequence attends to its own keys (causal: bottom-right
+  // aligned per sequence); the K and V statistics span the pack. The build's default accumulation (fp32+fp16 where
+  // compiled, else fp32+fp32; v_scale_max as sageattn_mma_f8 for it). out [1, total_q, Hq, d]; lse [1, Hq,
+  // total_q] (without the smooth-K correction) or [0]; k_mean [1, Hkv, d] (smooth_k) or [0, Hkv, d].
+  m.def(
+      "sageattn_mma_f8_varlen(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, "
+      "bool is_causal, bool qk_per_thread, bool smooth_k, bool smooth_v, float sm_scale, float v_scale_max, "
+      "bool return_lse) -> (Tensor out, Tensor lse, Tensor k_mean)");
+}
+
+STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {
+  m.impl("sageattn_mma_f8_varlen", TORCH_BOX(&sage::mma::sageattn_mma_f8_varlen));
+}
