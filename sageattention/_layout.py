@@ -56,6 +56,12 @@ class GroupSpec:
         return (i // self.block) * self.groups + (i % self.block % self.period) // self.stride
 
 
+def rows_16b_aligned(x: torch.Tensor) -> bool:
+    """Head dim a multiple of 8, strides (but the last) multiples of 8 elements and 16-byte aligned data: rows a
+    kernel loads 16 bytes at a time (stable_op.h's rows_16b_aligned for 16-bit tensors)."""
+    return x.shape[-1] % 8 == 0 and all(s % 8 == 0 for s in x.stride()[:-1]) and x.data_ptr() % 16 == 0
+
+
 def round_up(x: int, m: int) -> int:
     return (x + m - 1) // m * m
 

@@ -15,6 +15,8 @@ from typing import Callable
 
 import torch
 
+from sageattention._layout import rows_16b_aligned
+
 Result = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 # attend(q, k, v) on [n, L, H, D] batches (NHD) -> out, or (out, lse [n, H, L]) when lse was asked for
 Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Result]
@@ -72,6 +74,21 @@ def packed_attention(
         if lse is not None and run_lse is not None:
             lse[:, rows] = run_lse.transpose(0, 1).flatten(1, 2)
     return (out, lse) if lse is not None else out
+
+
+def packed_inputs_fit(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, options: dict[str, object],
+                      accums: tuple[object, ...], max_head_dim: int) -> bool:
+    """What every one-op varlen kernel needs: an accumulation it runs (`accums`, None: left open) and no dropout;
+    q and k of one dtype, q, k and v of one head dim (<= max_head_dim), k and v of one shape, whole K/V head groups, tokens in
+    both packs, and rows it loads 16 bytes at a time (the only loads compiled for packs)."""
+    if options.get("pv_accum_dtype") not in accums or options.get("dropout_p") not in (None, 0, 0.0):
+        return False
+    d = q.shape[-1]
+    if k.dtype != q.dtype or k.shape[-1] != d or v.shape[-1] != d or d > max_head_dim:
+        return False
+    if k.shape[:2] != v.shape[:2] or k.shape[1] == 0 or q.shape[1] % k.shape[1] != 0:
+        return False
+    return q.shape[0] > 0 and k.shape[0] > 0 and all(rows_16b_aligned(t) for t in (q, k, v))
 
 
 def device_offsets(cu: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -88,6 +88,15 @@ inline void launch_tile_seq(const int* cu_q, const int* cu_k, int64_t seqs, int6
   check_launch("sageattn varlen (tile table)");
 }
 
+// A pack [total, heads, head_dim] as one batch (B, H, N, D) view; `op` names the caller in errors.
+inline Bhnd packed_view(const Tensor& x, const char* name, const char* op) {
+  check_cuda(x, name);
+  SAGE_CHECK(x.dim() == 3, op, ": ", name, " must be a packed [total_tokens, heads, head_dim] tensor, got ", x.dim(),
+             "-D");
+  SAGE_CHECK(x.stride(2) == 1, op, ": ", name, " must be contiguous in its last (head) dim; call .contiguous()");
+  return Bhnd{1, x.size(1), x.size(0), x.size(2), x.size(0) * x.stride(0), x.stride(1), x.stride(0)};
+}
+
 // Checks one cu_seqlens tensor of a varlen op (its values stay unread on the host).
 inline void check_cu_seqlens(const Tensor& cu, const Tensor& q, const char* name, const char* op) {
   SAGE_CHECK(cu.is_cuda() && cu.get_device_index() == q.get_device_index(), op, ": ", name, " must be on q's GPU");

@@ -32,7 +32,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f16_varlen(Tensor q, Tensor k, T
   cudaStream_t stream = current_stream(q.get_device_index());
   tables.launch(base, plan, stream);
   launch_qk_quant<true>(plan, q, k, qk, stream, rows.data());
-  dispatch_attn_varlen<static_cast<int>(PvAccum::kF16F32)>(c, is_causal, stream);
+  dispatch_attn<static_cast<int>(PvAccum::kF16F32), true>(c, is_causal, stream);
   return {c.out, c.lse, k_mean};
 }
 

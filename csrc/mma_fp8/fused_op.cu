@@ -13,6 +13,7 @@
 #include "common/scratch_layout.h"
 #include "common/stable_op.h"
 #include "mma_fp8/f8_attn.h"
+#include "mma_fp8/v_fp8.h"
 
 namespace sage::mma {
 namespace {
@@ -27,42 +28,26 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8(Tensor q, Tensor k, Tensor v,
   const QkPlan plan = plan_qk(q, k, v, tensor_layout, qk_per_thread, smooth_k, /*fp8_key_order=*/true,
                               "sageattn_mma_f8");
   SAGE_CHECK(is_half_like(v.scalar_type()), "sageattn_mma_f8: v must be float16 or bfloat16");
-  // V as quant.quant_v_fp8 makes it: statistics (centered for smooth V), then e4m3 padded like K.
-  const ChannelStatsPlan v_stats = plan_channel_stats(v, tensor_layout, "v");
-  const QuantVPlan v_quant = plan_quant_v_fp8(v, tensor_layout, plan.tile.cta_k, plan.shape.d_pad, kQuantVMaxDim,
-                                              static_cast<float>(v_scale_max));
+  VFp8Pieces v_pieces(plan_channel_stats(v, tensor_layout, "v"),
+                      plan_quant_v_fp8(v, tensor_layout, plan.tile.cta_k, plan.shape.d_pad, kQuantVMaxDim,
+                                       static_cast<float>(v_scale_max)));
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
   ScratchLayout layout;
-  const QkPieces pieces = take_qk_pieces(plan, v_stats.partial_elems(), layout);
-  const int64_t at_v8 = layout.take(v_quant.out_shape(), 1);
-  const int64_t at_vs = layout.take(v_quant.scale_shape(), sizeof(float));
-  const int64_t at_vm = layout.take(v_stats.stat_shape(), sizeof(float));
-  const int64_t at_va = layout.take(v_stats.stat_shape(), sizeof(float));
+  const QkPieces pieces = take_qk_pieces(plan, v_pieces.stats.partial_elems(), layout);
+  v_pieces.take(layout);
   Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
   // k_mean is returned (the caller's LSE correction needs it), so it is a tensor of its own.
   Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);
   char* base = static_cast<char*>(scratch.data_ptr());
   const QkBuffers qk = pieces.in(base, plan, k_mean);
-  auto* v_fp8 = reinterpret_cast<uint8_t*>(base + at_v8);
-  auto* v_scale = reinterpret_cast<float*>(base + at_vs);
-  auto* v_mean = reinterpret_cast<float*>(base + at_vm);
-  auto* v_amax = reinterpret_cast<float*>(base + at_va);
-  AttnCall c = qk_attn_call(q, plan, qk, smooth_v ? v_mean : nullptr, tensor_layout, sm_scale, return_lse);
-  c.p.v = v_fp8;
-  c.p.v_scale = v_scale;
+  const VFp8Buffers vb = v_pieces.in(base);
+  AttnCall c = qk_attn_call(q, plan, qk, smooth_v ? vb.mean : nullptr, tensor_layout, sm_scale, return_lse);
+  c.p.v = vb.fp8;
+  c.p.v_scale = vb.scale;
 
   cudaStream_t stream = current_stream(q.get_device_index());
   launch_qk_quant(plan, q, k, qk, stream);
-  SAGE_DISPATCH_HALF(v.scalar_type(), "v", [&] {
-    const auto* vp = reinterpret_cast<const scalar_t*>(v.data_ptr());
-    launch_channel_stats(v_stats, vp, /*centered=*/smooth_v, qk.stats_partial, v_mean, v_amax, stream);
-    if (!v_quant.empty()) {
-      launch_quant_v_fp8_tile<scalar_t, NaturalTokenOrder, false>(vp, v_quant.args, v_quant.vec, v_amax,
-                                                                  smooth_v ? v_mean : nullptr, v_fp8, v_scale,
-                                                                  stream);
-      check_launch("quant_v_fp8");
-    }
-  });
+  launch_v_fp8(v_pieces, v, smooth_v, qk.stats_partial, vb, stream);
   if (!attn_is_empty(c)) launch_f8_attn(c, is_causal, pv_accum, stream);
   return {c.out, c.lse, k_mean};
 }

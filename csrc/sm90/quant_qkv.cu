@@ -139,15 +139,12 @@ struct Shapes {
   Bhnd q, k, v;
 };
 
-Shapes check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout,
-                    int64_t head_dim_padded, const char* op) {
-  check_cuda(q, "q");
-  check_cuda(k, "k");
-  check_cuda(v, "v");
+// The checks shared by batches and packs (views s of q, k, v: bhnd or packed_view).
+void check_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const Shapes& s, int64_t head_dim_padded,
+                  const char* op) {
   SAGE_CHECK(is_half_like(q.scalar_type()), "q must be float16 or bfloat16");
   SAGE_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
              "q, k and v must have the same dtype");
-  const Shapes s{bhnd(q, tensor_layout, "q"), bhnd(k, tensor_layout, "k"), bhnd(v, tensor_layout, "v")};
   SAGE_CHECK(s.k.b == s.q.b && s.v.b == s.q.b && s.k.d == s.q.d && s.v.d == s.q.d,
              "q, k and v must share batch and head dim");
   SAGE_CHECK(s.v.h == s.k.h && s.v.n == s.k.n, "k and v must have the same heads and length");
@@ -155,7 +152,38 @@ Shapes check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, int64_t t
              head_dim_padded);
   SAGE_CHECK(s.q.d <= head_dim_padded, "head dim ", s.q.d, " exceeds head_dim_padded ", head_dim_padded);
   SAGE_CHECK(s.k.n > 0 && s.q.n > 0, op, " needs at least one query and one key");
+}
+
+Shapes check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout,
+                    int64_t head_dim_padded, const char* op) {
+  check_cuda(q, "q");
+  check_cuda(k, "k");
+  check_cuda(v, "v");
+  const Shapes s{bhnd(q, tensor_layout, "q"), bhnd(k, tensor_layout, "k"), bhnd(v, tensor_layout, "v")};
+  check_shapes(q, k, v, s, head_dim_padded, op);
   return s;
+}
+
+// The plan of checked views s, padded to nq_pad / nk_pad rows per head, and its cluster shape; `seqs` as QkvPlan's.
+QkvPlan make_plan(const Shapes& s, int64_t nq_pad, int64_t nk_pad, int64_t seqs, bool qk_per_thread, bool smooth_k,
+                  bool smooth_v, int64_t head_dim_padded, int device, const char* op, const char* too_long_hint) {
+  QkvPlan p{};
+  p.q = s.q;
+  p.k = s.k;
+  p.v = s.v;
+  p.head_dim_padded = head_dim_padded;
+  p.nq_pad = nq_pad;
+  p.nk_pad = nk_pad;
+  p.seqs = seqs;
+  p.per_thread = qk_per_thread;
+  p.smooth_k = smooth_k;
+  p.smooth_v = smooth_v;
+  torch::stable::accelerator::DeviceGuard guard(device);  // the occupancy query asks q's GPU
+  const ClusterShape shape = shape_for_dim(p.nk_pad / kQkvRows, head_dim_padded, device);
+  SAGE_CHECK(shape.ctas > 0, op, ": ", p.k.n, " keys per head do not fit one thread-block cluster", too_long_hint);
+  p.ctas = shape.ctas;
+  p.per_cta = shape.per_cta;
+  return p;
 }
 
 bool quant_qkv_sm90_fits(int64_t kv_len, int64_t head_dim_padded, int64_t device) {
@@ -194,66 +222,23 @@ QkvResult quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bo
 QkvPlan plan_quant_qkv(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout, bool qk_per_thread,
                        bool smooth_k, bool smooth_v, int64_t head_dim_padded, const char* op) {
   const Shapes s = check_inputs(q, k, v, tensor_layout, head_dim_padded, op);
-  QkvPlan p{};
-  p.q = s.q;
-  p.k = s.k;
-  p.v = s.v;
-  p.head_dim_padded = head_dim_padded;
-  p.nq_pad = round_up(p.q.n, kQkvRows);
-  p.nk_pad = round_up(p.k.n, kQkvRows);
-  p.per_thread = qk_per_thread;
-  p.smooth_k = smooth_k;
-  p.smooth_v = smooth_v;
-  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());  // the occupancy query asks q's GPU
-  const ClusterShape shape = shape_for_dim(p.nk_pad / kQkvRows, head_dim_padded, q.get_device_index());
-  SAGE_CHECK(shape.ctas > 0, op, ": ", p.k.n, " keys per head do not fit one thread-block cluster; "
-             "check quant_qkv_sm90_fits first and use the separate quantization passes");
-  p.ctas = shape.ctas;
-  p.per_cta = shape.per_cta;
-  return p;
+  return make_plan(s, round_up(s.q.n, kQkvRows), round_up(s.k.n, kQkvRows), 0, qk_per_thread, smooth_k, smooth_v,
+                   head_dim_padded, q.get_device_index(), op,
+                   "; check quant_qkv_sm90_fits first and use the separate quantization passes");
 }
 
 QkvPlan plan_quant_qkv_varlen(const Tensor& q, const Tensor& k, const Tensor& v, int64_t seqs, bool qk_per_thread,
                               bool smooth_k, bool smooth_v, int64_t head_dim_padded, const char* op) {
-  auto packed = [op](const Tensor& x, const char* name) {
-    check_cuda(x, name);
-    SAGE_CHECK(x.dim() == 3, op, ": ", name, " must be a packed [total_tokens, heads, head_dim] tensor, got ", x.dim(),
-               "-D");
-    SAGE_CHECK(x.stride(2) == 1, op, ": ", name, " must be contiguous in its last (head) dim; call .contiguous()");
-    return Bhnd{1, x.size(1), x.size(0), x.size(2), x.size(0) * x.stride(0), x.stride(1), x.stride(0)};
-  };
   SAGE_CHECK(seqs > 0, op, ": cu_seqlens must hold at least one sequence (2 offsets)");
-  QkvPlan p{};
-  p.q = packed(q, "q");
-  p.k = packed(k, "k");
-  p.v = packed(v, "v");
-  SAGE_CHECK(is_half_like(q.scalar_type()), op, ": q must be float16 or bfloat16");
-  SAGE_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), op,
-             ": q, k and v must have the same dtype");
-  SAGE_CHECK(p.k.d == p.q.d && p.v.d == p.q.d, op, ": q, k and v must share the head dim");
-  SAGE_CHECK(p.v.h == p.k.h && p.v.n == p.k.n, op, ": k and v must have the same heads and tokens");
-  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
-             head_dim_padded);
-  SAGE_CHECK(p.q.d <= head_dim_padded, "head dim ", p.q.d, " exceeds head_dim_padded ", head_dim_padded);
-  SAGE_CHECK(p.q.n < (int64_t{1} << 30) && p.k.n < (int64_t{1} << 30) && seqs < (int64_t{1} << 24), op,
+  const Shapes s{packed_view(q, "q", op), packed_view(k, "k", op), packed_view(v, "v", op)};
+  check_shapes(q, k, v, s, head_dim_padded, op);
+  SAGE_CHECK(s.q.n < (int64_t{1} << 30) && s.k.n < (int64_t{1} << 30) && seqs < (int64_t{1} << 24), op,
              ": packs of 2^30 tokens or 2^24 sequences and more are not supported");
-  SAGE_CHECK(p.q.n > 0 && p.k.n > 0, op, " needs at least one query and one key");
-  SAGE_CHECK(rows_16b_aligned(q, p.q) && rows_16b_aligned(k, p.k) && rows_16b_aligned(v, p.v), op,
+  SAGE_CHECK(rows_16b_aligned(q, s.q) && rows_16b_aligned(k, s.k) && rows_16b_aligned(v, s.v), op,
              ": q, k and v need a head dim that is a multiple of 8, strides of multiples of 8 elements and 16-byte "
              "aligned data; call .contiguous() (and pad the head dim)");
-  p.head_dim_padded = head_dim_padded;
-  p.seqs = seqs;
-  p.nq_pad = varlen_tiles(p.q.n, seqs) * kQkvRows;
-  p.nk_pad = varlen_tiles(p.k.n, seqs) * kQkvRows;
-  p.per_thread = qk_per_thread;
-  p.smooth_k = smooth_k;
-  p.smooth_v = smooth_v;
-  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
-  const ClusterShape shape = shape_for_dim(p.nk_pad / kQkvRows, head_dim_padded, q.get_device_index());
-  SAGE_CHECK(shape.ctas > 0, op, ": ", p.k.n, " keys per head do not fit one thread-block cluster");
-  p.ctas = shape.ctas;
-  p.per_cta = shape.per_cta;
-  return p;
+  return make_plan(s, varlen_tiles(s.q.n, seqs) * kQkvRows, varlen_tiles(s.k.n, seqs) * kQkvRows, seqs, qk_per_thread,
+                   smooth_k, smooth_v, head_dim_padded, q.get_device_index(), op, "");
 }
 
 void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const Tensor& v, const QkvOutputs& out,

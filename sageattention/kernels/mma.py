@@ -34,10 +34,11 @@ from sageattention._layout import (
     layout_code,
     padded_head_dim,
     round_up,
+    rows_16b_aligned,
     to_hnd,
 )
 from sageattention._ops import _bhnd, register_family_fakes
-from sageattention._varlen import device_offsets, packed_lse
+from sageattention._varlen import device_offsets, packed_inputs_fit, packed_lse
 
 # Padded head dim -> (WARP_Q, CTA_Q); mirrors MmaTile<D> in csrc/common/mma/tile.cuh (the C++ op
 # checks the scale-tensor sizes, so a mismatch is an error, never wrong output).
@@ -99,12 +100,6 @@ class Prepared:
     k_per_thread: bool
 
 
-def _rows_16b(v: torch.Tensor) -> bool:
-    """Head dim a multiple of 8 and 16-byte aligned rows: an fp16 V the FP16-PV kernel reads as it is, and the
-    only inputs the varlen ops' quantization kernels are compiled for."""
-    return v.shape[-1] % 8 == 0 and all(s % 8 == 0 for s in v.stride()[:-1]) and v.data_ptr() % 16 == 0
-
-
 def _fp16_v(v: torch.Tensor, tensor_layout: str, smooth_v: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """V as the FP16-PV kernel reads it: fp16, head dim a multiple of 8, 16-byte aligned rows."""
     v_mean = None
@@ -114,7 +109,7 @@ def _fp16_v(v: torch.Tensor, tensor_layout: str, smooth_v: bool) -> tuple[torch.
         v = from_hnd(vh, tensor_layout)
     elif v.dtype != torch.float16:
         v = v.to(torch.float16)
-    if not _rows_16b(v):
+    if not rows_16b_aligned(v):
         d = v.shape[-1]
         vh = F.pad(to_hnd(v, tensor_layout), (0, round_up(d, 8) - d)).contiguous()
         v = from_hnd(vh, tensor_layout)
@@ -195,7 +190,7 @@ def _fused_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fp8_pv: bo
         return False
     if fp8_pv:
         return v.dtype in _HALF
-    return v.dtype == torch.float16 and not smooth_v and _rows_16b(v)
+    return v.dtype == torch.float16 and not smooth_v and rows_16b_aligned(v)
 
 
 @functools.cache
@@ -257,22 +252,13 @@ def varlen_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, options: d
     """Whether sageattn_varlen's packed call can run as one sageattn_mma_f16_varlen / _f8_varlen op: fp16 / bf16,
     head dims up to 256 shared by q, k and v, whole K/V head groups, the family's default accumulation, no
     dropout; FP16 PV also needs a V the kernel reads as it is (fp16, 16-byte rows) and no smooth V."""
-    if not _has_varlen_op(fp8_pv):  # a module built before the op existed
+    if not _has_varlen_op(fp8_pv) or q.dtype not in _HALF:  # no op: a module built before it existed
         return False
-    if options.get("pv_accum_dtype") not in (None, varlen_accum(fp8_pv)):
-        return False
-    if options.get("dropout_p") not in (None, 0, 0.0):
-        return False
-    d = q.shape[-1]
-    if q.dtype not in _HALF or k.dtype != q.dtype or k.shape[-1] != d or v.shape[-1] != d or d > 256:
-        return False
-    if k.shape[:2] != v.shape[:2] or k.shape[1] == 0 or q.shape[1] % k.shape[1] != 0 or q.shape[0] == 0 or k.shape[0] == 0:
-        return False
-    if not all(_rows_16b(t) for t in (q, k, v)):  # 16-byte rows: the only loads compiled for packs
+    if not packed_inputs_fit(q, k, v, options, (None, varlen_accum(fp8_pv)), 256):
         return False
     if fp8_pv:
         return v.dtype in _HALF
-    return v.dtype == torch.float16 and not options.get("smooth_v") and _rows_16b(v)
+    return v.dtype == torch.float16 and not options.get("smooth_v")
 
 
 def varlen_mma(

@@ -15,7 +15,7 @@ import torch
 from sageattention import _lib, quant
 from sageattention._layout import GroupSpec, layout_code, round_up, seq_len, to_hnd
 from sageattention._ops import _bhnd, register_family_fakes, v_fp8_fake
-from sageattention._varlen import device_offsets, packed_lse
+from sageattention._varlen import device_offsets, packed_inputs_fit, packed_lse
 
 CTA_Q = 128  # query rows per CTA (two consumer warpgroups of 64)
 CTA_K = 128  # keys per K quantization block (K and V are padded to it; kv_block is the softmax step)
@@ -173,11 +173,6 @@ def qk_int8_pv_fp8_sm90(
     return out, lse
 
 
-def _rows_16b(x: torch.Tensor) -> bool:
-    """Rows the varlen kernels load 16 bytes at a time: head dim and strides multiples of 8, 16-byte aligned data."""
-    return x.shape[-1] % 8 == 0 and all(s % 8 == 0 for s in x.stride()[:-1]) and x.data_ptr() % 16 == 0
-
-
 @functools.cache
 def _has_varlen_op() -> bool:
     return hasattr(torch.ops.sageattention, "sageattn_sm90_varlen")  # False for a module built before the op
@@ -187,14 +182,7 @@ def varlen_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, options: d
     """Whether sageattn_varlen's packed call can run as one sageattn_sm90_varlen op: head dims up to 128 shared by
     q, k and v, whole K/V head groups, and options the single-level kernel models (pv_accum_dtype open or "fp32",
     no dropout)."""
-    if not _has_varlen_op():
-        return False
-    if options.get("pv_accum_dtype") not in (None, "fp32") or options.get("dropout_p") not in (None, 0, 0.0):
-        return False
-    d = q.shape[-1]
-    same_kind = k.dtype == q.dtype and v.dtype == q.dtype and k.shape[:2] == v.shape[:2]
-    return (same_kind and d <= 128 and all(_rows_16b(t) for t in (q, k, v)) and k.shape[-1] == d and v.shape[-1] == d and k.shape[1] > 0 and q.shape[1] % k.shape[1] == 0
-            and q.shape[0] > 0 and k.shape[0] > 0)
+    return _has_varlen_op() and v.dtype == q.dtype and packed_inputs_fit(q, k, v, options, (None, "fp32"), 128)
 
 
 def varlen_sm90(

@@ -155,28 +155,19 @@ inline AttnCall prepare_attn(const Tensor& q, const Tensor& k, const Tensor& q_s
                         return_lse);
 }
 
-// Calls launch_attn<D, causal, PV> for the runtime head dim and causal flag.
-template <int PV>
+// Calls launch_attn<D, causal, PV> (VARLEN: launch_attn_varlen, a pack's call) for the runtime head dim and
+// causal flag.
+template <int PV, bool VARLEN = false>
 void dispatch_attn(const AttnCall& c, bool causal, cudaStream_t stream) {
   auto go = [&](auto d_tag) {
     constexpr int D = decltype(d_tag)::value;
-    if (causal) launch_attn<D, true, PV>(c.p, stream);
-    else launch_attn<D, false, PV>(c.p, stream);
-  };
-  switch (c.d_pad) {
-    case 64: go(std::integral_constant<int, 64>{}); break;
-    case 128: go(std::integral_constant<int, 128>{}); break;
-    default: go(std::integral_constant<int, 256>{}); break;
-  }
-}
-
-// Calls launch_attn_varlen<D, causal, PV> for the runtime head dim and causal flag.
-template <int PV>
-void dispatch_attn_varlen(const AttnCall& c, bool causal, cudaStream_t stream) {
-  auto go = [&](auto d_tag) {
-    constexpr int D = decltype(d_tag)::value;
-    if (causal) launch_attn_varlen<D, true, PV>(c.p, stream);
-    else launch_attn_varlen<D, false, PV>(c.p, stream);
+    auto launch = [&](auto causal_tag) {
+      constexpr bool C = decltype(causal_tag)::value;
+      if constexpr (VARLEN) launch_attn_varlen<D, C, PV>(c.p, stream);
+      else launch_attn<D, C, PV>(c.p, stream);
+    };
+    if (causal) launch(std::true_type{});
+    else launch(std::false_type{});
   };
   switch (c.d_pad) {
     case 64: go(std::integral_constant<int, 64>{}); break;

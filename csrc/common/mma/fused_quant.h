@@ -29,81 +29,68 @@ struct QkPlan {
   std::array<int64_t, 3> k_mean_shape() const { return {smooth_k ? shape.batch : 0, shape.hkv, shape.head_dim}; }
 };
 
-// Checks q, k and v (v: k's shape; its dtype and alignment are the family's to check) and plans the Q/K
-// quantization with the scale groups of q_spec / k_spec in kernels/mma.py: Q in blocks of WARP_Q rows
-// padded to CTA_Q, 8 groups per block per thread (a lane owns rows g, g+8); K in blocks of 64 keys, 4 groups
-// per block per thread: keys 2t, 2t+1 of every 8 (FP16 PV) or 4t..4t+3 of every 16 (fp8_key_order).
-inline QkPlan plan_qk(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout, bool per_thread,
-                      bool smooth_k, bool fp8_key_order, const char* op) {
-  check_cuda(q, "q");
-  check_cuda(k, "k");
-  check_cuda(v, "v");
+// The checks shared by batches and packs, on the (B, H, N, D) views qs, ks, vs of q, k, v (v: k's shape; its dtype
+// and alignment are the family's to check).
+inline void check_qkv_views(const Tensor& q, const Tensor& k, const Tensor& v, const Bhnd& qs, const Bhnd& ks,
+                            const Bhnd& vs, const char* op) {
   SAGE_CHECK(k.get_device_index() == q.get_device_index() && v.get_device_index() == q.get_device_index(), op,
              ": q, k and v must be on one device");
   SAGE_CHECK(is_half_like(q.scalar_type()) && is_half_like(k.scalar_type()), op,
              ": q and k must be float16 or bfloat16");
-  const Bhnd qs = bhnd(q, tensor_layout, "q"), ks = bhnd(k, tensor_layout, "k"), vs = bhnd(v, tensor_layout, "v");
   SAGE_CHECK(vs.b == ks.b && vs.h == ks.h && vs.n == ks.n && vs.d == ks.d, op, ": v must have k's shape");
   SAGE_CHECK(qs.b == ks.b && qs.d == ks.d, op, ": q and k must have the same batch size and head dim");
   SAGE_CHECK(qs.d >= 1 && qs.d <= 256, op, ": head dim must be in [1, 256], got ", qs.d);
+}
+
+// The Q/K quantization plans of checked views with the scale groups of q_spec / k_spec in kernels/mma.py: Q in
+// blocks of WARP_Q rows padded to CTA_Q, 8 groups per block per thread (a lane owns rows g, g+8); K in blocks of 64
+// keys, 4 groups per block per thread: keys 2t, 2t+1 of every 8 (FP16 PV) or 4t..4t+3 of every 16
+// (fp8_key_order). rows_q / rows_k rows per head are padded (a batch: its lengths; a pack: its window tiles, where
+// `packed` keeps each CTA tile inside one window).
+inline QkPlan plan_qk_views(const Bhnd& qs, const Bhnd& ks, bool q_vec, bool k_vec, int64_t rows_q, int64_t rows_k,
+                            bool packed, bool per_thread, bool smooth_k, bool fp8_key_order) {
   const int64_t d_pad = qs.d <= 64 ? 64 : qs.d <= 128 ? 128 : 256;  // kernels/mma.py padded_head_dim
   QkPlan p;
   p.tile = host_tile(d_pad);
   p.per_thread = per_thread;
   p.smooth_k = smooth_k;
-  p.q = plan_quant_int8(q, tensor_layout, p.tile.warp_q, per_thread ? 8 : 1, 1, d_pad, p.tile.cta_q, "q");
+  p.q = plan_quant_int8_view(qs, q_vec, rows_q, packed, p.tile.warp_q, per_thread ? 8 : 1, 1, d_pad, p.tile.cta_q);
   const int64_t k_period = per_thread ? (fp8_key_order ? 16 : 8) : 1;
   const int64_t k_stride = per_thread ? (fp8_key_order ? 4 : 2) : 1;
-  p.k = plan_quant_int8(k, tensor_layout, p.tile.cta_k, k_period, k_stride, d_pad, p.tile.cta_k, "k");
-  p.k_stats = plan_channel_stats(k, tensor_layout, "k");
+  p.k = plan_quant_int8_view(ks, k_vec, rows_k, packed, p.tile.cta_k, k_period, k_stride, d_pad, p.tile.cta_k);
+  p.k_stats = plan_channel_stats_view(ks, k_vec);
   p.shape = AttnShape{qs.b, qs.h, ks.h, p.q.args.n_pad, p.k.args.n_pad, d_pad, qs.n, ks.n, qs.d};
   check_attn_shape(p.shape);
   return p;
 }
 
-// A pack [total, heads, head_dim] as one batch (B, H, N, D) view; `op` names the caller in errors.
-inline Bhnd packed_view(const Tensor& x, const char* name, const char* op) {
-  check_cuda(x, name);
-  SAGE_CHECK(x.dim() == 3, op, ": ", name, " must be a packed [total_tokens, heads, head_dim] tensor, got ", x.dim(),
-             "-D");
-  SAGE_CHECK(x.stride(2) == 1, op, ": ", name, " must be contiguous in its last (head) dim; call .contiguous()");
-  return Bhnd{1, x.size(1), x.size(0), x.size(2), x.size(0) * x.stride(0), x.stride(1), x.stride(0)};
+// Checks q, k and v in tensor_layout and plans their Q/K quantization (plan_qk_views).
+inline QkPlan plan_qk(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout, bool per_thread,
+                      bool smooth_k, bool fp8_key_order, const char* op) {
+  check_cuda(q, "q");
+  check_cuda(k, "k");
+  check_cuda(v, "v");
+  const Bhnd qs = bhnd(q, tensor_layout, "q"), ks = bhnd(k, tensor_layout, "k"), vs = bhnd(v, tensor_layout, "v");
+  check_qkv_views(q, k, v, qs, ks, vs, op);
+  return plan_qk_views(qs, ks, rows_16b_aligned(q, qs), rows_16b_aligned(k, ks), qs.n, ks.n, false, per_thread,
+                       smooth_k, fp8_key_order);
 }
 
 // plan_qk for packs of `seqs` sequences (common/varlen.cuh): Q and K quantized into padded window tiles, K's
 // statistics over the whole pack; the attention shape is a batch of one (qo_len / kv_len: the packs' tokens).
 inline QkPlan plan_qk_packed(const Tensor& q, const Tensor& k, const Tensor& v, int64_t seqs, bool per_thread,
                              bool smooth_k, bool fp8_key_order, const char* op) {
-  SAGE_CHECK(k.get_device_index() == q.get_device_index() && v.get_device_index() == q.get_device_index(), op,
-             ": q, k and v must be on one device");
   const Bhnd qs = packed_view(q, "q", op), ks = packed_view(k, "k", op), vs = packed_view(v, "v", op);
-  SAGE_CHECK(is_half_like(q.scalar_type()) && is_half_like(k.scalar_type()), op,
-             ": q and k must be float16 or bfloat16");
+  check_qkv_views(q, k, v, qs, ks, vs, op);
   // Only the 16-byte-load kernels are compiled for packs (sageattn_varlen routes other inputs to its runs path).
   SAGE_CHECK(rows_16b_aligned(q, qs) && rows_16b_aligned(k, ks) && rows_16b_aligned(v, vs), op,
              ": q, k and v need a head dim that is a multiple of 8, strides of multiples of 8 elements and 16-byte "
              "aligned data; call .contiguous() (and pad the head dim)");
-  SAGE_CHECK(vs.h == ks.h && vs.n == ks.n && vs.d == ks.d, op, ": v must have k's shape");
-  SAGE_CHECK(qs.d == ks.d && qs.d >= 1 && qs.d <= 256, op, ": q and k must share a head dim in [1, 256]");
   SAGE_CHECK(seqs > 0 && seqs < (int64_t{1} << 24), op, ": cu_seqlens must hold 1 to 2^24 - 1 sequences");
   SAGE_CHECK(qs.n > 0 && ks.n > 0 && qs.n < (int64_t{1} << 30) && ks.n < (int64_t{1} << 30), op,
              ": packs need 1 to 2^30 - 1 tokens");
-  const int64_t d_pad = qs.d <= 64 ? 64 : qs.d <= 128 ? 128 : 256;
-  const int64_t rows_q = varlen_tiles(qs.n, seqs) * kVarlenTile, rows_k = varlen_tiles(ks.n, seqs) * kVarlenTile;
-  QkPlan p;
-  p.tile = host_tile(d_pad);
-  p.per_thread = per_thread;
-  p.smooth_k = smooth_k;
-  p.q = plan_quant_int8_view(qs, true, rows_q, true, p.tile.warp_q, per_thread ? 8 : 1, 1, d_pad,
-                             p.tile.cta_q);
-  const int64_t k_period = per_thread ? (fp8_key_order ? 16 : 8) : 1;
-  const int64_t k_stride = per_thread ? (fp8_key_order ? 4 : 2) : 1;
-  p.k = plan_quant_int8_view(ks, true, rows_k, true, p.tile.cta_k, k_period, k_stride, d_pad,
-                             p.tile.cta_k);
-  p.k_stats = plan_channel_stats_view(ks, true);
-  p.shape = AttnShape{1, qs.h, ks.h, p.q.args.n_pad, p.k.args.n_pad, d_pad, qs.n, ks.n, qs.d};
-  check_attn_shape(p.shape);
-  return p;
+  return plan_qk_views(qs, ks, true, true, varlen_tiles(qs.n, seqs) * kVarlenTile,
+                       varlen_tiles(ks.n, seqs) * kVarlenTile, true, per_thread, smooth_k, fp8_key_order);
 }
 
 // Where the Q/K quantization writes.
