@@ -1,7 +1,7 @@
 """Small-shape sweep over the sm90 attention kernel's variants, for compute-sanitizer:
 compute-sanitizer --tool memcheck --error-exitcode 9 python bench/sm90_sanitize_sweep.py
 
-Both accumulations, causal and not, D64/D128, GQA, qo_len != kv_len, fp16 and bf16; each shape on the default grid
+Both accumulations (D256: single level only), causal and not, D64/D128/D256, GQA, qo_len != kv_len, fp16 and bf16; each shape on the default grid
 and on a few CTAs (SAGEATTENTION_SM90_CTAS=3: one 2-CTA cluster or three CTAs walking many work items), so the ring
 and Q-slot phases, the cluster hand-over and the end-of-walk paths all run. --quick: one call per kernel (racecheck).
 """
@@ -26,6 +26,9 @@ SHAPES = [
     (128, False, 1000, 257, 4, 2, torch.float16),
     (128, False, 129, 129, 2, 2, torch.bfloat16),
     (64, True, 300, 900, 4, 2, torch.float16),
+    (256, False, 500, 333, 4, 2, torch.bfloat16),
+    (256, True, 300, 700, 4, 2, torch.float16),
+    (200, True, 257, 257, 2, 1, torch.float16),
 ]
 
 
@@ -41,7 +44,7 @@ def main() -> None:
         for d, causal, qo, kv, hq, hkv, dtype in SHAPES:
             q = torch.randn(2, hq, qo, d, device="cuda", dtype=dtype)
             k, v = (torch.randn(2, hkv, kv, d, device="cuda", dtype=dtype) for _ in range(2))
-            for acc in ("fp32",) if args.quick else ("fp32", "fp32+fp32"):
+            for acc in ("fp32",) if args.quick or d > 128 else ("fp32", "fp32+fp32"):
                 out, _ = sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout="HND", is_causal=causal,
                                                   qk_quant_gran="per_thread", sm_scale=1 / math.sqrt(d),
                                                   pv_accum_dtype=acc, smooth_k=True, smooth_v=calls % 2 == 1,

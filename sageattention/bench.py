@@ -123,8 +123,9 @@ for _name, (_fam, _fp8, _acc) in MMA_VARIANTS.items():
              description=f"{_name} pv_accum={_acc}, pre-quantized inputs")
 
 
-# Hopper wgmma kernel (csrc/sm90): pv_accum "fp32+fp32" (two-level), end to end and pre-quantized.
-def _sm90(kernel_only: bool) -> Callable[..., Callable[[], object]]:
+# Hopper wgmma kernel (csrc/sm90), end to end and pre-quantized: pv_accum "fp32+fp32" (two-level) and "fp32"
+# (single level: sageattn's default on sm_90, and the only one at head dim 256).
+def _sm90(kernel_only: bool, accum: str) -> Callable[..., Callable[[], object]]:
     def make(q, k, v, causal, layout):
         from sageattention import _lib
         from sageattention.kernels import sm90
@@ -133,24 +134,29 @@ def _sm90(kernel_only: bool) -> Callable[..., Callable[[], object]]:
             raise Unavailable("the wgmma kernel needs sm_90")
         if not _lib.load("sm90"):
             raise Unavailable(_lib.error("sm90") or "sm90 not built")
+        try:
+            sm90.kv_block(q.shape[-1], accum)
+        except NotImplementedError as exc:
+            raise Unavailable(str(exc)) from exc
         sm_scale = 1.0 / math.sqrt(q.shape[-1])
         if not kernel_only:
             return lambda: sm90.qk_int8_pv_fp8_sm90(
                 q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran="per_thread", sm_scale=sm_scale,
-                pv_accum_dtype="fp32+fp32", smooth_k=True, smooth_v=False, return_lse=False)
+                pv_accum_dtype=accum, smooth_k=True, smooth_v=False, return_lse=False)
         ops = sm90.quantize(q, k, v, layout, "per_thread", True, False)
         kv_len = k.shape[2] if layout == "HND" else k.shape[1]
         code = 0 if layout == "HND" else 1
         return lambda: torch.ops.sageattention.qk_int8_pv_fp8_sm90(
             q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None,
-            code, kv_len, causal, True, sm_scale, False, True)
+            code, kv_len, causal, True, sm_scale, False, accum == "fp32+fp32")
 
     return make
 
 
-register("sage_fp8_sm90", _sm90(False), description="sm90 wgmma kernel pv_accum=fp32+fp32, end to end")
-register("sage_fp8_sm90_kernel", _sm90(True), kernel_only=True,
-         description="sm90 wgmma kernel pv_accum=fp32+fp32, pre-quantized inputs")
+for _name, _acc in (("sage_fp8_sm90", "fp32+fp32"), ("sage_fp8_sm90_fp32", "fp32")):
+    register(_name, _sm90(False, _acc), description=f"sm90 wgmma kernel pv_accum={_acc}, end to end")
+    register(_name + "_kernel", _sm90(True, _acc), kernel_only=True,
+             description=f"sm90 wgmma kernel pv_accum={_acc}, pre-quantized inputs")
 
 
 # --- timing and reporting -----------------------------------------------------------------------

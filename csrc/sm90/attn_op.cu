@@ -38,6 +38,10 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   return fn;
 }
 
+constexpr const char* kNoTwoLevel256 =
+    "the sm90 kernel runs head dim 256 with pv_accum_dtype=\"fp32\" only (a second fp32 accumulator of 256 columns "
+    "does not fit in registers); pass pv_accum_dtype=\"fp32\"";
+
 // A 2-D byte tensor map: `rows` rows of `inner` bytes, `row_stride` bytes apart; box inner x rows.
 CUtensorMap byte_map(const void* base, uint64_t inner, uint64_t rows, uint64_t row_stride, uint32_t box_inner,
                      uint32_t box_rows, CUtensorMapSwizzle swizzle) {
@@ -77,8 +81,9 @@ template <int D, typename OutT, bool kTwoLevel>
 void launch_config(bool causal, const OperandMaps& m, const AttnParams& p, int sm_count, bool persistent,
                    cudaStream_t stream) {
   using T = TileTraits<D, kTwoLevel>;
-  const CUtensorMap tq = byte_map(m.q, D, m.bhq * m.nq_pad, D, D, kCtaQ, swizzle_for(D));
-  const CUtensorMap tk = byte_map(m.k, D, m.bhk * m.nk_pad, D, D, T::kStepKeys, swizzle_for(D));
+  constexpr int kBox = T::kQKRowBytes;  // D256: two boxes per row (TileTraits::kQKBoxes)
+  const CUtensorMap tq = byte_map(m.q, D, m.bhq * m.nq_pad, D, kBox, kCtaQ, swizzle_for(kBox));
+  const CUtensorMap tk = byte_map(m.k, D, m.bhk * m.nk_pad, D, kBox, T::kStepKeys, swizzle_for(kBox));
   const CUtensorMap tv = byte_map(m.v, m.nk_pad, m.bhk * D, m.nk_pad, T::kVBoxKeys, D, swizzle_for(T::kVBoxKeys));
   if (causal) launch_attn<D, true, OutT, kTwoLevel>(tq, tk, tv, p, sm_count, persistent, stream);
   else launch_attn<D, false, OutT, kTwoLevel>(tq, tk, tv, p, sm_count, persistent, stream);
@@ -87,8 +92,12 @@ void launch_config(bool causal, const OperandMaps& m, const AttnParams& p, int s
 template <int D, typename OutT>
 void dispatch(bool causal, bool two_level, const OperandMaps& m, const AttnParams& p, int sm_count, bool persistent,
               cudaStream_t stream) {
-  if (two_level) launch_config<D, OutT, true>(causal, m, p, sm_count, persistent, stream);
-  else launch_config<D, OutT, false>(causal, m, p, sm_count, persistent, stream);
+  if constexpr (D == 256) {  // no two-level kernel (TileTraits): checked by the caller
+    launch_config<D, OutT, false>(causal, m, p, sm_count, persistent, stream);
+  } else {
+    if (two_level) launch_config<D, OutT, true>(causal, m, p, sm_count, persistent, stream);
+    else launch_config<D, OutT, false>(causal, m, p, sm_count, persistent, stream);
+  }
 }
 
 // The parameters both launches fill alike: the operands' scales, the sizes, and the work queue's counter (cleared
@@ -150,7 +159,7 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   check_tensor(v_scale, ScalarType::Float, 3, "v_scale");
   const int64_t B = q_int8.size(0), hq = q_int8.size(1), nq_pad = q_int8.size(2), dp = q_int8.size(3);
   const int64_t hkv = k_int8.size(1), nk_pad = k_int8.size(2);
-  SAGE_CHECK(dp == 64 || dp == 128, "the sm90 kernel runs head dims padded to 64 or 128, got ", dp);
+  SAGE_CHECK(dp == 64 || dp == 128 || dp == 256, "the sm90 kernel runs head dims padded to 64, 128 or 256, got ", dp);
   SAGE_CHECK(B == s.b && hq == s.h && nq_pad >= s.n && nq_pad % kCtaQ == 0 && s.d <= dp,
              "q_int8 must be [B, Hq, Nq padded to ", kCtaQ, ", D_pad] for q");
   SAGE_CHECK(k_int8.size(0) == B && hkv > 0 && hq % hkv == 0 && k_int8.size(3) == dp && nk_pad % kCtaK == 0 &&
@@ -181,8 +190,10 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
 }
 
 int64_t sm90_kv_block(int64_t head_dim_padded, bool two_level) {
-  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
-             head_dim_padded);
+  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128 || head_dim_padded == 256,
+             "head_dim_padded must be 64, 128 or 256, got ", head_dim_padded);
+  SAGE_CHECK(!(head_dim_padded == 256 && two_level), kNoTwoLevel256);
+  if (head_dim_padded == 256) return TileTraits<256, false>::kStepKeys;
   if (head_dim_padded == 128) return two_level ? TileTraits<128, true>::kStepKeys : TileTraits<128, false>::kStepKeys;
   return two_level ? TileTraits<64, true>::kStepKeys : TileTraits<64, false>::kStepKeys;
 }
@@ -228,7 +239,11 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
   const OperandMaps maps{ops.q_int8, ops.k_int8, ops.v_fp8, B * hq, B * hkv, nq_pad, nk_pad};
   cudaStream_t stream = current_stream(q.get_device_index());
   const bool half = q.scalar_type() == ScalarType::Half;
-  if (ops.head_dim_padded == 128) {
+  if (ops.head_dim_padded == 256) {
+    SAGE_CHECK(!two_level, kNoTwoLevel256);
+    if (half) dispatch<256, __half>(is_causal, false, maps, p, sm_count, persistent, stream);
+    else dispatch<256, __nv_bfloat16>(is_causal, false, maps, p, sm_count, persistent, stream);
+  } else if (ops.head_dim_padded == 128) {
     if (half) dispatch<128, __half>(is_causal, two_level, maps, p, sm_count, persistent, stream);
     else dispatch<128, __nv_bfloat16>(is_causal, two_level, maps, p, sm_count, persistent, stream);
   } else {

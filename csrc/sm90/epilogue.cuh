@@ -27,11 +27,13 @@ __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& s
   // The thread's V scales (and V means) are all loaded before the first use: issued together they
   // cost one memory round trip. Loaded next to each use, behind the per-column branches, they cost
   // one round trip per column pair: ~10k SM clocks per D128 work item, three KV steps' worth
-  // (bench/sm90_trace.py; bench/NOTES.md, v13).
-  float2 vs[kPairs];
-  float2 vmean[kPairs];
+  // (bench/sm90_trace.py; bench/NOTES.md, v13). At D256 O holds 128 registers, so they come in batches of
+  // kLoadPairs (32 registers), the later batches reloaded where they are used.
+  constexpr int kLoadPairs = D > 128 ? 8 : kPairs;
+  float2 vs[kLoadPairs];
+  float2 vmean[kLoadPairs];
 #pragma unroll
-  for (int jb = 0; jb < kPairs; ++jb) {
+  for (int jb = 0; jb < kLoadPairs; ++jb) {
     const int col = jb * 8 + 2 * t;
     vs[jb] = *reinterpret_cast<const float2*>(p.v_scale + bhk * D + col);  // [B, Hkv, D_pad]: 8-byte aligned
     vmean[jb].x = (vm && col < p.head_dim) ? vm[col] : 0.f;
@@ -46,11 +48,23 @@ __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& s
     const bool visible = st.l[r] > 0.f;
 #pragma unroll
     for (int jb = 0; jb < kPairs; ++jb) {
+      if constexpr (kLoadPairs != kPairs) {
+        if (jb % kLoadPairs == 0 && (r > 0 || jb > 0)) {
+#pragma unroll
+          for (int j = 0; j < kLoadPairs; ++j) {
+            const int col = (jb + j) * 8 + 2 * t;
+            vs[j] = *reinterpret_cast<const float2*>(p.v_scale + bhk * D + col);
+            vmean[j].x = (vm && col < p.head_dim) ? vm[col] : 0.f;
+            vmean[j].y = (vm && col + 1 < p.head_dim) ? vm[col + 1] : 0.f;
+          }
+        }
+      }
+      const int j = jb % kLoadPairs;
       const int col = jb * 8 + 2 * t;
-      float x[2] = {st.o[jb * 4 + 2 * r] * inv[r] * vs[jb].x, st.o[jb * 4 + 2 * r + 1] * inv[r] * vs[jb].y};
+      float x[2] = {st.o[jb * 4 + 2 * r] * inv[r] * vs[j].x, st.o[jb * 4 + 2 * r + 1] * inv[r] * vs[j].y};
       if (visible) {
-        x[0] += vmean[jb].x;
-        x[1] += vmean[jb].y;
+        x[0] += vmean[j].x;
+        x[1] += vmean[j].y;
       }
       if (col + 1 < p.head_dim && (p.head_dim & 1) == 0) {
         if constexpr (sizeof(OutT) == 2) {

@@ -113,7 +113,9 @@ __device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUten
                                               const CUtensorMap* tm_v, int qs, int q_row0, int kv_row0, int v_row0,
                                               int n_steps, int j0, int mc_rank = -1, int v_key0 = 0) {
   mbar_arrive_expect_tx(&sm.q_full[qs], T::kQBytes);
-  tma_load_2d(sm.q + qs * T::kQBytes, tm_q, &sm.q_full[qs], 0, q_row0);
+#pragma unroll
+  for (int b = 0; b < T::kQKBoxes; ++b)
+    tma_load_2d(sm.q + qs * T::kQBytes + b * T::kQBoxBytes, tm_q, &sm.q_full[qs], b * T::kQKRowBytes, q_row0);
   for (int j = 0; j < n_steps; ++j) {
     const int g = j0 + j;
     const int s = g % T::kStages;
@@ -133,7 +135,10 @@ __device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUten
       }
       continue;
     }
-    tma_load_2d(sm.k + s * T::kKBytes, tm_k, &sm.full[s], 0, kv_row0 + j * T::kStepKeys);
+#pragma unroll
+    for (int b = 0; b < T::kQKBoxes; ++b)
+      tma_load_2d(sm.k + s * T::kKBytes + b * T::kKBoxBytes, tm_k, &sm.full[s], b * T::kQKRowBytes,
+                  kv_row0 + j * T::kStepKeys);
 #pragma unroll
     for (int h = 0; h < T::kSegments; ++h)
       tma_load_2d(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.full[s],
@@ -324,7 +329,8 @@ __device__ __forceinline__ void issue_pv_wgmmas(float (&acc)[D / 2], const uint3
 #pragma unroll
     for (int c = 0; c < kChunksPerSeg; ++c) {
       const int accumulate = (h > 0 || c > 0 || accumulate_first) ? 1 : 0;
-      if constexpr (D == 128) wgmma_m64n128k32_e4m3(acc, a[h * kChunksPerSeg + c], desc_v + 2 * c, accumulate);
+      if constexpr (D == 256) wgmma_m64n256k32_e4m3(acc, a[h * kChunksPerSeg + c], desc_v + 2 * c, accumulate);
+      else if constexpr (D == 128) wgmma_m64n128k32_e4m3(acc, a[h * kChunksPerSeg + c], desc_v + 2 * c, accumulate);
       else wgmma_m64n64k32_e4m3(acc, a[h * kChunksPerSeg + c], desc_v + 2 * c, accumulate);
     }
   }
@@ -354,8 +360,14 @@ struct ConsumerRing {
   }
   __device__ __forceinline__ void issue_qk(int32_t (&s_acc)[T::kScoreRegs], uint64_t desc_q, int it) const {
     const uint64_t desc_k = smem_desc<T::kQKRowBytes>(sm.k + slot(it) * T::kKBytes);
+    constexpr int kChunksPerBox = T::kQKRowBytes / 32;  // k32 chunks of one swizzled row
 #pragma unroll
-    for (int kk = 0; kk < D / 32; ++kk) wgmma_s8<T::kStepKeys>(s_acc, desc_q + 2 * kk, desc_k + 2 * kk, 1);
+    for (int kk = 0; kk < D / 32; ++kk) {
+      // Chunk kk lies in box kk / kChunksPerBox (the descriptors' address field counts 16 bytes).
+      const int box = kk / kChunksPerBox, c = kk % kChunksPerBox;
+      wgmma_s8<T::kStepKeys>(s_acc, desc_q + box * (T::kQBoxBytes >> 4) + 2 * c,
+                             desc_k + box * (T::kKBoxBytes >> 4) + 2 * c, 1);
+    }
     wgmma_commit();
   }
   // The K scale of each segment of step `it` (128-key quantization blocks; a segment past the
@@ -384,7 +396,7 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);  // and row0 + 8
   const int warp_row0 = q0 + wg * 64 + warp * 16;
   const int causal_off = p.kv_len - p.qo_len;
-  const uint64_t desc_q = smem_desc<T::kQKRowBytes>(q_tile + wg * 64 * D);
+  const uint64_t desc_q = smem_desc<T::kQKRowBytes>(q_tile + wg * 64 * T::kQKRowBytes);  // box 0's rows
   const int my_turn = wg == 0 ? kTurnWg0 : kTurnWg1;
   const int other_turn = wg == 0 ? kTurnWg1 : kTurnWg0;
 
@@ -504,7 +516,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
   const int row0 = q0 + wg * 64 + warp * 16 + (lane >> 2);
   const int warp_row0 = q0 + wg * 64 + warp * 16;
   const int causal_off = p.kv_len - p.qo_len;
-  const uint64_t desc_q = smem_desc<T::kQKRowBytes>(q_tile + wg * 64 * D);
+  const uint64_t desc_q = smem_desc<T::kQKRowBytes>(q_tile + wg * 64 * T::kQKRowBytes);  // box 0's rows
 
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) st.o[i] = 0.f;

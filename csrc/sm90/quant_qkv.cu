@@ -187,8 +187,9 @@ QkvPlan make_plan(const Shapes& s, int64_t nq_pad, int64_t nk_pad, int64_t seqs,
 }
 
 bool quant_qkv_sm90_fits(int64_t kv_len, int64_t head_dim_padded, int64_t device) {
-  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
-             head_dim_padded);
+  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128 || head_dim_padded == 256,
+             "head_dim_padded must be 64, 128 or 256, got ", head_dim_padded);
+  if (head_dim_padded == 256) return false;  // the fused pass covers 64 and 128; D256 takes the separate passes
   SAGE_CHECK(device >= 0, "device must be a CUDA device index, got ", device);
   if (kv_len <= 0) return false;
   torch::stable::accelerator::DeviceGuard guard(static_cast<int32_t>(device));

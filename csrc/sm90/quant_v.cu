@@ -10,7 +10,7 @@
 namespace sage::sm90 {
 namespace {
 
-constexpr int kQvMaxDim = 128;  // the wgmma kernel's largest head dim
+constexpr int kQvMaxDim = 256;  // the wgmma kernel's largest head dim
 
 std::tuple<Tensor, Tensor> quant_v_fp8_sm90(Tensor v, int64_t tensor_layout, int64_t pad_multiple,
                                             int64_t head_dim_padded, Tensor absmax, std::optional<Tensor> mean) {

@@ -16,7 +16,7 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   // smooth_k; V as quant_v_fp8_sm90 with its per-channel statistics. k_mean / v_mean are [B, H, D]
   // when smoothing and [0, H, D] otherwise. One thread-block cluster takes each K/V head:
   // quant_qkv_sm90_fits(kv_len, head_dim_padded, device) says whether the GPU can run it (else use
-  // the separate passes).
+  // the separate passes; always false at head_dim_padded 256).
   m.def(
       "quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int tensor_layout, bool qk_per_thread, bool smooth_k, "
       "bool smooth_v, int head_dim_padded) -> (Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale, "

@@ -41,13 +41,19 @@ constexpr float kFp8Offset = 8.807354922057604f;  // log2(448): P~ = exp2(s - m 
 //    swizzle for 128 keys, 64B for 64), side by side in shared memory.
 //  - Segments: keys [h * kVBoxKeys, (h + 1) * kVBoxKeys) of a step lie in one 128-key K
 //    quantization block (kCtaK), so each segment has one K scale per thread.
+//  - D256 (single level only: O alone is 128 registers, so a per-tile PV accumulator cannot fit) takes 128-key
+//    steps (S 64 + P 16 + O 128 registers; 3 ring entries of 64 KB). Kernel-only on the H200 (bench/NOTES.md,
+//    "Head dim 256"): 128-key steps 1 056-1 149 TOPS non-causal, 64-key steps 902-956 (and their causal kernels
+//    spill in the producer). Q and K rows of 256 bytes are two 128-byte swizzled boxes side by side in shared
+//    memory (kQKBoxes), each the K-major tile of half the head dim.
 template <int D, bool kTwoLevel>
 struct TileTraits {
-  static_assert(D == 64 || D == 128, "sm90 kernel: head dim 64 or 128");
+  static_assert(D == 64 || D == 128 || D == 256, "sm90 kernel: head dim 64, 128 or 256");
+  static_assert(D != 256 || !kTwoLevel, "sm90 kernel: head dim 256 runs the single-level loop only");
 #ifdef SAGE_SM90_SINGLE_STEP_KEYS
   static constexpr int kSingleStepKeys = SAGE_SM90_SINGLE_STEP_KEYS;
 #else
-  static constexpr int kSingleStepKeys = D == 64 ? 256 : 192;
+  static constexpr int kSingleStepKeys = D == 64 ? 256 : D == 128 ? 192 : 128;
 #endif
   static constexpr int kStepKeys = kTwoLevel ? kCtaK : kSingleStepKeys;
   static constexpr int kVBoxKeys = kStepKeys % 128 == 0 ? 128 : 64;
@@ -74,7 +80,10 @@ struct TileTraits {
   static constexpr int kStagesWanted = kStepKeys == 128 ? (D == 64 ? 4 : 3) : (D == 64 ? 6 : 4);
   static constexpr int kStages = kStagesWanted < kStagesFit ? kStagesWanted : kStagesFit;
   static constexpr int kVBoxBytes = D * kVBoxKeys;
-  static constexpr int kQKRowBytes = D;          // 128 -> 128B swizzle, 64 -> 64B swizzle
+  static constexpr int kQKRowBytes = D > 128 ? 128 : D;  // 128 -> 128B swizzle, 64 -> 64B swizzle
+  static constexpr int kQKBoxes = D / kQKRowBytes;        // boxes per Q / K tile row (2 at D256)
+  static constexpr int kQBoxBytes = kCtaQ * kQKRowBytes;
+  static constexpr int kKBoxBytes = kStepKeys * kQKRowBytes;
   static constexpr int kVRowBytes = kVBoxKeys;   // 128 -> 128B swizzle, 64 -> 64B swizzle
   static constexpr int kBarriers = 2 * (kQSlots + kStages);  // q_full, q_empty per Q slot; full, empty per entry
   static constexpr int kSmemBytes =
@@ -82,7 +91,7 @@ struct TileTraits {
       8 + 8 * 4 + 4 * 2 +  // the cluster's hand-over (SmemPlan): alignment, pair_full/pair_empty, pair
       16 + 32 * kQSlots;    // varlen kernels: each Q slot's resolved item (SmemPlan::seq)
   static_assert(kSmemBytes <= 227 * 1024, "shared memory plan exceeds the sm_90 per-block limit");
-  static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBoxBytes % 1024 == 0,
+  static_assert(kQBoxBytes % 1024 == 0 && kKBoxBytes % 1024 == 0 && kVBoxBytes % 1024 == 0,
                 "tiles must keep 1024-byte alignment for the swizzle atoms");
   static_assert(kStepKeys % kVBoxKeys == 0 && kCtaK % kVBoxKeys == 0, "a segment must lie in one K scale block");
   static_assert(kStepKeys <= 256, "one TMA box (and one wgmma N) per K step");

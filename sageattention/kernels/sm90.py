@@ -13,7 +13,7 @@ import functools
 import torch
 
 from sageattention import _lib, quant
-from sageattention._layout import GroupSpec, layout_code, round_up, seq_len, to_hnd
+from sageattention._layout import GroupSpec, layout_code, padded_head_dim, round_up, seq_len, to_hnd
 from sageattention._ops import _bhnd, register_family_fakes, v_fp8_fake
 from sageattention._varlen import device_offsets, packed_inputs_fit, packed_lse
 
@@ -41,7 +41,9 @@ def kv_block(head_dim: int, pv_accum_dtype: str) -> int:
     if pv_accum_dtype not in PV_ACCUM_DTYPES:
         raise ValueError(f"pv_accum_dtype must be one of {PV_ACCUM_DTYPES}, got {pv_accum_dtype!r}")
     _lib.require("sm90", "the sm90 kernel's step size")
-    return int(torch.ops.sageattention.sm90_kv_block(padded_head_dim(head_dim), pv_accum_dtype == "fp32+fp32"))
+    d_pad = padded_head_dim(head_dim)
+    _check_accum_for_dim(d_pad, pv_accum_dtype)
+    return int(torch.ops.sageattention.sm90_kv_block(d_pad, pv_accum_dtype == "fp32+fp32"))
 
 
 QK_QUANT_GRANS = ("per_thread", "per_warp")
@@ -57,15 +59,14 @@ def group_specs(qk_quant_gran: str) -> tuple[GroupSpec, GroupSpec]:
     raise ValueError(f"qk_quant_gran must be one of {QK_QUANT_GRANS}, got {qk_quant_gran!r}")
 
 
-def padded_head_dim(d: int) -> int:
-    if d <= 64:
-        return 64
-    if d <= 128:
-        return 128
-    raise NotImplementedError(
-        f"the sm90 wgmma kernel supports head dims up to 128 (got {d}); "
-        "use the mma.sync FP8 kernel (sageattn_qk_int8_pv_fp8_cuda) for larger head dims"
-    )
+def _check_accum_for_dim(d_pad: int, pv_accum_dtype: str) -> None:
+    """Head dim 256 has the single-level kernel only: its O takes 128 registers per thread, and a second fp32
+    accumulator of 256 columns does not fit beside it. NotImplementedError, so that sageattn falls back."""
+    if d_pad == 256 and pv_accum_dtype == "fp32+fp32":
+        raise NotImplementedError(
+            'the sm90 kernel runs head dims above 128 with pv_accum_dtype="fp32" only; pass pv_accum_dtype="fp32" '
+            '(or use sageattn_qk_int8_pv_fp16_cuda for a two-level accumulation)'
+        )
 
 
 def fragment_key_order(n_pad: int, device: torch.device | None = None) -> torch.Tensor:
@@ -144,7 +145,8 @@ def qk_int8_pv_fp8_sm90(
             f"fp32, added per KV tile into fp32), got {pv_accum_dtype!r}"
         )
     group_specs(qk_quant_gran)  # validates the name
-    d_pad = padded_head_dim(q.shape[-1])  # NotImplementedError for > 128: the dispatcher falls back
+    d_pad = padded_head_dim(q.shape[-1])
+    _check_accum_for_dim(d_pad, pv_accum_dtype)
     _lib.require("sm90", "sageattn_qk_int8_pv_fp8_cuda_sm90")
     code = layout_code(tensor_layout)
     kv_len, qo_len = seq_len(k, tensor_layout), seq_len(q, tensor_layout)

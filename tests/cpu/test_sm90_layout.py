@@ -36,9 +36,17 @@ def test_group_specs_follow_the_accumulator_fragment():
 
 
 def test_head_dims():
-    assert [sm90.padded_head_dim(d) for d in (32, 64, 80, 128)] == [64, 64, 128, 128]
-    with pytest.raises(NotImplementedError, match="mma.sync"):
-        sm90.padded_head_dim(256)
+    assert [sm90.padded_head_dim(d) for d in (32, 64, 80, 128, 160, 256)] == [64, 64, 128, 128, 256, 256]
+    with pytest.raises(ValueError, match="256"):
+        sm90.padded_head_dim(320)
+
+
+def test_head_dim_256_has_no_two_level_kernel():
+    # NotImplementedError, not ValueError: sageattn takes it as "this kernel declines" and falls back.
+    with pytest.raises(NotImplementedError, match='pv_accum_dtype="fp32"'):
+        sm90._check_accum_for_dim(256, "fp32+fp32")
+    sm90._check_accum_for_dim(256, "fp32")
+    sm90._check_accum_for_dim(128, "fp32+fp32")
 
 
 def test_fakes_give_the_kernel_shapes():

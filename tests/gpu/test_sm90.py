@@ -177,12 +177,6 @@ def test_causal_qo_longer_than_kv_rows_without_keys_are_zero(accum):
     assert rel_l1(out[:, :, 200:], ref[:, :, 200:]) <= FP8_REL_L1
 
 
-def test_head_dim_256_raises_not_implemented():
-    q = make("HND", 1, 1, 64, 256, torch.float16)
-    with pytest.raises(NotImplementedError):
-        run(q, q, q)
-
-
 def test_bad_accum_dtype_names_options():
     q = make("HND", 1, 1, 64, 64, torch.float16)
     with pytest.raises(ValueError, match="fp32\\+fp32"):
