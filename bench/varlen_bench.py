@@ -3,7 +3,7 @@
 cu_seqlens read on the host; SAGEATTENTION_VARLEN_RUNS=1), and SDPA (flash) called per sequence, which is what a
 user without a varlen kernel runs. cu_seqlens live on the GPU, as varlen callers pass them.
 
-    python bench/varlen_bench.py [--out bench/results] [--name varlen_h200] [--family mma_fp16|mma_fp8]
+    python bench/varlen_bench.py [--out bench/results] [--name varlen_h200] [--family mma_fp16|mma_fp8] [--headdim 256]
 
 --family mma_fp16 / mma_fp8 times the mma.sync families' one op (what sm_80 / sm_89 GPUs run) against their
 runs path (the explicit entry point per run of equal lengths), e.g. on an sm_90 card, which runs both.
@@ -25,12 +25,13 @@ import sys
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import sageattention  # noqa: E402
 from sageattention.bench import environment, time_ms  # noqa: E402
 
-H, D = 32, 128
+H = 32
 PACKS: dict[str, list[int]] = {
     "16 x 1K (a flattened batch)": [1024] * 16,
     "64 x 256": [256] * 64,
@@ -72,10 +73,12 @@ def mma_paths(family: str, lens: list[int], causal: bool) -> tuple[Callable, Cal
     return one_op, by_runs
 
 
-def sdpa_loop(q, k, v, cu_t: torch.Tensor, causal: bool) -> torch.Tensor:
+def sdpa_loop(
+    q, k, v, cu_t: torch.Tensor, causal: bool, backend: SDPBackend = SDPBackend.FLASH_ATTENTION
+) -> torch.Tensor:
     cu = cu_t.tolist()
     out = torch.empty_like(q)
-    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.FLASH_ATTENTION):
+    with torch.nn.attention.sdpa_kernel(backend):
         for a, b in zip(cu, cu[1:]):
             x = [t[a:b].transpose(0, 1)[None] for t in (q, k, v)]
             out[a:b] = F.scaled_dot_product_attention(*x, is_causal=causal)[0].transpose(0, 1)
@@ -87,7 +90,9 @@ def main() -> None:
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
     ap.add_argument("--name", default="varlen")
     ap.add_argument("--family", choices=("mma_fp16", "mma_fp8"), default=None)
+    ap.add_argument("--headdim", type=int, default=128)
     args = ap.parse_args()
+    D = args.headdim
     env = environment()
     print(json.dumps(env), flush=True)
     rows = []
@@ -110,6 +115,8 @@ def main() -> None:
                     "sageattn_varlen (runs)": lambda: runs_path(q, k, v, cu_t, max(lens), causal),
                 }
             runs["per-sequence SDPA flash"] = lambda: sdpa_loop(q, k, v, cu_t, causal)
+            if D > 128:  # cuDNN runs head dims above 128 on sm_90; flash is FlashAttention-2 there
+                runs["per-sequence SDPA cuDNN"] = lambda: sdpa_loop(q, k, v, cu_t, causal, SDPBackend.CUDNN_ATTENTION)
             first, second = list(runs.values())[:2]
             one_op, by_runs = first(), second()
             vs_runs = float((one_op.double() - by_runs.double()).abs().sum() / by_runs.double().abs().sum())

@@ -51,3 +51,13 @@ def test_host_offsets_are_checked_as_on_the_runs_path() -> None:
         core._check_cu_on_host(torch.tensor([0, 4, 10]), "cu_seqlens_k", 11, 6)
     with pytest.raises(ValueError, match="max_seqlen_k=5"):
         core._check_cu_on_host(torch.tensor([0, 4, 10]), "cu_seqlens_k", 10, 5)
+
+
+def test_long_sequences_above_head_dim_128_take_the_runs_path(sm90: object) -> None:
+    # No one-op sm90 kernel above 128; the mma.sync op is ~4x slower there than this kernel per run of long
+    # sequences (bench/results/varlen_d256_h200_s16.log): from 1K tokens per sequence on average, the runs path.
+    prefers = sm90.varlen_prefers_runs  # type: ignore[attr-defined]
+    assert prefers(256, 16 * 1024, 16) and prefers(160, 2 * 16384, 2)
+    assert not prefers(256, 128 * 520, 128)  # many short sequences: the mma.sync one op
+    assert not prefers(128, 2 * 16384, 2)  # sm90's own one op
+    assert not prefers(256, 0, 0)
