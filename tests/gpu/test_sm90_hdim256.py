@@ -14,7 +14,9 @@ from sageattention import reference as R
 from sageattention._layout import to_hnd
 from sageattention.kernels import sm90
 
-from tests.gpu.test_sm90 import FP8_COSINE, FP8_REL_L1, check_against_oracle, cosine, make, rel_l1, run
+from tests.gpu.test_sm90 import (
+    FP8_COSINE, FP8_REL_L1, check_accuracy_vs_fp64, check_against_oracle, cosine, make, rel_l1, run,
+)
 
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
 
@@ -50,16 +52,7 @@ def test_running_max_moving_along_keys(growth):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("offset", [0.0, 5.0])
 def test_accuracy_vs_fp64(layout, d, causal, offset):
-    q = make(layout, 2, 4, 2048, d, torch.float16)
-    k = make(layout, 2, 4, 2048, d, torch.float16, offset=offset)
-    v = make(layout, 2, 4, 2048, d, torch.float16)
-    out, lse = run256(q, k, v, layout=layout, causal=causal, lse=True)
-    ref, ref_lse = R.attention_fp64(to_hnd(q, layout), to_hnd(k, layout), to_hnd(v, layout), causal)
-    o = to_hnd(out, layout)
-    assert out.shape == q.shape and out.dtype == q.dtype
-    assert rel_l1(o, ref) <= FP8_REL_L1
-    assert cosine(o, ref) >= FP8_COSINE
-    assert float((lse.double() - ref_lse).abs().max()) < 0.05
+    check_accuracy_vs_fp64(layout, d, causal, offset, "fp32")
 
 
 @pytest.mark.parametrize("n", [1, 17, 127, 1000, 4097])
