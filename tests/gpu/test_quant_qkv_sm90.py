@@ -130,8 +130,10 @@ def test_bad_arguments_name_the_problem():
         torch.ops.sageattention.quant_qkv_sm90(q, q, q, 0, True, True, False, 96)
     with pytest.raises(RuntimeError, match="same heads and length"):
         torch.ops.sageattention.quant_qkv_sm90(q, q, q[:, :, :32], 0, True, True, False, 64)
-    with pytest.raises(RuntimeError, match="head_dim_padded must be 64 or 128"):
+    with pytest.raises(RuntimeError, match="head_dim_padded must be 64, 128 or 256"):
         torch.ops.sageattention.quant_qkv_sm90_fits(4096, 80, 0)
+    # Head dim 256 runs the separate passes: the fused pass says so instead of failing.
+    assert not torch.ops.sageattention.quant_qkv_sm90_fits(4096, 256, 0)
 
 
 def test_chunks_per_cta_knob_rejects_bad_values(monkeypatch):
