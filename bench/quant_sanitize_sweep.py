@@ -41,7 +41,8 @@ def quick() -> int:
     count = 0
     # (d, qo_len, kv_len, layout, smooth_v): 5000 keys at D64 give clusters of 3 chunks per CTA (reloads).
     for d, nq, nk, layout, smooth_v in ((128, 300, 700, "HND", False), (40, 17, 129, "NHD", True),
-                                        (96, 1, 1, "HND", True), (64, 200, 5000, "NHD", False)):
+                                        (96, 1, 1, "HND", True), (64, 200, 5000, "NHD", False),
+                                        (256, 130, 3000, "NHD", True)):
         q = make(layout, 4, nq, d, torch.bfloat16, 0)
         k, v = (make(layout, 2, nk, d, torch.bfloat16, 0) for _ in range(2))
         for smooth_k in (True, False):
@@ -59,7 +60,7 @@ def main() -> None:
     count = 0
     # (qo_len, kv_len): single rows, odd tails, a head of 14 chunks (the pass reloads chunks), 16 CTAs of 2.
     lengths = ((1, 1), (17, 127), (300, 1000), (129, 1800), (64, 4096))
-    for layout, d, dtype, extra, (nq, nk) in itertools.product(("HND", "NHD"), (32, 64, 96, 128),
+    for layout, d, dtype, extra, (nq, nk) in itertools.product(("HND", "NHD"), (32, 64, 96, 128, 200, 256),
                                                                 (torch.float16, torch.bfloat16), (0, 3), lengths):
         if (d + extra + nq) % 3 == 0 and dtype == torch.bfloat16:  # thin the product; every axis still varies
             continue

@@ -458,9 +458,8 @@ def _packed_kernel(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor, max_q: Any,
     max_k: Any, options: dict[str, Any],
 ) -> tuple[str, Callable[..., Result]] | None:
-    """The one-op varlen kernel of q's GPU when it takes this call (sm90's, else the mma.sync family's, which
-    also serves sm_90 head dims above 128 unless the sequences average 1K tokens or more: sm90.varlen_prefers_runs),
-    with its family; None: the runs path. It never reads cu_seqlens on
+    """The one-op varlen kernel of q's GPU when it takes this call (sm90's, else the mma.sync family's), with its
+    family; None: the runs path. It never reads cu_seqlens on
     the GPU back to the host; CPU-resident cu_seqlens are checked as the runs path checks them.
     SAGEATTENTION_VARLEN_RUNS=1 takes the runs path (per-sequence smoothing statistics) instead."""
     if os.environ.get("SAGEATTENTION_VARLEN_RUNS") == "1" or kernel_input_problem(q, q.shape[-1]) is not None:
@@ -474,8 +473,6 @@ def _packed_kernel(
 
         if sm90.varlen_applies(q, k, v, options):
             found = family, sm90.varlen_sm90
-        elif sm90.varlen_prefers_runs(q.shape[-1], q.shape[0], cu_q.numel() - 1):
-            return None  # long sequences of head dims above 128: this kernel per run beats the mma.sync op
         else:
             family, _ = _pick_family(q, skip="sm90")
     if found is None and family in ("mma_fp16", "mma_fp8"):

@@ -285,13 +285,17 @@ std::tuple<Tensor, Tensor> launch_attention_varlen(const Tensor& q, const AttnOp
     constexpr int D = decltype(d_tag)::value;
     using OutT = decltype(out_tag);
     using T = TileTraits<D, false>;
-    const CUtensorMap tq = byte_map(ops.q_int8, D, hq * nq_pad, D, D, kCtaQ, swizzle_for(D));
-    const CUtensorMap tk = byte_map(ops.k_int8, D, hkv * nk_pad, D, D, T::kStepKeys, swizzle_for(D));
+    constexpr int kBox = T::kQKRowBytes;
+    const CUtensorMap tq = byte_map(ops.q_int8, D, hq * nq_pad, D, kBox, kCtaQ, swizzle_for(kBox));
+    const CUtensorMap tk = byte_map(ops.k_int8, D, hkv * nk_pad, D, kBox, T::kStepKeys, swizzle_for(kBox));
     const CUtensorMap tv = byte_map(ops.v_fp8, nk_pad, hkv * D, nk_pad, T::kVBoxKeys, D, swizzle_for(T::kVBoxKeys));
     if (is_causal) launch_attn_varlen<D, true, OutT>(tq, tk, tv, p, sm_count, stream);
     else launch_attn_varlen<D, false, OutT>(tq, tk, tv, p, sm_count, stream);
   };
-  if (ops.head_dim_padded == 128) {
+  if (ops.head_dim_padded == 256) {
+    if (half) go(std::integral_constant<int, 256>{}, __half{});
+    else go(std::integral_constant<int, 256>{}, __nv_bfloat16{});
+  } else if (ops.head_dim_padded == 128) {
     if (half) go(std::integral_constant<int, 128>{}, __half{});
     else go(std::integral_constant<int, 128>{}, __nv_bfloat16{});
   } else {

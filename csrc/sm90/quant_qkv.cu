@@ -104,6 +104,7 @@ ClusterShape cluster_shape(int64_t per_head, int device) {
 }
 
 ClusterShape shape_for_dim(int64_t per_head, int64_t head_dim_padded, int device) {
+  if (head_dim_padded == 256) return cluster_shape<256>(per_head, device);
   return head_dim_padded == 128 ? cluster_shape<128>(per_head, device) : cluster_shape<64>(per_head, device);
 }
 
@@ -148,8 +149,8 @@ void check_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const Shape
   SAGE_CHECK(s.k.b == s.q.b && s.v.b == s.q.b && s.k.d == s.q.d && s.v.d == s.q.d,
              "q, k and v must share batch and head dim");
   SAGE_CHECK(s.v.h == s.k.h && s.v.n == s.k.n, "k and v must have the same heads and length");
-  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128, "head_dim_padded must be 64 or 128, got ",
-             head_dim_padded);
+  SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128 || head_dim_padded == 256,
+             "head_dim_padded must be 64, 128 or 256, got ", head_dim_padded);
   SAGE_CHECK(s.q.d <= head_dim_padded, "head dim ", s.q.d, " exceeds head_dim_padded ", head_dim_padded);
   SAGE_CHECK(s.k.n > 0 && s.q.n > 0, op, " needs at least one query and one key");
 }
@@ -189,7 +190,6 @@ QkvPlan make_plan(const Shapes& s, int64_t nq_pad, int64_t nk_pad, int64_t seqs,
 bool quant_qkv_sm90_fits(int64_t kv_len, int64_t head_dim_padded, int64_t device) {
   SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128 || head_dim_padded == 256,
              "head_dim_padded must be 64, 128 or 256, got ", head_dim_padded);
-  if (head_dim_padded == 256) return false;  // the fused pass covers 64 and 128; D256 takes the separate passes
   SAGE_CHECK(device >= 0, "device must be a CUDA device index, got ", device);
   if (kv_len <= 0) return false;
   torch::stable::accelerator::DeviceGuard guard(static_cast<int32_t>(device));
@@ -285,7 +285,10 @@ void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const 
     }
   };
   const bool half = q.scalar_type() == ScalarType::Half;
-  if (p.head_dim_padded == 128) {
+  if (p.head_dim_padded == 256) {
+    if (half) go(__half{}, std::integral_constant<int, 256>{});
+    else go(__nv_bfloat16{}, std::integral_constant<int, 256>{});
+  } else if (p.head_dim_padded == 128) {
     if (half) go(__half{}, std::integral_constant<int, 128>{});
     else go(__nv_bfloat16{}, std::integral_constant<int, 128>{});
   } else {

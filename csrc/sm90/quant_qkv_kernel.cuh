@@ -68,7 +68,8 @@ struct QkvArgs {
 // rows {b, b+1, b+8, b+9}, b = 16 (q >> 2) + 2 (q & 3) for its row slot q: the wgmma token order
 // (quant_v_tile.cuh) puts these rows' V bytes of one channel into one 4-byte word q. A CTA has one
 // thread per (channel chunk, row slot): 512 threads at D_PAD 128, 256 at 64 (64 registers each at
-// 128, so two CTAs per SM keep 32 warps; fewer threads each holding more rows were issue-bound).
+// 128, so two CTAs per SM keep 32 warps; fewer threads each holding more rows were issue-bound). At D_PAD 256 a
+// CTA is 1 024 threads, one per SM (kMinCtasPerSm): 64 registers each, as at 128.
 template <int D_PAD>
 struct QkvGeometry {
   static constexpr int kChunksPerRow = D_PAD / 8;   // threads sharing a row: 8 or 16
@@ -76,7 +77,11 @@ struct QkvGeometry {
   static constexpr int kThreads = kChunksPerRow * kRowSlots;
   static constexpr int kWarps = kThreads / 32;
   static constexpr int kLoads = 4;
-  static constexpr int kSwizzleShift = D_PAD == 128 ? 1 : 2;  // see vtile_word
+  static constexpr int kSwizzleShift = D_PAD == 256 ? 0 : D_PAD == 128 ? 1 : 2;  // see vtile_word
+  static constexpr int kMinCtasPerSm = D_PAD == 256 ? 1 : 2;
+  // Warps whose channel partials sh.red holds at once (2048 floats per statistic): all of them up to D_PAD 128; at
+  // 256 a quarter, the other warps' partials folded into theirs first (ChannelStats::reduce).
+  static constexpr int kRedWarps = 2048 / D_PAD < kWarps ? 2048 / D_PAD : kWarps;
   static_assert(32 % kChunksPerRow == 0, "a warp holds whole rows");
 
   __host__ __device__ static constexpr int row(int slot, int u) {
@@ -92,19 +97,20 @@ struct QkvGeometry {
     return true;
   }
   // Word w of channel ch in the transposed V tile [D_PAD][32 words], swizzled so that the 32 lanes
-  // of a warp storing one word each (16 or 8 channel chunks x 2 or 4 row slots) hit 32 banks.
+  // of a warp storing one word each (32, 16 or 8 channel chunks x 1, 2 or 4 row slots) hit 32 banks.
   __device__ __forceinline__ static int vtile_word(int ch, int w) {
     return ch * 32 + (w ^ (((ch >> 3) << kSwizzleShift) & 31));
   }
 };
 
-static_assert(QkvGeometry<128>::rows_are_token_order_words() && QkvGeometry<64>::rows_are_token_order_words(),
+static_assert(QkvGeometry<256>::rows_are_token_order_words() && QkvGeometry<128>::rows_are_token_order_words() &&
+                  QkvGeometry<64>::rows_are_token_order_words(),
               "a thread's rows must form one word of the wgmma token order");
 
 template <int D_PAD>
 struct QkvSmem {
   union {                        // the statistics are reduced before any V chunk is transposed
-    float red[3][2048];          // per-warp channel partials
+    float red[3][2048];          // per-warp channel partials (QkvGeometry::kRedWarps warps at a time)
     uint32_t vtile[D_PAD * 32];  // one V chunk transposed
   };
   float part[3][D_PAD];        // this CTA's partials, read by the whole cluster
@@ -211,7 +217,30 @@ struct ChannelStats {
         if (CENTERED) st[2][i] = fminf(st[2][i], __shfl_xor_sync(0xffffffffu, st[2][i], m));
       }
     }
-    if (lane < G::kChunksPerRow) {
+    if constexpr (G::kRedWarps < G::kWarps) {
+      // Group g of kRedWarps warps, last first, hands its partials to group 0 through sh.red (a fixed order).
+      for (int g = G::kWarps / G::kRedWarps - 1; g > 0; --g) {
+        if (warp / G::kRedWarps == g && lane < G::kChunksPerRow) {
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+#pragma unroll
+            for (int k = 0; k < 3; ++k) sh.red[k][(warp % G::kRedWarps) * D_PAD + lane * 8 + i] = st[k][i];
+          }
+        }
+        __syncthreads();
+        if (warp < G::kRedWarps && lane < G::kChunksPerRow) {
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+            const int at = warp * D_PAD + lane * 8 + i;
+            if (SUM) st[0][i] += sh.red[0][at];
+            if (MAX) st[1][i] = fmaxf(st[1][i], sh.red[1][at]);
+            if (CENTERED) st[2][i] = fminf(st[2][i], sh.red[2][at]);
+          }
+        }
+        __syncthreads();
+      }
+    }
+    if ((G::kRedWarps == G::kWarps || warp < G::kRedWarps) && lane < G::kChunksPerRow) {
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
 #pragma unroll
@@ -223,7 +252,7 @@ struct ChannelStats {
       const int ch = threadIdx.x;
       float sum = 0.f, mx = CENTERED ? -INFINITY : 0.f, mn = INFINITY;
 #pragma unroll
-      for (int w = 0; w < G::kWarps; ++w) {
+      for (int w = 0; w < G::kRedWarps; ++w) {
         if (SUM) sum += sh.red[0][w * D_PAD + ch];
         if (MAX) mx = fmaxf(mx, sh.red[1][w * D_PAD + ch]);
         if (CENTERED) mn = fminf(mn, sh.red[2][w * D_PAD + ch]);
@@ -528,7 +557,8 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
 }
 
 template <typename T, bool VEC, int D_PAD, bool VARLEN = false>
-__global__ void __launch_bounds__(QkvGeometry<D_PAD>::kThreads, 2) quant_qkv_kernel(QkvArgs a) {
+__global__ void __launch_bounds__(QkvGeometry<D_PAD>::kThreads, QkvGeometry<D_PAD>::kMinCtasPerSm)
+    quant_qkv_kernel(QkvArgs a) {
   using G = QkvGeometry<D_PAD>;
   extern __shared__ __align__(16) unsigned char smem_bytes[];
   QkvSmem<D_PAD>& sh = *reinterpret_cast<QkvSmem<D_PAD>*>(smem_bytes);

@@ -16,7 +16,7 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   // smooth_k; V as quant_v_fp8_sm90 with its per-channel statistics. k_mean / v_mean are [B, H, D]
   // when smoothing and [0, H, D] otherwise. One thread-block cluster takes each K/V head:
   // quant_qkv_sm90_fits(kv_len, head_dim_padded, device) says whether the GPU can run it (else use
-  // the separate passes; always false at head_dim_padded 256).
+  // the separate passes).
   m.def(
       "quant_qkv_sm90(Tensor q, Tensor k, Tensor v, int tensor_layout, bool qk_per_thread, bool smooth_k, "
       "bool smooth_v, int head_dim_padded) -> (Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale, "
@@ -36,9 +36,9 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   // rescales P~ before its e4m3 rounding): what a reference must use to reproduce it.
   m.def("sm90_kv_block(int head_dim_padded, bool two_level) -> int");
   // quant_qkv_sm90 then qk_int8_pv_fp8_sm90 in one op, the quantized operands kept in one scratch buffer
-  // inside it: one op call and few allocations, for the host time of small calls. Head dims up to 128
-  // (padded to 64 or 128). Needs the fused quantization: an error unless quant_qkv_sm90_fits(kv_len,
-  // head_dim_padded, device) (else the separate passes and qk_int8_pv_fp8_sm90). out and lse as
+  // inside it: one op call and few allocations, for the host time of small calls. Head dims up to 256
+  // (padded to 64, 128 or 256; 256 with two_level false only). Needs the fused quantization: an error unless
+  // quant_qkv_sm90_fits(kv_len, head_dim_padded, device) (else the separate passes and qk_int8_pv_fp8_sm90). out and lse as
   // qk_int8_pv_fp8_sm90 (lse without the smooth-K correction); k_mean as quant_qkv_sm90, which that
   // correction needs.
   m.def(
@@ -49,7 +49,7 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   // the GPU (never read on the host). Each sequence attends to its own keys (causal: bottom-right aligned per
   // sequence); the smoothing statistics span the pack. out [total_q, Hq, d]; lse [Hq, total_q] (natural log,
   // without the smooth-K correction) when return_lse, else [Hq, 0]; k_mean [1, Hkv, d] when smooth_k.
-  // Single level ("fp32" accumulation), head dims up to 128.
+  // Single level ("fp32" accumulation), head dims up to 256.
   m.def(
       "sageattn_sm90_varlen(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, bool is_causal, "
       "bool qk_per_thread, bool smooth_k, bool smooth_v, float sm_scale, bool return_lse) -> (Tensor out, "

@@ -181,25 +181,10 @@ def _has_varlen_op() -> bool:
 
 
 def varlen_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, options: dict[str, object]) -> bool:
-    """Whether sageattn_varlen's packed call can run as one sageattn_sm90_varlen op: head dims up to 128 shared by
+    """Whether sageattn_varlen's packed call can run as one sageattn_sm90_varlen op: head dims up to 256 shared by
     q, k and v, whole K/V head groups, and options the single-level kernel models (pv_accum_dtype open or "fp32",
     no dropout)."""
-    return _has_varlen_op() and v.dtype == q.dtype and packed_inputs_fit(q, k, v, options, (None, "fp32"), 128)
-
-
-# Packs of head dims above 128 have no one-op kernel here (the fused quantization stops at 128): they take the
-# mma.sync family's varlen op (FP16 PV on sm_90, ~250 TOPS at D256) or the runs path through this kernel (one
-# call per run of equal lengths, ~1 000 TOPS at D256 for long sequences, but a call and a host read each).
-# Measured at D256, H32 (bench/results/varlen_d256_h200_s16.log): the runs path is 1.4-4.3x faster for packs
-# averaging 1K tokens per sequence or more, even at 256 (64 x 256), 2-3x slower at ~500 (128 random lengths).
-VARLEN_RUNS_MIN_AVG_TOKENS = 1024
-
-
-def varlen_prefers_runs(head_dim: int, total_q: int, seqs: int) -> bool:
-    """Whether a pack of `seqs` sequences and `total_q` query tokens should take the runs path through this
-    kernel rather than another family's one op (head dims above 128 only). Decided from shapes alone:
-    cu_seqlens stay unread on the GPU."""
-    return head_dim > 128 and seqs > 0 and total_q >= VARLEN_RUNS_MIN_AVG_TOKENS * seqs
+    return _has_varlen_op() and v.dtype == q.dtype and packed_inputs_fit(q, k, v, options, (None, "fp32"), 256)
 
 
 def varlen_sm90(

@@ -28,7 +28,8 @@ def test_the_one_op_takes_what_its_kernel_models(sm90: object) -> None:
     assert applies(q, kv, kv, {"pv_accum_dtype": "fp32", "dropout_p": 0.0, "smooth_v": True})
     assert not applies(q, kv, kv, {"pv_accum_dtype": "fp32+fp32"})  # two-level: the runs path
     assert not applies(q, kv, kv, {"dropout_p": 0.1})  # SDPA per run
-    assert not applies(meta(100, 8, 256), meta(90, 2, 256), meta(90, 2, 256), {})  # the mma.sync kernel
+    assert applies(meta(100, 8, 256), meta(90, 2, 256), meta(90, 2, 256), {})
+    assert not applies(meta(100, 8, 264), meta(90, 2, 264), meta(90, 2, 264), {})  # no kernel: the runs path's error
     assert not applies(q, meta(90, 3, 128), meta(90, 3, 128), {})  # heads not in whole groups: the runs path's error
     assert not applies(q, kv, meta(90, 2, 128, dtype=torch.bfloat16), {})
     assert not applies(q, kv, meta(91, 2, 128), {})  # k and v of different lengths
@@ -52,12 +53,3 @@ def test_host_offsets_are_checked_as_on_the_runs_path() -> None:
     with pytest.raises(ValueError, match="max_seqlen_k=5"):
         core._check_cu_on_host(torch.tensor([0, 4, 10]), "cu_seqlens_k", 10, 5)
 
-
-def test_long_sequences_above_head_dim_128_take_the_runs_path(sm90: object) -> None:
-    # No one-op sm90 kernel above 128; the mma.sync op is ~4x slower there than this kernel per run of long
-    # sequences (bench/results/varlen_d256_h200_s16.log): from 1K tokens per sequence on average, the runs path.
-    prefers = sm90.varlen_prefers_runs  # type: ignore[attr-defined]
-    assert prefers(256, 16 * 1024, 16) and prefers(160, 2 * 16384, 2)
-    assert not prefers(256, 128 * 520, 128)  # many short sequences: the mma.sync one op
-    assert not prefers(128, 2 * 16384, 2)  # sm90's own one op
-    assert not prefers(256, 0, 0)

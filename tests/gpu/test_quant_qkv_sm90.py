@@ -61,7 +61,7 @@ def assert_same_as_separate_passes(got: dict, ref: dict, smooth_k: bool, smooth_
 
 
 @pytest.mark.parametrize("layout", ["HND", "NHD"])
-@pytest.mark.parametrize("d", [32, 64, 96, 128])
+@pytest.mark.parametrize("d", [32, 64, 96, 128, 200, 256])
 @pytest.mark.parametrize("lens", [(1, 1), (17, 127), (1000, 4097), (4096, 300)])
 @pytest.mark.parametrize("gran", ["per_thread", "per_warp"])
 def test_matches_separate_passes(layout, d, lens, gran):
@@ -92,7 +92,7 @@ def test_smoothing_flags_and_dtypes(dtype, smooth_k, smooth_v):
 # holds 1); 16 of 2; 14 of 3; 16 of 4 / 16 of 8.
 @pytest.mark.parametrize("min_chunks", [None, "1"])
 @pytest.mark.parametrize("d, nk", [(128, 100), (128, 2000), (128, 2100), (128, 4096), (128, 5000), (128, 8192),
-                                   (64, 16384)])
+                                   (64, 16384), (256, 2100), (256, 16384)])
 def test_cluster_shapes(d, nk, min_chunks, monkeypatch):
     if min_chunks is not None:  # the extension reads it on every call
         monkeypatch.setenv("SAGEATTENTION_QKV_MIN_CHUNKS", min_chunks)
@@ -126,14 +126,13 @@ def test_bad_arguments_name_the_problem():
         torch.ops.sageattention.quant_qkv_sm90(q, q.bfloat16(), q, 0, True, True, False, 64)
     with pytest.raises(RuntimeError, match="float16 or bfloat16"):
         torch.ops.sageattention.quant_qkv_sm90(q.float(), q.float(), q.float(), 0, True, True, False, 64)
-    with pytest.raises(RuntimeError, match="head_dim_padded must be 64 or 128"):
+    with pytest.raises(RuntimeError, match="head_dim_padded must be 64, 128 or 256"):
         torch.ops.sageattention.quant_qkv_sm90(q, q, q, 0, True, True, False, 96)
     with pytest.raises(RuntimeError, match="same heads and length"):
         torch.ops.sageattention.quant_qkv_sm90(q, q, q[:, :, :32], 0, True, True, False, 64)
     with pytest.raises(RuntimeError, match="head_dim_padded must be 64, 128 or 256"):
         torch.ops.sageattention.quant_qkv_sm90_fits(4096, 80, 0)
-    # Head dim 256 runs the separate passes: the fused pass says so instead of failing.
-    assert not torch.ops.sageattention.quant_qkv_sm90_fits(4096, 256, 0)
+    assert torch.ops.sageattention.quant_qkv_sm90_fits(4096, 256, 0)
 
 
 def test_chunks_per_cta_knob_rejects_bad_values(monkeypatch):

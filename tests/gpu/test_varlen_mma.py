@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 
 import pytest
 import torch
@@ -127,39 +126,3 @@ def test_opcheck(fp8_pv: bool) -> None:
     else:
         op, args = torch.ops.sageattention.sageattn_mma_f16_varlen, (q, k, v, cu, cu, True, True, True, 0.125, True)
     torch.library.opcheck(op.default, args, test_utils=("test_schema", "test_faketensor"))
-
-
-def test_head_dim_256_on_sm90_takes_the_mma_varlen_op(caplog: pytest.LogCaptureFixture) -> None:
-    if _device.capability(torch.cuda.current_device()) != (9, 0) or not _lib.load("sm90"):
-        pytest.skip("the sm90 kernel declines head dim 256 only on sm_90")
-    if not _lib.load("mma_fp16"):
-        pytest.skip(f"mma_fp16 module unavailable: {_lib.error('mma_fp16')}")
-    lens = [300, 77, 1000]
-    q = rand(sum(lens), 4, 256)
-    cu = offsets(lens)
-    with caplog.at_level(logging.DEBUG, logger="sageattention"):
-        out = sageattention.sageattn_varlen(q, q, q, cu, cu, 1000, 1000, is_causal=True)
-    assert "path=mma_fp16 varlen" in caplog.text
-    c = cu.tolist()
-    for i in range(len(lens)):
-        s = slice(c[i], c[i + 1])
-        ref, _ = reference.attention_fp64(q[s].transpose(0, 1)[None], q[s].transpose(0, 1)[None],
-                                          q[s].transpose(0, 1)[None], is_causal=True)
-        assert cosine(out[s], ref[0].transpose(0, 1)) >= 0.9999
-
-
-def test_long_head_dim_256_sequences_on_sm90_take_the_runs_path(caplog: pytest.LogCaptureFixture) -> None:
-    if _device.capability(torch.cuda.current_device()) != (9, 0) or not _lib.load("sm90"):
-        pytest.skip("the sm90 kernel runs the runs path only on sm_90")
-    lens = [1500, 2600]  # 2 050 tokens per sequence on average
-    q = rand(sum(lens), 4, 256)
-    cu = offsets(lens)
-    with caplog.at_level(logging.DEBUG, logger="sageattention"):
-        out = sageattention.sageattn_varlen(q, q, q, cu, cu, 2600, 2600, is_causal=True)
-    assert "varlen (one op" not in caplog.text and "sageattn_qk_int8_pv_fp8_cuda_sm90" in caplog.text, caplog.text
-    c = cu.tolist()
-    for i in range(len(lens)):
-        s = slice(c[i], c[i + 1])
-        x = q[s].transpose(0, 1)[None]
-        ref, _ = reference.attention_fp64(x, x, x, is_causal=True)
-        assert cosine(out[s], ref[0].transpose(0, 1)) >= 0.999

@@ -34,7 +34,7 @@ def varlen_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cq: torch.Tenso
                                                         scale, return_lse)
 
 
-@pytest.mark.parametrize("d", [64, 128, 96])
+@pytest.mark.parametrize("d", [64, 128, 96, 256])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("nq,nk", [(1, 1), (17, 300), (1000, 1000), (4097, 4097), (300, 129), (2000, 4000)])
 def test_one_sequence_is_bitwise_the_batch_op(d: int, causal: bool, nq: int, nk: int) -> None:
@@ -58,7 +58,7 @@ LENGTHS = [  # (q lengths, k lengths): tiles of every alignment, empty sequences
 ]
 
 
-@pytest.mark.parametrize("d", [64, 128, 80])
+@pytest.mark.parametrize("d", [64, 128, 80, 256])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("case", range(len(LENGTHS)))
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -157,9 +157,12 @@ def test_routing(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixtu
     lens = [300, 700]
     q = rand(1000, 4, 64)
     cu = offsets(lens)
-    with caplog.at_level(logging.DEBUG, logger="sageattention"):
-        sageattention.sageattn_varlen(q, q, q, cu, cu, 700, 700)
-    assert "path=sm90 varlen" in caplog.text
+    for d in (64, 256):  # head dims up to 256 (padded to 64, 128 or 256) take the one op
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="sageattention"):
+            x = rand(1000, 4, d)
+            sageattention.sageattn_varlen(x, x, x, cu, cu, 700, 700)
+        assert "path=sm90 varlen" in caplog.text, d
     for env, kwargs in (("1", {}), (None, {"pv_accum_dtype": "fp32+fp32"})):
         caplog.clear()
         if env:
