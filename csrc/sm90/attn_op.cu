@@ -77,16 +77,40 @@ CUtensorMapSwizzle swizzle_for(int64_t row_bytes) {
   return row_bytes == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B;
 }
 
+struct KernelMaps {
+  CUtensorMap q, k, v;
+};
+
+template <int D, bool kTwoLevel>
+KernelMaps kernel_maps(const OperandMaps& m) {
+  using T = TileTraits<D, kTwoLevel>;
+  constexpr int kBox = T::kQKRowBytes;  // D256: two boxes per row (TileTraits::kQKBoxes)
+  return {byte_map(m.q, D, m.bhq * m.nq_pad, D, kBox, kCtaQ, swizzle_for(kBox)),
+          byte_map(m.k, D, m.bhk * m.nk_pad, D, kBox, T::kStepKeys, swizzle_for(kBox)),
+          byte_map(m.v, m.nk_pad, m.bhk * D, m.nk_pad, T::kVBoxKeys, D, swizzle_for(T::kVBoxKeys))};
+}
+
+// Calls fn(std::integral_constant<int, D>{}, OutT{}) for the padded head dim and the output dtype (q's).
+template <typename Fn>
+void with_dim_and_dtype(int64_t head_dim_padded, bool half, Fn&& fn) {
+  if (head_dim_padded == 256) {
+    if (half) fn(std::integral_constant<int, 256>{}, __half{});
+    else fn(std::integral_constant<int, 256>{}, __nv_bfloat16{});
+  } else if (head_dim_padded == 128) {
+    if (half) fn(std::integral_constant<int, 128>{}, __half{});
+    else fn(std::integral_constant<int, 128>{}, __nv_bfloat16{});
+  } else {
+    if (half) fn(std::integral_constant<int, 64>{}, __half{});
+    else fn(std::integral_constant<int, 64>{}, __nv_bfloat16{});
+  }
+}
+
 template <int D, typename OutT, bool kTwoLevel>
 void launch_config(bool causal, const OperandMaps& m, const AttnParams& p, int sm_count, bool persistent,
                    cudaStream_t stream) {
-  using T = TileTraits<D, kTwoLevel>;
-  constexpr int kBox = T::kQKRowBytes;  // D256: two boxes per row (TileTraits::kQKBoxes)
-  const CUtensorMap tq = byte_map(m.q, D, m.bhq * m.nq_pad, D, kBox, kCtaQ, swizzle_for(kBox));
-  const CUtensorMap tk = byte_map(m.k, D, m.bhk * m.nk_pad, D, kBox, T::kStepKeys, swizzle_for(kBox));
-  const CUtensorMap tv = byte_map(m.v, m.nk_pad, m.bhk * D, m.nk_pad, T::kVBoxKeys, D, swizzle_for(T::kVBoxKeys));
-  if (causal) launch_attn<D, true, OutT, kTwoLevel>(tq, tk, tv, p, sm_count, persistent, stream);
-  else launch_attn<D, false, OutT, kTwoLevel>(tq, tk, tv, p, sm_count, persistent, stream);
+  const KernelMaps t = kernel_maps<D, kTwoLevel>(m);
+  if (causal) launch_attn<D, true, OutT, kTwoLevel>(t.q, t.k, t.v, p, sm_count, persistent, stream);
+  else launch_attn<D, false, OutT, kTwoLevel>(t.q, t.k, t.v, p, sm_count, persistent, stream);
 }
 
 template <int D, typename OutT>
@@ -238,18 +262,10 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
 
   const OperandMaps maps{ops.q_int8, ops.k_int8, ops.v_fp8, B * hq, B * hkv, nq_pad, nk_pad};
   cudaStream_t stream = current_stream(q.get_device_index());
-  const bool half = q.scalar_type() == ScalarType::Half;
-  if (ops.head_dim_padded == 256) {
-    SAGE_CHECK(!two_level, kNoTwoLevel256);
-    if (half) dispatch<256, __half>(is_causal, false, maps, p, sm_count, persistent, stream);
-    else dispatch<256, __nv_bfloat16>(is_causal, false, maps, p, sm_count, persistent, stream);
-  } else if (ops.head_dim_padded == 128) {
-    if (half) dispatch<128, __half>(is_causal, two_level, maps, p, sm_count, persistent, stream);
-    else dispatch<128, __nv_bfloat16>(is_causal, two_level, maps, p, sm_count, persistent, stream);
-  } else {
-    if (half) dispatch<64, __half>(is_causal, two_level, maps, p, sm_count, persistent, stream);
-    else dispatch<64, __nv_bfloat16>(is_causal, two_level, maps, p, sm_count, persistent, stream);
-  }
+  SAGE_CHECK(!(ops.head_dim_padded == 256 && two_level), kNoTwoLevel256);
+  with_dim_and_dtype(ops.head_dim_padded, q.scalar_type() == ScalarType::Half, [&](auto d_tag, auto out_tag) {
+    dispatch<decltype(d_tag)::value, decltype(out_tag)>(is_causal, two_level, maps, p, sm_count, persistent, stream);
+  });
   check_launch("qk_int8_pv_fp8_sm90");
   return {out, lse};
 }
@@ -280,28 +296,14 @@ std::tuple<Tensor, Tensor> launch_attention_varlen(const Tensor& q, const AttnOp
   const int sm_count = grid_ctas(q.get_device_index(), nullptr);
   SAGE_CHECK(static_cast<int64_t>(p.num_q_tiles) * hq < (int64_t{1} << 30), "too many query tiles for the grid");
   cudaStream_t stream = current_stream(q.get_device_index());
-  const bool half = q.scalar_type() == ScalarType::Half;
-  auto go = [&](auto d_tag, auto out_tag) {
+  const OperandMaps maps{ops.q_int8, ops.k_int8, ops.v_fp8, hq, hkv, nq_pad, nk_pad};  // one batch
+  with_dim_and_dtype(ops.head_dim_padded, q.scalar_type() == ScalarType::Half, [&](auto d_tag, auto out_tag) {
     constexpr int D = decltype(d_tag)::value;
     using OutT = decltype(out_tag);
-    using T = TileTraits<D, false>;
-    constexpr int kBox = T::kQKRowBytes;
-    const CUtensorMap tq = byte_map(ops.q_int8, D, hq * nq_pad, D, kBox, kCtaQ, swizzle_for(kBox));
-    const CUtensorMap tk = byte_map(ops.k_int8, D, hkv * nk_pad, D, kBox, T::kStepKeys, swizzle_for(kBox));
-    const CUtensorMap tv = byte_map(ops.v_fp8, nk_pad, hkv * D, nk_pad, T::kVBoxKeys, D, swizzle_for(T::kVBoxKeys));
-    if (is_causal) launch_attn_varlen<D, true, OutT>(tq, tk, tv, p, sm_count, stream);
-    else launch_attn_varlen<D, false, OutT>(tq, tk, tv, p, sm_count, stream);
-  };
-  if (ops.head_dim_padded == 256) {
-    if (half) go(std::integral_constant<int, 256>{}, __half{});
-    else go(std::integral_constant<int, 256>{}, __nv_bfloat16{});
-  } else if (ops.head_dim_padded == 128) {
-    if (half) go(std::integral_constant<int, 128>{}, __half{});
-    else go(std::integral_constant<int, 128>{}, __nv_bfloat16{});
-  } else {
-    if (half) go(std::integral_constant<int, 64>{}, __half{});
-    else go(std::integral_constant<int, 64>{}, __nv_bfloat16{});
-  }
+    const KernelMaps t = kernel_maps<D, false>(maps);
+    if (is_causal) launch_attn_varlen<D, true, OutT>(t.q, t.k, t.v, p, sm_count, stream);
+    else launch_attn_varlen<D, false, OutT>(t.q, t.k, t.v, p, sm_count, stream);
+  });
   check_launch("sageattn_sm90_varlen");
   return {out, lse};
 }

@@ -28,7 +28,8 @@ __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& s
   // cost one memory round trip. Loaded next to each use, behind the per-column branches, they cost
   // one round trip per column pair: ~10k SM clocks per D128 work item, three KV steps' worth
   // (bench/sm90_trace.py; bench/NOTES.md, v13). At D256 O holds 128 registers, so they come in batches of
-  // kLoadPairs (32 registers), the later batches reloaded where they are used.
+  // kLoadPairs (32 registers), the later batches reloaded where they are used. The reload repeats this loop
+  // rather than share it: a lambda or a helper for both moved ptxas' schedule of the D128 varlen or causal kernels.
   constexpr int kLoadPairs = D > 128 ? 8 : kPairs;
   float2 vs[kLoadPairs];
   float2 vmean[kLoadPairs];

@@ -19,7 +19,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, i
   // The head dim is the last one in both layouts; a wrong rank is reported by plan_quant_qkv.
   const int64_t d = q.dim() == 4 ? q.size(3) : 0;
   SAGE_CHECK(d <= 256, "sageattn_sm90 runs head dims up to 256, got ", d);
-  const int64_t dp = d <= 64 ? 64 : d <= 128 ? 128 : 256;
+  const int64_t dp = padded_head_dim(d);
   const QkvPlan plan = plan_quant_qkv(q, k, v, tensor_layout, qk_per_thread, smooth_k, smooth_v, dp, "sageattn_sm90");
   SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, "sageattn_sm90: q's heads (", plan.q.h,
              ") must be a multiple of k's and v's (", plan.k.h, ")");

@@ -27,7 +27,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_varlen(Tensor q, Tensor k, Tens
   SAGE_CHECK(cu_seqlens_k.size(0) == cu_seqlens_q.size(0), op, ": cu_seqlens_q and cu_seqlens_k must have the same "
              "length (sequences + 1), got ", cu_seqlens_q.size(0), " and ", cu_seqlens_k.size(0));
   const int64_t seqs = cu_seqlens_q.size(0) - 1;
-  const int64_t dp = d <= 64 ? 64 : d <= 128 ? 128 : 256;
+  const int64_t dp = padded_head_dim(d);
   const QkvPlan plan = plan_quant_qkv_varlen(q, k, v, seqs, qk_per_thread, smooth_k, smooth_v, dp, op);
   SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, op, ": q's heads (", plan.q.h,
              ") must be a multiple of k's and v's (", plan.k.h, ")");

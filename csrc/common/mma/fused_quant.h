@@ -49,7 +49,7 @@ inline void check_qkv_views(const Tensor& q, const Tensor& k, const Tensor& v, c
 // `packed` keeps each CTA tile inside one window).
 inline QkPlan plan_qk_views(const Bhnd& qs, const Bhnd& ks, bool q_vec, bool k_vec, int64_t rows_q, int64_t rows_k,
                             bool packed, bool per_thread, bool smooth_k, bool fp8_key_order) {
-  const int64_t d_pad = qs.d <= 64 ? 64 : qs.d <= 128 ? 128 : 256;  // kernels/mma.py padded_head_dim
+  const int64_t d_pad = padded_head_dim(qs.d);
   QkPlan p;
   p.tile = host_tile(d_pad);
   p.per_thread = per_thread;
