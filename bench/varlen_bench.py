@@ -10,7 +10,7 @@ runs path (the explicit entry point per run of equal lengths), e.g. on an sm_90 
 
 TOPS count the work of every sequence, 4 * H * D * sum(lq * lk) (halved for causal), over the median
 time of one whole packed call (do_bench's, as in sageattention.bench). "vs runs" is the one op's relative L1
-distance from the runs path's output (the two smooth over the pack and per sequence respectively).
+distance from the runs path's output (both smooth K per sequence; the one op's V scale spans the pack).
 """
 
 from __future__ import annotations

@@ -97,11 +97,15 @@ def device_offsets(cu: torch.Tensor, device: torch.device) -> torch.Tensor:
     return cu.to(device=device, dtype=torch.int32).contiguous()
 
 
-def packed_lse(q: torch.Tensor, lse: torch.Tensor, k_mean: torch.Tensor, smooth_k: bool, sm_scale: float) -> torch.Tensor:
-    """A one-op kernel's lse [Hq, total_q] with the smooth-K correction: the pack is one batch of total_q tokens
-    whose K mean k_mean [1, Hkv, D] spans the pack."""
+def packed_lse(q: torch.Tensor, lse: torch.Tensor, k_mean: torch.Tensor, cu_q: torch.Tensor, smooth_k: bool,
+               sm_scale: float) -> torch.Tensor:
+    """A one-op kernel's lse [Hq, total_q] with the smooth-K correction: token i of sequence s (cu_q, on q's GPU)
+    adds sm_scale * q_i . k_mean[s], k_mean [S, Hkv, D] holding each sequence's K mean. No host read."""
     if not smooth_k:
         return lse
-    from sageattention import quant
-
-    return lse + quant.lse_correction(q.unsqueeze(0), k_mean, "NHD", sm_scale)[0]
+    total, hq, _ = q.shape
+    tokens = torch.arange(total, device=q.device, dtype=cu_q.dtype)
+    seq = (torch.searchsorted(cu_q, tokens, right=True) - 1).clamp_(0, k_mean.shape[0] - 1)
+    km = k_mean[seq]  # [total_q, Hkv, D]; q head h reads kv head h // (Hq / Hkv)
+    qg = q.float().reshape(total, km.shape[1], hq // km.shape[1], q.shape[-1])
+    return lse + torch.einsum("nkgd,nkd->kgn", qg, km).reshape(hq, total) * sm_scale

@@ -461,7 +461,8 @@ def _packed_kernel(
     """The one-op varlen kernel of q's GPU when it takes this call (sm90's, else the mma.sync family's), with its
     family; None: the runs path. It never reads cu_seqlens on
     the GPU back to the host; CPU-resident cu_seqlens are checked as the runs path checks them.
-    SAGEATTENTION_VARLEN_RUNS=1 takes the runs path (per-sequence smoothing statistics) instead."""
+    SAGEATTENTION_VARLEN_RUNS=1 takes the runs path (cu_seqlens read on the host, V's statistics per sequence too)
+    instead."""
     if os.environ.get("SAGEATTENTION_VARLEN_RUNS") == "1" or kernel_input_problem(q, q.shape[-1]) is not None:
         return None
     if cu_q.numel() != cu_k.numel() or cu_q.numel() < 2:
@@ -511,11 +512,13 @@ def sageattn_varlen(
 
     The whole pack is one op whatever the lengths (`sageattn_sm90_varlen` on sm_90, `sageattn_mma_f16_varlen` /
     `sageattn_mma_f8_varlen` on the mma.sync GPUs): cu_seqlens stay on the GPU (no device sync; their values are
-    not checked there, and any values are memory safe), max_seqlen_q/k are not needed, and the smoothing
-    statistics span the pack, as upstream's do (the LSE is corrected for them). For options those kernels do not
+    not checked there, and any values are memory safe), max_seqlen_q/k are not needed, and each sequence's K is
+    smoothed with its own mean (upstream's varlen function uses one mean over the pack, which leaves sequences
+    with different channel offsets poorly quantized); the LSE is corrected per sequence. V's per-channel FP8 scale
+    (and smooth_v's mean, which the epilogue adds back exactly) span the pack. For options those kernels do not
     model (another pv_accum_dtype than the default, dropout, FP16 PV with a bf16 V or smooth_v), or with
-    SAGEATTENTION_VARLEN_RUNS=1, cu_seqlens are read on the host and checked, each sequence is smoothed on its
-    own, and adjacent sequences of equal lengths run as one batched sageattn call (`_varlen`)."""
+    SAGEATTENTION_VARLEN_RUNS=1, cu_seqlens are read on the host and checked, all statistics are per sequence,
+    and adjacent sequences of equal lengths run as one batched sageattn call (`_varlen`)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor) or t.dim() != 3:
             raise ValueError(f"{name} must be a 3-D packed tensor [total_tokens, heads, head_dim]")

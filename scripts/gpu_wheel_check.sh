@@ -3,7 +3,8 @@
 #   1. `python -m ci test-wheel W -m gpu` — exactly what release.yml's GPU legs run;
 #   2. memcheck of the sm90 kernel (bench/sm90_sanitize_sweep.py: both accumulations, the multicast kernel,
 #      default grid and a few CTAs or one cluster walking many work items);
-#   3. compute-sanitizer over every mma.sync variant and over the fused sm90 quantization pass;
+#   3. compute-sanitizer over every mma.sync variant, over the fused sm90 quantization pass and over the one-op
+#      varlen paths (bench/varlen_sanitize_sweep.py);
 #   4. quantization bandwidth, the benchmark sweep (python -m sageattention.bench: every backend,
 #      N 1K-32K, D 64/128, causal and not; table, JSON, PNG) and the sm90 quick benchmark
 #      (accuracy, both accumulations, kernel-only and end to end).
@@ -38,6 +39,8 @@ if [ "$SANITIZE" = all ]; then
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
     | tail -3 | tee -a "$OUT/memcheck.log"
   timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py 2>&1 \
+    | tail -3 | tee -a "$OUT/memcheck.log"
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/varlen_sanitize_sweep.py 2>&1 \
     | tail -3 | tee -a "$OUT/memcheck.log"
 else
   echo "SANITIZE=$SANITIZE: mma.sync and quantization sweeps skipped$([ "$SANITIZE" = none ] && echo ', sm90 too')" \

@@ -20,18 +20,15 @@ constexpr int kStatsThreads = 256;
 constexpr int kStatsRowsPerSlice = 256;
 constexpr int kStatsMaxSlices = 64;
 
-// Partial sums / max / min of tokens [slice * rows, (slice + 1) * rows) for every channel.
-// partial layout: [B*H, slices, 3, D] (sum, max, min).
-template <typename T, bool VEC>
-__global__ void __launch_bounds__(kStatsThreads) channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows,
-                                                                        float* __restrict__ partial) {
+// Partial sums / max / min (kStats 3; kStats 1: sums only) of tokens [n0, n1) of the head at `base`, for every
+// channel, into out[0 .. kStats * D). Every thread of the CTA calls it.
+template <typename T, bool VEC, int kStats>
+__device__ __forceinline__ void channel_partial_slice(const T* __restrict__ base, const Bhnd& s, int64_t n0,
+                                                      int64_t n1, float* __restrict__ out) {
   const int chunks = (s.d + 7) / 8;
   const int lanes = kStatsThreads / chunks;
   const int chunk = threadIdx.x % chunks;
   const int lane = threadIdx.x / chunks;
-  const T* base = x + blockIdx.z * s.sb + blockIdx.y * s.sh;
-  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
-  const int64_t n1 = min(n0 + rows, s.n);
 
   float sum[8], mx[8], mn[8];
 #pragma unroll
@@ -58,26 +55,42 @@ __global__ void __launch_bounds__(kStatsThreads) channel_partial_kernel(const T*
       for (int i = 0; i < 8; ++i) { sum[i] += v[i]; mx[i] = fmaxf(mx[i], v[i]); mn[i] = fminf(mn[i], v[i]); }
     }
   }
-  __shared__ float red[3][kStatsThreads][8];
+  __shared__ float red[kStats][kStatsThreads][8];
 #pragma unroll
-  for (int i = 0; i < 8; ++i) { red[0][threadIdx.x][i] = sum[i]; red[1][threadIdx.x][i] = mx[i]; red[2][threadIdx.x][i] = mn[i]; }
+  for (int i = 0; i < 8; ++i) {
+    red[0][threadIdx.x][i] = sum[i];
+    if constexpr (kStats == 3) { red[1][threadIdx.x][i] = mx[i]; red[2][threadIdx.x][i] = mn[i]; }
+  }
   __syncthreads();
   if (lane == 0) {
     for (int l = 1; l < lanes; ++l) {
       const int t = l * chunks + chunk;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
-        sum[i] += red[0][t][i]; mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]);
+        sum[i] += red[0][t][i];
+        if constexpr (kStats == 3) { mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]); }
       }
     }
-    const int64_t bh = static_cast<int64_t>(blockIdx.z) * gridDim.y + blockIdx.y;
-    float* out = partial + (bh * gridDim.x + blockIdx.x) * 3 * s.d;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const int c = chunk * 8 + i;
-      if (c < s.d) { out[c] = sum[i]; out[s.d + c] = mx[i]; out[2 * s.d + c] = mn[i]; }
+      if (c < s.d) {
+        out[c] = sum[i];
+        if constexpr (kStats == 3) { out[s.d + c] = mx[i]; out[2 * s.d + c] = mn[i]; }
+      }
     }
   }
+}
+
+// Partial sums / max / min of tokens [slice * rows, (slice + 1) * rows) for every channel.
+// partial layout: [B*H, slices, 3, D] (sum, max, min).
+template <typename T, bool VEC>
+__global__ void __launch_bounds__(kStatsThreads) channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows,
+                                                                        float* __restrict__ partial) {
+  const T* base = x + blockIdx.z * s.sb + blockIdx.y * s.sh;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
+  const int64_t bh = static_cast<int64_t>(blockIdx.z) * gridDim.y + blockIdx.y;
+  channel_partial_slice<T, VEC, 3>(base, s, n0, min(n0 + rows, s.n), partial + (bh * gridDim.x + blockIdx.x) * 3 * s.d);
 }
 
 // A template only so that two files of one module may include this header (a plain __global__ would be defined

@@ -62,10 +62,14 @@ __global__ void __launch_bounds__(kQuantInt8Threads, 4) quant_int8_kernel(
   __shared__ float slot_amax[kQuantInt8MaxSlots];
   const int64_t bh = static_cast<int64_t>(blockIdx.z) * a.s.h + blockIdx.y;
   const T* src = x + blockIdx.z * a.s.sb + blockIdx.y * a.s.sh;
-  const float* mu = mean ? mean + bh * a.s.d : nullptr;
   const int64_t block0 = static_cast<int64_t>(blockIdx.x) * a.blocks_per_cta;
   const int tile_blocks = static_cast<int>(min(static_cast<int64_t>(a.blocks_per_cta), a.blocks - block0));
   const int64_t tok0 = block0 * a.block_size;
+  const float* mu = mean ? mean + bh * a.s.d : nullptr;
+  if constexpr (VARLEN) {  // a pack's mean is its sequences' [S, H, D]: the window tile's own sequence
+    const int seq = mean ? __ldg(vr.tile_seq + tok0 / kVarlenTile) : -1;
+    mu = seq >= 0 ? mean + (static_cast<int64_t>(seq) * a.s.h + bh) * a.s.d : nullptr;
+  }
   const int chunks = CHUNKS ? CHUNKS : a.d_pad / 8;
   const int work = tile_blocks * a.block_size * chunks;
   const int slots = tile_blocks * a.groups;
@@ -237,7 +241,7 @@ inline QuantInt8Plan plan_quant_int8(const Tensor& x, int64_t tensor_layout, int
 }
 
 // Enqueues the kernel for x of element type T (nothing when the plan is empty): out and scale have the
-// plan's shapes, contiguous; mean is null or [B, H, D] fp32, contiguous. ANY_PAD = false: only the
+// plan's shapes, contiguous; mean is null or [B, H, D] fp32, contiguous (VARLEN: [S, H, D], per sequence). ANY_PAD = false: only the
 // padded head dims 64, 128 and 256 (the attention kernels' own), so a module that needs no other does not
 // compile the generic kernels (CHUNKS = 0).
 // VARLEN: a plan_quant_int8_packed plan, rows from `vr`.

@@ -1,6 +1,6 @@
 // sageattention::sageattn_mma_f16_varlen: sageattn_mma_f16 for packed sequences (cu_seqlens, never read on the
-// host): Q and K quantized into each sequence's window of padded tiles (common/varlen.cuh), K's mean over the
-// pack, and one CTA per padded q tile and head; V is the fp16 pack itself.
+// host): Q and K quantized into each sequence's window of padded tiles (common/varlen.cuh), K smoothed with each
+// sequence's own mean (common/varlen_k_mean.cuh), and one CTA per padded q tile and head; V is the fp16 pack itself.
 #include <cstdint>
 #include <tuple>
 
@@ -42,9 +42,9 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f16_varlen(Tensor q, Tensor k, T
 STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   // Packed sequences: q [total_q, Hq, d], k [total_k, Hkv, d] float16/bfloat16, v [total_k, Hkv, Dv] float16 as
   // sageattn_mma_f16 reads it, cu_seqlens_q / cu_seqlens_k int32 [S + 1] on the GPU (never read on the host). Each
-  // sequence attends to its own keys (causal: bottom-right aligned per sequence); K's mean spans the pack. "fp32"
+  // sequence attends to its own keys (causal: bottom-right aligned per sequence) and has its own K mean. "fp32"
   // accumulation. out [1, total_q, Hq, d]; lse [1, Hq, total_q] (without the smooth-K correction) or [0];
-  // k_mean [1, Hkv, d] (smooth_k) or [0, Hkv, d].
+  // k_mean [S, Hkv, d] (smooth_k) or [0, Hkv, d].
   m.def(
       "sageattn_mma_f16_varlen(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, "
       "bool is_causal, bool qk_per_thread, bool smooth_k, float sm_scale, bool return_lse) -> (Tensor out, "

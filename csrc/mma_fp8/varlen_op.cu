@@ -1,6 +1,7 @@
 // sageattention::sageattn_mma_f8_varlen: sageattn_mma_f8 for packed sequences (cu_seqlens, never read on the
-// host): Q, K and V quantized into each sequence's window of padded tiles (common/varlen.cuh), the K and V
-// statistics over the pack, and one CTA per padded q tile and head. The build's default accumulation only
+// host): Q, K and V quantized into each sequence's window of padded tiles (common/varlen.cuh), K smoothed with each
+// sequence's own mean (common/varlen_k_mean.cuh), V's statistics over the pack, and one CTA per padded q tile and
+// head. The build's default accumulation only
 // ("fp32+fp16" where compiled, else "fp32+fp32"): the others take sageattn_varlen's runs path.
 #include <cstdint>
 #include <tuple>
@@ -66,9 +67,9 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8_varlen(Tensor q, Tensor k, Te
 STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   // Packed sequences: q [total_q, Hq, d], k / v [total_k, Hkv, d] float16/bfloat16, cu_seqlens_q / cu_seqlens_k
   // int32 [S + 1] on the GPU (never read on the host). Each sequence attends to its own keys (causal: bottom-right
-  // aligned per sequence); the K and V statistics span the pack. The build's default accumulation (fp32+fp16 where
-  // compiled, else fp32+fp32; v_scale_max as sageattn_mma_f8 for it). out [1, total_q, Hq, d]; lse [1, Hq,
-  // total_q] (without the smooth-K correction) or [0]; k_mean [1, Hkv, d] (smooth_k) or [0, Hkv, d].
+  // aligned per sequence) and has its own K mean; V's statistics span the pack. The build's default accumulation
+  // (fp32+fp16 where compiled, else fp32+fp32; v_scale_max as sageattn_mma_f8 for it). out [1, total_q, Hq, d]; lse
+  // [1, Hq, total_q] (without the smooth-K correction) or [0]; k_mean [S, Hkv, d] (smooth_k) or [0, Hkv, d].
   m.def(
       "sageattn_mma_f8_varlen(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, "
       "bool is_causal, bool qk_per_thread, bool smooth_k, bool smooth_v, float sm_scale, float v_scale_max, "

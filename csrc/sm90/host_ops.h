@@ -35,7 +35,11 @@ struct QkvPlan {
   std::array<int64_t, 3> q_scale_shape() const { return {q.b, q.h, nq_pad / 16 * q_period()}; }
   std::array<int64_t, 4> k_int8_shape() const { return {k.b, k.h, nk_pad, head_dim_padded}; }
   std::array<int64_t, 3> k_scale_shape() const { return {k.b, k.h, nk_pad / kCtaK * (k_period() / k_stride())}; }
-  std::array<int64_t, 3> k_mean_shape() const { return {smooth_k ? k.b : 0, k.h, k.d}; }
+  // A pack's K is smoothed per sequence: k_mean [sequences, Hk, d], and the quantization's segment sums (scratch).
+  std::array<int64_t, 3> k_mean_shape() const { return {smooth_k ? (seqs > 0 ? seqs : k.b) : 0, k.h, k.d}; }
+  std::array<int64_t, 3> k_seg_sum_shape() const {
+    return {seqs > 0 && smooth_k ? k.h : 0, nk_pad / kCtaK, head_dim_padded};
+  }
   std::array<int64_t, 4> v_fp8_shape() const { return {v.b, v.h, head_dim_padded, nk_pad}; }
   std::array<int64_t, 3> v_scale_shape() const { return {v.b, v.h, head_dim_padded}; }
   std::array<int64_t, 3> v_mean_shape() const { return {smooth_v ? v.b : 0, v.h, v.d}; }
@@ -52,6 +56,7 @@ struct QkvOutputs {
   float* v_scale;
   float* v_mean;
   int* work_counter;  // sageattn_sm90: the attention launch's queue counter, cleared by the quantization (else null)
+  float* k_seg_sum = nullptr;  // a pack with smooth_k: scratch of k_seg_sum_shape() (sm90/quant_qkv_kernel.cuh)
 };
 
 // Byte offsets of a fused op's quantized operands in its scratch buffer (the op's own pieces follow them).

@@ -259,6 +259,9 @@ void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const 
   a.smooth_v = p.smooth_v;
   a.k_mean = out.k_mean;
   a.v_mean = out.v_mean;
+  a.k_seg_sum = out.k_seg_sum;
+  SAGE_CHECK(!(p.seqs > 0 && p.smooth_k) || out.k_seg_sum != nullptr,
+             "launch_quant_qkv: a packed plan with smooth_k needs the segment sums' scratch");
   a.per_cta = p.per_cta;
   a.work_counter = out.work_counter;
   const int64_t run = int64_t{p.ctas} * p.per_cta;  // chunks per run unit

@@ -57,8 +57,9 @@ struct QkvOperand {
 struct QkvArgs {
   QkvOperand q, k, v;
   bool smooth_k, smooth_v;
-  float* k_mean;  // [B, Hk, D] when smooth_k
+  float* k_mean;  // [B, Hk, D] when smooth_k; packs: [sequences, Hk, D]
   float* v_mean;  // [B, Hk, D] when smooth_v
+  float* k_seg_sum;  // packs with smooth_k: [Hk, per_head, D_PAD] scratch, each segment's channel sums (head_unit)
   int per_cta;    // m: chunks per CTA
   int* work_counter;  // sageattn_sm90: the attention kernel's queue counter, cleared here (else null)
   int64_t k_head_units, v_head_units, k_run_units, q_run_units;
@@ -508,12 +509,46 @@ __device__ __forceinline__ void stream_chunks(QkvSmem<D_PAD>& sh, const QkvOpera
   }
 }
 
+// Packed K (smooth K): every sequence is smoothed with its own mean. A segment is a CTA's consecutive chunks of
+// one sequence; its channel sums go to the head's slot of its first chunk in a.k_seg_sum (global memory, ordered
+// for the cluster by its barrier and read past L1). The mean of sequence s folds, in rank order, the segments that
+// the ranks holding its window's tiles wrote: the same bits in every CTA, and for a pack of one sequence the
+// batch's fold (one segment per rank, the same sums in the same order).
+template <int D_PAD>
+__device__ __forceinline__ float* seg_sum_slot(const QkvArgs& a, const QkvOperand& op, int64_t bh, int j) {
+  return a.k_seg_sum + (bh * op.per_head + j) * D_PAD;
+}
+
+// Thread ch < D_PAD: sequence s's mean of channel ch into sh.stat[0]; the CTA holding the sequence's first tile
+// also writes it to a.k_mean. Every thread calls it (barriers: the previous mean is read, the new one written).
+template <int D_PAD>
+__device__ __forceinline__ void sequence_mean(QkvSmem<D_PAD>& sh, const QkvArgs& a, const QkvOperand& op, int64_t bh,
+                                              int s, int j0, int count) {
+  __syncthreads();
+  if (threadIdx.x < D_PAD) {
+    const int ch = threadIdx.x;
+    float mean = 0.f;
+    if (s >= 0) {
+      const VarlenSeq seq = varlen_seq(op.cu, s, static_cast<int>(op.s.n));
+      const int end = seq.tile0 + max(1, (seq.len + kQkvRows - 1) / kQkvRows);  // its window, at least one tile
+      const int m = a.per_cta;
+      float sum = 0.f;
+      for (int r = seq.tile0 / m; r * m < end; ++r) sum += __ldcg(seg_sum_slot<D_PAD>(a, op, bh, max(seq.tile0, r * m)) + ch);
+      mean = seq.len > 0 ? sum / static_cast<float>(seq.len) : 0.f;
+      if (seq.tile0 >= j0 && seq.tile0 < j0 + count && ch < op.s.d) a.k_mean[(s * op.s.h + bh) * op.s.d + ch] = mean;
+    }
+    sh.stat[0][ch] = mean;
+  }
+  __syncthreads();
+}
+
 // A whole K or V head: partials, cluster fold, quantization. Chunk j = rank * m + t. With more than
 // two chunks per CTA the quantization pass reads them again; the cluster's whole head (at most a
 // few MB) was read microseconds earlier, so that second read comes from L2.
 template <typename T, bool VEC, int D_PAD, bool VARLEN, int TASK, typename Stats>
 __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, const QkvOperand& op, int64_t bh) {
   using G = QkvGeometry<D_PAD>;
+  constexpr bool kSeqMean = VARLEN && TASK == kTaskK;  // packed K: a mean per sequence (sequence_mean)
   const uint32_t rank = cluster_rank(), ranks = cluster_size();
   const int m = a.per_cta;
   const int j0 = static_cast<int>(rank) * m;
@@ -521,13 +556,34 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
   const T* x = head_base<T>(op, bh);
   auto chunk_at = [&](int t) { return chunk_pos<T, VARLEN>(op, bh, j0 + t, x); };
   Stats stats;
+  int seg_seq = -2, seg_j = 0;  // kSeqMean: the open segment's sequence and first chunk
+  auto close_segment = [&] {    // its sums to its slot; stats start over
+    __syncthreads();            // the last reduce's readers of sh.red are done
+    stats.reduce(sh);
+    if (threadIdx.x < D_PAD) __stcg(seg_sum_slot<D_PAD>(a, op, bh, seg_j) + threadIdx.x, sh.part[0][threadIdx.x]);
+    stats = Stats();
+  };
   stream_chunks<T, VEC, D_PAD, false>(sh, op, count, 0, 0, chunk_at,
-                               [&](int, const ChunkPos<T>&, const ChunkRegs<T, D_PAD>& raw,
-                                   const float (&row_ok)[G::kLoads], const uint4*) { stats.add(raw, row_ok); });
-  stats.reduce(sh);
+                               [&](int t, const ChunkPos<T>& p, const ChunkRegs<T, D_PAD>& raw,
+                                   const float (&row_ok)[G::kLoads], const uint4*) {
+                                 if constexpr (kSeqMean) {
+                                   const int s = __ldg(op.tile_seq + p.j);
+                                   if (s != seg_seq) {
+                                     if (t > 0) close_segment();
+                                     seg_seq = s;
+                                     seg_j = p.j;
+                                   }
+                                 }
+                                 stats.add(raw, row_ok);
+                               });
+  if constexpr (kSeqMean) {
+    if (count > 0) close_segment();
+  } else {
+    stats.reduce(sh);
+  }
   cluster_arrive();  // this CTA's partials are written (release)
   cluster_wait();    // ... and every other CTA's (acquire)
-  fold_cluster<D_PAD, TASK>(sh, a, op, bh, rank, ranks);
+  if constexpr (!kSeqMean) fold_cluster<D_PAD, TASK>(sh, a, op, bh, rank, ranks);
   cluster_arrive_relaxed();  // done reading the other CTAs' shared memory; they may exit after our wait below
   for (int i = threadIdx.x; i < kQkvMaxSlots; i += G::kThreads) sh.slot[0][i] = 0.f;
   __syncthreads();
@@ -535,10 +591,11 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
   float mean[8], mult[8];  // mult: V's e4m3 multipliers
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    mean[i] = (TASK == kTaskK || a.smooth_v) ? sh.stat[0][c * 8 + i] : 0.f;
+    mean[i] = !kSeqMean && (TASK == kTaskK || a.smooth_v) ? sh.stat[0][c * 8 + i] : 0.f;
     const float amax = sh.stat[1][c * 8 + i];
     mult[i] = (TASK == kTaskV && c * 8 + i < op.s.d && amax > 0.f) ? kE4m3Max / amax : 0.f;
   }
+  seg_seq = -2;  // kSeqMean: the first chunk quantized loads its sequence's mean
   const uint32_t slots = slot_bytes<D_PAD>(op);
   // Newest first: chunks count-1 and count-2 are still in the buffers, the rest most likely still in L2.
   stream_chunks<T, VEC, D_PAD, true>(sh, op, count, min(count, 2), (count - 1) & 1,
@@ -549,6 +606,15 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
                                    if (t > 0) __syncthreads();  // the previous chunk's V tile is free
                                    quantize_v_chunk<T, D_PAD>(sh, op, p.bh, p.j, raw, row_ok, mean, mult);
                                  } else {
+                                   if constexpr (kSeqMean) {
+                                     const int s = __ldg(op.tile_seq + p.j);
+                                     if (s != seg_seq) {
+                                       seg_seq = s;
+                                       sequence_mean<D_PAD>(sh, a, op, bh, s, j0, count);
+#pragma unroll
+                                       for (int i = 0; i < 8; ++i) mean[i] = sh.stat[0][c * 8 + i];
+                                     }
+                                   }
                                    quantize_int8_chunk<T, VEC, D_PAD, true>(sh, op, p.bh, p.j, t, slots, raw, stage,
                                                                             row_ok, mean);
                                  }

@@ -47,8 +47,8 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
       "Tensor k_mean)");
   // Packed sequences: q [total_q, Hq, d], k / v [total_k, Hkv, d], cu_seqlens_q / cu_seqlens_k int32 [S + 1] on
   // the GPU (never read on the host). Each sequence attends to its own keys (causal: bottom-right aligned per
-  // sequence); the smoothing statistics span the pack. out [total_q, Hq, d]; lse [Hq, total_q] (natural log,
-  // without the smooth-K correction) when return_lse, else [Hq, 0]; k_mean [1, Hkv, d] when smooth_k.
+  // sequence); K is smoothed per sequence, V's statistics span the pack. out [total_q, Hq, d]; lse [Hq, total_q]
+  // (natural log, without the smooth-K correction) when return_lse, else [Hq, 0]; k_mean [S, Hkv, d] when smooth_k.
   // Single level ("fp32" accumulation), head dims up to 256.
   m.def(
       "sageattn_sm90_varlen(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, bool is_causal, "

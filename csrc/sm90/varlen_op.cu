@@ -1,8 +1,8 @@
 // sageattn_sm90_varlen: packed sequences (cu_seqlens, as FlashAttention's varlen functions) through the fused
 // quantization and the attention kernel in one op, with no read of cu_seqlens on the host: three launches (the
 // padded tiles' sequences, the quantization, the attention kernel as its programmatic dependent) whatever the
-// lengths. sm90/varlen.cuh explains the padded layout. The smoothing statistics (K's mean, V's per-channel scale
-// and mean) span the whole pack, as upstream's varlen function's do.
+// lengths. common/varlen.cuh explains the padded layout. K is smoothed per sequence (k_mean [sequences, Hkv, d]);
+// V's per-channel scale and mean span the whole pack (the epilogue adds V's mean back, so that one is exact).
 #include <array>
 #include <cstdint>
 #include <tuple>
@@ -38,6 +38,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_varlen(Tensor q, Tensor k, Tens
   const QkvPieces pieces(plan, layout);
   const int64_t at_tq = layout.take(std::array<int64_t, 1>{tiles_q}, sizeof(int));
   const int64_t at_tk = layout.take(std::array<int64_t, 1>{tiles_k}, sizeof(int));
+  const int64_t at_seg = layout.take(plan.k_seg_sum_shape(), sizeof(float));
   Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
   Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);
 
@@ -48,7 +49,8 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_varlen(Tensor q, Tensor k, Tens
   launch_tile_seq(tables.cu_q, tables.cu_k, seqs, plan.q.n, plan.k.n, tiles_q, tiles_k, i32(at_tq), i32(at_tk),
                   current_stream(q.get_device_index()));
 
-  const QkvOutputs quantized = pieces.in(base, plan, reinterpret_cast<float*>(k_mean.data_ptr()));
+  QkvOutputs quantized = pieces.in(base, plan, reinterpret_cast<float*>(k_mean.data_ptr()));
+  quantized.k_seg_sum = plan.smooth_k ? reinterpret_cast<float*>(base + at_seg) : nullptr;
   launch_quant_qkv(plan, q, k, v, quantized, &tables);
 
   const AttnOperands ops{quantized.q_int8, quantized.q_scale, quantized.k_int8, quantized.k_scale,

@@ -276,8 +276,9 @@ def varlen_mma(
     smooth_v: bool,
     return_lse: bool,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Packed sequences [total, H, D] in one op: cu_seqlens stay on the GPU (no host read, no sync), and the
-    smoothing statistics span the pack. Returns out [total_q, Hq, D] and, with return_lse, lse [Hq, total_q]."""
+    """Packed sequences [total, H, D] in one op: cu_seqlens stay on the GPU (no host read, no sync); K is smoothed
+    per sequence, V's statistics (FP8 PV) span the pack. Returns out [total_q, Hq, D] and, with return_lse, lse
+    [Hq, total_q]."""
     if qk_quant_gran not in QK_QUANT_GRAN:
         raise ValueError(f"qk_quant_gran must be one of {QK_QUANT_GRAN}, got {qk_quant_gran!r}")
     _lib.require("mma_fp8" if fp8_pv else "mma_fp16", "sageattn_varlen's mma.sync kernel")
@@ -292,7 +293,7 @@ def varlen_mma(
         out, lse, k_mean = ops.sageattn_mma_f16_varlen(q, k, v, cq, ck, bool(is_causal), per_thread, bool(smooth_k),
                                                        float(sm_scale), bool(return_lse))
     out = out[0]  # the ops' batch of one
-    return (out, packed_lse(q, lse[0], k_mean, smooth_k, sm_scale)) if return_lse else out
+    return (out, packed_lse(q, lse[0], k_mean, cq, smooth_k, sm_scale)) if return_lse else out
 
 
 def qk_int8_pv_fp16(
@@ -338,13 +339,13 @@ def _fused_fake(q, k, tensor_layout, smooth_k, return_lse):
     return q.new_empty(q.shape, dtype=out_dtype), lse, k_mean
 
 
-def _varlen_fake(q, k, smooth_k, return_lse):
-    """out [1, total_q, Hq, D] in q's dtype, lse [1, Hq, total_q] or [0], k_mean [1 or 0, Hkv, D]."""
+def _varlen_fake(q, k, cu_seqlens_q, smooth_k, return_lse):
+    """out [1, total_q, Hq, D] in q's dtype, lse [1, Hq, total_q] or [0], k_mean [S or 0, Hkv, D] (per sequence)."""
     total_q, hq, d = q.shape
     out_dtype = torch.bfloat16 if q.dtype == torch.bfloat16 else torch.float16
     lse = q.new_empty((1, hq, total_q) if return_lse else (0,), dtype=torch.float32)
     return (q.new_empty((1, total_q, hq, d), dtype=out_dtype), lse,
-            q.new_empty((1 if smooth_k else 0, k.shape[1], d), dtype=torch.float32))
+            q.new_empty((cu_seqlens_q.shape[0] - 1 if smooth_k else 0, k.shape[1], d), dtype=torch.float32))
 
 
 @register_family_fakes("mma_fp16")
@@ -361,7 +362,7 @@ def _fp16_fakes() -> None:
     if _has_varlen_op(False):  # absent from a module built before it (A/B runs swap modules)
         @torch.library.register_fake("sageattention::sageattn_mma_f16_varlen")
         def _(q, k, v, cu_seqlens_q, cu_seqlens_k, is_causal, qk_per_thread, smooth_k, sm_scale, return_lse):
-            return _varlen_fake(q, k, smooth_k, return_lse)
+            return _varlen_fake(q, k, cu_seqlens_q, smooth_k, return_lse)
 
 
 @register_family_fakes("mma_fp8")
@@ -380,4 +381,4 @@ def _fp8_fakes() -> None:
         @torch.library.register_fake("sageattention::sageattn_mma_f8_varlen")
         def _(q, k, v, cu_seqlens_q, cu_seqlens_k, is_causal, qk_per_thread, smooth_k, smooth_v, sm_scale,
               v_scale_max, return_lse):
-            return _varlen_fake(q, k, smooth_k, return_lse)
+            return _varlen_fake(q, k, cu_seqlens_q, smooth_k, return_lse)

@@ -201,15 +201,15 @@ def varlen_sm90(
     smooth_v: bool,
     return_lse: bool,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Packed sequences [total, H, D] in one op: cu_seqlens stay on the GPU (no host read, no sync), and the
-    smoothing statistics span the pack. Returns out [total_q, Hq, D] and, with return_lse, lse [Hq, total_q]."""
+    """Packed sequences [total, H, D] in one op: cu_seqlens stay on the GPU (no host read, no sync); K is smoothed
+    per sequence, V's statistics span the pack. Returns out [total_q, Hq, D] and, with return_lse, lse [Hq, total_q]."""
     group_specs(qk_quant_gran)  # validates the name
     padded_head_dim(q.shape[-1])
     _lib.require("sm90", "sageattn_varlen's sm90 kernel")
     cq, ck = device_offsets(cu_seqlens_q, q.device), device_offsets(cu_seqlens_k, q.device)
     out, lse, k_mean = torch.ops.sageattention.sageattn_sm90_varlen(
         q, k, v, cq, ck, is_causal, qk_quant_gran == "per_thread", smooth_k, smooth_v, float(sm_scale), return_lse)
-    return (out, packed_lse(q, lse, k_mean, smooth_k, sm_scale)) if return_lse else out
+    return (out, packed_lse(q, lse, k_mean, cq, smooth_k, sm_scale)) if return_lse else out
 
 
 @register_family_fakes("sm90")
@@ -271,5 +271,5 @@ def _sm90_fakes() -> None:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         total_q, h, d = q.shape
         lse = q.new_empty((h, total_q if return_lse else 0), dtype=torch.float32)
-        k_mean = q.new_empty((1 if smooth_k else 0, k.shape[1], d), dtype=torch.float32)
+        k_mean = q.new_empty((cu_seqlens_q.shape[0] - 1 if smooth_k else 0, k.shape[1], d), dtype=torch.float32)
         return torch.empty_like(q, memory_format=torch.contiguous_format), lse, k_mean

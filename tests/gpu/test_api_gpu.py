@@ -138,8 +138,12 @@ def test_varlen_batched_runs_match_per_sequence_calls(d: int, causal: bool, monk
         torch.testing.assert_close(lse[:, rows], lse1[0], rtol=1e-6, atol=1e-5)
 
 
-def test_varlen_runs_use_per_sequence_smoothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SAGEATTENTION_VARLEN_RUNS", "1")  # sm90's one-op path smooths over the pack, as upstream
+@pytest.mark.parametrize("runs", ["1", None], ids=["runs-path", "one-op"])
+def test_varlen_uses_per_sequence_smoothing(runs: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    if runs:
+        monkeypatch.setenv("SAGEATTENTION_VARLEN_RUNS", runs)
+    else:
+        monkeypatch.delenv("SAGEATTENTION_VARLEN_RUNS", raising=False)
     cu = torch.tensor([0, 100, 400, 437], dtype=torch.int32, device="cuda")
     q, v = rand(437, 4, 64), rand(437, 4, 64)
     k = rand(437, 4, 64)

@@ -8,8 +8,10 @@ import torch
 
 import sageattention
 from sageattention import _device, _lib, reference
+from sageattention._varlen import packed_lse
 from sageattention.kernels import mma
 from tests.conftest import cosine, rel_l1
+from tests.gpu import varlen_checks
 
 pytestmark = pytest.mark.gpu
 
@@ -105,6 +107,15 @@ def test_pack_matches_float64_per_sequence(fp8_pv: bool, d: int, causal: bool, c
     ref = torch.cat(refs)
     l1, cos = BOUNDS[fp8_pv]
     assert rel_l1(out, ref) <= l1 and cosine(out, ref) >= cos
+
+
+@pytest.mark.parametrize("d", [64, 128, 256])
+def test_each_sequence_has_its_own_k_mean(fp8_pv: bool, d: int) -> None:
+    def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: torch.Tensor):
+        out, lse, km = varlen_op(fp8_pv, q, k, v, cu, cu, False)
+        return out[0], packed_lse(q, lse[0], km, cu, True, d ** -0.5), km
+
+    varlen_checks.check_per_sequence_smoothing(run, d, *BOUNDS[fp8_pv])
 
 
 def test_any_offsets_are_memory_safe(fp8_pv: bool) -> None:

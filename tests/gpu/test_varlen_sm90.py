@@ -9,7 +9,9 @@ import torch
 
 import sageattention
 from sageattention import reference
+from sageattention._varlen import packed_lse
 from tests.conftest import cosine, rel_l1
+from tests.gpu import varlen_checks
 
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
 
@@ -97,6 +99,15 @@ def test_pack_matches_float64_per_sequence(d: int, causal: bool, case: int, dtyp
     assert torch.equal(finite, torch.isfinite(lse)), "rows without a visible key must have lse = -inf"
     assert (lse[finite] - rl[finite]).abs().max() < 0.05
     assert (out[~torch.isfinite(rl).T.any(-1)] == 0).all(), "rows without a visible key must be 0"
+
+
+@pytest.mark.parametrize("d", [64, 128, 256])
+def test_each_sequence_has_its_own_k_mean(d: int) -> None:
+    def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: torch.Tensor):
+        out, lse, km = varlen_op(q, k, v, cu, cu, False)
+        return out, packed_lse(q, lse, km, cu, True, d ** -0.5), km
+
+    varlen_checks.check_per_sequence_smoothing(run, d, FP8_REL_L1, FP8_COSINE)
 
 
 @pytest.mark.parametrize("smooth_v", [False, True])

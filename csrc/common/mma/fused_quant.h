@@ -14,6 +14,7 @@
 #include "common/quant_int8_kernel.cuh"
 #include "common/scratch_layout.h"
 #include "common/stable_op.h"
+#include "common/varlen_k_mean.cuh"
 
 namespace sage::mma {
 
@@ -23,10 +24,18 @@ struct QkPlan {
   HostTile tile;
   bool per_thread, smooth_k;
   QuantInt8Plan q, k;
-  ChannelStatsPlan k_stats;
+  ChannelStatsPlan k_stats;  // a batch's K statistics
+  int64_t seqs = 0;          // plan_qk_packed: the pack's sequences, each smoothed with its own K mean
 
-  // The returned k_mean: [B, Hkv, D] when smoothing K, else [0, Hkv, D].
-  std::array<int64_t, 3> k_mean_shape() const { return {smooth_k ? shape.batch : 0, shape.hkv, shape.head_dim}; }
+  // The returned k_mean: [B, Hkv, D] (a pack: [S, Hkv, D]) when smoothing K, else [0, Hkv, D].
+  std::array<int64_t, 3> k_mean_shape() const {
+    return {smooth_k ? (seqs > 0 ? seqs : shape.batch) : 0, shape.hkv, shape.head_dim};
+  }
+  // fp32 partials of K's statistics (smooth K).
+  int64_t k_partial_elems() const {
+    if (!smooth_k) return 0;
+    return seqs > 0 ? shape.hkv * varlen_stats_slots(shape.kv_len, seqs) * shape.head_dim : k_stats.partial_elems();
+  }
 };
 
 // The checks shared by batches and packs, on the (B, H, N, D) views qs, ks, vs of q, k, v (v: k's shape; its dtype
@@ -76,8 +85,8 @@ inline QkPlan plan_qk(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
                        smooth_k, fp8_key_order);
 }
 
-// plan_qk for packs of `seqs` sequences (common/varlen.cuh): Q and K quantized into padded window tiles, K's
-// statistics over the whole pack; the attention shape is a batch of one (qo_len / kv_len: the packs' tokens).
+// plan_qk for packs of `seqs` sequences (common/varlen.cuh): Q and K quantized into padded window tiles, K smoothed
+// per sequence (common/varlen_k_mean.cuh); the attention shape is a batch of one (qo_len / kv_len: the packs' tokens).
 inline QkPlan plan_qk_packed(const Tensor& q, const Tensor& k, const Tensor& v, int64_t seqs, bool per_thread,
                              bool smooth_k, bool fp8_key_order, const char* op) {
   const Bhnd qs = packed_view(q, "q", op), ks = packed_view(k, "k", op), vs = packed_view(v, "v", op);
@@ -89,8 +98,10 @@ inline QkPlan plan_qk_packed(const Tensor& q, const Tensor& k, const Tensor& v, 
   SAGE_CHECK(seqs > 0 && seqs < (int64_t{1} << 24), op, ": cu_seqlens must hold 1 to 2^24 - 1 sequences");
   SAGE_CHECK(qs.n > 0 && ks.n > 0 && qs.n < (int64_t{1} << 30) && ks.n < (int64_t{1} << 30), op,
              ": packs need 1 to 2^30 - 1 tokens");
-  return plan_qk_views(qs, ks, true, true, varlen_tiles(qs.n, seqs) * kVarlenTile,
-                       varlen_tiles(ks.n, seqs) * kVarlenTile, true, per_thread, smooth_k, fp8_key_order);
+  QkPlan p = plan_qk_views(qs, ks, true, true, varlen_tiles(qs.n, seqs) * kVarlenTile,
+                           varlen_tiles(ks.n, seqs) * kVarlenTile, true, per_thread, smooth_k, fp8_key_order);
+  p.seqs = seqs;
+  return p;
 }
 
 // Where the Q/K quantization writes.
@@ -100,7 +111,7 @@ struct QkBuffers {
   int8_t* k_int8;
   float* k_scale;
   float* stats_partial;  // channel_stats' partials: K's (smooth K), then those of the caller's V statistics
-  float* k_amax;         // channel_stats' absmax of K, which nothing reads
+  float* k_amax;         // channel_stats' absmax of K, which nothing reads (a batch's only)
   float* k_mean;         // smooth K: the returned k_mean tensor; else null
 };
 
@@ -124,9 +135,9 @@ inline QkPieces take_qk_pieces(const QkPlan& p, int64_t other_partial_elems, Scr
   at.q_scale = layout.take(p.q.scale_shape(), sizeof(float));
   at.k_int8 = layout.take(p.k.out_shape(), 1);
   at.k_scale = layout.take(p.k.scale_shape(), sizeof(float));
-  const int64_t k_partial = p.smooth_k ? p.k_stats.partial_elems() : 0;
-  at.stats_partial = layout.take(std::array<int64_t, 1>{std::max(k_partial, other_partial_elems)}, sizeof(float));
-  at.k_amax = layout.take(p.smooth_k ? p.k_stats.stat_shape() : std::array<int64_t, 3>{}, sizeof(float));
+  at.stats_partial =
+      layout.take(std::array<int64_t, 1>{std::max(p.k_partial_elems(), other_partial_elems)}, sizeof(float));
+  at.k_amax = layout.take(p.smooth_k && p.seqs == 0 ? p.k_stats.stat_shape() : std::array<int64_t, 3>{}, sizeof(float));
   return at;
 }
 
@@ -144,7 +155,11 @@ void launch_qk_quant(const QkPlan& p, const Tensor& q, const Tensor& k, const Qk
   SAGE_DISPATCH_HALF(k.scalar_type(), "k", [&] {
     const auto* kp = reinterpret_cast<const scalar_t*>(k.data_ptr());
     if (p.smooth_k) {
-      launch_channel_stats(p.k_stats, kp, /*centered=*/false, b.stats_partial, b.k_mean, b.k_amax, stream);
+      if constexpr (PACKED) {
+        launch_varlen_k_mean(p.k_stats.s, kp, rows[1].cu, p.seqs, b.stats_partial, b.k_mean, stream);
+      } else {
+        launch_channel_stats(p.k_stats, kp, /*centered=*/false, b.stats_partial, b.k_mean, b.k_amax, stream);
+      }
     }
     launch_quant_int8<scalar_t, false, PACKED>(p.k, kp, b.k_mean, b.k_int8, b.k_scale, stream,
                                                PACKED ? rows[1] : VarlenRows{});
