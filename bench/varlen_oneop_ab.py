@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from bench.varlen_bench import PACKS  # noqa: E402
-from bench.varlen_sanitize_sweep import families, offsets  # noqa: E402
+from bench.varlen_sanitize_sweep import call, families, offsets  # noqa: E402
 from sageattention import reference  # noqa: E402
 from sageattention.bench import time_ms  # noqa: E402
 
@@ -46,16 +46,7 @@ def offset_pack_error(family: str) -> float:
 
 
 def run_op(family: str, q, k, v, cu, causal: bool) -> torch.Tensor:
-    ops, scale = torch.ops.sageattention, D ** -0.5
-    if family == "sm90":
-        return ops.sageattn_sm90_varlen(q, k, v, cu, cu, causal, True, True, False, scale, False)[0]
-    # the mma ops return out [1, total, H, D]
-    if family == "mma_fp8":
-        from sageattention.kernels import mma
-
-        v_max = mma.FP8_F16_ACCUM_V_MAX if mma.varlen_accum(True) == "fp32+fp16" else 448.0
-        return ops.sageattn_mma_f8_varlen(q, k, v, cu, cu, causal, True, True, False, scale, v_max, False)[0][0]
-    return ops.sageattn_mma_f16_varlen(q, k, v, cu, cu, causal, True, True, scale, False)[0][0]
+    return call(family, q, k, v, cu, cu, causal, True, True, False, return_lse=False)
 
 
 def main() -> None:

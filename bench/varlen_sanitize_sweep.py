@@ -29,15 +29,17 @@ def families() -> list[str]:
     return out
 
 
-def call(family: str, q, k, v, cq, ck, causal: bool, per_thread: bool, smooth_k: bool, smooth_v: bool) -> None:
+def call(family: str, q, k, v, cq, ck, causal: bool, per_thread: bool, smooth_k: bool, smooth_v: bool,
+         return_lse: bool = True) -> torch.Tensor:
+    """One call of the family's one-op varlen kernel; its out [total_q, Hq, D] (the mma ops' batch of one dropped)."""
     ops, scale = torch.ops.sageattention, q.shape[-1] ** -0.5
     if family == "sm90":
-        ops.sageattn_sm90_varlen(q, k, v, cq, ck, causal, per_thread, smooth_k, smooth_v, scale, True)
-    elif family == "mma_fp8":
+        return ops.sageattn_sm90_varlen(q, k, v, cq, ck, causal, per_thread, smooth_k, smooth_v, scale, return_lse)[0]
+    if family == "mma_fp8":
         v_max = mma.FP8_F16_ACCUM_V_MAX if mma.varlen_accum(True) == "fp32+fp16" else 448.0
-        ops.sageattn_mma_f8_varlen(q, k, v, cq, ck, causal, per_thread, smooth_k, smooth_v, scale, v_max, True)
-    else:
-        ops.sageattn_mma_f16_varlen(q, k, v, cq, ck, causal, per_thread, smooth_k, scale, True)
+        return ops.sageattn_mma_f8_varlen(q, k, v, cq, ck, causal, per_thread, smooth_k, smooth_v, scale, v_max,
+                                          return_lse)[0][0]
+    return ops.sageattn_mma_f16_varlen(q, k, v, cq, ck, causal, per_thread, smooth_k, scale, return_lse)[0][0]
 
 
 def offsets(lengths: list[int]) -> torch.Tensor:

@@ -20,6 +20,20 @@ constexpr int kStatsThreads = 256;
 constexpr int kStatsRowsPerSlice = 256;
 constexpr int kStatsMaxSlices = 64;
 
+// How a head of n tokens is cut into token slices (one CTA each): up to kStatsMaxSlices of at least
+// kStatsRowsPerSlice tokens. The batch plan and the packed K mean (common/varlen_k_mean.cuh) both cut by it, so a
+// pack of one sequence gets the batch's sums bit for bit.
+struct StatsSlices {
+  int count, rows;
+};
+
+__host__ __device__ inline StatsSlices stats_slices(int64_t n) {
+  int64_t count = (n + kStatsRowsPerSlice - 1) / kStatsRowsPerSlice;
+  count = count < 1 ? 1 : count > kStatsMaxSlices ? kStatsMaxSlices : count;
+  const int64_t rows = (n + count - 1) / count;
+  return {static_cast<int>(count), static_cast<int>(rows < 1 ? 1 : rows)};
+}
+
 // Partial sums / max / min (kStats 3; kStats 1: sums only) of tokens [n0, n1) of the head at `base`, for every
 // channel, into out[0 .. kStats * D). Every thread of the CTA calls it.
 template <typename T, bool VEC, int kStats>
@@ -131,9 +145,9 @@ inline ChannelStatsPlan plan_channel_stats_view(const Bhnd& s, bool vec) {
   if (!plan.empty()) {
     SAGE_CHECK(s.h <= 65535 && s.b <= 65535, "too many heads or batches for the grid");
   }
-  plan.slices = std::max<int64_t>(
-      1, std::min<int64_t>(kStatsMaxSlices, (s.n + kStatsRowsPerSlice - 1) / kStatsRowsPerSlice));
-  plan.rows = static_cast<int>(std::max<int64_t>(1, (s.n + plan.slices - 1) / plan.slices));
+  const StatsSlices cut = stats_slices(s.n);
+  plan.slices = cut.count;
+  plan.rows = cut.rows;
   plan.vec = vec;
   return plan;
 }

@@ -18,18 +18,6 @@
 
 namespace sage {
 
-// channel_stats' slicing of a head of n tokens (plan_channel_stats_view).
-struct StatsSlices {
-  int count, rows;
-};
-
-__host__ __device__ inline StatsSlices stats_slices(int64_t n) {
-  int64_t count = (n + kStatsRowsPerSlice - 1) / kStatsRowsPerSlice;
-  count = count < 1 ? 1 : count > kStatsMaxSlices ? kStatsMaxSlices : count;
-  const int64_t rows = (n + count - 1) / count;
-  return {static_cast<int>(count), static_cast<int>(rows < 1 ? 1 : rows)};
-}
-
 __device__ __forceinline__ int first_slot(const int* cu, int s, int total) {
   return clamped_cu(cu, s, total) / kStatsRowsPerSlice + s;
 }

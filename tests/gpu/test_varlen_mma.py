@@ -12,6 +12,7 @@ from sageattention._varlen import packed_lse
 from sageattention.kernels import mma
 from tests.conftest import cosine, rel_l1
 from tests.gpu import varlen_checks
+from tests.gpu.varlen_checks import offsets
 
 pytestmark = pytest.mark.gpu
 
@@ -34,10 +35,6 @@ def fp8_pv(request: pytest.FixtureRequest) -> bool:
 
 def rand(*shape: int, dtype: torch.dtype = torch.float16) -> torch.Tensor:
     return torch.randn(*shape, device="cuda", dtype=dtype)
-
-
-def offsets(lengths: list[int]) -> torch.Tensor:
-    return torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32, device="cuda")
 
 
 def varlen_op(fp8_pv: bool, q, k, v, cq, ck, causal: bool, per_thread: bool = True, smooth_k: bool = True,

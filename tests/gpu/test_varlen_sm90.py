@@ -12,6 +12,7 @@ from sageattention import reference
 from sageattention._varlen import packed_lse
 from tests.conftest import cosine, rel_l1
 from tests.gpu import varlen_checks
+from tests.gpu.varlen_checks import offsets
 
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
 
@@ -22,10 +23,6 @@ FP8_COSINE = 0.999
 
 def rand(*shape: int, dtype: torch.dtype = torch.float16) -> torch.Tensor:
     return torch.randn(*shape, device="cuda", dtype=dtype)
-
-
-def offsets(lengths: list[int]) -> torch.Tensor:
-    return torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32, device="cuda")
 
 
 def varlen_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cq: torch.Tensor, ck: torch.Tensor, causal: bool,
