@@ -7,7 +7,8 @@ quantize once outside the timed region. Add a kernel with one ``register(...)`` 
 
 TOPS = 4 * B * H * N^2 * D / time (halved for causal). Times are medians of CUDA-event timings
 (triton.testing.do_bench when triton is installed). Writes ``bench.md``, ``bench.json`` (a list of
-rows) and ``bench.png`` (TOPS vs N per backend) into --out.
+rows) and ``bench.png`` (TOPS vs N per backend) into --out. Real models' shapes (GQA, cross-attention, odd lengths and head dims):
+``python -m sageattention.bench_models``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import platform
 import subprocess
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -56,10 +58,11 @@ def _sdpa(kind: str) -> Callable[..., Callable[[], object]]:
         backend = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
                    "efficient": SDPBackend.EFFICIENT_ATTENTION}[kind]
         qh, kh, vh = (x if layout == "HND" else x.transpose(1, 2) for x in (q, k, v))
+        gqa = qh.shape[1] != kh.shape[1]  # grouped-query attention: each KV head serves several query heads
 
         def fn():
             with sdpa_kernel(backend):
-                return torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
+                return torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=causal, enable_gqa=gqa)
 
         try:
             fn()
@@ -234,9 +237,11 @@ def environment() -> dict[str, str]:
     }
 
 
-def write_outputs(rows: list[dict[str, object]], out: pathlib.Path, name: str) -> str:
+def write_outputs(rows: list[dict[str, object]], out: pathlib.Path, name: str,
+                  render: Callable[[list[dict[str, object]]], str] | None = None) -> str:
+    """Writes ``name.md`` (``render``, by default this sweep's tables) and ``name.json``; returns the markdown."""
     os.makedirs(out, exist_ok=True)
-    md = markdown(rows)
+    md = (render or markdown)(rows)
     (out / f"{name}.md").write_text(md)
     (out / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
     return md
@@ -323,7 +328,8 @@ def markdown(rows: list[dict[str, object]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def plot(rows: list[dict[str, object]], path: pathlib.Path) -> bool:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend, or None (saying so on stderr) where matplotlib is missing."""
     try:
         import matplotlib
 
@@ -331,6 +337,13 @@ def plot(rows: list[dict[str, object]], path: pathlib.Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         print("matplotlib missing: no plot", file=sys.stderr)
+        return None
+    return plt
+
+
+def plot(rows: list[dict[str, object]], path: pathlib.Path) -> bool:
+    plt = pyplot()
+    if plt is None:
         return False
     timed = [r for r in rows if "tops" in r]
     panels = sorted({(int(r["headdim"]), bool(r["causal"])) for r in timed})

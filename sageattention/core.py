@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from sageattention import _compile, _device, _lib
+from sageattention import _call_cache, _compile, _device, _lib
 from sageattention._fallback import empty_kv_result, sdpa_attention
 from sageattention._inference_only import needs_guard, run_guarded
 from sageattention._varlen import packed_attention
@@ -83,8 +83,11 @@ def _kernel(module: str, name: str, family: str, fn: str) -> Callable[..., Resul
 
 
 def _run_kernel(
-    kernel: Callable[..., Result], q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shapes: Shapes, **kw: Any
+    kernel: Callable[..., Result], q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shapes: Shapes,
+    cache_key: tuple | None = None, **kw: Any
 ) -> Result:
+    """kernel(q, k, v, **kw), with the degenerate shapes answered here; a call that reached the kernel is
+    remembered under cache_key (_call_cache), so the next call with that key comes straight here."""
     if shapes.qo_len == 0 or shapes.batch == 0 or shapes.heads_q == 0:
         out = torch.empty_like(q)
         if not kw["return_lse"]:
@@ -93,8 +96,24 @@ def _run_kernel(
     if shapes.kv_len == 0:
         return empty_kv_result(q, kw["tensor_layout"], kw["return_lse"])
     if needs_guard(q, k, v):  # backward must fail clearly, not yield no gradient (_inference_only)
-        return run_guarded(lambda: kernel(q, k, v, **kw), q, k, v)
-    return kernel(q, k, v, **kw)
+        result = run_guarded(lambda: kernel(q, k, v, **kw), q, k, v)
+    else:
+        result = kernel(q, k, v, **kw)
+    if cache_key is not None:  # after the kernel returned: one that declines (NotImplementedError) is not kept
+        _call_cache.remember(cache_key, functools.partial(kernel, **kw))
+    return result
+
+
+def _cached_call(cache_key: tuple | None, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Result | None:
+    """The result of a call whose key an earlier call already took to its kernel function, else None. Not while
+    torch.compile traces (the opaque op path), not for calls autograd records, not with DEBUG logging on (each
+    call then logs its path)."""
+    if cache_key is None or torch.compiler.is_compiling() or logger.isEnabledFor(logging.DEBUG):
+        return None
+    run = _call_cache.lookup(cache_key)
+    if run is None or needs_guard(q, k, v):
+        return None
+    return run(q, k, v)
 
 
 def _common(
@@ -129,12 +148,21 @@ class _ExplicitKernel:
 def _call_explicit(
     spec: _ExplicitKernel, q: Any, k: Any, v: Any, kwargs: dict[str, Any], *, tensor_layout: Any, is_causal: Any,
     qk_quant_gran: Any, sm_scale: Any, pv_accum_dtype: Any, smooth_k: Any, smooth_v: Any, return_lse: Any,
-    checked: tuple[Shapes, float] | None = None,
+    checked: tuple[Shapes, float] | None = None, cache_key: tuple | None = None,
 ) -> Result:
     """Validate everything (arguments first, then inputs, arch and build), then quantize and launch.
 
     checked: sageattn's own validation of the inputs (shapes, resolved sm_scale) on a GPU whose kernel family
-    it picked; the input and arch checks are then not repeated (host time of every call), the options are."""
+    it picked; the input and arch checks are then not repeated (host time of every call), the options are.
+    cache_key: sageattn's key for this call (_call_cache); an explicit entry point's call makes its own."""
+    if checked is None and not kwargs:
+        cache_key = _call_cache.key(
+            spec.fn, q, k, v, tensor_layout, is_causal, sm_scale, return_lse,
+            {"qk_quant_gran": qk_quant_gran, "pv_accum_dtype": pv_accum_dtype, "smooth_k": smooth_k,
+             "smooth_v": smooth_v})
+        cached = _cached_call(cache_key, q, k, v)
+        if cached is not None:
+            return cached
     _no_extra(spec.fn, kwargs)
     if checked is None:
         shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
@@ -156,8 +184,9 @@ def _call_explicit(
     if spec.resolve_accum is not None:
         pv_accum_dtype = spec.resolve_accum(pv_accum_dtype)
     return _run_kernel(
-        kernel, q, k, v, shapes, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
-        sm_scale=scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,
+        kernel, q, k, v, shapes, cache_key, tensor_layout=tensor_layout, is_causal=is_causal,
+        qk_quant_gran=qk_quant_gran, sm_scale=scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k,
+        smooth_v=smooth_v, return_lse=return_lse,
     )
 
 
@@ -309,12 +338,12 @@ def _option_defaults(family: str) -> dict[str, Any]:
 
 def _run_family(
     family: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, checked: tuple[Shapes, float], *,
-    tensor_layout: str, is_causal: bool, return_lse: bool, options: dict[str, Any],
+    tensor_layout: str, is_causal: bool, return_lse: bool, options: dict[str, Any], cache_key: tuple | None,
 ) -> Result:
     """What the family's explicit entry point does with these options, minus the input checks sageattn made."""
     return _call_explicit(
         _FAMILY_SPEC[family], q, k, v, {}, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=checked[1],
-        return_lse=return_lse, checked=checked,
+        return_lse=return_lse, checked=checked, cache_key=cache_key,
         **{**_option_defaults(family), **options},
     )
 
@@ -345,11 +374,10 @@ def _family_module_ok(family: str) -> bool:
     return True
 
 
-@functools.cache
-def _sm90_default_accum() -> str:
+def _sm90_default_accum(kv_len: int, head_dim: int) -> str:
     from sageattention.kernels import sm90  # loaded with its family (_pick_family chose sm90)
 
-    return sm90.DEFAULT_PV_ACCUM
+    return sm90.default_pv_accum(kv_len, head_dim)
 
 
 def _scale_alias(sm_scale: float | None, kwargs: dict[str, Any]) -> float | None:
@@ -378,6 +406,10 @@ def sageattn(
     sm_scale), and the kernel options qk_quant_gran, pv_accum_dtype, smooth_k, smooth_v. Anything else
     is an error, never silently dropped.
     """
+    cache_key = _call_cache.key("sageattn", q, k, v, tensor_layout, is_causal, sm_scale, return_lse, kwargs)
+    cached = _cached_call(cache_key, q, k, v)
+    if cached is not None:
+        return cached
     attn_mask = kwargs.pop("attn_mask", None)
     dropout_p = kwargs.pop("dropout_p", 0.0)
     sm_scale = _scale_alias(sm_scale, kwargs)
@@ -420,10 +452,10 @@ def sageattn(
         try:
             sm90_kwargs = kwargs
             if kwargs.get("pv_accum_dtype") is None:  # left open: the faster accumulation
-                sm90_kwargs = {**kwargs, "pv_accum_dtype": _sm90_default_accum()}
+                sm90_kwargs = {**kwargs, "pv_accum_dtype": _sm90_default_accum(shapes.kv_len, shapes.head_dim)}
             logger.debug("sageattention: path=%s pv_accum_dtype=%s", entry.__name__, sm90_kwargs["pv_accum_dtype"])
             return _run_family(family, q, k, v, (shapes, scale), tensor_layout=tensor_layout, is_causal=is_causal,
-                               return_lse=return_lse, options=sm90_kwargs)
+                               return_lse=return_lse, options=sm90_kwargs, cache_key=cache_key)
         except NotImplementedError as exc:  # e.g. a head dim the wgmma kernel doesn't instantiate
             family, _ = _pick_family(q, skip="sm90")
             if family is None:
@@ -441,7 +473,7 @@ def sageattn(
         )
     logger.debug("sageattention: path=%s", entry.__name__)
     return _run_family(family, q, k, v, (shapes, scale), tensor_layout=tensor_layout, is_causal=is_causal,
-                       return_lse=return_lse, options=kwargs)
+                       return_lse=return_lse, options=kwargs, cache_key=cache_key)
 
 
 def _check_cu_on_host(cu: torch.Tensor, name: str, total: int, max_seqlen: int) -> None:

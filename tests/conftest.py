@@ -28,3 +28,20 @@ def rel_l1(out: torch.Tensor, ref: torch.Tensor) -> float:
 def cosine(out: torch.Tensor, ref: torch.Tensor) -> float:
     a, b = out.double().flatten(), ref.double().flatten()
     return float(torch.dot(a, b) / (a.norm() * b.norm()))
+
+
+@pytest.fixture
+def qkv_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts sageattention.core's input checks (check_qkv): [n], updated as calls run. A call served by the call
+    cache (sageattention/_call_cache.py) does not count."""
+    from sageattention import core
+
+    seen = [0]
+    real = core.check_qkv
+
+    def spy(*a: object, **kw: object) -> object:
+        seen[0] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(core, "check_qkv", spy)
+    return seen

@@ -25,12 +25,30 @@ CTA_K = 128  # keys per K quantization block (K and V are padded to it; kv_block
 PV_ACCUM_DTYPES = ("fp32+fp32", "fp32")
 
 
-# The accumulation sageattn takes when the caller leaves pv_accum_dtype open: single level, whose
-# longer softmax steps (kv_block) win in one process on the H200, both timers, three interleaved
+# The accumulation sageattn takes when the caller leaves pv_accum_dtype open (default_pv_accum): single level,
+# whose longer softmax steps (kv_block) win in one process on the H200, both timers, three interleaved
 # rounds (bench/results/sm90_h200_accum_ab.log): kernel-only D128 16K 864 vs 794 TOPS (+9 %), 8K
 # +8 %, 4K +5 %, causal 16K +1.5 %; D64 16K 614 vs 480 (+28 %). Its accuracy is the same or better
 # (rel-L1 0.0378 vs 0.0382 at D128 4K).
 DEFAULT_PV_ACCUM = "fp32"
+# ...except for short key sequences, where a step is mostly padding: 77 text tokens fill a third of one 256-key D64
+# step, but most of a 128-key two-level one. Each kernel's cost is taken as the keys it steps over (kv_len rounded
+# up to its step), the two-level kernel's weighted by its cost per key against single level's, measured at 16K
+# (above: 614/480 at D64, 864/794 at D128). Kernel-only on the H200 (bench/results/short_kv_h200_s18.log, Nq 4096):
+# 77 keys D64 28.1 vs 35.6 us, D128 39.5 vs 42.9; D64 384 keys 37.7 vs 46.3; D128 256 keys 45.4 vs 51.6.
+TWO_LEVEL_KEY_COST = {64: 614 / 480, 128: 864 / 794}
+
+
+@functools.lru_cache(maxsize=4096)
+def default_pv_accum(kv_len: int, head_dim: int) -> str:
+    """The accumulation that steps over fewer (cost-weighted) keys for this key length; single level where there
+    is no two-level kernel (head dims above 128)."""
+    d_pad = padded_head_dim(head_dim)
+    if d_pad not in TWO_LEVEL_KEY_COST:
+        return DEFAULT_PV_ACCUM
+    single = round_up(kv_len, kv_block(head_dim, "fp32"))
+    two_level = TWO_LEVEL_KEY_COST[d_pad] * round_up(kv_len, kv_block(head_dim, "fp32+fp32"))
+    return "fp32+fp32" if two_level < single else "fp32"
 
 
 @torch.compiler.assume_constant_result

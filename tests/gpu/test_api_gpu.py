@@ -33,11 +33,14 @@ def expected_family() -> str:
 
 
 def test_capability_is_cached() -> None:
+    from sageattention import _call_cache
+
     _device.capability.cache_clear()
     q = rand(1, 2, 64, 64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sageattention.sageattn(q, q, q)
+        _call_cache.clear()  # else the second call goes straight to its kernel, asking nothing
         sageattention.sageattn(q, q, q)
     info = _device.capability.cache_info()
     assert info.misses == 1 and info.hits >= 1
@@ -208,3 +211,26 @@ def test_calls_on_concurrent_streams_match_sequential_calls(entry: str) -> None:
     for i, outs in enumerate(got):
         for out in outs:
             assert torch.equal(out, want[i]), f"shape {shapes[i]} differs when run on a second stream"
+
+
+@pytest.mark.parametrize("entry", ["sageattn", "sageattn_qk_int8_pv_fp16_cuda"])
+def test_repeated_calls_take_the_cached_path(entry: str, qkv_checks: list[int]) -> None:
+    """The second call of a signature skips the Python checks (sageattention/_call_cache.py) and gives the first
+    call's bits; new tensors of the same signature get their own result, and a new shape is checked again."""
+    fn = getattr(sageattention, entry)
+    from sageattention import _call_cache
+
+    _call_cache.clear()
+    checks = qkv_checks
+    q, k, v = rand(2, 8, 300, 64), rand(2, 2, 77, 64), rand(2, 2, 77, 64)
+    first, lse = fn(q, k, v, is_causal=True, return_lse=True)
+    again, lse_again = fn(q, k, v, is_causal=True, return_lse=True)
+    assert checks[0] == 1
+    assert torch.equal(first, again) and torch.equal(lse, lse_again)
+    q2 = rand(2, 8, 300, 64)
+    other = fn(q2, k, v, is_causal=True, return_lse=True)[0]
+    assert checks[0] == 1 and not torch.equal(other, first)
+    _call_cache.clear()
+    assert torch.equal(fn(q2, k, v, is_causal=True, return_lse=True)[0], other), "the checked path gives other bits"
+    fn(rand(2, 8, 301, 64), k, v, is_causal=True)
+    assert checks[0] == 3

@@ -197,8 +197,8 @@ def test_sageattn_takes_the_faster_accumulation(d, causal):
     import sageattention
 
     q, k, v = (make("HND", 1, 4, 700, d, torch.float16) for _ in range(3))
-    chosen = sm90.DEFAULT_PV_ACCUM
-    assert chosen in sm90.PV_ACCUM_DTYPES
+    chosen = sm90.default_pv_accum(700, d)
+    assert chosen == sm90.DEFAULT_PV_ACCUM  # long enough for the longer steps to pay
     got = sageattention.sageattn(q, k, v, is_causal=causal)
     explicit = sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90(q, k, v, is_causal=causal, pv_accum_dtype=chosen)
     other = sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90(
@@ -207,6 +207,25 @@ def test_sageattn_takes_the_faster_accumulation(d, causal):
     assert not torch.equal(got, other)  # and the two accumulations do round differently
     # An explicit choice is honoured.
     assert torch.equal(sageattention.sageattn(q, k, v, is_causal=causal, pv_accum_dtype=chosen), explicit)
+
+
+@pytest.mark.parametrize("d, kv, expected", [(64, 77, "fp32+fp32"), (64, 200, "fp32"), (64, 384, "fp32+fp32"),
+                                             (128, 77, "fp32+fp32"), (128, 192, "fp32"), (128, 256, "fp32+fp32"),
+                                             (80, 77, "fp32+fp32"), (256, 77, "fp32")])
+def test_short_key_sequences_take_the_shorter_step(d, kv, expected):
+    """Cross-attention to a few text tokens: a 128-key two-level step wastes less than a 192- or 256-key one
+    (sm90.default_pv_accum); sageattn gives that kernel's bits, and an explicit choice still wins."""
+    import sageattention
+
+    assert sm90.default_pv_accum(kv, d) == expected
+    q = make("HND", 2, 4, 300, d, torch.float16)
+    k, v = (make("HND", 2, 4, kv, d, torch.float16) for _ in range(2))
+    got = sageattention.sageattn(q, k, v)
+    assert torch.equal(got, sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90(q, k, v, pv_accum_dtype=expected))
+    other = "fp32" if expected == "fp32+fp32" else "fp32+fp32"
+    if d <= 128:
+        assert torch.equal(sageattention.sageattn(q, k, v, pv_accum_dtype=other),
+                           sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90(q, k, v, pv_accum_dtype=other))
 
 
 @pytest.mark.parametrize("ctas", ["1", "3", "7"])
