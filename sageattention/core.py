@@ -105,10 +105,10 @@ def _run_kernel(
 
 
 def _cached_call(cache_key: tuple | None, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Result | None:
-    """The result of a call whose key an earlier call already took to its kernel function, else None. Not while
-    torch.compile traces (the opaque op path), not for calls autograd records, not with DEBUG logging on (each
-    call then logs its path)."""
-    if cache_key is None or torch.compiler.is_compiling() or logger.isEnabledFor(logging.DEBUG):
+    """The result of a call whose key an earlier call already took to its kernel function, else None. Not for
+    calls autograd records, not with DEBUG logging on (each call then logs its path). Callers build no key while
+    torch.compile traces (the opaque op path)."""
+    if cache_key is None or logger.isEnabledFor(logging.DEBUG):
         return None
     run = _call_cache.lookup(cache_key)
     if run is None or needs_guard(q, k, v):
@@ -155,7 +155,7 @@ def _call_explicit(
     checked: sageattn's own validation of the inputs (shapes, resolved sm_scale) on a GPU whose kernel family
     it picked; the input and arch checks are then not repeated (host time of every call), the options are.
     cache_key: sageattn's key for this call (_call_cache); an explicit entry point's call makes its own."""
-    if checked is None and not kwargs:
+    if checked is None and not kwargs and not torch.compiler.is_compiling():
         cache_key = _call_cache.key(
             spec.fn, q, k, v, tensor_layout, is_causal, sm_scale, return_lse,
             {"qk_quant_gran": qk_quant_gran, "pv_accum_dtype": pv_accum_dtype, "smooth_k": smooth_k,
@@ -406,10 +406,12 @@ def sageattn(
     sm_scale), and the kernel options qk_quant_gran, pv_accum_dtype, smooth_k, smooth_v. Anything else
     is an error, never silently dropped.
     """
-    cache_key = _call_cache.key("sageattn", q, k, v, tensor_layout, is_causal, sm_scale, return_lse, kwargs)
-    cached = _cached_call(cache_key, q, k, v)
-    if cached is not None:
-        return cached
+    cache_key = None
+    if not torch.compiler.is_compiling():
+        cache_key = _call_cache.key("sageattn", q, k, v, tensor_layout, is_causal, sm_scale, return_lse, kwargs)
+        cached = _cached_call(cache_key, q, k, v)
+        if cached is not None:
+            return cached
     attn_mask = kwargs.pop("attn_mask", None)
     dropout_p = kwargs.pop("dropout_p", 0.0)
     sm_scale = _scale_alias(sm_scale, kwargs)
