@@ -34,7 +34,7 @@ DEFAULT_PV_ACCUM = "fp32"
 # ...except for short key sequences, where a step is mostly padding: 77 text tokens fill a third of one 256-key D64
 # step, but most of a 128-key two-level one. Each kernel's cost is taken as the keys it steps over (kv_len rounded
 # up to its step), the two-level kernel's weighted by its cost per key against single level's, measured at 16K
-# (above: 614/480 at D64, 864/794 at D128). Kernel-only on the H200 (bench/results/short_kv_h200_s18.log, Nq 4096):
+# (above: 614/480 at D64, 864/794 at D128). Kernel-only on the H200 (bench/results/short_kv_host_h200_s18.log, Nq 4096):
 # 77 keys D64 28.1 vs 35.6 us, D128 39.5 vs 42.9; D64 384 keys 37.7 vs 46.3; D128 256 keys 45.4 vs 51.6.
 TWO_LEVEL_KEY_COST = {64: 614 / 480, 128: 864 / 794}
 
