@@ -55,7 +55,8 @@ def main() -> None:
         gqa = s.heads != s.kv_heads
         runs = {
             "sageattn": lambda: sageattention.sageattn(q, k, v, is_causal=s.causal),
-            "SDPA (default backend)": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=s.causal, enable_gqa=gqa),
+            "SDPA (default backend)": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=s.causal,
+                                                                              enable_gqa=gqa),
         }
         print(f"## {s.label}: B={s.batch} H={s.heads}/{s.kv_heads} Nq={s.q_len} Nkv={s.kv_len} D={s.headdim} {s.dtype}",
               flush=True)

@@ -7,8 +7,8 @@ quantize once outside the timed region. Add a kernel with one ``register(...)`` 
 
 TOPS = 4 * B * H * N^2 * D / time (halved for causal). Times are medians of CUDA-event timings
 (triton.testing.do_bench when triton is installed). Writes ``bench.md``, ``bench.json`` (a list of
-rows) and ``bench.png`` (TOPS vs N per backend) into --out. Real models' shapes (GQA, cross-attention, odd lengths and head dims):
-``python -m sageattention.bench_models``.
+rows) and ``bench.png`` (TOPS vs N per backend) into --out. Real models' shapes (GQA, cross-attention, odd
+lengths and head dims): ``python -m sageattention.bench_models``.
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     if unknown:
         raise SystemExit(f"unknown backends {unknown}; known: {list(bench.BACKENDS)}")
     shapes = select(args.only)
-    print(f"# {env['device_name']} ({env['capability']}), driver {env['driver']}, power limit {env['power_limit_w']} W, "
+    print(f"# {env['device_name']} ({env['capability']}), driver {env['driver']}, "
+          f"power limit {env['power_limit_w']} W, "
           f"torch {env['torch']}, CUDA {env['cuda']}, {env['date']}", flush=True)
     rows: list[dict[str, object]] = []
     for s in shapes:

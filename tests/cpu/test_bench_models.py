@@ -23,7 +23,8 @@ def test_every_shape_is_one_the_kernels_take() -> None:
 
 def test_token_counts_follow_their_derivation() -> None:
     by = {s.label: s for s in MODEL_SHAPES}
-    assert by["Wan2.1-T2V-14B, 832x480, 81 frames, self-attention"].q_len == ((81 - 1) // 4 + 1) * (480 // 16) * (832 // 16)
+    wan = by["Wan2.1-T2V-14B, 832x480, 81 frames, self-attention"]
+    assert wan.q_len == ((81 - 1) // 4 + 1) * (480 // 16) * (832 // 16)
     assert by["HunyuanVideo, 1280x720, 129 frames, joint attention"].q_len == ((129 - 1) // 4 + 1) * 45 * 80 + 256
     assert by["CogVideoX-5B, 720x480, 49 frames, joint attention"].q_len == ((49 - 1) // 4 + 1) * 30 * 45 + 226
     assert by["FLUX.1-dev, 1024x1024, joint attention"].q_len == (1024 // 16) ** 2 + 512
@@ -61,7 +62,8 @@ def test_report_takes_the_fastest_sdpa_that_ran(tmp_path) -> None:
             _row("sdpa_efficient", None, skipped="No available kernel")]
     assert bench_models.speedups(rows) == [("M, self", 1.5, "sdpa_cudnn")]
     md = bench.write_outputs(rows, tmp_path, "m", bench_models.markdown)
-    assert "| M | self | B1 H8/2 N100 D64 causal bf16 | 1.0 | 1.5 | 2.0 | — | 1.50x (sdpa_cudnn) | 0.0310 | 0.99951 |" in md
+    assert ("| M | self | B1 H8/2 N100 D64 causal bf16 | 1.0 | 1.5 | 2.0 | — | 1.50x (sdpa_cudnn) | 0.0310 "
+            "| 0.99951 |") in md
     assert "- sdpa_efficient at M, self: No available kernel" in md
     assert json.loads((tmp_path / "m.json").read_text())[3]["skipped"] == "No available kernel"
 
