@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "common/smem_opt_in.h"
 #include "sm90/epilogue.cuh"
 #include "sm90/mainloop.cuh"
 #include "sm90/scheduler.cuh"
@@ -268,7 +269,7 @@ bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CU
                       int sm_count, cudaStream_t stream) {
   auto kernel = attn_fwd_kernel<D, false, OutT, false, true>;
   constexpr int smem = TileTraits<D, false>::kSmemBytes;
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  opt_in_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeClusterDimension;
   attr[0].val.clusterDim.x = 2;
@@ -295,7 +296,7 @@ bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CU
 template <typename Kernel>
 void launch_one_cta_grid(Kernel kernel, int smem, dim3 grid, const CUtensorMap& tm_q, const CUtensorMap& tm_k,
                          const CUtensorMap& tm_v, const AttnParams& p, cudaStream_t stream) {
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  opt_in_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   cudaLaunchAttribute attr[1];
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = grid;

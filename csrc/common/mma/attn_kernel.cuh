@@ -13,6 +13,7 @@
 #include "common/mma/attn_epilogue.cuh"
 #include "common/mma/attn_mainloop.cuh"
 #include "common/mma/attn_params.h"
+#include "common/smem_opt_in.h"
 #include "common/stable_op.h"
 #include "common/varlen.cuh"
 
@@ -241,7 +242,7 @@ template <int D, PvAccum PV, typename Kernel>
 void launch_with_smem(Kernel kernel, dim3 grid, const AttnParams& p, cudaStream_t stream, const char* what) {
   constexpr int smem = attn_smem_bytes<D, PV>();
   if (smem > 48 * 1024) {
-    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    const cudaError_t err = opt_in_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
     SAGE_CHECK(err == cudaSuccess, "attention kernel needs ", smem, " bytes of shared memory: ",
                cudaGetErrorString(err));
   }
