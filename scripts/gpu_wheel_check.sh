@@ -6,8 +6,9 @@
 #   3. compute-sanitizer over every mma.sync variant, over the fused sm90 quantization pass and over the one-op
 #      varlen paths (bench/varlen_sanitize_sweep.py);
 #   4. quantization bandwidth, the benchmark sweep (python -m sageattention.bench: every backend,
-#      N 1K-32K, D 64/128, causal and not; table, JSON, PNG) and the sm90 quick benchmark
-#      (accuracy, both accumulations, kernel-only and end to end).
+#      N 1K-32K, D 64/128, causal and not; table, JSON, PNG), the sm90 quick benchmark
+#      (accuracy, both accumulations, kernel-only and end to end) and real models' shapes
+#      (python -m sageattention.bench_models: every SDPA backend, float64 accuracy).
 # usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench|bench-only]   (logs to $OUT; SWEEP_NAME names the sweep files)
 #   SANITIZE=sm90: only the sm90 attention memcheck (when the mma.sync and quantization modules did not change),
 #   SANITIZE=none: none;
@@ -57,3 +58,5 @@ timeout 60 python3 bench/quant_bench.py 2>&1 | tee "$OUT/sweep.log"
 timeout 280 python3 -m sageattention.bench --warmup-ms 50 --rep-ms 200 --out "$OUT" --name "${SWEEP_NAME:-sweep}" 2>&1 \
   | grep -vE "^\s*$" >> "$OUT/sweep.log"; tail -12 "$OUT/sweep.log"
 timeout 150 python3 bench/sm90_bench.py --quick --out "$OUT/sm90_bench.json" 2>&1 | tee -a "$OUT/sweep.log" | grep -E "^D|accuracy"
+timeout 240 python3 -m sageattention.bench_models --out "$OUT" --name "${SWEEP_NAME:-sweep}_models" 2>&1 \
+  | grep -E "^\|" | tee "$OUT/models.log"
