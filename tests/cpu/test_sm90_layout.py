@@ -90,3 +90,21 @@ def test_fakes_give_the_kernel_shapes():
         _, no_lse, no_mean = torch.ops.sageattention.sageattn_sm90(q16, kv16, kv16, 1, False, False, False, True, 0.1,
                                                                    False, True)
         assert no_lse.shape == (0, 4, 300) and no_mean.shape == (0, 2, 96)
+
+
+@pytest.mark.parametrize("d, kv, expected", [
+    (64, 77, "fp32+fp32"), (64, 128, "fp32+fp32"), (64, 200, "fp32"), (64, 256, "fp32"), (64, 384, "fp32+fp32"),
+    (64, 4096, "fp32"), (128, 77, "fp32+fp32"), (128, 192, "fp32"), (128, 256, "fp32+fp32"), (128, 384, "fp32"),
+    (128, 1024, "fp32+fp32"), (128, 8192, "fp32"), (96, 77, "fp32+fp32"), (256, 77, "fp32"),
+])
+def test_default_accumulation_steps_over_fewer_weighted_keys(monkeypatch, d, kv, expected):
+    """sm90.default_pv_accum with the kernels' steps (single level 256 keys at D64, 192 at D128; two levels 128):
+    the two-level kernel where its padded keys, weighted by its cost per key, are fewer; head dims above 128 have
+    only single level. The GPU test test_short_key_sequences_take_the_shorter_step asks the built module."""
+    steps = {(64, "fp32"): 256, (128, "fp32"): 192, (64, "fp32+fp32"): 128, (128, "fp32+fp32"): 128}
+    monkeypatch.setattr(sm90, "kv_block", lambda head_dim, accum: steps[(sm90.padded_head_dim(head_dim), accum)])
+    sm90.default_pv_accum.cache_clear()
+    try:
+        assert sm90.default_pv_accum(kv, d) == expected
+    finally:
+        sm90.default_pv_accum.cache_clear()
