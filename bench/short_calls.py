@@ -19,7 +19,8 @@ import torch.nn.functional as F
 sys.path.insert(0, ".")
 import sageattention  # noqa: E402
 from bench.call_overhead import host_and_gpu_us  # noqa: E402
-from sageattention.bench_models import DTYPES, inputs  # noqa: E402
+from sageattention.bench import DTYPES  # noqa: E402
+from sageattention.bench_models import inputs  # noqa: E402
 from sageattention.model_shapes import MODEL_SHAPES, select  # noqa: E402
 
 SHORT = ("cross-attention", "32x32 level", "SD 1.5, 512x512, self", "SDXL, 1024x1024, self-attention, 64x64",

@@ -42,6 +42,7 @@ class Backend:
 
 
 BACKENDS: dict[str, Backend] = {}
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}  # what --dtype takes
 
 
 def register(name: str, make: Callable[..., Callable[[], object]], kernel_only: bool = False, description: str = "") -> None:
@@ -237,6 +238,21 @@ def environment() -> dict[str, str]:
     }
 
 
+def backend_names(requested: list[str] | None, default: list[str]) -> list[str]:
+    """The backends a run times: those asked for (each must be registered), else `default`."""
+    names = requested or default
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        raise SystemExit(f"unknown backends {unknown}; known: {list(BACKENDS)}")
+    return names
+
+
+def env_line(env: dict[str, str]) -> str:
+    """The header line a run prints before its rows: device, driver, power limit, versions, date."""
+    return (f"# {env['device_name']} ({env['capability']}), driver {env['driver']}, power limit {env['power_limit_w']} "
+            f"W, torch {env['torch']}, CUDA {env['cuda']}, {env['date']}")
+
+
 def write_outputs(rows: list[dict[str, object]], out: pathlib.Path, name: str,
                   render: Callable[[list[dict[str, object]]], str] | None = None) -> str:
     """Writes ``name.md`` (``render``, by default this sweep's tables) and ``name.json``; returns the markdown."""
@@ -249,13 +265,9 @@ def write_outputs(rows: list[dict[str, object]], out: pathlib.Path, name: str,
 
 def run(args: argparse.Namespace) -> list[dict[str, object]]:
     env = environment()
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
-    names = args.backends or list(BACKENDS)
-    unknown = [n for n in names if n not in BACKENDS]
-    if unknown:
-        raise SystemExit(f"unknown backends {unknown}; known: {list(BACKENDS)}")
-    print(f"# {env['device_name']} ({env['capability']}), driver {env['driver']}, power limit {env['power_limit_w']} W, "
-          f"torch {env['torch']}, CUDA {env['cuda']}, {env['date']}", flush=True)
+    dtype = DTYPES[args.dtype]
+    names = backend_names(args.backends, list(BACKENDS))
+    print(env_line(env), flush=True)
     rows: list[dict[str, object]] = []
     skipped: dict[str, str] = {}
     for d in args.headdims:
@@ -381,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma list; default all: {','.join(BACKENDS)}")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--heads", type=int, default=32)
-    ap.add_argument("--dtype", choices=["fp16", "bf16"], default="fp16")
+    ap.add_argument("--dtype", choices=list(DTYPES), default="fp16")
     ap.add_argument("--layout", choices=["HND", "NHD"], default="HND")
     ap.add_argument("--warmup-ms", type=float, default=100)
     ap.add_argument("--rep-ms", type=float, default=300)

@@ -22,7 +22,6 @@ from sageattention.model_shapes import ModelShape, select
 
 DEFAULT_BACKENDS = ("sageattn", "sdpa_cudnn", "sdpa_flash", "sdpa_efficient")
 SDPA_PREFIX = "sdpa_"
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def inputs(s: ModelShape, dtype: torch.dtype, layout: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -62,18 +61,13 @@ def accuracy(s: ModelShape, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o
 
 def run(args: argparse.Namespace) -> list[dict[str, object]]:
     env = bench.environment()
-    names = args.backends or list(DEFAULT_BACKENDS)
-    unknown = [n for n in names if n not in bench.BACKENDS]
-    if unknown:
-        raise SystemExit(f"unknown backends {unknown}; known: {list(bench.BACKENDS)}")
+    names = bench.backend_names(args.backends, list(DEFAULT_BACKENDS))
     shapes = select(args.only)
-    print(f"# {env['device_name']} ({env['capability']}), driver {env['driver']}, "
-          f"power limit {env['power_limit_w']} W, "
-          f"torch {env['torch']}, CUDA {env['cuda']}, {env['date']}", flush=True)
+    print(bench.env_line(env), flush=True)
     rows: list[dict[str, object]] = []
     for s in shapes:
         dtype = args.dtype or s.dtype
-        q, k, v = inputs(s, DTYPES[dtype], args.layout)
+        q, k, v = inputs(s, bench.DTYPES[dtype], args.layout)
         print(f"{s.label}: B={s.batch} H={s.heads}/{s.kv_heads} Nq={s.q_len} Nkv={s.kv_len} D={s.headdim}"
               f"{' causal' if s.causal else ''} {dtype}", flush=True)
         base = {"model": s.model, "layer": s.layer, "device": env["device_name"], "dtype": dtype,
@@ -185,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=None, help="run the shapes whose 'model, layer' label contains this text")
     ap.add_argument("--backends", type=lambda s: [x for x in s.split(",") if x], default=None,
                     help=f"comma list; default {','.join(DEFAULT_BACKENDS)}; known: {','.join(bench.BACKENDS)}")
-    ap.add_argument("--dtype", choices=list(DTYPES), default=None, help="default: each model's own")
+    ap.add_argument("--dtype", choices=list(bench.DTYPES), default=None, help="default: each model's own")
     ap.add_argument("--layout", choices=["HND", "NHD"], default="HND")
     ap.add_argument("--no-accuracy", dest="accuracy", action="store_false",
                     help="skip the float64 comparison of sageattn's output")

@@ -16,7 +16,7 @@ def test_every_shape_is_one_the_kernels_take() -> None:
     assert len(set(labels)) == len(labels), "labels name the rows of the report, so they must differ"
     for s in MODEL_SHAPES:
         assert s.heads % s.kv_heads == 0, s.label
-        assert 0 < s.headdim <= 256 and s.dtype in bench_models.DTYPES, s.label
+        assert 0 < s.headdim <= 256 and s.dtype in bench.DTYPES, s.label
         # SDPA's is_causal is top-left aligned, sageattn's bottom-right: they agree only for equal lengths
         assert not s.causal or s.q_len == s.kv_len, s.label
 
