@@ -3,8 +3,8 @@
 #   1. `python -m ci test-wheel W -m gpu` — exactly what release.yml's GPU legs run;
 #   2. memcheck of the sm90 kernel (bench/sm90_sanitize_sweep.py: both accumulations, the multicast kernel,
 #      default grid and a few CTAs or one cluster walking many work items);
-#   3. compute-sanitizer over every mma.sync variant, over the fused sm90 quantization pass and over the one-op
-#      varlen paths (bench/varlen_sanitize_sweep.py);
+#   3. compute-sanitizer over every mma.sync variant, over the fused sm90 quantization pass, over the one-op
+#      varlen paths (bench/varlen_sanitize_sweep.py) and over the core quant_int8 / channel_stats kernels;
 #   4. quantization bandwidth, the benchmark sweep (python -m sageattention.bench: every backend,
 #      N 1K-32K, D 64/128, causal and not; table, JSON, PNG), the sm90 quick benchmark
 #      (accuracy, both accumulations, kernel-only and end to end) and real models' shapes
@@ -12,7 +12,8 @@
 # usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench|bench-only]   (logs to $OUT; SWEEP_NAME names the sweep files)
 #   SANITIZE=sm90: only the sm90 attention memcheck (when the mma.sync and quantization modules did not change),
 #   SANITIZE=none: none;
-#   RACECHECK=1: also racecheck of the fused sm90 quantization pass and of the sm90 attention kernels (--quick sweeps).
+#   RACECHECK=1: also racecheck of the fused sm90 quantization pass, of the sm90 attention kernels (--quick sweeps) and of
+#   the core quantization kernels.
 set -o pipefail
 export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 REPO=$(pwd)
@@ -43,6 +44,8 @@ if [ "$SANITIZE" = all ]; then
     | tail -3 | tee -a "$OUT/memcheck.log"
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/varlen_sanitize_sweep.py 2>&1 \
     | tail -3 | tee -a "$OUT/memcheck.log"
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/core_quant_sanitize_sweep.py 2>&1 \
+    | tail -3 | tee -a "$OUT/memcheck.log"
 else
   echo "SANITIZE=$SANITIZE: mma.sync and quantization sweeps skipped$([ "$SANITIZE" = none ] && echo ', sm90 too')" \
     | tee -a "$OUT/memcheck.log"
@@ -51,6 +54,8 @@ if [ "${RACECHECK:-0}" = 1 ]; then  # racecheck is slow: the quick sweep, one ca
   timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py --quick 2>&1 \
     | tail -4 | tee -a "$OUT/memcheck.log"
   timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 python3 bench/sm90_sanitize_sweep.py --quick 2>&1 \
+    | tail -4 | tee -a "$OUT/memcheck.log"
+  timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 python3 bench/core_quant_sanitize_sweep.py 2>&1 \
     | tail -4 | tee -a "$OUT/memcheck.log"
 fi
 [ "$2" = skip-bench ] && exit 0

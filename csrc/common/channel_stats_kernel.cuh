@@ -70,21 +70,62 @@ __device__ __forceinline__ void channel_partial_slice(const T* __restrict__ base
     }
   }
   __shared__ float red[kStats][kStatsThreads][8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    red[0][threadIdx.x][i] = sum[i];
-    if constexpr (kStats == 3) { red[1][threadIdx.x][i] = mx[i]; red[2][threadIdx.x][i] = mn[i]; }
-  }
-  __syncthreads();
-  if (lane == 0) {
-    for (int l = 1; l < lanes; ++l) {
-      const int t = l * chunks + chunk;
+  if (32 % chunks == 0) {
+    // A chunk's lanes inside a warp sit `chunks` threads apart (head dims 8-256 in powers of two): shuffles fold
+    // them, then one thread per chunk folds the 8 warps' results. One thread folding all 32 lanes serially through
+    // shared memory cost 40 % of the kernel: H200, K of B4 H32 D64, 17.0 -> 10.5 us at N = 1K and
+    // 49.2 -> 28.2 at 4K (a shared-memory tree over the lanes: 15.7 and 43.2; bench/results/channel_stats_fold_*).
+    for (int off = chunks; off < 32; off <<= 1) {
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
-        sum[i] += red[0][t][i];
-        if constexpr (kStats == 3) { mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]); }
+        sum[i] += __shfl_xor_sync(0xffffffffu, sum[i], off);
+        if constexpr (kStats == 3) {
+          mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], off));
+          mn[i] = fminf(mn[i], __shfl_xor_sync(0xffffffffu, mn[i], off));
+        }
       }
     }
+    const int warp = threadIdx.x / 32, wl = threadIdx.x % 32;
+    if (wl < chunks) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        red[0][warp * chunks + wl][i] = sum[i];
+        if constexpr (kStats == 3) { red[1][warp * chunks + wl][i] = mx[i]; red[2][warp * chunks + wl][i] = mn[i]; }
+      }
+    }
+    __syncthreads();
+    if (lane == 0) {  // threadIdx.x < chunks: warp 0, which holds its own fold already
+      for (int w = 1; w < kStatsThreads / 32; ++w) {
+        const int t = w * chunks + chunk;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          sum[i] += red[0][t][i];
+          if constexpr (kStats == 3) { mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]); }
+        }
+      }
+    }
+  } else {
+    // Other head dims (a chunk's lanes are not a fixed shuffle distance apart; 5 chunks at D = 40): one thread per
+    // chunk folds the lanes through shared memory. A log2 tree over the lanes instead measured faster on large
+    // grids (B4 H32, D64/128: 7-15 %) but slower on the few-head grids of image models (7-12 %), where D = 40 is used.
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      red[0][threadIdx.x][i] = sum[i];
+      if constexpr (kStats == 3) { red[1][threadIdx.x][i] = mx[i]; red[2][threadIdx.x][i] = mn[i]; }
+    }
+    __syncthreads();
+    if (lane == 0) {
+      for (int l = 1; l < lanes; ++l) {
+        const int t = l * chunks + chunk;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          sum[i] += red[0][t][i];
+          if constexpr (kStats == 3) { mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]); }
+        }
+      }
+    }
+  }
+  if (lane == 0) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const int c = chunk * 8 + i;

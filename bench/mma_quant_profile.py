@@ -1,0 +1,53 @@
+"""Where an mma.sync family's end-to-end call spends its GPU time: each kernel's duration (CUDA profiler) beside the
+GPU timeline of the explicit entry point back to back and its host time, for the FP16-PV and FP8-PV families on the
+current GPU (sm_80+; FP8 PV sm_89+, emulated on sm_90). The quantization is the kernels other than attn_kernel.
+
+    python bench/mma_quant_profile.py
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+sys.path.insert(0, ".")
+import sageattention  # noqa: E402
+from bench.call_overhead import host_and_gpu_us  # noqa: E402
+from bench.short_calls import kernel_us  # noqa: E402
+
+# (label, B, H, Nq, Nkv, D): the issue's B4 H32 at 1K and 4K, and SDXL-sized levels (CFG batch 2)
+SHAPES = (("B4 H32 N1K D64", 4, 32, 1024, 1024, 64), ("B4 H32 N1K D128", 4, 32, 1024, 1024, 128),
+          ("B4 H32 N4K D64", 4, 32, 4096, 4096, 64), ("B4 H32 N4K D128", 4, 32, 4096, 4096, 128),
+          ("SDXL 64x64 B2 H10 N4K D64", 2, 10, 4096, 4096, 64), ("SDXL 32x32 B2 H20 N1K D64", 2, 20, 1024, 1024, 64),
+          ("SDXL cross B2 H10 4K->77 D64", 2, 10, 4096, 77, 64))
+FAMILIES = (("fp16 PV", sageattention.sageattn_qk_int8_pv_fp16_cuda),
+            ("fp8 PV", sageattention.sageattn_qk_int8_pv_fp8_cuda))
+
+
+def tops(b: int, h: int, nq: int, nkv: int, d: int, us: float) -> float:
+    return 4 * b * h * nq * nkv * d / (us * 1e-6) / 1e12
+
+
+def main() -> None:
+    print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, sageattention from {sageattention.__file__}")
+    for label, b, h, nq, nkv, d in SHAPES:
+        g = torch.Generator(device="cuda").manual_seed(0)
+        q = torch.randn(b, h, nq, d, device="cuda", dtype=torch.float16, generator=g)
+        k, v = (torch.randn(b, h, nkv, d, device="cuda", dtype=torch.float16, generator=g) for _ in range(2))
+        print(f"## {label}", flush=True)
+        for fam, fn in FAMILIES:
+            call = lambda: fn(q, k, v)  # noqa: E731
+            host, wall = host_and_gpu_us(call)
+            kernels = kernel_us(call)
+            attn = sum(us for n, us in kernels.items() if "attn" in n.lower())
+            split = ", ".join(f"{n} {us:.1f}" for n, us in sorted(kernels.items(), key=lambda kv: -kv[1]))
+            print(f"  {fam:8s} timeline {wall:7.1f} us ({tops(b, h, nq, nkv, d, wall):5.1f} TOPS), kernels "
+                  f"{sum(kernels.values()):7.1f} us, attention {attn:7.1f} us ({tops(b, h, nq, nkv, d, attn):5.1f} "
+                  f"TOPS), quantization {sum(kernels.values()) - attn:6.1f} us, host {host:5.1f} us: {split}",
+                  flush=True)
+        del q, k, v
+
+
+if __name__ == "__main__":
+    main()
