@@ -66,9 +66,11 @@ def test_quant_int8_matches_reference(spec_name: str, layout: str, dtype: torch.
 
 
 @pytest.mark.parametrize("layout", ["HND", "NHD"])
-def test_channel_stats_matches_reference(layout: str) -> None:
+# Both folds of a slice's lanes: warp shuffles (64, 256) and through shared memory (96).
+@pytest.mark.parametrize("d", [64, 96, 256])
+def test_channel_stats_matches_reference(layout: str, d: int) -> None:
     torch.manual_seed(1)
-    x = make(layout, 2, 4, 3001, 96, torch.float16, offset=20.0, strided=True)
+    x = make(layout, 2, 4, 3001, d, torch.float16, offset=20.0, strided=True)
     for centered in (False, True):
         mean, amax = quant.channel_stats(x, layout, centered)
         mr, ar = R.channel_stats(to_hnd(x, layout), centered)
