@@ -253,6 +253,14 @@ def env_line(env: dict[str, str]) -> str:
             f"W, torch {env['torch']}, CUDA {env['cuda']}, {env['date']}")
 
 
+def versions_sentence(env: dict[str, object]) -> str:
+    """A report's versions: driver, board power limit and SM clock (beside any TOPS figure: bench/power_probe.py),
+    torch, CUDA, cuDNN, sageattention and the date."""
+    return (f"driver {env['driver']}, board power limit {env.get('power_limit_w', 'unknown')} W, SM clock max "
+            f"{env.get('sm_clock_max_mhz', 'unknown')} MHz, torch {env['torch']}, CUDA {env['cuda']}, cuDNN "
+            f"{env['cudnn']}, sageattention {env['sageattention']}, {env['date']}")
+
+
 def write_outputs(rows: list[dict[str, object]], out: pathlib.Path, name: str,
                   render: Callable[[list[dict[str, object]]], str] | None = None) -> str:
     """Writes ``name.md`` (``render``, by default this sweep's tables) and ``name.json``; returns the markdown."""
@@ -314,9 +322,7 @@ def markdown(rows: list[dict[str, object]]) -> str:
         return "no results\n"
     env = timed[0]
     header = (
-        f"driver {env['driver']}, board power limit {env.get('power_limit_w', 'unknown')} W, SM clock max "
-        f"{env.get('sm_clock_max_mhz', 'unknown')} MHz, torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, "
-        f"sageattention {env['sageattention']}, {env['date']}. {env['dtype']}, B={env['batch']} H={env['heads']}, "
+        f"{versions_sentence(env)}. {env['dtype']}, B={env['batch']} H={env['heads']}, "
         f"layout {env['layout']}. TOPS = 4·B·H·N²·D / time (halved for causal); median of CUDA-event timings. "
         "`_kernel` rows time pre-quantized inputs (no quantization passes)."
     )

@@ -127,11 +127,10 @@ def markdown(rows: list[dict[str, object]]) -> str:
     env = timed[0]
     names = list(dict.fromkeys(r["backend"] for r in rows))
     out = [f"# Attention at real models' shapes: {env['device']} ({env['capability']})", "",
-           f"driver {env['driver']}, board power limit {env.get('power_limit_w', 'unknown')} W, torch {env['torch']}, "
-           f"CUDA {env['cuda']}, cuDNN {env['cudnn']}, sageattention {env['sageattention']}, {env['date']}. "
-           f"Each model's dtype, layout {env['layout']}, randn inputs. Milliseconds per call (median of CUDA-event "
-           "timings), end to end (quantization included). Speed-up: the fastest SDPA backend's time over "
-           "`sageattn`'s. Accuracy: `sageattn` against float64 attention on two heads and up to 512 query rows.", "",
+           f"{bench.versions_sentence(env)}. Each model's dtype, layout {env['layout']}, randn inputs. Milliseconds "
+           "per call (median of CUDA-event timings), end to end (quantization included). Speed-up: the fastest SDPA "
+           "backend's time over `sageattn`'s. Accuracy: `sageattn` against float64 attention on two heads and up to "
+           "512 query rows.", "",
            "| model | layer | shape | " + " | ".join(names) + " | speed-up | rel-L1 | cos |",
            "|---|---|---|" + "---:|" * (len(names) + 3)]
     ups = {label: (x, best) for label, x, best in speedups(rows)}

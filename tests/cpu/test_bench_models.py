@@ -65,6 +65,7 @@ def test_report_takes_the_fastest_sdpa_that_ran(tmp_path) -> None:
     assert ("| M | self | B1 H8/2 N100 D64 causal bf16 | 1.0 | 1.5 | 2.0 | — | 1.50x (sdpa_cudnn) | 0.0310 "
             "| 0.99951 |") in md
     assert "- sdpa_efficient at M, self: No available kernel" in md
+    assert "driver 1, board power limit 700 W, SM clock max unknown MHz, torch 2, CUDA 13.0, cuDNN 9" in md
     assert json.loads((tmp_path / "m.json").read_text())[3]["skipped"] == "No available kernel"
 
 
