@@ -70,6 +70,21 @@ __device__ __forceinline__ void channel_partial_slice(const T* __restrict__ base
     }
   }
   __shared__ float red[kStats][kStatsThreads][8];
+  // This thread's partials into shared-memory slot t, and slot t's folded into this thread's.
+  const auto keep = [&](int t) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      red[0][t][i] = sum[i];
+      if constexpr (kStats == 3) { red[1][t][i] = mx[i]; red[2][t][i] = mn[i]; }
+    }
+  };
+  const auto fold = [&](int t) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      sum[i] += red[0][t][i];
+      if constexpr (kStats == 3) { mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]); }
+    }
+  };
   if (32 % chunks == 0) {
     // A chunk's lanes inside a warp sit `chunks` threads apart (head dims 8-256 in powers of two): shuffles fold
     // them, then one thread per chunk folds the 8 warps' results. One thread folding all 32 lanes serially through
@@ -86,43 +101,19 @@ __device__ __forceinline__ void channel_partial_slice(const T* __restrict__ base
       }
     }
     const int warp = threadIdx.x / 32, wl = threadIdx.x % 32;
-    if (wl < chunks) {
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        red[0][warp * chunks + wl][i] = sum[i];
-        if constexpr (kStats == 3) { red[1][warp * chunks + wl][i] = mx[i]; red[2][warp * chunks + wl][i] = mn[i]; }
-      }
-    }
+    if (wl < chunks) keep(warp * chunks + wl);
     __syncthreads();
     if (lane == 0) {  // threadIdx.x < chunks: warp 0, which holds its own fold already
-      for (int w = 1; w < kStatsThreads / 32; ++w) {
-        const int t = w * chunks + chunk;
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-          sum[i] += red[0][t][i];
-          if constexpr (kStats == 3) { mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]); }
-        }
-      }
+      for (int w = 1; w < kStatsThreads / 32; ++w) fold(w * chunks + chunk);
     }
   } else {
     // Other head dims (a chunk's lanes are not a fixed shuffle distance apart; 5 chunks at D = 40): one thread per
     // chunk folds the lanes through shared memory. A log2 tree over the lanes instead measured faster on large
     // grids (B4 H32, D64/128: 7-15 %) but slower on the few-head grids of image models (7-12 %), where D = 40 is used.
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      red[0][threadIdx.x][i] = sum[i];
-      if constexpr (kStats == 3) { red[1][threadIdx.x][i] = mx[i]; red[2][threadIdx.x][i] = mn[i]; }
-    }
+    keep(threadIdx.x);
     __syncthreads();
     if (lane == 0) {
-      for (int l = 1; l < lanes; ++l) {
-        const int t = l * chunks + chunk;
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-          sum[i] += red[0][t][i];
-          if constexpr (kStats == 3) { mx[i] = fmaxf(mx[i], red[1][t][i]); mn[i] = fminf(mn[i], red[2][t][i]); }
-        }
-      }
+      for (int l = 1; l < lanes; ++l) fold(l * chunks + chunk);
     }
   }
   if (lane == 0) {
