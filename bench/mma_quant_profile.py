@@ -3,17 +3,25 @@ GPU timeline of the explicit entry point back to back and its host time, for the
 current GPU (sm_80+; FP8 PV sm_89+, emulated on sm_90). The quantization is the kernels other than attn_kernel.
 
     python bench/mma_quant_profile.py
+    python bench/mma_quant_profile.py --ab-paired   # paired quantization launches vs separate, in alternation
+
+--ab-paired times each call with SAGEATTENTION_MMA_PAIRED_QUANT=1 (K/V statistics in one launch, Q/K INT8 in one,
+the finalize folded in for up to 2K keys; csrc/common/mma/quant_pair_kernels.cuh) and =0 (the default: one launch
+per pass), two rounds in alternation: the timeline of back-to-back calls (host time included where it bounds),
+the same call replayed from a CUDA graph (GPU time only), and each setting's kernels.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 
 import torch
 
 sys.path.insert(0, ".")
 import sageattention  # noqa: E402
-from bench.call_overhead import host_and_gpu_us  # noqa: E402
+from bench.call_overhead import host_and_gpu_us, stack_us  # noqa: E402
 from bench.short_calls import kernel_us  # noqa: E402
 
 # (label, B, H, Nq, Nkv, D): the issue's B4 H32 at 1K and 4K, and SDXL-sized levels (CFG batch 2)
@@ -29,7 +37,36 @@ def tops(b: int, h: int, nq: int, nkv: int, d: int, us: float) -> float:
     return 4 * b * h * nq * nkv * d / (us * 1e-6) / 1e12
 
 
+def line(fam: str, shape: tuple[int, int, int, int, int], call) -> str:
+    """One call's timeline, kernels, attention and quantization split, and host time."""
+    b, h, nq, nkv, d = shape
+    host, wall = host_and_gpu_us(call)
+    kernels = kernel_us(call)
+    attn = sum(us for n, us in kernels.items() if "attn" in n.lower())
+    split = ", ".join(f"{n} {us:.1f}" for n, us in sorted(kernels.items(), key=lambda kv: -kv[1]))
+    return (f"  {fam:8s} timeline {wall:7.1f} us ({tops(b, h, nq, nkv, d, wall):5.1f} TOPS), kernels "
+            f"{sum(kernels.values()):7.1f} us, attention {attn:7.1f} us ({tops(b, h, nq, nkv, d, attn):5.1f} "
+            f"TOPS), quantization {sum(kernels.values()) - attn:6.1f} us, host {host:5.1f} us: {split}")
+
+
+def ab_paired(fam: str, call) -> None:
+    """Paired (1) against separate (0) quantization launches, two rounds in alternation."""
+    for rnd in range(2):
+        for setting in ("1", "0"):
+            os.environ["SAGEATTENTION_MMA_PAIRED_QUANT"] = setting
+            host, wall = host_and_gpu_us(call)
+            graph = stack_us(call, graph=True, reps=200)
+            kernels = kernel_us(call) if rnd == 0 else {}
+            split = ", ".join(f"{n} {us:.1f}" for n, us in sorted(kernels.items(), key=lambda kv: -kv[1]))
+            print(f"  {fam:8s} paired={setting} round {rnd}: timeline {wall:7.1f} us, graph {graph:7.1f} us, "
+                  f"host {host:5.1f} us{': ' + split if split else ''}", flush=True)
+    os.environ.pop("SAGEATTENTION_MMA_PAIRED_QUANT", None)
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ab-paired", action="store_true", help="paired vs separate quantization launches")
+    args = ap.parse_args()
     print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, sageattention from {sageattention.__file__}")
     for label, b, h, nq, nkv, d in SHAPES:
         g = torch.Generator(device="cuda").manual_seed(0)
@@ -38,14 +75,10 @@ def main() -> None:
         print(f"## {label}", flush=True)
         for fam, fn in FAMILIES:
             call = lambda: fn(q, k, v)  # noqa: E731
-            host, wall = host_and_gpu_us(call)
-            kernels = kernel_us(call)
-            attn = sum(us for n, us in kernels.items() if "attn" in n.lower())
-            split = ", ".join(f"{n} {us:.1f}" for n, us in sorted(kernels.items(), key=lambda kv: -kv[1]))
-            print(f"  {fam:8s} timeline {wall:7.1f} us ({tops(b, h, nq, nkv, d, wall):5.1f} TOPS), kernels "
-                  f"{sum(kernels.values()):7.1f} us, attention {attn:7.1f} us ({tops(b, h, nq, nkv, d, attn):5.1f} "
-                  f"TOPS), quantization {sum(kernels.values()) - attn:6.1f} us, host {host:5.1f} us: {split}",
-                  flush=True)
+            if args.ab_paired:
+                ab_paired(fam, call)
+            else:
+                print(line(fam, (b, h, nq, nkv, d), call), flush=True)
         del q, k, v
 
 

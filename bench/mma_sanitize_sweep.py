@@ -1,5 +1,7 @@
 """Small-shape sweep over every mma.sync kernel variant, for compute-sanitizer:
-compute-sanitizer --tool memcheck --error-exitcode 9 python bench/mma_sanitize_sweep.py"""
+compute-sanitizer --tool memcheck --error-exitcode 9 python bench/mma_sanitize_sweep.py
+Run it once more with SAGEATTENTION_MMA_PAIRED_QUANT=1 for the paired quantization launches; the last calls have
+2100 keys (9 statistics slices: the finalize launch, where the short ones fold it into the quantization)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,15 @@ for fp8, d, causal, acc_i, gran in itertools.product((False, True), (40, 64, 128
     fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
     out, lse = fn(q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran=gran, sm_scale=1 / math.sqrt(d),
                   pv_accum_dtype=acc, smooth_k=True, smooth_v=acc_i == 0, return_lse=True)
+    torch.cuda.synchronize()
+    assert torch.isfinite(out).all()
+    count += 1
+for fp8 in (False, True):
+    q = torch.randn(1, 4, 100, 128, device="cuda", dtype=torch.float16)
+    k, v = (torch.randn(1, 2, 2100, 128, device="cuda", dtype=torch.float16) for _ in range(2))
+    fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
+    out = fn(q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread", sm_scale=1 / math.sqrt(128),
+             pv_accum_dtype="fp32", smooth_k=True, smooth_v=fp8, return_lse=False)
     torch.cuda.synchronize()
     assert torch.isfinite(out).all()
     count += 1

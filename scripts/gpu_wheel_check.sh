@@ -12,8 +12,8 @@
 # usage: bash scripts/gpu_wheel_check.sh DIR [skip-bench|bench-only]   (logs to $OUT; SWEEP_NAME names the sweep files)
 #   SANITIZE=sm90: only the sm90 attention memcheck (when the mma.sync and quantization modules did not change),
 #   SANITIZE=none: none;
-#   RACECHECK=1: also racecheck of the fused sm90 quantization pass, of the sm90 attention kernels (--quick sweeps) and of
-#   the core quantization kernels.
+#   RACECHECK=1: also racecheck of the fused sm90 quantization pass, of the sm90 attention kernels (--quick sweeps), of
+#   the core quantization kernels and of the mma families' paired quantization launches.
 set -o pipefail
 export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 REPO=$(pwd)
@@ -40,6 +40,8 @@ python3 -m sageattention | tail -6
 if [ "$SANITIZE" = all ]; then
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
     | tail -3 | tee -a "$OUT/memcheck.log"
+  SAGEATTENTION_MMA_PAIRED_QUANT=1 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    python3 bench/mma_sanitize_sweep.py 2>&1 | tail -3 | sed 's/^/paired quantization: /' | tee -a "$OUT/memcheck.log"
   timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py 2>&1 \
     | tail -3 | tee -a "$OUT/memcheck.log"
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/varlen_sanitize_sweep.py 2>&1 \
@@ -57,6 +59,8 @@ if [ "${RACECHECK:-0}" = 1 ]; then  # racecheck is slow: the quick sweep, one ca
     | tail -4 | tee -a "$OUT/memcheck.log"
   timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 python3 bench/core_quant_sanitize_sweep.py 2>&1 \
     | tail -4 | tee -a "$OUT/memcheck.log"
+  SAGEATTENTION_MMA_PAIRED_QUANT=1 timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 \
+    python3 bench/mma_sanitize_sweep.py 2>&1 | tail -4 | sed 's/^/paired quantization: /' | tee -a "$OUT/memcheck.log"
 fi
 [ "$2" = skip-bench ] && exit 0
 timeout 60 python3 bench/quant_bench.py 2>&1 | tee "$OUT/sweep.log"

@@ -19,6 +19,9 @@ namespace sage {
 constexpr int kStatsThreads = 256;
 constexpr int kStatsRowsPerSlice = 256;
 constexpr int kStatsMaxSlices = 64;
+// Heads of at most this many slices (2K tokens) let the quantization kernels finalize the statistics themselves (each
+// CTA reads its head's partials: at most 8 x 3 x D floats from L2) instead of a finalize launch.
+constexpr int kStatsFoldMaxSlices = 8;
 
 // How a head of n tokens is cut into token slices (one CTA each): up to kStatsMaxSlices of at least
 // kStatsRowsPerSlice tokens. The batch plan and the packed K mean (common/varlen_k_mean.cuh) both cut by it, so a
@@ -128,15 +131,40 @@ __device__ __forceinline__ void channel_partial_slice(const T* __restrict__ base
   }
 }
 
-// Partial sums / max / min of tokens [slice * rows, (slice + 1) * rows) for every channel.
+// Partial sums / max / min of tokens [slice * rows, (slice + 1) * rows) of head h of batch b, for every channel.
 // partial layout: [B*H, slices, 3, D] (sum, max, min).
+template <typename T, bool VEC>
+__device__ __forceinline__ void channel_partial_tile(const T* __restrict__ x, const Bhnd& s, int rows, unsigned slices,
+                                                     float* __restrict__ partial, unsigned slice, unsigned h,
+                                                     unsigned b) {
+  const T* base = x + b * s.sb + h * s.sh;
+  const int64_t n0 = static_cast<int64_t>(slice) * rows;
+  const int64_t bh = static_cast<int64_t>(b) * s.h + h;
+  channel_partial_slice<T, VEC, 3>(base, s, n0, min(n0 + rows, s.n), partial + (bh * slices + slice) * 3 * s.d);
+}
+
 template <typename T, bool VEC>
 __global__ void __launch_bounds__(kStatsThreads) channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows,
                                                                         float* __restrict__ partial) {
-  const T* base = x + blockIdx.z * s.sb + blockIdx.y * s.sh;
-  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
-  const int64_t bh = static_cast<int64_t>(blockIdx.z) * gridDim.y + blockIdx.y;
-  channel_partial_slice<T, VEC, 3>(base, s, n0, min(n0 + rows, s.n), partial + (bh * gridDim.x + blockIdx.x) * 3 * s.d);
+  channel_partial_tile<T, VEC>(x, s, rows, gridDim.x, partial, blockIdx.x, blockIdx.y, blockIdx.z);
+}
+
+// Channel c's mean and absmax from the `slices` partials of one head (`head`: its [slices, 3, D] block) of n tokens.
+// centered: the absmax is max |x - mean|, else max |x|. channel_finalize_kernel and the quantization kernels that fold
+// the finalize in (quant_pair_kernels.cuh, quant_v_tile.cuh) all call this, so their means and scales agree bit
+// for bit.
+struct ChannelFinal {
+  float mean, amax;
+};
+__device__ __forceinline__ ChannelFinal finalize_channel(const float* __restrict__ head, int slices, int d, int c,
+                                                         int64_t n, bool centered) {
+  float sum = 0.f, mx = -INFINITY, mn = INFINITY;
+  for (int sl = 0; sl < slices; ++sl) {
+    const float* p = head + static_cast<int64_t>(sl) * 3 * d;
+    sum += p[c]; mx = fmaxf(mx, p[d + c]); mn = fminf(mn, p[2 * d + c]);
+  }
+  const float m = n > 0 ? sum / static_cast<float>(n) : 0.f;
+  return {m, n == 0 ? 0.f : centered ? fmaxf(mx - m, m - mn) : fmaxf(fabsf(mx), fabsf(mn))};
 }
 
 // A template only so that two files of one module may include this header (a plain __global__ would be defined
@@ -146,14 +174,9 @@ __global__ void channel_finalize_kernel(const float* __restrict__ partial, int s
                                         bool centered, float* __restrict__ mean_out, float* __restrict__ amax_out) {
   const int64_t bh = blockIdx.x;
   for (int c = threadIdx.x; c < d; c += blockDim.x) {
-    float sum = 0.f, mx = -INFINITY, mn = INFINITY;
-    for (int sl = 0; sl < slices; ++sl) {
-      const float* p = partial + (bh * slices + sl) * 3 * d;
-      sum += p[c]; mx = fmaxf(mx, p[d + c]); mn = fminf(mn, p[2 * d + c]);
-    }
-    const float m = n > 0 ? sum / static_cast<float>(n) : 0.f;
-    mean_out[bh * d + c] = m;
-    amax_out[bh * d + c] = n == 0 ? 0.f : centered ? fmaxf(mx - m, m - mn) : fmaxf(fabsf(mx), fabsf(mn));
+    const ChannelFinal f = finalize_channel(partial + bh * slices * 3 * d, slices, d, c, n, centered);
+    mean_out[bh * d + c] = f.mean;
+    amax_out[bh * d + c] = f.amax;
   }
 }
 
@@ -167,6 +190,10 @@ struct ChannelStatsPlan {
   std::array<int64_t, 3> stat_shape() const { return {s.b, s.h, s.d}; }  // mean and absmax, fp32
   int64_t partial_elems() const { return empty() ? 0 : s.b * s.h * slices * 3 * s.d; }  // fp32 scratch
   bool empty() const { return s.b * s.h * s.d == 0; }  // nothing to launch
+  bool foldable() const { return slices <= kStatsFoldMaxSlices; }  // finalize inside the consumer (see above)
+  dim3 grid() const {
+    return dim3(static_cast<unsigned>(slices), static_cast<unsigned>(s.h), static_cast<unsigned>(s.b));
+  }
 };
 
 // Plans the two passes over x's (B, H, N, D) view `s` (vec: rows_16b_aligned); a pack is one batch.
@@ -190,6 +217,15 @@ inline ChannelStatsPlan plan_channel_stats(const Tensor& x, int64_t tensor_layou
   return plan_channel_stats_view(s, rows_16b_aligned(x, s));
 }
 
+// Enqueues the finalize pass over `partial` (plan.partial_elems() floats, written by the partials pass).
+inline void launch_channel_finalize(const ChannelStatsPlan& plan, const float* partial, bool centered, float* mean,
+                                    float* amax, cudaStream_t stream) {
+  if (plan.empty()) return;
+  channel_finalize_kernel<><<<static_cast<unsigned>(plan.s.b * plan.s.h), 128, 0, stream>>>(
+      partial, static_cast<int>(plan.slices), static_cast<int>(plan.s.d), plan.s.n, centered, mean, amax);
+  check_launch("channel_stats (finalize)");
+}
+
 // Enqueues both passes for x of element type T (nothing when the plan is empty): partial holds
 // plan.partial_elems() floats; mean and amax are [B, H, D] fp32, contiguous. centered: amax is
 // max |x - mean|, else max |x|.
@@ -198,13 +234,13 @@ void launch_channel_stats(const ChannelStatsPlan& plan, const T* x, bool centere
                           float* amax, cudaStream_t stream) {
   if (plan.empty()) return;
   const Bhnd& s = plan.s;
-  dim3 grid(static_cast<unsigned>(plan.slices), s.h, s.b);
-  if (plan.vec) channel_partial_kernel<T, true><<<grid, kStatsThreads, 0, stream>>>(x, s, plan.rows, partial);
-  else channel_partial_kernel<T, false><<<grid, kStatsThreads, 0, stream>>>(x, s, plan.rows, partial);
+  if (plan.vec) {
+    channel_partial_kernel<T, true><<<plan.grid(), kStatsThreads, 0, stream>>>(x, s, plan.rows, partial);
+  } else {
+    channel_partial_kernel<T, false><<<plan.grid(), kStatsThreads, 0, stream>>>(x, s, plan.rows, partial);
+  }
   check_launch("channel_stats (partials)");
-  channel_finalize_kernel<><<<static_cast<unsigned>(s.b * s.h), 128, 0, stream>>>(
-      partial, static_cast<int>(plan.slices), static_cast<int>(s.d), s.n, centered, mean, amax);
-  check_launch("channel_stats (finalize)");
+  launch_channel_finalize(plan, partial, centered, mean, amax, stream);
 }
 
 }  // namespace sage

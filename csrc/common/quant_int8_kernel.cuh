@@ -55,22 +55,19 @@ __device__ __forceinline__ int scale_slot(const QuantInt8Args& a, int row) {  //
 // subtracts is loaded once. CHUNKS = 0: any d_pad (a multiple of 8), with divisions.
 // VARLEN: x is a pack (one batch) and the rows are padded window tiles (common/varlen.cuh, `vr`); a CTA tile
 // then lies inside one window tile (plan_quant_int8_packed).
-template <typename T, bool VEC, int CHUNKS, bool VARLEN = false>
-__global__ void __launch_bounds__(kQuantInt8Threads, 4) quant_int8_kernel(
-    const T* __restrict__ x, const float* __restrict__ mean, QuantInt8Args a, int8_t* __restrict__ out,
-    float* __restrict__ scale, VarlenRows vr) {
+// Tile `tile` of head h of batch b; mu: the mean to subtract (the head's D floats, global or shared memory), or null.
+template <typename T, bool VEC, int CHUNKS, bool VARLEN>
+__device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const float* __restrict__ mu,
+                                                const QuantInt8Args& a, int8_t* __restrict__ out,
+                                                float* __restrict__ scale, const VarlenRows& vr, unsigned tile,
+                                                unsigned h, unsigned b) {
   static_assert(CHUNKS == 0 || (CHUNKS <= 32 && 32 % (CHUNKS == 0 ? 1 : CHUNKS) == 0), "CHUNKS must divide the warp");
   __shared__ float slot_amax[kQuantInt8MaxSlots];
-  const int64_t bh = static_cast<int64_t>(blockIdx.z) * a.s.h + blockIdx.y;
-  const T* src = x + blockIdx.z * a.s.sb + blockIdx.y * a.s.sh;
-  const int64_t block0 = static_cast<int64_t>(blockIdx.x) * a.blocks_per_cta;
+  const int64_t bh = static_cast<int64_t>(b) * a.s.h + h;
+  const T* src = x + b * a.s.sb + h * a.s.sh;
+  const int64_t block0 = static_cast<int64_t>(tile) * a.blocks_per_cta;
   const int tile_blocks = static_cast<int>(min(static_cast<int64_t>(a.blocks_per_cta), a.blocks - block0));
   const int64_t tok0 = block0 * a.block_size;
-  const float* mu = mean ? mean + bh * a.s.d : nullptr;
-  if constexpr (VARLEN) {  // a pack's mean is its sequences' [S, H, D]: the window tile's own sequence
-    const int seq = mean ? __ldg(vr.tile_seq + tok0 / kVarlenTile) : -1;
-    mu = seq >= 0 ? mean + (static_cast<int64_t>(seq) * a.s.h + bh) * a.s.d : nullptr;
-  }
   const int chunks = CHUNKS ? CHUNKS : a.d_pad / 8;
   const int work = tile_blocks * a.block_size * chunks;
   const int slots = tile_blocks * a.groups;
@@ -179,6 +176,27 @@ __global__ void __launch_bounds__(kQuantInt8Threads, 4) quant_int8_kernel(
       }
     }
   }
+}
+
+// The head's mean for tile `tile` (mean: [B, H, D], or a pack's [S, H, D] by the window tile's sequence), or null.
+template <bool VARLEN>
+__device__ __forceinline__ const float* quant_int8_mean(const float* mean, const QuantInt8Args& a,
+                                                        const VarlenRows& vr, unsigned tile, unsigned h, unsigned b) {
+  const int64_t bh = static_cast<int64_t>(b) * a.s.h + h;
+  if constexpr (VARLEN) {  // a pack's mean is its sequences' [S, H, D]: the window tile's own sequence
+    const int64_t tok0 = static_cast<int64_t>(tile) * a.blocks_per_cta * a.block_size;
+    const int seq = mean ? __ldg(vr.tile_seq + tok0 / kVarlenTile) : -1;
+    return seq >= 0 ? mean + (static_cast<int64_t>(seq) * a.s.h + bh) * a.s.d : nullptr;
+  }
+  return mean ? mean + bh * a.s.d : nullptr;
+}
+
+template <typename T, bool VEC, int CHUNKS, bool VARLEN = false>
+__global__ void __launch_bounds__(kQuantInt8Threads, 4) quant_int8_kernel(
+    const T* __restrict__ x, const float* __restrict__ mean, QuantInt8Args a, int8_t* __restrict__ out,
+    float* __restrict__ scale, VarlenRows vr) {
+  const float* mu = quant_int8_mean<VARLEN>(mean, a, vr, blockIdx.x, blockIdx.y, blockIdx.z);
+  quant_int8_tile<T, VEC, CHUNKS, VARLEN>(x, mu, a, out, scale, vr, blockIdx.x, blockIdx.y, blockIdx.z);
 }
 
 // One checked quant_int8 call: the kernel's arguments, the output shapes and the grid.

@@ -12,6 +12,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "common/channel_stats_kernel.cuh"
 #include "common/stable_op.h"
 #include "common/varlen.cuh"
 #include "common/vec_io.cuh"
@@ -56,10 +57,20 @@ __device__ __forceinline__ int quant_v_tile_word(int c, int w) { return c * (kQu
 // CHUNKS = d_pad / 8 (8, 16 or 32) fixes each thread's 8 channels for the whole tile (kQuantVThreads
 // is a multiple), so their multipliers and means are loaded once; 0 means any d_pad.
 // VARLEN: v is a pack (one batch) and the tokens are padded window tiles (common/varlen.cuh, `vr`).
-template <typename T, bool VEC, typename Order, int CHUNKS, bool VARLEN = false>
+// FOLD: amax and mean are not given; each CTA finalizes its head's channel statistics from the partials of
+// channel_stats' first pass itself (finalize_channel, so the same bits as the finalize launch it replaces), and the
+// CTAs of blockIdx.x == 0 write the mean for the attention kernel when the fold subtracts it.
+struct QuantVFold {
+  const float* partial = nullptr;  // [B*H, slices, 3, D]
+  int slices = 0;
+  bool centered = false;      // smooth V: subtract the mean, absmax of x - mean
+  float* mean_out = nullptr;  // centered: [B, H, D]
+};
+
+template <typename T, bool VEC, typename Order, int CHUNKS, bool VARLEN = false, bool FOLD = false>
 __global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
     const T* __restrict__ v, QuantVArgs a, const float* __restrict__ amax, const float* __restrict__ mean,
-    uint8_t* __restrict__ out, float* __restrict__ scale, VarlenRows vr) {
+    uint8_t* __restrict__ out, float* __restrict__ scale, VarlenRows vr, QuantVFold fold) {
   constexpr int kUnroll = 4;  // loads in flight per thread
   constexpr int kRowWords = kQuantVTokens / 4;
   __shared__ uint32_t tile_words[kQuantVMaxDim * kRowWords];
@@ -67,8 +78,25 @@ __global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
   const Bhnd& s = a.s;
   const int64_t bh = static_cast<int64_t>(blockIdx.z) * s.h + blockIdx.y;
   const T* src = v + blockIdx.z * s.sb + blockIdx.y * s.sh;
-  const float* am = amax + bh * s.d;
-  const float* mu = mean ? mean + bh * s.d : nullptr;
+  const float* am;
+  const float* mu;
+  if constexpr (FOLD) {
+    static_assert(!VARLEN, "packs keep the finalize launch");
+    __shared__ float fold_stats[2][kQuantVMaxDim];  // amax, mean
+    for (int c = threadIdx.x; c < s.d; c += kQuantVThreads) {
+      const ChannelFinal f = finalize_channel(fold.partial + bh * fold.slices * 3 * s.d, fold.slices,
+                                              static_cast<int>(s.d), c, s.n, fold.centered);
+      fold_stats[0][c] = f.amax;
+      fold_stats[1][c] = f.mean;
+      if (fold.centered && blockIdx.x == 0) fold.mean_out[bh * s.d + c] = f.mean;
+    }
+    __syncthreads();
+    am = fold_stats[0];
+    mu = fold.centered ? fold_stats[1] : nullptr;
+  } else {
+    am = amax + bh * s.d;
+    mu = mean ? mean + bh * s.d : nullptr;
+  }
   if (blockIdx.x == 0) {
     for (int c = threadIdx.x; c < a.d_pad; c += kQuantVThreads) {
       scale[bh * a.d_pad + c] = c < s.d ? am[c] / a.scale_max : 0.f;
@@ -140,22 +168,24 @@ __global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
 // Host side: grid and launch for either order. n_pad must be a multiple of kQuantVTokens. ANY_PAD = false:
 // only d_pad 64, 128 and 256, so a module that needs no other does not compile the generic kernels.
 // VARLEN: a plan_quant_v_fp8_view plan of a pack's padded window tiles, rows from `vr`.
-template <typename T, typename Order, bool ANY_PAD = true, bool VARLEN = false>
+// FOLD: amax and mean are null and `fold` says where the statistics' partials are (see QuantVFold).
+template <typename T, typename Order, bool ANY_PAD = true, bool VARLEN = false, bool FOLD = false>
 void launch_quant_v_fp8_tile(const T* v, const QuantVArgs& a, bool vec, const float* amax, const float* mean,
-                             uint8_t* out, float* scale, cudaStream_t stream, const VarlenRows& vr = {}) {
+                             uint8_t* out, float* scale, cudaStream_t stream, const VarlenRows& vr = {},
+                             const QuantVFold& fold = {}) {
   const int64_t tiles = a.n_pad / kQuantVTokens;
   SAGE_CHECK(tiles < 2147483647 && a.s.h <= 65535 && a.s.b <= 65535, "v is too large for the grid");
   dim3 grid(static_cast<unsigned>(tiles > 0 ? tiles : 1), static_cast<unsigned>(a.s.h), static_cast<unsigned>(a.s.b));
   auto go = [&](auto chunks_tag) {
     constexpr int C = decltype(chunks_tag)::value;
     if (vec) {
-      quant_v_fp8_tile_kernel<T, true, Order, C, VARLEN><<<grid, kQuantVThreads, 0, stream>>>(v, a, amax, mean, out,
-                                                                                             scale, vr);
-    } else if constexpr (VARLEN) {  // packs are planned with 16-byte loads only
-      SAGE_CHECK(false, "quant_v_fp8: a packed operand needs 16-byte aligned rows");
+      quant_v_fp8_tile_kernel<T, true, Order, C, VARLEN, FOLD><<<grid, kQuantVThreads, 0, stream>>>(
+          v, a, amax, mean, out, scale, vr, fold);
+    } else if constexpr (VARLEN || FOLD) {  // packs and folds are planned with 16-byte loads only
+      SAGE_CHECK(false, "quant_v_fp8: a packed operand or a folded finalize needs 16-byte aligned rows");
     } else {
       quant_v_fp8_tile_kernel<T, false, Order, C, VARLEN><<<grid, kQuantVThreads, 0, stream>>>(v, a, amax, mean, out,
-                                                                                              scale, vr);
+                                                                                              scale, vr, fold);
     }
   };
   switch (a.d_pad / 8) {

@@ -22,7 +22,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f16(Tensor q, Tensor k, Tensor v
                               "sageattn_mma_f16");
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
   ScratchLayout layout;
-  const QkPieces pieces = take_qk_pieces(plan, 0, layout);
+  const QkPieces pieces = take_qk_pieces(plan, layout);
   Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
   // k_mean is returned (the caller's LSE correction needs it), so it is a tensor of its own.
   Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);

@@ -20,7 +20,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f16_varlen(Tensor q, Tensor k, T
   const QkPlan plan = plan_qk_packed(q, k, v, tables.seqs, qk_per_thread, smooth_k, /*fp8_key_order=*/false, op);
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
   ScratchLayout layout;
-  const QkPieces pieces = take_qk_pieces(plan, 0, layout);
+  const QkPieces pieces = take_qk_pieces(plan, layout);
   tables.take(plan, layout);
   Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
   Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);

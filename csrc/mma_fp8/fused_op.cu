@@ -33,7 +33,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8(Tensor q, Tensor k, Tensor v,
                                        static_cast<float>(v_scale_max)));
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
   ScratchLayout layout;
-  const QkPieces pieces = take_qk_pieces(plan, v_pieces.stats.partial_elems(), layout);
+  const QkPieces pieces = take_qk_pieces(plan, layout);
   v_pieces.take(layout);
   Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
   // k_mean is returned (the caller's LSE correction needs it), so it is a tensor of its own.
@@ -46,8 +46,17 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8(Tensor q, Tensor k, Tensor v,
   c.p.v_scale = vb.scale;
 
   cudaStream_t stream = current_stream(q.get_device_index());
-  launch_qk_quant(plan, q, k, qk, stream);
-  launch_v_fp8(v_pieces, v, smooth_v, qk.stats_partial, vb, stream);
+  if (qk_pairable(plan, q, k) && v.scalar_type() == q.scalar_type() && v_pieces.pairable()) {
+    SAGE_DISPATCH_HALF(q.scalar_type(), "q", [&] {
+      auto typed = [](const Tensor& t) { return reinterpret_cast<const scalar_t*>(t.data_ptr()); };
+      const PairedVStats<scalar_t> v_stats{typed(v), &v_pieces.stats, vb.partial};
+      launch_qk_quant_paired<scalar_t>(plan, typed(q), typed(k), qk, stream, &v_stats);
+      launch_v_fp8_quant<scalar_t>(v_pieces, typed(v), smooth_v, vb, stream);
+    });
+  } else {
+    launch_qk_quant(plan, q, k, qk, stream);
+    launch_v_fp8(v_pieces, v, smooth_v, vb, stream);
+  }
   if (!attn_is_empty(c)) launch_f8_attn(c, is_causal, pv_accum, stream);
   return {c.out, c.lse, k_mean};
 }

@@ -3,6 +3,7 @@
 // the op's scratch buffer.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "common/channel_stats_kernel.cuh"
@@ -14,41 +15,69 @@
 
 namespace sage::mma {
 
-// Where V's quantization writes: e4m3 V and its scales (the kernel's operands), V's mean and absmax.
+// Where V's quantization writes: e4m3 V and its scales (the kernel's operands), V's mean and absmax, and the
+// partials of its statistics.
 struct VFp8Buffers {
   uint8_t* fp8;
   float* scale;
   float* mean;
   float* amax;
+  float* partial;
 };
 
 // The plans of V's two steps and the byte offsets of their outputs in the scratch buffer.
 struct VFp8Pieces {
   ChannelStatsPlan stats;
   QuantVPlan quant;
-  int64_t fp8 = 0, scale = 0, mean = 0, amax = 0;
+  int64_t fp8 = 0, scale = 0, mean = 0, amax = 0, partial = 0;
 
   VFp8Pieces(const ChannelStatsPlan& stats_, const QuantVPlan& quant_) : stats(stats_), quant(quant_) {}
+  // The partials are V's own (not K's reused): the paired launch computes both at once.
   void take(ScratchLayout& layout) {
     fp8 = layout.take(quant.out_shape(), 1);
     scale = layout.take(quant.scale_shape(), sizeof(float));
     mean = layout.take(stats.stat_shape(), sizeof(float));
     amax = layout.take(stats.stat_shape(), sizeof(float));
+    partial = layout.take(std::array<int64_t, 1>{stats.partial_elems()}, sizeof(float));
   }
   VFp8Buffers in(char* base) const {
     auto f32 = [base](int64_t offset) { return reinterpret_cast<float*>(base + offset); };
-    return {reinterpret_cast<uint8_t*>(base + fp8), f32(scale), f32(mean), f32(amax)};
+    return {reinterpret_cast<uint8_t*>(base + fp8), f32(scale), f32(mean), f32(amax), f32(partial)};
   }
+  // Whether the paired launches (launch_qk_quant_paired, launch_v_fp8_quant) may take V.
+  bool pairable() const { return stats.vec && quant.vec; }
 };
 
-// Enqueues V's statistics (into `partial`, channel_stats' scratch) and its e4m3 quantization on `stream`. PACKED:
-// plans of a pack, `rows` = v's rows (common/varlen.cuh).
+// V's e4m3 quantization once its statistics' partials are in b.partial (launch_qk_quant_paired): heads of few slices
+// finalize them inside the quantization (QuantVFold), others through the finalize launch first.
+template <typename T>
+void launch_v_fp8_quant(const VFp8Pieces& v_plan, const T* v, bool smooth_v, const VFp8Buffers& b,
+                        cudaStream_t stream) {
+  if (v_plan.quant.empty()) return;
+  if (v_plan.stats.foldable()) {
+    QuantVFold fold;
+    fold.partial = b.partial;
+    fold.slices = static_cast<int>(v_plan.stats.slices);
+    fold.centered = smooth_v;
+    fold.mean_out = b.mean;
+    launch_quant_v_fp8_tile<T, NaturalTokenOrder, false, false, true>(v, v_plan.quant.args, v_plan.quant.vec, nullptr,
+                                                                      nullptr, b.fp8, b.scale, stream, {}, fold);
+  } else {
+    launch_channel_finalize(v_plan.stats, b.partial, /*centered=*/smooth_v, b.mean, b.amax, stream);
+    launch_quant_v_fp8_tile<T, NaturalTokenOrder, false>(v, v_plan.quant.args, v_plan.quant.vec, b.amax,
+                                                         smooth_v ? b.mean : nullptr, b.fp8, b.scale, stream);
+  }
+  check_launch("quant_v_fp8");
+}
+
+// Enqueues V's statistics (into b.partial) and its e4m3 quantization on `stream`. PACKED: plans of a pack, `rows` =
+// v's rows (common/varlen.cuh).
 template <bool PACKED = false>
-void launch_v_fp8(const VFp8Pieces& v_plan, const Tensor& v, bool smooth_v, float* partial, const VFp8Buffers& b,
-                  cudaStream_t stream, const VarlenRows& rows = {}) {
+void launch_v_fp8(const VFp8Pieces& v_plan, const Tensor& v, bool smooth_v, const VFp8Buffers& b, cudaStream_t stream,
+                  const VarlenRows& rows = {}) {
   SAGE_DISPATCH_HALF(v.scalar_type(), "v", [&] {
     const auto* vp = reinterpret_cast<const scalar_t*>(v.data_ptr());
-    launch_channel_stats(v_plan.stats, vp, /*centered=*/smooth_v, partial, b.mean, b.amax, stream);
+    launch_channel_stats(v_plan.stats, vp, /*centered=*/smooth_v, b.partial, b.mean, b.amax, stream);
     if (!v_plan.quant.empty()) {
       launch_quant_v_fp8_tile<scalar_t, NaturalTokenOrder, false, PACKED>(
           vp, v_plan.quant.args, v_plan.quant.vec, b.amax, smooth_v ? b.mean : nullptr, b.fp8, b.scale, stream, rows);

@@ -40,7 +40,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8_varlen(Tensor q, Tensor k, Te
                                             kQuantVMaxDim, static_cast<float>(v_scale_max)));
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
   ScratchLayout layout;
-  const QkPieces pieces = take_qk_pieces(plan, v_pieces.stats.partial_elems(), layout);
+  const QkPieces pieces = take_qk_pieces(plan, layout);
   v_pieces.take(layout);
   tables.take(plan, layout);
   Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
@@ -56,7 +56,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8_varlen(Tensor q, Tensor k, Te
   cudaStream_t stream = current_stream(q.get_device_index());
   tables.launch(base, plan, stream);
   launch_qk_quant<true>(plan, q, k, qk, stream, rows.data());
-  launch_v_fp8<true>(v_pieces, v, smooth_v, qk.stats_partial, vb, stream, rows[1]);
+  launch_v_fp8<true>(v_pieces, v, smooth_v, vb, stream, rows[1]);
   dispatch_attn<static_cast<int>(kVarlenAccum), true>(c, is_causal, stream);
   return {c.out, c.lse, k_mean};
 }

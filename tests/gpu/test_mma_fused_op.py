@@ -34,6 +34,14 @@ def _need(fp8: bool) -> None:
         pytest.skip("the FP8 MMA needs sm_89+")
 
 
+@pytest.fixture(params=["0", "1"], ids=["apart", "paired"])
+def quant_launches(request, monkeypatch) -> str:
+    """Both quantization launch plans of the fused ops: one launch per pass (the default) and the opt-in paired
+    launches (SAGEATTENTION_MMA_PAIRED_QUANT=1, csrc/common/mma/quant_pair_kernels.cuh)."""
+    monkeypatch.setenv("SAGEATTENTION_MMA_PAIRED_QUANT", request.param)
+    return request.param
+
+
 def accum_name(fp8: bool, idx: int) -> str:
     """The idx-th accumulation of the family; fp32+fp16 becomes fp32+fp32 in builds without it (nvcc < 12.8)."""
     name = (FP8_ACCUMS if fp8 else FP16_ACCUMS)[idx]
@@ -104,7 +112,7 @@ ROTATION = [
 @pytest.mark.parametrize("fp8", KERNELS)
 @pytest.mark.parametrize("d", [32, 64, 96, 128, 256])
 @pytest.mark.parametrize("causal", [False, True])
-def test_matches_the_separate_ops_over_shapes(fp8, d, causal):
+def test_matches_the_separate_ops_over_shapes(fp8, d, causal, quant_launches):
     _need(fp8)
     torch.manual_seed(d + causal)
     for (qo, kv), rot in zip(LENGTHS, ROTATION):
@@ -121,7 +129,7 @@ def test_matches_the_separate_ops_over_shapes(fp8, d, causal):
 @pytest.mark.parametrize("accum_idx", [0, 1, 2])
 @pytest.mark.parametrize("per_thread", [True, False])
 @pytest.mark.parametrize("smooth_k", [True, False])
-def test_matches_the_separate_ops_over_flags(fp8, accum_idx, per_thread, smooth_k):
+def test_matches_the_separate_ops_over_flags(fp8, accum_idx, per_thread, smooth_k, quant_launches):
     # Every accumulation x granularity x smooth K; inside, dtype x smooth V (FP8) x return_lse x causal.
     _need(fp8)
     accum = accum_name(fp8, accum_idx)
@@ -138,7 +146,7 @@ def test_matches_the_separate_ops_over_flags(fp8, accum_idx, per_thread, smooth_
 
 
 @pytest.mark.parametrize("fp8", KERNELS)
-def test_unaligned_inputs_match(fp8):
+def test_unaligned_inputs_match(fp8, quant_launches):
     # Q and K rows (and FP8 V rows) that are not 16-byte aligned: the quantization kernels' scalar loads. The FP16
     # family reads V directly, so its V stays aligned (an unaligned one takes the separate path: see below).
     _need(fp8)
@@ -150,8 +158,47 @@ def test_unaligned_inputs_match(fp8):
                                      smooth_v=fp8, accum=accum_name(fp8, 1), return_lse=True)
 
 
+# The paired launches of a batch (SAGEATTENTION_MMA_PAIRED_QUANT=1, csrc/common/mma/quant_pair_kernels.cuh): K's
+# and V's statistics in one launch, Q's and K's INT8 in one, and the finalize folded into the quantization for heads
+# of at most 8 token slices (2K keys). Key lengths on both sides of that edge; inputs that keep some separate launches
+# (FP8 V with unaligned rows: Q/K paired, V apart; q and k of two dtypes: none paired). Each against the separate ops
+# and against the op with one launch per pass (the default).
+PAIRED_CASES = [
+    pytest.param("HND", 2048, torch.bfloat16, torch.bfloat16, id="fold-2048"),
+    pytest.param("NHD-strided", 2049, torch.float16, torch.float16, id="finalize-2049"),
+    pytest.param("HND", 5000, torch.float16, torch.float16, id="finalize-5000"),
+    pytest.param("NHD-unaligned", 700, torch.float16, torch.float16, id="unaligned-v"),
+    pytest.param("NHD", 700, torch.float16, torch.bfloat16, id="mixed-dtypes"),
+]
+
+
 @pytest.mark.parametrize("fp8", KERNELS)
-def test_stale_scratch_memory_does_not_reach_the_result(fp8):
+@pytest.mark.parametrize("v_view, kv, q_dtype, k_dtype", PAIRED_CASES)
+@pytest.mark.parametrize("smooth", [True, False], ids=["smooth", "plain"])
+def test_paired_quantization_launches_match_the_separate_ones(fp8, v_view, kv, q_dtype, k_dtype, smooth, monkeypatch):
+    _need(fp8)
+    torch.manual_seed(kv)
+    qk_view = "HND" if v_view == "HND" else "NHD"
+    layout = layout_of(qk_view)
+    q = make_view(qk_view, 2, 4, 300, 128, q_dtype)
+    k = make_view(qk_view, 2, 2, kv, 128, k_dtype, offset=2.0)
+    v = make_view(v_view if fp8 else qk_view, 2, 2, kv, 128, k_dtype if fp8 else torch.float16, offset=0.5)
+    flags = dict(causal=False, per_thread=True, smooth_k=smooth, smooth_v=smooth and fp8, accum=accum_name(fp8, 0),
+                 return_lse=True)
+    monkeypatch.setenv("SAGEATTENTION_MMA_PAIRED_QUANT", "1")
+    assert_fused_equals_separate(fp8, q, k, v, layout, **flags)
+    paired = fused(fp8, q, k, v, layout, **flags)
+    monkeypatch.setenv("SAGEATTENTION_MMA_PAIRED_QUANT", "0")
+    apart = fused(fp8, q, k, v, layout, **flags)
+    for name, g, w in zip(("out", "lse", "k_mean"), paired, apart):
+        assert torch.equal(g, w), name
+    monkeypatch.setenv("SAGEATTENTION_MMA_PAIRED_QUANT", "2")
+    with pytest.raises(RuntimeError, match="SAGEATTENTION_MMA_PAIRED_QUANT must be an integer in 0..1"):
+        fused(fp8, q, k, v, layout, **flags)
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
+def test_stale_scratch_memory_does_not_reach_the_result(fp8, quant_launches):
     # The scratch buffer is uninitialized memory from the caching allocator (as the separate ops' tensors are):
     # every byte the kernels read must have been written by the quantization first.
     _need(fp8)

@@ -11,6 +11,7 @@
 #include "common/channel_stats_kernel.cuh"
 #include "common/dtype_dispatch.h"
 #include "common/mma/attn_host.h"
+#include "common/mma/quant_pair_kernels.cuh"
 #include "common/quant_int8_kernel.cuh"
 #include "common/scratch_layout.h"
 #include "common/stable_op.h"
@@ -110,7 +111,7 @@ struct QkBuffers {
   float* q_scale;
   int8_t* k_int8;
   float* k_scale;
-  float* stats_partial;  // channel_stats' partials: K's (smooth K), then those of the caller's V statistics
+  float* stats_partial;  // channel_stats' partials of K (smooth K)
   float* k_amax;         // channel_stats' absmax of K, which nothing reads (a batch's only)
   float* k_mean;         // smooth K: the returned k_mean tensor; else null
 };
@@ -127,26 +128,75 @@ struct QkPieces {
   }
 };
 
-// Lays out the Q/K pieces; the statistics partials are sized for K's and for `other_partial_elems` (the
-// caller's V statistics, which run after K's on the same stream and so may reuse them).
-inline QkPieces take_qk_pieces(const QkPlan& p, int64_t other_partial_elems, ScratchLayout& layout) {
+// Lays out the Q/K pieces (K statistics' partials: K's own; FP8 PV's V statistics have theirs, v_fp8.h).
+inline QkPieces take_qk_pieces(const QkPlan& p, ScratchLayout& layout) {
   QkPieces at;
   at.q_int8 = layout.take(p.q.out_shape(), 1);
   at.q_scale = layout.take(p.q.scale_shape(), sizeof(float));
   at.k_int8 = layout.take(p.k.out_shape(), 1);
   at.k_scale = layout.take(p.k.scale_shape(), sizeof(float));
-  at.stats_partial =
-      layout.take(std::array<int64_t, 1>{std::max(p.k_partial_elems(), other_partial_elems)}, sizeof(float));
+  at.stats_partial = layout.take(std::array<int64_t, 1>{p.k_partial_elems()}, sizeof(float));
   at.k_amax = layout.take(p.smooth_k && p.seqs == 0 ? p.k_stats.stat_shape() : std::array<int64_t, 3>{}, sizeof(float));
   return at;
 }
 
+// Whether a batch's Q/K quantization takes the paired launches (common/mma/quant_pair_kernels.cuh): q and k of one
+// dtype with 16-byte aligned rows, and SAGEATTENTION_MMA_PAIRED_QUANT=1. Opt-in until measured on a GPU (written in
+// a session without one): the default stays the separate launches, which every release so far was measured with.
+inline bool qk_pairable(const QkPlan& p, const Tensor& q, const Tensor& k) {
+  return p.q.vec && p.k.vec && q.scalar_type() == k.scalar_type() &&
+         env_int("SAGEATTENTION_MMA_PAIRED_QUANT", 0, 0, 1) == 1;
+}
+
+// FP8 PV's V statistics, run in the launch of K's (launch_qk_quant_paired).
+template <typename T>
+struct PairedVStats {
+  const T* v;
+  const ChannelStatsPlan* plan;
+  float* partial;  // plan->partial_elems() floats of V's own
+};
+
+// launch_qk_quant for a qk_pairable batch: K's (and `v`'s) statistics partials in one launch; K's finalize folded
+// into its quantization when its heads have few slices (else a finalize launch); Q's and K's INT8 in one launch.
+// Same outputs as the separate launches, bit for bit, except k_amax, which nothing reads and a fold leaves unset.
+template <typename T>
+void launch_qk_quant_paired(const QkPlan& p, const T* q, const T* k, const QkBuffers& b, cudaStream_t stream,
+                            const PairedVStats<T>* v = nullptr) {
+  // An empty K quantization (no tokens) has no CTA to write k_mean from: the finalize launch does.
+  const bool fold = p.smooth_k && p.k_stats.foldable() && !p.k.empty();
+  StatsJob<T> k_stats, v_stats;
+  if (p.smooth_k) k_stats = stats_job(p.k_stats, k, b.stats_partial);
+  if (v != nullptr) v_stats = stats_job(*v->plan, v->v, v->partial);
+  launch_channel_partial_pair(k_stats, v_stats, stream);
+  if (p.smooth_k && !fold) launch_channel_finalize(p.k_stats, b.stats_partial, false, b.k_mean, b.k_amax, stream);
+  QuantInt8Job<T> qj = quant_int8_job(p.q, q, b.q_int8, b.q_scale);
+  QuantInt8Job<T> kj = quant_int8_job(p.k, k, b.k_int8, b.k_scale);
+  if (fold) {
+    SAGE_CHECK(p.shape.head_dim <= kFoldMaxDim, "head dim ", p.shape.head_dim, " is larger than ", kFoldMaxDim);
+    kj.partial = b.stats_partial;
+    kj.slices = static_cast<int>(p.k_stats.slices);
+    kj.mean_out = b.k_mean;
+  } else if (p.smooth_k) {
+    kj.mean = b.k_mean;
+  }
+  launch_quant_int8_pair(qj, kj, stream);
+}
+
 // Enqueues Q's quantization, then K's statistics (smooth K) and quantization, on `stream`. PACKED: a plan of
 // plan_qk_packed, `rows` = {q's, k's} (a template parameter, so that each op's file compiles only its own
-// quantization kernels).
+// quantization kernels). A qk_pairable batch takes launch_qk_quant_paired.
 template <bool PACKED = false>
 void launch_qk_quant(const QkPlan& p, const Tensor& q, const Tensor& k, const QkBuffers& b, cudaStream_t stream,
                      const VarlenRows* rows = nullptr) {
+  if constexpr (!PACKED) {
+    if (qk_pairable(p, q, k)) {
+      SAGE_DISPATCH_HALF(q.scalar_type(), "q", [&] {
+        launch_qk_quant_paired<scalar_t>(p, reinterpret_cast<const scalar_t*>(q.data_ptr()),
+                                         reinterpret_cast<const scalar_t*>(k.data_ptr()), b, stream);
+      });
+      return;
+    }
+  }
   SAGE_DISPATCH_HALF(q.scalar_type(), "q", [&] {
     const auto* qp = reinterpret_cast<const scalar_t*>(q.data_ptr());
     launch_quant_int8<scalar_t, false, PACKED>(p.q, qp, nullptr, b.q_int8, b.q_scale, stream,

@@ -1,0 +1,132 @@
+// The fused mma ops' quantization in fewer launches, for batches whose q and k (and v, FP8 PV) share one dtype and
+// have 16-byte aligned rows: K's and V's channel-statistics partials in one launch, Q's and K's INT8 in one launch,
+// and for heads of at most kStatsFoldMaxSlices token slices no finalize launch: K's quantization (here) and V's
+// (quant_v_tile.cuh, FOLD) finalize their head's statistics from the partials themselves. Each launch saved is a
+// gap on the GPU and a few microseconds of host time, which is what a short call on sm_80/86/89 spends.
+// Every CTA runs the same tile function as the separate kernels, and the folds call finalize_channel as the
+// finalize kernel does, so the outputs are the separate launches' bit for bit.
+#pragma once
+
+#include <cstdint>
+
+#include "common/channel_stats_kernel.cuh"
+#include "common/quant_int8_kernel.cuh"
+#include "common/stable_op.h"
+
+namespace sage {
+
+constexpr int kFoldMaxDim = 256;  // head dims a folded K mean holds (the mma families' largest)
+
+// One operand's statistics partials (channel_stats' first pass over the plan's slices); ctas 0: none.
+template <typename T>
+struct StatsJob {
+  const T* x = nullptr;
+  Bhnd s{};
+  int rows = 0, slices = 1;
+  float* partial = nullptr;
+  int64_t ctas = 0;  // slices * H * B
+};
+
+template <typename T>
+StatsJob<T> stats_job(const ChannelStatsPlan& plan, const T* x, float* partial) {
+  SAGE_CHECK(plan.vec, "stats_job: the paired launch takes 16-byte aligned rows only");
+  const int64_t ctas = plan.empty() ? 0 : plan.slices * plan.s.h * plan.s.b;
+  return {x, plan.s, plan.rows, static_cast<int>(plan.slices), partial, ctas};
+}
+
+template <typename T>
+__device__ __forceinline__ void run_stats_job(const StatsJob<T>& j, int64_t cta) {
+  const int slice = static_cast<int>(cta % j.slices);
+  const int64_t head = cta / j.slices;
+  channel_partial_tile<T, true>(j.x, j.s, j.rows, j.slices, j.partial, slice, static_cast<int>(head % j.s.h),
+                                static_cast<int>(head / j.s.h));
+}
+
+// CTAs [0, a.ctas) take a's slices, the rest b's.
+template <typename T>
+__global__ void __launch_bounds__(kStatsThreads) channel_partial_pair_kernel(StatsJob<T> a, StatsJob<T> b) {
+  if (blockIdx.x < a.ctas) run_stats_job(a, blockIdx.x);
+  else run_stats_job(b, blockIdx.x - a.ctas);
+}
+
+template <typename T>
+void launch_channel_partial_pair(const StatsJob<T>& a, const StatsJob<T>& b, cudaStream_t stream) {
+  const int64_t ctas = a.ctas + b.ctas;
+  if (ctas == 0) return;
+  SAGE_CHECK(ctas <= 2147483647, "too many statistics slices for one launch");
+  channel_partial_pair_kernel<T><<<static_cast<unsigned>(ctas), kStatsThreads, 0, stream>>>(a, b);
+  check_launch("channel_stats (paired partials)");
+}
+
+// One operand's INT8 quantization (a quant_int8 plan) in a pair launch. The mean to subtract: none, a finalized
+// [B, H, D] one, or (fold) the head's, finalized from `partial` by each CTA and written to mean_out by its first tile.
+template <typename T>
+struct QuantInt8Job {
+  const T* x = nullptr;
+  QuantInt8Args a{};
+  int8_t* out = nullptr;
+  float* scale = nullptr;
+  const float* mean = nullptr;
+  const float* partial = nullptr;  // fold: [B*H, slices, 3, D]
+  int slices = 0;
+  float* mean_out = nullptr;  // fold: [B, H, D]
+  int tiles = 0;              // the plan's grid.x
+  int64_t ctas = 0;           // tiles * H * B
+};
+
+template <typename T>
+QuantInt8Job<T> quant_int8_job(const QuantInt8Plan& plan, const T* x, int8_t* out, float* scale) {
+  SAGE_CHECK(plan.vec, "quant_int8_job: the paired launch takes 16-byte aligned rows only");
+  QuantInt8Job<T> j;
+  j.x = x;
+  j.a = plan.args;
+  j.out = out;
+  j.scale = scale;
+  j.tiles = static_cast<int>(plan.grid.x);
+  j.ctas = plan.empty() ? 0 : static_cast<int64_t>(plan.grid.x) * plan.grid.y * plan.grid.z;
+  return j;
+}
+
+template <typename T, int CHUNKS>
+__device__ __forceinline__ void run_quant_int8_job(const QuantInt8Job<T>& j, int64_t cta) {
+  const int64_t tile = cta % j.tiles, head = cta / j.tiles;
+  const int h = static_cast<int>(head % j.a.s.h), b = static_cast<int>(head / j.a.s.h);
+  const float* mu = j.mean ? j.mean + head * j.a.s.d : nullptr;
+  if (j.partial) {  // CTA-uniform
+    __shared__ float folded_mean[kFoldMaxDim];
+    const int d = static_cast<int>(j.a.s.d);
+    for (int c = threadIdx.x; c < d; c += kQuantInt8Threads) {
+      const float m = finalize_channel(j.partial + head * j.slices * 3 * d, j.slices, d, c, j.a.s.n, false).mean;
+      folded_mean[c] = m;
+      if (tile == 0) j.mean_out[head * d + c] = m;
+    }
+    __syncthreads();
+    mu = folded_mean;
+  }
+  quant_int8_tile<T, true, CHUNKS, false>(j.x, mu, j.a, j.out, j.scale, VarlenRows{}, tile, h, b);
+}
+
+// CTAs [0, a.ctas) take a's tiles, the rest b's; CHUNKS: both plans' d_pad / 8.
+template <typename T, int CHUNKS>
+__global__ void __launch_bounds__(kQuantInt8Threads, 4) quant_int8_pair_kernel(QuantInt8Job<T> a, QuantInt8Job<T> b) {
+  if (blockIdx.x < a.ctas) run_quant_int8_job<T, CHUNKS>(a, blockIdx.x);
+  else run_quant_int8_job<T, CHUNKS>(b, blockIdx.x - a.ctas);
+}
+
+template <typename T>
+void launch_quant_int8_pair(const QuantInt8Job<T>& a, const QuantInt8Job<T>& b, cudaStream_t stream) {
+  const int64_t ctas = a.ctas + b.ctas;
+  if (ctas == 0) return;
+  SAGE_CHECK(ctas <= 2147483647, "too many quantization tiles for one launch");
+  SAGE_CHECK(a.a.d_pad == b.a.d_pad, "a paired quant_int8 launch needs one padded head dim");
+  const dim3 grid(static_cast<unsigned>(ctas));
+  switch (a.a.d_pad / 8) {
+    case 8: quant_int8_pair_kernel<T, 8><<<grid, kQuantInt8Threads, 0, stream>>>(a, b); break;
+    case 16: quant_int8_pair_kernel<T, 16><<<grid, kQuantInt8Threads, 0, stream>>>(a, b); break;
+    case 32: quant_int8_pair_kernel<T, 32><<<grid, kQuantInt8Threads, 0, stream>>>(a, b); break;
+    default: SAGE_CHECK(false, "head_dim_padded must be 64, 128 or 256 here, got ", a.a.d_pad);
+  }
+  check_launch("quant_int8 (paired)");
+}
+
+}  // namespace sage
