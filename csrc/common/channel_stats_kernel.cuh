@@ -151,17 +151,32 @@ __global__ void __launch_bounds__(kStatsThreads) channel_partial_kernel(const T*
 
 // Channel c's mean and absmax from the `slices` partials of one head (`head`: its [slices, 3, D] block) of n tokens.
 // centered: the absmax is max |x - mean|, else max |x|. channel_finalize_kernel and the quantization kernels that fold
-// the finalize in (quant_pair_kernels.cuh, quant_v_tile.cuh) all call this, so their means and scales agree bit
-// for bit.
+// the finalize in (common/mma/quant_pair_kernels.cuh, quant_v_tile.cuh) all call this, so their means and scales agree
+// bit for bit. FEW (slices <= kStatsFoldMaxSlices, the folds): every slice's partials are loaded before the first
+// is summed, so the loads overlap; a rolled loop waits for each one in turn (the L2 latency times the slices, at
+// the start of every folding CTA). The sums run in slice order either way, hence the same bits.
 struct ChannelFinal {
   float mean, amax;
 };
+template <bool FEW = false>
 __device__ __forceinline__ ChannelFinal finalize_channel(const float* __restrict__ head, int slices, int d, int c,
                                                          int64_t n, bool centered) {
   float sum = 0.f, mx = -INFINITY, mn = INFINITY;
-  for (int sl = 0; sl < slices; ++sl) {
-    const float* p = head + static_cast<int64_t>(sl) * 3 * d;
-    sum += p[c]; mx = fmaxf(mx, p[d + c]); mn = fminf(mn, p[2 * d + c]);
+  const auto at = [&](int sl, int stat) { return head[static_cast<int64_t>(sl) * 3 * d + stat * d + c]; };
+  if constexpr (FEW) {
+    float ps[kStatsFoldMaxSlices][3];
+#pragma unroll
+    for (int sl = 0; sl < kStatsFoldMaxSlices; ++sl) {
+      if (sl < slices) ps[sl][0] = at(sl, 0), ps[sl][1] = at(sl, 1), ps[sl][2] = at(sl, 2);
+    }
+#pragma unroll
+    for (int sl = 0; sl < kStatsFoldMaxSlices; ++sl) {
+      if (sl < slices) sum += ps[sl][0], mx = fmaxf(mx, ps[sl][1]), mn = fminf(mn, ps[sl][2]);
+    }
+  } else {
+    for (int sl = 0; sl < slices; ++sl) {
+      sum += at(sl, 0); mx = fmaxf(mx, at(sl, 1)); mn = fminf(mn, at(sl, 2));
+    }
   }
   const float m = n > 0 ? sum / static_cast<float>(n) : 0.f;
   return {m, n == 0 ? 0.f : centered ? fmaxf(mx - m, m - mn) : fmaxf(fabsf(mx), fabsf(mn))};

@@ -84,8 +84,8 @@ __global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
     static_assert(!VARLEN, "packs keep the finalize launch");
     __shared__ float fold_stats[2][kQuantVMaxDim];  // amax, mean
     for (int c = threadIdx.x; c < s.d; c += kQuantVThreads) {
-      const ChannelFinal f = finalize_channel(fold.partial + bh * fold.slices * 3 * s.d, fold.slices,
-                                              static_cast<int>(s.d), c, s.n, fold.centered);
+      const ChannelFinal f = finalize_channel<true>(fold.partial + bh * fold.slices * 3 * s.d, fold.slices,
+                                                    static_cast<int>(s.d), c, s.n, fold.centered);
       fold_stats[0][c] = f.amax;
       fold_stats[1][c] = f.mean;
       if (fold.centered && blockIdx.x == 0) fold.mean_out[bh * s.d + c] = f.mean;
