@@ -96,8 +96,8 @@ __device__ __forceinline__ void run_quant_int8_job(const QuantInt8Job<T>& j, int
   if (j.partial) {  // CTA-uniform
     __shared__ float folded_mean[kFoldMaxDim];
     const int d = static_cast<int>(j.a.s.d);
+    const float* partials = j.partial + head * j.slices * 3 * d;
     for (int c = threadIdx.x; c < d; c += kQuantInt8Threads) {
-      const float* partials = j.partial + head * j.slices * 3 * d;
       const float m = finalize_channel<true>(partials, j.slices, d, c, j.a.s.n, false).mean;
       folded_mean[c] = m;
       if (tile == 0) j.mean_out[head * d + c] = m;
