@@ -17,10 +17,16 @@
 namespace sage {
 
 constexpr int kStatsThreads = 256;
-constexpr int kStatsRowsPerSlice = 256;
+// Tokens per statistics slice. For A/B builds: NVCC_APPEND_FLAGS=-DSAGE_STATS_ROWS_PER_SLICE=128 (twice the CTAs of a
+// short call, whose few heads leave SMs idle: SDXL's 1K level is 160 CTAs of 256 rows on 132 SMs).
+#ifndef SAGE_STATS_ROWS_PER_SLICE
+#define SAGE_STATS_ROWS_PER_SLICE 256
+#endif
+constexpr int kStatsRowsPerSlice = SAGE_STATS_ROWS_PER_SLICE;
+static_assert(kStatsRowsPerSlice > 0, "SAGE_STATS_ROWS_PER_SLICE must be positive");
 constexpr int kStatsMaxSlices = 64;
-// Heads of at most this many slices (2K tokens) let the quantization kernels finalize the statistics themselves (each
-// CTA reads its head's partials: at most 8 x 3 x D floats from L2) instead of a finalize launch.
+// Heads of at most this many slices (2K tokens at 256 per slice) let the quantization kernels finalize the statistics
+// themselves (each CTA reads its head's partials: at most 8 x 3 x D floats from L2) instead of a finalize launch.
 constexpr int kStatsFoldMaxSlices = 8;
 
 // How a head of n tokens is cut into token slices (one CTA each): up to kStatsMaxSlices of at least
