@@ -6,7 +6,7 @@ from __future__ import annotations
 import pathlib
 import re
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # the checkout: the test image holds tests/cpu, not csrc/ or docs/
 # Where knobs are read: the extension's C++/CUDA, the Python package, the build entry point, the pipeline.
 SOURCES = ("csrc", "sageattention", "setup.py", "ci")
 SUFFIXES = {".py", ".cu", ".cuh", ".h", ".cpp", ".sh"}
