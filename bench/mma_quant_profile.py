@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, ".")
 import sageattention  # noqa: E402
 from bench.call_overhead import host_and_gpu_us, stack_us  # noqa: E402
-from bench.short_calls import kernel_us  # noqa: E402
+from bench.short_calls import kernel_split, kernel_us  # noqa: E402
 
 # (label, B, H, Nq, Nkv, D): the issue's B4 H32 at 1K and 4K, and SDXL-sized levels (CFG batch 2)
 SHAPES = (("B4 H32 N1K D64", 4, 32, 1024, 1024, 64), ("B4 H32 N1K D128", 4, 32, 1024, 1024, 128),
@@ -43,24 +43,26 @@ def line(fam: str, shape: tuple[int, int, int, int, int], call) -> str:
     host, wall = host_and_gpu_us(call)
     kernels = kernel_us(call)
     attn = sum(us for n, us in kernels.items() if "attn" in n.lower())
-    split = ", ".join(f"{n} {us:.1f}" for n, us in sorted(kernels.items(), key=lambda kv: -kv[1]))
     return (f"  {fam:8s} timeline {wall:7.1f} us ({tops(b, h, nq, nkv, d, wall):5.1f} TOPS), kernels "
             f"{sum(kernels.values()):7.1f} us, attention {attn:7.1f} us ({tops(b, h, nq, nkv, d, attn):5.1f} "
-            f"TOPS), quantization {sum(kernels.values()) - attn:6.1f} us, host {host:5.1f} us: {split}")
+            f"TOPS), quantization {sum(kernels.values()) - attn:6.1f} us, host {host:5.1f} us: {kernel_split(kernels)}")
 
 
 def ab_paired(fam: str, call) -> None:
     """Paired (1) against separate (0) quantization launches, two rounds in alternation."""
+    before = os.environ.get("SAGEATTENTION_MMA_PAIRED_QUANT")
     for rnd in range(2):
         for setting in ("1", "0"):
             os.environ["SAGEATTENTION_MMA_PAIRED_QUANT"] = setting
             host, wall = host_and_gpu_us(call)
             graph = stack_us(call, graph=True, reps=200)
-            kernels = kernel_us(call) if rnd == 0 else {}
-            split = ", ".join(f"{n} {us:.1f}" for n, us in sorted(kernels.items(), key=lambda kv: -kv[1]))
+            split = ": " + kernel_split(kernel_us(call)) if rnd == 0 else ""
             print(f"  {fam:8s} paired={setting} round {rnd}: timeline {wall:7.1f} us, graph {graph:7.1f} us, "
-                  f"host {host:5.1f} us{': ' + split if split else ''}", flush=True)
-    os.environ.pop("SAGEATTENTION_MMA_PAIRED_QUANT", None)
+                  f"host {host:5.1f} us{split}", flush=True)
+    if before is None:
+        os.environ.pop("SAGEATTENTION_MMA_PAIRED_QUANT", None)
+    else:
+        os.environ["SAGEATTENTION_MMA_PAIRED_QUANT"] = before
 
 
 def main() -> None:

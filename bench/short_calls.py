@@ -45,6 +45,11 @@ def kernel_us(fn: Callable[[], object], reps: int = 20) -> dict[str, float]:
     return dict(total)
 
 
+def kernel_split(kernels: dict[str, float]) -> str:
+    """kernel_us's result as "name us, ..." from the longest kernel down."""
+    return ", ".join(f"{n} {us:.1f}" for n, us in sorted(kernels.items(), key=lambda kv: -kv[1]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default=None)
@@ -64,9 +69,8 @@ def main() -> None:
         for name, fn in runs.items():
             host, wall = host_and_gpu_us(fn)
             kernels = kernel_us(fn)
-            split = ", ".join(f"{n} {us:.1f}" for n, us in sorted(kernels.items(), key=lambda kv: -kv[1]))
             print(f"  {name:24s} host {host:7.1f} us/call, GPU timeline {wall:7.1f} us/call, kernels "
-                  f"{sum(kernels.values()):7.1f} us: {split}", flush=True)
+                  f"{sum(kernels.values()):7.1f} us: {kernel_split(kernels)}", flush=True)
         del q, k, v
 
 
