@@ -22,7 +22,7 @@ namespace sage {
 constexpr float kE4m3Max = 448.f;  // largest finite e4m3: a channel's absmax maps here
 constexpr int kQuantVThreads = 256;
 constexpr int kQuantVTokens = 64;  // tokens per CTA: 16 four-byte words per channel row
-constexpr int kQuantVMaxDim = 256;
+constexpr int kQuantVMaxDim = kMaxHeadDim;  // the shared-memory tile holds this many channels
 
 struct NaturalTokenOrder {
   __host__ __device__ static constexpr int pos(int t) { return t; }

@@ -87,9 +87,12 @@ inline bool rows_16b_aligned(const Tensor& x, const Bhnd& s) {
          reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
 }
 
-// The head dim a kernel runs for a head dim of d (1..256): 64, 128 or 256, zero-padded (sageattention/_layout.py
-// padded_head_dim).
-inline int64_t padded_head_dim(int64_t d) { return d <= 64 ? 64 : d <= 128 ? 128 : 256; }
+// The largest head dim any attention kernel runs (the fused ops' checks, the shared-memory arrays sized by it).
+constexpr int kMaxHeadDim = 256;
+
+// The head dim a kernel runs for a head dim of d (1..kMaxHeadDim): 64, 128 or 256, zero-padded
+// (sageattention/_layout.py padded_head_dim).
+inline int64_t padded_head_dim(int64_t d) { return d <= 64 ? 64 : d <= 128 ? 128 : kMaxHeadDim; }
 
 inline void check_cuda(const Tensor& x, const char* name) {
   SAGE_CHECK(x.is_cuda(), name, " must be a CUDA tensor");

@@ -31,7 +31,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f16(Tensor q, Tensor k, Tensor v
   const AttnShape& g = plan.shape;
   set_f16_v(c.p, v, tensor_layout, g.batch, g.hkv, g.kv_len, g.head_dim, g.d_pad);  // before any launch
   cudaStream_t stream = current_stream(q.get_device_index());
-  launch_qk_quant(plan, q, k, qk, stream);
+  launch_qk_quant(plan, q, k, qk, stream, qk_pairable(plan, q, k));
   if (!attn_is_empty(c)) launch_f16_attn(c, is_causal, pv_accum, stream);
   return {c.out, c.lse, k_mean};
 }

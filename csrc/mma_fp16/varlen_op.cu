@@ -31,7 +31,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f16_varlen(Tensor q, Tensor k, T
   set_f16_v_view(c.p, v, packed_view(v, "v", op), plan.shape.head_dim, plan.shape.d_pad);  // before any launch
   cudaStream_t stream = current_stream(q.get_device_index());
   tables.launch(base, plan, stream);
-  launch_qk_quant<true>(plan, q, k, qk, stream, rows.data());
+  launch_qk_quant<true>(plan, q, k, qk, stream, /*paired=*/false, rows.data());
   dispatch_attn<static_cast<int>(PvAccum::kF16F32), true>(c, is_causal, stream);
   return {c.out, c.lse, k_mean};
 }

@@ -46,7 +46,8 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8(Tensor q, Tensor k, Tensor v,
   c.p.v_scale = vb.scale;
 
   cudaStream_t stream = current_stream(q.get_device_index());
-  if (qk_pairable(plan, q, k) && v.scalar_type() == q.scalar_type() && v_pieces.pairable()) {
+  const bool pair_qk = qk_pairable(plan, q, k);  // reads the environment: once per call
+  if (pair_qk && v.scalar_type() == q.scalar_type() && v_pieces.pairable()) {
     SAGE_DISPATCH_HALF(q.scalar_type(), "q", [&] {
       auto typed = [](const Tensor& t) { return reinterpret_cast<const scalar_t*>(t.data_ptr()); };
       const PairedVStats<scalar_t> v_stats{typed(v), &v_pieces.stats, vb.partial};
@@ -54,7 +55,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8(Tensor q, Tensor k, Tensor v,
       launch_v_fp8_quant<scalar_t>(v_pieces, typed(v), smooth_v, vb, stream);
     });
   } else {
-    launch_qk_quant(plan, q, k, qk, stream);
+    launch_qk_quant(plan, q, k, qk, stream, pair_qk);
     launch_v_fp8(v_pieces, v, smooth_v, vb, stream);
   }
   if (!attn_is_empty(c)) launch_f8_attn(c, is_causal, pv_accum, stream);

@@ -48,26 +48,36 @@ struct VFp8Pieces {
   bool pairable() const { return stats.vec && quant.vec; }
 };
 
+// V's e4m3 quantization from its finalized statistics (b.amax; b.mean for smooth V).
+template <typename T, bool PACKED>
+void launch_v_fp8_tiles(const VFp8Pieces& v_plan, const T* v, bool smooth_v, const VFp8Buffers& b,
+                        cudaStream_t stream, const VarlenRows& rows = {}) {
+  if (v_plan.quant.empty()) return;
+  launch_quant_v_fp8_tile<T, NaturalTokenOrder, false, PACKED>(v, v_plan.quant.args, v_plan.quant.vec, b.amax,
+                                                               smooth_v ? b.mean : nullptr, b.fp8, b.scale, stream,
+                                                               rows);
+  check_launch("quant_v_fp8");
+}
+
 // V's e4m3 quantization once its statistics' partials are in b.partial (launch_qk_quant_paired): heads of few slices
 // finalize them inside the quantization (QuantVFold), others through the finalize launch first.
 template <typename T>
 void launch_v_fp8_quant(const VFp8Pieces& v_plan, const T* v, bool smooth_v, const VFp8Buffers& b,
                         cudaStream_t stream) {
   if (v_plan.quant.empty()) return;
-  if (v_plan.stats.foldable()) {
-    QuantVFold fold;
-    fold.partial = b.partial;
-    fold.slices = static_cast<int>(v_plan.stats.slices);
-    fold.centered = smooth_v;
-    fold.mean_out = b.mean;
-    launch_quant_v_fp8_tile<T, NaturalTokenOrder, false, false, true>(v, v_plan.quant.args, v_plan.quant.vec, nullptr,
-                                                                      nullptr, b.fp8, b.scale, stream, {}, fold);
-  } else {
+  if (!v_plan.stats.foldable()) {
     launch_channel_finalize(v_plan.stats, b.partial, /*centered=*/smooth_v, b.mean, b.amax, stream);
-    launch_quant_v_fp8_tile<T, NaturalTokenOrder, false>(v, v_plan.quant.args, v_plan.quant.vec, b.amax,
-                                                         smooth_v ? b.mean : nullptr, b.fp8, b.scale, stream);
+    launch_v_fp8_tiles<T, false>(v_plan, v, smooth_v, b, stream);
+    return;
   }
-  check_launch("quant_v_fp8");
+  QuantVFold fold;
+  fold.partial = b.partial;
+  fold.slices = static_cast<int>(v_plan.stats.slices);
+  fold.centered = smooth_v;
+  fold.mean_out = b.mean;
+  launch_quant_v_fp8_tile<T, NaturalTokenOrder, false, false, true>(v, v_plan.quant.args, v_plan.quant.vec, nullptr,
+                                                                    nullptr, b.fp8, b.scale, stream, {}, fold);
+  check_launch("quant_v_fp8 (statistics folded in)");
 }
 
 // Enqueues V's statistics (into b.partial) and its e4m3 quantization on `stream`. PACKED: plans of a pack, `rows` =
@@ -78,11 +88,7 @@ void launch_v_fp8(const VFp8Pieces& v_plan, const Tensor& v, bool smooth_v, cons
   SAGE_DISPATCH_HALF(v.scalar_type(), "v", [&] {
     const auto* vp = reinterpret_cast<const scalar_t*>(v.data_ptr());
     launch_channel_stats(v_plan.stats, vp, /*centered=*/smooth_v, b.partial, b.mean, b.amax, stream);
-    if (!v_plan.quant.empty()) {
-      launch_quant_v_fp8_tile<scalar_t, NaturalTokenOrder, false, PACKED>(
-          vp, v_plan.quant.args, v_plan.quant.vec, b.amax, smooth_v ? b.mean : nullptr, b.fp8, b.scale, stream, rows);
-      check_launch("quant_v_fp8");
-    }
+    launch_v_fp8_tiles<scalar_t, PACKED>(v_plan, vp, smooth_v, b, stream, rows);
   });
 }
 

@@ -55,7 +55,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_mma_f8_varlen(Tensor q, Tensor k, Te
 
   cudaStream_t stream = current_stream(q.get_device_index());
   tables.launch(base, plan, stream);
-  launch_qk_quant<true>(plan, q, k, qk, stream, rows.data());
+  launch_qk_quant<true>(plan, q, k, qk, stream, /*paired=*/false, rows.data());
   launch_v_fp8<true>(v_pieces, v, smooth_v, vb, stream, rows[1]);
   dispatch_attn<static_cast<int>(kVarlenAccum), true>(c, is_causal, stream);
   return {c.out, c.lse, k_mean};

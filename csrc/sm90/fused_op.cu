@@ -18,7 +18,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, i
                                                  bool return_lse, bool two_level) {
   // The head dim is the last one in both layouts; a wrong rank is reported by plan_quant_qkv.
   const int64_t d = q.dim() == 4 ? q.size(3) : 0;
-  SAGE_CHECK(d <= 256, "sageattn_sm90 runs head dims up to 256, got ", d);
+  SAGE_CHECK(d <= kMaxHeadDim, "sageattn_sm90 runs head dims up to ", kMaxHeadDim, ", got ", d);
   const int64_t dp = padded_head_dim(d);
   const QkvPlan plan = plan_quant_qkv(q, k, v, tensor_layout, qk_per_thread, smooth_k, smooth_v, dp, "sageattn_sm90");
   SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, "sageattn_sm90: q's heads (", plan.q.h,

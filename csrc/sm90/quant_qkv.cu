@@ -6,8 +6,9 @@
 #include <map>
 #include <mutex>
 #include <tuple>
-#include <utility>
+#include <type_traits>
 
+#include "common/smem_opt_in.h"
 #include "sm90/host_ops.h"
 #include "sm90/quant_qkv_kernel.cuh"
 
@@ -24,20 +25,15 @@ int log2_exact(int64_t v, const char* what) {
   return k;
 }
 
-// Opt one kernel instantiation into the device's whole shared memory and 16-CTA clusters (once
-// per kernel and device).
+// Opt one kernel instantiation into the device's whole shared memory and 16-CTA clusters (once per kernel and
+// device: common/smem_opt_in.h). `device` is the current device (the callers' DeviceGuard).
 void configure(const void* kernel, int device) {
-  static std::mutex mu;
-  static std::map<std::pair<const void*, int>, bool> done;
-  std::lock_guard<std::mutex> lock(mu);
-  if (done[{kernel, device}]) return;
   int smem_limit = 0;
   SAGE_CHECK(cudaDeviceGetAttribute(&smem_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess,
              "cannot read the GPU's shared memory size");
-  SAGE_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_limit) == cudaSuccess &&
-                 cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess,
+  SAGE_CHECK(opt_in_dynamic_smem(kernel, smem_limit) == cudaSuccess &&
+                 set_kernel_attribute_once(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess,
              "cannot configure quant_qkv_sm90 (shared memory / cluster size)");
-  done[{kernel, device}] = true;
 }
 
 // A launch of quant_qkv_kernel in clusters of `ctas` CTAs: the occupancy query and the launch use

@@ -10,14 +10,13 @@
 namespace sage::sm90 {
 namespace {
 
-constexpr int kQvMaxDim = 256;  // the wgmma kernel's largest head dim
 
 std::tuple<Tensor, Tensor> quant_v_fp8_sm90(Tensor v, int64_t tensor_layout, int64_t pad_multiple,
                                             int64_t head_dim_padded, Tensor absmax, std::optional<Tensor> mean) {
   check_cuda(v, "v");
   SAGE_CHECK(is_half_like(v.scalar_type()), "v must be float16 or bfloat16");
   return quant_v_fp8_transposed<WgmmaFragmentTokenOrder>(
-      v, tensor_layout, pad_multiple, head_dim_padded, kQvMaxDim, kE4m3Max, absmax, mean, "quant_v_fp8_sm90",
+      v, tensor_layout, pad_multiple, head_dim_padded, kMaxHeadDim, kE4m3Max, absmax, mean, "quant_v_fp8_sm90",
       [&](auto&& launch) {
         if (v.scalar_type() == ScalarType::Half) launch(reinterpret_cast<const __half*>(v.data_ptr()));
         else launch(reinterpret_cast<const __nv_bfloat16*>(v.data_ptr()));

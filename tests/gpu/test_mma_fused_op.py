@@ -16,6 +16,7 @@ import torch
 
 from sageattention import _lib, quant
 from sageattention.kernels import mma
+from tests.gpu.kernel_names import profiled_names
 from tests.gpu.views import layout_of, make_view
 
 pytestmark = pytest.mark.gpu
@@ -163,6 +164,7 @@ def test_unaligned_inputs_match(fp8, quant_launches):
 # of at most 8 token slices (2K keys). Key lengths on both sides of that edge; inputs that keep some separate launches
 # (FP8 V with unaligned rows: Q/K paired, V apart; q and k of two dtypes: none paired). Each against the separate ops
 # and against the op with one launch per pass (the default).
+FOLD_MAX_KEYS = 2048  # kStatsFoldMaxSlices (8) slices of 256 rows (common/channel_stats_kernel.cuh)
 PAIRED_CASES = [
     pytest.param("HND", 2048, torch.bfloat16, torch.bfloat16, id="fold-2048"),
     pytest.param("NHD-strided", 2049, torch.float16, torch.float16, id="finalize-2049"),
@@ -188,10 +190,22 @@ def test_paired_quantization_launches_match_the_separate_ones(fp8, v_view, kv, q
     monkeypatch.setenv("SAGEATTENTION_MMA_PAIRED_QUANT", "1")
     assert_fused_equals_separate(fp8, q, k, v, layout, **flags)
     paired = fused(fp8, q, k, v, layout, **flags)
+    names = profiled_names(lambda: fused(fp8, q, k, v, layout, **flags))
     monkeypatch.setenv("SAGEATTENTION_MMA_PAIRED_QUANT", "0")
     apart = fused(fp8, q, k, v, layout, **flags)
     for name, g, w in zip(("out", "lse", "k_mean"), paired, apart):
         assert torch.equal(g, w), name
+    # ... and the launches were the paired ones wherever the inputs allow them (not a silent fallback).
+    pair_qk = q_dtype == k_dtype
+    pair_v = fp8 and pair_qk and v_view != "NHD-unaligned"
+    fold = kv <= FOLD_MAX_KEYS
+    count = lambda kernel: sum(kernel in n for n in names)  # noqa: E731
+    assert count("quant_int8_pair_kernel") == int(pair_qk), names
+    assert count("quant_int8_kernel") == (0 if pair_qk else 2), names
+    assert count("channel_partial_pair_kernel") == int(pair_qk and (smooth or pair_v)), names
+    k_finalize = smooth and not (pair_qk and fold)
+    v_finalize = fp8 and not (pair_v and fold)
+    assert count("channel_finalize_kernel") == int(k_finalize) + int(v_finalize), names
     monkeypatch.setenv("SAGEATTENTION_MMA_PAIRED_QUANT", "2")
     with pytest.raises(RuntimeError, match="SAGEATTENTION_MMA_PAIRED_QUANT must be an integer in 0..1"):
         fused(fp8, q, k, v, layout, **flags)

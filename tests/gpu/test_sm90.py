@@ -17,6 +17,7 @@ import torch
 from sageattention import reference as R
 from sageattention._layout import to_hnd
 from sageattention.kernels import sm90
+from tests.gpu.kernel_names import profiled_names
 
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
 DEV = "cuda"
@@ -260,10 +261,7 @@ def test_one_cta_per_item_grid_matches_the_persistent_grid(d, monkeypatch):
 
 def attention_kernel_names(fn) -> list[str]:
     """Names of the sm90 attention kernels that `fn` launched (CUDA profiler)."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize()
-    return [e.name for e in prof.events() if "attn_fwd_kernel" in e.name]
+    return [name for name in profiled_names(fn) if "attn_fwd_kernel" in name]
 
 
 @pytest.mark.parametrize("qo, kv, hq, hkv, ctas", [(1000, 1000, 4, 4, None), (2048, 777, 8, 2, None),

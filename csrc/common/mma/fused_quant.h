@@ -49,7 +49,7 @@ inline void check_qkv_views(const Tensor& q, const Tensor& k, const Tensor& v, c
              ": q and k must be float16 or bfloat16");
   SAGE_CHECK(vs.b == ks.b && vs.h == ks.h && vs.n == ks.n && vs.d == ks.d, op, ": v must have k's shape");
   SAGE_CHECK(qs.b == ks.b && qs.d == ks.d, op, ": q and k must have the same batch size and head dim");
-  SAGE_CHECK(qs.d >= 1 && qs.d <= 256, op, ": head dim must be in [1, 256], got ", qs.d);
+  SAGE_CHECK(qs.d >= 1 && qs.d <= kMaxHeadDim, op, ": head dim must be in [1, ", kMaxHeadDim, "], got ", qs.d);
 }
 
 // The Q/K quantization plans of checked views with the scale groups of q_spec / k_spec in kernels/mma.py: Q in
@@ -143,9 +143,10 @@ inline QkPieces take_qk_pieces(const QkPlan& p, ScratchLayout& layout) {
 // Whether a batch's Q/K quantization takes the paired launches (common/mma/quant_pair_kernels.cuh): q and k of one
 // dtype with 16-byte aligned rows, and SAGEATTENTION_MMA_PAIRED_QUANT=1. Opt-in until measured on a GPU (written in
 // a session without one): the default stays the separate launches, which every release so far was measured with.
+// The variable is read first, so a bad value is an error whatever the inputs.
 inline bool qk_pairable(const QkPlan& p, const Tensor& q, const Tensor& k) {
-  return p.q.vec && p.k.vec && q.scalar_type() == k.scalar_type() &&
-         env_int("SAGEATTENTION_MMA_PAIRED_QUANT", 0, 0, 1) == 1;
+  const bool wanted = env_int("SAGEATTENTION_MMA_PAIRED_QUANT", 0, 0, 1) == 1;
+  return wanted && p.q.vec && p.k.vec && q.scalar_type() == k.scalar_type();
 }
 
 // FP8 PV's V statistics, run in the launch of K's (launch_qk_quant_paired).
@@ -172,7 +173,7 @@ void launch_qk_quant_paired(const QkPlan& p, const T* q, const T* k, const QkBuf
   QuantInt8Job<T> qj = quant_int8_job(p.q, q, b.q_int8, b.q_scale);
   QuantInt8Job<T> kj = quant_int8_job(p.k, k, b.k_int8, b.k_scale);
   if (fold) {
-    SAGE_CHECK(p.shape.head_dim <= kFoldMaxDim, "head dim ", p.shape.head_dim, " is larger than ", kFoldMaxDim);
+    SAGE_CHECK(p.shape.head_dim <= kMaxHeadDim, "head dim ", p.shape.head_dim, " is larger than ", kMaxHeadDim);
     kj.partial = b.stats_partial;
     kj.slices = static_cast<int>(p.k_stats.slices);
     kj.mean_out = b.k_mean;
@@ -184,12 +185,14 @@ void launch_qk_quant_paired(const QkPlan& p, const T* q, const T* k, const QkBuf
 
 // Enqueues Q's quantization, then K's statistics (smooth K) and quantization, on `stream`. PACKED: a plan of
 // plan_qk_packed, `rows` = {q's, k's} (a template parameter, so that each op's file compiles only its own
-// quantization kernels). A qk_pairable batch takes launch_qk_quant_paired.
+// quantization kernels). `paired`: the batch's qk_pairable, which the op reads once per call (packs: false); such a
+// batch takes launch_qk_quant_paired.
 template <bool PACKED = false>
 void launch_qk_quant(const QkPlan& p, const Tensor& q, const Tensor& k, const QkBuffers& b, cudaStream_t stream,
-                     const VarlenRows* rows = nullptr) {
+                     bool paired, const VarlenRows* rows = nullptr) {
+  SAGE_CHECK(!(PACKED && paired), "launch_qk_quant: packs have no paired launches");
   if constexpr (!PACKED) {
-    if (qk_pairable(p, q, k)) {
+    if (paired) {
       SAGE_DISPATCH_HALF(q.scalar_type(), "q", [&] {
         launch_qk_quant_paired<scalar_t>(p, reinterpret_cast<const scalar_t*>(q.data_ptr()),
                                          reinterpret_cast<const scalar_t*>(k.data_ptr()), b, stream);

@@ -15,8 +15,6 @@
 
 namespace sage {
 
-constexpr int kFoldMaxDim = 256;  // head dims a folded K mean holds (the mma families' largest)
-
 // One operand's statistics partials (channel_stats' first pass over the plan's slices); ctas 0: none.
 template <typename T>
 struct StatsJob {
@@ -94,7 +92,7 @@ __device__ __forceinline__ void run_quant_int8_job(const QuantInt8Job<T>& j, int
   const int h = static_cast<int>(head % j.a.s.h), b = static_cast<int>(head / j.a.s.h);
   const float* mu = j.mean ? j.mean + head * j.a.s.d : nullptr;
   if (j.partial) {  // CTA-uniform
-    __shared__ float folded_mean[kFoldMaxDim];
+    __shared__ float folded_mean[kMaxHeadDim];
     const int d = static_cast<int>(j.a.s.d);
     const float* partials = j.partial + head * j.slices * 3 * d;
     for (int c = threadIdx.x; c < d; c += kQuantInt8Threads) {
