@@ -6,7 +6,7 @@ current GPU (sm_80+; FP8 PV sm_89+, emulated on sm_90). The quantization is the 
     python bench/mma_quant_profile.py --ab-paired   # paired quantization launches vs separate, in alternation
 
 --ab-paired times each call with SAGEATTENTION_MMA_PAIRED_QUANT=1 (K/V statistics in one launch, Q/K INT8 in one,
-the finalize folded in for up to 2K keys; csrc/common/mma/quant_pair_kernels.cuh) and =0 (the default: one launch
+the finalize folded in for up to 2K keys; csrc/common/mma/quant_pair_kernels.cuh; the default) and =0 (one launch
 per pass), two rounds in alternation: the timeline of back-to-back calls (host time included where it bounds),
 the same call replayed from a CUDA graph (GPU time only), and each setting's kernels.
 """

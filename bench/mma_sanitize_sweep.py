@@ -1,7 +1,8 @@
 """Small-shape sweep over every mma.sync kernel variant, for compute-sanitizer:
 compute-sanitizer --tool memcheck --error-exitcode 9 python bench/mma_sanitize_sweep.py
-Run it once more with SAGEATTENTION_MMA_PAIRED_QUANT=1 for the paired quantization launches; the last calls have
-2100 keys (9 statistics slices: the finalize launch, where the short ones fold it into the quantization)."""
+Run it once more with SAGEATTENTION_MMA_PAIRED_QUANT=0 for the separate quantization launches (the default pairs
+them); the last calls have 2100 keys (9 statistics slices: the finalize launch, where the short ones fold it into the
+quantization)."""
 
 from __future__ import annotations
 

@@ -19,8 +19,9 @@ import torch
 sys.path.insert(0, ".")
 from sageattention import bench  # noqa: E402
 
-# (head dim, sequence length, causal): the N=16K points, N=4K, and the causal D=128 case.
-CONFIGS = [(128, 16384, False), (64, 16384, False), (128, 4096, False), (64, 4096, False), (128, 16384, True)]
+# (head dim, sequence length, causal): the N=16K points, N=4K and 8K, and the causal cases at 16K.
+CONFIGS = [(128, 16384, False), (64, 16384, False), (128, 4096, False), (64, 4096, False), (128, 16384, True),
+           (64, 16384, True), (64, 8192, False)]
 B, H = 4, 32
 
 

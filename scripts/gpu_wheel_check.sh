@@ -40,8 +40,8 @@ python3 -m sageattention | tail -6
 if [ "$SANITIZE" = all ]; then
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
     | tail -3 | tee -a "$OUT/memcheck.log"
-  SAGEATTENTION_MMA_PAIRED_QUANT=1 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
-    python3 bench/mma_sanitize_sweep.py 2>&1 | tail -3 | sed 's/^/paired quantization: /' | tee -a "$OUT/memcheck.log"
+  SAGEATTENTION_MMA_PAIRED_QUANT=0 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    python3 bench/mma_sanitize_sweep.py 2>&1 | tail -3 | sed "s/^/separate quantization launches: /" | tee -a "$OUT/memcheck.log"
   timeout 200 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/quant_sanitize_sweep.py 2>&1 \
     | tail -3 | tee -a "$OUT/memcheck.log"
   timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/varlen_sanitize_sweep.py 2>&1 \

@@ -19,6 +19,7 @@ from sageattention import reference as R
 from sageattention._layout import to_hnd
 from sageattention.kernels import mma
 from tests.conftest import rel_l1
+from tests.gpu.kernel_names import profiled_names
 
 pytestmark = pytest.mark.gpu
 DEV = "cuda"
@@ -298,3 +299,46 @@ def test_opcheck(fp8):
     # test_schema clones/compares inputs with ops that have no Float8 kernels: fake tensors only for FP8.
     utils = ("test_faketensor",) if fp8 else ("test_schema", "test_faketensor")
     torch.library.opcheck(op, args, common, test_utils=utils)
+
+
+# The fp32-O FP16-PV kernel at D=64 is built for 2 and for 3 CTAs per SM (WarpTile::kWideMinBlocks,
+# csrc/common/mma/attn_mainloop.cuh): a call takes the 2-CTA build from D64_WIDE_MIN_WAVES waves of the 3-CTA one on
+# (kWideMinWaves, csrc/common/mma/attn_kernel.cuh); SAGEATTENTION_MMA_D64_CTAS=2 / 3 forces one.
+D64_WIDE_MIN_WAVES = 16
+
+
+def d64_builds_run(fn) -> set[str]:
+    """The CTA budgets (the kernels' last template argument) of the D=64 attention kernels that fn launched."""
+    names = [n for n in profiled_names(fn) if "attn_kernel<64" in n or "attn_varlen_kernel<64" in n]
+    assert names, "no D=64 attention kernel ran"
+    return {n.split(">(")[0].rsplit(", ", 1)[1] for n in names}
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_d64_two_and_three_cta_builds_give_the_same_bits(causal, monkeypatch):
+    _need("mma_fp16")
+    torch.manual_seed(64)
+    q, k, v = (make("HND", 2, 4, 700, 64, torch.float16) for _ in range(3))
+    outs = {}
+    for ctas in ("2", "3"):
+        monkeypatch.setenv("SAGEATTENTION_MMA_D64_CTAS", ctas)
+        outs[ctas] = run_kernel(False, q, k, v, causal=causal, return_lse=True)
+        assert d64_builds_run(lambda: run_kernel(False, q, k, v, causal=causal)) == {ctas}
+    for name, a, b in zip(("out", "lse"), outs["2"], outs["3"]):
+        assert torch.equal(a, b), name
+    monkeypatch.setenv("SAGEATTENTION_MMA_D64_CTAS", "1")
+    with pytest.raises(RuntimeError, match="SAGEATTENTION_MMA_D64_CTAS must be 0"):
+        run_kernel(False, q, k, v, causal=causal)
+
+
+def test_d64_build_is_picked_by_the_grid(monkeypatch):
+    _need("mma_fp16")
+    monkeypatch.delenv("SAGEATTENTION_MMA_D64_CTAS", raising=False)
+    sms = torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+    tiles = 1024 // 128  # q tiles of 128 rows per head at N=1024
+    wide_heads = math.ceil(D64_WIDE_MIN_WAVES * 3 * sms / tiles)
+    for heads, build in ((4, "3"), (wide_heads - 1, "3"), (wide_heads, "2")):
+        q, k, v = (make("HND", 1, heads, 1024, 64, torch.float16) for _ in range(3))
+        assert d64_builds_run(lambda: run_kernel(False, q, k, v)) == {build}, heads
+        # the other accumulators have one build (3 CTAs)
+        assert d64_builds_run(lambda: run_kernel(False, q, k, v, accum="fp16+fp32")) == {"3"}, heads

@@ -12,6 +12,7 @@ from sageattention._varlen import packed_lse
 from sageattention.kernels import mma
 from tests.conftest import cosine, rel_l1
 from tests.gpu import varlen_checks
+from tests.gpu.kernel_names import profiled_names
 from tests.gpu.varlen_checks import offsets
 
 pytestmark = pytest.mark.gpu
@@ -134,3 +135,25 @@ def test_opcheck(fp8_pv: bool) -> None:
     else:
         op, args = torch.ops.sageattention.sageattn_mma_f16_varlen, (q, k, v, cu, cu, True, True, True, 0.125, True)
     torch.library.opcheck(op.default, args, test_utils=("test_schema", "test_faketensor"))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_d64_two_and_three_cta_builds_give_the_same_bits(causal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # FP16 PV at D=64 (fp32 O) has a 2- and a 3-CTA-per-SM build of its varlen kernel too (csrc/common/mma).
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA")
+    if not _lib.load("mma_fp16"):
+        pytest.skip(f"mma_fp16 module unavailable: {_lib.error('mma_fp16')}")
+    torch.manual_seed(7)
+    lens_q, lens_k = [300, 0, 1000, 129], [500, 64, 1000, 129]
+    q, k, v = rand(sum(lens_q), 8, 64), rand(sum(lens_k), 2, 64), rand(sum(lens_k), 2, 64)
+    outs = {}
+    for ctas in ("2", "3"):
+        monkeypatch.setenv("SAGEATTENTION_MMA_D64_CTAS", ctas)
+        cq, ck = offsets(lens_q), offsets(lens_k)
+        outs[ctas] = varlen_op(False, q, k, v, cq, ck, causal)
+        names = [n for n in profiled_names(lambda: varlen_op(False, q, k, v, cq, ck, causal))
+                 if "attn_varlen_kernel<64" in n]
+        assert names and all(n.split(">(")[0].endswith(f", {ctas}") for n in names), names
+    for name, a, b in zip(("out", "lse", "k_mean"), outs["2"], outs["3"]):
+        assert torch.equal(a, b), name

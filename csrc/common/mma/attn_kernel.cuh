@@ -35,16 +35,6 @@ struct CtaRows {
   int64_t k_row0, v_tok0;
 };
 
-// FIRST ? first : second, for arrays of one type, resolved at compile time (no reference to a local escapes).
-template <bool FIRST, typename T>
-__device__ __forceinline__ T& pick(T& first, T& second) {
-  if constexpr (FIRST) {
-    return first;
-  } else {
-    return second;
-  }
-}
-
 template <int D, bool CAUSAL, PvAccum PV, bool VARLEN = false>
 __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& cta) {
   using Tile = MmaTile<D>;
@@ -81,23 +71,19 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
   } else {
     gV = static_cast<const char*>(p.v) + (b * p.v_sb + hk * p.v_sh + cta.v_tok0 * p.v_sn) * 2;
   }
-  // Copies K and/or V of one tile into its stage (the rolled loop copies K a tile ahead of V; the others both).
-  auto load_tile = [&](int tile, bool with_k, bool with_v) {
+  auto load_kv = [&](int tile) {
     const uint32_t sK = sK0 + (tile % 2) * kStage, sV = sK + W::KTile::kBytes;
     // FP16 PV, every K row (padded to kCtaK) and every V row and byte valid: unrolled unpredicated
     // copies (SmemTile::load_full). The branch is CTA-uniform. Tail tiles and FP8 PV keep the
     // rolled, predicated loops (unrolled, the FP8-PV kernel spilled 368 B at D=128).
     if constexpr (!W::kFp8) {
       if (tile < kv_full_tiles && p.v_dim == D) {
-        if (with_k) W::KTile::template load_full<kThreads>(sK, gK + static_cast<int64_t>(tile) * kCtaK * D, D);
-        if (with_v) {
-          W::VTile::template load_full<kThreads>(sV, gV + static_cast<int64_t>(tile) * kCtaK * p.v_sn * 2, p.v_sn * 2);
-        }
+        W::KTile::template load_full<kThreads>(sK, gK + static_cast<int64_t>(tile) * kCtaK * D, D);
+        W::VTile::template load_full<kThreads>(sV, gV + static_cast<int64_t>(tile) * kCtaK * p.v_sn * 2, p.v_sn * 2);
         return;
       }
     }
-    if (with_k) W::KTile::template load<kThreads>(sK, gK + static_cast<int64_t>(tile) * kCtaK * D, D, kCtaK, D);
-    if (!with_v) return;
+    W::KTile::template load<kThreads>(sK, gK + static_cast<int64_t>(tile) * kCtaK * D, D, kCtaK, D);
     if constexpr (W::kFp8) {
       W::VTile::template load<kThreads>(sV, gV + static_cast<int64_t>(tile) * kCtaK, p.nk_pad, D, kCtaK);
     } else {
@@ -105,27 +91,9 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
                                         p.kv_len - tile * kCtaK, p.v_dim * 2);
     }
   };
-  auto load_kv = [&](int tile) { load_tile(tile, true, true); };
-  auto load_k = [&](int tile) { load_tile(tile, true, false); };
-  auto load_v = [&](int tile) { load_tile(tile, false, true); };
-  // Rolled, in iteration `tile`: V `tile` + 1 and K `tile` + 2 (into the stage of K `tile`, whose scores were computed
-  // before the iteration's barrier). Issued inside the tile's step, not after the barrier, where the tile's scores
-  // and O already fill the registers.
-  auto load_ahead = [&](int tile) {
-    if (tile + 1 < n_tiles) load_v(tile + 1);
-    if (tile + 2 < n_tiles) load_k(tile + 2);
-    cp_async_commit();
-  };
 
   W::QTile::template load<kThreads>(sQ, gQ, D, kCtaQ, D);
-  if constexpr (W::kRollQk) {  // K runs a tile ahead of V: tile t's scores are computed in iteration t - 1
-    if (n_tiles > 0) load_k(0);
-    cp_async_commit();
-    if (n_tiles > 0) load_v(0);
-    if (n_tiles > 1) load_k(1);
-  }
-  // (Separate blocks, not if/else: the else structure alone moved ptxas' register choices in the D=128 kernels.)
-  if (!W::kRollQk && n_tiles > 0) load_kv(0);
+  if (n_tiles > 0) load_kv(0);
   cp_async_commit();
 
   const float* qs_head = p.q_scale + bh * p.q_scales_per_head;
@@ -152,25 +120,15 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
 
   float ks_next = 0.f;
   if (n_tiles > 0) ks_next = p.k_per_thread ? ks_head[t] : ks_head[0];
-  // Rolled: the tile's scores, computed in the iteration before. (The other loops keep theirs inside the loop: one
-  // array declared here for all moved ptxas' register choices in the D=64 and D=256 kernels.)
-  int s_rolled[kMT][W::kNS][4];
-  if constexpr (W::kRollQk) {
-    if (n_tiles > 0) {
-      cp_async_wait<1>();  // Q and K tile 0
-      __syncthreads();
-      qk_int8<D, PV>(sQ, sK0, 0, warp_row0, lane, s_rolled);
-    }
-  }
   for (int tile = 0; tile < n_tiles; ++tile) {
     // This tile's K scale was fetched one iteration ahead (its global latency is off the path).
     const float ks = ks_next;
     if (tile + 1 < n_tiles) ks_next = p.k_per_thread ? ks_head[(tile + 1) * 4 + t] : ks_head[tile + 1];
-    cp_async_wait<0>();  // Q and tile `tile` have landed (the only group in flight); rolled: V `tile`, K `tile` + 1
+    cp_async_wait<0>();  // Q and tile `tile` have landed (the only group in flight)
     // One barrier per tile: it publishes tile `tile` to all warps and proves every warp is done
     // with tile - 1, whose stage the next load then refills while this tile is computed.
     __syncthreads();
-    if constexpr (!W::kLoadLate && !W::kRollQk) {
+    if constexpr (!W::kLoadLate) {
       if (tile + 1 < n_tiles) load_kv(tile + 1);
       cp_async_commit();
     }
@@ -184,9 +142,8 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
 #pragma unroll
     for (int sub = 0; sub < kCtaK / W::kSubK; ++sub) {
       const int key0 = sub * W::kSubK;
-      int s_own[kMT][W::kNS][4];
-      auto& s = pick<W::kRollQk>(s_rolled, s_own);
-      if constexpr (!W::kRollQk) qk_int8<D, PV>(sQ, sK, key0, warp_row0, lane, s);
+      int s[kMT][W::kNS][4];
+      qk_int8<D, PV>(sQ, sK, key0, warp_row0, lane, s);
       if (W::kLoadLate && sub == 0) {  // the stage of tile - 1: free since the barrier
         if (tile + 1 < n_tiles) load_kv(tile + 1);
         cp_async_commit();
@@ -214,31 +171,15 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
       if constexpr (W::kLazyMax != 0) {
         // Lazy max: only a vote on lane-local maxima before the exponentials (bench/mma_notes.md, round 5).
         if (!__any_sync(0xffffffffu, lazy_over<D, PV>(sf, mult, bias, m))) {
-          bool rolled = false;
-          if constexpr (W::kRollQk) {
-            const uint32_t sK_next = sK0 + ((tile + 1) % 2) * kStage;
-            if (tile + 1 < n_tiles) {  // each half of the next tile's scores after the k16 steps that read those of sf
-              lazy_p_pv<D, PV>(sf, mult, bias, m, l, sV, key0, lane, o, [&](int step) {
-                if (step == 0) load_ahead(tile);
-                if (step == W::kPSteps / 2 - 1) qk_int8<D, PV, 0, W::kNS / 2>(sQ, sK_next, 0, warp_row0, lane, s);
-                if (step == W::kPSteps - 1) qk_int8<D, PV, W::kNS / 2, W::kNS / 2>(sQ, sK_next, 0, warp_row0, lane, s);
-              });
-              rolled = true;
-            }
-          }
-          if (!rolled) lazy_p_pv<D, PV>(sf, mult, bias, m, l, sV, key0, lane, o);
+          lazy_p_pv<D, PV>(sf, mult, bias, m, l, sV, key0, lane, o);
           continue;
         }
       }
       uint32_t pa[kMT][W::kPSteps][4];
       online_softmax<D, PV>(sf, mult, bias, m, l, o, pa);
-      if constexpr (W::kRollQk) load_ahead(tile);
       if constexpr (W::kFp8) pack_p<D, PV>(sf, pa);
       if constexpr (W::kLByMma) row_sums_mma<D, PV>(pa, l);
       pv_mma<D, PV>(sV, key0, lane, pa, o);
-      if constexpr (W::kRollQk) {
-        if (tile + 1 < n_tiles) qk_int8<D, PV>(sQ, sK0 + ((tile + 1) % 2) * kStage, 0, warp_row0, lane, s);
-      }
     }
   }
   cp_async_wait<0>();
@@ -264,8 +205,8 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
   }
 }
 
-template <int D, bool CAUSAL, PvAccum PV>
-__global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) attn_kernel(const __grid_constant__ AttnParams p) {
+template <int D, bool CAUSAL, PvAccum PV, int MIN_BLOCKS = WarpTile<D, PV>::kMinBlocks>
+__global__ void __launch_bounds__(MmaTile<D>::kThreads, MIN_BLOCKS) attn_kernel(const __grid_constant__ AttnParams p) {
   // Causal: the longest CTAs (last query tiles) start first.
   const int qtile = CAUSAL ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
   const int q0 = qtile * MmaTile<D>::kCtaQ;
@@ -275,8 +216,8 @@ __global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks) 
 // Packed sequences: CTA (x, h) takes padded q tile x of head h (common/varlen.cuh); a tile between windows, or
 // past its sequence's rows, exits at once. The body sees the sequence as a batch of one: its lengths, its first
 // token's output rows (lse [Hq, total_q]: a head every p.lse_sh floats), its keys from its window on.
-template <int D, bool CAUSAL, PvAccum PV>
-__global__ void __launch_bounds__(MmaTile<D>::kThreads, MmaTile<D>::kMinBlocks)
+template <int D, bool CAUSAL, PvAccum PV, int MIN_BLOCKS = WarpTile<D, PV>::kMinBlocks>
+__global__ void __launch_bounds__(MmaTile<D>::kThreads, MIN_BLOCKS)
     attn_varlen_kernel(const __grid_constant__ AttnParams p) {
   constexpr int kCtaQ = MmaTile<D>::kCtaQ;
   static_assert(kVarlenTile % kCtaQ == 0 && kVarlenTile % MmaTile<D>::kCtaK == 0, "tiles must fit the windows");
@@ -309,10 +250,33 @@ void launch_with_smem(Kernel kernel, dim3 grid, const AttnParams& p, cudaStream_
   check_launch(what);
 }
 
+// Whether a grid of `ctas` takes the build for WarpTile::kWideMinBlocks CTAs per SM: from kWideMinWaves waves of the
+// kMinBlocks build on, where the rounding of the last wave costs little. SAGEATTENTION_MMA_D64_CTAS=2 or 3 picks
+// one build for every grid (tests, A/B runs); 0 or unset, by the grid.
+constexpr int kWideMinWaves = 16;
+template <int D, PvAccum PV>
+bool use_wide_build(int64_t ctas) {
+  const int forced = env_int("SAGEATTENTION_MMA_D64_CTAS", 0, 0, 3);
+  SAGE_CHECK(forced != 1, "SAGEATTENTION_MMA_D64_CTAS must be 0 (by the grid), 2 or 3; got 1");
+  if (forced != 0) return forced == WarpTile<D, PV>::kWideMinBlocks;
+  int device = 0, sms = 0;
+  SAGE_CHECK(cudaGetDevice(&device) == cudaSuccess &&
+                 cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess,
+             "could not read the GPU's SM count");
+  return ctas >= static_cast<int64_t>(kWideMinWaves) * WarpTile<D, PV>::kMinBlocks * sms;
+}
+
 template <int D, bool CAUSAL, int PV>
 void launch_attn(const AttnParams& p, cudaStream_t stream) {
   constexpr PvAccum kPv = static_cast<PvAccum>(PV);
   const dim3 grid((p.qo_len + MmaTile<D>::kCtaQ - 1) / MmaTile<D>::kCtaQ, p.hq, p.batch);
+  constexpr int kWide = WarpTile<D, kPv>::kWideMinBlocks;
+  if constexpr (kWide != 0) {
+    if (use_wide_build<D, kPv>(static_cast<int64_t>(grid.x) * grid.y * grid.z)) {
+      launch_with_smem<D, kPv>(attn_kernel<D, CAUSAL, kPv, kWide>, grid, p, stream, "sageattention mma attention");
+      return;
+    }
+  }
   launch_with_smem<D, kPv>(attn_kernel<D, CAUSAL, kPv>, grid, p, stream, "sageattention mma attention");
 }
 
@@ -321,6 +285,14 @@ template <int D, bool CAUSAL, int PV>
 void launch_attn_varlen(const AttnParams& p, cudaStream_t stream) {
   constexpr PvAccum kPv = static_cast<PvAccum>(PV);
   const dim3 grid(p.nq_pad / MmaTile<D>::kCtaQ, p.hq, 1);
+  constexpr int kWide = WarpTile<D, kPv>::kWideMinBlocks;
+  if constexpr (kWide != 0) {
+    if (use_wide_build<D, kPv>(static_cast<int64_t>(grid.x) * grid.y)) {
+      launch_with_smem<D, kPv>(attn_varlen_kernel<D, CAUSAL, kPv, kWide>, grid, p, stream,
+                               "sageattention mma attention (varlen)");
+      return;
+    }
+  }
   launch_with_smem<D, kPv>(attn_varlen_kernel<D, CAUSAL, kPv>, grid, p, stream,
                            "sageattention mma attention (varlen)");
 }

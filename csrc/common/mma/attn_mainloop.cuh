@@ -48,9 +48,13 @@ struct WarpTile {
   static constexpr int kLazyMax = PV == PvAccum::kF16F32 && D == 64 ? SAGE_MMA_LAZY_MAX : 0;
   static constexpr float kLazyT = SAGE_MMA_LAZY_T;
   static_assert(SAGE_MMA_LAZY_T >= 0 && SAGE_MMA_LAZY_T <= 15, "f16 P must stay finite: 2^T <= 2^15");
-  // Rolled QK (SAGE_MMA_ROLL_QK, tile.cuh; the lazy D = 64 loop only): the next tile's scores are computed inside
-  // this tile's exponentials-and-PV block, each half into the registers its half of this tile's scores has freed.
-  static constexpr bool kRollQk = SAGE_MMA_ROLL_QK != 0 && kLazyMax != 0 && kSubK == kCtaK;
+  // CTAs per SM the registers are budgeted for (__launch_bounds__). The fp32-O kernel at D = 64 is also built for 2
+  // (255 registers; it takes 205-215; 3 gives it 168 and 8 B of stack): on the H200 that build is 1.6-4.7 % faster
+  // on long grids (B4 H32 N=16K) but 8-29 % slower where the grid is a few waves (SDXL's 4K and 1K levels), so
+  // launch_attn picks it for long grids only (bench/mma_notes.md, "Twenty-third session"). FP8 PV lost 8 % at 2;
+  // "fp16" / "fp16+fp32" were not measured there.
+  static constexpr int kMinBlocks = Tile::kMinBlocks;
+  static constexpr int kWideMinBlocks = PV == PvAccum::kF16F32 && D == 64 ? 2 : 0;  // 0: no such build
 };
 
 template <int D, PvAccum PV>
@@ -60,18 +64,16 @@ __device__ __forceinline__ void load_q_frag(uint32_t (&a)[4], uint32_t sQ, int w
 }
 
 // S[mt][j] = Q rows (warp row tile mt) . K keys key0 + key_of_col(j, *), exact int32, returned as
-// the bit pattern of the float kScoreMagic + S; only the n8 tiles j in [J0, J0 + NJ) (the rolled loop computes the
-// next tile's scores in two halves, each into the registers its half of this tile's scores has just freed).
-template <int D, PvAccum PV, int J0 = 0, int NJ = WarpTile<D, PV>::kNS>
+// the bit pattern of the float kScoreMagic + S.
+template <int D, PvAccum PV>
 __device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int warp_row0,
                                         int lane, int (&s)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4]) {
   using W = WarpTile<D, PV>;
-  static_assert(J0 % 2 == 0 && NJ % 2 == 0 && J0 + NJ <= W::kNS, "whole pairs of n8 tiles");
   // The accumulator starts at kScoreMagicBits (common/int8_score.cuh): the result is already a float.
 #pragma unroll
   for (int mt = 0; mt < W::kMT; ++mt)
 #pragma unroll
-    for (int j = J0; j < J0 + NJ; ++j)
+    for (int j = 0; j < W::kNS; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s[mt][j][e] = kScoreMagicBits;
 #pragma unroll
@@ -80,7 +82,7 @@ __device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int 
 #pragma unroll
     for (int mt = 0; mt < W::kMT; ++mt) load_q_frag<D, PV>(a[mt], sQ, warp_row0, mt, ks, lane);
 #pragma unroll
-    for (int j = J0; j < J0 + NJ; j += 2) {
+    for (int j = 0; j < W::kNS; j += 2) {
       uint32_t b[4];  // b[0], b[1]: n8 tile j; b[2], b[3]: tile j + 1
       ldsm_x4(b, W::KTile::at(sK, key0 + key_of_col<W::kFp8>(j + lane / 16, lane % 8), ks * 32 + ((lane / 8) % 2) * 16));
 #pragma unroll
@@ -218,23 +220,15 @@ __device__ __forceinline__ bool lazy_over(const float (&x)[WarpTile<D, PV>::kMT]
   return over;
 }
 
-// The default after-step hook of lazy_p_pv: nothing.
-struct NoStep {
-  __device__ __forceinline__ void operator()(int) const {}
-};
-
 // Lazy max, no row over its threshold anywhere in the warp: p = exp2(logit - m) against the unchanged running max
 // (m = -inf: the row's scores are all masked so far, p = 0), so m, l and O need no rescale. The exponentials of
 // each k16 step go straight into its row-sum and PV MMAs in one basic block, where ptxas can overlap the MUFU
 // queue with the tensor pipe (the exact path ends its exponentials in the rescale branches before the first PV MMA).
-// after_step(ks) runs after k16 step ks's MMAs, in the same basic block (the rolled loop, W::kRollQk, issues its
-// copies and the next tile's QK there: attn_kernel.cuh).
-template <int D, PvAccum PV, typename AfterStep = NoStep>
+template <int D, PvAccum PV>
 __device__ __forceinline__ void lazy_p_pv(const float (&x)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4],
                                           float mult, float bias, const float (&m)[WarpTile<D, PV>::kMT][2],
                                           float (&l)[WarpTile<D, PV>::kMT][2], uint32_t sV, int key0, int lane,
-                                          float (&o)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNO][4],
-                                          AfterStep after_step = {}) {
+                                          float (&o)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNO][4]) {
   using W = WarpTile<D, PV>;
   static_assert(PV == PvAccum::kF16F32, "fp32 O only");
   constexpr uint32_t kOnes = 0x3C003C00u;  // half2(1, 1)
@@ -275,7 +269,6 @@ __device__ __forceinline__ void lazy_p_pv(const float (&x)[WarpTile<D, PV>::kMT]
         mma_f16_16816_f32(o[mt][2 * np + 1], pa[mt], b[2], b[3]);
       }
     }
-    after_step(ks);
   }
 #pragma unroll
   for (int mt = 0; mt < W::kMT; ++mt) l[mt][0] = lacc[mt][0], l[mt][1] = lacc[mt][2];

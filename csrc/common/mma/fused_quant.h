@@ -141,11 +141,12 @@ inline QkPieces take_qk_pieces(const QkPlan& p, ScratchLayout& layout) {
 }
 
 // Whether a batch's Q/K quantization takes the paired launches (common/mma/quant_pair_kernels.cuh): q and k of one
-// dtype with 16-byte aligned rows, and SAGEATTENTION_MMA_PAIRED_QUANT=1. Opt-in until measured on a GPU (written in
-// a session without one): the default stays the separate launches, which every release so far was measured with.
+// dtype with 16-byte aligned rows, unless SAGEATTENTION_MMA_PAIRED_QUANT=0 (the separate launches, kept for A/B
+// runs). The default since the H200 A/B of the twenty-third session (bench/mma_notes.md): faster in timeline and
+// graph replay at 12 of 14 shapes, e.g. SDXL's cross-attention -8.5 / -15 us (FP16 / FP8 PV) of 49 / 62.
 // The variable is read first, so a bad value is an error whatever the inputs.
 inline bool qk_pairable(const QkPlan& p, const Tensor& q, const Tensor& k) {
-  const bool wanted = env_int("SAGEATTENTION_MMA_PAIRED_QUANT", 0, 0, 1) == 1;
+  const bool wanted = env_int("SAGEATTENTION_MMA_PAIRED_QUANT", 1, 0, 1) == 1;
   return wanted && p.q.vec && p.k.vec && q.scalar_type() == k.scalar_type();
 }
 

@@ -16,18 +16,6 @@
 #ifndef SAGE_MMA_LAZY_T
 #define SAGE_MMA_LAZY_T 8
 #endif
-// Rolled QK (1 = on; 0, the default, until a GPU A/B adopts it): the lazy D = 64 loop computes tile i + 1's scores
-// inside tile i's exponentials-and-PV block, so that its 32 IMMAs can overlap the warp's own exponentials; K is
-// then copied one tile ahead of V (bench/mma_notes.md, "Twenty-third session"). It carries a tile's scores and O
-// (128 registers) across the barrier: at 168 registers (3 CTAs per SM) that spills ~370 B, so build it with
-// SAGE_MMA_D64_CTAS=2.
-#ifndef SAGE_MMA_ROLL_QK
-#define SAGE_MMA_ROLL_QK 0
-#endif
-// CTAs per SM the D = 64 kernels' registers are budgeted for (__launch_bounds__): 3 (168 registers) or 2 (255).
-#ifndef SAGE_MMA_D64_CTAS
-#define SAGE_MMA_D64_CTAS 3
-#endif
 
 namespace sage::mma {
 
@@ -56,8 +44,9 @@ struct MmaTile {
   static constexpr int kMT = D <= 128 ? 2 : 1;
   static constexpr int kWarps = 4;
   // Measured on H100 (bench/mma_notes.md): D=64 at 3 CTAs/SM (168 registers) beat 2 CTAs with Q
-  // in registers; 1 row tile x 8 warps at D=128 was slower than 2 row tiles x 4 warps.
-  static constexpr int kMinBlocks = D == 64 ? SAGE_MMA_D64_CTAS : 1;
+  // in registers; 1 row tile x 8 warps at D=128 was slower than 2 row tiles x 4 warps. The FP16-PV fp32-O kernel
+  // at D=64 has a second build for 2 (WarpTile::kWideMinBlocks).
+  static constexpr int kMinBlocks = D == 64 ? 3 : 1;
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kWarpQ = 16 * kMT;
   static constexpr int kCtaQ = kWarps * kWarpQ;
