@@ -329,6 +329,10 @@ def test_d64_two_and_three_cta_builds_give_the_same_bits(causal, monkeypatch):
     monkeypatch.setenv("SAGEATTENTION_MMA_D64_CTAS", "1")
     with pytest.raises(RuntimeError, match="SAGEATTENTION_MMA_D64_CTAS must be 0"):
         run_kernel(False, q, k, v, causal=causal)
+    # ... whichever kernel the call takes (this one has a single build)
+    q128 = make("HND", 1, 2, 100, 128, torch.float16)
+    with pytest.raises(RuntimeError, match="SAGEATTENTION_MMA_D64_CTAS must be 0"):
+        run_kernel(False, q128, q128, q128, causal=causal)
 
 
 def test_d64_build_is_picked_by_the_grid(monkeypatch):

@@ -37,8 +37,8 @@ def _need(fp8: bool) -> None:
 
 @pytest.fixture(params=["0", "1"], ids=["apart", "paired"])
 def quant_launches(request, monkeypatch) -> str:
-    """Both quantization launch plans of the fused ops: one launch per pass (the default) and the opt-in paired
-    launches (SAGEATTENTION_MMA_PAIRED_QUANT=1, csrc/common/mma/quant_pair_kernels.cuh)."""
+    """Both quantization launch plans of the fused ops: the paired launches (the default,
+    csrc/common/mma/quant_pair_kernels.cuh) and one launch per pass (SAGEATTENTION_MMA_PAIRED_QUANT=0)."""
     monkeypatch.setenv("SAGEATTENTION_MMA_PAIRED_QUANT", request.param)
     return request.param
 
@@ -163,7 +163,7 @@ def test_unaligned_inputs_match(fp8, quant_launches):
 # and V's statistics in one launch, Q's and K's INT8 in one, and the finalize folded into the quantization for heads
 # of at most 8 token slices (2K keys). Key lengths on both sides of that edge; inputs that keep some separate launches
 # (FP8 V with unaligned rows: Q/K paired, V apart; q and k of two dtypes: none paired). Each against the separate ops
-# and against the op with one launch per pass (the default).
+# and against the op with one launch per pass (SAGEATTENTION_MMA_PAIRED_QUANT=0).
 FOLD_MAX_KEYS = 2048  # kStatsFoldMaxSlices (8) slices of 256 rows (common/channel_stats_kernel.cuh)
 PAIRED_CASES = [
     pytest.param("HND", 2048, torch.bfloat16, torch.bfloat16, id="fold-2048"),

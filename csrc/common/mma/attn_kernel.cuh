@@ -250,14 +250,19 @@ void launch_with_smem(Kernel kernel, dim3 grid, const AttnParams& p, cudaStream_
   check_launch(what);
 }
 
-// Whether a grid of `ctas` takes the build for WarpTile::kWideMinBlocks CTAs per SM: from kWideMinWaves waves of the
-// kMinBlocks build on, where the rounding of the last wave costs little. SAGEATTENTION_MMA_D64_CTAS=2 or 3 picks
-// one build for every grid (tests, A/B runs); 0 or unset, by the grid.
-constexpr int kWideMinWaves = 16;
-template <int D, PvAccum PV>
-bool use_wide_build(int64_t ctas) {
+// SAGEATTENTION_MMA_D64_CTAS: 2 or 3 picks one build of the kernels that have two (tests, A/B runs); 0 or unset, the
+// grid does. Read on every launch, so that a bad value is an error whichever kernel the call takes.
+inline int d64_ctas_knob() {
   const int forced = env_int("SAGEATTENTION_MMA_D64_CTAS", 0, 0, 3);
   SAGE_CHECK(forced != 1, "SAGEATTENTION_MMA_D64_CTAS must be 0 (by the grid), 2 or 3; got 1");
+  return forced;
+}
+
+// Whether a grid of `ctas` takes the build for WarpTile::kWideMinBlocks CTAs per SM: from kWideMinWaves waves of the
+// kMinBlocks build on, where the rounding of the last wave costs little; `forced`: d64_ctas_knob().
+constexpr int kWideMinWaves = 16;
+template <int D, PvAccum PV>
+bool use_wide_build(int64_t ctas, int forced) {
   if (forced != 0) return forced == WarpTile<D, PV>::kWideMinBlocks;
   int device = 0, sms = 0;
   SAGE_CHECK(cudaGetDevice(&device) == cudaSuccess &&
@@ -270,9 +275,10 @@ template <int D, bool CAUSAL, int PV>
 void launch_attn(const AttnParams& p, cudaStream_t stream) {
   constexpr PvAccum kPv = static_cast<PvAccum>(PV);
   const dim3 grid((p.qo_len + MmaTile<D>::kCtaQ - 1) / MmaTile<D>::kCtaQ, p.hq, p.batch);
+  [[maybe_unused]] const int forced = d64_ctas_knob();
   constexpr int kWide = WarpTile<D, kPv>::kWideMinBlocks;
   if constexpr (kWide != 0) {
-    if (use_wide_build<D, kPv>(static_cast<int64_t>(grid.x) * grid.y * grid.z)) {
+    if (use_wide_build<D, kPv>(static_cast<int64_t>(grid.x) * grid.y * grid.z, forced)) {
       launch_with_smem<D, kPv>(attn_kernel<D, CAUSAL, kPv, kWide>, grid, p, stream, "sageattention mma attention");
       return;
     }
@@ -285,9 +291,10 @@ template <int D, bool CAUSAL, int PV>
 void launch_attn_varlen(const AttnParams& p, cudaStream_t stream) {
   constexpr PvAccum kPv = static_cast<PvAccum>(PV);
   const dim3 grid(p.nq_pad / MmaTile<D>::kCtaQ, p.hq, 1);
+  [[maybe_unused]] const int forced = d64_ctas_knob();
   constexpr int kWide = WarpTile<D, kPv>::kWideMinBlocks;
   if constexpr (kWide != 0) {
-    if (use_wide_build<D, kPv>(static_cast<int64_t>(grid.x) * grid.y)) {
+    if (use_wide_build<D, kPv>(static_cast<int64_t>(grid.x) * grid.y, forced)) {
       launch_with_smem<D, kPv>(attn_varlen_kernel<D, CAUSAL, kPv, kWide>, grid, p, stream,
                                "sageattention mma attention (varlen)");
       return;
