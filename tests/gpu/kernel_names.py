@@ -15,3 +15,8 @@ def profiled_names(fn: Callable[[], object]) -> list[str]:
         fn()
         torch.cuda.synchronize()
     return [e.name for e in prof.events()]
+
+
+def last_template_argument(name: str) -> str:
+    """A demangled kernel name's last template argument: 'void f<64, false, 2>(P)' -> '2'."""
+    return name.split(">(")[0].rsplit(", ", 1)[1]

@@ -258,32 +258,43 @@ inline int d64_ctas_knob() {
   return forced;
 }
 
-// Whether a grid of `ctas` takes the build for WarpTile::kWideMinBlocks CTAs per SM: from kWideMinWaves waves of the
-// kMinBlocks build on, where the rounding of the last wave costs little; `forced`: d64_ctas_knob().
+// Whether a grid of `ctas` takes the build for WarpTile::kWideMinBlocks CTAs per SM (false where there is none): from
+// kWideMinWaves waves of the kMinBlocks build on, where the rounding of the last wave costs little.
 constexpr int kWideMinWaves = 16;
 template <int D, PvAccum PV>
-bool use_wide_build(int64_t ctas, int forced) {
-  if (forced != 0) return forced == WarpTile<D, PV>::kWideMinBlocks;
-  int device = 0, sms = 0;
-  SAGE_CHECK(cudaGetDevice(&device) == cudaSuccess &&
-                 cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess,
-             "could not read the GPU's SM count");
-  return ctas >= static_cast<int64_t>(kWideMinWaves) * WarpTile<D, PV>::kMinBlocks * sms;
+bool use_wide_build(int64_t ctas) {
+  const int forced = d64_ctas_knob();
+  if constexpr (WarpTile<D, PV>::kWideMinBlocks == 0) {
+    return false;
+  } else {
+    if (forced != 0) return forced == WarpTile<D, PV>::kWideMinBlocks;
+    int device = 0, sms = 0;
+    SAGE_CHECK(cudaGetDevice(&device) == cudaSuccess &&
+                   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess,
+               "could not read the GPU's SM count");
+    return ctas >= static_cast<int64_t>(kWideMinWaves) * WarpTile<D, PV>::kMinBlocks * sms;
+  }
+}
+
+// The CTA budget of (D, PV)'s second build, or its only one's: the MIN_BLOCKS a launch names for its wide kernel.
+template <int D, PvAccum PV>
+constexpr int kWideOrOnlyBlocks =
+    WarpTile<D, PV>::kWideMinBlocks != 0 ? WarpTile<D, PV>::kWideMinBlocks : WarpTile<D, PV>::kMinBlocks;
+
+// Launches `wide` (the kWideMinBlocks build) where use_wide_build says so, else `narrow`.
+template <int D, PvAccum PV, typename Kernel>
+void launch_budgeted(Kernel narrow, Kernel wide, dim3 grid, const AttnParams& p, cudaStream_t stream,
+                     const char* what) {
+  const bool use_wide = use_wide_build<D, PV>(static_cast<int64_t>(grid.x) * grid.y * grid.z);
+  launch_with_smem<D, PV>(use_wide ? wide : narrow, grid, p, stream, what);
 }
 
 template <int D, bool CAUSAL, int PV>
 void launch_attn(const AttnParams& p, cudaStream_t stream) {
   constexpr PvAccum kPv = static_cast<PvAccum>(PV);
   const dim3 grid((p.qo_len + MmaTile<D>::kCtaQ - 1) / MmaTile<D>::kCtaQ, p.hq, p.batch);
-  [[maybe_unused]] const int forced = d64_ctas_knob();
-  constexpr int kWide = WarpTile<D, kPv>::kWideMinBlocks;
-  if constexpr (kWide != 0) {
-    if (use_wide_build<D, kPv>(static_cast<int64_t>(grid.x) * grid.y * grid.z, forced)) {
-      launch_with_smem<D, kPv>(attn_kernel<D, CAUSAL, kPv, kWide>, grid, p, stream, "sageattention mma attention");
-      return;
-    }
-  }
-  launch_with_smem<D, kPv>(attn_kernel<D, CAUSAL, kPv>, grid, p, stream, "sageattention mma attention");
+  launch_budgeted<D, kPv>(attn_kernel<D, CAUSAL, kPv>, attn_kernel<D, CAUSAL, kPv, kWideOrOnlyBlocks<D, kPv>>, grid,
+                          p, stream, "sageattention mma attention");
 }
 
 // Packed sequences: one CTA per padded q tile and head (p.nq_pad rows per head, batch 1).
@@ -291,17 +302,9 @@ template <int D, bool CAUSAL, int PV>
 void launch_attn_varlen(const AttnParams& p, cudaStream_t stream) {
   constexpr PvAccum kPv = static_cast<PvAccum>(PV);
   const dim3 grid(p.nq_pad / MmaTile<D>::kCtaQ, p.hq, 1);
-  [[maybe_unused]] const int forced = d64_ctas_knob();
-  constexpr int kWide = WarpTile<D, kPv>::kWideMinBlocks;
-  if constexpr (kWide != 0) {
-    if (use_wide_build<D, kPv>(static_cast<int64_t>(grid.x) * grid.y, forced)) {
-      launch_with_smem<D, kPv>(attn_varlen_kernel<D, CAUSAL, kPv, kWide>, grid, p, stream,
-                               "sageattention mma attention (varlen)");
-      return;
-    }
-  }
-  launch_with_smem<D, kPv>(attn_varlen_kernel<D, CAUSAL, kPv>, grid, p, stream,
-                           "sageattention mma attention (varlen)");
+  launch_budgeted<D, kPv>(attn_varlen_kernel<D, CAUSAL, kPv>,
+                          attn_varlen_kernel<D, CAUSAL, kPv, kWideOrOnlyBlocks<D, kPv>>, grid, p, stream,
+                          "sageattention mma attention (varlen)");
 }
 
 // One line per (head dim, accumulation policy) that packed sequences run: both causal variants.
