@@ -17,8 +17,9 @@
 namespace sage {
 
 constexpr int kStatsThreads = 256;
-// Tokens per statistics slice. For A/B builds: NVCC_APPEND_FLAGS=-DSAGE_STATS_ROWS_PER_SLICE=128 (twice the CTAs of a
-// short call, whose few heads leave SMs idle: SDXL's 1K level is 160 CTAs of 256 rows on 132 SMs).
+// Tokens per statistics slice. For A/B builds: NVCC_APPEND_FLAGS=-DSAGE_STATS_ROWS_PER_SLICE=N. On the H200 128 lost
+// everywhere (SDXL's 1K level too, 5.0 -> 6.3 us) and 512 won only for K alone at B4 H32 N1K (bench/mma_notes.md,
+// twenty-fourth session).
 #ifndef SAGE_STATS_ROWS_PER_SLICE
 #define SAGE_STATS_ROWS_PER_SLICE 256
 #endif
@@ -99,6 +100,8 @@ __device__ __forceinline__ void channel_partial_slice(const T* __restrict__ base
     // them, then one thread per chunk folds the 8 warps' results. One thread folding all 32 lanes serially through
     // shared memory cost 40 % of the kernel: H200, K of B4 H32 D64, 17.0 -> 10.5 us at N = 1K and
     // 49.2 -> 28.2 at 4K (a shared-memory tree over the lanes: 15.7 and 43.2; bench/results/channel_stats_fold_*).
+    // Folding the warps with one thread per (statistic, channel) instead lost up to 30 % on grids of more than a
+    // wave: this serial tail overlaps the other CTAs' loads (bench/results/mma_stats_fold_ab_h200_s24.log).
     for (int off = chunks; off < 32; off <<= 1) {
 #pragma unroll
       for (int i = 0; i < 8; ++i) {

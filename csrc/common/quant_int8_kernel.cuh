@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "common/s8_round.cuh"
 #include "common/stable_op.h"
 #include "common/varlen.cuh"
 #include "common/vec_io.cuh"
@@ -44,6 +45,11 @@ __device__ __forceinline__ int scale_slot(const QuantInt8Args& a, int row) {  //
   return (row / a.block_size) * a.groups + ((row % a.block_size) % a.period) / a.stride;
 }
 
+// The mean as given (quant_int8_tile's default MeanFn).
+struct GivenMean {
+  __device__ __forceinline__ const float* operator()(const float* mu) const { return mu; }
+};
+
 // A CTA takes `blocks_per_cta` consecutive scale blocks: pass 1 reduces the group maxima, pass 2
 // writes INT8. A tile of up to kQuantInt8Unroll chunks per thread (kQuantInt8TileChunks: every tile
 // but K's at D = 256) stays in the registers of pass 1's one round; a larger one is streamed twice
@@ -55,12 +61,14 @@ __device__ __forceinline__ int scale_slot(const QuantInt8Args& a, int row) {  //
 // subtracts is loaded once. CHUNKS = 0: any d_pad (a multiple of 8), with divisions.
 // VARLEN: x is a pack (one batch) and the rows are padded window tiles (common/varlen.cuh, `vr`); a CTA tile
 // then lies inside one window tile (plan_quant_int8_packed).
-// Tile `tile` of head h of batch b; mu: the mean to subtract (the head's D floats, global or shared memory), or null.
-template <typename T, bool VEC, int CHUNKS, bool VARLEN>
+// Tile `tile` of head h of batch b; mu: the mean to subtract (the head's D floats, global or shared memory), or null;
+// mean_fn(mu) -> the mean to subtract, called once the tile's first loads are out (a fold of statistics partials,
+// CTA-wide and behind a barrier, then overlaps them).
+template <typename T, bool VEC, int CHUNKS, bool VARLEN, typename MeanFn = GivenMean>
 __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const float* __restrict__ mu,
                                                 const QuantInt8Args& a, int8_t* __restrict__ out,
                                                 float* __restrict__ scale, const VarlenRows& vr, unsigned tile,
-                                                unsigned h, unsigned b) {
+                                                unsigned h, unsigned b, const MeanFn& mean_fn = {}) {
   static_assert(CHUNKS == 0 || (CHUNKS <= 32 && 32 % (CHUNKS == 0 ? 1 : CHUNKS) == 0), "CHUNKS must divide the warp");
   __shared__ float slot_amax[kQuantInt8MaxSlots];
   const int64_t bh = static_cast<int64_t>(b) * a.s.h + h;
@@ -83,12 +91,7 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
     valid_rows = w.valid;
   }
 
-  float my_mean[8];  // CHUNKS > 0: the mean of this thread's fixed channels (0 past the head dim)
-  if constexpr (CHUNKS > 0) {
-    const int c0 = (threadIdx.x % CHUNKS) * 8;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) my_mean[i] = (mu && c0 + i < a.s.d) ? mu[c0 + i] : 0.f;
-  }
+  float my_mean[8];  // CHUNKS > 0: the mean of this thread's fixed channels (0 past the head dim), set below
 
   // Chunk idx of the tile: fetched in the input type (few registers per load in flight), then
   // converted as quantized: mean removed for real tokens; padding (rows and channels) is zero.
@@ -116,14 +119,28 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
     }
   };
 
+  // The first round's loads go out before anything waits (the mean, the slots' barrier; a fold of statistics
+  // partials overlaps them); fetch zero-fills past the tile, so they need no guard. With round_s8_bits below, the
+  // paired Q/K launch went 1-4 % faster on the H200 (bench/mma_notes.md, twenty-fourth session).
+  Chunk8<T> raw[kQuantInt8Unroll];
+#pragma unroll
+  for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(threadIdx.x + u * kQuantInt8Threads);
+  mu = mean_fn(mu);
+  if constexpr (CHUNKS > 0) {
+    const int c0 = (threadIdx.x % CHUNKS) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) my_mean[i] = (mu && c0 + i < a.s.d) ? mu[c0 + i] : 0.f;
+  }
+
   for (int i = threadIdx.x; i < slots; i += kQuantInt8Threads) slot_amax[i] = 0.f;
   __syncthreads();
 
   // The loop bound is tested on the warp's first index so every lane of a warp runs the shuffles.
-  Chunk8<T> raw[kQuantInt8Unroll];
   for (int base = 0; base + warp_first < work; base += kQuantInt8Unroll * kQuantInt8Threads) {
+    if (base != 0) {
 #pragma unroll
-    for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(base + threadIdx.x + u * kQuantInt8Threads);
+      for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(base + threadIdx.x + u * kQuantInt8Threads);
+    }
 #pragma unroll
     for (int u = 0; u < kQuantInt8Unroll; ++u) {
       const int idx = base + threadIdx.x + u * kQuantInt8Threads;
@@ -169,10 +186,12 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
         const float inv = slot_amax[scale_slot(a, idx / chunks)];
         float v[8];
         values(idx, raw[u], v);
-        alignas(8) int8_t q[8];
+        // round_s8_bits: |v * inv| <= 127 (|v| <= its group's amax, inv = 127 / amax), so no clamp.
+        int w[8];
 #pragma unroll
-        for (int i = 0; i < 8; ++i) q[i] = static_cast<int8_t>(max(-127, min(127, __float2int_rn(v[i] * inv))));
-        *reinterpret_cast<uint2*>(dst + static_cast<int64_t>(idx) * 8) = *reinterpret_cast<const uint2*>(q);
+        for (int i = 0; i < 8; ++i) w[i] = round_s8_bits(v[i], inv);
+        const uint32_t lo = pack_s8x4(w[0], w[1], w[2], w[3]), hi = pack_s8x4(w[4], w[5], w[6], w[7]);
+        *reinterpret_cast<uint2*>(dst + static_cast<int64_t>(idx) * 8) = make_uint2(lo, hi);
       }
     }
   }

@@ -23,6 +23,7 @@
 #include "common/int8_score.cuh"  // kScoreMagic
 #include "common/mma/ptx.cuh"
 #include "common/quant_v_tile.cuh"  // kE4m3Max, WgmmaFragmentTokenOrder
+#include "common/s8_round.cuh"
 #include "common/stable_op.h"
 #include "common/vec_io.cuh"
 #include "sm90/ptx.cuh"
@@ -292,16 +293,6 @@ __device__ __forceinline__ void fold_cluster(QkvSmem<D_PAD>& sh, const QkvArgs& 
     op.scale[bh * D_PAD + ch] = real ? amax / kE4m3Max : 0.f;
     if (centered && real) a.v_mean[bh * op.s.d + ch] = mean;
   }
-}
-
-__device__ __forceinline__ uint32_t pack_s8x4(int a, int b, int c, int d) {
-  return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
-}
-
-// The low byte of the result is __float2int_rn(x * inv)'s for |x * inv| < 2^22: adding 1.5 * 2^23 rounds to an
-// integer (half to even) in the low mantissa bits. The product must be rounded on its own (no fma contraction).
-__device__ __forceinline__ int round_s8_bits(float x, float inv) {
-  return __float_as_int(__fadd_rn(__fmul_rn(x, inv), kScoreMagic));
 }
 
 // The scale groups of this thread's rows row(slot, u) as byte u (they are the same in every chunk).

@@ -86,24 +86,35 @@ QuantInt8Job<T> quant_int8_job(const QuantInt8Plan& plan, const T* x, int8_t* ou
   return j;
 }
 
+// A fold job's mean: the head's, finalized from its statistics partials into shared memory (every thread of the CTA
+// calls it); the first tile also writes it out. Without partials, the mean as given.
+template <typename T>
+struct FoldedMean {
+  const QuantInt8Job<T>& j;
+  int64_t head, tile;
+  float* smem;
+  __device__ __forceinline__ const float* operator()(const float* mu) const {
+    if (!j.partial) return mu;  // CTA-uniform
+    const int d = static_cast<int>(j.a.s.d);
+    const float* partials = j.partial + head * j.slices * 3 * d;
+    for (int c = threadIdx.x; c < d; c += kQuantInt8Threads) {
+      const float m = finalize_channel<true>(partials, j.slices, d, c, j.a.s.n, false).mean;
+      smem[c] = m;
+      if (tile == 0) j.mean_out[head * d + c] = m;
+    }
+    __syncthreads();
+    return smem;
+  }
+};
+
 template <typename T, int CHUNKS>
 __device__ __forceinline__ void run_quant_int8_job(const QuantInt8Job<T>& j, int64_t cta) {
   const int64_t tile = cta % j.tiles, head = cta / j.tiles;
   const int h = static_cast<int>(head % j.a.s.h), b = static_cast<int>(head / j.a.s.h);
   const float* mu = j.mean ? j.mean + head * j.a.s.d : nullptr;
-  if (j.partial) {  // CTA-uniform
-    __shared__ float folded_mean[kMaxHeadDim];
-    const int d = static_cast<int>(j.a.s.d);
-    const float* partials = j.partial + head * j.slices * 3 * d;
-    for (int c = threadIdx.x; c < d; c += kQuantInt8Threads) {
-      const float m = finalize_channel<true>(partials, j.slices, d, c, j.a.s.n, false).mean;
-      folded_mean[c] = m;
-      if (tile == 0) j.mean_out[head * d + c] = m;
-    }
-    __syncthreads();
-    mu = folded_mean;
-  }
-  quant_int8_tile<T, true, CHUNKS, false>(j.x, mu, j.a, j.out, j.scale, VarlenRows{}, tile, h, b);
+  __shared__ float folded_mean[kMaxHeadDim];
+  quant_int8_tile<T, true, CHUNKS, false>(j.x, mu, j.a, j.out, j.scale, VarlenRows{}, tile, h, b,
+                                          FoldedMean<T>{j, head, tile, folded_mean});
 }
 
 // CTAs [0, a.ctas) take a's tiles, the rest b's; CHUNKS: both plans' d_pad / 8.
