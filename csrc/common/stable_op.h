@@ -61,6 +61,14 @@ inline cudaStream_t current_stream(int32_t device_index) {
   return static_cast<cudaStream_t>(stream);
 }
 
+// The number of SMs of `device` (grid sizing: persistent grids, a kernel build chosen by waves).
+inline int multiprocessor_count(int device) {
+  int n = 0;
+  SAGE_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) == cudaSuccess,
+             "cannot read the GPU's multiprocessor count");
+  return n;
+}
+
 inline void check_launch(const char* kernel) {
   cudaError_t err = cudaGetLastError();
   SAGE_CHECK(err == cudaSuccess, kernel, " launch failed: ", cudaGetErrorString(err));

@@ -159,12 +159,9 @@ AttnParams operand_params(const AttnOperands& ops, void* out, float* lse, int64_
 // The GPU's SM count, or the test knob SAGEATTENTION_SM90_CTAS=n (a persistent grid of n CTAs, so that a few CTAs
 // walk many work items; the tests compare it bit for bit with the default grid).
 int grid_ctas(int device, bool* knob_set) {
-  int sm_count = 0;
-  SAGE_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device) == cudaSuccess,
-             "cannot read the GPU's multiprocessor count");
   const int n = env_int("SAGEATTENTION_SM90_CTAS", 0, 1, std::numeric_limits<int>::max());
   if (knob_set) *knob_set = n > 0;
-  return n > 0 ? n : sm_count;
+  return n > 0 ? n : multiprocessor_count(device);
 }
 
 std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q_scale, Tensor k_int8, Tensor k_scale,
