@@ -1,8 +1,8 @@
 """Small-shape sweep over every mma.sync kernel variant, for compute-sanitizer:
 compute-sanitizer --tool memcheck --error-exitcode 9 python bench/mma_sanitize_sweep.py
 Run it once more with SAGEATTENTION_MMA_PAIRED_QUANT=0 for the separate quantization launches (the default pairs
-them); the last calls have 2100 keys (9 statistics slices: the finalize launch, where the short ones fold it into the
-quantization)."""
+them); then calls with 2100 keys (9 statistics slices: the finalize launch, where the short ones fold it into the
+quantization), and calls whose grids span several waves."""
 
 from __future__ import annotations
 
@@ -40,6 +40,16 @@ for fp8 in (False, True):
     k, v = (torch.randn(1, 2, 2100, 128, device="cuda", dtype=torch.float16) for _ in range(2))
     fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
     out = fn(q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread", sm_scale=1 / math.sqrt(128),
+             pv_accum_dtype="fp32", smooth_k=True, smooth_v=fp8, return_lse=False)
+    torch.cuda.synchronize()
+    assert torch.isfinite(out).all()
+    count += 1
+# Grids of several waves (1024 paired quantization tiles at D = 64: a persistent build of the paired launch, an A/B
+# switch, then loops over tiles and stages the next one), with K's statistics folded in (2048 keys).
+for fp8 in (False, True):
+    q, k, v = (torch.randn(1, 32, 2048, 64, device="cuda", dtype=torch.float16) for _ in range(3))
+    fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
+    out = fn(q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread", sm_scale=1 / math.sqrt(64),
              pv_accum_dtype="fp32", smooth_k=True, smooth_v=fp8, return_lse=False)
     torch.cuda.synchronize()
     assert torch.isfinite(out).all()

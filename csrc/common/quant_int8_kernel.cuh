@@ -26,6 +26,7 @@ constexpr int kQuantInt8MaxGroups = 32;    // scale groups per block (the op's c
 constexpr int kQuantInt8MaxSlots = 256;    // scale groups per CTA tile
 constexpr int kQuantInt8TileChunks = 1024;  // 8-element chunks per CTA tile (16 KB of fp16) unless one block is larger
 constexpr int kQuantInt8Unroll = 4;         // loads in flight per thread
+constexpr int kQuantInt8MinBlocks = 4;      // CTAs per SM the kernels are register-budgeted for (64 registers)
 
 struct QuantInt8Args {
   Bhnd s;
@@ -50,6 +51,53 @@ struct GivenMean {
   __device__ __forceinline__ const float* operator()(const float* mu) const { return mu; }
 };
 
+// Tile `tile`'s scale blocks: the first (block0) and how many (tile_blocks), its first output token (tok0) and its
+// chunks of work. The tile function and the staged first round (common/mma/quant_pair_kernels.cuh) both use these two
+// helpers, so what is staged is what the tile would have loaded.
+struct QuantTileBlocks {
+  int64_t block0, tok0;
+  int tile_blocks, work;
+};
+template <int CHUNKS>
+__device__ __forceinline__ QuantTileBlocks quant_tile_blocks(const QuantInt8Args& a, unsigned tile) {
+  QuantTileBlocks t;
+  t.block0 = static_cast<int64_t>(tile) * a.blocks_per_cta;
+  t.tile_blocks = static_cast<int>(min(static_cast<int64_t>(a.blocks_per_cta), a.blocks - t.block0));
+  t.tok0 = t.block0 * a.block_size;
+  t.work = t.tile_blocks * a.block_size * (CHUNKS ? CHUNKS : a.d_pad / 8);
+  return t;
+}
+
+// The tile's rows in x: the token of its first row (a pack's window tile maps to its sequence's tokens) and how many
+// are real (the rest are zero).
+struct QuantTileRows {
+  int64_t src_tok0;
+  int valid;
+};
+template <bool VARLEN>
+__device__ __forceinline__ QuantTileRows quant_tile_rows(const QuantInt8Args& a, const VarlenRows& vr,
+                                                         const QuantTileBlocks& t) {
+  if constexpr (VARLEN) {
+    const WindowRows w = window_rows(vr, t.tok0, t.tile_blocks * a.block_size);
+    return {w.tok0, w.valid};
+  }
+  return {t.tok0, static_cast<int>(min(static_cast<int64_t>(t.tile_blocks) * a.block_size, a.s.n - t.tok0))};
+}
+
+// quant_int8_tile's first round by default: the tile's own loads, issued at its start. A staged first round (the
+// persistent pair kernel's) was copied into shared memory before the tile began and sets kStaged: take(raw) fills
+// raw from it; refill() runs after the slots' barrier, which every thread passes only once it has taken its chunks.
+// thread(): threadIdx.x as the tile reads it. A persistent caller returns it through an opaque read, so that the
+// compiler recomputes the tile's per-thread indices in each tile instead of hoisting them out of the caller's loop
+// and spilling them.
+struct LoadFirstRound {
+  static constexpr bool kStaged = false;
+  template <typename C>
+  __device__ __forceinline__ void take(C*) const {}
+  __device__ __forceinline__ void refill() const {}
+  __device__ __forceinline__ unsigned thread() const { return threadIdx.x; }
+};
+
 // A CTA takes `blocks_per_cta` consecutive scale blocks: pass 1 reduces the group maxima, pass 2
 // writes INT8. A tile of up to kQuantInt8Unroll chunks per thread (kQuantInt8TileChunks: every tile
 // but K's at D = 256) stays in the registers of pass 1's one round; a larger one is streamed twice
@@ -63,33 +111,31 @@ struct GivenMean {
 // then lies inside one window tile (plan_quant_int8_packed).
 // Tile `tile` of head h of batch b; mu: the mean to subtract (the head's D floats, global or shared memory), or null;
 // mean_fn(mu) -> the mean to subtract, called once the tile's first loads are out (a fold of statistics partials,
-// CTA-wide and behind a barrier, then overlaps them).
-template <typename T, bool VEC, int CHUNKS, bool VARLEN, typename MeanFn = GivenMean>
+// CTA-wide and behind a barrier, then overlaps them); first: where the first round comes from (LoadFirstRound).
+// The prologue's order (blocks, lanes, rows) is the one that gave the kernels their measured SASS: nvcc 13.0
+// schedules the varlen and any-d_pad kernels differently when the rows are computed before the lanes.
+template <typename T, bool VEC, int CHUNKS, bool VARLEN, typename MeanFn = GivenMean,
+          typename FirstRound = LoadFirstRound>
 __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const float* __restrict__ mu,
                                                 const QuantInt8Args& a, int8_t* __restrict__ out,
                                                 float* __restrict__ scale, const VarlenRows& vr, unsigned tile,
-                                                unsigned h, unsigned b, const MeanFn& mean_fn = {}) {
+                                                unsigned h, unsigned b, const MeanFn& mean_fn = {},
+                                                const FirstRound& first = {}) {
   static_assert(CHUNKS == 0 || (CHUNKS <= 32 && 32 % (CHUNKS == 0 ? 1 : CHUNKS) == 0), "CHUNKS must divide the warp");
   __shared__ float slot_amax[kQuantInt8MaxSlots];
   const int64_t bh = static_cast<int64_t>(b) * a.s.h + h;
   const T* src = x + b * a.s.sb + h * a.s.sh;
-  const int64_t block0 = static_cast<int64_t>(tile) * a.blocks_per_cta;
-  const int tile_blocks = static_cast<int>(min(static_cast<int64_t>(a.blocks_per_cta), a.blocks - block0));
-  const int64_t tok0 = block0 * a.block_size;
+  const QuantTileBlocks t = quant_tile_blocks<CHUNKS>(a, tile);
   const int chunks = CHUNKS ? CHUNKS : a.d_pad / 8;
-  const int work = tile_blocks * a.block_size * chunks;
-  const int slots = tile_blocks * a.groups;
+  const int work = t.work;
+  const int slots = t.tile_blocks * a.groups;
   // Lanes holding one row: `chunks` consecutive lanes when that divides the warp, else one.
   const int row_lanes = (chunks <= 32 && (32 % chunks) == 0) ? chunks : 1;
-  const int lane = threadIdx.x & 31;
-  const int warp_first = threadIdx.x - lane;
-  int valid_rows = static_cast<int>(min(static_cast<int64_t>(tile_blocks) * a.block_size, a.s.n - tok0));
-  int64_t src_tok0 = tok0;  // the token of the tile's first row
-  if constexpr (VARLEN) {
-    const WindowRows w = window_rows(vr, tok0, tile_blocks * a.block_size);
-    src_tok0 = w.tok0;
-    valid_rows = w.valid;
-  }
+  const unsigned tid = first.thread();  // threadIdx.x (see LoadFirstRound)
+  const int lane = tid & 31;
+  const int warp_first = tid - lane;
+  const QuantTileRows rows = quant_tile_rows<VARLEN>(a, vr, t);
+  const int valid_rows = rows.valid;
 
   float my_mean[8];  // CHUNKS > 0: the mean of this thread's fixed channels (0 past the head dim), set below
 
@@ -99,7 +145,7 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
     Chunk8<T> c;
     const int row = idx / chunks;
     if (idx < work && row < valid_rows) {
-      c = load_chunk8<T, VEC>(src + (src_tok0 + row) * a.s.sn, (idx % chunks) * 8, a.s.d);
+      c = load_chunk8<T, VEC>(src + (rows.src_tok0 + row) * a.s.sn, (idx % chunks) * 8, a.s.d);
     } else {
 #pragma unroll
       for (int i = 0; i < 8; ++i) c.e[i] = from_float<T>(0.f);
@@ -123,27 +169,32 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
   // partials overlaps them); fetch zero-fills past the tile, so they need no guard. With round_s8_bits below, the
   // paired Q/K launch went 1-4 % faster on the H200 (bench/mma_notes.md, twenty-fourth session).
   Chunk8<T> raw[kQuantInt8Unroll];
+  if constexpr (FirstRound::kStaged) {
+    first.take(raw);
+  } else {
 #pragma unroll
-  for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(threadIdx.x + u * kQuantInt8Threads);
+    for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(tid + u * kQuantInt8Threads);
+  }
   mu = mean_fn(mu);
   if constexpr (CHUNKS > 0) {
-    const int c0 = (threadIdx.x % CHUNKS) * 8;
+    const int c0 = (tid % CHUNKS) * 8;
 #pragma unroll
     for (int i = 0; i < 8; ++i) my_mean[i] = (mu && c0 + i < a.s.d) ? mu[c0 + i] : 0.f;
   }
 
-  for (int i = threadIdx.x; i < slots; i += kQuantInt8Threads) slot_amax[i] = 0.f;
+  for (int i = tid; i < slots; i += kQuantInt8Threads) slot_amax[i] = 0.f;
   __syncthreads();
+  first.refill();
 
   // The loop bound is tested on the warp's first index so every lane of a warp runs the shuffles.
   for (int base = 0; base + warp_first < work; base += kQuantInt8Unroll * kQuantInt8Threads) {
     if (base != 0) {
 #pragma unroll
-      for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(base + threadIdx.x + u * kQuantInt8Threads);
+      for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(base + tid + u * kQuantInt8Threads);
     }
 #pragma unroll
     for (int u = 0; u < kQuantInt8Unroll; ++u) {
-      const int idx = base + threadIdx.x + u * kQuantInt8Threads;
+      const int idx = base + tid + u * kQuantInt8Threads;
       float v[8];
       values(idx, raw[u], v);
       float m = 0.f;
@@ -160,21 +211,21 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
 
   // Scales out; the slots then hold the reciprocal the quantizer multiplies by (one division per
   // group instead of one per chunk).
-  float* scale_out = scale + bh * a.blocks * a.groups + block0 * a.groups;
-  for (int i = threadIdx.x; i < slots; i += kQuantInt8Threads) {
+  float* scale_out = scale + bh * a.blocks * a.groups + t.block0 * a.groups;
+  for (int i = tid; i < slots; i += kQuantInt8Threads) {
     const float amax = slot_amax[i];
     scale_out[i] = amax / 127.f;
     slot_amax[i] = amax > 0.f ? 127.f / amax : 0.f;
   }
   __syncthreads();
 
-  int8_t* dst = out + (bh * a.n_pad + tok0) * a.d_pad;
+  int8_t* dst = out + (bh * a.n_pad + t.tok0) * a.d_pad;
   // A tile of one round (every Q tile, and K's up to D = 128) is still in raw: pass 1 fetched exactly the chunks
   // this thread quantizes, so it is not read again (one memory round trip less per tile). H200, Q and K of B4 H32
   // N1K D64: 29.7 -> 27.0 us (ptxas spills 16 bytes at the 64 registers of 4 CTAs per SM; budgeting for 3 CTAs
   // instead, 70 registers and no spill, measured 30.3).
   const bool held = work <= kQuantInt8Unroll * kQuantInt8Threads;
-  for (int base = threadIdx.x; base < work; base += kQuantInt8Unroll * kQuantInt8Threads) {
+  for (int base = tid; base < work; base += kQuantInt8Unroll * kQuantInt8Threads) {
     if (!held) {
 #pragma unroll
       for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(base + u * kQuantInt8Threads);
@@ -211,7 +262,7 @@ __device__ __forceinline__ const float* quant_int8_mean(const float* mean, const
 }
 
 template <typename T, bool VEC, int CHUNKS, bool VARLEN = false>
-__global__ void __launch_bounds__(kQuantInt8Threads, 4) quant_int8_kernel(
+__global__ void __launch_bounds__(kQuantInt8Threads, kQuantInt8MinBlocks) quant_int8_kernel(
     const T* __restrict__ x, const float* __restrict__ mean, QuantInt8Args a, int8_t* __restrict__ out,
     float* __restrict__ scale, VarlenRows vr) {
   const float* mu = quant_int8_mean<VARLEN>(mean, a, vr, blockIdx.x, blockIdx.y, blockIdx.z);

@@ -211,6 +211,22 @@ def test_paired_quantization_launches_match_the_separate_ones(fp8, v_view, kv, q
         fused(fp8, q, k, v, layout, **flags)
 
 
+# Grids of several waves: more Q and K tiles than the paired launch runs at once (4 CTAs per SM on 132 SMs), crossing
+# from Q's tiles to K's inside a wave; a persistent build of that launch (SAGE_QUANT_PAIR_STAGED, an A/B switch) loops
+# over them, staging each CTA's next tile. Heads up to 2K keys fold K's statistics into the quantization.
+@pytest.mark.parametrize("fp8", KERNELS)
+@pytest.mark.parametrize("d, kv", [(64, 2048), (128, 4100), (256, 2048)], ids=["d64-fold", "d128-finalize", "d256-fold"])
+def test_paired_launches_over_several_waves_match_the_separate_ones(fp8, d, kv, monkeypatch):
+    _need(fp8)
+    torch.manual_seed(d + kv)
+    q = make_view("HND", 2, 16, 2000, d, torch.float16)
+    k = make_view("HND", 2, 8, kv, d, torch.float16, offset=2.0)
+    v = make_view("HND", 2, 8, kv, d, torch.float16, offset=0.5)
+    monkeypatch.setenv("SAGEATTENTION_MMA_PAIRED_QUANT", "1")
+    assert_fused_equals_separate(fp8, q, k, v, "HND", causal=False, per_thread=True, smooth_k=True, smooth_v=fp8,
+                                 accum=accum_name(fp8, 0), return_lse=True)
+
+
 @pytest.mark.parametrize("fp8", KERNELS)
 def test_stale_scratch_memory_does_not_reach_the_result(fp8, quant_launches):
     # The scratch buffer is uninitialized memory from the caching allocator (as the separate ops' tensors are):
