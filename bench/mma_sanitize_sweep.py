@@ -35,21 +35,15 @@ for fp8, d, causal, acc_i, gran in itertools.product((False, True), (40, 64, 128
     torch.cuda.synchronize()
     assert torch.isfinite(out).all()
     count += 1
-for fp8 in (False, True):
-    q = torch.randn(1, 4, 100, 128, device="cuda", dtype=torch.float16)
-    k, v = (torch.randn(1, 2, 2100, 128, device="cuda", dtype=torch.float16) for _ in range(2))
+# Longer calls, as (heads, q length, kv heads, kv length, head dim): 2100 keys (9 statistics slices: the finalize
+# launch, where the short ones fold it into the quantization), and grids of several waves (1024 paired quantization
+# tiles at D = 64, K's statistics folded in: a persistent build of the paired launch, an A/B switch, then loops over
+# tiles and stages the next one).
+for (hq, nq, hkv, nkv, d), fp8 in itertools.product(((4, 100, 2, 2100, 128), (32, 2048, 32, 2048, 64)), (False, True)):
+    q = torch.randn(1, hq, nq, d, device="cuda", dtype=torch.float16)
+    k, v = (torch.randn(1, hkv, nkv, d, device="cuda", dtype=torch.float16) for _ in range(2))
     fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
-    out = fn(q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread", sm_scale=1 / math.sqrt(128),
-             pv_accum_dtype="fp32", smooth_k=True, smooth_v=fp8, return_lse=False)
-    torch.cuda.synchronize()
-    assert torch.isfinite(out).all()
-    count += 1
-# Grids of several waves (1024 paired quantization tiles at D = 64: a persistent build of the paired launch, an A/B
-# switch, then loops over tiles and stages the next one), with K's statistics folded in (2048 keys).
-for fp8 in (False, True):
-    q, k, v = (torch.randn(1, 32, 2048, 64, device="cuda", dtype=torch.float16) for _ in range(3))
-    fn = mma.qk_int8_pv_fp8 if fp8 else mma.qk_int8_pv_fp16
-    out = fn(q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread", sm_scale=1 / math.sqrt(64),
+    out = fn(q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_thread", sm_scale=1 / math.sqrt(d),
              pv_accum_dtype="fp32", smooth_k=True, smooth_v=fp8, return_lse=False)
     torch.cuda.synchronize()
     assert torch.isfinite(out).all()
