@@ -7,9 +7,10 @@
 #      against the separate ops of the core module, and which kernels ran);
 #   3. bench/quant_pair_ab.py over the carried modules ("base") and each build, two rounds in alternating order;
 #   4. ncu of the paired kernels at B4 H32 N4K D64 (occupancy, DRAM throughput, warp stalls), base and each build;
-#   5. memcheck and racecheck of the mma sweep with the first build (the staging's barriers and cp.async groups).
+#   5. unless SANITIZE=0, memcheck and racecheck of the mma sweep with the first build (the staging's barriers and
+#      cp.async groups; ~3 min, so a call that has run them already may skip them).
 # The carried modules are restored at the end.
-# usage (repository root): OUT=dir [VARIANTS=.variants_staged] bash scripts/gpu_quant_bandwidth.sh
+# usage (repository root): OUT=dir [VARIANTS=.variants_staged] [SANITIZE=0] bash scripts/gpu_quant_bandwidth.sh
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu_quant_bandwidth_out}
@@ -82,7 +83,7 @@ else
 fi
 
 # 5. sanitizers with the first build
-if [ ${#labels[@]} -gt 0 ]; then
+if [ "${SANITIZE:-1}" != 0 ] && [ ${#labels[@]} -gt 0 ]; then
   use "${labels[0]}"
   for tool in memcheck racecheck; do
     timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 | tail -3 \

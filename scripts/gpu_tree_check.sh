@@ -2,9 +2,10 @@
 # GPU host check of the working tree with extension modules built elsewhere and carried in
 # sageattention/ (build here: TORCH_CUDA_ARCH_LIST=9.0 python3 setup.py build_ext --inplace):
 #   1. all GPU tests;  2. quantization bandwidth, A/B against a reference wheel in DIR (optional);
-#   3. the benchmark sweep (python -m sageattention.bench) into $OUT;
-#   4. memcheck sweeps (mma.sync variants, sm90 both accumulations, quantization on odd shapes).
-# usage: bash scripts/gpu_tree_check.sh [REFERENCE_WHEEL_DIR]      (logs to $OUT)
+#   3. the benchmark sweep (python -m sageattention.bench) into $OUT, unless SWEEP=0;
+#   4. memcheck sweeps (mma.sync variants, sm90 both accumulations, packed sequences) and memcheck / racecheck of the
+#      core quantization ops.
+# usage: [SWEEP=0] bash scripts/gpu_tree_check.sh [REFERENCE_WHEEL_DIR]      (logs to $OUT)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/tree-check}
@@ -19,8 +20,16 @@ if [ -n "$1" ]; then
     && (cd /tmp/refbench && PYTHONPATH=/tmp/ref timeout 60 python3 quant_bench.py) 2>&1 | sed 's/^/[reference] /' | tee "$OUT/quant_ab.log"
 fi
 timeout 60 python3 bench/quant_bench.py 2>&1 | sed 's/^/[tree] /' | tee -a "$OUT/quant_ab.log"
-timeout 280 python3 -m sageattention.bench --warmup-ms 50 --rep-ms 200 --out "$OUT" --name sweep_h100 2>&1 \
-  | tee "$OUT/bench.log" | grep -vE "^\s*$" | tail -40
+if [ "${SWEEP:-1}" != 0 ]; then
+  timeout 280 python3 -m sageattention.bench --warmup-ms 50 --rep-ms 200 --out "$OUT" --name sweep_h100 2>&1 \
+    | tee "$OUT/bench.log" | grep -vE "^\s*$" | tail -40
+fi
 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 \
   | tail -2 | tee "$OUT/memcheck.log"
 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/sm90_sanitize_sweep.py 2>&1 | tail -2 | tee -a "$OUT/memcheck.log"
+timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 python3 bench/varlen_sanitize_sweep.py 2>&1 \
+  | tail -2 | tee -a "$OUT/memcheck.log"
+for tool in memcheck racecheck; do
+  timeout 120 compute-sanitizer --tool $tool --error-exitcode 9 python3 bench/core_quant_sanitize_sweep.py 2>&1 \
+    | tail -2 | sed "s/^/$tool: /" | tee -a "$OUT/memcheck.log"
+done

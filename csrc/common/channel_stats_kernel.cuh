@@ -24,6 +24,11 @@ constexpr int kStatsThreads = 256;
 #define SAGE_STATS_ROWS_PER_SLICE 256
 #endif
 constexpr int kStatsRowsPerSlice = SAGE_STATS_ROWS_PER_SLICE;
+// CTAs per SM the partial kernels are register-budgeted for; 0 (the default) leaves it to ptxas, which gives them 80
+// registers: 3 CTAs per SM, 48 KB of loads in flight per SM. For A/B builds: NVCC_APPEND_FLAGS=-DSAGE_STATS_MIN_CTAS=N.
+#ifndef SAGE_STATS_MIN_CTAS
+#define SAGE_STATS_MIN_CTAS 0
+#endif
 static_assert(kStatsRowsPerSlice > 0, "SAGE_STATS_ROWS_PER_SLICE must be positive");
 constexpr int kStatsMaxSlices = 64;
 // Heads of at most this many slices (2K tokens at 256 per slice) let the quantization kernels finalize the statistics
@@ -153,7 +158,7 @@ __device__ __forceinline__ void channel_partial_tile(const T* __restrict__ x, co
 }
 
 template <typename T, bool VEC>
-__global__ void __launch_bounds__(kStatsThreads) channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows,
+__global__ void __launch_bounds__(kStatsThreads, SAGE_STATS_MIN_CTAS) channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows,
                                                                         float* __restrict__ partial) {
   channel_partial_tile<T, VEC>(x, s, rows, gridDim.x, partial, blockIdx.x, blockIdx.y, blockIdx.z);
 }

@@ -56,7 +56,7 @@ __device__ __forceinline__ void run_stats_job(const StatsJob<T>& j, int64_t cta)
 
 // CTAs [0, a.ctas) take a's slices, the rest b's.
 template <typename T>
-__global__ void __launch_bounds__(kStatsThreads) channel_partial_pair_kernel(StatsJob<T> a, StatsJob<T> b) {
+__global__ void __launch_bounds__(kStatsThreads, SAGE_STATS_MIN_CTAS) channel_partial_pair_kernel(StatsJob<T> a, StatsJob<T> b) {
   // Two calls, not one on `first ? a : b`: the selected struct went to the stack (176 bytes, 96 registers).
   if (blockIdx.x < a.ctas) run_stats_job(a, blockIdx.x);
   else run_stats_job(b, blockIdx.x - a.ctas);
