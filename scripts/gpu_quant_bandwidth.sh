@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Device script (one call, ~7 min on an H200): why the mma families' quantization passes reach ~40 % of the memory
+# Device script (~10 min on an H200 with every step; SANITIZE=0 and NCU_LABELS of three ~6 min): why the mma families' quantization passes reach ~40 % of the memory
 # bandwidth, and whether the persistent, cp.async-staged paired Q/K launch (SAGE_QUANT_PAIR_STAGED,
 # csrc/common/mma/quant_pair_kernels.cuh) does better. On modules carried in sageattention/ (no build here):
 #   1. bench/quant_bandwidth_probe.cu, compiled here: the pass's bytes under several structures, beside a copy;
 #   2. per build in $VARIANTS/LABEL/ (_C_mma_fp16.abi3.so.xz and _C_mma_fp8.abi3.so.xz): the fused-op GPU tests (bits
 #      against the separate ops of the core module, and which kernels ran);
 #   3. bench/quant_pair_ab.py over the carried modules ("base") and each build, two rounds in alternating order;
-#   4. ncu of the paired kernels at B4 H32 N4K D64 (occupancy, DRAM throughput, warp stalls), base and each build;
-#   5. unless SANITIZE=0, memcheck and racecheck of the mma sweep with the first build (the staging's barriers and
-#      cp.async groups; ~3 min, so a call that has run them already may skip them).
+#   4. ncu of the paired kernels at B4 H32 N4K D64 (occupancy, DRAM throughput, warp stalls) for the labels in
+#      NCU_LABELS (default: base and every build);
+#   5. memcheck and racecheck of the mma sweep with the build SANITIZE names (default: the first staged build; 0:
+#      none): the staging's barriers and cp.async groups, ~3 min.
 # The carried modules are restored at the end.
-# usage (repository root): OUT=dir [VARIANTS=.variants_staged] [SANITIZE=0] bash scripts/gpu_quant_bandwidth.sh
+# usage (repository root): OUT=dir [VARIANTS=.variants_staged] [SANITIZE=0|LABEL] [NCU_LABELS="base staged3"] \
+#   bash scripts/gpu_quant_bandwidth.sh
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu_quant_bandwidth_out}
@@ -65,7 +67,7 @@ python3 bench/quant_pair_ab.py --summary "$OUT/quant_pair_ab.jsonl" | tee "$OUT/
 # 4. ncu at B4 H32 N4K D64, FP16 PV (the second call's paired kernels)
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 if [ -n "$NCU" ]; then
-  for l in base "${labels[@]}"; do
+  for l in ${NCU_LABELS:-base ${labels[*]}}; do
     use "$l" || continue
     timeout 120 "$NCU" --clock-control none -k regex:"quant_int8_pair_kernel|channel_partial_pair_kernel" \
       --launch-skip 2 --launch-count 2 --section SpeedOfLight --section Occupancy --section LaunchStats \
@@ -82,11 +84,16 @@ else
   echo "no ncu on this machine"
 fi
 
-# 5. sanitizers with the first build
-if [ "${SANITIZE:-1}" != 0 ] && [ ${#labels[@]} -gt 0 ]; then
-  use "${labels[0]}"
+# 5. sanitizers with one build: SANITIZE names it (0: none); default the first staged one, else the first
+san=${SANITIZE:-}
+if [ -z "$san" ]; then
+  for l in "${labels[@]}"; do case $l in staged*) san=$l; break;; esac; done
+  [ -z "$san" ] && [ ${#labels[@]} -gt 0 ] && san=${labels[0]}
+fi
+if [ -n "$san" ] && [ "$san" != 0 ]; then
+  use "$san" || exit 1
   for tool in memcheck racecheck; do
     timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 | tail -3 \
-      | sed "s/^/${labels[0]} $tool: /" | tee -a "$OUT/sanitize.log"
+      | sed "s/^/$san $tool: /" | tee -a "$OUT/sanitize.log"
   done
 fi

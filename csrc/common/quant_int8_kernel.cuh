@@ -28,6 +28,14 @@ constexpr int kQuantInt8TileChunks = 1024;  // 8-element chunks per CTA tile (16
 constexpr int kQuantInt8Unroll = 4;         // loads in flight per thread
 constexpr int kQuantInt8MinBlocks = 4;      // CTAs per SM the kernels are register-budgeted for (64 registers)
 
+// A/B build switch (NVCC_APPEND_FLAGS=-DSAGE_QUANT_LEAN_START=1; 0, the default, is the measured code): a tile's
+// start with less work before its first loads: the first round of a whole tile as four back-to-back 16-byte loads,
+// and the paired launch's tile and head indices in 32 bits (two 64-bit divisions, ~80 uniform instructions, before
+// the first load). Not yet measured (bench/mma_notes.md, twenty-fifth session).
+#ifndef SAGE_QUANT_LEAN_START
+#define SAGE_QUANT_LEAN_START 0
+#endif
+
 struct QuantInt8Args {
   Bhnd s;
   int block_size, period, stride, groups, d_pad;
@@ -172,8 +180,21 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
   if constexpr (FirstRound::kStaged) {
     first.take(raw);
   } else {
+#if SAGE_QUANT_LEAN_START
+    // A/B build switch: where every chunk of the first round is a whole 16-byte chunk of a real row (CTA-uniform),
+    // its loads go out back to back, without fetch's per-chunk tests and scalar fallback between them.
+    if (VEC && CHUNKS > 0 && a.s.d == chunks * 8 && valid_rows * chunks >= kQuantInt8Unroll * kQuantInt8Threads) {
 #pragma unroll
-    for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(tid + u * kQuantInt8Threads);
+      for (int u = 0; u < kQuantInt8Unroll; ++u) {
+        const int idx = tid + u * kQuantInt8Threads;
+        raw[u] = *reinterpret_cast<const Chunk8<T>*>(src + (rows.src_tok0 + idx / chunks) * a.s.sn + (idx % chunks) * 8);
+      }
+    } else
+#endif
+    {
+#pragma unroll
+      for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(tid + u * kQuantInt8Threads);
+    }
   }
   mu = mean_fn(mu);
   if constexpr (CHUNKS > 0) {

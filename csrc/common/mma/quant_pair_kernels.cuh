@@ -123,8 +123,15 @@ struct FoldedMean {
 
 template <typename T, int CHUNKS, typename FirstRound = LoadFirstRound>
 __device__ __forceinline__ void run_quant_int8_job(const QuantInt8Job<T>& j, int64_t cta, const FirstRound& first = {}) {
+#if SAGE_QUANT_LEAN_START
+  // 32-bit divisions: cta < 2^31 (launch_quant_int8_pair checks), and so are tiles, heads and H.
+  const int c32 = static_cast<int>(cta), head32 = c32 / j.tiles, h32 = static_cast<int>(j.a.s.h);
+  const int64_t tile = c32 - head32 * j.tiles, head = head32;
+  const int h = head32 % h32, b = head32 / h32;
+#else
   const int64_t tile = cta % j.tiles, head = cta / j.tiles;
   const int h = static_cast<int>(head % j.a.s.h), b = static_cast<int>(head / j.a.s.h);
+#endif
   const float* mu = j.mean ? j.mean + head * j.a.s.d : nullptr;
   __shared__ float folded_mean[kMaxHeadDim];
   quant_int8_tile<T, true, CHUNKS, false>(j.x, mu, j.a, j.out, j.scale, VarlenRows{}, tile, h, b,
