@@ -23,6 +23,11 @@ constexpr float kE4m3Max = 448.f;  // largest finite e4m3: a channel's absmax ma
 constexpr int kQuantVThreads = 256;
 constexpr int kQuantVTokens = 64;  // tokens per CTA: 16 four-byte words per channel row
 constexpr int kQuantVMaxDim = kMaxHeadDim;  // the shared-memory tile holds this many channels
+// CTAs per SM the kernel is register-budgeted for. 3 gives it 72 registers: with 8 KB of loads per CTA at D = 64,
+// 24 KB in flight per SM. For A/B builds: NVCC_APPEND_FLAGS=-DSAGE_QUANT_V_MIN_CTAS=N.
+#ifndef SAGE_QUANT_V_MIN_CTAS
+#define SAGE_QUANT_V_MIN_CTAS 3
+#endif
 
 struct NaturalTokenOrder {
   __host__ __device__ static constexpr int pos(int t) { return t; }
@@ -68,7 +73,7 @@ struct QuantVFold {
 };
 
 template <typename T, bool VEC, typename Order, int CHUNKS, bool VARLEN = false, bool FOLD = false>
-__global__ void __launch_bounds__(kQuantVThreads, 3) quant_v_fp8_tile_kernel(
+__global__ void __launch_bounds__(kQuantVThreads, SAGE_QUANT_V_MIN_CTAS) quant_v_fp8_tile_kernel(
     const T* __restrict__ v, QuantVArgs a, const float* __restrict__ amax, const float* __restrict__ mean,
     uint8_t* __restrict__ out, float* __restrict__ scale, VarlenRows vr, QuantVFold fold) {
   constexpr int kUnroll = 4;  // loads in flight per thread
