@@ -158,8 +158,8 @@ __device__ __forceinline__ void channel_partial_tile(const T* __restrict__ x, co
 }
 
 template <typename T, bool VEC>
-__global__ void __launch_bounds__(kStatsThreads, SAGE_STATS_MIN_CTAS) channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows,
-                                                                        float* __restrict__ partial) {
+__global__ void __launch_bounds__(kStatsThreads, SAGE_STATS_MIN_CTAS)
+    channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows, float* __restrict__ partial) {
   channel_partial_tile<T, VEC>(x, s, rows, gridDim.x, partial, blockIdx.x, blockIdx.y, blockIdx.z);
 }
 

@@ -187,11 +187,8 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
 #pragma unroll
       for (int u = 0; u < kQuantInt8Unroll; ++u) {
         const int idx = tid + u * kQuantInt8Threads;
-        // 16-byte pieces, as load_chunk8: the rows are 16-byte aligned, not sizeof(Chunk8<float>) = 32.
-        const uint4* piece = reinterpret_cast<const uint4*>(src + (rows.src_tok0 + idx / chunks) * a.s.sn +
-                                                            (idx % chunks) * 8);
-#pragma unroll
-        for (int i = 0; i < static_cast<int>(sizeof(Chunk8<T>) / 16); ++i) reinterpret_cast<uint4*>(&raw[u])[i] = piece[i];
+        // `valid` CHUNKS * 8: every chunk is whole, so load_chunk8 takes its vector path.
+        raw[u] = load_chunk8<T, true>(src + (rows.src_tok0 + idx / chunks) * a.s.sn, (idx % chunks) * 8, CHUNKS * 8);
       }
     } else
 #endif

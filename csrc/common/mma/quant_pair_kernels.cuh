@@ -56,7 +56,8 @@ __device__ __forceinline__ void run_stats_job(const StatsJob<T>& j, int64_t cta)
 
 // CTAs [0, a.ctas) take a's slices, the rest b's.
 template <typename T>
-__global__ void __launch_bounds__(kStatsThreads, SAGE_STATS_MIN_CTAS) channel_partial_pair_kernel(StatsJob<T> a, StatsJob<T> b) {
+__global__ void __launch_bounds__(kStatsThreads, SAGE_STATS_MIN_CTAS)
+    channel_partial_pair_kernel(StatsJob<T> a, StatsJob<T> b) {
   // Two calls, not one on `first ? a : b`: the selected struct went to the stack (176 bytes, 96 registers).
   if (blockIdx.x < a.ctas) run_stats_job(a, blockIdx.x);
   else run_stats_job(b, blockIdx.x - a.ctas);
@@ -121,21 +122,31 @@ struct FoldedMean {
   }
 };
 
-template <typename T, int CHUNKS, typename FirstRound = LoadFirstRound>
-__device__ __forceinline__ void run_quant_int8_job(const QuantInt8Job<T>& j, int64_t cta, const FirstRound& first = {}) {
+// Where CTA `cta` of job j (its index in a one-shot launch of j alone) lies: its tile, its head (b * H + h), h and b.
+struct JobTile {
+  int64_t tile, head;
+  int h, b;
+};
+template <typename T>
+__device__ __forceinline__ JobTile job_tile(const QuantInt8Job<T>& j, int64_t cta) {
 #if SAGE_QUANT_LEAN_START
   // 32-bit divisions: cta < 2^31 (launch_quant_int8_pair checks), and so are tiles, heads and H.
   const int c32 = static_cast<int>(cta), head32 = c32 / j.tiles, h32 = static_cast<int>(j.a.s.h);
-  const int64_t tile = c32 - head32 * j.tiles, head = head32;
-  const int h = head32 % h32, b = head32 / h32;
+  return {c32 - head32 * j.tiles, head32, head32 % h32, head32 / h32};
 #else
-  const int64_t tile = cta % j.tiles, head = cta / j.tiles;
-  const int h = static_cast<int>(head % j.a.s.h), b = static_cast<int>(head / j.a.s.h);
+  const int64_t head = cta / j.tiles;
+  return {cta % j.tiles, head, static_cast<int>(head % j.a.s.h), static_cast<int>(head / j.a.s.h)};
 #endif
-  const float* mu = j.mean ? j.mean + head * j.a.s.d : nullptr;
+}
+
+template <typename T, int CHUNKS, typename FirstRound = LoadFirstRound>
+__device__ __forceinline__ void run_quant_int8_job(const QuantInt8Job<T>& j, int64_t cta,
+                                                   const FirstRound& first = {}) {
+  const JobTile at = job_tile(j, cta);
+  const float* mu = j.mean ? j.mean + at.head * j.a.s.d : nullptr;
   __shared__ float folded_mean[kMaxHeadDim];
-  quant_int8_tile<T, true, CHUNKS, false>(j.x, mu, j.a, j.out, j.scale, VarlenRows{}, tile, h, b,
-                                          FoldedMean<T>{j, head, tile, folded_mean}, first);
+  quant_int8_tile<T, true, CHUNKS, false>(j.x, mu, j.a, j.out, j.scale, VarlenRows{}, at.tile, at.h, at.b,
+                                          FoldedMean<T>{j, at.head, at.tile, folded_mean}, first);
 }
 
 // threadIdx.x read by an asm the compiler can neither hoist nor merge (see LoadFirstRound::thread).
@@ -153,10 +164,9 @@ __device__ __forceinline__ void stage_first_round(const QuantInt8Job<T>& a, cons
   if (cta >= a.ctas + b.ctas) return;
   const bool first = cta < a.ctas;
   const QuantInt8Job<T>& j = first ? a : b;
-  const int64_t local = first ? cta : cta - a.ctas;
-  const int64_t tile = local % j.tiles, head = local / j.tiles;
-  const T* src = j.x + (head / j.a.s.h) * j.a.s.sb + (head % j.a.s.h) * j.a.s.sh;
-  const QuantTileBlocks t = quant_tile_blocks<CHUNKS>(j.a, static_cast<unsigned>(tile));
+  const JobTile at = job_tile(j, first ? cta : cta - a.ctas);
+  const T* src = j.x + at.b * j.a.s.sb + at.h * j.a.s.sh;  // as quant_int8_tile's
+  const QuantTileBlocks t = quant_tile_blocks<CHUNKS>(j.a, static_cast<unsigned>(at.tile));
   const QuantTileRows rows = quant_tile_rows<false>(j.a, VarlenRows{}, t);
   const unsigned tid = opaque_thread_index();
 #pragma unroll
@@ -223,9 +233,7 @@ void launch_quant_int8_pair(const QuantInt8Job<T>& a, const QuantInt8Job<T>& b, 
   constexpr bool kStaged = SAGE_QUANT_PAIR_STAGED != 0;
   int64_t ctas_launched = ctas;
   if constexpr (kStaged) {
-    int device = 0;
-    SAGE_CHECK(cudaGetDevice(&device) == cudaSuccess, "could not read the current CUDA device");
-    ctas_launched = std::min<int64_t>(ctas, static_cast<int64_t>(SAGE_QUANT_PAIR_STAGED) * multiprocessor_count(device));
+    ctas_launched = std::min<int64_t>(ctas, int64_t{SAGE_QUANT_PAIR_STAGED} * current_multiprocessor_count());
   }
   const dim3 grid(static_cast<unsigned>(ctas_launched));
   switch (a.a.d_pad / 8) {
