@@ -253,7 +253,9 @@ float run(const Buffers& buf, int sms, int reps, const char* label, const std::v
                       : MODE == kSmemTile ? static_cast<size_t>(kTileChunks) * sizeof(Chunk)
                                           : 0;
   auto kernel = probe_kernel<MODE, U, MIN_CTAS, STAGES>;
-  if (smem > 48 * 1024) CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  // Raised whenever there is dynamic shared memory: the 48 KB default counts the kernel's static arrays too (3 stages
+  // of 16 KB failed to launch at exactly 48 KB).
+  if (smem > 0) CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   int per_sm = 0;
   CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
   const bool persistent = MODE == kPersist || MODE == kAsync;

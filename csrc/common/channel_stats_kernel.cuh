@@ -24,11 +24,15 @@ constexpr int kStatsThreads = 256;
 #define SAGE_STATS_ROWS_PER_SLICE 256
 #endif
 constexpr int kStatsRowsPerSlice = SAGE_STATS_ROWS_PER_SLICE;
-// CTAs per SM the partial kernels are register-budgeted for; 0 (the default) leaves it to ptxas, which gives them 80
-// registers: 3 CTAs per SM, 48 KB of loads in flight per SM. For A/B builds: NVCC_APPEND_FLAGS=-DSAGE_STATS_MIN_CTAS=N.
+// CTAs per SM the partial kernels over 16-bit inputs are register-budgeted for: 4 (64 registers, 64 KB of loads in
+// flight per SM). Left to ptxas they took 80 registers, 3 CTAs per SM: the paired partials kernel at B4 H32 N4K D64
+// ran 41.6 us, at 4 CTAs 33.5 (H100, ncu; bench/mma_notes.md, twenty-sixth session). fp32 inputs stay with ptxas's
+// choice (at 64 registers they spill 136 bytes). For A/B builds: NVCC_APPEND_FLAGS=-DSAGE_STATS_MIN_CTAS=N (0: ptxas's).
 #ifndef SAGE_STATS_MIN_CTAS
-#define SAGE_STATS_MIN_CTAS 0
+#define SAGE_STATS_MIN_CTAS 4
 #endif
+template <typename T>
+constexpr int kStatsMinCtas = sizeof(T) < 4 ? SAGE_STATS_MIN_CTAS : 0;
 static_assert(kStatsRowsPerSlice > 0, "SAGE_STATS_ROWS_PER_SLICE must be positive");
 constexpr int kStatsMaxSlices = 64;
 // Heads of at most this many slices (2K tokens at 256 per slice) let the quantization kernels finalize the statistics
@@ -158,7 +162,7 @@ __device__ __forceinline__ void channel_partial_tile(const T* __restrict__ x, co
 }
 
 template <typename T, bool VEC>
-__global__ void __launch_bounds__(kStatsThreads, SAGE_STATS_MIN_CTAS)
+__global__ void __launch_bounds__(kStatsThreads, kStatsMinCtas<T>)
     channel_partial_kernel(const T* __restrict__ x, Bhnd s, int rows, float* __restrict__ partial) {
   channel_partial_tile<T, VEC>(x, s, rows, gridDim.x, partial, blockIdx.x, blockIdx.y, blockIdx.z);
 }

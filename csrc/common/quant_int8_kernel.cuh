@@ -28,14 +28,6 @@ constexpr int kQuantInt8TileChunks = 1024;  // 8-element chunks per CTA tile (16
 constexpr int kQuantInt8Unroll = 4;         // loads in flight per thread
 constexpr int kQuantInt8MinBlocks = 4;      // CTAs per SM the kernels are register-budgeted for (64 registers)
 
-// A/B build switch (NVCC_APPEND_FLAGS=-DSAGE_QUANT_LEAN_START=1; 0, the default, is the measured code): a tile's
-// start with less work before its first loads: the first round of a whole tile as four back-to-back 16-byte loads,
-// and the paired launch's tile and head indices in 32 bits (two 64-bit divisions, ~80 uniform instructions, before
-// the first load). Not yet measured (bench/mma_notes.md, twenty-fifth session).
-#ifndef SAGE_QUANT_LEAN_START
-#define SAGE_QUANT_LEAN_START 0
-#endif
-
 struct QuantInt8Args {
   Bhnd s;
   int block_size, period, stride, groups, d_pad;
@@ -60,8 +52,7 @@ struct GivenMean {
 };
 
 // Tile `tile`'s scale blocks: the first (block0) and how many (tile_blocks), its first output token (tok0) and its
-// chunks of work. The tile function and the staged first round (common/mma/quant_pair_kernels.cuh) both use these two
-// helpers, so what is staged is what the tile would have loaded.
+// chunks of work.
 struct QuantTileBlocks {
   int64_t block0, tok0;
   int tile_blocks, work;
@@ -92,20 +83,6 @@ __device__ __forceinline__ QuantTileRows quant_tile_rows(const QuantInt8Args& a,
   return {t.tok0, static_cast<int>(min(static_cast<int64_t>(t.tile_blocks) * a.block_size, a.s.n - t.tok0))};
 }
 
-// quant_int8_tile's first round by default: the tile's own loads, issued at its start. A staged first round (the
-// persistent pair kernel's) was copied into shared memory before the tile began and sets kStaged: take(raw) fills
-// raw from it; refill() runs after the slots' barrier, which every thread passes only once it has taken its chunks.
-// thread(): threadIdx.x as the tile reads it. A persistent caller returns it through an opaque read, so that the
-// compiler recomputes the tile's per-thread indices in each tile instead of hoisting them out of the caller's loop
-// and spilling them.
-struct LoadFirstRound {
-  static constexpr bool kStaged = false;
-  template <typename C>
-  __device__ __forceinline__ void take(C*) const {}
-  __device__ __forceinline__ void refill() const {}
-  __device__ __forceinline__ unsigned thread() const { return threadIdx.x; }
-};
-
 // A CTA takes `blocks_per_cta` consecutive scale blocks: pass 1 reduces the group maxima, pass 2
 // writes INT8. A tile of up to kQuantInt8Unroll chunks per thread (kQuantInt8TileChunks: every tile
 // but K's at D = 256) stays in the registers of pass 1's one round; a larger one is streamed twice
@@ -119,16 +96,14 @@ struct LoadFirstRound {
 // then lies inside one window tile (plan_quant_int8_packed).
 // Tile `tile` of head h of batch b; mu: the mean to subtract (the head's D floats, global or shared memory), or null;
 // mean_fn(mu) -> the mean to subtract, called once the tile's first loads are out (a fold of statistics partials,
-// CTA-wide and behind a barrier, then overlaps them); first: where the first round comes from (LoadFirstRound).
+// CTA-wide and behind a barrier, then overlaps them).
 // The prologue's order (blocks, lanes, rows) is the one that gave the kernels their measured SASS: nvcc 13.0
 // schedules the varlen and any-d_pad kernels differently when the rows are computed before the lanes.
-template <typename T, bool VEC, int CHUNKS, bool VARLEN, typename MeanFn = GivenMean,
-          typename FirstRound = LoadFirstRound>
+template <typename T, bool VEC, int CHUNKS, bool VARLEN, typename MeanFn = GivenMean>
 __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const float* __restrict__ mu,
                                                 const QuantInt8Args& a, int8_t* __restrict__ out,
                                                 float* __restrict__ scale, const VarlenRows& vr, unsigned tile,
-                                                unsigned h, unsigned b, const MeanFn& mean_fn = {},
-                                                const FirstRound& first = {}) {
+                                                unsigned h, unsigned b, const MeanFn& mean_fn = {}) {
   static_assert(CHUNKS == 0 || (CHUNKS <= 32 && 32 % (CHUNKS == 0 ? 1 : CHUNKS) == 0), "CHUNKS must divide the warp");
   __shared__ float slot_amax[kQuantInt8MaxSlots];
   const int64_t bh = static_cast<int64_t>(b) * a.s.h + h;
@@ -139,7 +114,7 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
   const int slots = t.tile_blocks * a.groups;
   // Lanes holding one row: `chunks` consecutive lanes when that divides the warp, else one.
   const int row_lanes = (chunks <= 32 && (32 % chunks) == 0) ? chunks : 1;
-  const unsigned tid = first.thread();  // threadIdx.x (see LoadFirstRound)
+  const unsigned tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp_first = tid - lane;
   const QuantTileRows rows = quant_tile_rows<VARLEN>(a, vr, t);
@@ -177,25 +152,20 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
   // partials overlaps them); fetch zero-fills past the tile, so they need no guard. With round_s8_bits below, the
   // paired Q/K launch went 1-4 % faster on the H200 (bench/mma_notes.md, twenty-fourth session).
   Chunk8<T> raw[kQuantInt8Unroll];
-  if constexpr (FirstRound::kStaged) {
-    first.take(raw);
-  } else {
-#if SAGE_QUANT_LEAN_START
-    // A/B build switch: where every chunk of the first round is a whole 16-byte chunk of a real row (CTA-uniform),
-    // its loads go out back to back, without fetch's per-chunk tests and scalar fallback between them.
-    if (VEC && CHUNKS > 0 && a.s.d == chunks * 8 && valid_rows * chunks >= kQuantInt8Unroll * kQuantInt8Threads) {
+  // Where every chunk of the first round is a whole 16-byte chunk of a real row (CTA-uniform), its loads go out back
+  // to back, without fetch's per-chunk tests and scalar fallback between them. With the paired launch's 32-bit tile
+  // indices (job_tile), the paired Q/K kernel went 103 -> 77 us on the H100 at B4 H32 N4K D64, near the probe's copy
+  // rate (bench/mma_notes.md, twenty-sixth session).
+  if (VEC && CHUNKS > 0 && a.s.d == chunks * 8 && valid_rows * chunks >= kQuantInt8Unroll * kQuantInt8Threads) {
 #pragma unroll
-      for (int u = 0; u < kQuantInt8Unroll; ++u) {
-        const int idx = tid + u * kQuantInt8Threads;
-        // `valid` CHUNKS * 8: every chunk is whole, so load_chunk8 takes its vector path.
-        raw[u] = load_chunk8<T, true>(src + (rows.src_tok0 + idx / chunks) * a.s.sn, (idx % chunks) * 8, CHUNKS * 8);
-      }
-    } else
-#endif
-    {
-#pragma unroll
-      for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(tid + u * kQuantInt8Threads);
+    for (int u = 0; u < kQuantInt8Unroll; ++u) {
+      const int idx = tid + u * kQuantInt8Threads;
+      // `valid` CHUNKS * 8: every chunk is whole, so load_chunk8 takes its vector path.
+      raw[u] = load_chunk8<T, true>(src + (rows.src_tok0 + idx / chunks) * a.s.sn, (idx % chunks) * 8, CHUNKS * 8);
     }
+  } else {
+#pragma unroll
+    for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(tid + u * kQuantInt8Threads);
   }
   mu = mean_fn(mu);
   if constexpr (CHUNKS > 0) {
@@ -206,7 +176,6 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
 
   for (int i = tid; i < slots; i += kQuantInt8Threads) slot_amax[i] = 0.f;
   __syncthreads();
-  first.refill();
 
   // The loop bound is tested on the warp's first index so every lane of a warp runs the shuffles.
   for (int base = 0; base + warp_first < work; base += kQuantInt8Unroll * kQuantInt8Threads) {

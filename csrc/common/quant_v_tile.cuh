@@ -23,11 +23,15 @@ constexpr float kE4m3Max = 448.f;  // largest finite e4m3: a channel's absmax ma
 constexpr int kQuantVThreads = 256;
 constexpr int kQuantVTokens = 64;  // tokens per CTA: 16 four-byte words per channel row
 constexpr int kQuantVMaxDim = kMaxHeadDim;  // the shared-memory tile holds this many channels
-// CTAs per SM the kernel is register-budgeted for. 3 gives it 72 registers: with 8 KB of loads per CTA at D = 64,
-// 24 KB in flight per SM. For A/B builds: NVCC_APPEND_FLAGS=-DSAGE_QUANT_V_MIN_CTAS=N.
+// CTAs per SM the kernel over 16-bit inputs is register-budgeted for: 4 (64 registers; with 8 KB of loads per CTA at
+// D = 64, 32 KB in flight per SM). At 3 (72 registers) the FP8-PV ops' quantization at B4 H32 took 3-4 % longer in
+// all (N4K D64: 255.7 vs 246.6 us, H100; bench/mma_notes.md, twenty-sixth session). fp32 inputs keep 3 (at 64
+// registers they spill 60-136 bytes). For A/B builds: NVCC_APPEND_FLAGS=-DSAGE_QUANT_V_MIN_CTAS=N.
 #ifndef SAGE_QUANT_V_MIN_CTAS
-#define SAGE_QUANT_V_MIN_CTAS 3
+#define SAGE_QUANT_V_MIN_CTAS 4
 #endif
+template <typename T>
+constexpr int kQuantVMinCtas = sizeof(T) < 4 ? SAGE_QUANT_V_MIN_CTAS : 3;
 
 struct NaturalTokenOrder {
   __host__ __device__ static constexpr int pos(int t) { return t; }
@@ -73,7 +77,7 @@ struct QuantVFold {
 };
 
 template <typename T, bool VEC, typename Order, int CHUNKS, bool VARLEN = false, bool FOLD = false>
-__global__ void __launch_bounds__(kQuantVThreads, SAGE_QUANT_V_MIN_CTAS) quant_v_fp8_tile_kernel(
+__global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8_tile_kernel(
     const T* __restrict__ v, QuantVArgs a, const float* __restrict__ amax, const float* __restrict__ mean,
     uint8_t* __restrict__ out, float* __restrict__ scale, VarlenRows vr, QuantVFold fold) {
   constexpr int kUnroll = 4;  // loads in flight per thread

@@ -7,25 +7,11 @@
 // finalize kernel does, so the outputs are the separate launches' bit for bit.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 
 #include "common/channel_stats_kernel.cuh"
-#include "common/mma/ptx.cuh"
 #include "common/quant_int8_kernel.cuh"
 #include "common/stable_op.h"
-
-// A/B build switch (NVCC_APPEND_FLAGS=-DSAGE_QUANT_PAIR_STAGED=N, N = 3 or 4 CTAs per SM; 0, the default: off): the
-// paired Q/K launch as a persistent grid of N CTAs per SM, each looping over tiles and copying the next tile's first
-// round into shared memory (cp.async) while it reduces, scales and writes the current one. A one-shot CTA has its
-// 16 KB in flight only until its loads land, and the paired launch moved ~40 % of the H200's copy bandwidth
-// (bench/mma_notes.md, twenty-fourth session; the pattern alone: bench/quant_bandwidth_probe.cu). With N = 4 (64
-// registers) ptxas spills 64-80 bytes, in K's statistics fold; N = 3 (80 registers) spills nothing. Not yet measured
-// (bench/mma_notes.md, twenty-fifth session).
-#ifndef SAGE_QUANT_PAIR_STAGED
-#define SAGE_QUANT_PAIR_STAGED 0
-#endif
-static_assert(SAGE_QUANT_PAIR_STAGED >= 0 && SAGE_QUANT_PAIR_STAGED <= 8, "SAGE_QUANT_PAIR_STAGED: CTAs per SM, 0-8");
 
 namespace sage {
 
@@ -56,7 +42,7 @@ __device__ __forceinline__ void run_stats_job(const StatsJob<T>& j, int64_t cta)
 
 // CTAs [0, a.ctas) take a's slices, the rest b's.
 template <typename T>
-__global__ void __launch_bounds__(kStatsThreads, SAGE_STATS_MIN_CTAS)
+__global__ void __launch_bounds__(kStatsThreads, kStatsMinCtas<T>)
     channel_partial_pair_kernel(StatsJob<T> a, StatsJob<T> b) {
   // Two calls, not one on `first ? a : b`: the selected struct went to the stack (176 bytes, 96 registers).
   if (blockIdx.x < a.ctas) run_stats_job(a, blockIdx.x);
@@ -129,99 +115,28 @@ struct JobTile {
 };
 template <typename T>
 __device__ __forceinline__ JobTile job_tile(const QuantInt8Job<T>& j, int64_t cta) {
-#if SAGE_QUANT_LEAN_START
-  // 32-bit divisions: cta < 2^31 (launch_quant_int8_pair checks), and so are tiles, heads and H.
+  // 32-bit divisions (two 64-bit ones were ~80 instructions before the tile's first load): cta < 2^31
+  // (launch_quant_int8_pair checks), and so are tiles, heads and H.
   const int c32 = static_cast<int>(cta), head32 = c32 / j.tiles, h32 = static_cast<int>(j.a.s.h);
   return {c32 - head32 * j.tiles, head32, head32 % h32, head32 / h32};
-#else
-  const int64_t head = cta / j.tiles;
-  return {cta % j.tiles, head, static_cast<int>(head % j.a.s.h), static_cast<int>(head / j.a.s.h)};
-#endif
 }
 
-template <typename T, int CHUNKS, typename FirstRound = LoadFirstRound>
-__device__ __forceinline__ void run_quant_int8_job(const QuantInt8Job<T>& j, int64_t cta,
-                                                   const FirstRound& first = {}) {
+template <typename T, int CHUNKS>
+__device__ __forceinline__ void run_quant_int8_job(const QuantInt8Job<T>& j, int64_t cta) {
   const JobTile at = job_tile(j, cta);
   const float* mu = j.mean ? j.mean + at.head * j.a.s.d : nullptr;
   __shared__ float folded_mean[kMaxHeadDim];
   quant_int8_tile<T, true, CHUNKS, false>(j.x, mu, j.a, j.out, j.scale, VarlenRows{}, at.tile, at.h, at.b,
-                                          FoldedMean<T>{j, at.head, at.tile, folded_mean}, first);
+                                          FoldedMean<T>{j, at.head, at.tile, folded_mean});
 }
 
-// threadIdx.x read by an asm the compiler can neither hoist nor merge (see LoadFirstRound::thread).
-__device__ __forceinline__ unsigned opaque_thread_index() {
-  unsigned t;
-  asm volatile("mov.u32 %0, %%tid.x;" : "=r"(t));
-  return t;
-}
-
-// Copies this thread's chunks of the first round of pair CTA `cta` (a's tiles, then b's) into `stage` by cp.async,
-// as one commit group, zero-filled where quant_int8_tile's fetch gives zeros; past the last CTA, nothing.
+// CTAs [0, a.ctas) take a's tiles, the rest b's; CHUNKS: both plans' d_pad / 8.
 template <typename T, int CHUNKS>
-__device__ __forceinline__ void stage_first_round(const QuantInt8Job<T>& a, const QuantInt8Job<T>& b, int64_t cta,
-                                                  Chunk8<T>* stage) {
-  if (cta >= a.ctas + b.ctas) return;
-  const bool first = cta < a.ctas;
-  const QuantInt8Job<T>& j = first ? a : b;
-  const JobTile at = job_tile(j, first ? cta : cta - a.ctas);
-  const T* src = j.x + at.b * j.a.s.sb + at.h * j.a.s.sh;  // as quant_int8_tile's
-  const QuantTileBlocks t = quant_tile_blocks<CHUNKS>(j.a, static_cast<unsigned>(at.tile));
-  const QuantTileRows rows = quant_tile_rows<false>(j.a, VarlenRows{}, t);
-  const unsigned tid = opaque_thread_index();
-#pragma unroll
-  for (int u = 0; u < kQuantInt8Unroll; ++u) {
-    const int idx = tid + u * kQuantInt8Threads;
-    const int row = idx / CHUNKS, c0 = (idx % CHUNKS) * 8;
-    const int real = static_cast<int>(j.a.s.d) - c0;  // channels of this chunk inside the head dim
-    const int bytes = (idx < t.work && row < rows.valid) ? max(0, min(8, real)) * static_cast<int>(sizeof(T)) : 0;
-    mma::cp_async_16_bytes(mma::smem_addr(stage + idx), bytes > 0 ? src + (rows.src_tok0 + row) * j.a.s.sn + c0 : j.x,
-                           bytes);
-  }
-  mma::cp_async_commit();
-}
-
-// quant_int8_tile's first round when staged: taken from `stage` (this thread's own chunks, so waiting for its own
-// copies is enough), then the CTA's next tile copied in after the slots' barrier, which every thread passes only
-// once it has taken its chunks.
-template <typename T, int CHUNKS>
-struct StagedFirstRound {
-  static constexpr bool kStaged = true;
-  const QuantInt8Job<T>& a;
-  const QuantInt8Job<T>& b;
-  int64_t next;  // the pair CTA this CTA takes next
-  Chunk8<T>* stage;
-  __device__ __forceinline__ void take(Chunk8<T>* raw) const {
-    mma::cp_async_wait<0>();
-    const unsigned tid = opaque_thread_index();
-#pragma unroll
-    for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = stage[tid + u * kQuantInt8Threads];
-  }
-  __device__ __forceinline__ unsigned thread() const { return opaque_thread_index(); }
-  __device__ __forceinline__ void refill() const { stage_first_round<T, CHUNKS>(a, b, next, stage); }
-};
-
-// CTAs [0, a.ctas) take a's tiles, the rest b's; CHUNKS: both plans' d_pad / 8. STAGED: a persistent grid (see
-// SAGE_QUANT_PAIR_STAGED) in which CTA i takes tiles i, i + gridDim.x, ...
-template <typename T, int CHUNKS, bool STAGED = false>
-__global__ void __launch_bounds__(kQuantInt8Threads, STAGED ? SAGE_QUANT_PAIR_STAGED : kQuantInt8MinBlocks)
+__global__ void __launch_bounds__(kQuantInt8Threads, kQuantInt8MinBlocks)
     quant_int8_pair_kernel(QuantInt8Job<T> a, QuantInt8Job<T> b) {
-  if constexpr (!STAGED) {
-    // One call on the selected job (the tile function inlined once: half the code of a call per job, and no spill).
-    const bool first = blockIdx.x < a.ctas;
-    run_quant_int8_job<T, CHUNKS>(first ? a : b, first ? blockIdx.x : blockIdx.x - a.ctas);
-  } else {
-    __shared__ Chunk8<T> stage[kQuantInt8Unroll * kQuantInt8Threads];
-    const int total = static_cast<int>(a.ctas + b.ctas);  // < 2^31: launch_quant_int8_pair checks
-    stage_first_round<T, CHUNKS>(a, b, blockIdx.x, stage);
-#pragma unroll 1
-    for (int cta = blockIdx.x; cta < total; cta += gridDim.x) {
-      const bool first = cta < a.ctas;
-      run_quant_int8_job<T, CHUNKS>(first ? a : b, first ? cta : cta - a.ctas,
-                                    StagedFirstRound<T, CHUNKS>{a, b, cta + gridDim.x, stage});
-      __syncthreads();  // the tile's shared memory (scale slots, folded mean) is the next tile's
-    }
-  }
+  // One call on the selected job (the tile function inlined once: half the code of a call per job, and no spill).
+  const bool first = blockIdx.x < a.ctas;
+  run_quant_int8_job<T, CHUNKS>(first ? a : b, first ? blockIdx.x : blockIdx.x - a.ctas);
 }
 
 template <typename T>
@@ -230,16 +145,11 @@ void launch_quant_int8_pair(const QuantInt8Job<T>& a, const QuantInt8Job<T>& b, 
   if (ctas == 0) return;
   SAGE_CHECK(ctas <= 2147483647, "too many quantization tiles for one launch");
   SAGE_CHECK(a.a.d_pad == b.a.d_pad, "a paired quant_int8 launch needs one padded head dim");
-  constexpr bool kStaged = SAGE_QUANT_PAIR_STAGED != 0;
-  int64_t ctas_launched = ctas;
-  if constexpr (kStaged) {
-    ctas_launched = std::min<int64_t>(ctas, int64_t{SAGE_QUANT_PAIR_STAGED} * current_multiprocessor_count());
-  }
-  const dim3 grid(static_cast<unsigned>(ctas_launched));
+  const dim3 grid(static_cast<unsigned>(ctas));
   switch (a.a.d_pad / 8) {
-    case 8: quant_int8_pair_kernel<T, 8, kStaged><<<grid, kQuantInt8Threads, 0, stream>>>(a, b); break;
-    case 16: quant_int8_pair_kernel<T, 16, kStaged><<<grid, kQuantInt8Threads, 0, stream>>>(a, b); break;
-    case 32: quant_int8_pair_kernel<T, 32, kStaged><<<grid, kQuantInt8Threads, 0, stream>>>(a, b); break;
+    case 8: quant_int8_pair_kernel<T, 8><<<grid, kQuantInt8Threads, 0, stream>>>(a, b); break;
+    case 16: quant_int8_pair_kernel<T, 16><<<grid, kQuantInt8Threads, 0, stream>>>(a, b); break;
+    case 32: quant_int8_pair_kernel<T, 32><<<grid, kQuantInt8Threads, 0, stream>>>(a, b); break;
     default: SAGE_CHECK(false, "head_dim_padded must be 64, 128 or 256 here, got ", a.a.d_pad);
   }
   check_launch("quant_int8 (paired)");
