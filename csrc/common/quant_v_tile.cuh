@@ -32,6 +32,13 @@ constexpr int kQuantVMaxDim = kMaxHeadDim;  // the shared-memory tile holds this
 #endif
 template <typename T>
 constexpr int kQuantVMinCtas = sizeof(T) < 4 ? SAGE_QUANT_V_MIN_CTAS : 3;
+// A/B build switch (NVCC_APPEND_FLAGS=-DSAGE_QUANT_V_LEAN_START=1; 0, the default, is the measured code): with FOLD,
+// the tile's first round of loads goes out before the fold of the statistics partials (which reads slices x 3 x D
+// floats and computes every channel's amax and mean behind a barrier) instead of after it, as the INT8 tile issues
+// its loads before its mean. Not yet measured (bench/mma_notes.md, twenty-sixth session).
+#ifndef SAGE_QUANT_V_LEAN_START
+#define SAGE_QUANT_V_LEAN_START 0
+#endif
 
 struct NaturalTokenOrder {
   __host__ __device__ static constexpr int pos(int t) { return t; }
@@ -89,6 +96,24 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
   const T* src = v + blockIdx.z * s.sb + blockIdx.y * s.sh;
   const float* am;
   const float* mu;
+  // FOLD under SAGE_QUANT_V_LEAN_START: the first round, loaded before the fold (FOLD excludes VARLEN, so the rows
+  // are the tile's own tokens).
+  constexpr bool kEarlyFirst = FOLD && SAGE_QUANT_V_LEAN_START;
+  Chunk8<T> first[kUnroll];
+  if constexpr (kEarlyFirst) {
+    const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kQuantVTokens;
+    if (t0 < a.n_pad) {
+      const int ch = CHUNKS ? CHUNKS : a.d_pad / 8;
+      const int rows = static_cast<int>(min(static_cast<int64_t>(kQuantVTokens), s.n - t0));
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int idx = threadIdx.x + u * kQuantVThreads;
+        if (idx < kQuantVTokens * ch && idx / ch < rows) {
+          first[u] = load_chunk8<T, VEC>(src + (t0 + idx / ch) * s.sn, (idx % ch) * 8, static_cast<int>(s.d));
+        }
+      }
+    }
+  }
   if constexpr (FOLD) {
     static_assert(!VARLEN, "packs keep the finalize launch");
     __shared__ float fold_stats[2][kQuantVMaxDim];  // amax, mean
@@ -136,12 +161,17 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
 
   for (int base = threadIdx.x; base < work; base += kUnroll * kQuantVThreads) {
     Chunk8<T> raw[kUnroll];
+    if (kEarlyFirst && base == static_cast<int>(threadIdx.x)) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int idx = base + u * kQuantVThreads;
-      const int row = idx / chunks;
-      if (idx < work && row < valid_rows) {
-        raw[u] = load_chunk8<T, VEC>(src + (src_tok0 + row) * s.sn, (idx % chunks) * 8, static_cast<int>(s.d));
+      for (int u = 0; u < kUnroll; ++u) raw[u] = first[u];
+    } else {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int idx = base + u * kQuantVThreads;
+        const int row = idx / chunks;
+        if (idx < work && row < valid_rows) {
+          raw[u] = load_chunk8<T, VEC>(src + (src_tok0 + row) * s.sn, (idx % chunks) * 8, static_cast<int>(s.d));
+        }
       }
     }
 #pragma unroll

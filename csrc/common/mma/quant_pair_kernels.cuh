@@ -32,12 +32,26 @@ StatsJob<T> stats_job(const ChannelStatsPlan& plan, const T* x, float* partial) 
   return {x, plan.s, plan.rows, static_cast<int>(plan.slices), partial, ctas};
 }
 
+// A/B build switch (NVCC_APPEND_FLAGS=-DSAGE_STATS_LEAN_START=1; 0, the default, is the measured code): the slice and
+// head in 32-bit divisions, as job_tile does for the INT8 pair (two 64-bit divisions before the first load cost the
+// INT8 pair kernel a quarter of its time). Not yet measured (bench/mma_notes.md, twenty-sixth session).
+#ifndef SAGE_STATS_LEAN_START
+#define SAGE_STATS_LEAN_START 0
+#endif
+
 template <typename T>
 __device__ __forceinline__ void run_stats_job(const StatsJob<T>& j, int64_t cta) {
+#if SAGE_STATS_LEAN_START
+  // cta < 2^31 (launch_channel_partial_pair checks), and so are slices, heads and H.
+  const int c32 = static_cast<int>(cta), head32 = c32 / j.slices, h32 = static_cast<int>(j.s.h);
+  channel_partial_tile<T, true>(j.x, j.s, j.rows, j.slices, j.partial, c32 - head32 * j.slices, head32 % h32,
+                                head32 / h32);
+#else
   const int slice = static_cast<int>(cta % j.slices);
   const int64_t head = cta / j.slices;
   channel_partial_tile<T, true>(j.x, j.s, j.rows, j.slices, j.partial, slice, static_cast<int>(head % j.s.h),
                                 static_cast<int>(head / j.s.h));
+#endif
 }
 
 // CTAs [0, a.ctas) take a's slices, the rest b's.
