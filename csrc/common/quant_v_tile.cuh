@@ -6,6 +6,7 @@
 
 #include <cuda_fp8.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -39,6 +40,16 @@ constexpr int kQuantVMinCtas = sizeof(T) < 4 ? SAGE_QUANT_V_MIN_CTAS : 3;
 #ifndef SAGE_QUANT_V_LEAN_START
 #define SAGE_QUANT_V_LEAN_START 0
 #endif
+// A/B build switch (NVCC_APPEND_FLAGS=-DSAGE_QUANT_V_PAIR_TILES=1; 0, the default, is the measured code): at
+// head_dim_padded 64 (16-byte loads, not packed) a CTA takes two 64-token tiles, 1 024 chunks: 4 loads in flight per
+// thread instead of 2 (16 KB per CTA, as the INT8 tile and V at D = 128 have). The shared tile holds 256 channel rows,
+// so both tiles' 64 rows fit, and one barrier serves both. Not yet measured (bench/mma_notes.md, twenty-sixth session).
+#ifndef SAGE_QUANT_V_PAIR_TILES
+#define SAGE_QUANT_V_PAIR_TILES 0
+#endif
+// 64-token tiles per CTA (see SAGE_QUANT_V_PAIR_TILES).
+template <bool VEC, int CHUNKS, bool VARLEN>
+constexpr int kQuantVSubtiles = (SAGE_QUANT_V_PAIR_TILES && VEC && CHUNKS == 8 && !VARLEN) ? 2 : 1;
 
 struct NaturalTokenOrder {
   __host__ __device__ static constexpr int pos(int t) { return t; }
@@ -89,6 +100,9 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
     uint8_t* __restrict__ out, float* __restrict__ scale, VarlenRows vr, QuantVFold fold) {
   constexpr int kUnroll = 4;  // loads in flight per thread
   constexpr int kRowWords = kQuantVTokens / 4;
+  constexpr int kSub = kQuantVSubtiles<VEC, CHUNKS, VARLEN>;  // 64-token tiles of this CTA
+  constexpr int kCtaTokens = kQuantVTokens * kSub;
+  static_assert(kSub == 1 || CHUNKS * 8 * kSub <= kQuantVMaxDim, "the tiles' channel rows must fit the shared tile");
   __shared__ uint32_t tile_words[kQuantVMaxDim * kRowWords];
   uint8_t* tile = reinterpret_cast<uint8_t*>(tile_words);
   const Bhnd& s = a.s;
@@ -101,14 +115,14 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
   constexpr bool kEarlyFirst = FOLD && SAGE_QUANT_V_LEAN_START;
   Chunk8<T> first[kUnroll];
   if constexpr (kEarlyFirst) {
-    const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kQuantVTokens;
+    const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kCtaTokens;
     if (t0 < a.n_pad) {
       const int ch = CHUNKS ? CHUNKS : a.d_pad / 8;
-      const int rows = static_cast<int>(min(static_cast<int64_t>(kQuantVTokens), s.n - t0));
+      const int rows = static_cast<int>(min(static_cast<int64_t>(kCtaTokens), s.n - t0));
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int idx = threadIdx.x + u * kQuantVThreads;
-        if (idx < kQuantVTokens * ch && idx / ch < rows) {
+        if (idx < kCtaTokens * ch && idx / ch < rows) {
           first[u] = load_chunk8<T, VEC>(src + (t0 + idx / ch) * s.sn, (idx % ch) * 8, static_cast<int>(s.d));
         }
       }
@@ -136,11 +150,11 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
       scale[bh * a.d_pad + c] = c < s.d ? am[c] / a.scale_max : 0.f;
     }
   }
-  const int64_t tok0 = static_cast<int64_t>(blockIdx.x) * kQuantVTokens;
+  const int64_t tok0 = static_cast<int64_t>(blockIdx.x) * kCtaTokens;
   if (tok0 >= a.n_pad) return;
   const int chunks = CHUNKS ? CHUNKS : a.d_pad / 8;
-  const int work = kQuantVTokens * chunks;
-  int valid_rows = static_cast<int>(min(static_cast<int64_t>(kQuantVTokens), s.n - tok0));
+  const int work = kCtaTokens * chunks;
+  int valid_rows = static_cast<int>(min(static_cast<int64_t>(kCtaTokens), s.n - tok0));
   int64_t src_tok0 = tok0;  // the token of the tile's first row
   if constexpr (VARLEN) {
     static_assert(kVarlenTile % kQuantVTokens == 0, "a V tile must lie in one window tile");
@@ -186,21 +200,35 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
 #pragma unroll
         for (int i = 0; i < 8; ++i) x[i] = 0.f;
       }
-      const int pos = Order::pos(row);
+      // Two tiles per CTA: the second tile's channel rows follow the first's in the shared tile.
+      const int pos = Order::pos(kSub > 1 ? row % kQuantVTokens : row);
+      const int crow0 = kSub > 1 ? (row / kQuantVTokens) * CHUNKS * 8 : 0;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         const float mult = CHUNKS > 0 ? my_mult[i] : multiplier(c0 + i);
         const float centered = x[i] - (CHUNKS > 0 ? my_mean[i] : offset(c0 + i));
         const float q = row < valid_rows ? fminf(fmaxf(centered * mult, -kE4m3Max), kE4m3Max) : 0.f;
-        tile[quant_v_tile_word(c0 + i, pos >> 2) * 4 + (pos & 3)] = __nv_fp8_e4m3(q).__x;
+        tile[quant_v_tile_word(crow0 + c0 + i, pos >> 2) * 4 + (pos & 3)] = __nv_fp8_e4m3(q).__x;
       }
     }
   }
   __syncthreads();
   uint8_t* dst = out + bh * a.d_pad * a.n_pad + tok0;
-  for (int idx = threadIdx.x; idx < a.d_pad * kRowWords; idx += kQuantVThreads) {
-    const int c = idx / kRowWords, w = idx % kRowWords;
-    *reinterpret_cast<uint32_t*>(dst + c * a.n_pad + w * 4) = tile_words[quant_v_tile_word(c, w)];
+  if constexpr (kSub == 1) {
+    for (int idx = threadIdx.x; idx < a.d_pad * kRowWords; idx += kQuantVThreads) {
+      const int c = idx / kRowWords, w = idx % kRowWords;
+      *reinterpret_cast<uint32_t*>(dst + c * a.n_pad + w * 4) = tile_words[quant_v_tile_word(c, w)];
+    }
+  } else {
+    constexpr int kDim = CHUNKS * 8;
+    // n_pad is a multiple of 64: the second tile is either whole or past the end (an odd number of tiles).
+    const int tiles_here = tok0 + kQuantVTokens < a.n_pad ? kSub : 1;
+    for (int idx = threadIdx.x; idx < tiles_here * kDim * kRowWords; idx += kQuantVThreads) {
+      const int crow = idx / kRowWords, w = idx % kRowWords;
+      const int sub = crow / kDim, c = crow % kDim;
+      *reinterpret_cast<uint32_t*>(dst + sub * kQuantVTokens + c * a.n_pad + w * 4) =
+          tile_words[quant_v_tile_word(crow, w)];
+    }
   }
 }
 
@@ -218,7 +246,10 @@ void launch_quant_v_fp8_tile(const T* v, const QuantVArgs& a, bool vec, const fl
   auto go = [&](auto chunks_tag) {
     constexpr int C = decltype(chunks_tag)::value;
     if (vec) {
-      quant_v_fp8_tile_kernel<T, true, Order, C, VARLEN, FOLD><<<grid, kQuantVThreads, 0, stream>>>(
+      constexpr int kSub = kQuantVSubtiles<true, C, VARLEN>;
+      dim3 g = grid;
+      if constexpr (kSub > 1) g.x = static_cast<unsigned>(std::max<int64_t>(1, (tiles + kSub - 1) / kSub));
+      quant_v_fp8_tile_kernel<T, true, Order, C, VARLEN, FOLD><<<g, kQuantVThreads, 0, stream>>>(
           v, a, amax, mean, out, scale, vr, fold);
     } else if constexpr (VARLEN || FOLD) {  // packs and folds are planned with 16-byte loads only
       SAGE_CHECK(false, "quant_v_fp8: a packed operand or a folded finalize needs 16-byte aligned rows");
