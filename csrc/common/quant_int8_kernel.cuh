@@ -51,38 +51,6 @@ struct GivenMean {
   __device__ __forceinline__ const float* operator()(const float* mu) const { return mu; }
 };
 
-// Tile `tile`'s scale blocks: the first (block0) and how many (tile_blocks), its first output token (tok0) and its
-// chunks of work.
-struct QuantTileBlocks {
-  int64_t block0, tok0;
-  int tile_blocks, work;
-};
-template <int CHUNKS>
-__device__ __forceinline__ QuantTileBlocks quant_tile_blocks(const QuantInt8Args& a, unsigned tile) {
-  QuantTileBlocks t;
-  t.block0 = static_cast<int64_t>(tile) * a.blocks_per_cta;
-  t.tile_blocks = static_cast<int>(min(static_cast<int64_t>(a.blocks_per_cta), a.blocks - t.block0));
-  t.tok0 = t.block0 * a.block_size;
-  t.work = t.tile_blocks * a.block_size * (CHUNKS ? CHUNKS : a.d_pad / 8);
-  return t;
-}
-
-// The tile's rows in x: the token of its first row (a pack's window tile maps to its sequence's tokens) and how many
-// are real (the rest are zero).
-struct QuantTileRows {
-  int64_t src_tok0;
-  int valid;
-};
-template <bool VARLEN>
-__device__ __forceinline__ QuantTileRows quant_tile_rows(const QuantInt8Args& a, const VarlenRows& vr,
-                                                         const QuantTileBlocks& t) {
-  if constexpr (VARLEN) {
-    const WindowRows w = window_rows(vr, t.tok0, t.tile_blocks * a.block_size);
-    return {w.tok0, w.valid};
-  }
-  return {t.tok0, static_cast<int>(min(static_cast<int64_t>(t.tile_blocks) * a.block_size, a.s.n - t.tok0))};
-}
-
 // A CTA takes `blocks_per_cta` consecutive scale blocks: pass 1 reduces the group maxima, pass 2
 // writes INT8. A tile of up to kQuantInt8Unroll chunks per thread (kQuantInt8TileChunks: every tile
 // but K's at D = 256) stays in the registers of pass 1's one round; a larger one is streamed twice
@@ -97,8 +65,6 @@ __device__ __forceinline__ QuantTileRows quant_tile_rows(const QuantInt8Args& a,
 // Tile `tile` of head h of batch b; mu: the mean to subtract (the head's D floats, global or shared memory), or null;
 // mean_fn(mu) -> the mean to subtract, called once the tile's first loads are out (a fold of statistics partials,
 // CTA-wide and behind a barrier, then overlaps them).
-// The prologue's order (blocks, lanes, rows) is the one that gave the kernels their measured SASS: nvcc 13.0
-// schedules the varlen and any-d_pad kernels differently when the rows are computed before the lanes.
 template <typename T, bool VEC, int CHUNKS, bool VARLEN, typename MeanFn = GivenMean>
 __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const float* __restrict__ mu,
                                                 const QuantInt8Args& a, int8_t* __restrict__ out,
@@ -108,17 +74,23 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
   __shared__ float slot_amax[kQuantInt8MaxSlots];
   const int64_t bh = static_cast<int64_t>(b) * a.s.h + h;
   const T* src = x + b * a.s.sb + h * a.s.sh;
-  const QuantTileBlocks t = quant_tile_blocks<CHUNKS>(a, tile);
+  const int64_t block0 = static_cast<int64_t>(tile) * a.blocks_per_cta;
+  const int tile_blocks = static_cast<int>(min(static_cast<int64_t>(a.blocks_per_cta), a.blocks - block0));
+  const int64_t tok0 = block0 * a.block_size;
   const int chunks = CHUNKS ? CHUNKS : a.d_pad / 8;
-  const int work = t.work;
-  const int slots = t.tile_blocks * a.groups;
+  const int work = tile_blocks * a.block_size * chunks;
+  const int slots = tile_blocks * a.groups;
   // Lanes holding one row: `chunks` consecutive lanes when that divides the warp, else one.
   const int row_lanes = (chunks <= 32 && (32 % chunks) == 0) ? chunks : 1;
-  const unsigned tid = threadIdx.x;
-  const int lane = tid & 31;
-  const int warp_first = tid - lane;
-  const QuantTileRows rows = quant_tile_rows<VARLEN>(a, vr, t);
-  const int valid_rows = rows.valid;
+  const int lane = threadIdx.x & 31;
+  const int warp_first = threadIdx.x - lane;
+  int valid_rows = static_cast<int>(min(static_cast<int64_t>(tile_blocks) * a.block_size, a.s.n - tok0));
+  int64_t src_tok0 = tok0;  // the token of the tile's first row
+  if constexpr (VARLEN) {
+    const WindowRows w = window_rows(vr, tok0, tile_blocks * a.block_size);
+    src_tok0 = w.tok0;
+    valid_rows = w.valid;
+  }
 
   float my_mean[8];  // CHUNKS > 0: the mean of this thread's fixed channels (0 past the head dim), set below
 
@@ -128,7 +100,7 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
     Chunk8<T> c;
     const int row = idx / chunks;
     if (idx < work && row < valid_rows) {
-      c = load_chunk8<T, VEC>(src + (rows.src_tok0 + row) * a.s.sn, (idx % chunks) * 8, a.s.d);
+      c = load_chunk8<T, VEC>(src + (src_tok0 + row) * a.s.sn, (idx % chunks) * 8, a.s.d);
     } else {
 #pragma unroll
       for (int i = 0; i < 8; ++i) c.e[i] = from_float<T>(0.f);
@@ -154,38 +126,38 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
   Chunk8<T> raw[kQuantInt8Unroll];
   // Where every chunk of the first round is a whole 16-byte chunk of a real row (CTA-uniform), its loads go out back
   // to back, without fetch's per-chunk tests and scalar fallback between them. With the paired launch's 32-bit tile
-  // indices (job_tile), the paired Q/K kernel went 103 -> 77 us on the H100 at B4 H32 N4K D64, near the probe's copy
-  // rate (bench/mma_notes.md, twenty-sixth session).
+  // indices (cta_in_head), the paired Q/K kernel went 103 -> 77 us on the H100 at B4 H32 N4K D64, near the probe's
+  // copy rate (bench/mma_notes.md, twenty-sixth session).
   if (VEC && CHUNKS > 0 && a.s.d == chunks * 8 && valid_rows * chunks >= kQuantInt8Unroll * kQuantInt8Threads) {
 #pragma unroll
     for (int u = 0; u < kQuantInt8Unroll; ++u) {
-      const int idx = tid + u * kQuantInt8Threads;
+      const int idx = threadIdx.x + u * kQuantInt8Threads;
       // `valid` CHUNKS * 8: every chunk is whole, so load_chunk8 takes its vector path.
-      raw[u] = load_chunk8<T, true>(src + (rows.src_tok0 + idx / chunks) * a.s.sn, (idx % chunks) * 8, CHUNKS * 8);
+      raw[u] = load_chunk8<T, true>(src + (src_tok0 + idx / chunks) * a.s.sn, (idx % chunks) * 8, CHUNKS * 8);
     }
   } else {
 #pragma unroll
-    for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(tid + u * kQuantInt8Threads);
+    for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(threadIdx.x + u * kQuantInt8Threads);
   }
   mu = mean_fn(mu);
   if constexpr (CHUNKS > 0) {
-    const int c0 = (tid % CHUNKS) * 8;
+    const int c0 = (threadIdx.x % CHUNKS) * 8;
 #pragma unroll
     for (int i = 0; i < 8; ++i) my_mean[i] = (mu && c0 + i < a.s.d) ? mu[c0 + i] : 0.f;
   }
 
-  for (int i = tid; i < slots; i += kQuantInt8Threads) slot_amax[i] = 0.f;
+  for (int i = threadIdx.x; i < slots; i += kQuantInt8Threads) slot_amax[i] = 0.f;
   __syncthreads();
 
   // The loop bound is tested on the warp's first index so every lane of a warp runs the shuffles.
   for (int base = 0; base + warp_first < work; base += kQuantInt8Unroll * kQuantInt8Threads) {
     if (base != 0) {
 #pragma unroll
-      for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(base + tid + u * kQuantInt8Threads);
+      for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(base + threadIdx.x + u * kQuantInt8Threads);
     }
 #pragma unroll
     for (int u = 0; u < kQuantInt8Unroll; ++u) {
-      const int idx = base + tid + u * kQuantInt8Threads;
+      const int idx = base + threadIdx.x + u * kQuantInt8Threads;
       float v[8];
       values(idx, raw[u], v);
       float m = 0.f;
@@ -202,21 +174,21 @@ __device__ __forceinline__ void quant_int8_tile(const T* __restrict__ x, const f
 
   // Scales out; the slots then hold the reciprocal the quantizer multiplies by (one division per
   // group instead of one per chunk).
-  float* scale_out = scale + bh * a.blocks * a.groups + t.block0 * a.groups;
-  for (int i = tid; i < slots; i += kQuantInt8Threads) {
+  float* scale_out = scale + bh * a.blocks * a.groups + block0 * a.groups;
+  for (int i = threadIdx.x; i < slots; i += kQuantInt8Threads) {
     const float amax = slot_amax[i];
     scale_out[i] = amax / 127.f;
     slot_amax[i] = amax > 0.f ? 127.f / amax : 0.f;
   }
   __syncthreads();
 
-  int8_t* dst = out + (bh * a.n_pad + t.tok0) * a.d_pad;
+  int8_t* dst = out + (bh * a.n_pad + tok0) * a.d_pad;
   // A tile of one round (every Q tile, and K's up to D = 128) is still in raw: pass 1 fetched exactly the chunks
   // this thread quantizes, so it is not read again (one memory round trip less per tile). H200, Q and K of B4 H32
   // N1K D64: 29.7 -> 27.0 us (ptxas spills 16 bytes at the 64 registers of 4 CTAs per SM; budgeting for 3 CTAs
   // instead, 70 registers and no spill, measured 30.3).
   const bool held = work <= kQuantInt8Unroll * kQuantInt8Threads;
-  for (int base = tid; base < work; base += kQuantInt8Unroll * kQuantInt8Threads) {
+  for (int base = threadIdx.x; base < work; base += kQuantInt8Unroll * kQuantInt8Threads) {
     if (!held) {
 #pragma unroll
       for (int u = 0; u < kQuantInt8Unroll; ++u) raw[u] = fetch(base + u * kQuantInt8Threads);

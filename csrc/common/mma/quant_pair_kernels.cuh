@@ -32,9 +32,21 @@ StatsJob<T> stats_job(const ChannelStatsPlan& plan, const T* x, float* partial) 
   return {x, plan.s, plan.rows, static_cast<int>(plan.slices), partial, ctas};
 }
 
+// CTA `cta` of a one-shot launch over (b, h) heads of `per_head` CTAs each: its index inside its head, its head
+// (b * H + h), h and b, in 32-bit divisions (two 64-bit ones were ~80 instructions before a tile's first load). The
+// launches check cta < 2^31, so per_head, the heads and H fit too.
+struct CtaInHead {
+  int64_t index, head;
+  int h, b;
+};
+__device__ __forceinline__ CtaInHead cta_in_head(int64_t cta, int per_head, int64_t heads_h) {
+  const int c32 = static_cast<int>(cta), head32 = c32 / per_head, h32 = static_cast<int>(heads_h);
+  return {c32 - head32 * per_head, head32, head32 % h32, head32 / h32};
+}
+
 // A/B build switch (NVCC_APPEND_FLAGS=-DSAGE_STATS_LEAN_START=1; 0, the default, is the measured code): the slice and
-// head in 32-bit divisions, as job_tile does for the INT8 pair (two 64-bit divisions before the first load cost the
-// INT8 pair kernel a quarter of its time). Not yet measured (bench/mma_notes.md, twenty-sixth session).
+// head by cta_in_head, as the INT8 pair's tiles are (the 64-bit divisions before the first load cost the INT8 pair
+// kernel a quarter of its time). Not yet measured (bench/mma_notes.md, twenty-sixth session).
 #ifndef SAGE_STATS_LEAN_START
 #define SAGE_STATS_LEAN_START 0
 #endif
@@ -42,10 +54,8 @@ StatsJob<T> stats_job(const ChannelStatsPlan& plan, const T* x, float* partial) 
 template <typename T>
 __device__ __forceinline__ void run_stats_job(const StatsJob<T>& j, int64_t cta) {
 #if SAGE_STATS_LEAN_START
-  // cta < 2^31 (launch_channel_partial_pair checks), and so are slices, heads and H.
-  const int c32 = static_cast<int>(cta), head32 = c32 / j.slices, h32 = static_cast<int>(j.s.h);
-  channel_partial_tile<T, true>(j.x, j.s, j.rows, j.slices, j.partial, c32 - head32 * j.slices, head32 % h32,
-                                head32 / h32);
+  const CtaInHead at = cta_in_head(cta, j.slices, j.s.h);
+  channel_partial_tile<T, true>(j.x, j.s, j.rows, j.slices, j.partial, static_cast<unsigned>(at.index), at.h, at.b);
 #else
   const int slice = static_cast<int>(cta % j.slices);
   const int64_t head = cta / j.slices;
@@ -122,26 +132,13 @@ struct FoldedMean {
   }
 };
 
-// Where CTA `cta` of job j (its index in a one-shot launch of j alone) lies: its tile, its head (b * H + h), h and b.
-struct JobTile {
-  int64_t tile, head;
-  int h, b;
-};
-template <typename T>
-__device__ __forceinline__ JobTile job_tile(const QuantInt8Job<T>& j, int64_t cta) {
-  // 32-bit divisions (two 64-bit ones were ~80 instructions before the tile's first load): cta < 2^31
-  // (launch_quant_int8_pair checks), and so are tiles, heads and H.
-  const int c32 = static_cast<int>(cta), head32 = c32 / j.tiles, h32 = static_cast<int>(j.a.s.h);
-  return {c32 - head32 * j.tiles, head32, head32 % h32, head32 / h32};
-}
-
 template <typename T, int CHUNKS>
 __device__ __forceinline__ void run_quant_int8_job(const QuantInt8Job<T>& j, int64_t cta) {
-  const JobTile at = job_tile(j, cta);
+  const CtaInHead at = cta_in_head(cta, j.tiles, j.a.s.h);
   const float* mu = j.mean ? j.mean + at.head * j.a.s.d : nullptr;
   __shared__ float folded_mean[kMaxHeadDim];
-  quant_int8_tile<T, true, CHUNKS, false>(j.x, mu, j.a, j.out, j.scale, VarlenRows{}, at.tile, at.h, at.b,
-                                          FoldedMean<T>{j, at.head, at.tile, folded_mean});
+  quant_int8_tile<T, true, CHUNKS, false>(j.x, mu, j.a, j.out, j.scale, VarlenRows{}, at.index, at.h, at.b,
+                                          FoldedMean<T>{j, at.head, at.index, folded_mean});
 }
 
 // CTAs [0, a.ctas) take a's tiles, the rest b's; CHUNKS: both plans' d_pad / 8.
