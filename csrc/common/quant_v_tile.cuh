@@ -33,23 +33,21 @@ constexpr int kQuantVMaxDim = kMaxHeadDim;  // the shared-memory tile holds this
 #endif
 template <typename T>
 constexpr int kQuantVMinCtas = sizeof(T) < 4 ? SAGE_QUANT_V_MIN_CTAS : 3;
-// A/B build switch (NVCC_APPEND_FLAGS=-DSAGE_QUANT_V_LEAN_START=1; 0, the default, is the measured code): with FOLD,
-// the tile's first round of loads goes out before the fold of the statistics partials (which reads slices x 3 x D
-// floats and computes every channel's amax and mean behind a barrier) instead of after it, as the INT8 tile issues
-// its loads before its mean. Not yet measured (bench/mma_notes.md, twenty-sixth session).
-#ifndef SAGE_QUANT_V_LEAN_START
-#define SAGE_QUANT_V_LEAN_START 0
-#endif
-// A/B build switch (NVCC_APPEND_FLAGS=-DSAGE_QUANT_V_PAIR_TILES=1; 0, the default, is the measured code): at
-// head_dim_padded 64 (16-byte loads, not packed) a CTA takes two 64-token tiles, 1 024 chunks: 4 loads in flight per
-// thread instead of 2 (16 KB per CTA, as the INT8 tile and V at D = 128 have). The shared tile holds 256 channel rows,
-// so both tiles' 64 rows fit, and one barrier serves both. Not yet measured (bench/mma_notes.md, twenty-sixth session).
-#ifndef SAGE_QUANT_V_PAIR_TILES
-#define SAGE_QUANT_V_PAIR_TILES 0
-#endif
-// 64-token tiles per CTA (see SAGE_QUANT_V_PAIR_TILES).
-template <bool VEC, int CHUNKS, bool VARLEN>
-constexpr int kQuantVSubtiles = (SAGE_QUANT_V_PAIR_TILES && VEC && CHUNKS == 8 && !VARLEN) ? 2 : 1;
+// At head_dim_padded 64 (16-bit inputs, 16-byte loads, not packed) a CTA may take two 64-token tiles, 1 024 chunks:
+// 4 loads in flight per thread instead of 2 (16 KB per CTA, as the INT8 tile and V at D = 128 have). The shared tile
+// holds 256 channel rows, so both tiles' 64 rows fit, and one barrier serves both. The V kernel at B4 H32 D64, always
+// paired (H100, bench/mma_notes.md, twenty-seventh session): N4K 60 -> 51 us, N1K 21 -> 17.6 us.
+template <typename T, bool VEC, int CHUNKS, bool VARLEN>
+constexpr bool kQuantVPairable = sizeof(T) < 4 && VEC && CHUNKS == 8 && !VARLEN;
+
+// Tiles per CTA for a pairable kernel whose one-tile grid has `ctas` CTAs: two where the paired grid keeps at least
+// 2 CTAs per SM, else one. Measured ends: SDXL 32x32 (640 one-tile CTAs on 132 SMs) gained 8.0 -> 6.9 us paired, its
+// cross-attention (2 tiles per head x 20 heads: 40) lost 3.5 -> 4.1 us (half the CTAs, each twice as long).
+inline int quant_v_tiles_per_cta(int64_t ctas) {
+  int device = 0;
+  SAGE_CHECK(cudaGetDevice(&device) == cudaSuccess, "cannot read the current CUDA device");
+  return ctas >= 4 * static_cast<int64_t>(multiprocessor_count(device)) ? 2 : 1;
+}
 
 struct NaturalTokenOrder {
   __host__ __device__ static constexpr int pos(int t) { return t; }
@@ -70,6 +68,7 @@ struct QuantVArgs {
   int d_pad;
   int64_t n_pad;
   float scale_max;
+  int tiles_per_cta = 1;  // 64-token tiles of a CTA: 2 only for kQuantVPairable kernels (quant_v_tiles_per_cta)
 };
 
 // Where the 4-byte word `w` of channel row `c` lives in the shared tile (16 words per row): XOR-
@@ -77,8 +76,8 @@ struct QuantVArgs {
 // token store into 16 different banks (unswizzled rows of 64 bytes would put them all in one).
 __device__ __forceinline__ int quant_v_tile_word(int c, int w) { return c * (kQuantVTokens / 4) + (w ^ ((c >> 3) & 15)); }
 
-// One CTA per 64 tokens of one (batch, head); CTAs with blockIdx.x == 0 also write the scales, so
-// the launch has at least one CTA per head even when there are no tokens.
+// One CTA per 64 tokens of one (batch, head), or per 128 where a.tiles_per_cta is 2 (kQuantVPairable); CTAs with
+// blockIdx.x == 0 also write the scales, so the launch has at least one CTA per head even when there are no tokens.
 // Loads are coalesced (a warp reads whole token rows, 8 channels per lane); values are transposed
 // through a swizzled shared tile [channel][token] and written out as token-contiguous words.
 // CHUNKS = d_pad / 8 (8, 16 or 32) fixes each thread's 8 channels for the whole tile (kQuantVThreads
@@ -100,9 +99,11 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
     uint8_t* __restrict__ out, float* __restrict__ scale, VarlenRows vr, QuantVFold fold) {
   constexpr int kUnroll = 4;  // loads in flight per thread
   constexpr int kRowWords = kQuantVTokens / 4;
-  constexpr int kSub = kQuantVSubtiles<VEC, CHUNKS, VARLEN>;  // 64-token tiles of this CTA
-  constexpr int kCtaTokens = kQuantVTokens * kSub;
-  static_assert(kSub == 1 || CHUNKS * 8 * kSub <= kQuantVMaxDim, "the tiles' channel rows must fit the shared tile");
+  constexpr bool kPairable = kQuantVPairable<T, VEC, CHUNKS, VARLEN>;
+  static_assert(!kPairable || CHUNKS * 8 * 2 <= kQuantVMaxDim, "two tiles' channel rows must fit the shared tile");
+  // A choice between two constants, so the compiler still sees one round of loads (work <= kUnroll * kQuantVThreads).
+  const bool paired = kPairable && a.tiles_per_cta > 1;
+  const int cta_tokens = paired ? 2 * kQuantVTokens : kQuantVTokens;
   __shared__ uint32_t tile_words[kQuantVMaxDim * kRowWords];
   uint8_t* tile = reinterpret_cast<uint8_t*>(tile_words);
   const Bhnd& s = a.s;
@@ -110,24 +111,6 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
   const T* src = v + blockIdx.z * s.sb + blockIdx.y * s.sh;
   const float* am;
   const float* mu;
-  // FOLD under SAGE_QUANT_V_LEAN_START: the first round, loaded before the fold (FOLD excludes VARLEN, so the rows
-  // are the tile's own tokens).
-  constexpr bool kEarlyFirst = FOLD && SAGE_QUANT_V_LEAN_START;
-  Chunk8<T> first[kUnroll];
-  if constexpr (kEarlyFirst) {
-    const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kCtaTokens;
-    if (t0 < a.n_pad) {
-      const int ch = CHUNKS ? CHUNKS : a.d_pad / 8;
-      const int rows = static_cast<int>(min(static_cast<int64_t>(kCtaTokens), s.n - t0));
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int idx = threadIdx.x + u * kQuantVThreads;
-        if (idx < kCtaTokens * ch && idx / ch < rows) {
-          first[u] = load_chunk8<T, VEC>(src + (t0 + idx / ch) * s.sn, (idx % ch) * 8, static_cast<int>(s.d));
-        }
-      }
-    }
-  }
   if constexpr (FOLD) {
     static_assert(!VARLEN, "packs keep the finalize launch");
     __shared__ float fold_stats[2][kQuantVMaxDim];  // amax, mean
@@ -150,11 +133,11 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
       scale[bh * a.d_pad + c] = c < s.d ? am[c] / a.scale_max : 0.f;
     }
   }
-  const int64_t tok0 = static_cast<int64_t>(blockIdx.x) * kCtaTokens;
+  const int64_t tok0 = static_cast<int64_t>(blockIdx.x) * cta_tokens;
   if (tok0 >= a.n_pad) return;
   const int chunks = CHUNKS ? CHUNKS : a.d_pad / 8;
-  const int work = kCtaTokens * chunks;
-  int valid_rows = static_cast<int>(min(static_cast<int64_t>(kCtaTokens), s.n - tok0));
+  const int work = cta_tokens * chunks;
+  int valid_rows = static_cast<int>(min(static_cast<int64_t>(cta_tokens), s.n - tok0));
   int64_t src_tok0 = tok0;  // the token of the tile's first row
   if constexpr (VARLEN) {
     static_assert(kVarlenTile % kQuantVTokens == 0, "a V tile must lie in one window tile");
@@ -175,17 +158,12 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
 
   for (int base = threadIdx.x; base < work; base += kUnroll * kQuantVThreads) {
     Chunk8<T> raw[kUnroll];
-    if (kEarlyFirst && base == static_cast<int>(threadIdx.x)) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) raw[u] = first[u];
-    } else {
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int idx = base + u * kQuantVThreads;
-        const int row = idx / chunks;
-        if (idx < work && row < valid_rows) {
-          raw[u] = load_chunk8<T, VEC>(src + (src_tok0 + row) * s.sn, (idx % chunks) * 8, static_cast<int>(s.d));
-        }
+    for (int u = 0; u < kUnroll; ++u) {
+      const int idx = base + u * kQuantVThreads;
+      const int row = idx / chunks;
+      if (idx < work && row < valid_rows) {
+        raw[u] = load_chunk8<T, VEC>(src + (src_tok0 + row) * s.sn, (idx % chunks) * 8, static_cast<int>(s.d));
       }
     }
 #pragma unroll
@@ -201,8 +179,8 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
         for (int i = 0; i < 8; ++i) x[i] = 0.f;
       }
       // Two tiles per CTA: the second tile's channel rows follow the first's in the shared tile.
-      const int pos = Order::pos(kSub > 1 ? row % kQuantVTokens : row);
-      const int crow0 = kSub > 1 ? (row / kQuantVTokens) * CHUNKS * 8 : 0;
+      const int pos = Order::pos(kPairable ? row % kQuantVTokens : row);
+      const int crow0 = kPairable ? (row / kQuantVTokens) * CHUNKS * 8 : 0;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         const float mult = CHUNKS > 0 ? my_mult[i] : multiplier(c0 + i);
@@ -214,7 +192,7 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
   }
   __syncthreads();
   uint8_t* dst = out + bh * a.d_pad * a.n_pad + tok0;
-  if constexpr (kSub == 1) {
+  if constexpr (!kPairable) {
     for (int idx = threadIdx.x; idx < a.d_pad * kRowWords; idx += kQuantVThreads) {
       const int c = idx / kRowWords, w = idx % kRowWords;
       *reinterpret_cast<uint32_t*>(dst + c * a.n_pad + w * 4) = tile_words[quant_v_tile_word(c, w)];
@@ -222,7 +200,7 @@ __global__ void __launch_bounds__(kQuantVThreads, kQuantVMinCtas<T>) quant_v_fp8
   } else {
     constexpr int kDim = CHUNKS * 8;
     // n_pad is a multiple of 64: the second tile is either whole or past the end (an odd number of tiles).
-    const int tiles_here = tok0 + kQuantVTokens < a.n_pad ? kSub : 1;
+    const int tiles_here = paired && tok0 + kQuantVTokens < a.n_pad ? 2 : 1;
     for (int idx = threadIdx.x; idx < tiles_here * kDim * kRowWords; idx += kQuantVThreads) {
       const int crow = idx / kRowWords, w = idx % kRowWords;
       const int sub = crow / kDim, c = crow % kDim;
@@ -246,11 +224,14 @@ void launch_quant_v_fp8_tile(const T* v, const QuantVArgs& a, bool vec, const fl
   auto go = [&](auto chunks_tag) {
     constexpr int C = decltype(chunks_tag)::value;
     if (vec) {
-      constexpr int kSub = kQuantVSubtiles<true, C, VARLEN>;
       dim3 g = grid;
-      if constexpr (kSub > 1) g.x = static_cast<unsigned>(std::max<int64_t>(1, (tiles + kSub - 1) / kSub));
+      QuantVArgs ka = a;
+      if constexpr (kQuantVPairable<T, true, C, VARLEN>) {
+        ka.tiles_per_cta = quant_v_tiles_per_cta(static_cast<int64_t>(g.x) * g.y * g.z);
+        g.x = static_cast<unsigned>((g.x + ka.tiles_per_cta - 1) / ka.tiles_per_cta);
+      }
       quant_v_fp8_tile_kernel<T, true, Order, C, VARLEN, FOLD><<<g, kQuantVThreads, 0, stream>>>(
-          v, a, amax, mean, out, scale, vr, fold);
+          v, ka, amax, mean, out, scale, vr, fold);
     } else if constexpr (VARLEN || FOLD) {  // packs and folds are planned with 16-byte loads only
       SAGE_CHECK(false, "quant_v_fp8: a packed operand or a folded finalize needs 16-byte aligned rows");
     } else {

@@ -214,7 +214,7 @@ def test_paired_quantization_launches_match_the_separate_ones(fp8, v_view, kv, q
 # Grids of several waves: more Q and K tiles than the paired launch runs at once (4 CTAs per SM on 132 SMs), crossing
 # from Q's tiles to K's inside a wave; whole tiles take the back-to-back first loads, the 2000 rows' last Q tile and the
 # 4100 keys' last K tile the guarded ones. Heads up to 2K keys fold K's statistics into the quantization. 4160 keys are
-# 65 tiles of 64: an odd number, for V builds that take two tiles per CTA (SAGE_QUANT_V_PAIR_TILES).
+# 65 tiles of 64: an odd number, so that at D=64 the last V CTA of a paired grid (kQuantVPairable) has one tile.
 @pytest.mark.parametrize("fp8", KERNELS)
 @pytest.mark.parametrize("d, kv", [(64, 2048), (64, 4160), (128, 4100), (256, 2048)],
                          ids=["d64-fold", "d64-finalize", "d128-finalize", "d256-fold"])

@@ -97,6 +97,29 @@ def test_quant_v_fp8_matches_reference(layout: str, smooth_v: bool, n: int, d: i
     assert (vm is not None) == smooth_v
 
 
+# At head_dim_padded 64 with 16-bit inputs a V CTA takes two 64-token tiles when the one-tile grid has at least 4 CTAs
+# per SM (common/quant_v_tile.cuh, quant_v_tiles_per_cta). 4100 tokens padded to 64 are 65 tiles, the last partial:
+# B2 H16 gives 2 080 one-tile CTAs, paired on any GPU of up to 520 SMs, with an odd last CTA of one tile; B1 H1 gives
+# 65, one tile per CTA on any GPU of 17 SMs or more. Both must quantize as the reference does.
+@pytest.mark.parametrize("layout", ["HND", "NHD"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("heads", [(2, 16), (1, 1)], ids=["paired-grid", "one-tile-grid"])
+def test_quant_v_fp8_at_d64_matches_reference_in_either_grid(layout: str, dtype: torch.dtype,
+                                                             heads: tuple[int, int]) -> None:
+    torch.manual_seed(3)
+    b, h = heads
+    v = make(layout, b, h, 4100, 64, dtype, offset=3.0, strided=True)
+    for smooth_v in (False, True):
+        vq, vs, _ = quant.quant_v_fp8(v, layout, 64, 64, smooth_v=smooth_v)
+        mean, amax = R.channel_stats(to_hnd(v, layout), centered=smooth_v)
+        rq, rs = R.quant_v_fp8(to_hnd(v, layout), 64, 64, 448.0, amax, mean if smooth_v else None)
+        assert vq.shape == rq.shape == (b, h, 64, 4160)
+        torch.testing.assert_close(vs, rs, rtol=1e-5, atol=0)
+        a, r = vq.float(), rq.float()
+        assert ((a - r).abs() <= r.abs() / 8 + 2**-9).all()
+        assert (a[..., 4100:] == 0).all()
+
+
 def test_k_is_not_modified_and_scales_are_fp32() -> None:
     k = torch.randn(1, 2, 200, 128, device=DEV, dtype=torch.float16) + 3
     before = k.clone()

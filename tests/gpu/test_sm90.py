@@ -51,14 +51,11 @@ def run(q, k, v, layout="HND", causal=False, gran="per_thread", smooth_k=True, s
     )
 
 
-@pytest.mark.parametrize("layout", ["HND", "NHD"])
-@pytest.mark.parametrize("d", [64, 80, 128])
-@pytest.mark.parametrize("smooth_v", [False, True])
-def test_quant_v_matches_reference_in_fragment_order(layout, d, smooth_v):
-    v = make(layout, 2, 3, 1000, d, torch.float16, strided=True)
-    d_pad = sm90.padded_head_dim(d)
+def check_quant_v_in_fragment_order(v: torch.Tensor, layout: str, smooth_v: bool) -> None:
+    """quant_v_fp8_sm90 against the reference, its tokens put back from the wgmma fragment order: one e4m3 step."""
     from sageattention import quant
 
+    d_pad = sm90.padded_head_dim(v.shape[-1])
     mean, amax = quant.channel_stats(v, layout, centered=smooth_v)
     vq, vs = torch.ops.sageattention.quant_v_fp8_sm90(v, 0 if layout == "HND" else 1, 128, d_pad, amax,
                                                      mean if smooth_v else None)
@@ -69,6 +66,20 @@ def test_quant_v_matches_reference_in_fragment_order(layout, d, smooth_v):
     diff = (got.float() - ref_q.float()).abs()
     step = ref_q.float().abs().clamp_min(2**-6) / 8  # one e4m3 step
     assert bool((diff <= step * 1.01).all()), float(diff.max())
+
+
+@pytest.mark.parametrize("layout", ["HND", "NHD"])
+@pytest.mark.parametrize("d", [64, 80, 128])
+@pytest.mark.parametrize("smooth_v", [False, True])
+def test_quant_v_matches_reference_in_fragment_order(layout, d, smooth_v):
+    check_quant_v_in_fragment_order(make(layout, 2, 3, 1000, d, torch.float16, strided=True), layout, smooth_v)
+
+
+# D=64 over a grid of at least 4 one-tile CTAs per SM: each V CTA takes two tiles (common/quant_v_tile.cuh), the
+# second tile's tokens in their own fragment order (4160 tokens padded to 128: 66 tiles per head, 2 112 one-tile CTAs).
+@pytest.mark.parametrize("layout", ["HND", "NHD"])
+def test_quant_v_with_two_tiles_per_cta_matches_reference_in_fragment_order(layout):
+    check_quant_v_in_fragment_order(make(layout, 2, 16, 4160, 64, torch.float16, strided=True), layout, True)
 
 
 # Two-level ("fp32+fp32") and single-level ("fp32") PV accumulation: both run every case.

@@ -44,24 +44,12 @@ __device__ __forceinline__ CtaInHead cta_in_head(int64_t cta, int per_head, int6
   return {c32 - head32 * per_head, head32, head32 % h32, head32 / h32};
 }
 
-// A/B build switch (NVCC_APPEND_FLAGS=-DSAGE_STATS_LEAN_START=1; 0, the default, is the measured code): the slice and
-// head by cta_in_head, as the INT8 pair's tiles are (the 64-bit divisions before the first load cost the INT8 pair
-// kernel a quarter of its time). Not yet measured (bench/mma_notes.md, twenty-sixth session).
-#ifndef SAGE_STATS_LEAN_START
-#define SAGE_STATS_LEAN_START 0
-#endif
-
+// The slice and head by cta_in_head, as the INT8 pair's tiles: -1..-3 % on this kernel at 16-bit inputs (H100,
+// bench/mma_notes.md, twenty-seventh session).
 template <typename T>
 __device__ __forceinline__ void run_stats_job(const StatsJob<T>& j, int64_t cta) {
-#if SAGE_STATS_LEAN_START
   const CtaInHead at = cta_in_head(cta, j.slices, j.s.h);
   channel_partial_tile<T, true>(j.x, j.s, j.rows, j.slices, j.partial, static_cast<unsigned>(at.index), at.h, at.b);
-#else
-  const int slice = static_cast<int>(cta % j.slices);
-  const int64_t head = cta / j.slices;
-  channel_partial_tile<T, true>(j.x, j.s, j.rows, j.slices, j.partial, slice, static_cast<int>(head % j.s.h),
-                                static_cast<int>(head / j.s.h));
-#endif
 }
 
 // CTAs [0, a.ctas) take a's slices, the rest b's.
