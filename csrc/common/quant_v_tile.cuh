@@ -6,7 +6,6 @@
 
 #include <cuda_fp8.h>
 
-#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -44,9 +43,7 @@ constexpr bool kQuantVPairable = sizeof(T) < 4 && VEC && CHUNKS == 8 && !VARLEN;
 // 2 CTAs per SM, else one. Measured ends: SDXL 32x32 (640 one-tile CTAs on 132 SMs) gained 8.0 -> 6.9 us paired, its
 // cross-attention (2 tiles per head x 20 heads: 40) lost 3.5 -> 4.1 us (half the CTAs, each twice as long).
 inline int quant_v_tiles_per_cta(int64_t ctas) {
-  int device = 0;
-  SAGE_CHECK(cudaGetDevice(&device) == cudaSuccess, "cannot read the current CUDA device");
-  return ctas >= 4 * static_cast<int64_t>(multiprocessor_count(device)) ? 2 : 1;
+  return ctas >= 4 * static_cast<int64_t>(current_multiprocessor_count()) ? 2 : 1;
 }
 
 struct NaturalTokenOrder {

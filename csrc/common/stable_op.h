@@ -69,6 +69,13 @@ inline int multiprocessor_count(int device) {
   return n;
 }
 
+// The same for the current device.
+inline int current_multiprocessor_count() {
+  int device = 0;
+  SAGE_CHECK(cudaGetDevice(&device) == cudaSuccess, "could not read the current CUDA device");
+  return multiprocessor_count(device);
+}
+
 inline void check_launch(const char* kernel) {
   cudaError_t err = cudaGetLastError();
   SAGE_CHECK(err == cudaSuccess, kernel, " launch failed: ", cudaGetErrorString(err));

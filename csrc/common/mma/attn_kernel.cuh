@@ -268,9 +268,7 @@ bool use_wide_build(int64_t ctas) {
     return false;
   } else {
     if (forced != 0) return forced == WarpTile<D, PV>::kWideMinBlocks;
-    int device = 0;
-    SAGE_CHECK(cudaGetDevice(&device) == cudaSuccess, "could not read the current CUDA device");
-    return ctas >= static_cast<int64_t>(kWideMinWaves) * WarpTile<D, PV>::kMinBlocks * multiprocessor_count(device);
+    return ctas >= static_cast<int64_t>(kWideMinWaves) * WarpTile<D, PV>::kMinBlocks * current_multiprocessor_count();
   }
 }
 
