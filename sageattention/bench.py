@@ -271,6 +271,29 @@ def write_outputs(rows: list[dict[str, object]], out: pathlib.Path, name: str,
     return md
 
 
+def time_rounds(calls: dict[str, Callable[[], object]], rounds: int,
+                timer: Callable[[str, Callable[[], object]], float | None]) -> dict[str, list[float]]:
+    """Milliseconds of each call in `rounds` rounds, the given order and its reverse by turns; `timer(name, fn)`
+    returns None for a call that cannot be timed, which then drops out of the later rounds. On a power-capped GPU
+    the backend timed first in a round runs on a cooler card (at D=64 N=16K on the H100 the same kernel read 8 %
+    faster first than second: bench/results/kernel_in_call_h100_s28.log), so one fixed order favours the early
+    backends; by turns each backend takes both ends."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    order = list(calls)
+    for r in range(rounds):
+        for name in order if r % 2 == 0 else order[::-1]:
+            if name not in times:
+                continue
+            ms = timer(name, calls[name])
+            if ms is None:
+                del times[name]
+            else:
+                times[name].append(ms)
+    return times
+
+
 def run(args: argparse.Namespace) -> list[dict[str, object]]:
     env = environment()
     dtype = DTYPES[args.dtype]
@@ -278,6 +301,18 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     print(env_line(env), flush=True)
     rows: list[dict[str, object]] = []
     skipped: dict[str, str] = {}
+
+    def timer(name: str, fn: Callable[[], object]) -> float | None:
+        try:
+            return time_ms(fn, args.warmup_ms, args.rep_ms)
+        except Unavailable as exc:
+            skipped[name] = str(exc)
+            print(f"  skip {name}: {exc}", flush=True)
+        except torch.cuda.OutOfMemoryError:
+            print(f"  {name}: out of memory", flush=True)
+            torch.cuda.empty_cache()
+        return None
+
     for d in args.headdims:
         for causal in args.causal:
             for n in args.seqlens:
@@ -285,35 +320,43 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
                 shape = (args.batch, args.heads, n, d) if args.layout == "HND" else (args.batch, n, args.heads, d)
                 q, k, v = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
                 flops = 4.0 * args.batch * args.heads * n * n * d * (0.5 if causal else 1.0)
+                calls: dict[str, Callable[[], object]] = {}
                 for name in names:
                     if name in skipped:
                         continue
-                    b = BACKENDS[name]
                     try:
-                        fn = b.make(q, k, v, causal, args.layout)
-                        ms = time_ms(fn, args.warmup_ms, args.rep_ms)
+                        calls[name] = BACKENDS[name].make(q, k, v, causal, args.layout)
                     except Unavailable as exc:
                         skipped[name] = str(exc)
                         print(f"  skip {name}: {exc}", flush=True)
-                        continue
                     except torch.cuda.OutOfMemoryError:
                         print(f"  {name} N={n} D={d}: out of memory", flush=True)
                         torch.cuda.empty_cache()
-                        continue
+                for name, times in time_rounds(calls, args.rounds, timer).items():
+                    ms = sum(times) / len(times)
                     tops = flops / (ms * 1e-3) / 1e12
                     row = {"backend": name, "device": env["device_name"], "dtype": args.dtype, "batch": args.batch,
                            "heads": args.heads, "seqlen": n, "headdim": d, "causal": causal, "layout": args.layout,
-                           "kernel_only": b.kernel_only, "ms": round(ms, 4), "tops": round(tops, 1),
+                           "kernel_only": BACKENDS[name].kernel_only, "ms": round(ms, 4), "tops": round(tops, 1),
+                           "ms_rounds": [round(t, 4) for t in times],
                            **{k_: v_ for k_, v_ in env.items() if k_ != "device_name"}}
                     rows.append(row)
-                    print(f"  D={d:3d} causal={int(causal)} N={n:6d} {name:28s} {ms:9.3f} ms {tops:7.1f} TOPS",
-                          flush=True)
-                del q, k, v
+                    spread = " / ".join(f"{t:.3f}" for t in times)
+                    print(f"  D={d:3d} causal={int(causal)} N={n:6d} {name:28s} {ms:9.3f} ms {tops:7.1f} TOPS"
+                          f"  (rounds {spread})", flush=True)
+                del q, k, v, calls
                 torch.cuda.empty_cache()
             write_outputs(rows, args.out, args.name)  # partial results survive an interrupted sweep
     for name, why in skipped.items():
         rows.append({"backend": name, "skipped": why, **env})
     return rows
+
+
+def rounds_phrase(rounds: int) -> str:
+    """How a row's time was taken over rounds, for a report's header ("" for one round)."""
+    if rounds <= 1:
+        return ""
+    return f", the mean of {rounds} rounds with the backends timed in forward and reverse order by turns"
 
 
 def markdown(rows: list[dict[str, object]]) -> str:
@@ -323,7 +366,8 @@ def markdown(rows: list[dict[str, object]]) -> str:
     env = timed[0]
     header = (
         f"{versions_sentence(env)}. {env['dtype']}, B={env['batch']} H={env['heads']}, "
-        f"layout {env['layout']}. TOPS = 4·B·H·N²·D / time (halved for causal); median of CUDA-event timings. "
+        f"layout {env['layout']}. TOPS = 4·B·H·N²·D / time (halved for causal); time = median of CUDA-event "
+        f"timings{rounds_phrase(len(env.get('ms_rounds', [1])))}. "
         "`_kernel` rows time pre-quantized inputs (no quantization passes)."
     )
     out = [f"# Attention speed: {env['device']} ({env['capability']})", "", header, ""]
@@ -403,9 +447,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layout", choices=["HND", "NHD"], default="HND")
     ap.add_argument("--warmup-ms", type=float, default=100)
     ap.add_argument("--rep-ms", type=float, default=300)
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="rounds per shape, the backends in forward and reverse order by turns; a row is their mean")
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
     ap.add_argument("--name", default="bench", help="file stem of the outputs")
     args = ap.parse_args(argv)
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1, got {args.rounds}")
     if not torch.cuda.is_available():
         print("sageattention.bench needs a CUDA GPU: torch.cuda.is_available() is False here", file=sys.stderr)
         return 2

@@ -41,6 +41,36 @@ def test_markdown_tables_and_skips(tmp_path):
     assert bench.plot(rows, tmp_path / "t.png") and (tmp_path / "t.png").stat().st_size > 0
 
 
+def test_rounds_alternate_the_order_and_drop_what_cannot_be_timed():
+    seen = []
+
+    def timer(name, fn):
+        seen.append(name)
+        return None if name == "c" and len(seen) > 3 else float(len(seen))
+
+    calls = {"a": lambda: None, "b": lambda: None, "c": lambda: None}
+    times = bench.time_rounds(calls, 3, timer)
+    # forward, reverse (c fails there and drops out), forward without c
+    assert seen == ["a", "b", "c", "c", "b", "a", "a", "b"]
+    assert times == {"a": [1.0, 6.0, 7.0], "b": [2.0, 5.0, 8.0]}
+    with pytest.raises(ValueError, match="rounds must be at least 1, got 0"):
+        bench.time_rounds(calls, 0, timer)
+
+
+def test_rounds_flag_is_checked_before_any_gpu_work(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--rounds", "0"])
+    assert exc.value.code == 2
+    assert "--rounds must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_markdown_header_says_how_rounds_were_combined():
+    one = _row("a", 1024, 100.0)
+    two = {**one, "ms_rounds": [1.0, 1.0]}
+    assert "rounds" not in bench.markdown([one])
+    assert "the mean of 2 rounds with the backends timed in forward and reverse order by turns" in bench.markdown([two])
+
+
 def test_markdown_header_names_the_board_power_limit():
     row = {**_row("a", 1024, 100.0), "power_limit_w": "700.00", "sm_clock_max_mhz": "1980"}
     assert "board power limit 700.00 W, SM clock max 1980 MHz" in bench.markdown([row])
@@ -63,3 +93,5 @@ def test_tiny_sweep_writes_rows(tmp_path):
     assert rc == 0
     rows = [r for r in json.loads((tmp_path / "tiny.json").read_text()) if "tops" in r]
     assert rows and all(REQUIRED <= set(r) and r["tops"] > 0 for r in rows)
+    # the default two rounds: a row's time is the mean of both
+    assert all(len(r["ms_rounds"]) == 2 and r["ms"] == pytest.approx(sum(r["ms_rounds"]) / 2, abs=1e-3) for r in rows)
