@@ -274,10 +274,10 @@ def write_outputs(rows: list[dict[str, object]], out: pathlib.Path, name: str,
 def time_rounds(calls: dict[str, Callable[[], object]], rounds: int,
                 timer: Callable[[str, Callable[[], object]], float | None]) -> dict[str, list[float]]:
     """Milliseconds of each call in `rounds` rounds, the given order and its reverse by turns; `timer(name, fn)`
-    returns None for a call that cannot be timed, which then drops out of the later rounds. On a power-capped GPU
-    the backend timed first in a round runs on a cooler card (at D=64 N=16K on the H100 the same kernel read 8 %
-    faster first than second: bench/results/kernel_in_call_h100_s28.log), so one fixed order favours the early
-    backends; by turns each backend takes both ends."""
+    returns None for a call that cannot be timed, which then drops out of the later rounds. On a power-capped GPU a
+    kernel's time depends on what ran before it (at D=64 N=16K on the H100 the same kernel read 8 % apart by its
+    place in the order: bench/results/kernel_in_call_h100_s28.log), so one fixed order favours some backends; by
+    turns each backend takes both ends."""
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     times: dict[str, list[float]] = {name: [] for name in calls}
