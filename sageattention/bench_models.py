@@ -14,6 +14,7 @@ import argparse
 import math
 import pathlib
 import sys
+from collections.abc import Callable
 
 import torch
 
@@ -74,27 +75,44 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
                 "batch": s.batch, "heads": s.heads, "kv_heads": s.kv_heads, "seqlen": s.q_len, "kv_len": s.kv_len,
                 "headdim": s.headdim, "causal": s.causal, "layout": args.layout,
                 **{k_: v_ for k_, v_ in env.items() if k_ != "device_name"}}
+        calls: dict[str, Callable[[], object]] = {}
+        failed: dict[str, str] = {}  # per shape: SDPA backends refuse some shapes and take others
         for name in names:
-            b = bench.BACKENDS[name]
-            row = {"backend": name, "kernel_only": b.kernel_only, **base}
             try:
-                fn = b.make(q, k, v, s.causal, args.layout)
-                ms = bench.time_ms(fn, args.warmup_ms, args.rep_ms)
-            except bench.Unavailable as exc:  # per shape: SDPA backends refuse some shapes and take others
-                rows.append({**row, "skipped": str(exc)})
-                print(f"  {name:16s} skipped: {exc}", flush=True)
-                continue
+                calls[name] = bench.BACKENDS[name].make(q, k, v, s.causal, args.layout)
+            except bench.Unavailable as exc:
+                failed[name] = str(exc)
             except torch.cuda.OutOfMemoryError:
-                rows.append({**row, "skipped": "out of memory"})
-                print(f"  {name:16s} out of memory", flush=True)
+                failed[name] = "out of memory"
                 torch.cuda.empty_cache()
+
+        def timer(name: str, fn: Callable[[], object]) -> float | None:
+            try:
+                return bench.time_ms(fn, args.warmup_ms, args.rep_ms)
+            except bench.Unavailable as exc:
+                failed[name] = str(exc)
+            except torch.cuda.OutOfMemoryError:
+                failed[name] = "out of memory"
+                torch.cuda.empty_cache()
+            return None
+
+        times = bench.time_rounds(calls, args.rounds, timer)
+        for name in names:
+            row = {"backend": name, "kernel_only": bench.BACKENDS[name].kernel_only, **base}
+            if name not in times:
+                why = failed.get(name, "not timed")
+                rows.append({**row, "skipped": why})
+                print(f"  {name:16s} skipped: {why}", flush=True)
                 continue
-            row.update(ms=round(ms, 4), tops=round(s.flops() / (ms * 1e-3) / 1e12, 1))
+            ms = sum(times[name]) / len(times[name])
+            row.update(ms=round(ms, 4), tops=round(s.flops() / (ms * 1e-3) / 1e12, 1),
+                       ms_rounds=[round(t, 4) for t in times[name]])
             if name == "sageattn" and args.accuracy:
-                row.update({k_: round(v_, 6) for k_, v_ in accuracy(s, q, k, v, fn(), args.layout).items()})
+                row.update({k_: round(v_, 6) for k_, v_ in accuracy(s, q, k, v, calls[name](), args.layout).items()})
             rows.append(row)
             acc = f"  rel-L1 {row['rel_l1']:.4f} cos {row['cos']:.6f}" if "rel_l1" in row else ""
             print(f"  {name:16s} {ms:9.3f} ms {row['tops']:7.1f} TOPS{acc}", flush=True)
+        del calls
         del q, k, v
         torch.cuda.empty_cache()
         bench.write_outputs(rows, args.out, args.name, markdown)  # partial results survive an interrupted run
@@ -128,7 +146,8 @@ def markdown(rows: list[dict[str, object]]) -> str:
     names = list(dict.fromkeys(r["backend"] for r in rows))
     out = [f"# Attention at real models' shapes: {env['device']} ({env['capability']})", "",
            f"{bench.versions_sentence(env)}. Each model's dtype, layout {env['layout']}, randn inputs. Milliseconds "
-           "per call (median of CUDA-event timings), end to end (quantization included). Speed-up: the fastest SDPA "
+           f"per call (median of CUDA-event timings{bench.rounds_phrase(len(env.get('ms_rounds', [1])))}), end to "
+           "end (quantization included). Speed-up: the fastest SDPA "
            "backend's time over `sageattn`'s. Accuracy: `sageattn` against float64 attention on two heads and up to "
            "512 query rows.", "",
            "| model | layer | shape | " + " | ".join(names) + " | speed-up | rel-L1 | cos |",
@@ -184,10 +203,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the float64 comparison of sageattn's output")
     ap.add_argument("--warmup-ms", type=float, default=100)
     ap.add_argument("--rep-ms", type=float, default=300)
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="rounds per shape, the backends in forward and reverse order by turns; a row is their mean")
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
     ap.add_argument("--name", default="models", help="file stem of the outputs")
     ap.add_argument("--list", action="store_true", help="print the shapes and how their token counts are derived")
     args = ap.parse_args(argv)
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1, got {args.rounds}")
     try:
         shapes = select(args.only)
     except ValueError as exc:

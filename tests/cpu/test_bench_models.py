@@ -80,3 +80,17 @@ def test_list_needs_no_gpu(capsys) -> None:
     assert bench_models.main(["--list", "--only", "Llama"]) == 0
     out = capsys.readouterr().out
     assert "Nq=8192" in out and "GQA 4:1" in out
+
+
+def test_rounds_flag_is_checked_before_any_gpu_work(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench_models.main(["--rounds", "0"])
+    assert exc.value.code == 2
+    assert "--rounds must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_report_says_how_rounds_were_combined() -> None:
+    two = [_row("sageattn", 1.0, ms_rounds=[0.9, 1.1]), _row("sdpa_cudnn", 1.5, ms_rounds=[1.5, 1.5])]
+    assert "the mean of 2 rounds with the backends timed in forward and reverse order by turns" in \
+        bench_models.markdown(two)
+    assert "rounds" not in bench_models.markdown([_row("sageattn", 1.0), _row("sdpa_cudnn", 1.5)])
