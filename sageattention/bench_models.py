@@ -112,8 +112,7 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
             rows.append(row)
             acc = f"  rel-L1 {row['rel_l1']:.4f} cos {row['cos']:.6f}" if "rel_l1" in row else ""
             print(f"  {name:16s} {ms:9.3f} ms {row['tops']:7.1f} TOPS{acc}", flush=True)
-        del calls
-        del q, k, v
+        del calls, q, k, v
         torch.cuda.empty_cache()
         bench.write_outputs(rows, args.out, args.name, markdown)  # partial results survive an interrupted run
     return rows
