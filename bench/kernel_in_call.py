@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 import torch
 
 sys.path.insert(0, ".")
 from bench.short_calls import kernel_split, kernel_us  # noqa: E402
 from bench.sm90_e2e_ab import parse_shapes  # noqa: E402
-from sageattention.bench import BACKENDS  # noqa: E402
+from sageattention.bench import BACKENDS, time_rounds  # noqa: E402
 
 DEFAULT_BACKENDS = "sage_fp16_cuda,sage_fp16_cuda_kernel"
 
@@ -47,12 +48,17 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(0)
         q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
         calls = {name: BACKENDS[name].make(q, k, v, causal, "HND") for name in args.backends}
-        for rnd in range(1, args.rounds + 1):
-            order = args.backends if rnd % 2 else args.backends[::-1]
-            for name in order:
-                kernels = kernel_us(calls[name], reps=args.reps)
-                print(f"D{d} N{n}{' causal' if causal else ''} r{rnd} {name:28s} total {sum(kernels.values()):9.1f}: "
-                      f"{kernel_split(kernels)}", flush=True)
+        done = dict.fromkeys(calls, 0)  # rounds printed per backend
+
+        def profile(name: str, fn: Callable[[], object]) -> float:
+            kernels = kernel_us(fn, reps=args.reps)
+            done[name] += 1
+            total = sum(kernels.values())
+            print(f"D{d} N{n}{' causal' if causal else ''} r{done[name]} {name:28s} total {total:9.1f}: "
+                  f"{kernel_split(kernels)}", flush=True)
+            return total
+
+        time_rounds(calls, args.rounds, profile)  # the same alternation as python -m sageattention.bench
     return 0
 
 

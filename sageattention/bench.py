@@ -271,6 +271,21 @@ def write_outputs(rows: list[dict[str, object]], out: pathlib.Path, name: str,
     return md
 
 
+OUT_OF_MEMORY = "out of memory"
+
+
+def attempt(work: Callable[[], Any]) -> tuple[Any, str | None]:
+    """(work(), None), or (None, why) where a backend cannot do it here: Unavailable's reason, or OUT_OF_MEMORY (the
+    allocator's cache emptied for the next backend). Both the backend's set-up and its timing go through this."""
+    try:
+        return work(), None
+    except Unavailable as exc:
+        return None, str(exc)
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return None, OUT_OF_MEMORY
+
+
 def time_rounds(calls: dict[str, Callable[[], object]], rounds: int,
                 timer: Callable[[str, Callable[[], object]], float | None]) -> dict[str, list[float]]:
     """Milliseconds of each call in `rounds` rounds, the given order and its reverse by turns; `timer(name, fn)`
@@ -301,18 +316,6 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     print(env_line(env), flush=True)
     rows: list[dict[str, object]] = []
     skipped: dict[str, str] = {}
-
-    def timer(name: str, fn: Callable[[], object]) -> float | None:
-        try:
-            return time_ms(fn, args.warmup_ms, args.rep_ms)
-        except Unavailable as exc:
-            skipped[name] = str(exc)
-            print(f"  skip {name}: {exc}", flush=True)
-        except torch.cuda.OutOfMemoryError:
-            print(f"  {name}: out of memory", flush=True)
-            torch.cuda.empty_cache()
-        return None
-
     for d in args.headdims:
         for causal in args.causal:
             for n in args.seqlens:
@@ -320,18 +323,27 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
                 shape = (args.batch, args.heads, n, d) if args.layout == "HND" else (args.batch, n, args.heads, d)
                 q, k, v = (torch.randn(shape, device="cuda", dtype=dtype) for _ in range(3))
                 flops = 4.0 * args.batch * args.heads * n * n * d * (0.5 if causal else 1.0)
+
+                def guarded(name: str, work: Callable[[], Any]) -> Any:
+                    # Unavailable skips the backend for the rest of the sweep; out of memory only this shape.
+                    value, why = attempt(work)
+                    if why == OUT_OF_MEMORY:
+                        print(f"  {name} N={n} D={d}: out of memory", flush=True)
+                    elif why is not None:
+                        skipped[name] = why
+                        print(f"  skip {name}: {why}", flush=True)
+                    return value
+
                 calls: dict[str, Callable[[], object]] = {}
                 for name in names:
-                    if name in skipped:
-                        continue
-                    try:
-                        calls[name] = BACKENDS[name].make(q, k, v, causal, args.layout)
-                    except Unavailable as exc:
-                        skipped[name] = str(exc)
-                        print(f"  skip {name}: {exc}", flush=True)
-                    except torch.cuda.OutOfMemoryError:
-                        print(f"  {name} N={n} D={d}: out of memory", flush=True)
-                        torch.cuda.empty_cache()
+                    if name not in skipped:
+                        fn = guarded(name, lambda: BACKENDS[name].make(q, k, v, causal, args.layout))
+                        if fn is not None:
+                            calls[name] = fn
+
+                def timer(name: str, fn: Callable[[], object]) -> float | None:
+                    return guarded(name, lambda: time_ms(fn, args.warmup_ms, args.rep_ms))
+
                 for name, times in time_rounds(calls, args.rounds, timer).items():
                     ms = sum(times) / len(times)
                     tops = flops / (ms * 1e-3) / 1e12

@@ -15,6 +15,7 @@ import math
 import pathlib
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -75,34 +76,29 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
                 "batch": s.batch, "heads": s.heads, "kv_heads": s.kv_heads, "seqlen": s.q_len, "kv_len": s.kv_len,
                 "headdim": s.headdim, "causal": s.causal, "layout": args.layout,
                 **{k_: v_ for k_, v_ in env.items() if k_ != "device_name"}}
-        calls: dict[str, Callable[[], object]] = {}
         failed: dict[str, str] = {}  # per shape: SDPA backends refuse some shapes and take others
+
+        def guarded(name: str, work: Callable[[], Any]) -> Any:
+            value, why = bench.attempt(work)
+            if why is not None:
+                failed[name] = why
+            return value
+
+        calls: dict[str, Callable[[], object]] = {}
         for name in names:
-            try:
-                calls[name] = bench.BACKENDS[name].make(q, k, v, s.causal, args.layout)
-            except bench.Unavailable as exc:
-                failed[name] = str(exc)
-            except torch.cuda.OutOfMemoryError:
-                failed[name] = "out of memory"
-                torch.cuda.empty_cache()
+            fn = guarded(name, lambda: bench.BACKENDS[name].make(q, k, v, s.causal, args.layout))
+            if fn is not None:
+                calls[name] = fn
 
         def timer(name: str, fn: Callable[[], object]) -> float | None:
-            try:
-                return bench.time_ms(fn, args.warmup_ms, args.rep_ms)
-            except bench.Unavailable as exc:
-                failed[name] = str(exc)
-            except torch.cuda.OutOfMemoryError:
-                failed[name] = "out of memory"
-                torch.cuda.empty_cache()
-            return None
+            return guarded(name, lambda: bench.time_ms(fn, args.warmup_ms, args.rep_ms))
 
         times = bench.time_rounds(calls, args.rounds, timer)
         for name in names:
             row = {"backend": name, "kernel_only": bench.BACKENDS[name].kernel_only, **base}
             if name not in times:
-                why = failed.get(name, "not timed")
-                rows.append({**row, "skipped": why})
-                print(f"  {name:16s} skipped: {why}", flush=True)
+                rows.append({**row, "skipped": failed[name]})
+                print(f"  {name:16s} skipped: {failed[name]}", flush=True)
                 continue
             ms = sum(times[name]) / len(times[name])
             row.update(ms=round(ms, 4), tops=round(s.flops() / (ms * 1e-3) / 1e12, 1),
