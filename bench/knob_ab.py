@@ -1,0 +1,106 @@
+"""A/B of the runtime knobs that `sageattn` reads on every call (README, "Runtime knobs"), in one process on one
+module: each variant is a set of SAGEATTENTION_* environment variables for its calls, timed beside the others and
+beside the sm90 kernel alone on pre-quantized operands, in the benchmark window (sageattention.bench.time_ms: 100 ms
+warm-up, 300 ms timing) over R rounds in alternating order; then, under the CUDA profiler, each kernel's time per
+call of every variant. Separate processes cannot settle a difference of a few percent on a power-capped card: the
+same kernel read 880 and 961 TOPS in two processes a minute apart (bench/results/sm90_pdl_ab_h100_s29.log).
+
+    python bench/knob_ab.py [--shapes D:N[:c],...] [--rounds R] [--label TEXT] [--variants "NAME:VAR=V,VAR=V;..."]
+
+Prints one line per shape and variant (TOPS per round and their mean) and one per kernel split; B4 H32 fp16 HND,
+issue #4's shapes by default; the default variants are the attention kernel as a programmatic dependent of the
+quantization or not (SAGEATTENTION_SM90_PDL). A variable that a variant leaves out is unset for its calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+import torch
+
+sys.path.insert(0, ".")
+import sageattention  # noqa: E402
+from bench.short_calls import kernel_split, kernel_us  # noqa: E402
+from bench.sm90_bench import flops, kernel_only  # noqa: E402
+from bench.sm90_e2e_ab import SHAPES, parse_shapes  # noqa: E402
+from sageattention.bench import time_ms, time_rounds  # noqa: E402
+from sageattention.kernels import sm90  # noqa: E402
+
+DEFAULT_VARIANTS = "pdl:SAGEATTENTION_SM90_PDL=1;no_pdl:SAGEATTENTION_SM90_PDL=0"
+
+
+def parse_variants(spec: str) -> dict[str, dict[str, str]]:
+    """"NAME:VAR=V,VAR=V;NAME:..." -> {NAME: {VAR: V}}."""
+    variants: dict[str, dict[str, str]] = {}
+    for item in filter(None, spec.split(";")):
+        name, _, assignments = item.partition(":")
+        env = {}
+        for a in filter(None, assignments.split(",")):
+            var, eq, value = a.partition("=")
+            if not eq or not var.startswith("SAGEATTENTION_"):
+                raise argparse.ArgumentTypeError(f"--variants: expected SAGEATTENTION_...=VALUE, got {a!r} in {item!r}")
+            env[var] = value
+        if not name or name in variants or name == "kernel_only":
+            raise argparse.ArgumentTypeError(f"--variants: each variant needs a new name (not kernel_only), got {item!r}")
+        variants[name] = env
+    if not variants:
+        raise argparse.ArgumentTypeError("--variants: no variant given")
+    return variants
+
+
+def with_env(env: dict[str, str], unset: set[str], fn: Callable[[], object]) -> Callable[[], object]:
+    """fn with the variant's variables set and the other variants' unset for the call (the op reads them on every
+    call)."""
+
+    def call() -> object:
+        for var in unset:
+            os.environ.pop(var, None)
+        os.environ.update(env)
+        return fn()
+
+    return call
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shapes", type=parse_shapes, default=SHAPES, help="D:N[:c],...")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--label", default="")
+    ap.add_argument("--variants", type=parse_variants, default=parse_variants(DEFAULT_VARIANTS))
+    args = ap.parse_args(argv)
+    every_var = {var for env in args.variants.values() for var in env}
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1, got {args.rounds}")
+    if not torch.cuda.is_available():
+        print("knob_ab.py needs a CUDA GPU: torch.cuda.is_available() is False here", file=sys.stderr)
+        return 2
+    print(f"# {args.label} {torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}; "
+          f"B4 H32 fp16 HND; TOPS per round (alternating order) and mean", flush=True)
+    b, h = 4, 32
+    for d, n, causal in args.shapes:
+        torch.manual_seed(0)
+        q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
+        e2e = lambda: sageattention.sageattn(q, k, v, tensor_layout="HND", is_causal=causal)  # noqa: E731
+        ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
+        calls = {name: with_env(env, every_var - set(env), e2e) for name, env in args.variants.items()}
+        calls["kernel_only"] = with_env({}, every_var, kernel_only(q, ops, n, causal, False))
+        times = time_rounds(calls, args.rounds, lambda name, fn: time_ms(fn))
+        shape = f"D{d} N{n}{' causal' if causal else ''}"
+        for name, ms in times.items():
+            tops = [flops(b, h, n, d, causal) / (t * 1e-3) / 1e12 for t in ms]
+            print(f"{shape:18s} {name:12s} " + " ".join(f"{t:6.1f}" for t in tops) +
+                  f"  mean {sum(tops) / len(tops):6.1f}", flush=True)
+        for name in args.variants:
+            print(f"{shape:18s} {name:12s} kernels (us): {kernel_split(kernel_us(calls[name], reps=10))}", flush=True)
+        del q, k, v, ops, calls
+        torch.cuda.empty_cache()
+    for var in every_var:
+        os.environ.pop(var, None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""bench/knob_ab.py's variant specs and the environment each variant's calls see (the timing itself needs a GPU)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import pathlib
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def knob_ab():
+    if not (ROOT / "bench" / "knob_ab.py").is_file():
+        pytest.skip("bench/ is not part of this tree (the test image holds tests/cpu only)")
+    sys.path.insert(0, str(ROOT))
+    try:
+        spec = importlib.util.spec_from_file_location("knob_ab", ROOT / "bench" / "knob_ab.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT))
+    return module
+
+
+def test_variants_parse_into_names_and_variables(knob_ab) -> None:
+    got = knob_ab.parse_variants("a:SAGEATTENTION_X=1,SAGEATTENTION_Y=2;b:SAGEATTENTION_X=0;c:")
+    assert got == {"a": {"SAGEATTENTION_X": "1", "SAGEATTENTION_Y": "2"}, "b": {"SAGEATTENTION_X": "0"}, "c": {}}
+    assert knob_ab.parse_variants(knob_ab.DEFAULT_VARIANTS) == {
+        "pdl": {"SAGEATTENTION_SM90_PDL": "1"}, "no_pdl": {"SAGEATTENTION_SM90_PDL": "0"}}
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("a:FOO=1", "expected SAGEATTENTION_...=VALUE"),
+    ("a:SAGEATTENTION_X", "expected SAGEATTENTION_...=VALUE"),
+    ("a:SAGEATTENTION_X=1;a:SAGEATTENTION_X=0", "each variant needs a new name"),
+    (":SAGEATTENTION_X=1", "each variant needs a new name"),
+    ("kernel_only:SAGEATTENTION_X=1", "not kernel_only"),
+    (";", "no variant given"),
+])
+def test_bad_variant_specs_name_the_problem(knob_ab, spec: str, message: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        knob_ab.parse_variants(spec)
+
+
+def test_each_call_sees_its_variables_and_not_the_others(knob_ab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGEATTENTION_B", "stale")
+    seen: list[tuple[str | None, str | None]] = []
+    probe = lambda: seen.append((os.environ.get("SAGEATTENTION_A"), os.environ.get("SAGEATTENTION_B")))  # noqa: E731
+    every = {"SAGEATTENTION_A", "SAGEATTENTION_B"}
+    first = knob_ab.with_env({"SAGEATTENTION_A": "1"}, every - {"SAGEATTENTION_A"}, probe)
+    second = knob_ab.with_env({"SAGEATTENTION_B": "0"}, every - {"SAGEATTENTION_B"}, probe)
+    first()
+    second()
+    first()
+    assert seen == [("1", None), (None, "0"), ("1", None)]
+
+
+def test_the_tool_needs_a_gpu_and_says_so(knob_ab, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setattr(knob_ab.torch.cuda, "is_available", lambda: False)
+    assert knob_ab.main([]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        knob_ab.main(["--rounds", "0"])
