@@ -4,8 +4,11 @@ the twenty-ninth session's idea for 8K)? Built from the existing ops, nothing ne
 1. the sm90 kernel alone on pre-quantized operands with a persistent grid of n CTAs (SAGEATTENTION_SM90_CTAS=n):
    what the kernel loses on fewer SMs of a power-capped card;
 2. the fused quantization pass alone, and `sageattn` (pass + kernel) as the baseline;
-3. the call cut into chunks of the batch: chunk 0 quantized, then each chunk's attention kernel (n CTAs) on one
-   stream beside the next chunk's quantization on a second stream, ordered by events.
+3. the call cut into chunks of its (batch, head) pairs: chunk 0 quantized, then each chunk's attention kernel (n CTAs)
+   on one stream beside the next chunk's quantization on a second stream, ordered by events.
+
+Measured on the H100 (bench/results/sm_split_probe_h100_s29.log): the kernel loses its missing SMs' share, and no
+chunking beats one call; the idea is dropped (bench/NOTES.md, next steps).
 
     python bench/sm_split_probe.py [--shape D:N] [--ctas 132,124,120] [--chunks 2,4] [--rounds R]
 
