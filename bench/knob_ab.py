@@ -5,7 +5,8 @@ warm-up, 300 ms timing) over R rounds in alternating order; then, under the CUDA
 call of every variant. Separate processes cannot settle a difference of a few percent on a power-capped card: the
 same kernel read 880 and 961 TOPS in two processes a minute apart (bench/results/sm90_pdl_ab_h100_s29.log).
 
-    python bench/knob_ab.py [--shapes D:N[:c],...] [--rounds R] [--label TEXT] [--variants "NAME:VAR=V,VAR=V;..."]
+    python bench/knob_ab.py [--shapes D:N[:c],...] [--rounds R] [--warmup-ms MS] [--rep-ms MS] [--label TEXT]
+                             [--variants "NAME:VAR=V,VAR=V;..."]
 
 Prints one line per shape and variant (TOPS per round and their mean) and one per kernel split; B4 H32 fp16 HND,
 issue #4's shapes by default; the default variants are the attention kernel as a programmatic dependent of the
@@ -26,7 +27,7 @@ import sageattention  # noqa: E402
 from bench.short_calls import kernel_split, kernel_us  # noqa: E402
 from bench.sm90_bench import flops, kernel_only  # noqa: E402
 from bench.sm90_e2e_ab import SHAPES, parse_shapes  # noqa: E402
-from sageattention.bench import time_ms, time_rounds  # noqa: E402
+from sageattention.bench import add_timing_arguments, check_timing_arguments, time_ms, time_rounds  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
 DEFAULT_VARIANTS = "pdl:SAGEATTENTION_SM90_PDL=1;no_pdl:SAGEATTENTION_SM90_PDL=0"
@@ -67,13 +68,12 @@ def with_env(env: dict[str, str], unset: set[str], fn: Callable[[], object]) -> 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", type=parse_shapes, default=SHAPES, help="D:N[:c],...")
-    ap.add_argument("--rounds", type=int, default=4)
+    add_timing_arguments(ap, rounds=4)
     ap.add_argument("--label", default="")
     ap.add_argument("--variants", type=parse_variants, default=parse_variants(DEFAULT_VARIANTS))
     args = ap.parse_args(argv)
+    check_timing_arguments(ap, args)
     every_var = {var for env in args.variants.values() for var in env}
-    if args.rounds < 1:
-        ap.error(f"--rounds must be at least 1, got {args.rounds}")
     if not torch.cuda.is_available():
         print("knob_ab.py needs a CUDA GPU: torch.cuda.is_available() is False here", file=sys.stderr)
         return 2
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
         calls = {name: with_env(env, every_var - set(env), e2e) for name, env in args.variants.items()}
         calls["kernel_only"] = with_env({}, every_var, kernel_only(q, ops, n, causal, False))
-        times = time_rounds(calls, args.rounds, lambda name, fn: time_ms(fn))
+        times = time_rounds(calls, args.rounds, lambda name, fn: time_ms(fn, args.warmup_ms, args.rep_ms))
         shape = f"D{d} N{n}{' causal' if causal else ''}"
         for name, ms in times.items():
             tops = [flops(b, h, n, d, causal) / (t * 1e-3) / 1e12 for t in ms]

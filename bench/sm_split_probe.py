@@ -10,7 +10,8 @@ the twenty-ninth session's idea for 8K)? Built from the existing ops, nothing ne
 Measured on the H100 (bench/results/sm_split_probe_h100_s29.log): the kernel loses its missing SMs' share, and no
 chunking beats one call; the idea is dropped (bench/NOTES.md, next steps).
 
-    python bench/sm_split_probe.py [--shape D:N] [--ctas 132,124,120] [--chunks 2,4] [--rounds R]
+    python bench/sm_split_probe.py [--shape D:N] [--ctas 132,124,120] [--chunks 2,4] [--rounds R] [--warmup-ms MS]
+                                    [--rep-ms MS]
 
 B4 H32 fp16 HND, non-causal; TOPS of the whole attention (4·B·H·N²·D / time), window timer, rounds in alternating
 order. A probe for a decision, not a kernel: the chunked path's outputs are checked against the one-call result.
@@ -19,7 +20,6 @@ order. A probe for a decision, not a kernel: the chunked path's outputs are chec
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -28,30 +28,17 @@ import torch
 
 sys.path.insert(0, ".")
 import sageattention  # noqa: E402
-from bench.sm90_bench import flops  # noqa: E402
-from sageattention.bench import time_ms, time_rounds  # noqa: E402
+from bench.knob_ab import with_env  # noqa: E402
+from bench.sm90_bench import flops, kernel_only  # noqa: E402
+from sageattention.bench import add_timing_arguments, check_timing_arguments, time_ms, time_rounds  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
 CTAS = "SAGEATTENTION_SM90_CTAS"
 
 
 def with_ctas(n: int | None, fn: Callable[[], object]) -> Callable[[], object]:
-    def call() -> object:
-        if n is None:
-            os.environ.pop(CTAS, None)
-        else:
-            os.environ[CTAS] = str(n)
-        return fn()
-
-    return call
-
-
-def attention_op(q: torch.Tensor, ops: dict, kv_len: int) -> torch.Tensor:
-    """The sm90 kernel on operands of sm90.quantize (per-thread scales, smooth K, single level)."""
-    out, _ = torch.ops.sageattention.qk_int8_pv_fp8_sm90(
-        q, ops["q_int8"], ops["q_scale"], ops["k_int8"], ops["k_scale"], ops["v_fp8"], ops["v_scale"], None, 0,
-        kv_len, False, True, 1.0 / math.sqrt(q.shape[-1]), False, False)
-    return out
+    """fn on a persistent grid of n CTAs (None: the default grid)."""
+    return with_env({} if n is None else {CTAS: str(n)}, {CTAS}, fn)
 
 
 def quantize(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict:
@@ -75,7 +62,7 @@ def chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunks: int,
                 nxt = quantize(qs[c + 1], ks[c + 1], vs[c + 1])
                 done = torch.cuda.Event()
                 done.record(side)
-        outs.append(attention_op(qs[c], ops, k.shape[2]))
+        outs.append(kernel_only(qs[c], ops, k.shape[2], False, False)()[0])
         if done is not None:
             main.wait_event(done)
             for t in nxt.values():
@@ -90,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shape", default="128:8192")
     ap.add_argument("--ctas", default="132,124,120")
     ap.add_argument("--chunks", default="2,4")
-    ap.add_argument("--rounds", type=int, default=2)
+    add_timing_arguments(ap)
     args = ap.parse_args(argv)
+    check_timing_arguments(ap, args)
     d, n = (int(x) for x in args.shape.split(":"))
     ctas = [int(x) for x in args.ctas.split(",")]
     chunk_counts = [int(x) for x in args.chunks.split(",")]
@@ -115,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     calls: dict[str, Callable[[], object]] = {"sageattn": with_ctas(None, lambda: sageattention.sageattn(
         q, k, v, tensor_layout="HND")), "pass_alone": lambda: quantize(q, k, v)}
     for m in ctas:
-        calls[f"kernel_{m}"] = with_ctas(m, lambda: attention_op(q, ops, n))
+        calls[f"kernel_{m}"] = with_ctas(m, kernel_only(q, ops, n, False, False))
     for c in chunk_counts:
         for m in ctas:
             calls[f"chunks{c}_{m}"] = with_ctas(m, lambda c=c: chunked(q, k, v, c, side))
-    times = time_rounds(calls, args.rounds, lambda name, fn: time_ms(fn))
+    times = time_rounds(calls, args.rounds, lambda name, fn: time_ms(fn, args.warmup_ms, args.rep_ms))
     ops_count = flops(b, h, n, d, False)
     for name, ms in times.items():
         mean = sum(ms) / len(ms)

@@ -364,6 +364,20 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     return rows
 
 
+def add_timing_arguments(ap: argparse.ArgumentParser, rounds: int = 2) -> None:
+    """The window timer's options (time_ms) and the rounds (time_rounds), alike in every benchmark here; check the
+    parsed values with check_timing_arguments."""
+    ap.add_argument("--warmup-ms", type=float, default=100)
+    ap.add_argument("--rep-ms", type=float, default=300)
+    ap.add_argument("--rounds", type=int, default=rounds,
+                    help="rounds per shape, the backends in forward and reverse order by turns; a row is their mean")
+
+
+def check_timing_arguments(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1, got {args.rounds}")
+
+
 def rounds_phrase(rounds: int) -> str:
     """How a row's time was taken over rounds, for a report's header ("" for one round)."""
     if rounds <= 1:
@@ -457,15 +471,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heads", type=int, default=32)
     ap.add_argument("--dtype", choices=list(DTYPES), default="fp16")
     ap.add_argument("--layout", choices=["HND", "NHD"], default="HND")
-    ap.add_argument("--warmup-ms", type=float, default=100)
-    ap.add_argument("--rep-ms", type=float, default=300)
-    ap.add_argument("--rounds", type=int, default=2,
-                    help="rounds per shape, the backends in forward and reverse order by turns; a row is their mean")
+    add_timing_arguments(ap)
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
     ap.add_argument("--name", default="bench", help="file stem of the outputs")
     args = ap.parse_args(argv)
-    if args.rounds < 1:
-        ap.error(f"--rounds must be at least 1, got {args.rounds}")
+    check_timing_arguments(ap, args)
     if not torch.cuda.is_available():
         print("sageattention.bench needs a CUDA GPU: torch.cuda.is_available() is False here", file=sys.stderr)
         return 2

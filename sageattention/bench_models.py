@@ -196,16 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layout", choices=["HND", "NHD"], default="HND")
     ap.add_argument("--no-accuracy", dest="accuracy", action="store_false",
                     help="skip the float64 comparison of sageattn's output")
-    ap.add_argument("--warmup-ms", type=float, default=100)
-    ap.add_argument("--rep-ms", type=float, default=300)
-    ap.add_argument("--rounds", type=int, default=2,
-                    help="rounds per shape, the backends in forward and reverse order by turns; a row is their mean")
+    bench.add_timing_arguments(ap)
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
     ap.add_argument("--name", default="models", help="file stem of the outputs")
     ap.add_argument("--list", action="store_true", help="print the shapes and how their token counts are derived")
     args = ap.parse_args(argv)
-    if args.rounds < 1:
-        ap.error(f"--rounds must be at least 1, got {args.rounds}")
+    bench.check_timing_arguments(ap, args)
     try:
         shapes = select(args.only)
     except ValueError as exc:
