@@ -6,11 +6,13 @@ call of every variant. Separate processes cannot settle a difference of a few pe
 same kernel read 880 and 961 TOPS in two processes a minute apart (bench/results/sm90_pdl_ab_h100_s29.log).
 
     python bench/knob_ab.py [--shapes D:N[:c],...] [--rounds R] [--warmup-ms MS] [--rep-ms MS] [--label TEXT]
-                             [--variants "NAME:VAR=V,VAR=V;..."]
+                             [--variants "NAME:VAR=V,VAR=V;..."] [--kernel-each]
 
 Prints one line per shape and variant (TOPS per round and their mean) and one per kernel split; B4 H32 fp16 HND,
 issue #4's shapes by default; the default variants are the attention kernel as a programmatic dependent of the
 quantization or not (SAGEATTENTION_SM90_PDL). A variable that a variant leaves out is unset for its calls.
+--kernel-each times the kernel alone under every variant's variables too (rows NAME/kernel), for knobs that the
+kernel's launch reads (an A/B build's choice of kernel).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     add_timing_arguments(ap, rounds=4)
     ap.add_argument("--label", default="")
     ap.add_argument("--variants", type=parse_variants, default=parse_variants(DEFAULT_VARIANTS))
+    ap.add_argument("--kernel-each", action="store_true", help="also time the kernel alone under each variant")
     args = ap.parse_args(argv)
     check_timing_arguments(ap, args)
     every_var = {var for env in args.variants.values() for var in env}
@@ -87,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
         calls = {name: with_env(env, every_var - set(env), e2e) for name, env in args.variants.items()}
         calls["kernel_only"] = with_env({}, every_var, kernel_only(q, ops, n, causal, False))
+        if args.kernel_each:
+            for name, env in args.variants.items():
+                calls[f"{name}/kernel"] = with_env(env, every_var - set(env), kernel_only(q, ops, n, causal, False))
         times = time_rounds(calls, args.rounds, lambda name, fn: time_ms(fn, args.warmup_ms, args.rep_ms))
         shape = f"D{d} N{n}{' causal' if causal else ''}"
         for name, ms in times.items():

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 
 #include "common/smem_opt_in.h"
 #include "sm90/epilogue.cuh"
@@ -76,16 +77,21 @@ __device__ __forceinline__ int consume_varlen_item(const SmemPlan<T>& sm, const 
   }
   RowState<D> st;
   consumer_loop_single<D, CAUSAL, false>(sm, pi, sm.q + qs * T::kQBytes, st, wg, warp, lane, vi.q0, n_steps,
-                                         q_scale * p.sm_scale_log2, k_scale_head, j0);
-  __syncwarp();
-  if (lane == 0) mbar_arrive(&sm.q_empty[qs]);
+                                         q_scale * p.sm_scale_log2, k_scale_head, j0, &sm.q_empty[qs]);
+  if constexpr (!kQReleasedEarly<D, default_q_regs_mode<D, CAUSAL>()>) {
+    __syncwarp();
+    if (lane == 0) mbar_arrive(&sm.q_empty[qs]);
+  }
   store_output<D, OutT, true>(pi, st, 0, tc.h, hk, warp_row0 + (lane >> 2), lane);
   return n_steps;
 }
 
 // kMC (kMulticastKernel): launched as 2-CTA clusters whose CTAs share each K/V tile load.
 // kVarlen: packed sequences (AttnParams' varlen fields; single level only, never multicast).
-template <int D, bool CAUSAL, typename OutT, bool kTwoLevel, bool kMC = false, bool kVarlen = false>
+// kQR: where the single-level loop keeps Q (default_q_regs_mode, mainloop.cuh); a template argument so that an
+// A/B build (SAGE_SM90_Q_REGS_AB) holds every mode's kernel and launch_attn picks one per call.
+template <int D, bool CAUSAL, typename OutT, bool kTwoLevel, bool kMC = false, bool kVarlen = false,
+          int kQR = default_q_regs_mode<D, CAUSAL>()>
 __global__ void __launch_bounds__(kThreads, 1)
     attn_fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                     const __grid_constant__ CUtensorMap tm_v, const AttnParams p) {
@@ -215,13 +221,15 @@ __global__ void __launch_bounds__(kThreads, 1)
         consumer_loop<D, CAUSAL>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0, n_steps,
                                  q_scale * p.sm_scale_log2, k_scale_head, j0);
       } else {
-        consumer_loop_single<D, CAUSAL, kMC>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0, n_steps,
-                                        q_scale * p.sm_scale_log2, k_scale_head, j0);
+        consumer_loop_single<D, CAUSAL, kMC, kQR>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0, n_steps,
+                                        q_scale * p.sm_scale_log2, k_scale_head, j0, &sm.q_empty[qs]);
       }
       trace_item(n, kTrItemLoopEnd);
       // Every wgmma of this item has retired and the slot was read: the producer may move on.
-      __syncwarp();
-      if (lane == 0) mbar_arrive(&sm.q_empty[qs]);
+      if constexpr (kTwoLevel || !kQReleasedEarly<D, kQR>) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&sm.q_empty[qs]);
+      }
       store_output<D, OutT>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
       trace_item(n, kTrItemStored);
       j0 += n_steps;
@@ -264,10 +272,10 @@ int clusters_that_fit(Kernel kernel, const cudaLaunchConfig_t& cfg, std::atomic<
 // The multicast kernel's grid: as many 2-CTA clusters as fit at once, at most sm_count / 2 (the test knob's
 // CTA count) and one per pair. False when the runtime cannot place a cluster: the caller launches the one-CTA
 // kernel instead.
-template <int D, typename OutT>
+template <int D, typename OutT, int kQR>
 bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                       int sm_count, cudaStream_t stream) {
-  auto kernel = attn_fwd_kernel<D, false, OutT, false, true>;
+  auto kernel = attn_fwd_kernel<D, false, OutT, false, true, false, kQR>;
   constexpr int smem = TileTraits<D, false>::kSmemBytes;
   opt_in_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   cudaLaunchAttribute attr[2];
@@ -308,19 +316,40 @@ void launch_one_cta_grid(Kernel kernel, int smem, dim3 grid, const CUtensorMap& 
   cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
 }
 
-template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
-void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
-                 int sm_count, bool persistent, cudaStream_t stream) {
+template <int D, bool CAUSAL, typename OutT, bool kTwoLevel, int kQR>
+void launch_attn_mode(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                      int sm_count, bool persistent, cudaStream_t stream) {
   trace_reset();
   if constexpr (kMulticastKernel<D, CAUSAL, kTwoLevel>) {
-    if (p.multicast && launch_multicast<D, OutT>(tm_q, tm_k, tm_v, p, sm_count, stream)) {
+    if (p.multicast && launch_multicast<D, OutT, kQR>(tm_q, tm_k, tm_v, p, sm_count, stream)) {
       trace_dump(stream);
       return;
     }
   }
-  launch_one_cta_grid(attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel>, TileTraits<D, kTwoLevel>::kSmemBytes,
-                      grid_shape(p, sm_count, persistent), tm_q, tm_k, tm_v, p, stream);
+  launch_one_cta_grid(attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel, false, false, kQR>,
+                      TileTraits<D, kTwoLevel>::kSmemBytes, grid_shape(p, sm_count, persistent), tm_q, tm_k, tm_v, p,
+                      stream);
   trace_dump(stream);
+}
+
+template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
+void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                 int sm_count, bool persistent, cudaStream_t stream) {
+#ifdef SAGE_SM90_Q_REGS_AB
+  // A/B builds only (bench/knob_ab.py): SAGEATTENTION_SM90_Q_REGS=0/1/2 picks the kernel of that Q mode for this
+  // call; unset, the instantiation's default.
+  if constexpr (!kTwoLevel && D <= 128) {
+    const char* mode = std::getenv("SAGEATTENTION_SM90_Q_REGS");
+    if (mode && mode[0] == '1')
+      return launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, 1>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
+    if (mode && mode[0] == '2')
+      return launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, 2>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
+    if (mode && mode[0] == '0')
+      return launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, 0>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
+  }
+#endif
+  launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, default_q_regs_mode<D, CAUSAL>()>(tm_q, tm_k, tm_v, p, sm_count,
+                                                                                 persistent, stream);
 }
 
 // Packed sequences: the persistent grid of the single-level varlen kernel (one CTA per item at most).

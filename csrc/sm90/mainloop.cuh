@@ -336,6 +336,44 @@ __device__ __forceinline__ void issue_pv_wgmmas(float (&acc)[D / 2], const uint3
   }
 }
 
+// Where the single-level loop keeps the item's Q (kQR): 0 in its shared-memory slot, read by every QK batch
+// through a descriptor; 1 in registers: each warp loads its 16 rows once as wgmma A fragments and the QK batches
+// read only K from shared memory (a fifth fewer bytes per batch at D64, no Q descriptor in the loop); 2 as 1,
+// and the Q slot is released right after the load instead of after the loop, so the producer may refill it
+// during the whole item. Measured in one process on the H200, kernel alone (bench/NOTES.md, "Q in
+// registers"): D64 non-causal mode 1 +0.8-1.4 % at 2K-32K (mode 2 -5 % at 2K); D64 causal mode 2 +0.7-1.7 %
+// (mode 1 -0.3 %); D128 -3 to -6 % in both modes, through ptxas' schedule of the unchanged softmax, although
+// the loop is 14-20 instructions shorter. So the choice is per instantiation; SAGE_SM90_Q_REGS overrides it.
+template <int D, bool CAUSAL>
+constexpr int default_q_regs_mode() {
+#ifdef SAGE_SM90_Q_REGS
+  return SAGE_SM90_Q_REGS;
+#else
+  return D == 64 ? (CAUSAL ? 2 : 1) : 0;
+#endif
+}
+template <int D, int kQR>
+inline constexpr bool kQInRegs = kQR != 0 && D <= 128;
+template <int D, int kQR>
+inline constexpr bool kQReleasedEarly = kQInRegs<D, kQR> && kQR == 2;
+
+// The warp's 16 rows of the warpgroup's 64-row Q box (one swizzled row of D bytes each: 128B swizzle at
+// D128, 64B at D64, as TMA wrote it) as D/32 m16n8k32 A fragments: ldmatrix matrix m of chunk kk is rows
+// (m & 1) * 8 + 0..7, bytes kk * 32 + (m >> 1) * 16 + 0..15, which are a0..a3 of the fragment.
+template <int D>
+__device__ __forceinline__ void load_q_frags(const int8_t* wg_box, int warp, int lane, uint32_t (&qf)[D / 32][4]) {
+  static_assert(D == 64 || D == 128, "one swizzled box per Q row");
+  const int m = lane >> 3;
+  const int r = warp * 16 + (m & 1) * 8 + (lane & 7);
+  const int swz = D == 128 ? (r & 7) : ((r >> 1) & 3);  // 16-byte chunk XOR of the TMA swizzle
+  const uint32_t row = smem_u32(wg_box) + static_cast<uint32_t>(r * D);
+#pragma unroll
+  for (int kk = 0; kk < D / 32; ++kk) {
+    const int chunk = kk * 2 + (m >> 1);
+    ldmatrix_x4(qf[kk], row + static_cast<uint32_t>(((chunk ^ swz) << 4)));
+  }
+}
+
 // What both consumer loops share: the warpgroup's view of one work item's steps in the ring. kMC: the ring is
 // shared with the cluster's other CTA (kMulticastKernel).
 template <typename T, int D, bool kMC = false>
@@ -368,6 +406,13 @@ struct ConsumerRing {
       wgmma_s8<T::kStepKeys>(s_acc, desc_q + box * (T::kQBoxBytes >> 4) + 2 * c,
                              desc_k + box * (T::kKBoxBytes >> 4) + 2 * c, 1);
     }
+    wgmma_commit();
+  }
+  __device__ __forceinline__ void issue_qk_rs(int32_t (&s_acc)[T::kScoreRegs], const uint32_t (&qf)[D / 32][4],
+                                              int it) const {
+    const uint64_t desc_k = smem_desc<T::kQKRowBytes>(sm.k + slot(it) * T::kKBytes);
+#pragma unroll
+    for (int kk = 0; kk < D / 32; ++kk) wgmma_s8_rs<T::kStepKeys>(s_acc, qf[kk], desc_k + 2 * kk, 1);
     wgmma_commit();
   }
   // The K scale of each segment of step `it` (128-key quantization blocks; a segment past the
@@ -503,11 +548,11 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>
 // issued. Measured on the H200 (bench/NOTES.md, v12), kernel-only: ping-pong turns cost this loop
 // 4-13 % (a warpgroup in a long softmax holds the other's next batch back), so the warpgroups
 // issue freely.
-template <int D, bool CAUSAL, bool kMC = false>
+template <int D, bool CAUSAL, bool kMC = false, int kQR = default_q_regs_mode<D, CAUSAL>()>
 __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D, false>>& sm, const AttnParams& p,
                                                      const int8_t* q_tile, RowState<D>& st, int wg, int warp,
                                                      int lane, int q0, int n_steps, float q_scale,
-                                                     const float* k_scale_head, int j0) {
+                                                     const float* k_scale_head, int j0, uint64_t* q_empty) {
   using T = TileTraits<D, false>;
   constexpr int NSEG = T::kSegments;
   const uint32_t empty_cl = kMC ? cluster_smem_addr(&sm.empty[0], cluster_rank() ^ (lane == 1 ? 1u : 0u)) : 0u;
@@ -522,10 +567,22 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
   for (int i = 0; i < D / 2; ++i) st.o[i] = 0.f;
   st.m[0] = st.m[1] = -INFINITY;
   st.l[0] = st.l[1] = 0.f;
+  uint32_t qf[kQInRegs<D, kQR> ? D / 32 : 1][4];
+  if constexpr (kQInRegs<D, kQR>) {
+    if (n_steps > 0) load_q_frags<D>(q_tile + wg * 64 * T::kQKRowBytes, warp, lane, qf);
+    if constexpr (kQReleasedEarly<D, kQR>) {  // the slot's bytes are in registers now (or not needed)
+      __syncwarp();
+      if (lane == 0) mbar_arrive(q_empty);
+    }
+  }
   if (n_steps == 0) return;
 
   int32_t s_acc[T::kScoreRegs];
   uint32_t a[T::kPChunks][4];
+  auto issue_qk = [&](int it) {
+    if constexpr (kQInRegs<D, kQR>) ring.issue_qk_rs(s_acc, qf, it);
+    else ring.issue_qk(s_acc, desc_q, it);
+  };
 
   auto issue_pv = [&](int it) {
     issue_pv_wgmmas<T, D>(st.o, a, sm.v + ring.slot(it) * T::kVBytes, true);
@@ -566,7 +623,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     ring.wait(0);
     trace_step(j0, kTrIssue);
     wgmma_fence();
-    ring.issue_qk(s_acc, desc_q, 0);
+    issue_qk(0);
     wgmma_wait<0>();
     trace_step(j0, kTrQk);
     softmax(0, ks, alpha);
@@ -583,7 +640,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     ring.wait(it);
     trace_step(j0 + it, kTrIssue);
     wgmma_fence();
-    ring.issue_qk(s_acc, desc_q, it);
+    issue_qk(it);
     issue_pv(it - 1);
     wgmma_wait<1>();
     trace_step(j0 + it, kTrQk);
