@@ -340,10 +340,12 @@ __device__ __forceinline__ void issue_pv_wgmmas(float (&acc)[D / 2], const uint3
 // through a descriptor; 1 in registers: each warp loads its 16 rows once as wgmma A fragments and the QK batches
 // read only K from shared memory (a fifth fewer bytes per batch at D64, no Q descriptor in the loop); 2 as 1,
 // and the Q slot is released right after the load instead of after the loop, so the producer may refill it
-// during the whole item. Measured in one process on the H200, kernel alone (bench/NOTES.md, "Q in
-// registers"): D64 non-causal mode 1 +0.8-1.4 % at 2K-32K (mode 2 -5 % at 2K); D64 causal mode 2 +0.7-1.7 %
-// (mode 1 -0.3 %); D128 -3 to -6 % in both modes, through ptxas' schedule of the unchanged softmax, although
-// the loop is 14-20 instructions shorter. So the choice is per instantiation; SAGE_SM90_Q_REGS overrides it.
+// during the whole item. Measured in one process, kernel alone (bench/NOTES.md, "Q in registers"): D64
+// non-causal mode 1 +0.8-1.4 % (H200), +2.3-2.5 % with the accumulator MOVs at the end of the step (H100; mode
+// 2 -5 % at 2K); D64 causal mode 2 +0.7-1.7 % (mode 1 -0.3 %); D128 slower in every form (non-causal -3 to -7 %,
+// causal -0.5 % at best), through ptxas' schedule of the unchanged softmax, although its loop is 14-20
+// instructions shorter. So the choice is per
+// instantiation; SAGE_SM90_Q_REGS overrides it.
 template <int D, bool CAUSAL>
 constexpr int default_q_regs_mode() {
 #ifdef SAGE_SM90_Q_REGS
@@ -607,12 +609,13 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
   // Where those MOVs sit in the source (top of the step, or the end of the previous one, after the
   // pack) changes only ptxas' schedule of the loop, but by more than noise (kernel-only on the H200,
   // bench/NOTES.md "Schedule A/B"): at the end, D128 non-causal +1.6 % at 8K and +0.6 % at 16K, D128 causal
-  // +0.7 % (since its step count is warp-uniform; -2 to -8 % before), D64 -2.7 % and causal D64 -8 %. So it is
+  // +0.7 % (since its step count is warp-uniform; -2 to -8 % before), D64 -2.7 % and causal D64 -8 %. With Q in
+  // registers (H100, "Q in registers"): at the end, D64 non-causal +1.4-2.1 % more, D64 causal -8 %. So it is
   // chosen per instantiation; SAGE_SM90_INIT_AT_END overrides it.
 #ifdef SAGE_SM90_INIT_AT_END
   constexpr bool kInitAtEnd = SAGE_SM90_INIT_AT_END;
 #else
-  constexpr bool kInitAtEnd = D == 128;
+  constexpr bool kInitAtEnd = D == 128 || (!CAUSAL && kQInRegs<D, kQR>);
 #endif
 
   {  // step 0: QK only (O is still zero: no rescale)
