@@ -6,13 +6,15 @@ call of every variant. Separate processes cannot settle a difference of a few pe
 same kernel read 880 and 961 TOPS in two processes a minute apart (bench/results/sm90_pdl_ab_h100_s29.log).
 
     python bench/knob_ab.py [--shapes D:N[:c],...] [--rounds R] [--warmup-ms MS] [--rep-ms MS] [--label TEXT]
-                             [--variants "NAME:VAR=V,VAR=V;..."] [--kernel-each]
+                             [--variants "NAME:VAR=V,VAR=V;..."] [--kernel-each] [--backend NAME]
 
 Prints one line per shape and variant (TOPS per round and their mean) and one per kernel split; B4 H32 fp16 HND,
 issue #4's shapes by default; the default variants are the attention kernel as a programmatic dependent of the
 quantization or not (SAGEATTENTION_SM90_PDL). A variable that a variant leaves out is unset for its calls.
 --kernel-each times the kernel alone under every variant's variables too (rows NAME/kernel), for knobs that the
-kernel's launch reads (an A/B build's choice of kernel).
+kernel's launch reads (an A/B build's choice of kernel). --backend NAME times one of sageattention.bench's backends
+that has a NAME_kernel partner (e.g. sage_fp16_cuda, the mma.sync FP16-PV kernel) instead of sageattn and the sm90
+kernel.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import sageattention  # noqa: E402
 from bench.short_calls import kernel_split, kernel_us  # noqa: E402
 from bench.sm90_bench import flops, kernel_only  # noqa: E402
 from bench.sm90_e2e_ab import SHAPES, parse_shapes  # noqa: E402
-from sageattention.bench import add_timing_arguments, check_timing_arguments, time_ms, time_rounds  # noqa: E402
+from sageattention.bench import BACKENDS, add_timing_arguments, check_timing_arguments, time_ms, time_rounds  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
 DEFAULT_VARIANTS = "pdl:SAGEATTENTION_SM90_PDL=1;no_pdl:SAGEATTENTION_SM90_PDL=0"
@@ -74,8 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", default="")
     ap.add_argument("--variants", type=parse_variants, default=parse_variants(DEFAULT_VARIANTS))
     ap.add_argument("--kernel-each", action="store_true", help="also time the kernel alone under each variant")
+    ap.add_argument("--backend", default="sageattn",
+                    help="sageattn (and the sm90 kernel alone), or a sageattention.bench backend with a _kernel partner")
     args = ap.parse_args(argv)
     check_timing_arguments(ap, args)
+    paired = sorted(name for name in BACKENDS if name + "_kernel" in BACKENDS)
+    if args.backend != "sageattn" and args.backend not in paired:
+        ap.error(f"--backend: expected sageattn or one of {paired}, got {args.backend!r}")
     every_var = {var for env in args.variants.values() for var in env}
     if not torch.cuda.is_available():
         print("knob_ab.py needs a CUDA GPU: torch.cuda.is_available() is False here", file=sys.stderr)
@@ -86,13 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     for d, n, causal in args.shapes:
         torch.manual_seed(0)
         q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
-        e2e = lambda: sageattention.sageattn(q, k, v, tensor_layout="HND", is_causal=causal)  # noqa: E731
-        ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
+        if args.backend == "sageattn":
+            e2e = lambda: sageattention.sageattn(q, k, v, tensor_layout="HND", is_causal=causal)  # noqa: E731
+            ops = sm90.quantize(q, k, v, "HND", "per_thread", True, False)
+            kernel = kernel_only(q, ops, n, causal, False)
+        else:
+            e2e = BACKENDS[args.backend].make(q, k, v, causal, "HND")
+            kernel = BACKENDS[args.backend + "_kernel"].make(q, k, v, causal, "HND")
         calls = {name: with_env(env, every_var - set(env), e2e) for name, env in args.variants.items()}
-        calls["kernel_only"] = with_env({}, every_var, kernel_only(q, ops, n, causal, False))
+        calls["kernel_only"] = with_env({}, every_var, kernel)
         if args.kernel_each:
             for name, env in args.variants.items():
-                calls[f"{name}/kernel"] = with_env(env, every_var - set(env), kernel_only(q, ops, n, causal, False))
+                calls[f"{name}/kernel"] = with_env(env, every_var - set(env), kernel)
         times = time_rounds(calls, args.rounds, lambda name, fn: time_ms(fn, args.warmup_ms, args.rep_ms))
         shape = f"D{d} N{n}{' causal' if causal else ''}"
         for name, ms in times.items():
@@ -101,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"  mean {sum(tops) / len(tops):6.1f}", flush=True)
         for name in args.variants:
             print(f"{shape:18s} {name:12s} kernels (us): {kernel_split(kernel_us(calls[name], reps=10))}", flush=True)
-        del q, k, v, ops, calls
+        del q, k, v, calls
         torch.cuda.empty_cache()
     for var in every_var:
         os.environ.pop(var, None)

@@ -66,3 +66,11 @@ def test_the_tool_needs_a_gpu_and_says_so(knob_ab, monkeypatch: pytest.MonkeyPat
     assert "needs a CUDA GPU" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         knob_ab.main(["--rounds", "0"])
+
+
+def test_backend_must_have_a_kernel_only_partner(knob_ab, capsys) -> None:
+    for bad in ("sdpa_cudnn", "sage_fp16_cuda_kernel", "nope"):
+        with pytest.raises(SystemExit):
+            knob_ab.main(["--backend", bad])
+        err = capsys.readouterr().err
+        assert "--backend: expected sageattn or one of" in err and "'sage_fp16_cuda'" in err, err
