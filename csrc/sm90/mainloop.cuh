@@ -344,8 +344,7 @@ __device__ __forceinline__ void issue_pv_wgmmas(float (&acc)[D / 2], const uint3
 // non-causal mode 1 +0.8-1.4 % (H200), +2.3-2.5 % with the accumulator MOVs at the end of the step (H100; mode
 // 2 -5 % at 2K); D64 causal mode 2 +0.7-1.7 % (mode 1 -0.3 %); D128 slower in every form (non-causal -3 to -7 %,
 // causal -0.5 % at best), through ptxas' schedule of the unchanged softmax, although its loop is 14-20
-// instructions shorter. So the choice is per
-// instantiation; SAGE_SM90_Q_REGS overrides it.
+// instructions shorter. So the choice is per instantiation; SAGE_SM90_Q_REGS overrides it.
 template <int D, bool CAUSAL>
 constexpr int default_q_regs_mode() {
 #ifdef SAGE_SM90_Q_REGS
