@@ -151,7 +151,8 @@ def _wgmma_loops(ins: list[tuple[int, str]]) -> list[list[str]]:
 def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -> None:
     """The SASS properties bench/NOTES.md measured: every sm90 attention kernel's consumer loop issues IGMMA
     (QK) and QGMMA (PV), touches no local memory, and keeps its ring indices and wgmma descriptors in uniform
-    registers: at most 8 R2UR per loop at D64/D128, 16 at D256 (the Q descriptor of each QK wgmma). A value ptxas cannot prove warp-uniform (the causal
+    registers: at most 8 R2UR per loop at D64/D128, 16 at D256 (the Q descriptor of each QK wgmma; the D64 single-level
+    loops hold Q in registers instead, and their IGMMAs take it as a register operand). A value ptxas cannot prove warp-uniform (the causal
     step count read from shared memory, eleventh session) made it 24-28 and cost causal 4-7 %. The non-causal
     two-level loops keep 16-24: the shuffle that removes them measured 2-3 % slower there."""
     _require_build()
@@ -187,3 +188,9 @@ def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -
             limit = 2 * max(4, int(m.group(1)) // 32)
             if causal or not two_level:
                 assert r2ur <= limit, f"{name}: {r2ur} R2UR in a {len(body)}-instruction wgmma loop"
+        # Where the QK batch takes Q from (bench/NOTES.md, "Q in registers"): the D64 single-level loops hold it in
+        # registers (IGMMA's A operand is a register), every other loop reads it from shared memory (a descriptor).
+        igmma = [t for t in max(loops, key=len) if _opcode(t) == "IGMMA"]
+        q_in_registers = m.group(1) == "64" and not two_level
+        from_registers = [bool(re.search(r"IGMMA\.\S+ R\d+, R\d+, gdesc", t)) for t in igmma]
+        assert all(r == q_in_registers for r in from_registers), f"{name}: {igmma}"
