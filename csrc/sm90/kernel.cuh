@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 
 #include "common/smem_opt_in.h"
+#include "common/stable_op.h"
 #include "sm90/epilogue.cuh"
 #include "sm90/mainloop.cuh"
 #include "sm90/scheduler.cuh"
@@ -337,15 +337,14 @@ void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtenso
                  int sm_count, bool persistent, cudaStream_t stream) {
 #ifdef SAGE_SM90_Q_REGS_AB
   // A/B builds only (bench/knob_ab.py): SAGEATTENTION_SM90_Q_REGS=0/1/2 picks the kernel of that Q mode for this
-  // call; unset, the instantiation's default.
+  // call; any other value is an error, as for the other knobs (env_int), not a silent fall-back to the default.
   if constexpr (!kTwoLevel && D <= 128) {
-    const char* mode = std::getenv("SAGEATTENTION_SM90_Q_REGS");
-    if (mode && mode[0] == '1')
-      return launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, 1>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
-    if (mode && mode[0] == '2')
-      return launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, 2>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
-    if (mode && mode[0] == '0')
-      return launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, 0>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
+    switch (env_int("SAGEATTENTION_SM90_Q_REGS", -1, 0, 2)) {
+      case 0: return launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, 0>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
+      case 1: return launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, 1>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
+      case 2: return launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, 2>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
+      default: break;  // unset: the instantiation's default
+    }
   }
 #endif
   launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, default_q_regs_mode<D, CAUSAL>()>(tm_q, tm_k, tm_v, p, sm_count,
