@@ -17,6 +17,12 @@ def profiled_names(fn: Callable[[], object]) -> list[str]:
     return [e.name for e in prof.events()]
 
 
-def last_template_argument(name: str) -> str:
-    """A demangled kernel name's last template argument: 'void f<64, false, 2>(P)' -> '2'."""
-    return name.split(">(")[0].rsplit(", ", 1)[1]
+def template_arguments(name: str) -> list[str]:
+    """A demangled kernel name's template arguments: 'void f<64, false, 2>(P)' -> ['64', 'false', '2']."""
+    return name.split(">(")[0].split("<", 1)[1].split(", ")
+
+
+def cta_budget(name: str) -> str:
+    """The CTAs-per-SM budget (MIN_BLOCKS, the fourth template argument) of an mma.sync attention kernel's name:
+    'void sage::mma::attn_kernel<64, false, (sage::mma::PvAccum)0, 2, 1>(...)' -> '2'."""
+    return template_arguments(name)[3]

@@ -19,7 +19,7 @@ from sageattention import reference as R
 from sageattention._layout import to_hnd
 from sageattention.kernels import mma
 from tests.conftest import rel_l1
-from tests.gpu.kernel_names import last_template_argument, profiled_names
+from tests.gpu.kernel_names import cta_budget, profiled_names
 
 pytestmark = pytest.mark.gpu
 DEV = "cuda"
@@ -308,10 +308,10 @@ D64_WIDE_MIN_WAVES = 16
 
 
 def d64_builds_run(fn) -> set[str]:
-    """The CTA budgets (the kernels' last template argument) of the D=64 attention kernels that fn launched."""
+    """The CTA budgets (MIN_BLOCKS, kernel_names.cta_budget) of the D=64 attention kernels that fn launched."""
     names = [n for n in profiled_names(fn) if "attn_kernel<64" in n or "attn_varlen_kernel<64" in n]
     assert names, "no D=64 attention kernel ran"
-    return {last_template_argument(n) for n in names}
+    return {cta_budget(n) for n in names}
 
 
 @pytest.mark.parametrize("causal", [False, True])

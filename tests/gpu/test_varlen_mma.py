@@ -12,7 +12,7 @@ from sageattention._varlen import packed_lse
 from sageattention.kernels import mma
 from tests.conftest import cosine, rel_l1
 from tests.gpu import varlen_checks
-from tests.gpu.kernel_names import last_template_argument, profiled_names
+from tests.gpu.kernel_names import cta_budget, profiled_names
 from tests.gpu.varlen_checks import offsets
 
 pytestmark = pytest.mark.gpu
@@ -154,6 +154,6 @@ def test_d64_two_and_three_cta_builds_give_the_same_bits(causal: bool, monkeypat
         outs[ctas] = varlen_op(False, q, k, v, cq, ck, causal)
         names = [n for n in profiled_names(lambda: varlen_op(False, q, k, v, cq, ck, causal))
                  if "attn_varlen_kernel<64" in n]
-        assert names and all(last_template_argument(n) == ctas for n in names), names
+        assert names and all(cta_budget(n) == ctas for n in names), names
     for name, a, b in zip(("out", "lse", "k_mean"), outs["2"], outs["3"]):
         assert torch.equal(a, b), name

@@ -1,0 +1,74 @@
+"""Bit-for-bit comparison, in one process, of the mma.sync FP16-PV kernel under two settings of the environment
+variables that its launches read (an A/B build's choice of kernel, a forced CTA budget): every call runs once with
+the current environment and once with VAR=VALUE... added, and the outputs and LSEs must be identical.
+
+    python bench/mma_bitwise.py VAR=VALUE [VAR=VALUE ...]     # exit 1 unless every tensor is identical
+
+The calls cover head dims 64 and 128, the three accumulations, causal and not, fp16 and bf16, both scale
+granularities, GQA, odd lengths and qo_len != kv_len, and keys whose row maxima keep growing or settle.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import sys
+from collections.abc import Iterator
+
+import torch
+
+sys.path.insert(0, ".")
+import sageattention  # noqa: E402
+
+LENGTHS = ((1, 1), (17, 17), (127, 127), (1000, 1000), (4097, 4097), (129, 3000), (700, 300))
+
+
+def cases() -> Iterator[tuple]:
+    for d, accum, causal, dtype, gran, (qo, kv), growth in itertools.product(
+            (64, 128), ("fp32", "fp16+fp32", "fp16"), (False, True), (torch.float16, torch.bfloat16),
+            ("per_thread", "per_warp"), LENGTHS, (0.0, 1.0)):
+        if (d == 128 or accum != "fp32") and (dtype == torch.bfloat16 or gran == "per_warp"):  # thin the product
+            continue
+        yield d, accum, causal, dtype, gran, qo, kv, growth
+
+
+def outputs() -> list[torch.Tensor]:
+    got = []
+    for i, (d, accum, causal, dtype, gran, qo, kv, growth) in enumerate(cases()):
+        g = torch.Generator(device="cuda").manual_seed(i)
+        q = torch.randn(2, 4, qo, d, device="cuda", dtype=dtype, generator=g) + 0.5
+        k, v = (torch.randn(2, 2, kv, d, device="cuda", dtype=dtype, generator=g) for _ in range(2))
+        k = k + (growth / 64) * torch.arange(kv, device="cuda", dtype=dtype)[:, None]
+        out, lse = sageattention.sageattn_qk_int8_pv_fp16_cuda(
+            q, k, v, tensor_layout="HND", is_causal=causal, qk_quant_gran=gran, sm_scale=1 / math.sqrt(d),
+            pv_accum_dtype=accum, smooth_k=True, return_lse=True)
+        got += [out.cpu(), lse.cpu()]
+    return got
+
+
+def parse(assignments: list[str]) -> dict[str, str]:
+    env = {}
+    for a in assignments:
+        var, eq, value = a.partition("=")
+        if not eq or not var.startswith("SAGEATTENTION_"):
+            sys.exit(f"expected SAGEATTENTION_...=VALUE, got {a!r}")
+        env[var] = value
+    if not env:
+        sys.exit(__doc__)
+    return env
+
+
+def main() -> None:
+    env = parse(sys.argv[1:])
+    base = outputs()
+    os.environ.update(env)
+    got = outputs()
+    bad = [i for i, (a, b) in enumerate(zip(got, base)) if not torch.equal(a.view(torch.uint8), b.view(torch.uint8))]
+    print(f"{' '.join(sys.argv[1:])}: {len(got) // 2} calls, {len(got)} tensors: {len(bad)} differ"
+          + (f" (first: {bad[:5]})" if bad else ""))
+    sys.exit(1 if bad or len(got) != len(base) else 0)
+
+
+if __name__ == "__main__":
+    main()

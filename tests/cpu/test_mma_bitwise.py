@@ -1,0 +1,52 @@
+"""bench/mma_bitwise.py's arguments and the calls it compares (the comparison itself needs a GPU)."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+
+import pytest
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def mma_bitwise():
+    if not (ROOT / "bench" / "mma_bitwise.py").is_file():
+        pytest.skip("bench/ is not part of this tree (the test image holds tests/cpu only)")
+    sys.path.insert(0, str(ROOT))
+    try:
+        spec = importlib.util.spec_from_file_location("mma_bitwise", ROOT / "bench" / "mma_bitwise.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT))
+    return module
+
+
+def test_assignments_parse_into_variables(mma_bitwise) -> None:
+    got = mma_bitwise.parse(["SAGEATTENTION_MMA_KV_GROUP=2", "SAGEATTENTION_MMA_D64_CTAS=3"])
+    assert got == {"SAGEATTENTION_MMA_KV_GROUP": "2", "SAGEATTENTION_MMA_D64_CTAS": "3"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["FOO=1"], "expected SAGEATTENTION_...=VALUE"),
+    (["SAGEATTENTION_X"], "expected SAGEATTENTION_...=VALUE"),
+    ([], "Bit-for-bit comparison"),  # no variable: the usage
+])
+def test_bad_arguments_exit_with_the_reason(mma_bitwise, args, message) -> None:
+    with pytest.raises(SystemExit, match=message.replace(".", r"\.")):
+        mma_bitwise.parse(args)
+
+
+def test_calls_cover_what_a_kernel_choice_can_change(mma_bitwise) -> None:
+    cases = list(mma_bitwise.cases())
+    assert len(cases) == len(set(cases))
+    d, accum, causal, dtype, gran, qo, kv, growth = (set(c[i] for c in cases) for i in range(8))
+    assert d == {64, 128} and accum == {"fp32", "fp16+fp32", "fp16"} and causal == {False, True}
+    assert dtype == {torch.float16, torch.bfloat16} and gran == {"per_thread", "per_warp"} and growth == {0.0, 1.0}
+    assert {1, 17, 127, 4097} <= qo and any(q != k for _, _, _, _, _, q, k, _ in cases)
+    # the D=64 fp32-O kernel (the A/B builds' subject) gets the whole product
+    assert sum(1 for c in cases if c[0] == 64 and c[1] == "fp32") == 2 * 2 * 2 * len(mma_bitwise.LENGTHS) * 2
