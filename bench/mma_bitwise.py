@@ -20,6 +20,7 @@ import torch
 
 sys.path.insert(0, ".")
 import sageattention  # noqa: E402
+from bench.sm90_bitwise import inputs  # noqa: E402
 
 LENGTHS = ((1, 1), (17, 17), (127, 127), (1000, 1000), (4097, 4097), (129, 3000), (700, 300))
 
@@ -36,10 +37,7 @@ def cases() -> Iterator[tuple]:
 def outputs() -> list[torch.Tensor]:
     got = []
     for i, (d, accum, causal, dtype, gran, qo, kv, growth) in enumerate(cases()):
-        g = torch.Generator(device="cuda").manual_seed(i)
-        q = torch.randn(2, 4, qo, d, device="cuda", dtype=dtype, generator=g) + 0.5
-        k, v = (torch.randn(2, 2, kv, d, device="cuda", dtype=dtype, generator=g) for _ in range(2))
-        k = k + (growth / 64) * torch.arange(kv, device="cuda", dtype=dtype)[:, None]
+        q, k, v = inputs(i, d, dtype, qo, kv, growth, batch=2)
         out, lse = sageattention.sageattn_qk_int8_pv_fp16_cuda(
             q, k, v, tensor_layout="HND", is_causal=causal, qk_quant_gran=gran, sm_scale=1 / math.sqrt(d),
             pv_accum_dtype=accum, smooth_k=True, return_lse=True)

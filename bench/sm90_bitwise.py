@@ -30,13 +30,20 @@ def cases():
         yield d, accum, causal, dtype, gran, qo, kv, growth
 
 
+def inputs(seed: int, d: int, dtype: torch.dtype, qo: int, kv: int, growth: float,
+           batch: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """HND q (4 heads, offset by 0.5), k and v (2 heads, GQA); each key row grows by growth / 64 per token, so that
+    row maxima keep rising (> 0), settle (0) or sit in the first step (< 0)."""
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    q = torch.randn(batch, 4, qo, d, device="cuda", dtype=dtype, generator=g) + 0.5
+    k, v = (torch.randn(batch, 2, kv, d, device="cuda", dtype=dtype, generator=g) for _ in range(2))
+    return q, k + (growth / 64) * torch.arange(kv, device="cuda", dtype=dtype)[:, None], v
+
+
 def outputs() -> list[torch.Tensor]:
     got = []
     for i, (d, accum, causal, dtype, gran, qo, kv, growth) in enumerate(cases()):
-        g = torch.Generator(device="cuda").manual_seed(i)
-        q = torch.randn(1, 4, qo, d, device="cuda", dtype=dtype, generator=g) + 0.5
-        k, v = (torch.randn(1, 2, kv, d, device="cuda", dtype=dtype, generator=g) for _ in range(2))
-        k = k + (growth / 64) * torch.arange(kv, device="cuda", dtype=dtype)[:, None]
+        q, k, v = inputs(i, d, dtype, qo, kv, growth)
         out, lse = sm90.qk_int8_pv_fp8_sm90(q, k, v, tensor_layout="HND", is_causal=causal, qk_quant_gran=gran,
                                             sm_scale=1 / math.sqrt(d), pv_accum_dtype=accum, smooth_k=True,
                                             smooth_v=False, return_lse=True)

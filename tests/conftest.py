@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
+import sys
+from collections.abc import Callable
+from types import ModuleType
+
 import pytest
 import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -15,6 +23,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # name), so the keyword also skipped the unmarked tests there that run anywhere (report formatting).
         if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def bench_module() -> Callable[[str], ModuleType]:
+    """A loader of bench/NAME.py as a module (bench/ is scripts, not a package); it skips the test where bench/ is
+    not part of the tree (the test image holds tests/ only)."""
+
+    def load(name: str) -> ModuleType:
+        path = ROOT / "bench" / f"{name}.py"
+        if not path.is_file():
+            pytest.skip("bench/ is not part of this tree (the test image holds tests/ only)")
+        sys.path.insert(0, str(ROOT))  # the scripts import bench.* and sageattention from the tree's root
+        try:
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(ROOT))
+        return module
+
+    return load
 
 
 @pytest.fixture

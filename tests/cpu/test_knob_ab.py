@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import pathlib
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def knob_ab():
-    if not (ROOT / "bench" / "knob_ab.py").is_file():
-        pytest.skip("bench/ is not part of this tree (the test image holds tests/cpu only)")
-    sys.path.insert(0, str(ROOT))
-    try:
-        spec = importlib.util.spec_from_file_location("knob_ab", ROOT / "bench" / "knob_ab.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT))
-    return module
+def knob_ab(bench_module):
+    return bench_module("knob_ab")
 
 
 def test_variants_parse_into_names_and_variables(knob_ab) -> None:

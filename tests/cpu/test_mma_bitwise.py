@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
-
 import pytest
 import torch
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def mma_bitwise():
-    if not (ROOT / "bench" / "mma_bitwise.py").is_file():
-        pytest.skip("bench/ is not part of this tree (the test image holds tests/cpu only)")
-    sys.path.insert(0, str(ROOT))
-    try:
-        spec = importlib.util.spec_from_file_location("mma_bitwise", ROOT / "bench" / "mma_bitwise.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT))
-    return module
+def mma_bitwise(bench_module):
+    return bench_module("mma_bitwise")
 
 
 def test_assignments_parse_into_variables(mma_bitwise) -> None:
