@@ -2,10 +2,11 @@
 variables that its launches read (an A/B build's choice of kernel, a forced CTA budget): every call runs once with
 the current environment and once with VAR=VALUE... added, and the outputs and LSEs must be identical.
 
-    python bench/mma_bitwise.py VAR=VALUE [VAR=VALUE ...]     # exit 1 unless every tensor is identical
+    python bench/mma_bitwise.py [--head-dims 64,128] VAR=VALUE [VAR=VALUE ...]   # exit 1 unless all are identical
 
-The calls cover head dims 64 and 128, the three accumulations, causal and not, fp16 and bf16, both scale
-granularities, GQA, odd lengths and qo_len != kv_len, and keys whose row maxima keep growing or settle.
+The calls cover head dims 64 and 128 (or those --head-dims names), the three accumulations, causal and not, fp16 and
+bf16, both scale granularities, GQA, odd lengths and qo_len != kv_len, and keys whose row maxima keep growing or
+settle.
 """
 
 from __future__ import annotations
@@ -25,18 +26,18 @@ from bench.sm90_bitwise import inputs  # noqa: E402
 LENGTHS = ((1, 1), (17, 17), (127, 127), (1000, 1000), (4097, 4097), (129, 3000), (700, 300))
 
 
-def cases() -> Iterator[tuple]:
+def cases(head_dims: tuple[int, ...] = (64, 128)) -> Iterator[tuple]:
     for d, accum, causal, dtype, gran, (qo, kv), growth in itertools.product(
-            (64, 128), ("fp32", "fp16+fp32", "fp16"), (False, True), (torch.float16, torch.bfloat16),
+            head_dims, ("fp32", "fp16+fp32", "fp16"), (False, True), (torch.float16, torch.bfloat16),
             ("per_thread", "per_warp"), LENGTHS, (0.0, 1.0)):
         if (d == 128 or accum != "fp32") and (dtype == torch.bfloat16 or gran == "per_warp"):  # thin the product
             continue
         yield d, accum, causal, dtype, gran, qo, kv, growth
 
 
-def outputs() -> list[torch.Tensor]:
+def outputs(head_dims: tuple[int, ...]) -> list[torch.Tensor]:
     got = []
-    for i, (d, accum, causal, dtype, gran, qo, kv, growth) in enumerate(cases()):
+    for i, (d, accum, causal, dtype, gran, qo, kv, growth) in enumerate(cases(head_dims)):
         q, k, v = inputs(i, d, dtype, qo, kv, growth, batch=2)
         out, lse = sageattention.sageattn_qk_int8_pv_fp16_cuda(
             q, k, v, tensor_layout="HND", is_causal=causal, qk_quant_gran=gran, sm_scale=1 / math.sqrt(d),
@@ -45,23 +46,29 @@ def outputs() -> list[torch.Tensor]:
     return got
 
 
-def parse(assignments: list[str]) -> dict[str, str]:
+def parse(args: list[str]) -> tuple[tuple[int, ...], dict[str, str]]:
+    """[--head-dims D,D] VAR=VALUE... -> (head dims, {VAR: VALUE})."""
+    head_dims: tuple[int, ...] = (64, 128)
+    if args[:1] == ["--head-dims"]:
+        if len(args) < 2 or not all(d in ("64", "128") for d in args[1].split(",")):
+            sys.exit(f"--head-dims: expected a comma list of 64 and 128, got {args[1:2]}")
+        head_dims, args = tuple(int(d) for d in args[1].split(",")), args[2:]
     env = {}
-    for a in assignments:
+    for a in args:
         var, eq, value = a.partition("=")
         if not eq or not var.startswith("SAGEATTENTION_"):
             sys.exit(f"expected SAGEATTENTION_...=VALUE, got {a!r}")
         env[var] = value
     if not env:
         sys.exit(__doc__)
-    return env
+    return head_dims, env
 
 
 def main() -> None:
-    env = parse(sys.argv[1:])
-    base = outputs()
+    head_dims, env = parse(sys.argv[1:])
+    base = outputs(head_dims)
     os.environ.update(env)
-    got = outputs()
+    got = outputs(head_dims)
     bad = [i for i, (a, b) in enumerate(zip(got, base)) if not torch.equal(a.view(torch.uint8), b.view(torch.uint8))]
     print(f"{' '.join(sys.argv[1:])}: {len(got) // 2} calls, {len(got)} tensors: {len(bad)} differ"
           + (f" (first: {bad[:5]})" if bad else ""))

@@ -13,13 +13,17 @@ def mma_bitwise(bench_module):
 
 def test_assignments_parse_into_variables(mma_bitwise) -> None:
     got = mma_bitwise.parse(["SAGEATTENTION_MMA_KV_GROUP=2", "SAGEATTENTION_MMA_D64_CTAS=3"])
-    assert got == {"SAGEATTENTION_MMA_KV_GROUP": "2", "SAGEATTENTION_MMA_D64_CTAS": "3"}
+    assert got == ((64, 128), {"SAGEATTENTION_MMA_KV_GROUP": "2", "SAGEATTENTION_MMA_D64_CTAS": "3"})
+    assert mma_bitwise.parse(["--head-dims", "64", "SAGEATTENTION_X=1"]) == ((64,), {"SAGEATTENTION_X": "1"})
+    assert {c[0] for c in mma_bitwise.cases((64,))} == {64}
 
 
 @pytest.mark.parametrize("args, message", [
     (["FOO=1"], "expected SAGEATTENTION_...=VALUE"),
     (["SAGEATTENTION_X"], "expected SAGEATTENTION_...=VALUE"),
     ([], "Bit-for-bit comparison"),  # no variable: the usage
+    (["--head-dims", "32", "SAGEATTENTION_X=1"], "--head-dims: expected a comma list of 64 and 128"),
+    (["--head-dims"], "--head-dims: expected a comma list of 64 and 128"),
 ])
 def test_bad_arguments_exit_with_the_reason(mma_bitwise, args, message) -> None:
     with pytest.raises(SystemExit, match=message.replace(".", r"\.")):
