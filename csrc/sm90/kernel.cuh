@@ -78,10 +78,7 @@ __device__ __forceinline__ int consume_varlen_item(const SmemPlan<T>& sm, const 
   RowState<D> st;
   consumer_loop_single<D, CAUSAL, false>(sm, pi, sm.q + qs * T::kQBytes, st, wg, warp, lane, vi.q0, n_steps,
                                          q_scale * p.sm_scale_log2, k_scale_head, j0, &sm.q_empty[qs]);
-  if constexpr (!kQReleasedEarly<D, default_q_regs_mode<D, CAUSAL>()>) {
-    __syncwarp();
-    if (lane == 0) mbar_arrive(&sm.q_empty[qs]);
-  }
+  if constexpr (!kQReleasedEarly<D, default_q_regs_mode<D, CAUSAL>()>) release_q_slot(&sm.q_empty[qs], lane);
   store_output<D, OutT, true>(pi, st, 0, tc.h, hk, warp_row0 + (lane >> 2), lane);
   return n_steps;
 }
@@ -226,10 +223,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       trace_item(n, kTrItemLoopEnd);
       // Every wgmma of this item has retired and the slot was read: the producer may move on.
-      if constexpr (kTwoLevel || !kQReleasedEarly<D, kQR>) {
-        __syncwarp();
-        if (lane == 0) mbar_arrive(&sm.q_empty[qs]);
-      }
+      if constexpr (kTwoLevel || !kQReleasedEarly<D, kQR>) release_q_slot(&sm.q_empty[qs], lane);
       store_output<D, OutT>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
       trace_item(n, kTrItemStored);
       j0 += n_steps;

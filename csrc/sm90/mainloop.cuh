@@ -358,6 +358,14 @@ inline constexpr bool kQInRegs = kQR != 0 && D <= 128;
 template <int D, int kQR>
 inline constexpr bool kQReleasedEarly = kQInRegs<D, kQR> && kQR == 2;
 
+// This warp's arrival on its item's Q slot (one per consumer warp): it reads the slot no more. The single-level
+// loop calls it right after loading Q into registers where kQReleasedEarly; the kernels otherwise call it once the
+// item's loop has retired its last wgmma.
+__device__ __forceinline__ void release_q_slot(uint64_t* q_empty, int lane) {
+  __syncwarp();
+  if (lane == 0) mbar_arrive(q_empty);
+}
+
 // The warp's 16 rows of the warpgroup's 64-row Q box (one swizzled row of D bytes each: 128B swizzle at
 // D128, 64B at D64, as TMA wrote it) as D/32 m16n8k32 A fragments: ldmatrix matrix m of chunk kk is rows
 // (m & 1) * 8 + 0..7, bytes kk * 32 + (m >> 1) * 16 + 0..15, which are a0..a3 of the fragment.
@@ -571,10 +579,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
   uint32_t qf[kQInRegs<D, kQR> ? D / 32 : 1][4];
   if constexpr (kQInRegs<D, kQR>) {
     if (n_steps > 0) load_q_frags<D>(q_tile + wg * 64 * T::kQKRowBytes, warp, lane, qf);
-    if constexpr (kQReleasedEarly<D, kQR>) {  // the slot's bytes are in registers now (or not needed)
-      __syncwarp();
-      if (lane == 0) mbar_arrive(q_empty);
-    }
+    if constexpr (kQReleasedEarly<D, kQR>) release_q_slot(q_empty, lane);  // the slot's bytes are in registers now
   }
   if (n_steps == 0) return;
 
