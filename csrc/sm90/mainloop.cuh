@@ -32,6 +32,7 @@
 #include <cstdint>
 
 #include "common/int8_score.cuh"
+#include "common/mma/ptx.cuh"  // ldsm_x4: the ldmatrix that load_q_frags shares with the mma.sync kernels
 #include "sm90/ptx.cuh"
 #include "sm90/tile.cuh"
 #include "sm90/trace.cuh"
@@ -379,7 +380,7 @@ __device__ __forceinline__ void load_q_frags(const int8_t* wg_box, int warp, int
 #pragma unroll
   for (int kk = 0; kk < D / 32; ++kk) {
     const int chunk = kk * 2 + (m >> 1);
-    ldmatrix_x4(qf[kk], row + static_cast<uint32_t>(((chunk ^ swz) << 4)));
+    mma::ldsm_x4(qf[kk], row + static_cast<uint32_t>(((chunk ^ swz) << 4)));
   }
 }
 

@@ -298,14 +298,6 @@ __device__ __forceinline__ void wgmma_s8_rs<256>(int32_t (&d)[128], const uint32
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
 }
 
-// Four 8x8 b16 matrices from shared memory (one 16-byte row address per lane, lanes 8m..8m+7 for matrix m).
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr)
-               : "memory");
-}
-
 // D[64x128] (f32) (+)= A[64x32] (e4m3, registers) * B[32x128] (e4m3, smem, K-major).
 __device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
   asm volatile(
