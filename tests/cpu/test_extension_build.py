@@ -151,10 +151,11 @@ def _wgmma_loops(ins: list[tuple[int, str]]) -> list[list[str]]:
 def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -> None:
     """The SASS properties bench/NOTES.md measured: every sm90 attention kernel's consumer loop issues IGMMA
     (QK) and QGMMA (PV), touches no local memory, and keeps its ring indices and wgmma descriptors in uniform
-    registers: at most 8 R2UR per loop at D64/D128, 16 at D256 (the Q descriptor of each QK wgmma; the D64 single-level
-    loops hold Q in registers instead, and their IGMMAs take it as a register operand). A value ptxas cannot prove warp-uniform (the causal
-    step count read from shared memory, eleventh session) made it 24-28 and cost causal 4-7 %. The non-causal
-    two-level loops keep 16-24: the shuffle that removes them measured 2-3 % slower there."""
+    registers: at most 8 R2UR per loop at D64/D128, 16 at D256 (the Q descriptor of each QK wgmma; the D64
+    single-level loops hold Q in registers instead, and their IGMMAs take it as a register operand). A value ptxas
+    cannot prove warp-uniform (the causal step count read from shared memory, eleventh session) made it 24-28 and
+    cost causal 4-7 %. The non-causal two-level loops keep 16-24: the shuffle that removes them measured 2-3 %
+    slower there."""
     _require_build()
     if "_C_sm90" not in build_config()["modules"]:
         pytest.skip("this build has no sm90 module")
