@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# GPU host: the mma.sync FP16-PV fp32-O kernels with two KV tiles per barrier (KV_GROUP = 2; three at D=64) against
-# one (the shipped kernels): the D=64 2-CTA build and the D=128 kernel (bench/mma_notes.md, "Thirty-first session"). Modules built on
+# Measured in session 32 and dropped: slower at D=64, one CTA per SM at D=128 (bench/mma_notes.md, "Thirty-second
+# session"). GPU host: the mma.sync FP16-PV fp32-O kernels with two KV tiles per barrier (KV_GROUP = 2; three at
+# D=64) against one (the shipped kernels): the D=64 2-CTA build and the D=128 kernel (bench/mma_notes.md,
+# "Thirty-first session"). Modules built on
 # the CPU machine and carried: .variants_kvg/ab_C_mma_fp16.abi3.so.xz is the tree with bench/patches/mma_kv_group.patch
 # built with NVCC_APPEND_FLAGS=-DSAGE_MMA_KV_GROUP_AB (SAGEATTENTION_MMA_KV_GROUP=2 or 3 picks those kernels per
 # call; its one-tile kernels are the tree's, SASS for SASS, except the D=128 causal ones, whose registers ptxas
@@ -37,3 +39,12 @@ timeout 200 python3 bench/knob_ab.py --backend sage_fp16_cuda --kernel-each --ro
 timeout 150 python3 bench/knob_ab.py --backend sage_fp16_cuda --kernel-each --rounds "${ROUNDS:-4}" \
   --label "mma FP16 PV D=128: KV tiles per barrier" --variants "$g12" \
   --shapes "${SHAPES128:-128:4096,128:16384,128:16384:c}" 2>&1 | grep -v -i warn | tee -a "$log"
+# 4. The issue's side-by-side figure at D=64 (SDPA flash and cuDNN in the same process) for each tile count, so a
+#    winner's rows exist without another lease; the outputs go into one archive ($OUT returns few files).
+bench_dir=$(mktemp -d)
+for g in 1 2 3; do
+  SAGEATTENTION_MMA_KV_GROUP=$g timeout 45 python3 -m sageattention.bench --seqlens 4096,16384 --headdims 64 \
+    --causal 0 --backends sdpa_flash,sdpa_cudnn,sage_fp16_cuda,sage_fp16_cuda_kernel --rounds 2 --out "$bench_dir" \
+    --name "mma_d64_kv_group$g" 2>&1 | grep -v -i warn | tail -8 | sed "s/^/bench KV_GROUP=$g: /" | tee -a "$log"
+done
+tar -C "$bench_dir" -czf "$OUT/kv_group_bench.tgz" .
