@@ -3,6 +3,8 @@
 # against D=128 at B4 H32 N16K: where the D=64 kernel's warps stall (issue #3's D=64 gap; bench/mma_notes.md,
 # "Thirty-second session"). The wheel in DIR is installed into /tmp/site, so the profile is of the shipped kernels.
 # usage: bash scripts/gpu_mma_d64_profile.sh DIR     (logs to $OUT/mma_profile_d{64,128}.log)
+#        bash scripts/gpu_mma_d64_profile.sh DIR source   (D=64 only: the SourceCounters section's per-SASS-instruction
+#        table as CSV, $OUT/mma_source_d64.csv, to place the excess shared wavefronts and global sectors)
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/mma-profile}
@@ -10,13 +12,21 @@ mkdir -p "$OUT"
 W=$(ls "${1:?usage: gpu_mma_d64_profile.sh DIR}"/sageattention-*.whl | head -1)
 python3 -m pip install -q --no-deps --no-index --target /tmp/site "$W" || exit 1
 cd /tmp  # away from the checkout, whose sageattention/ (no compiled modules) would shadow the installed one
+# The kernel-only benchmark call that ncu profiles (plus --headdims D --name dD).
+bench=(python3 -m sageattention.bench --seqlens 16384 --causal 0 --backends sage_fp16_cuda_kernel --rounds 1
+  --warmup-ms 20 --rep-ms 20 --out /tmp/ncu-bench)
+if [ "${2:-}" = source ]; then
+  PYTHONPATH=/tmp/site timeout 240 ncu --clock-control none -k regex:attn_kernel --launch-skip 5 --launch-count 1 \
+    --section=SourceCounters --page source --print-source sass --csv "${bench[@]}" --headdims 64 --name d64 \
+    > "$OUT/mma_source_d64.csv" 2> "$OUT/mma_source_d64.err"
+  echo "source table: rc=$? $(grep -c . "$OUT/mma_source_d64.csv") lines"
+  exit 0
+fi
 sections=(SpeedOfLight ComputeWorkloadAnalysis InstructionStats LaunchStats Occupancy SchedulerStats WarpStateStats
   SourceCounters MemoryWorkloadAnalysis)
 for d in 64 128; do
   # The bench's warm-up launches the kernel many times; skip a few and profile one (every section replays it).
   PYTHONPATH=/tmp/site timeout 240 ncu --clock-control none -k regex:attn_kernel --launch-skip 5 --launch-count 1 \
-    "${sections[@]/#/--section=}" python3 -m sageattention.bench --seqlens 16384 --headdims $d --causal 0 \
-    --backends sage_fp16_cuda_kernel --rounds 1 --warmup-ms 20 --rep-ms 20 --out /tmp/ncu-bench --name d$d \
-    > "$OUT/mma_profile_d$d.log" 2>&1
+    "${sections[@]/#/--section=}" "${bench[@]}" --headdims $d --name d$d > "$OUT/mma_profile_d$d.log" 2>&1
   echo "D=$d: rc=$? $(grep -c . "$OUT/mma_profile_d$d.log") lines"
 done
