@@ -12,6 +12,8 @@
 #     --build-temp build/swz && mkdir -p .variants_swz && xz -c sageattention/_C_mma_fp16.abi3.so \
 #     > .variants_swz/ab_C_mma_fp16.abi3.so.xz && git apply -R bench/patches/mma_swizzle.patch
 # then carry .wheelhouse and .variants_swz. Speed first (the lease may end early), then bits, sanitizers, tests, ncu.
+# A winner is committed as bench/patches/mma_swizzle_adopt.patch (same SASS for the measured kernels; see the notes on
+# its varlen kernels, which this A/B does not cover).
 # usage: bash scripts/gpu_mma_swizzle.sh          (logs to $OUT/swizzle.log)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
