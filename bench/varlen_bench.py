@@ -44,6 +44,17 @@ PACKS: dict[str, list[int]] = {
 }
 
 
+def pack_inputs(lens: list[int], d: int, causal: bool) -> tuple[torch.Tensor, ...]:
+    """cu_seqlens (int32, on the GPU) and random fp16 q, k, v [tokens, H, d] of one pack, and the pack's work
+    (4 * H * d * sum(l^2), halved for causal): (cu_t, q, k, v, work)."""
+    cu = [0]
+    for n in lens:
+        cu.append(cu[-1] + n)
+    cu_t = torch.tensor(cu, dtype=torch.int32, device="cuda")
+    q, k, v = (torch.randn(cu[-1], H, d, device="cuda", dtype=torch.float16) for _ in range(3))
+    return cu_t, q, k, v, 4 * H * d * sum(n * n for n in lens) / (2 if causal else 1)
+
+
 def runs_path(q, k, v, cu_t: torch.Tensor, max_len: int, causal: bool) -> torch.Tensor:
     os.environ["SAGEATTENTION_VARLEN_RUNS"] = "1"
     try:
@@ -98,12 +109,8 @@ def main() -> None:
     rows = []
     for causal in (False, True):
         for label, lens in PACKS.items():
-            cu = [0]
-            for n in lens:
-                cu.append(cu[-1] + n)
-            cu_t = torch.tensor(cu, dtype=torch.int32, device="cuda")
-            q, k, v = (torch.randn(cu[-1], H, D, device="cuda", dtype=torch.float16) for _ in range(3))
-            work = 4 * H * D * sum(n * n for n in lens) / (2 if causal else 1)
+            cu_t, q, k, v, work = pack_inputs(lens, D, causal)
+            cu = cu_t.tolist()
             if args.family:
                 op_fn, runs_fn = mma_paths(args.family, lens, causal)
                 runs = {f"{args.family} varlen (one op)": lambda: op_fn(q, k, v, cu_t),

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, ".")
 from bench.knob_ab import parse_variants, with_env  # noqa: E402
-from bench.varlen_bench import H, PACKS, mma_paths  # noqa: E402
+from bench.varlen_bench import H, PACKS, mma_paths, pack_inputs  # noqa: E402
 from sageattention.bench import environment, time_ms  # noqa: E402
 
 
@@ -48,12 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     for d in args.headdims:
         for causal in (False, True):
             for label, lens in PACKS.items():
-                cu = [0]
-                for n in lens:
-                    cu.append(cu[-1] + n)
-                cu_t = torch.tensor(cu, dtype=torch.int32, device="cuda")
-                q, k, v = (torch.randn(cu[-1], H, d, device="cuda", dtype=torch.float16) for _ in range(3))
-                work = 4 * H * d * sum(n * n for n in lens) / (2 if causal else 1)
+                cu_t, q, k, v, work = pack_inputs(lens, d, causal)
                 op_fn, _ = mma_paths(args.family, lens, causal)
                 calls = {n: with_env(e, every_var - set(e), lambda: op_fn(q, k, v, cu_t))
                          for n, e in args.variants.items()}
