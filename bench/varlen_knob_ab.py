@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.rounds < 1:
         ap.error(f"--rounds must be at least 1, got {args.rounds}")
+    if not torch.cuda.is_available():
+        print("varlen_knob_ab.py needs a CUDA GPU: torch.cuda.is_available() is False here", file=sys.stderr)
+        return 2
     env = environment()
     print(f"# {args.label} {env['device_name']}, torch {env['torch']}, CUDA {env['cuda']}; {args.family} varlen one op, "
           f"H{H} fp16 NHD; TOPS per round (alternating order) and mean", flush=True)

@@ -32,3 +32,9 @@ def test_bad_arguments_exit_with_a_message(varlen_knob_ab, argv: list[str], mess
     with pytest.raises(SystemExit) as err:
         varlen_knob_ab.main(argv)
     assert err.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_no_gpu_is_a_clear_exit(varlen_knob_ab, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(varlen_knob_ab.torch.cuda, "is_available", lambda: False)
+    assert varlen_knob_ab.main(["--variants", "a:SAGEATTENTION_X=1"]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err
