@@ -12,12 +12,8 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/qk-ahead}
 mkdir -p "$OUT"
 log=$OUT/qk_ahead.log
-W=$(ls .wheelhouse/sageattention-*.whl | head -1)
-python3 -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, '.') for n in z.namelist()
-  if n.startswith('sageattention/_C') or n.endswith('_build_config.py')]" "$W" || exit 1
-xz -dc .variants_qka/ab_C_mma_fp16.abi3.so.xz > sageattention/_C_mma_fp16.abi3.so
-{ date -u; nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader
-  python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"; } 2>&1 | tee "$log"
+source scripts/ab_modules.sh
+ab_modules .variants_qka/ab_C_mma_fp16.abi3.so.xz "$log" || exit
 
 # 1. Bits and safety, the 2-CTA build forced (small grids take the 3-CTA one).
 SAGEATTENTION_MMA_D64_CTAS=2 timeout 100 python3 bench/mma_bitwise.py --head-dims 64 SAGEATTENTION_MMA_QK_AHEAD=1 2>&1 \

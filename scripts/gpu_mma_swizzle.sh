@@ -19,16 +19,8 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/swizzle}
 mkdir -p "$OUT"
 log=$OUT/swizzle.log
-W=$(ls .wheelhouse/sageattention-*.whl 2>/dev/null | head -1)
-if [ -z "$W" ] || [ ! -f .variants_swz/ab_C_mma_fp16.abi3.so.xz ]; then
-  echo "missing .wheelhouse/*.whl or .variants_swz/ab_C_mma_fp16.abi3.so.xz: build them as this script's header says" >&2
-  exit 2
-fi
-python3 -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, '.') for n in z.namelist()
-  if n.startswith('sageattention/_C') or n.endswith('_build_config.py')]" "$W" || exit 1
-xz -dc .variants_swz/ab_C_mma_fp16.abi3.so.xz > sageattention/_C_mma_fp16.abi3.so
-{ date -u; nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader
-  python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"; } 2>&1 | tee "$log"
+source scripts/ab_modules.sh
+ab_modules .variants_swz/ab_C_mma_fp16.abi3.so.xz "$log" || exit
 
 # 1. Speed (first: the lease may end early): kernel alone and end to end, alternating rounds.
 v="pad:SAGEATTENTION_MMA_SWIZZLE=0;swz:SAGEATTENTION_MMA_SWIZZLE=1"
