@@ -30,9 +30,12 @@ struct WarpTile {
   // +3.8 % on top of the 64-key sub-tile (H200, v9). Neutral to -1 % at D=64, so only D=128.
   static constexpr bool kLoadLate = D == 128 && !kFp8;
   static constexpr int kNO = D / 8;      // O n8 tiles
-  using QTile = SmemTile<Tile::kCtaQ, D>;
-  using KTile = SmemTile<kCtaK, D>;
-  using VTile = typename std::conditional<kFp8, SmemTile<D, kCtaK>, SmemTile<kCtaK, 2 * D>>::type;
+  // Swizzled, unpadded shared-memory tiles (SmemTile): FP16 PV at D <= 128, where they were measured
+  // (bench/mma_notes.md, "Thirty-third session"); FP8 PV's permuted K rows need the padding.
+  static constexpr bool kSwizzle = !kFp8 && D <= 128;
+  using QTile = SmemTile<Tile::kCtaQ, D, kSwizzle>;
+  using KTile = SmemTile<kCtaK, D, kSwizzle>;
+  using VTile = typename std::conditional<kFp8, SmemTile<D, kCtaK>, SmemTile<kCtaK, 2 * D, kSwizzle>>::type;
   // Packed P A-fragments per sub-tile: FP16 -> kSubK / 16 k16 steps; FP8 -> 1 k32 step.
   static constexpr int kPSteps = kFp8 ? kSubK / 32 : kSubK / 16;
   static constexpr bool kOHalf = PV == PvAccum::kF16F16;

@@ -53,19 +53,33 @@ struct MmaTile {
   static constexpr int kCtaK = 64;
 };
 
-// A ROWS x ROW_BYTES tile in shared memory, each row padded by 16 bytes so the 8 row addresses of
-// one ldmatrix land in 8 different 16-byte bank groups (no conflicts) for any row length.
-template <int ROWS, int ROW_BYTES>
+// A ROWS x ROW_BYTES tile in shared memory whose 8 row addresses of one ldmatrix phase (8 consecutive rows, one
+// 16-byte chunk) land in 8 different 16-byte bank groups, for any row length:
+//  - SWIZZLE = false: each row padded by 16 bytes;
+//  - SWIZZLE = true: rows unpadded, chunk c of row r stored at chunk c ^ ((r / rows per 128-byte line) mod
+//    min(8, chunks)). Then the 8 threads of a quarter-warp's cp.async (whole rows, all chunks) also fill exactly
+//    one aligned 128-byte line: with padding those rows straddle two lines, and ncu counted 10.5-15 L1 wavefronts per
+//    copy instruction against 4 (bench/mma_notes.md, "Thirty-third session"). Rows of a phase must be consecutive
+//    (from a multiple of 8): the FP8-PV kernel's permuted K rows (key_of_col) are not, so it keeps the padding.
+template <int ROWS, int ROW_BYTES, bool SWIZZLE = false>
 struct SmemTile {
   static_assert(ROW_BYTES % 16 == 0, "rows are copied in 16-byte chunks");
+  static_assert(!SWIZZLE || ROW_BYTES % 64 == 0, "swizzled rows are whole halves of a 128-byte line");
   static constexpr int kRows = ROWS;
   static constexpr int kRowBytes = ROW_BYTES;
-  static constexpr int kStride = ROW_BYTES + 16;
+  static constexpr int kStride = SWIZZLE ? ROW_BYTES : ROW_BYTES + 16;
   static constexpr int kBytes = ROWS * kStride;
   static constexpr int kChunks = ROW_BYTES / 16;
+  static constexpr int kRowsPerLine = kChunks >= 8 ? 1 : 8 / kChunks;
+  static constexpr int kSwzMask = (kChunks >= 8 ? 8 : kChunks) - 1;
 
   __device__ __forceinline__ static uint32_t at(uint32_t base, int row, int byte) {
-    return base + row * kStride + byte;
+    if constexpr (SWIZZLE) {
+      const int chunk = (byte >> 4) ^ ((row / kRowsPerLine) & kSwzMask);
+      return base + row * kStride + chunk * 16 + (byte & 15);
+    } else {
+      return base + row * kStride + byte;
+    }
   }
 
   // All THREADS threads copy rows [0, ROWS) from `src` (row r at src + r * src_stride bytes).
@@ -86,7 +100,7 @@ struct SmemTile {
 #pragma unroll 1
     for (int i = 0; i < ROWS / kRowStep; ++i) {
       const bool ok = col_ok && r < valid_rows;
-      cp_async_16(d, ok ? g : src, ok);
+      cp_async_16(SWIZZLE ? at(base, r, c * 16) : d, ok ? g : src, ok);
       r += kRowStep;
       g += kRowStep * src_stride;
       d += kRowStep * kStride;
@@ -108,7 +122,7 @@ struct SmemTile {
     const uint32_t d = at(base, r, c * 16);
 #pragma unroll
     for (int i = 0; i < ROWS / kRowStep; ++i) {
-      cp_async_16_full(d + i * kRowStep * kStride, g);
+      cp_async_16_full(SWIZZLE ? at(base, r + i * kRowStep, c * 16) : d + i * kRowStep * kStride, g);
       g += kRowStep * src_stride;
     }
   }
