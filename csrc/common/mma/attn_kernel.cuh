@@ -40,6 +40,7 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
   using Tile = MmaTile<D>;
   using W = WarpTile<D, PV>;
   constexpr int kThreads = Tile::kThreads, kCtaQ = Tile::kCtaQ, kCtaK = Tile::kCtaK, kMT = W::kMT;
+  constexpr bool kLoadLate = W::load_late(CAUSAL, VARLEN);
   extern __shared__ __align__(128) unsigned char smem[];
   const uint32_t sQ = smem_addr(smem);
   constexpr int kStage = W::KTile::kBytes + W::VTile::kBytes;  // stage s: K at sK0 + s*kStage, V after it
@@ -128,7 +129,7 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
     // One barrier per tile: it publishes tile `tile` to all warps and proves every warp is done
     // with tile - 1, whose stage the next load then refills while this tile is computed.
     __syncthreads();
-    if constexpr (!W::kLoadLate) {
+    if constexpr (!kLoadLate) {
       if (tile + 1 < n_tiles) load_kv(tile + 1);
       cp_async_commit();
     }
@@ -144,7 +145,7 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
       const int key0 = sub * W::kSubK;
       int s[kMT][W::kNS][4];
       qk_int8<D, PV>(sQ, sK, key0, warp_row0, lane, s);
-      if (W::kLoadLate && sub == 0) {  // the stage of tile - 1: free since the barrier
+      if (kLoadLate && sub == 0) {  // the stage of tile - 1: free since the barrier
         if (tile + 1 < n_tiles) load_kv(tile + 1);
         cp_async_commit();
       }

@@ -25,10 +25,15 @@ struct WarpTile {
   // +7.5-11 % at D=64, +9.4 % at D=128. FP8 PV (its P~ packing) and D=256 keep 32 keys.
   static constexpr int kSubK = (D <= 128 && !kFp8) ? 64 : 32;
   static constexpr int kNS = kSubK / 8;  // S n8 tiles per warp row tile
-  // FP16 PV at D=128 issues the next K/V tile's copies after the first sub-tile's QK MMAs rather
-  // than right after the barrier, so the tensor pipe starts ~80 instructions earlier: +2.7 % alone,
-  // +3.8 % on top of the 64-key sub-tile (H200, v9). Neutral to -1 % at D=64, so only D=128.
-  static constexpr bool kLoadLate = D == 128 && !kFp8;
+  // Whether the next K/V tile's copies go after the first sub-tile's QK MMAs rather than right after the barrier,
+  // so that the tensor pipe starts ~80 instructions earlier. FP16 PV at D=128: +2.7 % alone, +3.8 % on top of the
+  // 64-key sub-tile (H200, v9). At D=64 it was neutral to -1 % with padded tiles; with the swizzled ones, whose copy
+  // bursts are ~3x cheaper, the fp32-O batch kernel gained 1.3-2.7 % non-causal and lost 2.3 % causal (H100,
+  // bench/mma_notes.md, "Thirty-fourth session"), so D=64 takes it there only (its packed-sequence kernels were not
+  // measured and keep the early copies).
+  static constexpr bool load_late(bool causal, bool varlen) {
+    return !kFp8 && (D == 128 || (D == 64 && PV == PvAccum::kF16F32 && !causal && !varlen));
+  }
   static constexpr int kNO = D / 8;      // O n8 tiles
   // Swizzled, unpadded shared-memory tiles (SmemTile): FP16 PV at D <= 128, where they were measured
   // (bench/mma_notes.md, "Thirty-third session"); FP8 PV's permuted K rows need the padding.
