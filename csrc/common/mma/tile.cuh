@@ -1,4 +1,4 @@
-// Tile vocabulary of the mma.sync attention kernels: per-head-dim tile sizes, padded shared-memory
+// Tile vocabulary of the mma.sync attention kernels: per-head-dim tile sizes, padded or swizzled shared-memory
 // row tiles, the cooperative global -> shared copy, and the fragment-address rules of ldmatrix.
 #pragma once
 
