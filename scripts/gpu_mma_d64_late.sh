@@ -11,7 +11,8 @@
 #     SAGEATTENTION_FAMILIES=mma_fp16 SAGEATTENTION_VERSION=2.3.0 MAX_JOBS=2 python3 setup.py build_ext --inplace \
 #     --build-temp build/late && mkdir -p .variants_late && xz -c sageattention/_C_mma_fp16.abi3.so \
 #     > .variants_late/ab_C_mma_fp16.abi3.so.xz && git apply -R bench/patches/mma_d64_late.patch
-# then carry .wheelhouse and .variants_late.
+# then carry .wheelhouse and .variants_late. The patch applies to 243a8fb, the tree before its non-causal half was
+# adopted (fb80bfd); later trees need it rebased.
 # usage: bash scripts/gpu_mma_d64_late.sh          (logs to $OUT/d64_late.log)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
