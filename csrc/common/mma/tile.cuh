@@ -132,7 +132,9 @@ struct SmemTile {
 // key_of_col(j, c). FP16 PV uses the identity (the m16n8k16 A fragment matches the S layout).
 // FP8 PV permutes keys so that a lane's S values (columns 2t, 2t+1 of tiles j and j+1) are the
 // 4 consecutive keys 4t..4t+3 that the m16n8k32 e4m3 A fragment wants; V then stays in natural
-// token order. Only the K row addresses given to ldmatrix change, so the permutation is free.
+// token order. Only the K row addresses given to ldmatrix change, but those phases ({0, 1, 4, 5, 8, 9, 12, 13} + 0
+// or 2) meet two-way bank conflicts on padded rows (bench/mma_smem_layout_check.py; the A/B of a K tile stored in
+// this order: bench/patches/mma_fp8_layout.patch).
 template <bool FP8_ORDER>
 __device__ __forceinline__ constexpr int key_of_col(int j, int c) {
   if constexpr (FP8_ORDER) {
