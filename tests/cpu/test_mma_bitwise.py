@@ -13,9 +13,19 @@ def mma_bitwise(bench_module):
 
 def test_assignments_parse_into_variables(mma_bitwise) -> None:
     got = mma_bitwise.parse(["SAGEATTENTION_MMA_KV_GROUP=2", "SAGEATTENTION_MMA_D64_CTAS=3"])
-    assert got == ((64, 128), {"SAGEATTENTION_MMA_KV_GROUP": "2", "SAGEATTENTION_MMA_D64_CTAS": "3"})
-    assert mma_bitwise.parse(["--head-dims", "64", "SAGEATTENTION_X=1"]) == ((64,), {"SAGEATTENTION_X": "1"})
+    assert got == ((64, 128), False, {"SAGEATTENTION_MMA_KV_GROUP": "2", "SAGEATTENTION_MMA_D64_CTAS": "3"})
+    assert mma_bitwise.parse(["--head-dims", "64", "SAGEATTENTION_X=1"]) == ((64,), False, {"SAGEATTENTION_X": "1"})
     assert {c[0] for c in mma_bitwise.cases((64,))} == {64}
+
+
+def test_fp8_flag_compares_the_fp8_pv_kernel_over_its_accumulations(mma_bitwise) -> None:
+    assert mma_bitwise.parse(["--fp8", "--head-dims", "128", "SAGEATTENTION_X=2"]) == (
+        (128,), True, {"SAGEATTENTION_X": "2"})
+    cases = list(mma_bitwise.cases(fp8=True))
+    accums = {c[1] for c in cases}
+    assert {"fp32", "fp32+fp32"} <= accums <= {"fp32", "fp32+fp32", "fp32+fp16"}
+    # the first accumulation gets the whole product at D=64, as the FP16 run's "fp32" does
+    assert sum(1 for c in cases if c[0] == 64 and c[1] == "fp32") == 2 * 2 * 2 * len(mma_bitwise.LENGTHS) * 2
 
 
 @pytest.mark.parametrize("args, message", [
