@@ -1,4 +1,4 @@
-# Sourced by the mma.sync A/B device scripts (gpu_mma_qk_ahead.sh, gpu_mma_swizzle.sh), run from the checkout's root:
+# Sourced by the mma.sync A/B device scripts (scripts/gpu_mma_*.sh that name it), run from the checkout's root:
 # the main-job wheel's modules (.wheelhouse) into sageattention/, then the A/B build's module over its family's
 # (AB_XZ, e.g. .variants_swz/ab_C_mma_fp16.abi3.so.xz -> sageattention/_C_mma_fp16.abi3.so), then the run's header
 # (date, GPU, driver, power limit, torch) as the first lines of LOG.

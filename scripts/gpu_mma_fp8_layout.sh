@@ -39,17 +39,8 @@ for l in 1 2; do
   SAGEATTENTION_MMA_FP8_LAYOUT=$l timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 \
     python3 bench/mma_sanitize_sweep.py 2>&1 | tail -1 | sed "s/^/memcheck (layout $l): /" | tee -a "$log"
 done
-cat > /tmp/race8.py <<'PY'
-import torch, sageattention
-for d in (64, 128):
-    for causal in (False, True):
-        for nq, nk in ((64, 1), (130, 77), (77, 300), (256, 512)):
-            q, k, v = (torch.randn(1, 2, n, d, device="cuda", dtype=torch.float16) for n in (nq, nk, nk))
-            sageattention.sageattn_qk_int8_pv_fp8_cuda(q, k, v, is_causal=causal, pv_accum_dtype="fp32+fp32")
-torch.cuda.synchronize()
-print("race sweep: 16 calls")
-PY
-SAGEATTENTION_MMA_FP8_LAYOUT=2 timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 python3 /tmp/race8.py \
+SAGEATTENTION_MMA_FP8_LAYOUT=2 timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 \
+  python3 bench/mma_race_sweep.py --fp8 \
   2>&1 | tail -2 | sed "s/^/racecheck (layout 2): /" | tee -a "$log"
 SAGEATTENTION_MMA_FP8_LAYOUT=2 timeout 150 python3 -m pytest tests/gpu/test_mma_attention.py \
   tests/gpu/test_mma_fused_op.py tests/gpu/test_varlen_mma.py -m gpu -q -p no:cacheprovider 2>&1 | tail -1 \

@@ -21,20 +21,9 @@ SAGEATTENTION_MMA_D64_CTAS=2 timeout 100 python3 bench/mma_bitwise.py --head-dim
 SAGEATTENTION_MMA_QK_AHEAD=1 SAGEATTENTION_MMA_D64_CTAS=2 timeout 100 compute-sanitizer --tool memcheck \
   --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 | tail -1 | sed "s/^/memcheck (QK ahead, 2-CTA build): /" \
   | tee -a "$log"
-cat > /tmp/race.py <<'EOF'
-import torch, sageattention
-from sageattention.kernels import mma
-for causal in (False, True):
-    for nq, nk in ((64, 1), (130, 77), (77, 300), (256, 256)):
-        q = torch.randn(1, 2, nq, 64, device="cuda", dtype=torch.float16)
-        k = torch.randn(1, 2, nk, 64, device="cuda", dtype=torch.float16)
-        v = torch.randn(1, 2, nk, 64, device="cuda", dtype=torch.float16)
-        sageattention.sageattn_qk_int8_pv_fp16_cuda(q, k, v, is_causal=causal, pv_accum_dtype="fp32")
-torch.cuda.synchronize()
-print("race sweep: 8 calls")
-EOF
 SAGEATTENTION_MMA_QK_AHEAD=1 SAGEATTENTION_MMA_D64_CTAS=2 timeout 120 compute-sanitizer --tool racecheck \
-  --error-exitcode 9 python3 /tmp/race.py 2>&1 | tail -2 | sed "s/^/racecheck (QK ahead): /" | tee -a "$log"
+  --error-exitcode 9 python3 bench/mma_race_sweep.py --head-dims 64 2>&1 | tail -2 \
+  | sed "s/^/racecheck (QK ahead): /" | tee -a "$log"
 SAGEATTENTION_MMA_QK_AHEAD=1 timeout 150 python3 -m pytest tests/gpu/test_mma_attention.py -m gpu -q \
   -p no:cacheprovider 2>&1 | tail -2 | sed "s/^/tests (QK_AHEAD=1): /" | tee -a "$log"
 

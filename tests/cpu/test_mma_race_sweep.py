@@ -1,0 +1,26 @@
+"""bench/mma_race_sweep.py's arguments and calls (the sweep itself needs a GPU)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def race(bench_module):
+    return bench_module("mma_race_sweep")
+
+
+def test_defaults_cover_both_head_dims_causal_and_several_tiles(race) -> None:
+    args = race.parse([])
+    assert args.head_dims == (64, 128) and not args.fp8
+    cases = list(race.cases(args.head_dims))
+    assert {c[0] for c in cases} == {64, 128} and {c[1] for c in cases} == {False, True}
+    assert any(nk == 1 for _, _, _, nk in cases) and any(nk > 2 * 64 for _, _, _, nk in cases)
+    assert race.parse(["--fp8", "--head-dims", "64"]).head_dims == (64,)
+
+
+@pytest.mark.parametrize("bad", ["32", "64,", "sixty-four", ""])
+def test_bad_head_dims_exit_with_the_reason(race, bad, capsys) -> None:
+    with pytest.raises(SystemExit):
+        race.parse(["--head-dims", bad])
+    assert "expected a comma list of 64 and 128" in capsys.readouterr().err
