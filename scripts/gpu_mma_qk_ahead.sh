@@ -22,7 +22,7 @@ SAGEATTENTION_MMA_QK_AHEAD=1 SAGEATTENTION_MMA_D64_CTAS=2 timeout 100 compute-sa
   --error-exitcode 9 python3 bench/mma_sanitize_sweep.py 2>&1 | tail -1 | sed "s/^/memcheck (QK ahead, 2-CTA build): /" \
   | tee -a "$log"
 SAGEATTENTION_MMA_QK_AHEAD=1 SAGEATTENTION_MMA_D64_CTAS=2 timeout 120 compute-sanitizer --tool racecheck \
-  --error-exitcode 9 python3 bench/mma_race_sweep.py --head-dims 64 2>&1 | tail -2 \
+  --error-exitcode 9 python3 bench/mma_race_sweep.py --headdims 64 2>&1 | tail -2 \
   | sed "s/^/racecheck (QK ahead): /" | tee -a "$log"
 SAGEATTENTION_MMA_QK_AHEAD=1 timeout 150 python3 -m pytest tests/gpu/test_mma_attention.py -m gpu -q \
   -p no:cacheprovider 2>&1 | tail -2 | sed "s/^/tests (QK_AHEAD=1): /" | tee -a "$log"

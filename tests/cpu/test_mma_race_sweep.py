@@ -12,15 +12,15 @@ def race(bench_module):
 
 def test_defaults_cover_both_head_dims_causal_and_several_tiles(race) -> None:
     args = race.parse([])
-    assert args.head_dims == (64, 128) and not args.fp8
-    cases = list(race.cases(args.head_dims))
+    assert args.headdims == (64, 128) and not args.fp8
+    cases = list(race.cases(args.headdims))
     assert {c[0] for c in cases} == {64, 128} and {c[1] for c in cases} == {False, True}
     assert any(nk == 1 for _, _, _, nk in cases) and any(nk > 2 * 64 for _, _, _, nk in cases)
-    assert race.parse(["--fp8", "--head-dims", "64"]).head_dims == (64,)
+    assert race.parse(["--fp8", "--headdims", "64"]).headdims == (64,)
 
 
 @pytest.mark.parametrize("bad", ["32", "64,", "sixty-four", ""])
 def test_bad_head_dims_exit_with_the_reason(race, bad, capsys) -> None:
     with pytest.raises(SystemExit):
-        race.parse(["--head-dims", bad])
-    assert "expected a comma list of 64 and 128" in capsys.readouterr().err
+        race.parse(["--headdims", bad])
+    assert "--headdims: expected a comma list of 64, 128, 256" in capsys.readouterr().err
