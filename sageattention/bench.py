@@ -96,6 +96,8 @@ register("sageattn", _sageattn, description="sageattn() auto-dispatch, end to en
 MMA_VARIANTS = {
     "sage_fp16_cuda": ("mma_fp16", False, "fp32"),
     "sage_fp8_cuda": ("mma_fp8", True, "fp32+fp32"),
+    "sage_fp8_cuda_fp32": ("mma_fp8", True, "fp32"),
+    "sage_fp8_cuda_fp32f16": ("mma_fp8", True, "fp32+fp16"),
 }
 
 
@@ -108,6 +110,8 @@ def _mma(family: str, fp8: bool, accum: str, kernel_only: bool) -> Callable[...,
             raise Unavailable(_lib.error(family) or f"{family} not built")
         if fp8 and torch.cuda.get_device_capability(q.device) < (8, 9):
             raise Unavailable("FP8 MMA needs sm_89+")
+        if accum == "fp32+fp16" and not mma.fp8_f16_accum_available():
+            raise Unavailable("this build lacks the f16-accumulating FP8 MMA (built with nvcc < 12.8)")
         sm_scale = 1.0 / math.sqrt(q.shape[-1])
         opts = {"tensor_layout": layout, "is_causal": causal, "qk_quant_gran": "per_thread", "sm_scale": sm_scale,
                 "pv_accum_dtype": accum, "smooth_k": True, "smooth_v": False, "return_lse": False}

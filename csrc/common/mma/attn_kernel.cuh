@@ -41,6 +41,7 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
   using W = WarpTile<D, PV>;
   constexpr int kThreads = Tile::kThreads, kCtaQ = Tile::kCtaQ, kCtaK = Tile::kCtaK, kMT = W::kMT;
   constexpr bool kLoadLate = W::load_late(CAUSAL, VARLEN);
+  constexpr bool kKColOrder = W::k_col_order(CAUSAL, VARLEN);
   extern __shared__ __align__(128) unsigned char smem[];
   const uint32_t sQ = smem_addr(smem);
   constexpr int kStage = W::KTile::kBytes + W::VTile::kBytes;  // stage s: K at sK0 + s*kStage, V after it
@@ -84,7 +85,7 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
         return;
       }
     }
-    W::KTile::template load<kThreads>(sK, gK + static_cast<int64_t>(tile) * kCtaK * D, D, kCtaK, D);
+    W::KTile::template load<kThreads, kKColOrder>(sK, gK + static_cast<int64_t>(tile) * kCtaK * D, D, kCtaK, D);
     if constexpr (W::kFp8) {
       W::VTile::template load<kThreads>(sV, gV + static_cast<int64_t>(tile) * kCtaK, p.nk_pad, D, kCtaK);
     } else {
@@ -144,7 +145,7 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
     for (int sub = 0; sub < kCtaK / W::kSubK; ++sub) {
       const int key0 = sub * W::kSubK;
       int s[kMT][W::kNS][4];
-      qk_int8<D, PV>(sQ, sK, key0, warp_row0, lane, s);
+      qk_int8<D, PV, kKColOrder>(sQ, sK, key0, warp_row0, lane, s);
       if (kLoadLate && sub == 0) {  // the stage of tile - 1: free since the barrier
         if (tile + 1 < n_tiles) load_kv(tile + 1);
         cp_async_commit();

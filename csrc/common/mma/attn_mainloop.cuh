@@ -36,8 +36,20 @@ struct WarpTile {
   }
   static constexpr int kNO = D / 8;      // O n8 tiles
   // Swizzled, unpadded shared-memory tiles (SmemTile): FP16 PV at D <= 128, where they were measured
-  // (bench/mma_notes.md, "Thirty-third session"); FP8 PV's permuted K rows need the padding.
+  // (bench/mma_notes.md, "Thirty-fourth session"). FP8 PV lost 2-7 % with them (more spills; "Thirty-fifth").
   static constexpr bool kSwizzle = !kFp8 && D <= 128;
+  // Whether K is stored in S-column order (col_order_row, tile.cuh), which frees the FP8-PV kernel's K ldmatrix
+  // phases of two-way bank conflicts. H100, kernel alone, B4 H32, 4K and 16K (bench/mma_notes.md, "Thirty-fifth
+  // session"): "fp32+fp32" and "fp32+fp16" +1.5-3.2 % at D=64, +1.6-2.0 % at D=128; "fp32" +3.1 % at D=64 and
+  // +13.6-13.9 % at D=128 (its spills fell from 440 to 148 B); packed sequences +0.1-2.8 % (H200). Where ptxas
+  // spilled far more with it the kernel lost, and those keep key order: causal D=128 batch "fp32" and "fp32+fp32"
+  // (-0.4 to -8 %; spills 132 / 88 -> 444 / 468 B) and causal D=64 batch "fp32+fp16" (-2.1 %). D=256 (not
+  // measured; its copy step is 8 rows) keeps key order too.
+  static constexpr bool k_col_order(bool causal, bool varlen) {
+    if (!kFp8 || D > 128) return false;
+    if (!causal || varlen) return true;
+    return D == 128 ? PV == PvAccum::kF8F32F16 : PV != PvAccum::kF8F32F16;
+  }
   using QTile = SmemTile<Tile::kCtaQ, D, kSwizzle>;
   using KTile = SmemTile<kCtaK, D, kSwizzle>;
   using VTile = typename std::conditional<kFp8, SmemTile<D, kCtaK>, SmemTile<kCtaK, 2 * D, kSwizzle>>::type;
@@ -72,8 +84,8 @@ __device__ __forceinline__ void load_q_frag(uint32_t (&a)[4], uint32_t sQ, int w
 }
 
 // S[mt][j] = Q rows (warp row tile mt) . K keys key0 + key_of_col(j, *), exact int32, returned as
-// the bit pattern of the float kScoreMagic + S.
-template <int D, PvAccum PV>
+// the bit pattern of the float kScoreMagic + S. K_COL_ORDER: the K tile is stored in S-column order.
+template <int D, PvAccum PV, bool K_COL_ORDER>
 __device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int warp_row0,
                                         int lane, int (&s)[WarpTile<D, PV>::kMT][WarpTile<D, PV>::kNS][4]) {
   using W = WarpTile<D, PV>;
@@ -92,7 +104,8 @@ __device__ __forceinline__ void qk_int8(uint32_t sQ, uint32_t sK, int key0, int 
 #pragma unroll
     for (int j = 0; j < W::kNS; j += 2) {
       uint32_t b[4];  // b[0], b[1]: n8 tile j; b[2], b[3]: tile j + 1
-      ldsm_x4(b, W::KTile::at(sK, key0 + key_of_col<W::kFp8>(j + lane / 16, lane % 8), ks * 32 + ((lane / 8) % 2) * 16));
+      const int row = key0 + key_of_col<W::kFp8 && !K_COL_ORDER>(j + lane / 16, lane % 8);
+      ldsm_x4(b, W::KTile::at(sK, row, ks * 32 + ((lane / 8) % 2) * 16));
 #pragma unroll
       for (int mt = 0; mt < W::kMT; ++mt) {
         mma_s8_16832(s[mt][j], a[mt], b[0], b[1]);

@@ -53,6 +53,14 @@ struct MmaTile {
   static constexpr int kCtaK = 64;
 };
 
+// The shared-memory row of key k in a K tile stored in S-column order (WarpTile::k_col_order): the inverse of
+// key_of_col<true> (below) within each 16 keys (bit 1 of k -> bit 3, bits 2-3 -> bits 1-2), so that S column c of
+// n8 tile j sits in row 8 j + c and every ldmatrix phase of the FP8-PV kernel reads 8 consecutive rows, as FP16
+// PV's do, free of the two-way bank conflicts that key order meets on padded rows.
+__device__ __forceinline__ constexpr int col_order_row(int k) {
+  return (k & ~15) | ((k & 2) << 2) | ((k >> 1) & 6) | (k & 1);
+}
+
 // A ROWS x ROW_BYTES tile in shared memory whose 8 row addresses of one ldmatrix phase (8 consecutive rows, one
 // 16-byte chunk) land in 8 different 16-byte bank groups, for any row length:
 //  - SWIZZLE = false: each row padded by 16 bytes;
@@ -60,7 +68,8 @@ struct MmaTile {
 //    min(8, chunks)). Then the 8 threads of a quarter-warp's cp.async (whole rows, all chunks) also fill exactly
 //    one aligned 128-byte line: with padding those rows straddle two lines, and ncu counted 10.5-15 L1 wavefronts per
 //    copy instruction against 4 (bench/mma_notes.md, "Thirty-third session"). Rows of a phase must be consecutive
-//    (from a multiple of 8): the FP8-PV kernel's permuted K rows (key_of_col) are not, so it keeps the padding.
+//    (from a multiple of 8). The FP8-PV kernel keeps the padding: swizzled, its tiles lost 2-7 % to more spills
+//    (bench/mma_notes.md, "Thirty-fifth session").
 template <int ROWS, int ROW_BYTES, bool SWIZZLE = false>
 struct SmemTile {
   static_assert(ROW_BYTES % 16 == 0, "rows are copied in 16-byte chunks");
@@ -87,20 +96,23 @@ struct SmemTile {
   // chunk i % kChunks of rows i / kChunks + k * THREADS / kChunks. Used for Q, the tail K/V tiles
   // and the FP8-PV kernel's K/V: at D=128 that kernel spilled 368 B with load_full instead (and
   // 328 B with an unpredicated rolled loop), against 72/80 B with this one.
-  template <int THREADS>
+  // COL_ORDER: source row r lands in row col_order_row(r) (a K tile stored in S-column order).
+  template <int THREADS, bool COL_ORDER = false>
   __device__ __forceinline__ static void load(uint32_t base, const char* src, int64_t src_stride, int valid_rows,
                                               int valid_bytes) {
     static_assert(THREADS % kChunks == 0 && ROWS % (THREADS / kChunks) == 0, "tile copy must split evenly");
     constexpr int kRowStep = THREADS / kChunks;
+    static_assert(!COL_ORDER || kRowStep % 16 == 0, "the column order permutes rows within 16: the step keeps it");
     const int c = static_cast<int>(threadIdx.x) % kChunks;
     int r = static_cast<int>(threadIdx.x) / kChunks;
+    const int dr = COL_ORDER ? col_order_row(r) - r : 0;  // the same for every row this thread copies
     const bool col_ok = c * 16 < valid_bytes;
     const char* g = src + r * src_stride + c * 16;
-    uint32_t d = at(base, r, c * 16);
+    uint32_t d = at(base, r + dr, c * 16);
 #pragma unroll 1
     for (int i = 0; i < ROWS / kRowStep; ++i) {
       const bool ok = col_ok && r < valid_rows;
-      cp_async_16(SWIZZLE ? at(base, r, c * 16) : d, ok ? g : src, ok);
+      cp_async_16(SWIZZLE ? at(base, r + dr, c * 16) : d, ok ? g : src, ok);
       r += kRowStep;
       g += kRowStep * src_stride;
       d += kRowStep * kStride;
@@ -132,9 +144,9 @@ struct SmemTile {
 // key_of_col(j, c). FP16 PV uses the identity (the m16n8k16 A fragment matches the S layout).
 // FP8 PV permutes keys so that a lane's S values (columns 2t, 2t+1 of tiles j and j+1) are the
 // 4 consecutive keys 4t..4t+3 that the m16n8k32 e4m3 A fragment wants; V then stays in natural
-// token order. Only the K row addresses given to ldmatrix change, but those phases ({0, 1, 4, 5, 8, 9, 12, 13} + 0
-// or 2) meet two-way bank conflicts on padded rows (bench/mma_smem_layout_check.py; the A/B of a K tile stored in
-// this order: bench/patches/mma_fp8_layout.patch).
+// token order. Only the K row addresses given to ldmatrix change; read in this order, those phases ({0, 1, 4, 5, 8,
+// 9, 12, 13} + 0 or 2) meet two-way bank conflicts on padded rows (bench/mma_smem_layout_check.py), so most FP8-PV
+// kernels store K in this order instead (col_order_row, WarpTile::k_col_order).
 template <bool FP8_ORDER>
 __device__ __forceinline__ constexpr int key_of_col(int j, int c) {
   if constexpr (FP8_ORDER) {
