@@ -95,6 +95,8 @@ register("sageattn", _sageattn, description="sageattn() auto-dispatch, end to en
 # Explicit mma.sync kernels: (family, fp8 PV, pv_accum_dtype).
 MMA_VARIANTS = {
     "sage_fp16_cuda": ("mma_fp16", False, "fp32"),
+    "sage_fp16_cuda_fp16f32": ("mma_fp16", False, "fp16+fp32"),
+    "sage_fp16_cuda_fp16": ("mma_fp16", False, "fp16"),
     "sage_fp8_cuda": ("mma_fp8", True, "fp32+fp32"),
     "sage_fp8_cuda_fp32": ("mma_fp8", True, "fp32"),
     "sage_fp8_cuda_fp32f16": ("mma_fp8", True, "fp32+fp16"),

@@ -20,7 +20,8 @@ def _row(backend, n, tops, kernel_only=False, causal=False):
 
 def test_registry_has_the_documented_backends():
     for name in ("sdpa_flash", "sdpa_cudnn", "sdpa_efficient", "sageattn", "sage_fp16_cuda", "sage_fp16_cuda_kernel",
-                 "sage_fp8_cuda", "sage_fp8_cuda_kernel", "sage_fp8_cuda_fp32", "sage_fp8_cuda_fp32f16_kernel"):
+                 "sage_fp8_cuda", "sage_fp8_cuda_kernel", "sage_fp8_cuda_fp32", "sage_fp8_cuda_fp32f16_kernel",
+                 "sage_fp16_cuda_fp16f32", "sage_fp16_cuda_fp16_kernel"):
         assert name in bench.BACKENDS
     assert bench.BACKENDS["sage_fp16_cuda_kernel"].kernel_only
     bench.register("dummy_for_test", lambda q, k, v, causal, layout: (lambda: None))
