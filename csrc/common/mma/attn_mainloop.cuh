@@ -29,8 +29,9 @@ struct WarpTile {
   // so that the tensor pipe starts ~80 instructions earlier. FP16 PV at D=128: +2.7 % alone, +3.8 % on top of the
   // 64-key sub-tile (H200, v9). At D=64 it was neutral to -1 % with padded tiles; with the swizzled ones, whose copy
   // bursts are ~3x cheaper, the fp32-O batch kernel gained 1.3-2.7 % non-causal and lost 2.3 % causal (H100,
-  // bench/mma_notes.md, "Thirty-fourth session"), so D=64 takes it there only (its packed-sequence kernels were not
-  // measured and keep the early copies).
+  // bench/mma_notes.md, "Thirty-fourth session"), so D=64 takes it there only. The other D=64 kernels keep the early
+  // copies, measured ("Thirty-fifth session", H100): the packed-sequence ones lost 0.2-5 %, "fp16" was even and
+  // "fp16+fp32" gained 1.4-1.7 % alone but was mixed end to end (-2.3 to +1.8 %, within that lease's spread).
   static constexpr bool load_late(bool causal, bool varlen) {
     return !kFp8 && (D == 128 || (D == 64 && PV == PvAccum::kF16F32 && !causal && !varlen));
   }
