@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Staged and run in session 35 (not adopted: bench/mma_notes.md, "Thirty-fifth session"). GPU host: late K/V copies
-# (after the first QK MMAs, as the D=128 and D=64 non-causal "fp32" batch kernels ship since fb80bfd) for the FP16-PV D=64 kernels that still copy right after the barrier: "fp16+fp32" and
-# "fp16" batch (causal or not) and the packed-sequence "fp32" ones, against the shipped ones, in one process.
+# (after the first QK MMAs, as the D=128 and D=64 non-causal "fp32" batch kernels ship since fb80bfd) for the
+# FP16-PV D=64 kernels that still copy right after the barrier: "fp16+fp32" and "fp16" batch (causal or not) and the
+# packed-sequence "fp32" ones, against the shipped ones, in one process.
 # .variants_late_rest/ab_C_mma_fp16.abi3.so.xz is the tree with bench/patches/mma_d64_late_rest.patch built with
 # -DSAGE_MMA_LATE_AB: SAGEATTENTION_MMA_D64_LATE=1 launches csrc/mma_fp16/attn_d64_late_rest.cu's kernels
 # (namespace sage::mma_late); its other kernels are the tree's. Build on the CPU machine first:
