@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Staged in session 34, run in session 35 (layout 1 adopted per kernel, layout 2 dropped: bench/mma_notes.md,
-# "Thirty-fifth session"; bench/patches/mma_fp8_layout.patch applies to 8033d26, before the adoption). GPU host: the mma.sync FP8-PV kernels (D=64 and D=128, every accumulation, and the
-# packed-sequence ones) under three shared-memory layouts, in one process (bench/mma_notes.md, "Thirty-fourth
-# session"): 0 = shipped (K in key_of_col<true> order on padded rows: every K ldmatrix phase meets two-way bank
+# "Thirty-fifth session"; bench/patches/mma_fp8_layout.patch applies to 8033d26, before the adoption). GPU host:
+# the mma.sync FP8-PV kernels (D=64 and D=128, every accumulation, and the packed-sequence ones) under three
+# shared-memory layouts, in one process (bench/mma_notes.md, "Thirty-fourth session"): 0 = shipped (K in
+# key_of_col<true> order on padded rows: every K ldmatrix phase meets two-way bank
 # conflicts, `python bench/mma_smem_layout_check.py`), 1 = K stored in S-column order (conflict-free), 2 = that and
 # every tile swizzled (each quarter-warp's copy in one 128-byte line, as FP16 PV's since 243a8fb).
 # .variants_fp8l/ab_C_mma_fp8.abi3.so.xz is the tree with bench/patches/mma_fp8_layout.patch built with

@@ -17,5 +17,6 @@ v="l0:SAGEATTENTION_MMA_FP8_LAYOUT=0;l1:SAGEATTENTION_MMA_FP8_LAYOUT=1"
 for b in sage_fp8_cuda_fp32 sage_fp8_cuda_fp32f16 sage_fp8_cuda; do
   timeout 170 python3 bench/knob_ab.py --backend $b --kernel-each --rounds 2 \
     --label "mma FP8 PV $b: shipped layout (l0) and K in S-column order (l1)" --variants "$v" \
-    --shapes "64:4096,64:16384,64:16384:c,128:4096,128:4096:c,128:16384,128:16384:c" 2>&1 | grep -v -i warn | grep -v "kernels (us)" | tee -a "$log"
+    --shapes "64:4096,64:16384,64:16384:c,128:4096,128:4096:c,128:16384,128:16384:c" 2>&1 | grep -v -i warn \
+    | grep -v "kernels (us)" | tee -a "$log"
 done
