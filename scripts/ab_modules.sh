@@ -4,12 +4,17 @@
 # (date, GPU, driver, power limit, torch) as the first lines of LOG.
 # usage: ab_modules AB_XZ LOG || exit
 ab_modules() {
-  local ab=$1 log=$2 wheel
-  wheel=$(ls .wheelhouse/sageattention-*.whl 2>/dev/null | head -1)
-  if [ -z "$wheel" ] || [ ! -f "$ab" ]; then
+  local ab=$1 log=$2 wheel wheels
+  wheels=$(ls .wheelhouse/sageattention-*.whl 2>/dev/null)
+  if [ -z "$wheels" ] || [ ! -f "$ab" ]; then
     echo "missing .wheelhouse/*.whl or $ab: build them as the calling script's header says" >&2
     return 2
   fi
+  if [ "$(echo "$wheels" | wc -l)" -gt 1 ]; then  # the modules must be the tree's: never guess among builds
+    echo "more than one wheel in .wheelhouse: $(echo $wheels); keep only the main job's latest" >&2
+    return 2
+  fi
+  wheel=$wheels
   python3 -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, '.') for n in z.namelist()
     if n.startswith('sageattention/_C') or n.endswith('_build_config.py')]" "$wheel" || return 1
   local module

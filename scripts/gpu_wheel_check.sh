@@ -19,7 +19,11 @@ export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 REPO=$(pwd)
 OUT=${OUT:-/tmp/wheel-check}
 mkdir -p "$OUT"
-W=$(ls "$REPO/${1:?usage: gpu_wheel_check.sh DIR}"/sageattention-*.whl | head -1)
+W=$(ls "$REPO/${1:?usage: gpu_wheel_check.sh DIR}"/sageattention-*.whl) || exit 2
+if [ "$(echo "$W" | wc -l)" -gt 1 ]; then  # check the wheel meant, never a guess among several builds
+  echo "more than one wheel in $1: $(echo $W); keep only the one to check" >&2
+  exit 2
+fi
 SANITIZE=${SANITIZE:-all}
 case $SANITIZE in all | sm90 | none) ;; *) echo "SANITIZE must be all, sm90 or none, got '$SANITIZE'" >&2; exit 2 ;; esac
 case ${2:-} in "" | skip-bench | bench-only) ;; *) echo "second argument must be skip-bench or bench-only, got '$2'" >&2; exit 2 ;; esac
