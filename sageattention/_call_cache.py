@@ -6,8 +6,9 @@ than the GPU spends (bench/results/short_calls_h200_s18.log). Every decision tho
 what ``key`` records: the argument types and values, and the tensors' shapes, strides, dtypes and devices (never
 their data or addresses). So once a call with some key has passed them and reached its kernel function, a later
 call with an equal key goes straight to that function with the same resolved options. The kernel function still
-makes its own per-call choices (the fused op, aligned rows). Calls that fell back to SDPA are never recorded, so
-their one-time warning and fallback stay as they were.
+makes its own per-call choices (the fused op, aligned rows). Calls that fell back to SDPA (inputs the kernels
+cannot take) are never recorded, so their one-time warning and fallback stay as they were; calls that `sageattn`
+gives to SDPA because their keys are too few for the kernel to pay (_short_kv) are, like kernel calls.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 ``sageattn`` picks the kernel for the GPU (capability cached per device); inputs the kernels cannot
 take, and arguments they do not model (attn_mask, dropout_p), go to PyTorch SDPA with one warning
-per reason. Explicit kernel functions never fall back: they raise a clear error instead. Which path
-ran is logged at DEBUG level on the "sageattention" logger.
+per reason. Calls with too few keys for the 8-bit kernel to pay go to SDPA too, silently (it is faster
+and exact there; _short_kv, SAGEATTENTION_SHORT_KV_SDPA). Explicit kernel functions never fall back:
+they raise a clear error instead. Which path ran is logged at DEBUG level on the "sageattention" logger.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 
-from sageattention import _call_cache, _compile, _device, _lib
+from sageattention import _call_cache, _compile, _device, _lib, _short_kv
 from sageattention._fallback import empty_kv_result, sdpa_attention
 from sageattention._inference_only import needs_guard, run_guarded
 from sageattention._varlen import packed_attention
@@ -380,6 +381,18 @@ def _sm90_default_accum(kv_len: int, head_dim: int) -> str:
     return sm90.default_pv_accum(kv_len, head_dim)
 
 
+def _short_kv_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: str, is_causal: bool,
+                   scale: float, cache_key: tuple | None) -> torch.Tensor:
+    """SDPA for a call whose keys are too few for the quantized kernel to pay (_short_kv); remembered under
+    cache_key like a kernel call, so that the model's next call of this signature comes straight here."""
+    run = functools.partial(sdpa_attention, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
+                            return_lse=False)
+    result = run(q, k, v)
+    if cache_key is not None:
+        _call_cache.remember(cache_key, run)
+    return result
+
+
 def _scale_alias(sm_scale: float | None, kwargs: dict[str, Any]) -> float | None:
     """Takes SDPA's name `scale` out of kwargs: an alias of sm_scale."""
     if "scale" not in kwargs:
@@ -400,7 +413,9 @@ def sageattn(
     return_lse: bool = False,
     **kwargs: Any,
 ) -> Result:
-    """Quantized attention with the best kernel for q's GPU; SDPA when the kernels can't serve.
+    """Quantized attention with the best kernel for q's GPU; SDPA when the kernels can't serve, and for calls with
+    too few keys for the kernel to pay (sageattention/_short_kv.py: up to 1024 keys on sm_90; the environment
+    variable SAGEATTENTION_SHORT_KV_SDPA=0 keeps the kernel).
 
     Extra keywords: attn_mask / dropout_p (honoured via SDPA with a one-time warning), scale (alias of
     sm_scale), and the kernel options qk_quant_gran, pv_accum_dtype, smooth_k, smooth_v. Anything else
@@ -449,6 +464,9 @@ def sageattn(
             logger.debug("sageattention: kernel options %s do not apply to the SDPA path", sorted(kwargs))
         return sdpa_attention(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
                               return_lse=return_lse, attn_mask=attn_mask, dropout_p=float(dropout_p))
+    if _short_kv.takes_sdpa(family, shapes, is_causal, return_lse, kwargs):
+        logger.debug("sageattention: path=sdpa (%d keys: SDPA is faster there, %s)", shapes.kv_len, _short_kv.KNOB)
+        return _short_kv_sdpa(q, k, v, tensor_layout, is_causal, scale, cache_key)
     entry = _FAMILY_ENTRY[family]
     if family == "sm90":
         try:

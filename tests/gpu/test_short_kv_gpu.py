@@ -1,0 +1,116 @@
+"""`sageattn` on SDPA for calls with few keys (sageattention/_short_kv.py): the route's outputs, the calls it leaves to
+the kernel, the measured rule's edge, and the call cache's part. The suite runs with the route off (tests/conftest.py);
+each test here sets the knob itself."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import sageattention
+from sageattention import _call_cache, _short_kv, core
+from sageattention._fallback import sdpa_attention
+
+pytestmark = pytest.mark.gpu
+
+
+def make(layout: str, b: int, h: int, n: int, d: int, dtype: torch.dtype = torch.float16) -> torch.Tensor:
+    shape = (b, h, n, d) if layout == "HND" else (b, n, h, d)
+    return torch.randn(shape, device="cuda", dtype=dtype)
+
+
+def with_knob(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(_short_kv.KNOB, value)
+    _call_cache.clear()
+
+
+def family() -> str:
+    found, reason = core._pick_family(torch.empty(1, device="cuda"))
+    if found is None:
+        pytest.skip(f"no kernel family on this GPU: {reason}")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def clean_cache() -> None:
+    _call_cache.clear()
+    yield
+    _call_cache.clear()
+
+
+@pytest.mark.parametrize("layout", ["HND", "NHD"])
+@pytest.mark.parametrize("d, dtype", [(40, torch.float16), (64, torch.bfloat16), (128, torch.float16)])
+def test_routed_calls_are_sdpa_bit_for_bit_and_repeat_through_the_cache(layout, d, dtype, monkeypatch) -> None:
+    family()
+    q = make(layout, 2, 4, 300, d, dtype)
+    k, v = (make(layout, 2, 4, 77, d, dtype) for _ in range(2))
+    want = sdpa_attention(q, k, v, tensor_layout=layout, is_causal=False, sm_scale=1 / math.sqrt(d), return_lse=False)
+    with_knob(monkeypatch, "0")
+    kernel = sageattention.sageattn(q, k, v, tensor_layout=layout)
+    assert not torch.equal(kernel, want)  # the kernel's 8-bit result is not SDPA's: the comparisons below can fail
+    with_knob(monkeypatch, "77")
+    first = sageattention.sageattn(q, k, v, tensor_layout=layout)
+    assert torch.equal(first, want)
+    assert len(_call_cache._runs) == 1  # the decision is remembered like a kernel call
+    assert torch.equal(sageattention.sageattn(q, k, v, tensor_layout=layout), want)
+    with_knob(monkeypatch, "76")  # a limit one key short of the call: the kernel again
+    assert torch.equal(sageattention.sageattn(q, k, v, tensor_layout=layout), kernel)
+
+
+def test_scale_and_causal_of_equal_lengths_carry_over(monkeypatch) -> None:
+    family()
+    q, k, v = (make("HND", 1, 2, 100, 64) for _ in range(3))
+    with_knob(monkeypatch, "1000")
+    got = sageattention.sageattn(q, k, v, is_causal=True, sm_scale=0.3)
+    assert torch.equal(got, sdpa_attention(q, k, v, tensor_layout="HND", is_causal=True, sm_scale=0.3,
+                                           return_lse=False))
+
+
+@pytest.mark.parametrize("case", ["lse", "gqa", "bottom-right causal", "option"])
+def test_calls_the_route_leaves_to_the_kernel(case, monkeypatch) -> None:
+    family()
+    hkv, nq, causal, kwargs = 4, 300, False, {}
+    if case == "lse":
+        kwargs = {"return_lse": True}
+    elif case == "gqa":
+        hkv = 2
+    elif case == "bottom-right causal":
+        causal = True
+    else:
+        kwargs = {"qk_quant_gran": "per_warp"}
+    q = make("HND", 2, 4, nq, 64)
+    k, v = (make("HND", 2, hkv, 77, 64) for _ in range(2))
+    with_knob(monkeypatch, "0")
+    want = sageattention.sageattn(q, k, v, is_causal=causal, **kwargs)
+    with_knob(monkeypatch, "1000")
+    got = sageattention.sageattn(q, k, v, is_causal=causal, **kwargs)
+    if case == "lse":
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    else:
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("d", [64, 128])
+def test_auto_routes_up_to_the_measured_limit_only(d, monkeypatch) -> None:
+    fam = family()
+    limit = _short_kv.measured_limit(fam, d)
+    if limit == 0:
+        pytest.skip(f"no measured limit for {fam} at head dim {d}: the kernel serves every length")
+    q = make("HND", 1, 2, 256, d)
+    for kv, routed in ((limit, True), (limit + 1, False)):
+        k, v = (make("HND", 1, 2, kv, d) for _ in range(2))
+        with_knob(monkeypatch, "auto")
+        got = sageattention.sageattn(q, k, v)
+        sdpa = sdpa_attention(q, k, v, tensor_layout="HND", is_causal=False, sm_scale=1 / math.sqrt(d),
+                              return_lse=False)
+        assert torch.equal(got, sdpa) == routed, (kv, limit)
+
+
+def test_a_bad_knob_value_is_an_error_naming_it(monkeypatch) -> None:
+    family()
+    q, k, v = (make("HND", 1, 2, 64, 64) for _ in range(3))
+    with_knob(monkeypatch, "fast")
+    with pytest.raises(ValueError, match=_short_kv.KNOB):
+        sageattention.sageattn(q, k, v)
