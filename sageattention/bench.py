@@ -17,10 +17,12 @@ import argparse
 import dataclasses
 import datetime
 import json
+import logging
 import math
 import os
 import pathlib
 import platform
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -292,6 +294,35 @@ def attempt(work: Callable[[], Any]) -> tuple[Any, str | None]:
         return None, OUT_OF_MEMORY
 
 
+class _PathLines(logging.Handler):
+    """Collects the path names of `sageattn`'s DEBUG lines ("sageattention: path=NAME ...")."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.paths: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.search(r"\bpath=(\S+)", record.getMessage())
+        if found:
+            self.paths.append(found.group(1))
+
+
+def sageattn_path(call: Callable[[], object]) -> str:
+    """Which path a `sageattn` call takes: its kernel entry point's name, or "sdpa" (a fallback, or the route for few
+    keys, sageattention/_short_kv.py). Runs the call once with the package's DEBUG lines on, which also bypasses the
+    call cache, so the answer is the dispatch's own, not a remembered one."""
+    log = logging.getLogger("sageattention")
+    lines, level = _PathLines(), log.level
+    log.addHandler(lines)
+    log.setLevel(logging.DEBUG)
+    try:
+        call()
+    finally:
+        log.removeHandler(lines)
+        log.setLevel(level)
+    return lines.paths[-1] if lines.paths else "unknown"
+
+
 def time_rounds(calls: dict[str, Callable[[], object]], rounds: int,
                 timer: Callable[[str, Callable[[], object]], float | None]) -> dict[str, list[float]]:
     """Milliseconds of each call in `rounds` rounds, the given order and its reverse by turns; `timer(name, fn)`
@@ -358,6 +389,8 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
                            "kernel_only": BACKENDS[name].kernel_only, "ms": round(ms, 4), "tops": round(tops, 1),
                            "ms_rounds": [round(t, 4) for t in times],
                            **{k_: v_ for k_, v_ in env.items() if k_ != "device_name"}}
+                    if name == "sageattn":
+                        row["path"] = sageattn_path(calls[name])
                     rows.append(row)
                     spread = " / ".join(f"{t:.3f}" for t in times)
                     print(f"  D={d:3d} causal={int(causal)} N={n:6d} {name:28s} {ms:9.3f} ms {tops:7.1f} TOPS"
@@ -413,9 +446,13 @@ def markdown(rows: list[dict[str, object]]) -> str:
                     "| backend | " + " | ".join(f"N={n // 1024}K" if n % 1024 == 0 else f"N={n}" for n in seqlens) + " |",
                     "|---|" + "---:|" * len(seqlens)]
             for name in dict.fromkeys(r["backend"] for r in sel):
-                vals = {int(r["seqlen"]): r["tops"] for r in sel if r["backend"] == name}
-                out.append(f"| {name} | " + " | ".join(str(vals.get(n, "")) for n in seqlens) + " |")
+                vals = {int(r["seqlen"]): f"{r['tops']}{'*' if r.get('path') == 'sdpa' else ''}"
+                        for r in sel if r["backend"] == name}
+                out.append(f"| {name} | " + " | ".join(vals.get(n, "") for n in seqlens) + " |")
             out.append("")
+    if any(r.get("path") == "sdpa" for r in timed):
+        out += ["\\* `sageattn` ran SDPA: a call with too few keys for the 8-bit kernel to pay "
+                "(sageattention/_short_kv.py).", ""]
     for r in rows:
         if "skipped" in r:
             out.append(f"- skipped {r['backend']}: {r['skipped']}")

@@ -103,11 +103,15 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
             ms = sum(times[name]) / len(times[name])
             row.update(ms=round(ms, 4), tops=round(s.flops() / (ms * 1e-3) / 1e12, 1),
                        ms_rounds=[round(t, 4) for t in times[name]])
-            if name == "sageattn" and args.accuracy:
-                row.update({k_: round(v_, 6) for k_, v_ in accuracy(s, q, k, v, calls[name](), args.layout).items()})
+            if name == "sageattn":
+                row["path"] = bench.sageattn_path(calls[name])
+                if args.accuracy:
+                    row.update({k_: round(v_, 6)
+                                for k_, v_ in accuracy(s, q, k, v, calls[name](), args.layout).items()})
             rows.append(row)
             acc = f"  rel-L1 {row['rel_l1']:.4f} cos {row['cos']:.6f}" if "rel_l1" in row else ""
-            print(f"  {name:16s} {ms:9.3f} ms {row['tops']:7.1f} TOPS{acc}", flush=True)
+            path = f"  ({row['path']})" if "path" in row else ""
+            print(f"  {name:16s} {ms:9.3f} ms {row['tops']:7.1f} TOPS{acc}{path}", flush=True)
         del calls, q, k, v
         torch.cuda.empty_cache()
         bench.write_outputs(rows, args.out, args.name, markdown)  # partial results survive an interrupted run
@@ -142,8 +146,9 @@ def markdown(rows: list[dict[str, object]]) -> str:
     out = [f"# Attention at real models' shapes: {env['device']} ({env['capability']})", "",
            f"{bench.versions_sentence(env)}. Each model's dtype, layout {env['layout']}, randn inputs. Milliseconds "
            f"per call (median of CUDA-event timings{bench.rounds_phrase(len(env.get('ms_rounds', [1])))}), end to "
-           "end (quantization included). Speed-up: the fastest SDPA "
-           "backend's time over `sageattn`'s. Accuracy: `sageattn` against float64 attention on two heads and up to "
+           "end (quantization included). Speed-up: the fastest SDPA backend's time over `sageattn`'s "
+           "(\"`sageattn` ran SDPA\": a call with too few keys for the 8-bit kernel to pay, which `sageattn` gives to "
+           "SDPA, sageattention/_short_kv.py). Accuracy: `sageattn` against float64 attention on two heads and up to "
            "512 query rows.", "",
            "| model | layer | shape | " + " | ".join(names) + " | speed-up | rel-L1 | cos |",
            "|---|---|---|" + "---:|" * (len(names) + 3)]
@@ -155,8 +160,9 @@ def markdown(rows: list[dict[str, object]]) -> str:
         up = ups.get(f"{key[0]}, {key[1]}")
         sage = by.get("sageattn", {})
         acc = [f"{sage['rel_l1']:.4f}", f"{sage['cos']:.5f}"] if "rel_l1" in sage else ["", ""]
+        on_sdpa = "; `sageattn` ran SDPA" if sage.get("path") == "sdpa" else ""
         out.append(f"| {key[0]} | {key[1]} | {_shape_text(sel[0])} | " + " | ".join(cells)
-                   + f" | {f'{up[0]:.2f}x ({up[1]})' if up else ''} | " + " | ".join(acc) + " |")
+                   + f" | {f'{up[0]:.2f}x ({up[1]}{on_sdpa})' if up else ''} | " + " | ".join(acc) + " |")
     skips = [r for r in rows if "skipped" in r]
     if skips:
         out += ["", "Not run (— above):"]

@@ -4,9 +4,12 @@ tests/gpu/test_bench_models_gpu.py runs one small shape on the GPU."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
+import torch
 
+import sageattention
 from sageattention import bench, bench_models
 from sageattention.model_shapes import MODEL_SHAPES, ModelShape, select
 
@@ -94,3 +97,18 @@ def test_report_says_how_rounds_were_combined() -> None:
     assert "the mean of 2 rounds with the backends timed in forward and reverse order by turns" in \
         bench_models.markdown(two)
     assert "rounds" not in bench_models.markdown([_row("sageattn", 1.0), _row("sdpa_cudnn", 1.5)])
+
+
+def test_report_marks_shapes_where_sageattn_ran_sdpa() -> None:
+    rows = [_row("sageattn", 1.0, path="sdpa"), _row("sdpa_cudnn", 1.0)]
+    assert "| 1.00x (sdpa_cudnn; `sageattn` ran SDPA) |" in bench_models.markdown(rows)
+    rows = [_row("sageattn", 1.0, path="sageattn_qk_int8_pv_fp8_cuda_sm90"), _row("sdpa_cudnn", 1.0)]
+    assert "| 1.00x (sdpa_cudnn) |" in bench_models.markdown(rows)
+
+
+def test_sageattn_path_reads_the_dispatch_log_line() -> None:
+    q = torch.randn(1, 2, 8, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the CPU fallback's one-time warning
+        assert bench.sageattn_path(lambda: sageattention.sageattn(q, q, q)) == "sdpa"
+    assert bench.sageattn_path(lambda: None) == "unknown"

@@ -96,3 +96,12 @@ def test_tiny_sweep_writes_rows(tmp_path):
     assert rows and all(REQUIRED <= set(r) and r["tops"] > 0 for r in rows)
     # the default two rounds: a row's time is the mean of both
     assert all(len(r["ms_rounds"]) == 2 and r["ms"] == pytest.approx(sum(r["ms_rounds"]) / 2, abs=1e-3) for r in rows)
+
+
+def test_markdown_stars_the_cells_where_sageattn_ran_sdpa():
+    routed = {**_row("sageattn", 1024, 100.0), "path": "sdpa"}
+    kernel = {**_row("sageattn", 4096, 300.0), "path": "sageattn_qk_int8_pv_fp8_cuda_sm90"}
+    md = bench.markdown([routed, kernel])
+    assert "| sageattn | 100.0* | 300.0 |" in md
+    assert "`sageattn` ran SDPA" in md
+    assert "ran SDPA" not in bench.markdown([kernel])

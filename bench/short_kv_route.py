@@ -1,0 +1,160 @@
+"""Where SDPA overtakes the quantized kernel as the key sequence gets short (sageattention/_short_kv.py), on this GPU.
+
+Each shape's calls are timed in one process, in rounds of alternating order (sageattention.bench.time_rounds):
+`sageattn` forced onto its kernel (SAGEATTENTION_SHORT_KV_SDPA=0), `sageattn` forced onto SDPA (=1000000000: the
+route's own code, Python included), `sageattn` as shipped (auto), and PyTorch SDPA called directly, with its default
+choice of backend and with cuDNN or flash forced. Each `sageattn` variant starts from an empty call cache, so its
+first (warm-up) call decides under its own setting.
+
+    python bench/short_kv_route.py [--out bench/results/short_kv_route_GPU] [--rounds R] [--quick]
+
+Prints one line per shape (microseconds per call, and the kernel's time over the route's); writes OUT.md and
+OUT.json (rows: shape, layout, dtype, backend, us).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+sys.path.insert(0, ".")
+import sageattention  # noqa: E402
+from sageattention import _call_cache, _short_kv  # noqa: E402
+from sageattention.bench import (  # noqa: E402
+    add_timing_arguments, check_timing_arguments, env_line, environment, rounds_phrase, time_ms, time_rounds)
+
+KV_LENS = (77, 128, 256, 512, 1024)
+# (head dim, batch, heads, query length): SD 1.5 (D40) / SDXL (D64) cross-attention levels, Wan2.1's (D128), and
+# one each of the other native head dims.
+SHAPES = ((40, 2, 8, 4096), (64, 2, 10, 1024), (64, 2, 10, 4096), (64, 1, 24, 16384), (128, 2, 10, 4096),
+          (128, 1, 40, 32760), (256, 1, 16, 4096))
+QUICK = ((64, 2, 10, 4096), (128, 1, 40, 32760))
+# --self: self-attention (as many keys as queries), causal and not, at these (head dim, batch, heads) and lengths.
+SELF_SHAPES = ((64, 2, 20), (128, 2, 24))
+SELF_LENS = (256, 512, 1024, 1536, 2048)
+SAGE = {"kernel": "0", "route": "1000000000", "auto": "auto"}
+
+
+@contextlib.contextmanager
+def knob(value: str) -> Iterator[None]:
+    old = os.environ.get(_short_kv.KNOB)
+    os.environ[_short_kv.KNOB] = value
+    _call_cache.clear()
+    try:
+        yield
+    finally:
+        _call_cache.clear()
+        if old is None:
+            os.environ.pop(_short_kv.KNOB, None)
+        else:
+            os.environ[_short_kv.KNOB] = old
+
+
+def tops(b: int, h: int, nq: int, nkv: int, d: int, causal: bool, us: float) -> float:
+    """4 B H Nq Nkv D, halved for causal (here only with Nq = Nkv), per second, in TOPS."""
+    return round(4 * b * h * nq * nkv * d / (2 if causal else 1) / (us * 1e-6) / 1e12, 2)
+
+
+def hnd(x: torch.Tensor, layout: str) -> torch.Tensor:
+    return x if layout == "HND" else x.transpose(1, 2)
+
+
+def calls(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: str,
+          causal: bool) -> dict[str, Callable[[], object]]:
+    def sdpa(backend: SDPBackend | None) -> Callable[[], object]:
+        qh, kh, vh = hnd(q, layout), hnd(k, layout), hnd(v, layout)
+        if backend is None:
+            return lambda: F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
+
+        def forced() -> object:
+            with sdpa_kernel([backend]):
+                return F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
+        return forced
+
+    out: dict[str, Callable[[], object]] = {
+        f"sageattn_{name}": (lambda: sageattention.sageattn(q, k, v, tensor_layout=layout, is_causal=causal))
+        for name in SAGE}
+    out.update(sdpa_default=sdpa(None), sdpa_cudnn=sdpa(SDPBackend.CUDNN_ATTENTION),
+               sdpa_flash=sdpa(SDPBackend.FLASH_ATTENTION))
+    return out
+
+
+def timer(warmup_ms: float, rep_ms: float) -> Callable[[str, Callable[[], object]], float | None]:
+    def run(name: str, fn: Callable[[], object]) -> float | None:
+        setting = SAGE.get(name.removeprefix("sageattn_")) if name.startswith("sageattn_") else None
+        try:
+            with knob(setting) if setting is not None else contextlib.nullcontext():
+                return time_ms(fn, warmup_ms, rep_ms)
+        except RuntimeError as exc:  # a forced SDPA backend that refuses the shape
+            print(f"  {name}: {str(exc).splitlines()[0][:100]}", flush=True)
+            return None
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=None, help="OUT.md / OUT.json (default: print only)")
+    ap.add_argument("--quick", action="store_true", help="two shapes only")
+    ap.add_argument("--kv", default=",".join(map(str, KV_LENS)), help="key counts of the cross-attention shapes")
+    ap.add_argument("--self", action="store_true", help="self-attention shapes, causal and not, instead")
+    ap.add_argument("--layouts", default="HND,NHD")
+    ap.add_argument("--dtypes", default="float16")
+    add_timing_arguments(ap)
+    args = ap.parse_args()
+    check_timing_arguments(ap, args)
+    env = environment()
+    print(env_line(env), flush=True)
+    rows: list[dict[str, object]] = []
+    names = [*(f"sageattn_{s}" for s in SAGE), "sdpa_default", "sdpa_cudnn", "sdpa_flash"]
+    columns = ["D", "B", "H", "Nq", "Nkv", "causal", "layout", "dtype", *(f"{n} us" for n in names), "kernel / route"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    if args.self:
+        cases = [(d, b, h, n, n, c) for d, b, h in SELF_SHAPES for n in SELF_LENS for c in (False, True)]
+    else:
+        cases = [(d, b, h, nq, int(nkv), False) for d, b, h, nq in (QUICK if args.quick else SHAPES)
+                 for nkv in args.kv.split(",")]
+    for d, b, h, nq, nkv, causal in cases:
+        for layout in args.layouts.split(","):
+            for dtype_name in args.dtypes.split(","):
+                dtype = getattr(torch, dtype_name)
+                torch.manual_seed(0)
+
+                def draw(n: int) -> torch.Tensor:
+                    shape = (b, h, n, d) if layout == "HND" else (b, n, h, d)
+                    return torch.randn(shape, device="cuda", dtype=dtype)
+
+                q, k, v = draw(nq), draw(nkv), draw(nkv)
+                fns = calls(q, k, v, layout, causal)
+                times = time_rounds(fns, args.rounds, timer(args.warmup_ms, args.rep_ms))
+                us = {name: (1e3 * sum(t) / len(t) if t else float("nan")) for name, t in times.items()}
+                ratio = us["sageattn_kernel"] / us["sageattn_route"]
+                cells = " | ".join(f"{us[n]:.1f}" for n in fns)
+                lines.append(f"| {d} | {b} | {h} | {nq} | {nkv} | {int(causal)} | {layout} | {dtype_name} | {cells} "
+                             f"| {ratio:.2f} |")
+                print(lines[-1], flush=True)
+                for name, value in us.items():
+                    rows.append(dict(backend=name, device=env["device_name"], dtype=dtype_name, batch=b, heads=h,
+                                     seqlen=nq, kv_len=nkv, headdim=d, layout=layout, causal=causal,
+                                     kernel_only=False, us=value, tops=tops(b, h, nq, nkv, d, causal, value)))
+                del q, k, v, fns
+    if args.out:
+        head = (f"# Short key sequences: `sageattn`'s kernel against SDPA\n\n{env_line(env)[2:]}, sageattention "
+                f"{env['sageattention']}\n\nMicroseconds per call{rounds_phrase(args.rounds)}, window timer (warm-up "
+                f"{args.warmup_ms:g} ms, {args.rep_ms:g} ms timed). `bench/short_kv_route.py`; the `auto` column is "
+                f"the rule of this checkout's sageattention/_short_kv.py.\n\n")
+        with open(args.out + ".md", "w") as f:
+            f.write(head + "\n".join(lines) + "\n")
+        with open(args.out + ".json", "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
