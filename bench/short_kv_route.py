@@ -2,14 +2,15 @@
 
 Each shape's calls are timed in one process, in rounds of alternating order (sageattention.bench.time_rounds):
 `sageattn` forced onto its kernel (SAGEATTENTION_SHORT_KV_SDPA=0), `sageattn` forced onto SDPA (=1000000000: the
-route's own code, Python included), `sageattn` as shipped (auto), and PyTorch SDPA called directly, with its default
-choice of backend and with cuDNN or flash forced. Each `sageattn` variant starts from an empty call cache, so its
-first (warm-up) call decides under its own setting.
+route's own code, Python included; calls the route never takes, such as GQA, stay on the kernel), `sageattn` as
+shipped (auto), the function the route calls (`sdpa_fallback`, sageattention/_fallback.py, for any call), and PyTorch
+SDPA called directly, with its default choice of backend and with cuDNN or flash forced. Each `sageattn` variant
+starts from an empty call cache, so its first (warm-up) call decides under its own setting.
 
-    python bench/short_kv_route.py [--out bench/results/short_kv_route_GPU] [--rounds R] [--quick]
+    python bench/short_kv_route.py [--out bench/results/short_kv_route_GPU] [--rounds R] [--quick | --self | --gqa]
 
-Prints one line per shape (microseconds per call, and the kernel's time over the route's); writes OUT.md and
-OUT.json (rows: shape, layout, dtype, backend, us).
+Prints one line per shape (microseconds per call, and the kernel's time over `sdpa_fallback`'s); writes OUT.md and
+OUT.json (rows: shape, layout, dtype, backend, us, tops).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -28,6 +30,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 sys.path.insert(0, ".")
 import sageattention  # noqa: E402
 from sageattention import _call_cache, _short_kv  # noqa: E402
+from sageattention._fallback import sdpa_attention  # noqa: E402
 from sageattention.bench import (  # noqa: E402
     add_timing_arguments, check_timing_arguments, env_line, environment, rounds_phrase, time_ms, time_rounds)
 
@@ -40,6 +43,8 @@ QUICK = ((64, 2, 10, 4096), (128, 1, 40, 32760))
 # --self: self-attention (as many keys as queries), causal and not, at these (head dim, batch, heads) and lengths.
 SELF_SHAPES = ((64, 2, 20), (128, 2, 24))
 SELF_LENS = (256, 512, 1024, 1536, 2048)
+# --gqa: causal self-attention of LLM prefills (head dim, batch, Q heads, K/V heads): Llama-3.1-8B, Qwen2.5-7B.
+GQA_SHAPES = ((128, 1, 32, 8), (128, 1, 28, 4))
 SAGE = {"kernel": "0", "route": "1000000000", "auto": "auto"}
 
 
@@ -69,19 +74,24 @@ def hnd(x: torch.Tensor, layout: str) -> torch.Tensor:
 
 def calls(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: str,
           causal: bool) -> dict[str, Callable[[], object]]:
+    qh, kh, vh = hnd(q, layout), hnd(k, layout), hnd(v, layout)
+    gqa = qh.shape[1] != kh.shape[1]
+
     def sdpa(backend: SDPBackend | None) -> Callable[[], object]:
-        qh, kh, vh = hnd(q, layout), hnd(k, layout), hnd(v, layout)
         if backend is None:
-            return lambda: F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
+            return lambda: F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal, enable_gqa=gqa)
 
         def forced() -> object:
             with sdpa_kernel([backend]):
-                return F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
+                return F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal, enable_gqa=gqa)
         return forced
 
     out: dict[str, Callable[[], object]] = {
         f"sageattn_{name}": (lambda: sageattention.sageattn(q, k, v, tensor_layout=layout, is_causal=causal))
         for name in SAGE}
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    out["sdpa_fallback"] = lambda: sdpa_attention(q, k, v, tensor_layout=layout, is_causal=causal, sm_scale=scale,
+                                                  return_lse=False)
     out.update(sdpa_default=sdpa(None), sdpa_cudnn=sdpa(SDPBackend.CUDNN_ATTENTION),
                sdpa_flash=sdpa(SDPBackend.FLASH_ATTENTION))
     return out
@@ -105,6 +115,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="two shapes only")
     ap.add_argument("--kv", default=",".join(map(str, KV_LENS)), help="key counts of the cross-attention shapes")
     ap.add_argument("--self", action="store_true", help="self-attention shapes, causal and not, instead")
+    ap.add_argument("--gqa", action="store_true", help="causal GQA self-attention (LLM prefill shapes) instead")
     ap.add_argument("--layouts", default="HND,NHD")
     ap.add_argument("--dtypes", default="float16")
     add_timing_arguments(ap)
@@ -113,36 +124,39 @@ def main() -> None:
     env = environment()
     print(env_line(env), flush=True)
     rows: list[dict[str, object]] = []
-    names = [*(f"sageattn_{s}" for s in SAGE), "sdpa_default", "sdpa_cudnn", "sdpa_flash"]
-    columns = ["D", "B", "H", "Nq", "Nkv", "causal", "layout", "dtype", *(f"{n} us" for n in names), "kernel / route"]
+    names = [*(f"sageattn_{s}" for s in SAGE), "sdpa_fallback", "sdpa_default", "sdpa_cudnn", "sdpa_flash"]
+    columns = ["D", "B", "H", "Hkv", "Nq", "Nkv", "causal", "layout", "dtype", *(f"{n} us" for n in names),
+               "kernel / fallback"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     if args.self:
-        cases = [(d, b, h, n, n, c) for d, b, h in SELF_SHAPES for n in SELF_LENS for c in (False, True)]
+        cases = [(d, b, h, h, n, n, c) for d, b, h in SELF_SHAPES for n in SELF_LENS for c in (False, True)]
+    elif args.gqa:
+        cases = [(d, b, h, hkv, n, n, True) for d, b, h, hkv in GQA_SHAPES for n in SELF_LENS]
     else:
-        cases = [(d, b, h, nq, int(nkv), False) for d, b, h, nq in (QUICK if args.quick else SHAPES)
+        cases = [(d, b, h, h, nq, int(nkv), False) for d, b, h, nq in (QUICK if args.quick else SHAPES)
                  for nkv in args.kv.split(",")]
-    for d, b, h, nq, nkv, causal in cases:
+    for d, b, h, hkv, nq, nkv, causal in cases:
         for layout in args.layouts.split(","):
             for dtype_name in args.dtypes.split(","):
                 dtype = getattr(torch, dtype_name)
                 torch.manual_seed(0)
 
-                def draw(n: int) -> torch.Tensor:
-                    shape = (b, h, n, d) if layout == "HND" else (b, n, h, d)
+                def draw(heads: int, n: int) -> torch.Tensor:
+                    shape = (b, heads, n, d) if layout == "HND" else (b, n, heads, d)
                     return torch.randn(shape, device="cuda", dtype=dtype)
 
-                q, k, v = draw(nq), draw(nkv), draw(nkv)
+                q, k, v = draw(h, nq), draw(hkv, nkv), draw(hkv, nkv)
                 fns = calls(q, k, v, layout, causal)
                 times = time_rounds(fns, args.rounds, timer(args.warmup_ms, args.rep_ms))
                 us = {name: (1e3 * sum(t) / len(t) if t else float("nan")) for name, t in times.items()}
-                ratio = us["sageattn_kernel"] / us["sageattn_route"]
+                ratio = us["sageattn_kernel"] / us["sdpa_fallback"]
                 cells = " | ".join(f"{us[n]:.1f}" for n in fns)
-                lines.append(f"| {d} | {b} | {h} | {nq} | {nkv} | {int(causal)} | {layout} | {dtype_name} | {cells} "
-                             f"| {ratio:.2f} |")
+                lines.append(f"| {d} | {b} | {h} | {hkv} | {nq} | {nkv} | {int(causal)} | {layout} | {dtype_name} "
+                             f"| {cells} | {ratio:.2f} |")
                 print(lines[-1], flush=True)
                 for name, value in us.items():
                     rows.append(dict(backend=name, device=env["device_name"], dtype=dtype_name, batch=b, heads=h,
-                                     seqlen=nq, kv_len=nkv, headdim=d, layout=layout, causal=causal,
+                                     kv_heads=hkv, seqlen=nq, kv_len=nkv, headdim=d, layout=layout, causal=causal,
                                      kernel_only=False, us=value, tops=tops(b, h, nq, nkv, d, causal, value)))
                 del q, k, v, fns
     if args.out:

@@ -7,7 +7,7 @@ quantization pass reads Q (2 bytes per element) and writes it as INT8 (1), and t
 writes O (2), 6 bytes against SDPA's 4, besides its fixed costs per work item. So where the keys are few, SDPA is
 both faster and exact. Where that turns over was measured per kernel family and head dim (`bench/short_kv_route.py`),
 and `sageattn` routes a call to SDPA only below it, and only where the SDPA call is the plain one (no LSE, no
-bottom-right causal mask, as many K/V heads as Q heads) and the caller left the kernel options to `sageattn`.
+bottom-right causal mask; GQA goes through SDPA's enable_gqa) and the caller left the kernel options to `sageattn`.
 
 SAGEATTENTION_SHORT_KV_SDPA: `auto` (default; the measured rule), `0` (never: always the quantized kernel), or a key
 count n (SDPA for every such call with at most n keys, on any GPU). Read when `sageattn` first sees a call's
@@ -53,7 +53,7 @@ def measured_limit(family: str, head_dim: int) -> int:
 
 def takes_sdpa(family: str, shapes: Shapes, is_causal: bool, return_lse: bool, options: dict[str, Any]) -> bool:
     """Whether `sageattn` runs this call, which `family`'s kernel could take, on SDPA instead."""
-    if any(value is not None for value in options.values()) or return_lse or shapes.heads_q != shapes.heads_kv:
+    if any(value is not None for value in options.values()) or return_lse:
         return False
     if shapes.batch == 0 or shapes.heads_q == 0 or shapes.qo_len == 0:  # the kernel path answers those itself
         return False

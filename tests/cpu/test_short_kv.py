@@ -31,14 +31,12 @@ def test_auto_routes_up_to_the_measured_limit_of_the_padded_head_dim(limits: dic
     assert not _short_kv.takes_sdpa("mma_fp16", shapes(1, 64), False, False, {})
 
 
-@pytest.mark.parametrize("case", ["lse", "gqa", "bottom-right causal", "option", "empty q", "no batch"])
+@pytest.mark.parametrize("case", ["lse", "bottom-right causal", "option", "empty q", "no batch"])
 def test_calls_whose_sdpa_form_is_not_the_plain_one_keep_the_kernel(case: str, limits: dict) -> None:
     s = shapes(77)
     causal, lse, options = False, False, {}
     if case == "lse":
         lse = True
-    elif case == "gqa":
-        s = shapes(77, heads_q=10, heads_kv=2)
     elif case == "bottom-right causal":
         s, causal = shapes(77, qo_len=300), True
     elif case == "option":
@@ -51,8 +49,9 @@ def test_calls_whose_sdpa_form_is_not_the_plain_one_keep_the_kernel(case: str, l
     assert not _short_kv.takes_sdpa("sm90", s, causal, lse, options)
 
 
-def test_causal_with_equal_lengths_and_options_left_open_still_route(limits: dict) -> None:
+def test_causal_with_equal_lengths_gqa_and_options_left_open_still_route(limits: dict) -> None:
     assert _short_kv.takes_sdpa("sm90", shapes(77, qo_len=77), True, False, {})
+    assert _short_kv.takes_sdpa("sm90", shapes(512, 128, qo_len=512, heads_q=32, heads_kv=8), True, False, {})
     assert _short_kv.takes_sdpa("sm90", shapes(77), False, False, {"pv_accum_dtype": None, "smooth_k": None})
 
 

@@ -59,23 +59,29 @@ def test_routed_calls_are_sdpa_bit_for_bit_and_repeat_through_the_cache(layout, 
     assert torch.equal(sageattention.sageattn(q, k, v, tensor_layout=layout), kernel)
 
 
-def test_scale_and_causal_of_equal_lengths_carry_over(monkeypatch) -> None:
+@pytest.mark.parametrize("hkv", [4, 1])
+def test_scale_causal_of_equal_lengths_and_gqa_carry_over(hkv, monkeypatch) -> None:
     family()
-    q, k, v = (make("HND", 1, 2, 100, 64) for _ in range(3))
+    q = make("NHD", 1, 4, 100, 64, torch.bfloat16)
+    k, v = (make("NHD", 1, hkv, 100, 64, torch.bfloat16) for _ in range(2))
     with_knob(monkeypatch, "1000")
-    got = sageattention.sageattn(q, k, v, is_causal=True, sm_scale=0.3)
-    assert torch.equal(got, sdpa_attention(q, k, v, tensor_layout="HND", is_causal=True, sm_scale=0.3,
-                                           return_lse=False))
+    got = sageattention.sageattn(q, k, v, tensor_layout="NHD", is_causal=True, sm_scale=0.3)
+    want = sdpa_attention(q, k, v, tensor_layout="NHD", is_causal=True, sm_scale=0.3, return_lse=False)
+    assert torch.equal(got, want)
+    # and that is attention: each query head against its group's K/V head, causal, at scale 0.3
+    qf, kf, vf = (x.transpose(1, 2).float() for x in (q, k, v))
+    kf, vf = kf.repeat_interleave(4 // hkv, dim=1), vf.repeat_interleave(4 // hkv, dim=1)
+    s = (qf @ kf.transpose(-1, -2) * 0.3).masked_fill(torch.ones(100, 100, device="cuda").triu(1).bool(), -torch.inf)
+    ref = (s.softmax(-1) @ vf).transpose(1, 2)
+    assert (got.float() - ref).abs().max().item() < 2e-2
 
 
-@pytest.mark.parametrize("case", ["lse", "gqa", "bottom-right causal", "option"])
+@pytest.mark.parametrize("case", ["lse", "bottom-right causal", "option"])
 def test_calls_the_route_leaves_to_the_kernel(case, monkeypatch) -> None:
     family()
     hkv, nq, causal, kwargs = 4, 300, False, {}
     if case == "lse":
         kwargs = {"return_lse": True}
-    elif case == "gqa":
-        hkv = 2
     elif case == "bottom-right causal":
         causal = True
     else:
