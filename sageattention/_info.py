@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sageattention import _lib
+from sageattention import _lib, _short_kv
 
 
 def build_info() -> dict[str, Any]:
@@ -27,6 +27,7 @@ def build_info() -> dict[str, Any]:
     info["kernels"] = {
         family: ("loaded" if _lib.load(family) else _lib.error(family)) for family in _lib.FAMILY_MODULES
     }
+    info["short_kv_sdpa"] = _short_kv.describe()  # which calls sageattn gives to SDPA for their few keys
     return info
 
 

@@ -63,3 +63,16 @@ def takes_sdpa(family: str, shapes: Shapes, is_causal: bool, return_lse: bool, o
     if limit is None:
         limit = measured_limit(family, shapes.head_dim)
     return shapes.kv_len <= limit
+
+
+def describe() -> dict[str, Any]:
+    """The route's setting and the measured limits, for build_info (a bad setting is reported, not raised)."""
+    raw = os.environ.get(KNOB, "auto")
+    try:
+        limit = knob_limit()
+    except ValueError as exc:
+        return {KNOB: raw, "error": str(exc)}
+    if limit is None:
+        rule = {family: {f"D{d}": f"<= {n} keys" for d, n in dims.items()} for family, dims in MEASURED_LIMITS.items()}
+        return {KNOB: raw, "sdpa_for": rule or "no family (none measured)"}
+    return {KNOB: raw, "sdpa_for": f"<= {limit} keys, every family" if limit else "never"}

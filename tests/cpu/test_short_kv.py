@@ -74,3 +74,16 @@ def test_bad_knob_values_name_the_variable_and_the_choices(value: str, monkeypat
     monkeypatch.setenv(_short_kv.KNOB, value)
     with pytest.raises(ValueError, match=rf"{_short_kv.KNOB} must be 'auto'.*got '{value}'"):
         _short_kv.knob_limit()
+
+
+def test_describe_reports_the_setting_for_bug_reports(limits: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sageattention import build_info
+
+    assert _short_kv.describe() == {_short_kv.KNOB: "auto",
+                                    "sdpa_for": {"sm90": {"D64": "<= 256 keys", "D128": "<= 512 keys"}}}
+    monkeypatch.setenv(_short_kv.KNOB, "0")
+    assert _short_kv.describe()["sdpa_for"] == "never"
+    monkeypatch.setenv(_short_kv.KNOB, "300")
+    assert build_info()["short_kv_sdpa"]["sdpa_for"] == "<= 300 keys, every family"
+    monkeypatch.setenv(_short_kv.KNOB, "bad")
+    assert "must be 'auto'" in _short_kv.describe()["error"]  # reported, not raised: the report must still print
