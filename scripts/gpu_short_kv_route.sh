@@ -9,14 +9,8 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/short-kv-route}
 mkdir -p "$OUT"
 log=$OUT/short_kv_route.log
-wheels=$(ls .wheelhouse/sageattention-*.whl 2>/dev/null)
-if [ "$(echo "$wheels" | grep -c .)" -ne 1 ]; then
-  echo "need exactly one wheel in .wheelhouse, found: ${wheels:-none}" >&2
-  exit 2
-fi
-python3 -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, '.') for n in z.namelist()
-  if n.startswith('sageattention/_C') or n.endswith('_build_config.py')]" "$wheels" || exit 1
-{ date -u; nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader; } 2>&1 | tee "$log"
+source scripts/ab_modules.sh
+wheel_modules "$log" || exit
 timeout 240 python3 -m pytest -q -m gpu tests -p no:cacheprovider -rs 2>&1 | tail -8 | tee -a "$log"
 timing="--rounds 1 --warmup-ms 20 --rep-ms 60"
 timeout 150 python3 bench/short_kv_route.py --out "$OUT/short_kv_route_cross" --kv 1024,1536,2048 $timing \
