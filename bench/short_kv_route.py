@@ -7,10 +7,11 @@ shipped (auto), the function the route calls (`sdpa_fallback`, sageattention/_fa
 SDPA called directly, with its default choice of backend and with cuDNN or flash forced. Each `sageattn` variant
 starts from an empty call cache, so its first (warm-up) call decides under its own setting.
 
-    python bench/short_kv_route.py [--out bench/results/short_kv_route_GPU] [--rounds R] [--quick | --self | --gqa]
+    python bench/short_kv_route.py [--out bench/results/short_kv_route_GPU] [--rounds R]
+                                   [--quick | --self | --gqa | --grid | --edges]
 
-Prints one line per shape (microseconds per call, and the kernel's time over `sdpa_fallback`'s); writes OUT.md and
-OUT.json (rows: shape, layout, dtype, backend, us, tops).
+Prints one line per shape (microseconds per call, the kernel's time over `sdpa_fallback`'s, and the path `sageattn`
+takes as shipped); writes OUT.md and OUT.json (rows: shape, layout, dtype, backend, us, tops, auto_path).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import sageattention  # noqa: E402
 from sageattention import _call_cache, _short_kv  # noqa: E402
 from sageattention._fallback import sdpa_attention  # noqa: E402
 from sageattention.bench import (  # noqa: E402
-    add_timing_arguments, check_timing_arguments, env_line, environment, rounds_phrase, time_ms, time_rounds)
+    add_timing_arguments, check_timing_arguments, env_line, environment, rounds_phrase, sageattn_path, time_ms,
+    time_rounds)
 
 KV_LENS = (77, 128, 256, 512, 1024)
 # (head dim, batch, heads, query length): SD 1.5 (D40) / SDXL (D64) cross-attention levels, Wan2.1's (D128), and
@@ -45,6 +47,34 @@ SELF_SHAPES = ((64, 2, 20), (128, 2, 24))
 SELF_LENS = (256, 512, 1024, 1536, 2048)
 # --gqa: causal self-attention of LLM prefills (head dim, batch, Q heads, K/V heads): Llama-3.1-8B, Qwen2.5-7B.
 GQA_SHAPES = ((128, 1, 32, 8), (128, 1, 28, 4))
+# --grid: calls past 1 024 keys whose whole work (B H Nq Nkv D, halved for causal) is small, where the quantized
+# path's fixed costs may still lose: (head dim, batch, Q heads, K/V heads, queries, keys, causal). LLM prefills
+# (GQA, causal) up to 8K, small self-attention batches up to 8K, few queries against long keys, and larger batches
+# at 1.5K-2K, so that the work on either side of a turnover is covered.
+GRID_CASES = (
+    *((128, 1, 32, 8, n, n, True) for n in (2048, 3072, 4096, 6144, 8192)),
+    *((128, 1, 28, 4, n, n, True) for n in (3072, 4096)),
+    *((64, 1, 24, 24, n, n, c) for n in (2048, 4096, 8192) for c in (False, True)),
+    *((128, 1, 24, 24, n, n, c) for n in (2048, 4096, 8192) for c in (False, True)),
+    *((128, 2, 24, 24, n, n, False) for n in (3072, 4096)),
+    *((128, 1, 32, 32, nq, nkv, False) for nq in (128, 512, 2048) for nkv in (4096, 16384)),
+    *((64, 2, 10, 10, 4096, nkv, False) for nkv in (3072, 4096)),
+    *((d, 4, 32, 32, n, n, c) for d in (64, 128) for n in (1536, 2048) for c in (False, True)),
+    *((256, 1, 16, 16, 4096, nkv, False) for nkv in (3072, 4096)),
+)
+# --edges: each of sageattention/_short_kv.py's sm90 regions checked inside (at other batches and heads than the
+# shapes it was drawn from) and just outside, and the head dims a region leaves out; same tuple as GRID_CASES. The
+# first measurement of the regions' first draft (bench/results/short_kv_edges_draft_h100_s37.md) ran other edges.
+EDGE_CASES = (
+    (256, 2, 16, 16, 2048, 2048, True), (128, 8, 32, 32, 2048, 2048, True), (64, 4, 32, 32, 3072, 3072, True),
+    (64, 4, 32, 32, 4096, 4096, True),
+    (128, 2, 40, 40, 2048, 2048, False), (64, 2, 40, 40, 2048, 2048, False), (128, 3, 32, 32, 2048, 2048, False),
+    (64, 2, 10, 10, 8192, 1536, False), (128, 1, 24, 24, 3072, 1536, False), (64, 1, 24, 24, 16384, 1536, False),
+    (128, 1, 32, 32, 1024, 8192, False), (128, 8, 32, 32, 1024, 4096, False), (128, 1, 32, 8, 256, 16384, False),
+    (128, 1, 32, 32, 1024, 3072, False), (128, 1, 32, 32, 1536, 8192, False), (128, 1, 32, 8, 1, 32768, False),
+    (64, 4, 32, 32, 512, 8192, False), (64, 1, 32, 8, 128, 16384, False), (256, 2, 16, 16, 512, 4096, False),
+    (64, 1, 32, 32, 1024, 8192, False), (256, 1, 16, 16, 1024, 8192, False),
+)
 SAGE = {"kernel": "0", "route": "1000000000", "auto": "auto"}
 
 
@@ -116,6 +146,8 @@ def main() -> None:
     ap.add_argument("--kv", default=",".join(map(str, KV_LENS)), help="key counts of the cross-attention shapes")
     ap.add_argument("--self", action="store_true", help="self-attention shapes, causal and not, instead")
     ap.add_argument("--gqa", action="store_true", help="causal GQA self-attention (LLM prefill shapes) instead")
+    ap.add_argument("--grid", action="store_true", help="calls past 1 024 keys of small total work instead")
+    ap.add_argument("--edges", action="store_true", help="the routing regions' edges (sageattention/_short_kv.py)")
     ap.add_argument("--layouts", default="HND,NHD")
     ap.add_argument("--dtypes", default="float16")
     add_timing_arguments(ap)
@@ -126,12 +158,14 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     names = [*(f"sageattn_{s}" for s in SAGE), "sdpa_fallback", "sdpa_default", "sdpa_cudnn", "sdpa_flash"]
     columns = ["D", "B", "H", "Hkv", "Nq", "Nkv", "causal", "layout", "dtype", *(f"{n} us" for n in names),
-               "kernel / fallback"]
+               "kernel / fallback", "auto path"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     if args.self:
         cases = [(d, b, h, h, n, n, c) for d, b, h in SELF_SHAPES for n in SELF_LENS for c in (False, True)]
     elif args.gqa:
         cases = [(d, b, h, hkv, n, n, True) for d, b, h, hkv in GQA_SHAPES for n in SELF_LENS]
+    elif args.grid or args.edges:
+        cases = list(GRID_CASES if args.grid else EDGE_CASES)
     else:
         cases = [(d, b, h, h, nq, int(nkv), False) for d, b, h, nq in (QUICK if args.quick else SHAPES)
                  for nkv in args.kv.split(",")]
@@ -150,14 +184,17 @@ def main() -> None:
                 times = time_rounds(fns, args.rounds, timer(args.warmup_ms, args.rep_ms))
                 us = {name: (1e3 * sum(t) / len(t) if t else float("nan")) for name, t in times.items()}
                 ratio = us["sageattn_kernel"] / us["sdpa_fallback"]
+                with knob("auto"):
+                    path = sageattn_path(fns["sageattn_auto"])
                 cells = " | ".join(f"{us[n]:.1f}" for n in fns)
                 lines.append(f"| {d} | {b} | {h} | {hkv} | {nq} | {nkv} | {int(causal)} | {layout} | {dtype_name} "
-                             f"| {cells} | {ratio:.2f} |")
+                             f"| {cells} | {ratio:.2f} | {path} |")
                 print(lines[-1], flush=True)
                 for name, value in us.items():
                     rows.append(dict(backend=name, device=env["device_name"], dtype=dtype_name, batch=b, heads=h,
                                      kv_heads=hkv, seqlen=nq, kv_len=nkv, headdim=d, layout=layout, causal=causal,
-                                     kernel_only=False, us=value, tops=tops(b, h, nq, nkv, d, causal, value)))
+                                     kernel_only=False, us=value, tops=tops(b, h, nq, nkv, d, causal, value),
+                                     auto_path=path))
                 del q, k, v, fns
     if args.out:
         head = (f"# Short key sequences: `sageattn`'s kernel against SDPA\n\n{env_line(env)[2:]}, sageattention "

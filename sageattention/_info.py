@@ -27,7 +27,7 @@ def build_info() -> dict[str, Any]:
     info["kernels"] = {
         family: ("loaded" if _lib.load(family) else _lib.error(family)) for family in _lib.FAMILY_MODULES
     }
-    info["short_kv_sdpa"] = _short_kv.describe()  # which calls sageattn gives to SDPA for their few keys
+    info["short_kv_sdpa"] = _short_kv.describe()  # which calls sageattn gives to SDPA (too little work for the kernel)
     return info
 
 

@@ -2,7 +2,7 @@
 
 ``sageattn`` picks the kernel for the GPU (capability cached per device); inputs the kernels cannot
 take, and arguments they do not model (attn_mask, dropout_p), go to PyTorch SDPA with one warning
-per reason. Calls with too few keys for the 8-bit kernel to pay go to SDPA too, silently (it is faster
+per reason. Calls with too little work for the 8-bit kernel to pay go to SDPA too, silently (it is faster
 and exact there; _short_kv, SAGEATTENTION_SHORT_KV_SDPA). Explicit kernel functions never fall back:
 they raise a clear error instead. Which path ran is logged at DEBUG level on the "sageattention" logger.
 """
@@ -414,8 +414,9 @@ def sageattn(
     **kwargs: Any,
 ) -> Result:
     """Quantized attention with the best kernel for q's GPU; SDPA when the kernels can't serve, and for calls with
-    too few keys for the kernel to pay (sageattention/_short_kv.py: up to 1024 keys on sm_90; the environment
-    variable SAGEATTENTION_SHORT_KV_SDPA=0 keeps the kernel).
+    too little work for the kernel's fixed costs to pay (sageattention/_short_kv.py, measured on sm_90: up to 1024
+    keys, causal up to 2048, few queries per K/V head; the environment variable SAGEATTENTION_SHORT_KV_SDPA=0 keeps
+    the kernel).
 
     Extra keywords: attn_mask / dropout_p (honoured via SDPA with a one-time warning), scale (alias of
     sm_scale), and the kernel options qk_quant_gran, pv_accum_dtype, smooth_k, smooth_v. Anything else
@@ -465,7 +466,8 @@ def sageattn(
         return sdpa_attention(q, k, v, tensor_layout=tensor_layout, is_causal=is_causal, sm_scale=scale,
                               return_lse=return_lse, attn_mask=attn_mask, dropout_p=float(dropout_p))
     if _short_kv.takes_sdpa(family, shapes, is_causal, return_lse, kwargs):
-        logger.debug("sageattention: path=sdpa (%d keys: SDPA is faster there, %s)", shapes.kv_len, _short_kv.KNOB)
+        logger.debug("sageattention: path=sdpa (%d queries, %d keys: a measured region where SDPA is faster, %s)",
+                     shapes.qo_len, shapes.kv_len, _short_kv.KNOB)
         return _short_kv_sdpa(q, k, v, tensor_layout, is_causal, scale, cache_key)
     entry = _FAMILY_ENTRY[family]
     if family == "sm90":

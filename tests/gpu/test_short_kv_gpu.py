@@ -12,6 +12,7 @@ import torch
 import sageattention
 from sageattention import _call_cache, _short_kv, core
 from sageattention._fallback import sdpa_attention
+from sageattention._validate import Shapes
 
 pytestmark = pytest.mark.gpu
 
@@ -98,20 +99,32 @@ def test_calls_the_route_leaves_to_the_kernel(case, monkeypatch) -> None:
         assert torch.equal(got, want)
 
 
-@pytest.mark.parametrize("d", [64, 128])
-def test_auto_routes_up_to_the_measured_limit_only(d, monkeypatch) -> None:
+# (head dim, Q heads, K/V heads, queries, keys, causal) on both sides of each sm90 region's bounds
+# (sageattention/_short_kv.py): up to 1 024 keys at every head dim; causal up to 2 048 keys (3 072 at D64);
+# non-causal up to 2 048 keys and 400 M query-key pairs; up to 1 024 queries per K/V head (GQA included).
+REGION_EDGES = [(256, 2, 2, 2048, 1024, False), (256, 2, 2, 2048, 1025, False),
+                (128, 2, 2, 2048, 2048, True), (128, 2, 2, 2049, 2049, True), (256, 2, 2, 2048, 2048, True),
+                (64, 2, 2, 3072, 3072, True), (64, 2, 2, 3073, 3073, True),
+                (128, 100, 100, 2000, 2000, False), (128, 100, 100, 2001, 2000, False), (64, 2, 2, 4096, 2049, False),
+                (128, 2, 2, 1024, 4096, False), (128, 2, 2, 1025, 4096, False), (128, 8, 2, 256, 4096, False),
+                (128, 8, 2, 257, 4096, False), (64, 2, 2, 1024, 4096, False), (256, 2, 2, 1025, 4096, False)]
+
+
+def test_auto_routes_exactly_the_calls_its_regions_hold(monkeypatch) -> None:
     fam = family()
-    limit = _short_kv.measured_limit(fam, d)
-    if limit == 0:
-        pytest.skip(f"no measured limit for {fam} at head dim {d}: the kernel serves every length")
-    q = make("HND", 1, 2, 256, d)
-    for kv, routed in ((limit, True), (limit + 1, False)):
-        k, v = (make("HND", 1, 2, kv, d) for _ in range(2))
+    outcomes = set()
+    for d, h, hkv, nq, nkv, causal in REGION_EDGES:
+        q = make("HND", 1, h, nq, d)
+        k, v = (make("HND", 1, hkv, nkv, d) for _ in range(2))
         with_knob(monkeypatch, "auto")
-        got = sageattention.sageattn(q, k, v)
-        sdpa = sdpa_attention(q, k, v, tensor_layout="HND", is_causal=False, sm_scale=1 / math.sqrt(d),
+        got = sageattention.sageattn(q, k, v, is_causal=causal)
+        sdpa = sdpa_attention(q, k, v, tensor_layout="HND", is_causal=causal, sm_scale=1 / math.sqrt(d),
                               return_lse=False)
-        assert torch.equal(got, sdpa) == routed, (kv, limit)
+        routed = _short_kv.takes_sdpa(fam, Shapes(1, h, hkv, nq, nkv, d), causal, False, {})
+        assert torch.equal(got, sdpa) == routed, (d, h, hkv, nq, nkv, causal, routed)
+        outcomes.add(routed)
+    if fam == "sm90":
+        assert outcomes == {True, False}  # the edges fall on both sides: the comparison above can fail
 
 
 def test_a_bad_knob_value_is_an_error_naming_it(monkeypatch) -> None:
