@@ -29,7 +29,7 @@ from sageattention._validate import Shapes
 
 KNOB = "SAGEATTENTION_SHORT_KV_SDPA"
 
-def scores(shapes: Shapes) -> int:
+def query_key_pairs(shapes: Shapes) -> int:
     """Query-key pairs of a call, B * Hq * Nq * Nkv (causal ones included): the work its fixed costs are shared by."""
     return shapes.batch * shapes.heads_q * shapes.qo_len * shapes.kv_len
 
@@ -42,7 +42,7 @@ class Region:
     head_dims: tuple[int, ...]  # padded head dims it was measured at
     max_kv: int | None = None
     causal: bool | None = None  # True: causal calls only (equal lengths), False: non-causal only, None: both
-    max_scores: int | None = None  # batch * heads_q * qo_len * kv_len: the call's query-key pairs
+    max_pairs: int | None = None  # batch * heads_q * qo_len * kv_len: the call's query-key pairs
     max_queries_per_kv_head: int | None = None  # qo_len * heads_q / heads_kv: what the K/V quantization is shared by
     evidence: str = ""
 
@@ -52,7 +52,7 @@ class Region:
         return (padded_head_dim(shapes.head_dim) in self.head_dims
                 and (self.causal is None or self.causal == is_causal)
                 and (self.max_kv is None or shapes.kv_len <= self.max_kv)
-                and (self.max_scores is None or scores(shapes) <= self.max_scores)
+                and (self.max_pairs is None or query_key_pairs(shapes) <= self.max_pairs)
                 and (self.max_queries_per_kv_head is None or queries_per_kv_head <= self.max_queries_per_kv_head))
 
     def describe(self) -> str:
@@ -61,8 +61,8 @@ class Region:
             bounds.append("causal" if self.causal else "non-causal")
         if self.max_kv is not None:
             bounds.append(f"<= {self.max_kv} keys")
-        if self.max_scores is not None:
-            bounds.append(f"<= {self.max_scores:_} query-key pairs".replace("_", " "))
+        if self.max_pairs is not None:
+            bounds.append(f"<= {self.max_pairs:_} query-key pairs".replace("_", " "))
         if self.max_queries_per_kv_head is not None:
             bounds.append(f"<= {self.max_queries_per_kv_head} queries per K/V head")
         return ", ".join(bounds)
@@ -81,7 +81,7 @@ MEASURED_REGIONS: dict[str, tuple[Region, ...]] = {
         Region((64, 128, 256), max_kv=1024, evidence="1.02-2.76x"),
         Region((64, 128, 256), causal=True, max_kv=2048, evidence="1.13-2.11x"),
         Region((64,), causal=True, max_kv=3072, evidence="1.11-2.11x"),
-        Region((64, 128), causal=False, max_kv=2048, max_scores=400_000_000, evidence="1.02-2.76x"),
+        Region((64, 128), causal=False, max_kv=2048, max_pairs=400_000_000, evidence="1.02-2.76x"),
         Region((64, 128, 256), causal=False, max_queries_per_kv_head=1024, evidence="0.98-6.69x"),
     ),
 }
@@ -107,7 +107,7 @@ def knob_limit() -> int | None:
 def measured_limit(family: str, head_dim: int) -> int:
     """The largest kv_len for which `auto` routes every plain call of this head dim, whatever its other sizes."""
     unconditional = [r.max_kv or 0 for r in MEASURED_REGIONS.get(family, ())
-                     if padded_head_dim(head_dim) in r.head_dims and r.causal is None and r.max_scores is None
+                     if padded_head_dim(head_dim) in r.head_dims and r.causal is None and r.max_pairs is None
                      and r.max_queries_per_kv_head is None]
     return max(unconditional, default=0)
 

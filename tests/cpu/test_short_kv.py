@@ -41,7 +41,7 @@ def test_each_bound_of_a_region_is_checked(monkeypatch: pytest.MonkeyPatch) -> N
     assert not causal.holds(shapes(2048, 128, qo_len=2048), False)  # causal only
     assert not causal.holds(shapes(2049, 128, qo_len=2049), True)
     assert not causal.holds(shapes(2048, 64, qo_len=2048), True)  # a head dim it was not measured at
-    wide = _short_kv.Region((64, 128), causal=False, max_kv=2048, max_scores=2 * 10 * 4096 * 2048)
+    wide = _short_kv.Region((64, 128), causal=False, max_kv=2048, max_pairs=2 * 10 * 4096 * 2048)
     assert wide.holds(shapes(2048, 40, qo_len=4096), False)  # D40 runs padded to 64
     assert not wide.holds(shapes(2048, 40, qo_len=4097), False)
     assert not wide.holds(shapes(2048, 40, qo_len=4096, batch=3), False)
@@ -69,7 +69,7 @@ def test_the_shipped_regions_are_well_formed() -> None:
             assert region.head_dims and set(region.head_dims) <= {64, 128, 256}, region
             assert region.evidence, f"{region} names no measurement"
             # a region bounded in nothing would route every call of its head dims
-            assert (region.max_kv, region.max_scores, region.max_queries_per_kv_head) != (None, None, None), region
+            assert (region.max_kv, region.max_pairs, region.max_queries_per_kv_head) != (None, None, None), region
 
 
 @pytest.mark.parametrize("case", ["lse", "bottom-right causal", "option", "empty q", "no batch"])
@@ -120,8 +120,9 @@ def test_bad_knob_values_name_the_variable_and_the_choices(value: str, monkeypat
 def test_describe_reports_the_setting_for_bug_reports(limits: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     from sageattention import build_info
 
-    assert _short_kv.describe() == {_short_kv.KNOB: "auto", "sdpa_for": {"sm90": ["D64, <= 256 keys", "D128, <= 512 keys"]}}
-    region = _short_kv.Region((64, 128), causal=False, max_kv=2048, max_scores=400_000_000, max_queries_per_kv_head=512)
+    want = {"sm90": ["D64, <= 256 keys", "D128, <= 512 keys"]}
+    assert _short_kv.describe() == {_short_kv.KNOB: "auto", "sdpa_for": want}
+    region = _short_kv.Region((64, 128), causal=False, max_kv=2048, max_pairs=400_000_000, max_queries_per_kv_head=512)
     assert region.describe() == ("D64/128, non-causal, <= 2048 keys, <= 400 000 000 query-key pairs, "
                                  "<= 512 queries per K/V head")
     monkeypatch.setenv(_short_kv.KNOB, "0")
