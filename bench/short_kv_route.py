@@ -8,7 +8,7 @@ SDPA called directly, with its default choice of backend and with cuDNN or flash
 starts from an empty call cache, so its first (warm-up) call decides under its own setting.
 
     python bench/short_kv_route.py [--out bench/results/short_kv_route_GPU] [--rounds R]
-                                   [--quick | --self | --gqa | --grid | --edges]
+                                   [--quick | --self | --gqa | --grid | --edges | --decode]
 
 Prints one line per shape (microseconds per call, the kernel's time over `sdpa_fallback`'s, and the path `sageattn`
 takes as shipped); writes OUT.md and OUT.json (rows: shape, layout, dtype, backend, us, tops, auto_path).
@@ -75,6 +75,10 @@ EDGE_CASES = (
     (64, 4, 32, 32, 512, 8192, False), (64, 1, 32, 8, 128, 16384, False), (256, 2, 16, 16, 512, 4096, False),
     (64, 1, 32, 32, 1024, 8192, False), (256, 1, 16, 16, 1024, 8192, False),
 )
+# --decode: one query per sequence against a cache of keys (a decode step), with is_causal=True (bottom-right: it sees
+# every key) and without; same tuple as GRID_CASES.
+DECODE_CASES = tuple((d, b, h, hkv, 1, nkv, c) for d, b, h, hkv, nkv in ((128, 1, 32, 8, 32768), (128, 8, 32, 8, 8192),
+                                                                          (64, 4, 32, 32, 4096)) for c in (True, False))
 SAGE = {"kernel": "0", "route": "1000000000", "auto": "auto"}
 
 
@@ -94,8 +98,9 @@ def knob(value: str) -> Iterator[None]:
 
 
 def tops(b: int, h: int, nq: int, nkv: int, d: int, causal: bool, us: float) -> float:
-    """4 B H Nq Nkv D, halved for causal (here only with Nq = Nkv), per second, in TOPS."""
-    return round(4 * b * h * nq * nkv * d / (2 if causal else 1) / (us * 1e-6) / 1e12, 2)
+    """4 B H Nq Nkv D per second, in TOPS, halved for causal: here causal calls have Nq = Nkv, or a single query,
+    which sees every key (not halved)."""
+    return round(4 * b * h * nq * nkv * d / (2 if causal and nq > 1 else 1) / (us * 1e-6) / 1e12, 2)
 
 
 def hnd(x: torch.Tensor, layout: str) -> torch.Tensor:
@@ -106,14 +111,15 @@ def calls(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: str,
           causal: bool) -> dict[str, Callable[[], object]]:
     qh, kh, vh = hnd(q, layout), hnd(k, layout), hnd(v, layout)
     gqa = qh.shape[1] != kh.shape[1]
+    sdpa_causal = causal and qh.shape[2] > 1  # SDPA's causal is top-left; one query sees every key bottom-right
 
     def sdpa(backend: SDPBackend | None) -> Callable[[], object]:
         if backend is None:
-            return lambda: F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal, enable_gqa=gqa)
+            return lambda: F.scaled_dot_product_attention(qh, kh, vh, is_causal=sdpa_causal, enable_gqa=gqa)
 
         def forced() -> object:
             with sdpa_kernel([backend]):
-                return F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal, enable_gqa=gqa)
+                return F.scaled_dot_product_attention(qh, kh, vh, is_causal=sdpa_causal, enable_gqa=gqa)
         return forced
 
     out: dict[str, Callable[[], object]] = {
@@ -148,6 +154,7 @@ def main() -> None:
     ap.add_argument("--gqa", action="store_true", help="causal GQA self-attention (LLM prefill shapes) instead")
     ap.add_argument("--grid", action="store_true", help="calls past 1 024 keys of small total work instead")
     ap.add_argument("--edges", action="store_true", help="the routing regions' edges (sageattention/_short_kv.py)")
+    ap.add_argument("--decode", action="store_true", help="decode steps (one query), causal and not, instead")
     ap.add_argument("--layouts", default="HND,NHD")
     ap.add_argument("--dtypes", default="float16")
     add_timing_arguments(ap)
@@ -164,8 +171,8 @@ def main() -> None:
         cases = [(d, b, h, h, n, n, c) for d, b, h in SELF_SHAPES for n in SELF_LENS for c in (False, True)]
     elif args.gqa:
         cases = [(d, b, h, hkv, n, n, True) for d, b, h, hkv in GQA_SHAPES for n in SELF_LENS]
-    elif args.grid or args.edges:
-        cases = list(GRID_CASES if args.grid else EDGE_CASES)
+    elif args.grid or args.edges or args.decode:
+        cases = list(GRID_CASES if args.grid else EDGE_CASES if args.edges else DECODE_CASES)
     else:
         cases = [(d, b, h, h, nq, int(nkv), False) for d, b, h, nq in (QUICK if args.quick else SHAPES)
                  for nkv in args.kv.split(",")]
@@ -186,7 +193,7 @@ def main() -> None:
                 ratio = us["sageattn_kernel"] / us["sdpa_fallback"]
                 with knob("auto"):
                     path = sageattn_path(fns["sageattn_auto"])
-                cells = " | ".join(f"{us[n]:.1f}" for n in fns)
+                cells = " | ".join(f"{us.get(n, float('nan')):.1f}" for n in fns)
                 lines.append(f"| {d} | {b} | {h} | {hkv} | {nq} | {nkv} | {int(causal)} | {layout} | {dtype_name} "
                              f"| {cells} | {ratio:.2f} | {path} |")
                 print(lines[-1], flush=True)

@@ -33,8 +33,8 @@ def sdpa_attention(
     hq, hkv = qh.shape[1], kh.shape[1]
     nq, nk = qh.shape[2], kh.shape[2]
     mask = attn_mask
-    causal = is_causal
-    if is_causal and (nq != nk or attn_mask is not None):
+    causal = is_causal and nq > 1  # bottom-right, one query sees every key: no mask at all, SDPA's fastest call
+    if causal and (nq != nk or attn_mask is not None):
         # SDPA's is_causal is top-left aligned; ours is bottom-right (FlashAttention's convention).
         cm = _bottom_right_mask(nq, nk, q.device)
         if attn_mask is None:

@@ -1,17 +1,17 @@
-"""Calls whose keys are too few for 8-bit attention to pay: `sageattn` gives them to PyTorch SDPA.
+"""Calls with too little work for 8-bit attention to pay: `sageattn` gives them to PyTorch SDPA.
 
 With kv_len keys, attention does 4 * kv_len * D FLOPs per query row against 4 * D bytes that SDPA must move for it
 (the row of Q read and of O written, fp16/bf16), so below a few hundred keys it is bound by memory on every GPU this
 package runs on, and a faster matmul cannot help. The quantized path moves more bytes than that, not fewer: its
 quantization pass reads Q (2 bytes per element) and writes it as INT8 (1), and the kernel reads that (1) and
 writes O (2), 6 bytes against SDPA's 4, besides its fixed costs per work item. So where the keys are few, SDPA is
-both faster and exact. Past that, the kernel's fixed costs still lose where they are shared by little work: per
-work item (128 queries against every key, so items of causal calls average half the keys) and per K/V head (its
+both faster and exact. Past that, the kernel's fixed costs still lose where they are shared by little work: per work
+item (128 queries against every key, so items of causal calls average half the keys) and per K/V head (its
 quantization reads K and V once for all the queries of the head's group, so few queries per K/V head pay it almost
 alone). Where each of those turns over was measured per kernel family and head dim (`bench/short_kv_route.py`), and
 `sageattn` routes a call to SDPA only inside a measured region (MEASURED_REGIONS), and only where the SDPA call is
-the plain one (no LSE, no bottom-right causal mask; GQA goes through SDPA's enable_gqa) and the caller left the
-kernel options to `sageattn`.
+the plain one (no LSE, no bottom-right causal mask tensor: causal with equal lengths, or a single query, which sees
+every key; GQA goes through SDPA's enable_gqa) and the caller left the kernel options to `sageattn`.
 
 SAGEATTENTION_SHORT_KV_SDPA: `auto` (default; the measured rule), `0` (never: always the quantized kernel), or a key
 count n (SDPA for every such call with at most n keys, on any GPU). Read when `sageattn` first sees a call's
@@ -82,7 +82,7 @@ MEASURED_REGIONS: dict[str, tuple[Region, ...]] = {
         Region((64, 128, 256), causal=True, max_kv=2048, evidence="1.13-2.11x"),
         Region((64,), causal=True, max_kv=3072, evidence="1.11-2.11x"),
         Region((64, 128), causal=False, max_kv=2048, max_pairs=400_000_000, evidence="1.02-2.76x"),
-        Region((64, 128, 256), causal=False, max_queries_per_kv_head=1024, evidence="0.98-6.69x"),
+        Region((64, 128, 256), causal=False, max_queries_per_kv_head=1024, evidence="0.98-6.75x"),
     ),
 }
 
@@ -112,17 +112,26 @@ def measured_limit(family: str, head_dim: int) -> int:
     return max(unconditional, default=0)
 
 
+def plain_causal(shapes: Shapes, is_causal: bool) -> bool | None:
+    """SDPA's is_causal for the call's mask where SDPA needs no mask tensor, else None. The mask is bottom-right
+    aligned: with equal lengths that is SDPA's own causal mask, and a single query sees every key (a decode step)."""
+    if not is_causal or shapes.qo_len == 1:
+        return False
+    return True if shapes.qo_len == shapes.kv_len else None
+
+
 def takes_sdpa(family: str, shapes: Shapes, is_causal: bool, return_lse: bool, options: dict[str, Any]) -> bool:
     """Whether `sageattn` runs this call, which `family`'s kernel could take, on SDPA instead."""
     if any(value is not None for value in options.values()) or return_lse:
         return False
     if shapes.batch == 0 or shapes.heads_q == 0 or shapes.qo_len == 0:  # the kernel path answers those itself
         return False
-    if is_causal and shapes.qo_len != shapes.kv_len:  # SDPA would need a bottom-right mask tensor: not its fast path
+    causal = plain_causal(shapes, is_causal)
+    if causal is None:  # SDPA would need a bottom-right mask tensor: not its fast path
         return False
     limit = knob_limit()
     if limit is None:
-        return any(region.holds(shapes, is_causal) for region in MEASURED_REGIONS.get(family, ()))
+        return any(region.holds(shapes, causal) for region in MEASURED_REGIONS.get(family, ()))
     return shapes.kv_len <= limit
 
 

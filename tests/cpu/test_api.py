@@ -148,7 +148,7 @@ def test_attn_mask_and_dropout_are_honoured_not_dropped() -> None:
     assert not torch.allclose(dropped, plain, atol=1e-3)
 
 
-@pytest.mark.parametrize(("nq", "nk"), [(16, 48), (48, 16)])
+@pytest.mark.parametrize(("nq", "nk"), [(16, 48), (48, 16), (1, 48), (1, 1)])
 def test_fallback_causal_is_bottom_right_with_lse(nq: int, nk: int) -> None:
     q = torch.randn(1, 2, nq, 64)
     k, v = torch.randn(1, 2, nk, 64), torch.randn(1, 2, nk, 64)
@@ -161,6 +161,29 @@ def test_fallback_causal_is_bottom_right_with_lse(nq: int, nk: int) -> None:
     assert torch.equal(torch.isinf(lse), torch.isinf(lse_ref))
     fin = torch.isfinite(lse_ref)
     assert torch.allclose(lse.double()[fin], lse_ref[fin], atol=1e-4)
+
+
+def test_fallback_causal_single_query_is_sdpa_without_a_mask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bottom-right aligned, one query sees every key: the fallback calls SDPA with no mask tensor (its fast call),
+    not with top-left causal."""
+    from sageattention import _fallback
+
+    sdpa, calls = torch.nn.functional.scaled_dot_product_attention, []
+
+    def recording(*args: object, **kwargs: object) -> torch.Tensor:
+        calls.append((kwargs.get("attn_mask"), kwargs.get("is_causal")))
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(_fallback.F, "scaled_dot_product_attention", recording)
+    q, k, v = torch.randn(2, 4, 1, 64), torch.randn(2, 4, 40, 64), torch.randn(2, 4, 40, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = sageattention.sageattn(q, k, v, is_causal=True)
+        sageattention.sageattn(q.expand(2, 4, 3, 64), k, v, is_causal=True)
+    assert calls[0] == (None, False)
+    assert calls[1][0] is not None and calls[1][1] is False  # three queries: the bottom-right mask tensor
+    assert torch.equal(out, sdpa(q, k, v))
+    assert not torch.allclose(out, sdpa(q, k, v, is_causal=True), atol=1e-3)  # top-left would see key 0 only
 
 
 def test_nhd_gqa_fallback_and_scale_alias() -> None:

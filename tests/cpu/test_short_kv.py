@@ -35,6 +35,25 @@ def test_auto_routes_up_to_the_measured_limit_of_the_padded_head_dim(limits: dic
     assert _short_kv.measured_limit("sm90", 256) == 0 and _short_kv.measured_limit("mma_fp16", 64) == 0
 
 
+def test_plain_causal_is_sdpas_flag_where_no_mask_tensor_is_needed() -> None:
+    assert _short_kv.plain_causal(shapes(300, qo_len=300), True) is True
+    assert _short_kv.plain_causal(shapes(300, qo_len=1), True) is False  # bottom-right: one query sees every key
+    assert _short_kv.plain_causal(shapes(1, qo_len=1), True) is False
+    assert _short_kv.plain_causal(shapes(300, qo_len=2), True) is None  # a bottom-right mask tensor
+    assert _short_kv.plain_causal(shapes(300, qo_len=400), True) is None
+    assert _short_kv.plain_causal(shapes(300, qo_len=400), False) is False
+
+
+def test_a_causal_decode_step_takes_the_non_causal_regions(monkeypatch: pytest.MonkeyPatch) -> None:
+    few = _short_kv.Region((128,), causal=False, max_queries_per_kv_head=1024, evidence="x")
+    monkeypatch.setattr(_short_kv, "MEASURED_REGIONS", {"sm90": (few,)})
+    monkeypatch.setenv(_short_kv.KNOB, "auto")
+    decode = shapes(32768, 128, qo_len=1, heads_q=32, heads_kv=8)
+    assert _short_kv.takes_sdpa("sm90", decode, True, False, {})
+    assert _short_kv.takes_sdpa("sm90", decode, False, False, {})
+    assert not _short_kv.takes_sdpa("sm90", shapes(32768, 128, qo_len=2, heads_q=32, heads_kv=8), True, False, {})
+
+
 def test_each_bound_of_a_region_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     causal = _short_kv.Region((128,), causal=True, max_kv=2048)
     assert causal.holds(shapes(2048, 128, qo_len=2048), True)
@@ -92,6 +111,7 @@ def test_calls_whose_sdpa_form_is_not_the_plain_one_keep_the_kernel(case: str, l
 
 def test_causal_with_equal_lengths_gqa_and_options_left_open_still_route(limits: dict) -> None:
     assert _short_kv.takes_sdpa("sm90", shapes(77, qo_len=77), True, False, {})
+    assert _short_kv.takes_sdpa("sm90", shapes(77, qo_len=1), True, False, {})  # one query: no mask at all
     assert _short_kv.takes_sdpa("sm90", shapes(512, 128, qo_len=512, heads_q=32, heads_kv=8), True, False, {})
     assert _short_kv.takes_sdpa("sm90", shapes(77), False, False, {"pv_accum_dtype": None, "smooth_k": None})
 

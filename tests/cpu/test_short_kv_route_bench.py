@@ -19,6 +19,7 @@ def test_tops_counts_4_b_h_nq_nkv_d_halved_for_causal(route_bench) -> None:
     assert route_bench.tops(2, 10, 4096, 77, 64, False, 10.0) == pytest.approx(flops / 10e-6 / 1e12, abs=0.01)
     assert route_bench.tops(1, 1, 1024, 1024, 128, True, 1.0) == pytest.approx(
         route_bench.tops(1, 1, 1024, 1024, 128, False, 1.0) / 2, abs=0.01)
+    assert route_bench.tops(1, 32, 1, 32768, 128, True, 64.0) == route_bench.tops(1, 32, 1, 32768, 128, False, 64.0)
 
 
 def test_knob_sets_the_variable_clears_the_cache_and_restores(route_bench, monkeypatch) -> None:

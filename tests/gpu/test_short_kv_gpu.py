@@ -127,6 +127,26 @@ def test_auto_routes_exactly_the_calls_its_regions_hold(monkeypatch) -> None:
         assert outcomes == {True, False}  # the edges fall on both sides: the comparison above can fail
 
 
+@pytest.mark.parametrize("layout", ["HND", "NHD"])
+def test_a_causal_decode_step_is_routed_as_the_kernel_reads_it(layout, monkeypatch) -> None:
+    """One query against many keys with is_causal=True: bottom-right aligned it sees every key, as in the kernel, so
+    the route runs SDPA's unmasked call (the few-queries region), not a mask tensor or SDPA's top-left causal."""
+    fam = family()
+    q = make(layout, 2, 8, 1, 128)
+    k, v = (make(layout, 2, 2, 4096, 128) for _ in range(2))
+    with_knob(monkeypatch, "0")
+    kernel = sageattention.sageattn(q, k, v, tensor_layout=layout, is_causal=True)
+    with_knob(monkeypatch, "auto")
+    got = sageattention.sageattn(q, k, v, tensor_layout=layout, is_causal=True)
+    unmasked = sdpa_attention(q, k, v, tensor_layout=layout, is_causal=False, sm_scale=1 / math.sqrt(128),
+                              return_lse=False)
+    if _short_kv.takes_sdpa(fam, Shapes(2, 8, 2, 1, 4096, 128), True, False, {}):
+        assert torch.equal(got, unmasked)
+    else:
+        assert torch.equal(got, kernel)
+    assert (kernel.float() - unmasked.float()).abs().max().item() < 0.05  # the kernel means the same attention
+
+
 def test_a_bad_knob_value_is_an_error_naming_it(monkeypatch) -> None:
     family()
     q, k, v = (make("HND", 1, 2, 64, 64) for _ in range(3))
