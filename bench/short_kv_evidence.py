@@ -27,6 +27,7 @@ SM90_FILES = (
     "short_kv_route_bf16_h100_s36.json", "short_kv_route_gqa_h100_s36.json", "short_kv_route_check_h100_s36.json",
     "short_kv_grid_first_h100_s37.json", "short_kv_grid_h100_s37.json", "short_kv_edges_draft_h100_s37.json",
     "short_kv_edges_h100_s37.json", "short_kv_edges_final_h100_s37.json", "short_kv_decode_h100_s37.json",
+    "short_kv_decode_queries_h100_s37.json",
 )
 FILES = {"sm90": SM90_FILES}
 

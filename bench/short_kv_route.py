@@ -31,7 +31,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 sys.path.insert(0, ".")
 import sageattention  # noqa: E402
 from sageattention import _call_cache, _short_kv  # noqa: E402
-from sageattention._fallback import sdpa_attention  # noqa: E402
+from sageattention._fallback import _bottom_right_mask, sdpa_attention  # noqa: E402
 from sageattention.bench import (  # noqa: E402
     add_timing_arguments, check_timing_arguments, env_line, environment, rounds_phrase, sageattn_path, time_ms,
     time_rounds)
@@ -75,10 +75,14 @@ EDGE_CASES = (
     (64, 4, 32, 32, 512, 8192, False), (64, 1, 32, 8, 128, 16384, False), (256, 2, 16, 16, 512, 4096, False),
     (64, 1, 32, 32, 1024, 8192, False), (256, 1, 16, 16, 1024, 8192, False),
 )
-# --decode: one query per sequence against a cache of keys (a decode step), with is_causal=True (bottom-right: it sees
-# every key) and without; same tuple as GRID_CASES.
-DECODE_CASES = tuple((d, b, h, hkv, 1, nkv, c) for d, b, h, hkv, nkv in ((128, 1, 32, 8, 32768), (128, 8, 32, 8, 8192),
-                                                                          (64, 4, 32, 32, 4096)) for c in (True, False))
+# --decode: --queries queries per sequence (default one, a decode step) against a cache of keys, with is_causal=True
+# (bottom-right: one query sees every key, more need a mask tensor in SDPA) and without; same tuple as GRID_CASES.
+DECODE_SHAPES = ((128, 1, 32, 8, 32768), (128, 8, 32, 8, 8192), (64, 4, 32, 32, 4096))
+
+
+def decode_cases(queries: str) -> list[tuple[int, int, int, int, int, int, bool]]:
+    return [(d, b, h, hkv, int(nq), nkv, c) for d, b, h, hkv, nkv in DECODE_SHAPES for nq in queries.split(",")
+            for c in (True, False)]
 SAGE = {"kernel": "0", "route": "1000000000", "auto": "auto"}
 
 
@@ -97,10 +101,19 @@ def knob(value: str) -> Iterator[None]:
             os.environ[_short_kv.KNOB] = old
 
 
+def kept_pairs(nq: int, nkv: int, causal: bool) -> float:
+    """Query-key pairs a call computes: all of them, half for causal with equal lengths (the package's convention),
+    and under the bottom-right mask otherwise (query i of nq sees nkv - nq + i + 1 keys, at least none)."""
+    if not causal:
+        return nq * nkv
+    if nq == nkv:
+        return nq * nkv / 2
+    return nq * nkv - nq * (nq - 1) // 2 if nq < nkv else nkv * (nkv + 1) // 2
+
+
 def tops(b: int, h: int, nq: int, nkv: int, d: int, causal: bool, us: float) -> float:
-    """4 B H Nq Nkv D per second, in TOPS, halved for causal: here causal calls have Nq = Nkv, or a single query,
-    which sees every key (not halved)."""
-    return round(4 * b * h * nq * nkv * d / (2 if causal and nq > 1 else 1) / (us * 1e-6) / 1e12, 2)
+    """4 B H D per kept query-key pair, per second, in TOPS."""
+    return round(4 * b * h * kept_pairs(nq, nkv, causal) * d / (us * 1e-6) / 1e12, 2)
 
 
 def hnd(x: torch.Tensor, layout: str) -> torch.Tensor:
@@ -111,16 +124,20 @@ def calls(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: str,
           causal: bool) -> dict[str, Callable[[], object]]:
     qh, kh, vh = hnd(q, layout), hnd(k, layout), hnd(v, layout)
     gqa = qh.shape[1] != kh.shape[1]
-    sdpa_causal = causal and qh.shape[2] > 1  # SDPA's causal is top-left; one query sees every key bottom-right
+    nq, nkv = qh.shape[2], kh.shape[2]
+    # SDPA's causal is top-left, ours bottom-right: the same with equal lengths; one query sees every key; other
+    # lengths need the mask as a tensor.
+    sdpa_causal = causal and nq == nkv
+    mask = _bottom_right_mask(nq, nkv, q.device) if causal and 1 < nq != nkv else None
 
     def sdpa(backend: SDPBackend | None) -> Callable[[], object]:
-        if backend is None:
-            return lambda: F.scaled_dot_product_attention(qh, kh, vh, is_causal=sdpa_causal, enable_gqa=gqa)
+        def direct() -> object:
+            return F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask, is_causal=sdpa_causal, enable_gqa=gqa)
 
         def forced() -> object:
             with sdpa_kernel([backend]):
-                return F.scaled_dot_product_attention(qh, kh, vh, is_causal=sdpa_causal, enable_gqa=gqa)
-        return forced
+                return direct()
+        return direct if backend is None else forced
 
     out: dict[str, Callable[[], object]] = {
         f"sageattn_{name}": (lambda: sageattention.sageattn(q, k, v, tensor_layout=layout, is_causal=causal))
@@ -155,6 +172,7 @@ def main() -> None:
     ap.add_argument("--grid", action="store_true", help="calls past 1 024 keys of small total work instead")
     ap.add_argument("--edges", action="store_true", help="the routing regions' edges (sageattention/_short_kv.py)")
     ap.add_argument("--decode", action="store_true", help="decode steps (one query), causal and not, instead")
+    ap.add_argument("--queries", default="1", help="--decode: query counts per sequence")
     ap.add_argument("--layouts", default="HND,NHD")
     ap.add_argument("--dtypes", default="float16")
     add_timing_arguments(ap)
@@ -171,8 +189,10 @@ def main() -> None:
         cases = [(d, b, h, h, n, n, c) for d, b, h in SELF_SHAPES for n in SELF_LENS for c in (False, True)]
     elif args.gqa:
         cases = [(d, b, h, hkv, n, n, True) for d, b, h, hkv in GQA_SHAPES for n in SELF_LENS]
-    elif args.grid or args.edges or args.decode:
-        cases = list(GRID_CASES if args.grid else EDGE_CASES if args.edges else DECODE_CASES)
+    elif args.decode:
+        cases = decode_cases(args.queries)
+    elif args.grid or args.edges:
+        cases = list(GRID_CASES if args.grid else EDGE_CASES)
     else:
         cases = [(d, b, h, h, nq, int(nkv), False) for d, b, h, nq in (QUICK if args.quick else SHAPES)
                  for nkv in args.kv.split(",")]

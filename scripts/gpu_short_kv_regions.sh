@@ -3,7 +3,8 @@
 # work; --edges: both sides of each region of sageattention/_short_kv.py), the route's GPU tests, and the route's
 # report in `python -m sageattention`. Carry .wheelhouse (one main-job wheel: its modules, the tree's Python).
 # usage: bash scripts/gpu_short_kv_regions.sh [grid] [edges] [decode] [tests] [suite]
-#        (default: grid edges tests; suite: every GPU test; decode: one-query calls; logs and results to $OUT)
+#        (default: grid edges tests; suite: every GPU test; decode: QUERIES (default 1) queries against a cache of
+#        keys, in LAYOUTS (default HND,NHD); logs and results to $OUT)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/short-kv-regions}
@@ -26,8 +27,8 @@ if [[ $steps == *edges* ]]; then
     --dtypes float16,bfloat16 --rounds 2 $timing 2>&1 | grep -v -i warn | tee -a "$log"
 fi
 if [[ $steps == *decode* ]]; then
-  timeout 120 python3 bench/short_kv_route.py --out "$OUT/short_kv_decode" --decode --layouts HND,NHD --rounds 2 \
-    $timing 2>&1 | grep -v -i warn | tee -a "$log"
+  timeout 240 python3 bench/short_kv_route.py --out "$OUT/short_kv_decode" --decode --layouts "${LAYOUTS:-HND,NHD}" \
+    --queries "${QUERIES:-1}" --rounds 2 $timing 2>&1 | grep -v -i warn | tee -a "$log"
 fi
 if [[ $steps == *grid* ]]; then
   timeout 240 python3 bench/short_kv_route.py --out "$OUT/short_kv_grid" --grid --layouts HND --rounds 2 $timing \

@@ -22,6 +22,14 @@ def test_tops_counts_4_b_h_nq_nkv_d_halved_for_causal(route_bench) -> None:
     assert route_bench.tops(1, 32, 1, 32768, 128, True, 64.0) == route_bench.tops(1, 32, 1, 32768, 128, False, 64.0)
 
 
+@pytest.mark.parametrize("nq, nkv", [(1, 9), (4, 9), (9, 9), (12, 9), (9, 4)])
+def test_kept_pairs_count_the_bottom_right_mask(route_bench, nq: int, nkv: int) -> None:
+    seen = sum(max(0, min(nkv, nkv - nq + i + 1)) for i in range(nq))
+    want = nq * nkv / 2 if nq == nkv else seen  # equal lengths: the package's halved convention
+    assert route_bench.kept_pairs(nq, nkv, True) == want
+    assert route_bench.kept_pairs(nq, nkv, False) == nq * nkv
+
+
 def test_knob_sets_the_variable_clears_the_cache_and_restores(route_bench, monkeypatch) -> None:
     monkeypatch.setenv(_short_kv.KNOB, "7")
     _call_cache.remember(("k",), lambda q, k, v: None)
