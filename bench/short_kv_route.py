@@ -83,6 +83,8 @@ DECODE_SHAPES = ((128, 1, 32, 8, 32768), (128, 8, 32, 8, 8192), (64, 4, 32, 32, 
 def decode_cases(queries: str) -> list[tuple[int, int, int, int, int, int, bool]]:
     return [(d, b, h, hkv, int(nq), nkv, c) for d, b, h, hkv, nkv in DECODE_SHAPES for nq in queries.split(",")
             for c in (True, False)]
+
+
 SAGE = {"kernel": "0", "route": "1000000000", "auto": "auto"}
 
 
