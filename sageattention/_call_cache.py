@@ -8,7 +8,7 @@ their data or addresses). So once a call with some key has passed them and reach
 call with an equal key goes straight to that function with the same resolved options. The kernel function still
 makes its own per-call choices (the fused op, aligned rows). Calls that fell back to SDPA (inputs the kernels
 cannot take) are never recorded, so their one-time warning and fallback stay as they were; calls that `sageattn`
-gives to SDPA because their keys are too few for the kernel to pay (_short_kv) are, like kernel calls.
+gives to SDPA because they carry too little work for the kernel to pay (_short_kv) are, like kernel calls.
 """
 
 from __future__ import annotations

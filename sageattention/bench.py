@@ -308,9 +308,9 @@ class _PathLines(logging.Handler):
 
 
 def sageattn_path(call: Callable[[], object]) -> str:
-    """Which path a `sageattn` call takes: its kernel entry point's name, or "sdpa" (a fallback, or the route for few
-    keys, sageattention/_short_kv.py). Runs the call once with the package's DEBUG lines on, which also bypasses the
-    call cache, so the answer is the dispatch's own, not a remembered one."""
+    """Which path a `sageattn` call takes: its kernel entry point's name, or "sdpa" (a fallback, or the route for calls
+    of too little work, sageattention/_short_kv.py). Runs the call once with the package's DEBUG lines on, which also
+    bypasses the call cache, so the answer is the dispatch's own, not a remembered one."""
     log = logging.getLogger("sageattention")
     lines, level = _PathLines(), log.level
     log.addHandler(lines)
@@ -451,7 +451,7 @@ def markdown(rows: list[dict[str, object]]) -> str:
                 out.append(f"| {name} | " + " | ".join(vals.get(n, "") for n in seqlens) + " |")
             out.append("")
     if any(r.get("path") == "sdpa" for r in timed):
-        out += ["\\* `sageattn` ran SDPA: a call with too few keys for the 8-bit kernel to pay "
+        out += ["\\* `sageattn` ran SDPA: a call with too little work for the 8-bit kernel to pay "
                 "(sageattention/_short_kv.py).", ""]
     for r in rows:
         if "skipped" in r:

@@ -147,9 +147,9 @@ def markdown(rows: list[dict[str, object]]) -> str:
            f"{bench.versions_sentence(env)}. Each model's dtype, layout {env['layout']}, randn inputs. Milliseconds "
            f"per call (median of CUDA-event timings{bench.rounds_phrase(len(env.get('ms_rounds', [1])))}), end to "
            "end (quantization included). Speed-up: the fastest SDPA backend's time over `sageattn`'s "
-           "(\"`sageattn` ran SDPA\": a call with too few keys for the 8-bit kernel to pay, which `sageattn` gives to "
-           "SDPA, sageattention/_short_kv.py). Accuracy: `sageattn` against float64 attention on two heads and up to "
-           "512 query rows.", "",
+           "(\"`sageattn` ran SDPA\": a call with too little work for the 8-bit kernel to pay, which `sageattn` "
+           "gives to SDPA, sageattention/_short_kv.py). Accuracy: `sageattn` against float64 attention on two heads "
+           "and up to 512 query rows.", "",
            "| model | layer | shape | " + " | ".join(names) + " | speed-up | rel-L1 | cos |",
            "|---|---|---|" + "---:|" * (len(names) + 3)]
     ups = {label: (x, best) for label, x, best in speedups(rows)}

@@ -14,7 +14,7 @@ import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# sageattn gives calls with few keys to SDPA (sageattention/_short_kv.py). Many tests check the kernels through
+# sageattn gives calls with too little work to SDPA (sageattention/_short_kv.py). Many tests check the kernels through
 # sageattn at such shapes, so the suite runs with that route off; tests/gpu/test_short_kv_gpu.py turns it on.
 os.environ.setdefault("SAGEATTENTION_SHORT_KV_SDPA", "0")
 

@@ -1,4 +1,4 @@
-"""The rule that gives `sageattn` calls with few keys to SDPA (sageattention/_short_kv.py), without a GPU."""
+"""The rule that gives `sageattn` calls with too little work to SDPA (sageattention/_short_kv.py), without a GPU."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""`sageattn` on SDPA for calls with few keys (sageattention/_short_kv.py): the route's outputs, the calls it leaves to
-the kernel, the measured rule's edge, and the call cache's part. The suite runs with the route off (tests/conftest.py);
-each test here sets the knob itself."""
+"""`sageattn` on SDPA for calls with too little work (sageattention/_short_kv.py): the route's outputs, the calls it
+leaves to the kernel, the measured regions' edges, and the call cache's part. The suite runs with the route off
+(tests/conftest.py); each test here sets the knob itself."""
 
 from __future__ import annotations
 
