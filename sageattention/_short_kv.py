@@ -106,14 +106,6 @@ def knob_limit() -> int | None:
     return limit
 
 
-def measured_limit(family: str, head_dim: int) -> int:
-    """The largest kv_len for which `auto` routes every plain call of this head dim, whatever its other sizes."""
-    unconditional = [r.max_kv or 0 for r in MEASURED_REGIONS.get(family, ())
-                     if padded_head_dim(head_dim) in r.head_dims and r.causal is None and r.max_pairs is None
-                     and r.max_queries_per_kv_head is None]
-    return max(unconditional, default=0)
-
-
 def plain_causal(shapes: Shapes, is_causal: bool) -> bool | None:
     """SDPA's is_causal for the call's mask where SDPA needs no mask tensor, else None. The mask is bottom-right
     aligned: with equal lengths that is SDPA's own causal mask, and a single query sees every key (a decode step)."""

@@ -26,13 +26,11 @@ def limits(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[_short_kv.Region,
 
 def test_auto_routes_up_to_the_measured_limit_of_the_padded_head_dim(limits: dict) -> None:
     for head_dim, limit in ((64, 256), (40, 256), (128, 512), (96, 512)):
-        assert _short_kv.measured_limit("sm90", head_dim) == limit
         assert _short_kv.takes_sdpa("sm90", shapes(limit, head_dim), False, False, {})
         assert not _short_kv.takes_sdpa("sm90", shapes(limit + 1, head_dim), False, False, {})
     # A head dim or a family the table does not list keeps the kernel at every length.
     assert not _short_kv.takes_sdpa("sm90", shapes(1, 256), False, False, {})
     assert not _short_kv.takes_sdpa("mma_fp16", shapes(1, 64), False, False, {})
-    assert _short_kv.measured_limit("sm90", 256) == 0 and _short_kv.measured_limit("mma_fp16", 64) == 0
 
 
 def test_plain_causal_is_sdpas_flag_where_no_mask_tensor_is_needed() -> None:
@@ -78,7 +76,6 @@ def test_each_bound_of_a_region_is_checked(monkeypatch: pytest.MonkeyPatch) -> N
     assert _short_kv.takes_sdpa("sm90", shapes(2048, 128, qo_len=2048), True, False, {})
     assert _short_kv.takes_sdpa("sm90", shapes(9000, 128, qo_len=256), False, False, {})
     assert not _short_kv.takes_sdpa("sm90", shapes(2048, 128, qo_len=2048), False, False, {})
-    assert _short_kv.measured_limit("sm90", 128) == 0  # no region routes every call of some length
 
 
 def test_the_shipped_regions_are_well_formed() -> None:
