@@ -5,11 +5,11 @@ warm-up, 300 ms timing) over R rounds in alternating order; then, under the CUDA
 call of every variant. Separate processes cannot settle a difference of a few percent on a power-capped card: the
 same kernel read 880 and 961 TOPS in two processes a minute apart (bench/results/sm90_pdl_ab_h100_s29.log).
 
-    python bench/knob_ab.py [--shapes D:N[:c],...] [--rounds R] [--warmup-ms MS] [--rep-ms MS] [--label TEXT]
+    python bench/knob_ab.py [--shapes D:N[:c][:BxH],...] [--rounds R] [--warmup-ms MS] [--rep-ms MS] [--label TEXT]
                              [--variants "NAME:VAR=V,VAR=V;..."] [--kernel-each] [--backend NAME]
 
-Prints one line per shape and variant (TOPS per round and their mean) and one per kernel split; B4 H32 fp16 HND,
-issue #4's shapes by default; the default variants are the attention kernel as a programmatic dependent of the
+Prints one line per shape and variant (TOPS per round and their mean) and one per kernel split; fp16 HND, B4 H32
+unless a shape names BxH (e.g. 128:4608:1x24, FLUX.1's joint attention), issue #4's shapes by default; the default variants are the attention kernel as a programmatic dependent of the
 quantization or not (SAGEATTENTION_SM90_PDL). A variable that a variant leaves out is unset for its calls.
 --kernel-each times the kernel alone under every variant's variables too (rows NAME/kernel), for knobs that the
 kernel's launch reads (an A/B build's choice of kernel). --backend NAME times one of sageattention.bench's backends
@@ -30,7 +30,7 @@ sys.path.insert(0, ".")
 import sageattention  # noqa: E402
 from bench.short_calls import kernel_split, kernel_us  # noqa: E402
 from bench.sm90_bench import flops, kernel_only  # noqa: E402
-from bench.sm90_e2e_ab import SHAPES, parse_shapes  # noqa: E402
+from bench.sm90_e2e_ab import SHAPES  # noqa: E402
 from sageattention.bench import BACKENDS, add_timing_arguments, check_timing_arguments, time_ms, time_rounds  # noqa: E402
 from sageattention.kernels import sm90  # noqa: E402
 
@@ -56,6 +56,20 @@ def parse_variants(spec: str) -> dict[str, dict[str, str]]:
     return variants
 
 
+def parse_ab_shapes(spec: str) -> tuple[tuple[int, int, bool, int, int], ...]:
+    """"D:N[:c][:BxH],..." -> (D, N, causal, B, H) each; B4 H32 unless given."""
+    shapes = []
+    for item in spec.split(","):
+        parts = item.split(":")
+        causal = len(parts) > 2 and parts[2] == "c"
+        rest = parts[3:] if causal else parts[2:]
+        bh = rest[0].split("x") if len(rest) == 1 else ["4", "32"] if not rest else []
+        if len(parts) < 2 or len(bh) != 2 or not all(x.isdigit() for x in (*parts[:2], *bh)):
+            raise argparse.ArgumentTypeError(f"--shapes: expected D:N, D:N:c, D:N:BxH or D:N:c:BxH, got {item!r}")
+        shapes.append((int(parts[0]), int(parts[1]), causal, int(bh[0]), int(bh[1])))
+    return tuple(shapes)
+
+
 def with_env(env: dict[str, str], unset: set[str], fn: Callable[[], object]) -> Callable[[], object]:
     """fn with the variant's variables set and the other variants' unset for the call (the op reads them on every
     call)."""
@@ -71,7 +85,8 @@ def with_env(env: dict[str, str], unset: set[str], fn: Callable[[], object]) -> 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shapes", type=parse_shapes, default=SHAPES, help="D:N[:c],...")
+    ap.add_argument("--shapes", type=parse_ab_shapes, default=tuple((d, n, c, 4, 32) for d, n, c in SHAPES),
+                    help="D:N[:c][:BxH],...")
     add_timing_arguments(ap, rounds=4)
     ap.add_argument("--label", default="")
     ap.add_argument("--variants", type=parse_variants, default=parse_variants(DEFAULT_VARIANTS))
@@ -88,9 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         print("knob_ab.py needs a CUDA GPU: torch.cuda.is_available() is False here", file=sys.stderr)
         return 2
     print(f"# {args.label} {torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}; "
-          f"B4 H32 fp16 HND; TOPS per round (alternating order) and mean", flush=True)
-    b, h = 4, 32
-    for d, n, causal in args.shapes:
+          f"fp16 HND; TOPS per round (alternating order) and mean", flush=True)
+    for d, n, causal, b, h in args.shapes:
         torch.manual_seed(0)
         q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
         if args.backend == "sageattn":
@@ -106,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, env in args.variants.items():
                 calls[f"{name}/kernel"] = with_env(env, every_var - set(env), kernel)
         times = time_rounds(calls, args.rounds, lambda name, fn: time_ms(fn, args.warmup_ms, args.rep_ms))
-        shape = f"D{d} N{n}{' causal' if causal else ''}"
+        shape = f"D{d} N{n}{' causal' if causal else ''}" + ("" if (b, h) == (4, 32) else f" B{b}H{h}")
         for name, ms in times.items():
             tops = [flops(b, h, n, d, causal) / (t * 1e-3) / 1e12 for t in ms]
             print(f"{shape:18s} {name:12s} " + " ".join(f"{t:6.1f}" for t in tops) +

@@ -20,6 +20,14 @@ def test_variants_parse_into_names_and_variables(knob_ab) -> None:
         "pdl": {"SAGEATTENTION_SM90_PDL": "1"}, "no_pdl": {"SAGEATTENTION_SM90_PDL": "0"}}
 
 
+def test_shapes_take_an_optional_batch_and_heads(knob_ab) -> None:
+    assert knob_ab.parse_ab_shapes("128:4096,64:8192:c,128:4608:1x24,64:100:c:2x8") == (
+        (128, 4096, False, 4, 32), (64, 8192, True, 4, 32), (128, 4608, False, 1, 24), (64, 100, True, 2, 8))
+    for bad in ("128", "128:4096:x", "128:4096:1x", "128:4096:c:1x24:5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--shapes"):
+            knob_ab.parse_ab_shapes(bad)
+
+
 @pytest.mark.parametrize("spec, message", [
     ("a:FOO=1", "expected SAGEATTENTION_...=VALUE"),
     ("a:SAGEATTENTION_X", "expected SAGEATTENTION_...=VALUE"),
