@@ -9,8 +9,9 @@ same kernel read 880 and 961 TOPS in two processes a minute apart (bench/results
                              [--variants "NAME:VAR=V,VAR=V;..."] [--kernel-each] [--backend NAME]
 
 Prints one line per shape and variant (TOPS per round and their mean) and one per kernel split; fp16 HND, B4 H32
-unless a shape names BxH (e.g. 128:4608:1x24, FLUX.1's joint attention), issue #4's shapes by default; the default variants are the attention kernel as a programmatic dependent of the
-quantization or not (SAGEATTENTION_SM90_PDL). A variable that a variant leaves out is unset for its calls.
+unless a shape names BxH (e.g. 128:4608:1x24, FLUX.1's joint attention), issue #4's shapes by default; the default
+variants are the attention kernel as a programmatic dependent of the quantization or not (SAGEATTENTION_SM90_PDL). A
+variable that a variant leaves out is unset for its calls.
 --kernel-each times the kernel alone under every variant's variables too (rows NAME/kernel), for knobs that the
 kernel's launch reads (an A/B build's choice of kernel). --backend NAME times one of sageattention.bench's backends
 that has a NAME_kernel partner (e.g. sage_fp16_cuda, the mma.sync FP16-PV kernel) instead of sageattn and the sm90
@@ -62,8 +63,8 @@ def parse_ab_shapes(spec: str) -> tuple[tuple[int, int, bool, int, int], ...]:
     for item in spec.split(","):
         parts = item.split(":")
         causal = len(parts) > 2 and parts[2] == "c"
-        rest = parts[3:] if causal else parts[2:]
-        bh = rest[0].split("x") if len(rest) == 1 else ["4", "32"] if not rest else []
+        rest = parts[3:] if causal else parts[2:]  # [] or ["BxH"]
+        bh = ["4", "32"] if not rest else rest[0].split("x") if len(rest) == 1 else []
         if len(parts) < 2 or len(bh) != 2 or not all(x.isdigit() for x in (*parts[:2], *bh)):
             raise argparse.ArgumentTypeError(f"--shapes: expected D:N, D:N:c, D:N:BxH or D:N:c:BxH, got {item!r}")
         shapes.append((int(parts[0]), int(parts[1]), causal, int(bh[0]), int(bh[1])))
