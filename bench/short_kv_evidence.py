@@ -70,7 +70,7 @@ def routable(call: Measured) -> bool | None:
 
 
 def held(region: _short_kv.Region, calls: list[Measured]) -> list[Measured]:
-    return [c for c in calls if routable(c) is not None and region.holds(c.shapes, routable(c))]
+    return [c for c in calls if (causal := routable(c)) is not None and region.holds(c.shapes, causal)]
 
 
 def ratio_range(calls: list[Measured]) -> str:

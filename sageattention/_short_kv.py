@@ -29,6 +29,7 @@ from sageattention._validate import Shapes
 
 KNOB = "SAGEATTENTION_SHORT_KV_SDPA"
 
+
 def query_key_pairs(shapes: Shapes) -> int:
     """Query-key pairs of a call, B * Hq * Nq * Nkv (causal ones included): the work its fixed costs are shared by."""
     return shapes.batch * shapes.heads_q * shapes.qo_len * shapes.kv_len

@@ -165,7 +165,7 @@ def test_each_shipped_region_holds_measured_calls_sdpa_served_faster(bench_modul
             assert min(c.ratio for c in inside) >= 0.97, [c.label() for c in inside if c.ratio < 0.97]
         # and the kernel keeps the calls it was measured faster at: shapes from the models table and the grid
         kept = [c for c in calls if c.ratio < 0.9]
-        assert kept and not any(r.holds(c.shapes, c.causal) for c in kept for r in regions)
+        assert kept and not any(evidence.held(r, kept) for r in regions)  # as the route reads them (plain_causal)
 
 
 def test_evidence_reads_sdpa_from_the_fallback_column_or_the_forced_route(bench_module, tmp_path, monkeypatch) -> None:
