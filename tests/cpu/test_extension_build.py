@@ -195,3 +195,57 @@ def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -
         q_in_registers = m.group(1) == "64" and not two_level
         from_registers = [bool(re.search(r"IGMMA\.\S+ R\d+, R\d+, gdesc", t)) for t in igmma]
         assert all(r == q_in_registers for r in from_registers), f"{name}: {igmma}"
+
+
+# FP8 mma.sync, native or emulated, per arch: the fact `sageattn`'s routing rests on (sageattention._device).
+_FP8_MMA_PROBE = r"""
+#include "common/mma/ptx.cuh"
+__global__ void fp8_mma_probe(float* out, const uint32_t* in) {
+  float d[4] = {0.f, 0.f, 0.f, 0.f};
+  const uint32_t a[4] = {in[0], in[1], in[2], in[3]};
+  sage::mma::mma_e4m3_16832_f32(d, a, in[4], in[5]);
+  for (int i = 0; i < 4; ++i) out[threadIdx.x * 4 + i] = d[i];
+}
+"""
+
+
+def _fp8_mma_archs() -> list[str]:
+    from ci import archs
+
+    return [a for a in archs.SUPPORTED_ARCHS if archs.parse_version(a) >= (8, 9)]
+
+
+@pytest.mark.parametrize("arch", _fp8_mma_archs())
+def test_fp8_mma_is_native_exactly_where_sageattn_routes_to_fp8_pv(arch: str, tmp_path: pathlib.Path) -> None:
+    # nvcc lowers the project's e4m3 mma.sync wrapper to a QMMA where the tensor cores have it, and to F2FP unpacks
+    # into f16 HMMAs where they do not (sm_90, sm_100): there the FP8-PV kernel is the slower one, so `sageattn`
+    # must prefer FP16 PV (bench/mma_notes.md, "Thirty-ninth session").
+    from ci import archs
+    from sageattention import _device
+
+    nvcc, cuobjdump = find_tool("nvcc"), find_tool("cuobjdump")
+    if nvcc is None or cuobjdump is None:
+        if os.environ.get("SAGEATTENTION_REQUIRE_BUILD") == "1":
+            pytest.fail("nvcc and cuobjdump are needed (the build has nvcc; pip install nvidia-cuda-cuobjdump)")
+        pytest.skip("needs nvcc and cuobjdump to compile and read the probe")
+    version = subprocess.run([nvcc, "--version"], capture_output=True, text=True, check=True).stdout
+    release = archs.parse_version(re.search(r"release (\d+\.\d+)", version).group(1))
+    if release < archs.min_nvcc(arch):
+        pytest.skip(f"nvcc {release[0]}.{release[1]} cannot compile {arch} (needs {archs.min_nvcc(arch)})")
+    target = archs.parse_arch_list(arch)[0]
+    src = tmp_path / "probe.cu"
+    src.write_text(_FP8_MMA_PROBE)
+    cubin = tmp_path / "probe.cubin"
+    csrc = pathlib.Path(__file__).resolve().parents[2] / "csrc"
+    if not csrc.is_dir():
+        pytest.skip("needs the checkout's csrc/ (the project's mma wrappers)")
+    subprocess.run([nvcc, "-cubin", f"-arch={target.sm}", "-O3", f"-I{csrc}", "-o", str(cubin), str(src)],
+                   check=True, capture_output=True, text=True)
+    sass = subprocess.run([cuobjdump, "--dump-sass", str(cubin)], capture_output=True, text=True, check=True).stdout
+    native = "QMMA" in sass
+    assert native or ("F2FP" in sass and "HMMA" in sass), sass  # one of the two lowerings
+    assert native == _device.fp8_mma_native((target.major, target.minor)), f"{arch}: QMMA in SASS = {native}"
+    families = _device.preferred_families((target.major, target.minor))
+    assert "mma_fp8" in families  # the explicit FP8-PV kernel stays available everywhere it compiles
+    if (target.major, target.minor) != (9, 0):
+        assert families[0] == ("mma_fp8" if native else "mma_fp16"), families
