@@ -116,6 +116,9 @@ def _mma(family: str, fp8: bool, accum: str, kernel_only: bool) -> Callable[...,
             raise Unavailable("FP8 MMA needs sm_89+")
         if accum == "fp32+fp16" and not mma.fp8_f16_accum_available():
             raise Unavailable("this build lacks the f16-accumulating FP8 MMA (built with nvcc < 12.8)")
+        problem = mma.smem_problem(q, q.shape[-1], fp8)
+        if problem is not None:
+            raise Unavailable(problem)
         sm_scale = 1.0 / math.sqrt(q.shape[-1])
         opts = {"tensor_layout": layout, "is_causal": causal, "qk_quant_gran": "per_thread", "sm_scale": sm_scale,
                 "pv_accum_dtype": accum, "smooth_k": True, "smooth_v": False, "return_lse": False}

@@ -366,6 +366,21 @@ def _family_for(cap: tuple[int, int], skip: str | None) -> tuple[str | None, str
     return None, f"no kernel for sm_{cap[0]}{cap[1]} in this build ({_lib.error(families[0])})"
 
 
+def _mma_family_that_fits(q: torch.Tensor, head_dim: int, family: str) -> tuple[str | None, str]:
+    """`family`, else the GPU's other mma.sync family, if its kernel fits the shared memory one block may take at this
+    head dim (the FP16-PV kernel at head dims 129-256 needs 117 KB; sm_86, sm_89 and sm_12x give a block 99 KB); else
+    None and why, and the call goes to SDPA."""
+    from sageattention.kernels import mma  # loaded with its family
+
+    problem = mma.smem_problem(q, head_dim, family == "mma_fp8")
+    if problem is None:
+        return family, ""
+    other, _ = _pick_family(q, skip=family)
+    if other in ("mma_fp16", "mma_fp8") and mma.smem_problem(q, head_dim, other == "mma_fp8") is None:
+        return other, ""
+    return None, problem
+
+
 def _family_module_ok(family: str) -> bool:
     module = {"sm90": "sm90", "mma_fp8": "mma", "mma_fp16": "mma"}[family]
     try:
@@ -458,6 +473,8 @@ def sageattn(
     family = None
     if reason is None:
         family, reason = _pick_family(q)
+    if family in ("mma_fp16", "mma_fp8"):
+        family, reason = _mma_family_that_fits(q, shapes.head_dim, family)
     if family is None:
         _warn_once(reason)
         logger.debug("sageattention: path=sdpa (%s)", reason)

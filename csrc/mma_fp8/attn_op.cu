@@ -1,5 +1,6 @@
 // sageattention::qk_int8_sv_f8_attn: INT8 Q.K^T + FP8 e4m3 P.V (mma.sync, sm_89+).
 #include "common/mma/attn_host.h"
+#include "common/mma/attn_smem.cuh"
 #include "mma_fp8/f8_attn.h"
 
 SAGE_PYMODULE(_C_mma_fp8)
@@ -31,6 +32,8 @@ std::tuple<Tensor, Tensor> qk_int8_sv_f8_attn(Tensor q, Tensor k, Tensor v, Tens
   return {c.out, c.lse};
 }
 
+int64_t mma_f8_attn_smem(int64_t head_dim_padded) { return attn_smem_bytes_of<true>(head_dim_padded); }
+
 }  // namespace
 }  // namespace sage::mma
 
@@ -42,8 +45,16 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
       "qk_int8_sv_f8_attn(Tensor q, Tensor k, Tensor v, Tensor q_scale, Tensor k_scale, Tensor v_scale, "
       "Tensor? v_mean, int tensor_layout, int qo_len, int kv_len, int head_dim, int out_dtype, bool is_causal, "
       "bool q_per_thread, bool k_per_thread, float sm_scale, int pv_accum, bool return_lse) -> (Tensor out, Tensor lse)");
+  // Bytes of shared memory per block the attention kernel takes at this padded head dim (any accumulation):
+  // kernels/mma.py declines a call whose kernel does not fit the GPU (99 KB per block on sm_86, sm_89, sm_12x).
+  m.def("mma_f8_attn_smem(int head_dim_padded) -> int");
 }
 
 STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {
   m.impl("qk_int8_sv_f8_attn", TORCH_BOX(&sage::mma::qk_int8_sv_f8_attn));
+}
+
+// No tensor arguments: registered for every backend (a property of the compiled kernels).
+STABLE_TORCH_LIBRARY_IMPL(sageattention, CompositeExplicitAutograd, m) {
+  m.impl("mma_f8_attn_smem", TORCH_BOX(&sage::mma::mma_f8_attn_smem));
 }

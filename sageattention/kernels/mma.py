@@ -26,7 +26,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from sageattention import _lib, quant
+from sageattention import _device, _lib, quant
 from sageattention._layout import (
     FP8_E4M3_MAX,
     GroupSpec,
@@ -50,6 +50,34 @@ FP8_F16_ACCUM_V_MAX = 2.25
 FP16_PV_ACCUM = {"fp32": 0, "fp16+fp32": 1, "fp16": 2}
 FP8_PV_ACCUM = {"fp32": 0, "fp32+fp32": 1, "fp32+fp16": 2}
 QK_QUANT_GRAN = ("per_warp", "per_thread")
+
+
+@functools.cache
+def attn_smem_bytes(head_dim_padded: int, fp8_pv: bool) -> int | None:
+    """Shared memory per thread block that the family's attention kernel takes at this padded head dim (the op reads
+    it off the compiled tiles); None for a module built before the op existed."""
+    name = "mma_f8_attn_smem" if fp8_pv else "mma_f16_attn_smem"
+    op = getattr(torch.ops.sageattention, name, None)
+    return None if op is None else int(op(head_dim_padded))
+
+
+@functools.cache
+def _smem_per_block(device_index: int) -> int:
+    return int(torch.cuda.get_device_properties(device_index).shared_memory_per_block_optin)
+
+
+def smem_problem(q: torch.Tensor, head_dim: int, fp8_pv: bool) -> str | None:
+    """Why the family's attention kernel cannot run this head dim on q's GPU (None if it can): it needs more shared
+    memory than the GPU lets one block take. sm_86, sm_89 and sm_12x allow 99 KB, and the FP16-PV kernel at head dims
+    129-256 takes 117 KB (its V tiles are 16-bit; the FP8-PV one takes 91 KB)."""
+    need = attn_smem_bytes(padded_head_dim(head_dim), fp8_pv)
+    index = q.device.index if q.device.index is not None else torch.cuda.current_device()
+    have = _smem_per_block(index)
+    if need is None or need <= have:
+        return None
+    cap = _device.capability(index)
+    return (f"head_dim {head_dim} with {'FP8' if fp8_pv else 'FP16'} PV: the mma.sync kernel needs {need} bytes of "
+            f"shared memory per thread block, and this GPU (sm_{cap[0]}{cap[1]}) allows {have}")
 
 
 @functools.cache  # the build's config is fixed for the process; every FP8 call asks (its default accumulation)
@@ -203,6 +231,10 @@ def _fused_op(fp8_pv: bool) -> torch._ops.OpOverload:
 def _run(q, k, v, fp8_pv: bool, what: str, *, tensor_layout, is_causal, qk_quant_gran, sm_scale, pv_accum_dtype,
          smooth_k, smooth_v, return_lse):
     _lib.require("mma_fp8" if fp8_pv else "mma_fp16", what)
+    problem = smem_problem(q, q.shape[-1], fp8_pv)
+    if problem is not None:  # before any work: the launch would fail after the quantization
+        other = "" if fp8_pv else " or FP8 PV (sageattn_qk_int8_pv_fp8_cuda, sm_89 and newer)"
+        raise _lib.KernelUnavailableError(f"{what}: {problem}. Call sageattn() (it runs SDPA for such calls){other}")
     accums = FP8_PV_ACCUM if fp8_pv else FP16_PV_ACCUM
     if pv_accum_dtype not in accums:
         raise ValueError(f"{what}: pv_accum_dtype must be one of {tuple(accums)}, got {pv_accum_dtype!r}")
@@ -253,6 +285,8 @@ def varlen_applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, options: d
     head dims up to 256 shared by q, k and v, whole K/V head groups, the family's default accumulation, no
     dropout; FP16 PV also needs a V the kernel reads as it is (fp16, 16-byte rows) and no smooth V."""
     if not _has_varlen_op(fp8_pv) or q.dtype not in _HALF:  # no op: a module built before it existed
+        return False
+    if smem_problem(q, q.shape[-1], fp8_pv) is not None:  # the runs path, whose sageattn calls fall back
         return False
     if not packed_inputs_fit(q, k, v, options, (None, varlen_accum(fp8_pv)), 256):
         return False

@@ -249,3 +249,28 @@ def test_fp8_mma_is_native_exactly_where_sageattn_routes_to_fp8_pv(arch: str, tm
     assert "mma_fp8" in families  # the explicit FP8-PV kernel stays available everywhere it compiles
     if (target.major, target.minor) != (9, 0):
         assert families[0] == ("mma_fp8" if native else "mma_fp16"), families
+
+
+def test_mma_attn_smem_ops_report_what_fits_a_99_kb_block() -> None:
+    # sm_86, sm_89 and sm_12x give a block at most 101 376 bytes (99 KB) and an SM 102 400, with 1 KB reserved per
+    # block (CUDA's per-compute-capability limits). kernels/mma.smem_problem declines what does not fit.
+    _require_build()
+    modules = build_config()["modules"]
+    if "_C_mma_fp16" not in modules or "_C_mma_fp8" not in modules:
+        pytest.skip("this build has no mma.sync modules")
+    import torch
+
+    from sageattention import _lib
+
+    assert _lib.load("mma_fp16") and _lib.load("mma_fp8"), _lib.error("mma_fp16") or _lib.error("mma_fp8")
+    ops = torch.ops.sageattention
+    f16 = {d: ops.mma_f16_attn_smem(d) for d in (64, 128, 256)}
+    f8 = {d: ops.mma_f8_attn_smem(d) for d in (64, 128, 256)}
+    per_block, per_sm = 101376, 102400
+    assert f16[256] > per_block >= f8[256], (f16, f8)  # FP16 PV at head dims 129-256 declines there; FP8 PV runs
+    assert max(f16[128], f8[128]) <= per_block
+    # The D=64 kernels are built for 3 CTAs per SM (__launch_bounds__): 3 must fit those SMs, or the build's
+    # register budget (168, with spills) would buy nothing.
+    assert 3 * (max(f16[64], f8[64]) + 1024) <= per_sm, (f16, f8)
+    with pytest.raises(RuntimeError, match="head_dim_padded must be 64, 128 or 256"):
+        ops.mma_f16_attn_smem(96)

@@ -91,6 +91,65 @@ def test_fp32_and_big_head_dim_fall_back_with_one_warning_each() -> None:
     assert out_big.shape == q_big.shape and not torch.isnan(out_big).any()
 
 
+@pytest.fixture
+def gpu_with_99_kb_blocks(monkeypatch: pytest.MonkeyPatch):
+    """This GPU as an sm_86 card looks to the dispatch: 99 KB of shared memory per block (101 376 bytes, as on
+    sm_86, sm_89 and sm_12x) and the FP16-PV family only. The family choice is cached per capability: cleared
+    before and after."""
+    from sageattention import _call_cache
+    from sageattention.kernels import mma
+
+    if not (_lib.load("mma_fp16") and _lib.load("mma_fp8")):
+        pytest.skip(f"needs both mma.sync families: {sageattention.build_info()['kernels']}")
+    monkeypatch.setattr(mma, "_smem_per_block", lambda index: 101376)
+    monkeypatch.setattr(_device, "preferred_families", lambda cap: ["mma_fp16"])
+    core._family_for.cache_clear()
+    _call_cache.clear()
+    yield mma
+    core._family_for.cache_clear()
+    _call_cache.clear()
+
+
+def test_head_dim_256_on_99_kb_blocks_declines_fp16_pv_and_falls_back(gpu_with_99_kb_blocks) -> None:
+    # The FP16-PV kernel at head dims 129-256 takes 117 KB: its launch would fail there. The explicit call says why
+    # before any work, FP8 PV (91 KB) still runs, and sageattn gives the call to SDPA with one warning naming it.
+    mma = gpu_with_99_kb_blocks
+    assert mma.attn_smem_bytes(256, False) > 101376 >= mma.attn_smem_bytes(256, True)
+    q, k, v = rand(1, 4, 300, 256), rand(1, 2, 300, 256), rand(1, 2, 300, 256)
+    with pytest.raises(sageattention.KernelUnavailableError, match=r"head_dim 256 with FP16 PV.*allows 101376"):
+        sageattention.sageattn_qk_int8_pv_fp16_cuda(q, k, v)
+    q160 = rand(1, 4, 300, 160)
+    with pytest.raises(sageattention.KernelUnavailableError, match="head_dim 160"):
+        sageattention.sageattn_qk_int8_pv_fp16_cuda(q160, q160, q160)
+    ref, _ = reference.attention_fp64(q, k, v, True)
+    fp8 = sageattention.sageattn_qk_int8_pv_fp8_cuda(q, k, v, is_causal=True)
+    assert rel_l1(fp8, ref) < 0.045
+    assert sageattention.sageattn_qk_int8_pv_fp16_cuda(q[..., :128], k[..., :128], v[..., :128]).isfinite().all()
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = sageattention.sageattn(q, k, v, is_causal=True)
+        sageattention.sageattn(q, k, v, is_causal=True)
+        out128 = sageattention.sageattn(q[..., :128], k[..., :128], v[..., :128], is_causal=True)
+    msgs = [str(w.message) for w in rec if "sageattention" in str(w.message)]
+    assert len(msgs) == 1 and "shared memory" in msgs[0] and "SDPA" in msgs[0], msgs
+    assert rel_l1(out, ref) < 1e-3  # SDPA's exact attention, not a quantized kernel
+    ref128, _ = reference.attention_fp64(q[..., :128], k[..., :128], v[..., :128], True)
+    assert 1e-3 < rel_l1(out128, ref128) < 0.02  # D128 fits: still the FP16-PV kernel
+
+
+def test_packed_head_dim_256_on_99_kb_blocks_runs_on_sdpa(gpu_with_99_kb_blocks) -> None:
+    # sageattn_varlen's one op declines as well; its runs path calls sageattn per run, which falls back.
+    q, k, v = rand(700, 4, 256), rand(700, 4, 256), rand(700, 4, 256)
+    cu = torch.tensor([0, 300, 700], dtype=torch.int32, device="cuda")
+    assert not gpu_with_99_kb_blocks.varlen_applies(q, k, v, {}, False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = sageattention.sageattn_varlen(q, k, v, cu, cu, 400, 400, is_causal=False)
+    for a, b in ((0, 300), (300, 700)):
+        ref, _ = reference.attention_fp64(*(t[a:b].transpose(0, 1)[None] for t in (q, k, v)))
+        assert rel_l1(out[a:b].transpose(0, 1)[None], ref) < 1e-3
+
+
 def test_explicit_kernels_reject_fp32_and_wrong_arch() -> None:
     q32 = rand(1, 2, 64, 64, dtype=torch.float32)
     with pytest.raises(ValueError, match="float16 or bfloat16"):

@@ -13,17 +13,12 @@
 #include "common/mma/attn_epilogue.cuh"
 #include "common/mma/attn_mainloop.cuh"
 #include "common/mma/attn_params.h"
+#include "common/mma/attn_smem.cuh"
 #include "common/smem_opt_in.h"
 #include "common/stable_op.h"
 #include "common/varlen.cuh"
 
 namespace sage::mma {
-
-template <int D, PvAccum PV>
-constexpr int attn_smem_bytes() {
-  using W = WarpTile<D, PV>;
-  return W::QTile::kBytes + 2 * (W::KTile::kBytes + W::VTile::kBytes);
-}
 
 // Which rows a CTA computes. A batch: q tile `qtile` of (b, h), whose first row is q0 = qtile * kCtaQ. A pack
 // (attn_varlen_kernel): padded q tile `qtile` of head h (its Q rows and scales), holding rows q0.. of its sequence
@@ -245,8 +240,13 @@ void launch_with_smem(Kernel kernel, dim3 grid, const AttnParams& p, cudaStream_
   constexpr int smem = attn_smem_bytes<D, PV>();
   if (smem > 48 * 1024) {
     const cudaError_t err = opt_in_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
-    SAGE_CHECK(err == cudaSuccess, "attention kernel needs ", smem, " bytes of shared memory: ",
-               cudaGetErrorString(err));
+    if (err != cudaSuccess) {
+      int device = 0, limit = 0;
+      cudaGetDevice(&device);
+      cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+      SAGE_CHECK(false, what, " at head dim ", D, " needs ", smem, " bytes of shared memory per block; this GPU allows ",
+                 limit, " (", cudaGetErrorString(err), "). sageattn() gives such calls to SDPA");
+    }
   }
   kernel<<<grid, MmaTile<D>::kThreads, smem, stream>>>(p);
   check_launch(what);
