@@ -8,6 +8,25 @@ import torch
 
 from sageattention import build_info
 
+# The padded head dims of the kernels, as the head dims that pad to them.
+HEAD_DIM_RANGES = {64: "1-64", 128: "65-128", 256: "129-256"}
+
+
+def sageattn_route(index: int) -> dict[str, str]:
+    """Per range of head dims, what `sageattn` runs on GPU `index` for a plain call of enough work (the short-key
+    route aside): the kernel family, or SDPA and why."""
+    from sageattention import _device, core
+
+    family, reason = core._family_for(_device.capability(index), None)
+    if family is None:
+        return {dims: f"SDPA: {reason}" for dims in HEAD_DIM_RANGES.values()}
+    probe = torch.empty(0, device=f"cuda:{index}")
+    route = {}
+    for padded, dims in HEAD_DIM_RANGES.items():
+        fits, why = (family, "") if family == "sm90" else core._mma_family_that_fits(probe, padded, family)
+        route[dims] = fits if fits is not None else f"SDPA: {why}"
+    return route
+
 
 def main() -> None:
     info = build_info()
@@ -15,6 +34,7 @@ def main() -> None:
         index = torch.cuda.current_device()
         cap = torch.cuda.get_device_capability(index)
         info["gpu"] = f"{torch.cuda.get_device_name(index)} (sm_{cap[0]}{cap[1]})"
+        info["sageattn_by_head_dim"] = sageattn_route(index)
     else:
         info["gpu"] = None
     print(json.dumps(info, indent=2, default=str))

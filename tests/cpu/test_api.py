@@ -259,3 +259,18 @@ def test_load_failure_hint_names_the_flavor_and_the_compiler(monkeypatch: pytest
                         lambda: {"torch_floor": "2.10", "cuda_version": "12.4", "local_label": "cu126"})
     hint = _lib._abi_hint()
     assert "flavor cu126" in hint and "CUDA 12.4" in hint and "torch >= 2.10" in hint
+
+
+def test_python_m_sageattention_prints_the_build_and_no_route_without_a_gpu(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: tests/gpu/test_api_gpu.py checks the route it prints")
+    import json
+
+    from sageattention.__main__ import main
+
+    main()
+    info = json.loads(capsys.readouterr().out)
+    assert info["gpu"] is None and "sageattn_by_head_dim" not in info
+    assert info["version"] == sageattention.build_info()["version"] and "kernels" in info

@@ -150,6 +150,26 @@ def test_packed_head_dim_256_on_99_kb_blocks_runs_on_sdpa(gpu_with_99_kb_blocks)
         assert rel_l1(out[a:b].transpose(0, 1)[None], ref) < 1e-3
 
 
+def test_python_m_sageattention_reports_the_kernel_by_head_dim(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from sageattention.__main__ import main
+
+    main()
+    route = json.loads(capsys.readouterr().out)["sageattn_by_head_dim"]
+    assert set(route) == {"1-64", "65-128", "129-256"}
+    assert route["1-64"] == route["65-128"] == expected_family()
+    assert route["129-256"] == expected_family() or route["129-256"].startswith("SDPA: head_dim 256"), route
+
+
+def test_python_m_sageattention_names_the_head_dims_a_99_kb_gpu_gives_to_sdpa(gpu_with_99_kb_blocks) -> None:
+    from sageattention.__main__ import sageattn_route
+
+    route = sageattn_route(torch.cuda.current_device())
+    assert route["1-64"] == route["65-128"] == "mma_fp16"
+    assert route["129-256"].startswith("SDPA: head_dim 256 with FP16 PV") and "allows 101376" in route["129-256"]
+
+
 def test_explicit_kernels_reject_fp32_and_wrong_arch() -> None:
     q32 = rand(1, 2, 64, 64, dtype=torch.float32)
     with pytest.raises(ValueError, match="float16 or bfloat16"):
