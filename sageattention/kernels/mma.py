@@ -69,13 +69,19 @@ def _smem_per_block(device_index: int) -> int:
 def smem_problem(q: torch.Tensor, head_dim: int, fp8_pv: bool) -> str | None:
     """Why the family's attention kernel cannot run this head dim on q's GPU (None if it can): it needs more shared
     memory than the GPU lets one block take. sm_86, sm_89 and sm_12x allow 99 KB, and the FP16-PV kernel at head dims
-    129-256 takes 117 KB (its V tiles are 16-bit; the FP8-PV one takes 91 KB)."""
-    need = attn_smem_bytes(padded_head_dim(head_dim), fp8_pv)
+    129-256 takes 117 KB (its V tiles are 16-bit; the FP8-PV one takes 91 KB). Asked on every call, so the answer is
+    kept per device, head dim and PV type."""
     index = q.device.index if q.device.index is not None else torch.cuda.current_device()
-    have = _smem_per_block(index)
+    return _smem_problem(index, head_dim, fp8_pv)
+
+
+@functools.cache
+def _smem_problem(device_index: int, head_dim: int, fp8_pv: bool) -> str | None:
+    need = attn_smem_bytes(padded_head_dim(head_dim), fp8_pv)
+    have = _smem_per_block(device_index)
     if need is None or need <= have:
         return None
-    cap = _device.capability(index)
+    cap = _device.capability(device_index)
     return (f"head_dim {head_dim} with {'FP8' if fp8_pv else 'FP16'} PV: the mma.sync kernel needs {need} bytes of "
             f"shared memory per thread block, and this GPU (sm_{cap[0]}{cap[1]}) allows {have}")
 

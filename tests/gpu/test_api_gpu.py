@@ -94,8 +94,8 @@ def test_fp32_and_big_head_dim_fall_back_with_one_warning_each() -> None:
 @pytest.fixture
 def gpu_with_99_kb_blocks(monkeypatch: pytest.MonkeyPatch):
     """This GPU as an sm_86 card looks to the dispatch: 99 KB of shared memory per block (101 376 bytes, as on
-    sm_86, sm_89 and sm_12x) and the FP16-PV family only. The family choice is cached per capability: cleared
-    before and after."""
+    sm_86, sm_89 and sm_12x) and the FP16-PV family only. The family choice and the shared-memory answers are cached:
+    cleared before and after."""
     from sageattention import _call_cache
     from sageattention.kernels import mma
 
@@ -103,11 +103,11 @@ def gpu_with_99_kb_blocks(monkeypatch: pytest.MonkeyPatch):
         pytest.skip(f"needs both mma.sync families: {sageattention.build_info()['kernels']}")
     monkeypatch.setattr(mma, "_smem_per_block", lambda index: 101376)
     monkeypatch.setattr(_device, "preferred_families", lambda cap: ["mma_fp16"])
-    core._family_for.cache_clear()
-    _call_cache.clear()
+    for clear in (core._family_for.cache_clear, mma._smem_problem.cache_clear, _call_cache.clear):
+        clear()
     yield mma
-    core._family_for.cache_clear()
-    _call_cache.clear()
+    for clear in (core._family_for.cache_clear, mma._smem_problem.cache_clear, _call_cache.clear):
+        clear()
 
 
 def test_head_dim_256_on_99_kb_blocks_declines_fp16_pv_and_falls_back(gpu_with_99_kb_blocks) -> None:
