@@ -71,6 +71,8 @@ def smem_problem(q: torch.Tensor, head_dim: int, fp8_pv: bool) -> str | None:
     memory than the GPU lets one block take. sm_86, sm_89 and sm_12x allow 99 KB, and the FP16-PV kernel at head dims
     129-256 takes 117 KB (its V tiles are 16-bit; the FP8-PV one takes 91 KB). Asked on every call, so the answer is
     kept per device, head dim and PV type."""
+    if q.device.type != "cuda":  # nothing to ask (the kernels refuse such inputs; tests route them to fakes)
+        return None
     index = q.device.index if q.device.index is not None else torch.cuda.current_device()
     return _smem_problem(index, head_dim, fp8_pv)
 
