@@ -50,6 +50,10 @@ FP8_F16_ACCUM_V_MAX = 2.25
 FP16_PV_ACCUM = {"fp32": 0, "fp16+fp32": 1, "fp16": 2}
 FP8_PV_ACCUM = {"fp32": 0, "fp32+fp32": 1, "fp32+fp16": 2}
 QK_QUANT_GRAN = ("per_warp", "per_thread")
+# CUDA grids take at most 65 535 blocks in y and z, where these kernels and their quantization put heads and batch
+# entries (csrc/common/mma/attn_host.h refuses more). A larger batch runs as chunks: every statistic and scale is per
+# batch entry, so each entry gets the attention it would get in one call.
+MAX_GRID_BATCH = 65535
 
 
 @functools.cache
@@ -250,6 +254,15 @@ def _run(q, k, v, fp8_pv: bool, what: str, *, tensor_layout, is_causal, qk_quant
         raise _fp8_f16_unavailable()  # before any work
     if qk_quant_gran not in QK_QUANT_GRAN:
         raise ValueError(f"{what}: qk_quant_gran must be one of {QK_QUANT_GRAN}, got {qk_quant_gran!r}")
+    if q.shape[0] > MAX_GRID_BATCH:
+        options = {"tensor_layout": tensor_layout, "is_causal": is_causal, "qk_quant_gran": qk_quant_gran,
+                   "sm_scale": sm_scale, "pv_accum_dtype": pv_accum_dtype, "smooth_k": smooth_k, "smooth_v": smooth_v,
+                   "return_lse": return_lse}
+        parts = [_run(q[i:i + MAX_GRID_BATCH], k[i:i + MAX_GRID_BATCH], v[i:i + MAX_GRID_BATCH], fp8_pv, what,
+                      **options) for i in range(0, q.shape[0], MAX_GRID_BATCH)]
+        if not return_lse:
+            return torch.cat(parts)
+        return torch.cat([out for out, _ in parts]), torch.cat([lse for _, lse in parts])
     if _fused_applies(q, k, v, fp8_pv, smooth_v):
         # One op call instead of quantize's two to five and attend's: their argument parsing and allocations
         # are most of a small call's host time. Same kernels on the same operands, so the same bits.

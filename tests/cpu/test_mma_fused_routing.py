@@ -120,3 +120,33 @@ def test_fakes_give_the_fused_op_shapes(family):
         hnd = torch.empty(1, 3, 50, 64, dtype=torch.float16)
         out, lse, _ = torch.ops.sageattention.sageattn_mma_f16(hnd, hnd, hnd, 0, False, False, False, 0.1, 0, True)
         assert out.shape == hnd.shape and out.dtype == torch.float16 and lse.shape == (1, 3, 50)
+
+
+def test_run_splits_a_batch_larger_than_a_grid_dimension(monkeypatch):
+    # Heads and batch entries sit in the grids' y and z (at most 65 535 each): a larger batch runs in chunks, whose
+    # outputs and lse are joined in order. Shrunk here to chunks of 2.
+    calls = []
+
+    def op(*args):
+        calls.append(args[0].shape[0])
+        q = args[0]
+        b, n, h, d = q.shape
+        first = float(len(calls))
+        return torch.full_like(q, first), torch.full((b, h, n), first), torch.zeros(b, args[1].shape[2], d)
+
+    monkeypatch.setattr(_lib, "require", lambda family, what: None)
+    monkeypatch.setattr(mma, "_fused_op", lambda fp8_pv: op)
+    monkeypatch.setattr(mma, "MAX_GRID_BATCH", 2)
+    q = torch.randn(5, 3, 2, 64).half()
+    k = v = torch.randn(5, 4, 2, 64).half()
+    out, lse = mma.qk_int8_pv_fp16(q, k, v, tensor_layout="NHD", is_causal=False, qk_quant_gran="per_thread",
+                                   sm_scale=0.125, pv_accum_dtype="fp32", smooth_k=False, smooth_v=False,
+                                   return_lse=True)
+    assert calls == [2, 2, 1]
+    assert out.shape == q.shape and lse.shape == (5, 2, 3)
+    assert out[:, 0, 0, 0].tolist() == [1, 1, 2, 2, 3] and lse[:, 0, 0].tolist() == [1, 1, 2, 2, 3]
+    with pytest.raises(ValueError, match="pv_accum_dtype"):  # options are checked once, before any chunk
+        mma.qk_int8_pv_fp16(q, k, v, tensor_layout="NHD", is_causal=False, qk_quant_gran="per_thread",
+                            sm_scale=0.125, pv_accum_dtype="fp32+fp32", smooth_k=False, smooth_v=False,
+                            return_lse=False)
+    assert calls == [2, 2, 1]

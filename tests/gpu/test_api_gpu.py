@@ -313,3 +313,24 @@ def test_repeated_calls_take_the_cached_path(entry: str, qkv_checks: list[int]) 
     assert torch.equal(fn(q2, k, v, is_causal=True, return_lse=True)[0], other), "the checked path gives other bits"
     fn(rand(2, 8, 301, 64), k, v, is_causal=True)
     assert checks[0] == 3
+
+
+@pytest.mark.parametrize("entry", ["sageattn", "sageattn_qk_int8_pv_fp16_cuda", "sageattn_qk_int8_pv_fp8_cuda"])
+def test_a_batch_beyond_a_grid_dimension_runs(entry: str) -> None:
+    # A grid takes at most 65 535 blocks in y and z, where the mma.sync kernels put the batch: a larger batch runs
+    # in chunks (kernels/mma.MAX_GRID_BATCH), here 65 535 entries and then 3. Windowed attention reaches such batches.
+    cap = _device.capability(torch.cuda.current_device())
+    if entry.endswith("fp8_cuda") and cap < (8, 9):
+        pytest.skip("FP8 PV needs sm_89 or newer")
+    fn = getattr(sageattention, entry)
+    b = 65535 + 3
+    q, k, v = rand(b, 1, 16, 64), rand(b, 1, 16, 64), rand(b, 1, 16, 64)
+    out, lse = fn(q, k, v, return_lse=True)
+    assert out.shape == q.shape and lse.shape == (b, 1, 16)
+    ref, ref_lse = reference.attention_fp64(q[-3:], k[-3:], v[-3:])
+    assert rel_l1(out[-3:], ref) < 0.05 and float((lse[-3:] - ref_lse).abs().max()) < 0.05
+    ref0, _ = reference.attention_fp64(q[:3], k[:3], v[:3])
+    assert rel_l1(out[:3], ref0) < 0.05
+    if entry != "sageattn":  # the last chunk is this call
+        tail, tail_lse = fn(q[-3:], k[-3:], v[-3:], return_lse=True)
+        assert torch.equal(out[-3:], tail) and torch.equal(lse[-3:], tail_lse)
