@@ -220,7 +220,7 @@ def test_fp8_mma_is_native_exactly_where_sageattn_routes_to_fp8_pv(arch: str, tm
     # nvcc lowers the project's e4m3 mma.sync wrapper to a QMMA where the tensor cores have it, and to F2FP unpacks
     # into f16 HMMAs where they do not (sm_90, sm_100): there the FP8-PV kernel is the slower one, so `sageattn`
     # must prefer FP16 PV (bench/mma_notes.md, "Thirty-ninth session").
-    from ci import archs
+    from ci import archs, toolkit
     from sageattention import _device
 
     nvcc, cuobjdump = find_tool("nvcc"), find_tool("cuobjdump")
@@ -228,8 +228,10 @@ def test_fp8_mma_is_native_exactly_where_sageattn_routes_to_fp8_pv(arch: str, tm
         if os.environ.get("SAGEATTENTION_REQUIRE_BUILD") == "1":
             pytest.fail("nvcc and cuobjdump are needed (the build has nvcc; pip install nvidia-cuda-cuobjdump)")
         pytest.skip("needs nvcc and cuobjdump to compile and read the probe")
-    version = subprocess.run([nvcc, "--version"], capture_output=True, text=True, check=True).stdout
-    release = archs.parse_version(re.search(r"release (\d+\.\d+)", version).group(1))
+    found = toolkit.nvcc_release(pathlib.Path(nvcc).parent.parent)
+    if found is None:
+        pytest.fail(f"{nvcc} --version names no release")
+    release = archs.parse_version(found)
     if release < archs.min_nvcc(arch):
         pytest.skip(f"nvcc {release[0]}.{release[1]} cannot compile {arch} (needs {archs.min_nvcc(arch)})")
     target = archs.parse_arch_list(arch)[0]
