@@ -12,9 +12,12 @@ def capability(device_index: int) -> tuple[int, int]:
     return torch.cuda.get_device_capability(device_index)
 
 
+def index_of(t: torch.Tensor) -> int:
+    return t.device.index if t.device.index is not None else torch.cuda.current_device()
+
+
 def capability_of(t: torch.Tensor) -> tuple[int, int]:
-    index = t.device.index if t.device.index is not None else torch.cuda.current_device()
-    return capability(index)
+    return capability(index_of(t))
 
 
 # Majors whose FP8 (e4m3) mma.sync the compiler emulates: nvcc 13.0 lowers it on sm_90 and sm_100 to F2FP unpacks into
@@ -43,3 +46,37 @@ def preferred_families(cap: tuple[int, int]) -> list[str]:
     if fp8_mma_native(cap):
         return ["mma_fp8", "mma_fp16"]
     return ["mma_fp16", "mma_fp8"] if cap >= (8, 9) else ["mma_fp16"]
+
+
+@functools.lru_cache(maxsize=None)
+def name(device_index: int) -> str:
+    return torch.cuda.get_device_name(device_index)
+
+
+# Compute capabilities whose GeForce boards run FP16 mma.sync with an fp32 accumulator at half the rate of an f16
+# accumulator (NVIDIA's GA102 and AD102 whitepapers: RTX 3090 71 against 142 dense FP16 tensor TFLOPS, RTX 4090 165
+# against 330), where their professional and data-center boards (RTX A6000, A40, L40) run both at one rate, as the
+# A100 and H100 do. sm_120 is left out until its boards' rates are known here.
+F32_ACCUM_HALF_RATE_GEFORCE_CAPS = frozenset({(8, 6), (8, 9)})
+
+
+def f32_accum_half_rate(cap: tuple[int, int], device_name: str) -> bool:
+    """Whether this GPU's FP16 MMA accumulating in fp32 runs at half the rate of one accumulating in f16."""
+    return cap in F32_ACCUM_HALF_RATE_GEFORCE_CAPS and "GeForce" in device_name
+
+
+def fp16_pv_accum(device_index: int) -> str:
+    """The FP16-PV kernel's accumulation sageattn runs on this GPU when the call leaves pv_accum_dtype open.
+
+    "fp16+fp32" (a fresh f16 accumulator per 64-key tile, added into fp32 O) where the fp32 accumulator runs at half
+    rate: there it doubles the rate of the PV MMAs, half of the multiply-adds and the slower half (FP16 against INT8
+    QK). "fp32" elsewhere, where the extra adds cost 8-11 % (H200, bench/mma_notes.md "Eighth session"). The kernel
+    scales P by 1/64 for f16 accumulators, so no f16 V overflows a tile's sum (csrc/common/mma/attn_mainloop.cuh,
+    kF16AccumLog2Scale)."""
+    return "fp16+fp32" if f32_accum_half_rate(capability(device_index), name(device_index)) else "fp32"
+
+
+def fp16_pv_accum_of(t: torch.Tensor) -> str:
+    """fp16_pv_accum for t's GPU; "fp32" (the explicit function's default) for a tensor on no GPU, which reaches the
+    dispatch only in tests that route it to a stand-in kernel."""
+    return fp16_pv_accum(index_of(t)) if t.device.type == "cuda" else "fp32"

@@ -505,6 +505,8 @@ def sageattn(
         # An FP8-PV accumulation option on a GPU that runs FP16 PV: both mean fp32 accumulation.
         logger.debug("sageattention: pv_accum_dtype=%s maps to 'fp32' on the FP16-PV kernel", kwargs["pv_accum_dtype"])
         kwargs = {**kwargs, "pv_accum_dtype": "fp32"}
+    if family == "mma_fp16" and kwargs.get("pv_accum_dtype") is None:  # left open: the faster one on this GPU
+        kwargs = {**kwargs, "pv_accum_dtype": _device.fp16_pv_accum_of(q)}
     if family in ("mma_fp8", "sm90") and kwargs.get("pv_accum_dtype") in ("fp16+fp32", "fp16"):
         raise ValueError(
             f"pv_accum_dtype={kwargs['pv_accum_dtype']!r} is an FP16-PV option, but this GPU runs the FP8-PV "

@@ -77,8 +77,7 @@ def smem_problem(q: torch.Tensor, head_dim: int, fp8_pv: bool) -> str | None:
     kept per device, head dim and PV type."""
     if q.device.type != "cuda":  # nothing to ask (the kernels refuse such inputs; tests route them to fakes)
         return None
-    index = q.device.index if q.device.index is not None else torch.cuda.current_device()
-    return _smem_problem(index, head_dim, fp8_pv)
+    return _smem_problem(_device.index_of(q), head_dim, fp8_pv)
 
 
 @functools.cache
@@ -357,9 +356,10 @@ def qk_int8_pv_fp16(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """INT8 Q.K^T (mma m16n8k32) + FP16 P.V (mma m16n8k16). pv_accum_dtype: fp32 | fp16+fp32 | fp16.
 
-    "fp16" keeps O itself in fp16 (fastest on GPUs with 2x f16-accumulate MMA rate); it overflows when
-    kv_len * max|V| approaches 65504 for near-uniform attention. "fp16+fp32" adds a fresh fp16
-    accumulator into fp32 every 32 keys and has no such limit.
+    f16 accumulators double the PV MMA rate on GPUs whose fp32-accumulating MMA runs at half rate (GeForce sm_86 and
+    sm_89); P enters them as p / 64. "fp16+fp32" adds a fresh f16 accumulator into fp32 O every 64 keys (32 at head
+    dim 256) and so holds any f16 V. "fp16" keeps O itself in f16: it overflows once kv_len * max|V| nears
+    64 * 65504 under near-uniform attention.
     """
     return _run(q, k, v, False, "sageattn_qk_int8_pv_fp16_cuda", tensor_layout=tensor_layout, is_causal=is_causal,
                 qk_quant_gran=qk_quant_gran, sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k,

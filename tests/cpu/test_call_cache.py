@@ -11,48 +11,20 @@ import pytest
 import torch
 
 from sageattention import _call_cache, core
+from tests.cpu.conftest import FakeKernel, qkv
 
 
-class FakeKernel:
-    def __init__(self) -> None:
-        self.calls: list[dict[str, object]] = []
-
-    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: object) -> torch.Tensor:
-        self.calls.append(kw)
-        if kw["return_lse"]:
-            return torch.zeros_like(q), torch.zeros(q.shape[:3])
-        return torch.zeros_like(q)
-
-
-@pytest.fixture
-def kernel(monkeypatch: pytest.MonkeyPatch) -> FakeKernel:
-    """sageattn on CPU tensors routed to the FP16-PV family, whose kernel function is a FakeKernel."""
-    fake = FakeKernel()
-    _call_cache.clear()
-    monkeypatch.setattr(core, "kernel_input_problem", lambda q, head_dim: None)
-    monkeypatch.setattr(core, "_pick_family", lambda q, skip=None: ("mma_fp16", ""))
-    monkeypatch.setattr(core, "_kernel", lambda module, name, family, fn: fake)
-    monkeypatch.setattr(core, "_arch_check", lambda *a, **kw: None)
-    monkeypatch.setattr(core, "_explicit_checks", lambda *a, **kw: None)
-    yield fake
-    _call_cache.clear()
-
-
-def qkv(n: int = 16, d: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return tuple(torch.randn(1, 2, n, d, dtype=torch.float16) for _ in range(3))
-
-
-def test_second_equal_call_skips_the_checks(kernel: FakeKernel, qkv_checks: list[int]) -> None:
+def test_second_equal_call_skips_the_checks(fake_kernel: FakeKernel, qkv_checks: list[int]) -> None:
     checks = qkv_checks
     q, k, v = qkv()
     core.sageattn(q, k, v, is_causal=True)
     core.sageattn(*qkv(), is_causal=True)  # new tensors, same signature
-    assert checks[0] == 1 and len(kernel.calls) == 2
-    assert kernel.calls[0] == kernel.calls[1]
-    assert kernel.calls[1]["is_causal"] is True and kernel.calls[1]["sm_scale"] == pytest.approx(64 ** -0.5)
+    assert checks[0] == 1 and len(fake_kernel.calls) == 2
+    assert fake_kernel.calls[0] == fake_kernel.calls[1]
+    assert fake_kernel.calls[1]["is_causal"] is True and fake_kernel.calls[1]["sm_scale"] == pytest.approx(64 ** -0.5)
 
 
-def test_any_difference_in_what_the_checks_read_misses(kernel: FakeKernel, qkv_checks: list[int]) -> None:
+def test_any_difference_in_what_the_checks_read_misses(fake_kernel: FakeKernel, qkv_checks: list[int]) -> None:
     checks = qkv_checks
     q, k, v = qkv()
     core.sageattn(q, k, v)
@@ -74,7 +46,7 @@ def test_any_difference_in_what_the_checks_read_misses(kernel: FakeKernel, qkv_c
         assert checks[0] == i + 2, f"variant {i} took the cached path"
 
 
-def test_argument_types_are_part_of_the_key(kernel: FakeKernel) -> None:
+def test_argument_types_are_part_of_the_key(fake_kernel: FakeKernel) -> None:
     q, k, v = qkv()
     core.sageattn(q, k, v, is_causal=True)
     with pytest.raises(TypeError, match="is_causal must be True or False, got 1"):
@@ -84,7 +56,7 @@ def test_argument_types_are_part_of_the_key(kernel: FakeKernel) -> None:
         core.sageattn(q, k, v, dropout_p=False)
 
 
-def test_invalid_options_still_fail_after_a_cached_call(kernel: FakeKernel) -> None:
+def test_invalid_options_still_fail_after_a_cached_call(fake_kernel: FakeKernel) -> None:
     q, k, v = qkv()
     core.sageattn(q, k, v, qk_quant_gran="per_warp")
     with pytest.raises(ValueError, match="qk_quant_gran must be one of"):
@@ -93,16 +65,16 @@ def test_invalid_options_still_fail_after_a_cached_call(kernel: FakeKernel) -> N
         core.sageattn(q, k, v, qk_quant_gran="per_warp", typo=1)
 
 
-def test_explicit_entry_points_keep_their_own_entries(kernel: FakeKernel, qkv_checks: list[int]) -> None:
+def test_explicit_entry_points_keep_their_own_entries(fake_kernel: FakeKernel, qkv_checks: list[int]) -> None:
     checks = qkv_checks
     q, k, v = qkv()
     core.sageattn_qk_int8_pv_fp16_cuda(q, k, v, pv_accum_dtype="fp16")
     core.sageattn_qk_int8_pv_fp16_cuda(q, k, v, pv_accum_dtype="fp16")
     core.sageattn(q, k, v)  # a different entry: its own checks
-    assert checks[0] == 2 and [c["pv_accum_dtype"] for c in kernel.calls] == ["fp16", "fp16", "fp32"]
+    assert checks[0] == 2 and [c["pv_accum_dtype"] for c in fake_kernel.calls] == ["fp16", "fp16", "fp32"]
 
 
-def test_calls_autograd_records_are_guarded_even_when_cached(kernel: FakeKernel) -> None:
+def test_calls_autograd_records_are_guarded_even_when_cached(fake_kernel: FakeKernel) -> None:
     q, k, v = qkv()
     core.sageattn(q, k, v)
     out = core.sageattn(q.requires_grad_(), k, v)
@@ -110,7 +82,7 @@ def test_calls_autograd_records_are_guarded_even_when_cached(kernel: FakeKernel)
         out.sum().backward()
 
 
-def test_debug_logging_sees_every_call(kernel: FakeKernel, monkeypatch: pytest.MonkeyPatch,
+def test_debug_logging_sees_every_call(fake_kernel: FakeKernel, monkeypatch: pytest.MonkeyPatch,
                                        caplog: pytest.LogCaptureFixture) -> None:
     q, k, v = qkv()
     core.sageattn(q, k, v)
@@ -138,7 +110,7 @@ def test_key_refuses_what_it_cannot_compare() -> None:
         _call_cache.key("f", q, k, v, "HND", 0, None, False, {})
 
 
-def test_cache_stays_bounded(kernel: FakeKernel) -> None:
+def test_cache_stays_bounded(fake_kernel: FakeKernel) -> None:
     for n in range(1, _call_cache.MAX_ENTRIES + 10):
-        _call_cache.remember(("k", n), kernel)
+        _call_cache.remember(("k", n), fake_kernel)
     assert len(_call_cache._runs) <= _call_cache.MAX_ENTRIES

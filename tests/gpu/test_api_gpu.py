@@ -150,6 +150,33 @@ def test_packed_head_dim_256_on_99_kb_blocks_runs_on_sdpa(gpu_with_99_kb_blocks)
         assert rel_l1(out[a:b].transpose(0, 1)[None], ref) < 1e-3
 
 
+@pytest.mark.parametrize("half_rate, accum", [(True, "fp16+fp32"), (False, "fp32")])
+def test_sageattn_takes_fp16_fp32_where_fp32_accumulation_is_half_rate(
+    monkeypatch: pytest.MonkeyPatch, half_rate: bool, accum: str
+) -> None:
+    # This GPU as a GeForce sm_86 board (or a professional one) looks to the dispatch: the FP16-PV family, and the
+    # rule's answer. sageattn's output is then bit for bit the explicit call's with that accumulation.
+    from sageattention import _call_cache
+
+    if not _lib.load("mma_fp16"):
+        pytest.skip(f"needs the FP16-PV family: {sageattention.build_info()['kernels']}")
+    monkeypatch.setattr(_device, "preferred_families", lambda cap: ["mma_fp16"])
+    monkeypatch.setattr(_device, "f32_accum_half_rate", lambda cap, name: half_rate)
+    for clear in (core._family_for.cache_clear, _call_cache.clear):
+        clear()
+    try:
+        q, k, v = rand(2, 4, 2000, 128), rand(2, 4, 2000, 128), rand(2, 4, 2000, 128)
+        out = sageattention.sageattn(q, k, v)
+        assert torch.equal(out, sageattention.sageattn_qk_int8_pv_fp16_cuda(q, k, v, pv_accum_dtype=accum))
+        other = "fp32" if half_rate else "fp16+fp32"
+        assert not torch.equal(out, sageattention.sageattn_qk_int8_pv_fp16_cuda(q, k, v, pv_accum_dtype=other))
+        assert torch.equal(sageattention.sageattn(q, k, v, pv_accum_dtype="fp32"),
+                           sageattention.sageattn_qk_int8_pv_fp16_cuda(q, k, v))  # the caller's choice stands
+    finally:
+        for clear in (core._family_for.cache_clear, _call_cache.clear):
+            clear()
+
+
 def test_python_m_sageattention_reports_the_kernel_by_head_dim(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 

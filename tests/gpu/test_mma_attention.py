@@ -273,6 +273,24 @@ def test_bf16_large_magnitudes_finite(fp8):
         assert out.abs().max() <= (100 * (1 + 1 / 16) + 1 if fp8 else 100.5)
 
 
+@pytest.mark.parametrize("accum, n", [("fp16+fp32", 1000), ("fp16", 100)])
+def test_f16_accumulators_hold_any_f16_v(accum, n):
+    """P enters an f16 accumulator as p / 64. With every score equal (q = 0: p = 1 for all n keys) and V in
+    [20 000, 40 000], a 64-key tile's f16 sum of p * v used to reach 64 * 30 000 and overflow to inf; "fp16" keeps O
+    itself in f16 over all n keys (n * |V| = 3e6 here, under 64 * 65 504). Out: V's mean over the keys; lse: log n."""
+    _need("mma_fp16")
+    torch.manual_seed(3)
+    q = torch.zeros(1, 2, 130, 128, device=DEV, dtype=torch.float16)
+    k = torch.randn(1, 2, n, 128, device=DEV, dtype=torch.float16)
+    v = (torch.rand(1, 2, n, 128, device=DEV) * 20000 + 20000).to(torch.float16)
+    out, lse = run_kernel(False, q, k, v, accum=accum, return_lse=True)
+    assert torch.isfinite(out).all(), f"{accum}: an f16 accumulator overflowed"
+    ref = v.double().mean(dim=2, keepdim=True).expand(out.shape)
+    err = float(((out.double() - ref).abs() / ref).max())
+    assert err < 5e-3, f"{accum}: max relative error {err:.2e}"
+    assert float((lse - math.log(n)).abs().max()) < 1e-3
+
+
 def test_fp32_fp16_unavailable_is_a_python_error(monkeypatch):
     _need("mma_fp8")
     monkeypatch.setattr(mma, "fp8_f16_accum_available", lambda: False)

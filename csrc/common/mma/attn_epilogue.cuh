@@ -25,11 +25,12 @@ __device__ __forceinline__ void store_out(void* base, int64_t idx, float a, floa
 }
 
 // o: fp32 view of one row tile row pair; called per (row tile, row half r). l_lane is the lane's
-// partial row sum (summed over the row's 4 lanes here), or the full sum when L_FULL.
+// partial row sum (summed over the row's 4 lanes here), or the full sum when L_FULL. p_log2_scale: log2 of the factor
+// the kernel's P carried (WarpTile::kPLog2Scale), which l holds too and the LSE must not.
 // VARLEN: out and lse point at the sequence's first token; lse is [Hq, total_q], a head every p.lse_sh floats.
 template <int NO, bool FP8, bool L_FULL, bool VARLEN = false>
 __device__ __forceinline__ void store_row(const AttnParams& p, int b, int h, int hk, int row, int t, float m,
-                                          float l_lane, const float (&o)[NO][4], int r) {
+                                          float l_lane, const float (&o)[NO][4], int r, float p_log2_scale) {
   float l = l_lane;
   if constexpr (!L_FULL) {
     l += __shfl_xor_sync(0xffffffffu, l, 1);
@@ -73,7 +74,7 @@ __device__ __forceinline__ void store_row(const AttnParams& p, int b, int h, int
     }
   }
   if (p.lse != nullptr && t == 0) {
-    const float lse2 = m + log2f(visible ? l : 1.f) - (FP8 ? 8.807354922057604f : 0.f);
+    const float lse2 = m + log2f(visible ? l : 1.f) - p_log2_scale;
     const int64_t head = VARLEN ? h * p.lse_sh : (static_cast<int64_t>(b) * p.hq + h) * p.qo_len;
     p.lse[head + row] = visible ? lse2 * 0.69314718055994531f : -INFINITY;
   }

@@ -197,7 +197,8 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int row = q0 + warp_row0 + mt * 16 + g + r * 8;
-      store_row<W::kNO, W::kFp8, W::kLByMma, VARLEN>(p, b, h, hk, row, t, m[mt][r], l[mt][r], of, r);
+      store_row<W::kNO, W::kFp8, W::kLByMma, VARLEN>(p, b, h, hk, row, t, m[mt][r], l[mt][r], of, r,
+                                                      W::kPLog2Scale);
     }
   }
 }

@@ -11,6 +11,13 @@
 namespace sage::mma {
 
 constexpr float kFp8Offset = 8.807354922057604f;  // log2(448): P~ = exp2(s - m + log2 448) <= 448
+// f16 accumulators ("fp16+fp32", "fp16") take p / 64 = exp2(s - m - 6). "fp16+fp32" sums at most 64 keys in f16, so
+// its sum of p * v then stays within max|V| <= 65504 for every f16 V, where p <= 1 overflowed once 64 * max|V| >
+// 65504 (near-uniform attention over |V| > 1023); "fp16" (O itself in f16) gets 64x more room: kv_len * max|V| up to
+// 64 * 65504. A power of two changes no rounding of a normal f16 value; only p < 2^-8 (a logit 8 below the row max)
+// lands among the f16 subnormals, whose step (2^-24, 2^-18 in units of p) is far under the f16 step of the row sum
+// l >= 1 that divides it.
+constexpr float kF16AccumLog2Scale = -6.f;
 
 template <int D, PvAccum PV>
 struct WarpTile {
@@ -58,6 +65,9 @@ struct WarpTile {
   // Packed P A-fragments per sub-tile: FP16 -> kSubK / 16 k16 steps; FP8 -> 1 k32 step.
   static constexpr int kPSteps = kFp8 ? kSubK / 32 : kSubK / 16;
   static constexpr bool kOHalf = PV == PvAccum::kF16F16;
+  // log2 of the factor P carries into the PV MMA (and the row sums l): it cancels in O / l, and the epilogue takes it
+  // out of the LSE. FP8: P~ in (0, 448]; f16 accumulators: p / 64 (kF16AccumLog2Scale); fp32 O: p itself.
+  static constexpr float kPLog2Scale = kFp8 ? kFp8Offset : (PV == PvAccum::kF16F32 ? 0.f : kF16AccumLog2Scale);
   // FP16 PV, D <= 128: the row sums l come from the tensor cores (P . ones: 1/8 resp. 1/16 more PV
   // MMAs) instead of 2 FADD per score; measured +10 % at D=64 and +6 % at D=128 on H100
   // (bench/mma_notes.md). l then sums the f16 p that the MMA uses (the reference sums fp32 p).
@@ -142,7 +152,7 @@ __device__ __forceinline__ float row_max(const float (&x)[NS][4], int r) {
 // the base-2 logit is raw * mult + bias (mult > 0 and bias = -kScoreMagic * mult are this lane's:
 // q_scale * k_scale * sm_scale * log2 e). The max is taken on raw (monotonic in the logit), scaled,
 // then reduced over the row's 4 lanes. Updates the running max m, the row sums l (fp32) and
-// rescales O by exp2(m_old - m_new); then p = exp2(logit - m_new [+ log2 448]) in one FFMA + ex2:
+// rescales O by exp2(m_old - m_new); then p = exp2(logit - m_new + W::kPLog2Scale) in one FFMA + ex2:
 //  - FP16 PV: p is rounded to f16 straight into the A fragments pa (ex2.approx.f16x2 was tried: on
 //    sm_90 it is two scalar MUFU ops plus repacking, no gain);
 //  - FP8 PV: p is left in raw (fp32; l sums p before the e4m3 rounding) for pack_p.
@@ -176,7 +186,7 @@ __device__ __forceinline__ void online_softmax(float (&x)[WarpTile<D, PV>::kMT][
       const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: p = 0, no NaN
       alpha[mt][r] = ex2(m[mt][r] - m_use);
       m[mt][r] = m_new;
-      c[mt][r] = bias - (W::kFp8 ? m_use - kFp8Offset : m_use);
+      c[mt][r] = bias - (m_use - W::kPLog2Scale);
     }
 #pragma unroll
   for (int mt = 0; mt < W::kMT; ++mt) {
