@@ -35,6 +35,10 @@ def main() -> None:
         cap = torch.cuda.get_device_capability(index)
         info["gpu"] = f"{torch.cuda.get_device_name(index)} (sm_{cap[0]}{cap[1]})"
         info["sageattn_by_head_dim"] = sageattn_route(index)
+        from sageattention import _device
+
+        # What sageattn accumulates FP16 PV in where it runs that kernel (GeForce sm_86/89: fp16+fp32).
+        info["sageattn_fp16_pv_accum_dtype"] = _device.fp16_pv_accum(index)
     else:
         info["gpu"] = None
     print(json.dumps(info, indent=2, default=str))

@@ -189,6 +189,19 @@ def test_python_m_sageattention_reports_the_kernel_by_head_dim(capsys: pytest.Ca
     assert route["129-256"] == expected_family() or route["129-256"].startswith("SDPA: head_dim 256"), route
 
 
+@pytest.mark.parametrize("half_rate, accum", [(True, "fp16+fp32"), (False, "fp32")])
+def test_python_m_sageattention_reports_the_fp16_pv_accumulation(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, half_rate: bool, accum: str
+) -> None:
+    import json
+
+    from sageattention.__main__ import main
+
+    monkeypatch.setattr(_device, "f32_accum_half_rate", lambda cap, name: half_rate)
+    main()
+    assert json.loads(capsys.readouterr().out)["sageattn_fp16_pv_accum_dtype"] == accum
+
+
 def test_python_m_sageattention_names_the_head_dims_a_99_kb_gpu_gives_to_sdpa(gpu_with_99_kb_blocks) -> None:
     from sageattention.__main__ import sageattn_route
 
