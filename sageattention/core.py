@@ -368,7 +368,7 @@ def _family_for(cap: tuple[int, int], skip: str | None) -> tuple[str | None, str
 
 def _mma_family_that_fits(q: torch.Tensor, head_dim: int, family: str) -> tuple[str | None, str]:
     """`family`, else the GPU's other mma.sync family, if its kernel fits the shared memory one block may take at this
-    head dim (the FP16-PV kernel at head dims 129-256 needs 117 KB; sm_86, sm_89 and sm_12x give a block 99 KB); else
+    head dim (sm_86, sm_89 and sm_12x give a block 99 KB, which today's kernels fit: kernels/mma.smem_problem); else
     None and why, and the call goes to SDPA."""
     from sageattention.kernels import mma  # loaded with its family
 

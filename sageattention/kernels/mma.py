@@ -72,9 +72,10 @@ def _smem_per_block(device_index: int) -> int:
 
 def smem_problem(q: torch.Tensor, head_dim: int, fp8_pv: bool) -> str | None:
     """Why the family's attention kernel cannot run this head dim on q's GPU (None if it can): it needs more shared
-    memory than the GPU lets one block take. sm_86, sm_89 and sm_12x allow 99 KB, and the FP16-PV kernel at head dims
-    129-256 takes 117 KB (its V tiles are 16-bit; the FP8-PV one takes 91 KB). Asked on every call, so the answer is
-    kept per device, head dim and PV type."""
+    memory than the GPU lets one block take. sm_86, sm_89 and sm_12x allow 99 KB; today's largest kernels, at head dims
+    129-256, take 67 KB (FP16 PV, 32-key K/V tiles) and 91 KB (FP8 PV), so every supported GPU runs them, and this is
+    the guard for a tile that would not fit. Asked on every call, so the answer is kept per device, head dim and PV
+    type."""
     if q.device.type != "cuda":  # nothing to ask (the kernels refuse such inputs; tests route them to fakes)
         return None
     return _smem_problem(_device.index_of(q), head_dim, fp8_pv)

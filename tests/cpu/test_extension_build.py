@@ -269,8 +269,10 @@ def test_mma_attn_smem_ops_report_what_fits_a_99_kb_block() -> None:
     f16 = {d: ops.mma_f16_attn_smem(d) for d in (64, 128, 256)}
     f8 = {d: ops.mma_f8_attn_smem(d) for d in (64, 128, 256)}
     per_block, per_sm = 101376, 102400
-    assert f16[256] > per_block >= f8[256], (f16, f8)  # FP16 PV at head dims 129-256 declines there; FP8 PV runs
-    assert max(f16[128], f8[128]) <= per_block
+    assert max(*f16.values(), *f8.values()) <= per_block, (f16, f8)  # every kernel runs there
+    # The D=256 FP16-PV kernel takes 32-key K/V tiles so that two CTAs (255 registers each) share an SM of sm_80
+    # (167 936 bytes) and of sm_90; with 64-key tiles it took 119 808 bytes and one CTA filled those SMs.
+    assert 2 * (f16[256] + 1024) <= 167936, f16
     # The D=64 kernels are built for 3 CTAs per SM (__launch_bounds__): 3 must fit those SMs, or the build's
     # register budget (168, with spills) would buy nothing.
     assert 3 * (max(f16[64], f8[64]) + 1024) <= per_sm, (f16, f8)

@@ -1,11 +1,10 @@
 // The mma.sync attention kernel (FlashAttention-2 dataflow, SageAttention quantization) and its
 // launcher. Include only from the explicit-instantiation files (csrc/mma_fp*/attn_d*.cu).
 //
-// One CTA = kCtaQ query rows of one (batch, q-head); 4 warps, each owning kWarpQ rows. Per KV tile
-// of 64 keys: S = Q.K^T on INT8 MMAs (exact int32), s = S * q_scale * k_scale * sm_scale*log2 e,
-// mask, online softmax in base 2, P -> f16 or e4m3, O += P.V, computed kSubK keys at a time. Shared
-// memory holds Q once and two K/V tile stages: cp.async brings tile i+1 while tile i is computed;
-// one __syncthreads per tile.
+// One CTA = kCtaQ query rows of one (batch, q-head); 4 warps, each owning kWarpQ rows. Per KV tile of 64 keys
+// (32 for FP16 PV at D=256): S = Q.K^T on INT8 MMAs (exact int32), s = S * q_scale * k_scale * sm_scale*log2 e,
+// mask, online softmax in base 2, P -> f16 or e4m3, O += P.V, computed kSubK keys at a time. Shared memory holds Q
+// once and two K/V tile stages: cp.async brings tile i+1 while tile i is computed; one __syncthreads per tile.
 #pragma once
 
 #include <cmath>
@@ -34,7 +33,8 @@ template <int D, bool CAUSAL, PvAccum PV, bool VARLEN = false>
 __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& cta) {
   using Tile = MmaTile<D>;
   using W = WarpTile<D, PV>;
-  constexpr int kThreads = Tile::kThreads, kCtaQ = Tile::kCtaQ, kCtaK = Tile::kCtaK, kMT = W::kMT;
+  constexpr int kThreads = Tile::kThreads, kCtaQ = Tile::kCtaQ, kCtaK = W::kCtaK, kMT = W::kMT;
+  constexpr int kTilesPerKBlock = Tile::kCtaK / kCtaK;  // K/V tiles per K quantization block (its scales)
   constexpr bool kLoadLate = W::load_late(CAUSAL, VARLEN);
   constexpr bool kKColOrder = W::k_col_order(CAUSAL, VARLEN);
   extern __shared__ __align__(128) unsigned char smem[];
@@ -96,7 +96,12 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
   const float* qs_head = p.q_scale + bh * p.q_scales_per_head;
   const int qblock = qtile * Tile::kWarps + warp;
   const float q_scale = p.q_per_thread ? qs_head[qblock * 8 + g] : qs_head[qblock];
-  const float* ks_head = p.k_scale + bhk * p.k_scales_per_head + cta.k_row0 / kCtaK * (p.k_per_thread ? 4 : 1);
+  const float* ks_head =
+      p.k_scale + bhk * p.k_scales_per_head + cta.k_row0 / Tile::kCtaK * (p.k_per_thread ? 4 : 1);
+  auto k_scale_of = [&](int tile) {
+    const int block = tile / kTilesPerKBlock;
+    return p.k_per_thread ? ks_head[block * 4 + t] : ks_head[block];
+  };
 
   using OAcc = typename std::conditional<W::kOHalf, uint32_t[kMT][W::kNO][2], float[kMT][W::kNO][4]>::type;
   OAcc o;
@@ -116,11 +121,11 @@ __device__ __forceinline__ void attn_body(const AttnParams& p, const CtaRows& ct
   for (int mt = 0; mt < kMT; ++mt) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.f;
 
   float ks_next = 0.f;
-  if (n_tiles > 0) ks_next = p.k_per_thread ? ks_head[t] : ks_head[0];
+  if (n_tiles > 0) ks_next = k_scale_of(0);
   for (int tile = 0; tile < n_tiles; ++tile) {
     // This tile's K scale was fetched one iteration ahead (its global latency is off the path).
     const float ks = ks_next;
-    if (tile + 1 < n_tiles) ks_next = p.k_per_thread ? ks_head[(tile + 1) * 4 + t] : ks_head[tile + 1];
+    if (tile + 1 < n_tiles) ks_next = k_scale_of(tile + 1);
     cp_async_wait<0>();  // Q and tile `tile` have landed (the only group in flight)
     // One barrier per tile: it publishes tile `tile` to all warps and proves every warp is done
     // with tile - 1, whose stage the next load then refills while this tile is computed.
