@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# GPU host (fortieth session): the FP16-PV mma.sync kernel at head dim 256 with 32-key K/V tiles (the tree) against
-# the 64-key tiles of the build before it, and the f16 accumulators' cost on a GPU whose fp32 accumulator is full
-# rate. Carry .wheelhouse (the tree's main-job wheel) and .variants_d256 (ab_C_mma_fp16.abi3.so.xz: the 64-key
-# build, 2.3.0.dev432). Speed first (a lease may end early), then the new GPU tests, then the whole GPU suite.
+# GPU host (fortieth session): the mma.sync kernels at head dim 256 with 32-key K/V tiles (the tree) against the
+# 64-key tiles of the builds before, and the f16 accumulators' cost on a GPU whose fp32 accumulator is full rate.
+# Carry .wheelhouse (the tree's main-job wheel) and .variants_d256 (ab_C_mma_fp16.abi3.so.xz from 2.3.0.dev432 and
+# ab_C_mma_fp8.abi3.so.xz from dev435: 64-key tiles). Speed first (a lease may end early), then the new GPU tests,
+# then the whole GPU suite.
 #   1. D=256 kernel alone and end to end beside SDPA flash and cuDNN, modules tree / 64-key / tree (each run is one
 #      process of python -m sageattention.bench, two rounds in both orders);
 #   2. D=64/128: FP16-PV "fp32" against "fp16+fp32" and "fp16", kernel alone and end to end (tree modules);
@@ -15,17 +16,20 @@ mkdir -p "$OUT"
 log=$OUT/d256_tiles.log
 source scripts/ab_modules.sh
 wheel_modules "$log" || exit
-cp sageattention/_C_mma_fp16.abi3.so /tmp/tree_C_mma_fp16.abi3.so
-xz -dc .variants_d256/ab_C_mma_fp16.abi3.so.xz > /tmp/k64_C_mma_fp16.abi3.so
-timing="--rounds 2 --warmup-ms 50 --rep-ms 200"
-d256="sage_fp16_cuda_kernel,sage_fp16_cuda_fp16f32_kernel,sage_fp16_cuda,sdpa_flash,sdpa_cudnn"
-for side in tree k64 tree; do
-  cp /tmp/${side}_C_mma_fp16.abi3.so sageattention/_C_mma_fp16.abi3.so
-  echo "=== D256 modules: $side" | tee -a "$log"
-  timeout 100 python3 -m sageattention.bench --seqlens 4096,16384 --headdims 256 --causal 0,1 --backends "$d256" \
-    $timing --out "$OUT" --name "d256_${side}_$((++n))" 2>&1 | grep -v -i warn | tail -22 | tee -a "$log"
+for f in fp16 fp8; do
+  cp sageattention/_C_mma_$f.abi3.so /tmp/tree_C_mma_$f.abi3.so
+  xz -dc .variants_d256/ab_C_mma_$f.abi3.so.xz > /tmp/k64_C_mma_$f.abi3.so
 done
-cp /tmp/tree_C_mma_fp16.abi3.so sageattention/_C_mma_fp16.abi3.so
+timing="--rounds 2 --warmup-ms 50 --rep-ms 200"
+d256="sage_fp16_cuda_kernel,sage_fp16_cuda_fp16f32_kernel,sage_fp16_cuda,sage_fp8_cuda_kernel,sage_fp8_cuda"
+d256="$d256,sdpa_flash,sdpa_cudnn"
+for side in tree k64 tree; do
+  for f in fp16 fp8; do cp /tmp/${side}_C_mma_$f.abi3.so sageattention/_C_mma_$f.abi3.so; done
+  echo "=== D256 modules: $side" | tee -a "$log"
+  timeout 120 python3 -m sageattention.bench --seqlens 4096,16384 --headdims 256 --causal 0,1 --backends "$d256" \
+    $timing --out "$OUT" --name "d256_${side}_$((++n))" 2>&1 | grep -v -i warn | tail -34 | tee -a "$log"
+done
+for f in fp16 fp8; do cp /tmp/tree_C_mma_$f.abi3.so sageattention/_C_mma_$f.abi3.so; done
 echo "=== FP16-PV accumulations, D64/D128" | tee -a "$log"
 timeout 100 python3 -m sageattention.bench --seqlens 4096,16384 --headdims 64,128 --causal 0 \
   --backends sage_fp16_cuda_kernel,sage_fp16_cuda_fp16f32_kernel,sage_fp16_cuda_fp16_kernel,sage_fp16_cuda,sage_fp16_cuda_fp16f32 \

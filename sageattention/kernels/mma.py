@@ -73,7 +73,7 @@ def _smem_per_block(device_index: int) -> int:
 def smem_problem(q: torch.Tensor, head_dim: int, fp8_pv: bool) -> str | None:
     """Why the family's attention kernel cannot run this head dim on q's GPU (None if it can): it needs more shared
     memory than the GPU lets one block take. sm_86, sm_89 and sm_12x allow 99 KB; today's largest kernels, at head dims
-    129-256, take 67 KB (FP16 PV, 32-key K/V tiles) and 91 KB (FP8 PV), so every supported GPU runs them, and this is
+    129-256 (32-key K/V tiles), take 67 KB (FP16 PV) and 58 KB (FP8 PV), so every supported GPU runs them, and this is
     the guard for a tile that would not fit. Asked on every call, so the answer is kept per device, head dim and PV
     type."""
     if q.device.type != "cuda":  # nothing to ask (the kernels refuse such inputs; tests route them to fakes)

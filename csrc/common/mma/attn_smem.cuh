@@ -27,7 +27,7 @@ static_assert(smem_same_for_every_accum<64>() && smem_same_for_every_accum<128>(
 
 // attn_smem_bytes for a padded head dim known at run time: what the ops mma_f16_attn_smem / mma_f8_attn_smem report,
 // so that Python can decline a call whose kernel needs more shared memory than the GPU gives one block (99 KB on
-// sm_86, sm_89 and sm_12x; the largest kernels, at head dim 256, take 67 KB with FP16 PV and 91 KB with FP8 PV).
+// sm_86, sm_89 and sm_12x; the largest kernel, FP16 PV at head dim 256, takes 67 KB).
 template <bool FP8>
 int64_t attn_smem_bytes_of(int64_t head_dim_padded) {
   constexpr PvAccum kPv = FP8 ? PvAccum::kF8F32 : PvAccum::kF16F32;
