@@ -114,6 +114,21 @@ def test_head_dims_vs_reference(fp8, d, causal):
 
 
 @pytest.mark.parametrize("fp8", KERNELS)
+@pytest.mark.parametrize("gran", ["per_warp", "per_thread"])
+@pytest.mark.parametrize("qo_len,kv_len", [(300, 1000), (1000, 333)])
+def test_d256_key_tiles_read_their_blocks_scales(fp8, gran, qo_len, kv_len):
+    """At D=256 a K/V tile holds 32 keys, half a K quantization block (64 keys): both halves must read that block's
+    scales. K's magnitude grows along the keys, so every block has its own."""
+    _need("mma_fp8" if fp8 else "mma_fp16")
+    torch.manual_seed(qo_len)
+    q = make("HND", 1, 4, qo_len, 256, torch.float16)
+    k, v = (make("HND", 1, 4, kv_len, 256, torch.float16) for _ in range(2))
+    k = (k.float() * torch.linspace(0.2, 5.0, kv_len, device=DEV)[:, None]).half()
+    tight_check(fp8, q, k, v, gran=gran, causal=True)
+    tight_check(fp8, q, k, v, gran=gran, causal=False)
+
+
+@pytest.mark.parametrize("fp8", KERNELS)
 @pytest.mark.parametrize("d", [17, 80])
 @pytest.mark.parametrize("layout", ["HND", "NHD"])
 def test_odd_head_dims_padded(fp8, d, layout):
