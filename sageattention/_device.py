@@ -70,7 +70,7 @@ def fp16_pv_accum(device_index: int) -> str:
 
     "fp16+fp32" (a fresh f16 accumulator per 64-key tile, added into fp32 O) where the fp32 accumulator runs at half
     rate: there it doubles the rate of the PV MMAs, half of the multiply-adds and the slower half (FP16 against INT8
-    QK). "fp32" elsewhere, where the extra adds cost 8-11 % (H200, bench/mma_notes.md "Eighth session"). The kernel
+    QK). "fp32" elsewhere, where the extra adds cost 8-16 % (H100, bench/results/fp16_accums_h100_s40.md). The kernel
     scales P by 1/64 for f16 accumulators, so no f16 V overflows a tile's sum (csrc/common/mma/attn_mainloop.cuh,
     kF16AccumLog2Scale)."""
     return "fp16+fp32" if f32_accum_half_rate(capability(device_index), name(device_index)) else "fp32"

@@ -29,9 +29,10 @@ d256="sage_fp16_cuda_kernel,sage_fp16_cuda_fp16f32_kernel,sage_fp16_cuda,sage_fp
 d256="$d256,sdpa_flash,sdpa_cudnn"
 for side in ${SIDES:-tree k64 tree}; do
   for f in fp16 fp8; do cp /tmp/${side}_C_mma_$f.abi3.so sageattention/_C_mma_$f.abi3.so; done
+  n=$((n + 1))  # here, not inside the pipeline below, whose subshell would drop it
   echo "=== D256 modules: $side" | tee -a "$log"
   timeout 120 python3 -m sageattention.bench --seqlens 4096,16384 --headdims 256 --causal 0,1 --backends "$d256" \
-    $timing --out "$OUT" --name "d256_${side}_$((++n))" 2>&1 | grep -v -i warn | tail -34 | tee -a "$log"
+    $timing --out "$OUT" --name "d256_${side}_$n" 2>&1 | grep -v -i warn | tail -34 | tee -a "$log"
 done
 for f in fp16 fp8; do cp /tmp/tree_C_mma_$f.abi3.so sageattention/_C_mma_$f.abi3.so; done
 echo "=== every GPU test" | tee -a "$log"
