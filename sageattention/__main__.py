@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from sageattention import build_info
+from sageattention import _device, build_info
 
 # The padded head dims of the kernels, as the head dims that pad to them.
 HEAD_DIM_RANGES = {64: "1-64", 128: "65-128", 256: "129-256"}
@@ -15,7 +15,7 @@ HEAD_DIM_RANGES = {64: "1-64", 128: "65-128", 256: "129-256"}
 def sageattn_route(index: int) -> dict[str, str]:
     """Per range of head dims, what `sageattn` runs on GPU `index` for a plain call of enough work (the short-key
     route aside): the kernel family, or SDPA and why."""
-    from sageattention import _device, core
+    from sageattention import core
 
     family, reason = core._family_for(_device.capability(index), None)
     if family is None:
@@ -35,8 +35,6 @@ def main() -> None:
         cap = torch.cuda.get_device_capability(index)
         info["gpu"] = f"{torch.cuda.get_device_name(index)} (sm_{cap[0]}{cap[1]})"
         info["sageattn_by_head_dim"] = sageattn_route(index)
-        from sageattention import _device
-
         # What sageattn accumulates FP16 PV in where it runs that kernel (GeForce sm_86/89: fp16+fp32).
         info["sageattn_fp16_pv_accum_dtype"] = _device.fp16_pv_accum(index)
     else:

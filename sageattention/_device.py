@@ -68,7 +68,7 @@ def f32_accum_half_rate(cap: tuple[int, int], device_name: str) -> bool:
 def fp16_pv_accum(device_index: int) -> str:
     """The FP16-PV kernel's accumulation sageattn runs on this GPU when the call leaves pv_accum_dtype open.
 
-    "fp16+fp32" (a fresh f16 accumulator per 64-key tile, added into fp32 O) where the fp32 accumulator runs at half
+    "fp16+fp32" (a fresh f16 accumulator per K/V tile, added into fp32 O) where the fp32 accumulator runs at half
     rate: there it doubles the rate of the PV MMAs, half of the multiply-adds and the slower half (FP16 against INT8
     QK). "fp32" elsewhere, where the extra adds cost 8-16 % (H100, bench/results/fp16_accums_h100_s40.md). The kernel
     scales P by 1/64 for f16 accumulators, so no f16 V overflows a tile's sum (csrc/common/mma/attn_mainloop.cuh,

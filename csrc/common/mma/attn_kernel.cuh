@@ -2,7 +2,7 @@
 // launcher. Include only from the explicit-instantiation files (csrc/mma_fp*/attn_d*.cu).
 //
 // One CTA = kCtaQ query rows of one (batch, q-head); 4 warps, each owning kWarpQ rows. Per KV tile of 64 keys
-// (32 for FP16 PV at D=256): S = Q.K^T on INT8 MMAs (exact int32), s = S * q_scale * k_scale * sm_scale*log2 e,
+// (32 at D=256): S = Q.K^T on INT8 MMAs (exact int32), s = S * q_scale * k_scale * sm_scale*log2 e,
 // mask, online softmax in base 2, P -> f16 or e4m3, O += P.V, computed kSubK keys at a time. Shared memory holds Q
 // once and two K/V tile stages: cp.async brings tile i+1 while tile i is computed; one __syncthreads per tile.
 #pragma once
