@@ -512,7 +512,8 @@ def sageattn(
             f"pv_accum_dtype={kwargs['pv_accum_dtype']!r} is an FP16-PV option, but this GPU runs the FP8-PV "
             f"kernel; use 'fp32+fp32' (or call sageattn_qk_int8_pv_fp16_cuda explicitly)"
         )
-    logger.debug("sageattention: path=%s", entry.__name__)
+    accum = kwargs.get("pv_accum_dtype")  # None: the explicit function's default or its own resolution
+    logger.debug("sageattention: path=%s%s", entry.__name__, f" pv_accum_dtype={accum}" if accum else "")
     return _run_family(family, q, k, v, (shapes, scale), tensor_layout=tensor_layout, is_causal=is_causal,
                        return_lse=return_lse, options=kwargs, cache_key=cache_key)
 

@@ -5,6 +5,8 @@ kernels themselves in tests/gpu/test_api_gpu.py::test_sageattn_takes_fp16_fp32_w
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -37,11 +39,13 @@ def test_fp16_pv_accum_reads_the_devices_capability_and_name(monkeypatch: pytest
 
 
 def test_sageattn_passes_the_devices_choice_and_keeps_the_callers(
-    fake_kernel: FakeKernel, monkeypatch: pytest.MonkeyPatch
+    fake_kernel: FakeKernel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(_device, "fp16_pv_accum_of", lambda t: "fp16+fp32")
     q, k, v = qkv()
-    core.sageattn(q, k, v)
+    with caplog.at_level(logging.DEBUG, logger="sageattention"):
+        core.sageattn(q, k, v)
+    assert "path=sageattn_qk_int8_pv_fp16_cuda pv_accum_dtype=fp16+fp32" in caplog.text
     core.sageattn(q, k, v, pv_accum_dtype="fp32")
     core.sageattn(q, k, v, pv_accum_dtype="fp16")
     core.sageattn(q, k, v, pv_accum_dtype="fp32+fp32")  # an FP8-PV option: fp32 accumulation on this kernel
