@@ -1,9 +1,12 @@
 """Accuracy table of the mma.sync kernels (markdown on stdout): end to end vs float64 SDPA at the
-issue's shape (fp16, B=4 H=32 N=4096 D=128), and vs sageattention.reference on the kernels' own
-quantized operands. Run on a GPU: python bench/mma_accuracy.py"""
+issue's shape (fp16, B=4 H=32 N=4096, D=128 or the --fp64-head-dims), and vs sageattention.reference on the
+kernels' own quantized operands. Run on a GPU:
+
+    python bench/mma_accuracy.py [--fp64-only] [--fp64-head-dims 128,256]"""
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 
@@ -29,11 +32,11 @@ def call(fp8, gran, acc, q, k, v, causal=False, **kw):
               pv_accum_dtype=acc, smooth_k=True, smooth_v=False, return_lse=kw.get("return_lse", False))
 
 
-def vs_fp64():
-    print("## End to end vs float64 attention (fp16, B=4 H=32 N=4096 D=128, non-causal)\n")
+def vs_fp64(d: int = 128):
+    print(f"## End to end vs float64 attention (fp16, B=4 H=32 N=4096 D={d}, non-causal)\n")
     print("| kernel | input | rel L1 | cosine |\n|---|---|---:|---:|")
     torch.manual_seed(0)
-    b, h, n, d = 4, 32, 4096, 128
+    b, h, n = 4, 32, 4096
     for case in ("randn", "K + 10·randn per-channel offset"):
         q, k, v = (torch.randn(b, h, n, d, device=DEV, dtype=torch.float16) for _ in range(3))
         if case != "randn":
@@ -89,7 +92,15 @@ def bf16_large():
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fp64-only", action="store_true", help="only the end-to-end tables against float64")
+    parser.add_argument("--fp64-head-dims", type=lambda s: [int(x) for x in s.split(",")], default=[128],
+                        help="comma list of head dims for those tables (default 128)")
+    args = parser.parse_args()
     print(f"# mma.sync kernel accuracy on {torch.cuda.get_device_name()} (torch {torch.__version__})\n")
-    vs_reference()
-    vs_fp64()
-    bf16_large()
+    if not args.fp64_only:
+        vs_reference()
+    for d in args.fp64_head_dims:
+        vs_fp64(d)
+    if not args.fp64_only:
+        bf16_large()
