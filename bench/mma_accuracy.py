@@ -2,11 +2,16 @@
 issue's shape (fp16, B=4 H=32 N=4096, D=128 or the --fp64-head-dims), and vs sageattention.reference on the
 kernels' own quantized operands. Run on a GPU:
 
-    python bench/mma_accuracy.py [--fp64-only] [--fp64-head-dims 128,256]"""
+    python bench/mma_accuracy.py [--fp64-only] [--fp64-head-dims 128,256] [--q-scales 2,3]
+
+--q-scales adds inputs whose Q is multiplied by each factor: sharper rows of attention, where the top probability
+(exact in e4m3: P̃ = 448) carries more of each row (bench/pv_format_error.py computes what the formats alone give).
+Each table also has a row for `sageattn` as it dispatches on this GPU (on sm_90 the wgmma kernel)."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 
@@ -14,6 +19,7 @@ import torch
 
 sys.path.insert(0, ".")
 from sageattention import reference as R
+from sageattention import sageattn
 from sageattention._layout import to_hnd
 from sageattention.kernels import mma
 
@@ -32,23 +38,27 @@ def call(fp8, gran, acc, q, k, v, causal=False, **kw):
               pv_accum_dtype=acc, smooth_k=True, smooth_v=False, return_lse=kw.get("return_lse", False))
 
 
-def vs_fp64(d: int = 128):
+def vs_fp64(d: int = 128, q_scales: tuple[float, ...] = ()):
     print(f"## End to end vs float64 attention (fp16, B=4 H=32 N=4096 D={d}, non-causal)\n")
     print("| kernel | input | rel L1 | cosine |\n|---|---|---:|---:|")
     torch.manual_seed(0)
     b, h, n = 4, 32, 4096
-    for case in ("randn", "K + 10·randn per-channel offset"):
+    for case in ("randn", "K + 10·randn per-channel offset", *(f"Q x {s:g}" for s in q_scales)):
         q, k, v = (torch.randn(b, h, n, d, device=DEV, dtype=torch.float16) for _ in range(3))
-        if case != "randn":
+        if case.startswith("K"):
             k = k + 10 * torch.randn(b, h, 1, d, device=DEV, dtype=torch.float16)
+        elif case.startswith("Q"):
+            q = q * float(case.split()[-1])
         ref = torch.cat([R.attention_fp64(q[i:i + 1], k[i:i + 1], v[i:i + 1])[0] for i in range(b)])
-        for fp8, gran, acc in VARIANTS:
-            if acc == "fp32+fp16" and not mma.fp8_f16_accum_available():
-                continue
-            o = call(fp8, gran, acc, q, k, v).double()
+        rows = [(name(fp8, gran, acc), functools.partial(call, fp8, gran, acc)) for fp8, gran, acc in VARIANTS
+                if acc != "fp32+fp16" or mma.fp8_f16_accum_available()]
+        rows.append(("sageattn (this GPU's default)",
+                     lambda q, k, v: sageattn(q, k, v, tensor_layout="HND", sm_scale=1 / math.sqrt(d))))
+        for label, fn in rows:
+            o = fn(q, k, v).double()
             rl1 = float((o - ref).abs().sum() / ref.abs().sum())
             cos = float((o * ref).sum() / (o.norm() * ref.norm()))
-            print(f"| {name(fp8, gran, acc)} | {case} | {rl1:.5f} | {cos:.7f} |", flush=True)
+            print(f"| {label} | {case} | {rl1:.5f} | {cos:.7f} |", flush=True)
         del ref
 
 
@@ -96,11 +106,13 @@ if __name__ == "__main__":
     parser.add_argument("--fp64-only", action="store_true", help="only the end-to-end tables against float64")
     parser.add_argument("--fp64-head-dims", type=lambda s: [int(x) for x in s.split(",")], default=[128],
                         help="comma list of head dims for those tables (default 128)")
+    parser.add_argument("--q-scales", type=lambda s: tuple(float(x) for x in s.split(",")), default=(),
+                        help="comma list of Q multipliers for extra inputs with sharper attention rows")
     args = parser.parse_args()
     print(f"# mma.sync kernel accuracy on {torch.cuda.get_device_name()} (torch {torch.__version__})\n")
     if not args.fp64_only:
         vs_reference()
     for d in args.fp64_head_dims:
-        vs_fp64(d)
+        vs_fp64(d, args.q_scales)
     if not args.fp64_only:
         bf16_large()
