@@ -64,7 +64,7 @@ def vs_fp64(d: int = 128, q_scales: tuple[float, ...] = ()):
 
 def vs_reference():
     print("\n## Against sageattention.reference on the kernel's own quantized operands\n")
-    print("(B=2 H=8 N=2000 D=128 fp16, causal and not; block_kv=32 = the kernel's softmax step)\n")
+    print(f"(B=2 H=8 N=2000 D=128 fp16, causal and not; block_kv={mma.softmax_step(128)} = the kernel's softmax step)\n")
     print("| kernel | causal | rel L1 | max abs / max ref | max lse err |\n|---|---|---:|---:|---:|")
     torch.manual_seed(1)
     q, k, v = (torch.randn(2, 8, 2000, 128, device=DEV, dtype=torch.float16) for _ in range(3))
@@ -80,7 +80,7 @@ def vs_reference():
             ref, rlse = R.attention_from_quantized(
                 p.q_int8, p.q_scale, mma.q_spec(128, gran), p.k_int8, p.k_scale, mma.k_spec(gran, fp8), vr,
                 p.v_scale, qo_len=2000, kv_len=2000, head_dim=128, sm_scale=1 / math.sqrt(128), is_causal=causal,
-                block_kv=32)
+                block_kv=mma.softmax_step(128))
             o = out.float()
             rl1 = float((o - ref).abs().sum() / ref.abs().sum())
             mx = float((o - ref).abs().max() / ref.abs().max())

@@ -23,8 +23,8 @@ def capability_of(t: torch.Tensor) -> tuple[int, int]:
 # Majors whose FP8 (e4m3) mma.sync the compiler emulates: nvcc 13.0 lowers it on sm_90 and sm_100 to F2FP unpacks into
 # two f16 HMMAs, where sm_89 and sm_120/121 get a native QMMA (tests/cpu/test_extension_build.py compiles one for
 # every supported arch and checks this set against the SASS). Every 10.x GPU runs the sm_100 cubin. On the H100 the
-# emulated FP8-PV kernel reads 32 % below the FP16-PV one at D=128 N=16K (kernel alone 332 against 486 TOPS; 300
-# against 420 at D=64; bench/results/issues_h100_s39.md), and FP16 PV is also the more accurate of the two.
+# emulated FP8-PV kernel reads 24-26 % below the FP16-PV one at N=16K (kernel alone, "fp32+fp32": D=128 360 against
+# 476 TOPS, D=64 312 against 424; bench/results/fp8_subk64_final_h100_s41.md), and FP16 PV is also the more accurate.
 FP8_MMA_EMULATED_MAJORS = frozenset({9, 10})
 
 

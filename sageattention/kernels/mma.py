@@ -105,6 +105,13 @@ def _fp8_f16_unavailable() -> Exception:
     )
 
 
+def softmax_step(head_dim_padded: int) -> int:
+    """Keys the kernels soft-max at a time (WarpTile::kSubK in csrc/common/mma/attn_mainloop.cuh), both PV types: 64 up
+    to head dim 128, 32 at 256. The reference (attention_from_quantized's block_kv) must take the same steps to round
+    FP8 P~ against the same running maxima."""
+    return 64 if head_dim_padded <= 128 else 32
+
+
 def q_spec(head_dim_padded: int, qk_quant_gran: str) -> GroupSpec:
     warp_q = TILES[head_dim_padded][0]
     return GroupSpec(warp_q, 8, 1) if qk_quant_gran == "per_thread" else GroupSpec(warp_q)

@@ -2,7 +2,7 @@
 
 Two kinds of checks:
 - tight: the kernel against ``reference.attention_from_quantized`` fed the kernel's own quantized
-  operands (same scale groups; the kernel soft-maxes 32 keys at a time, so block_kv=32), which
+  operands (same scale groups; block_kv = the keys the kernel soft-maxes at a time, mma.softmax_step), which
   isolates the attention part: only fp32 summation order, ex2.approx and output rounding differ;
 - accuracy: the end-to-end call against float64 attention (the issue's bounds).
 """
@@ -23,7 +23,6 @@ from tests.gpu.kernel_names import cta_budget, profiled_names
 
 pytestmark = pytest.mark.gpu
 DEV = "cuda"
-SUB_K = 32  # keys per online-softmax step inside the kernel (csrc/common/mma/attn_mainloop.cuh kSubK)
 
 FP16_ACCUMS = ["fp32", "fp16+fp32", "fp16"]
 FP8_ACCUMS = ["fp32", "fp32+fp32", "fp32+fp16"]
@@ -76,7 +75,8 @@ def tight_check(fp8, q, k, v, *, layout="HND", causal=False, gran="per_thread", 
         v_ref, v_scale = to_hnd(p.v, layout)[..., :d], None
     ref, ref_lse = R.attention_from_quantized(
         p.q_int8, p.q_scale, mma.q_spec(d_pad, gran), p.k_int8, p.k_scale, mma.k_spec(gran, fp8), v_ref, v_scale,
-        qo_len=p.qo_len, kv_len=p.kv_len, head_dim=d, sm_scale=sm_scale, is_causal=causal, block_kv=SUB_K,
+        qo_len=p.qo_len, kv_len=p.kv_len, head_dim=d, sm_scale=sm_scale, is_causal=causal,
+        block_kv=mma.softmax_step(d_pad),
         v_mean=p.v_mean,
     )
     o = to_hnd(out, layout).float()

@@ -35,8 +35,10 @@ struct WarpTile {
   // 64-key tile: one max/shuffle/alpha/vote chain per tile instead of two, and Q fragments loaded
   // once per tile (S is 64 registers; at D=128 the P fragments reuse S's registers as they are
   // packed, so 254 registers and no spill). Measured on the H200 (bench/mma_notes.md, v8-v9):
-  // +7.5-11 % at D=64, +9.4 % at D=128. FP8 PV (its P~ packing) and D=256 keep 32 keys.
-  static constexpr int kSubK = (D <= 128 && !kFp8) ? 64 : 32;
+  // +7.5-11 % at D=64, +9.4 % at D=128. FP8 PV took 32 keys until its spills fell (K in S-column order and the rest);
+  // with 64 its kernels spill less still at D=128 (sm_90a "fp32+fp32" 136 -> 76 B) and ran 0.4-24 % faster on the H100
+  // (bench/NOTES.md, "An INT8-PV prototype"; "fp32+fp16", sm_89's default, +12-24 %). D=256 keeps 32 (its tiles).
+  static constexpr int kSubK = D <= 128 ? 64 : 32;
   static constexpr int kNS = kSubK / 8;  // S n8 tiles per warp row tile
   // Whether the next K/V tile's copies go after the first sub-tile's QK MMAs rather than right after the barrier,
   // so that the tensor pipe starts ~80 instructions earlier. FP16 PV at D=128: +2.7 % alone, +3.8 % on top of the
@@ -68,7 +70,7 @@ struct WarpTile {
   using QTile = SmemTile<Tile::kCtaQ, D, kSwizzle>;
   using KTile = SmemTile<kCtaK, D, kSwizzle>;
   using VTile = typename std::conditional<kFp8, SmemTile<D, kCtaK>, SmemTile<kCtaK, 2 * D, kSwizzle>>::type;
-  // Packed P A-fragments per sub-tile: FP16 -> kSubK / 16 k16 steps; FP8 -> 1 k32 step.
+  // Packed P A-fragments per sub-tile: FP16 -> kSubK / 16 k16 steps; FP8 -> kSubK / 32 k32 steps.
   static constexpr int kPSteps = kFp8 ? kSubK / 32 : kSubK / 16;
   static constexpr bool kOHalf = PV == PvAccum::kF16F16;
   // log2 of the factor P carries into the PV MMA (and the row sums l): it cancels in O / l, and the epilogue takes it
@@ -370,26 +372,36 @@ __device__ __forceinline__ void pv_mma(uint32_t sV, int key0, int lane,
                                        OAcc& o) {
   using W = WarpTile<D, PV>;
   if constexpr (W::kFp8) {
-    // V^T tile [D][64 keys]: one ldmatrix.x4 gives the B fragments (keys key0 + [0, 32)) of two n8 tiles.
+    // V^T tile [D][keys]: one ldmatrix.x4 gives the B fragments of 32 keys (k32 step ks: key0 + 32 ks + [0, 32)) of
+    // two n8 tiles. Both k32 steps of a 64-key sub-tile go into one accumulator ("fp32+fp32", "fp32+fp16": one fresh
+    // accumulator per sub-tile, 448 * 2.25 * 64 < 65504 for the f16 one).
 #pragma unroll
     for (int nt = 0; nt < W::kNO; nt += 2) {
-      uint32_t b[4];
-      ldsm_x4(b, W::VTile::at(sV, nt * 8 + (lane / 16) * 8 + (lane % 8), key0 + ((lane / 8) % 2) * 16));
+      uint32_t b[W::kPSteps][4];
+#pragma unroll
+      for (int ks = 0; ks < W::kPSteps; ++ks) {
+        ldsm_x4(b[ks], W::VTile::at(sV, nt * 8 + (lane / 16) * 8 + (lane % 8), key0 + 32 * ks + ((lane / 8) % 2) * 16));
+      }
 #pragma unroll
       for (int mt = 0; mt < W::kMT; ++mt) {
 #pragma unroll
         for (int x = 0; x < 2; ++x) {
           if constexpr (PV == PvAccum::kF8F32) {
-            mma_e4m3_16832_f32(o[mt][nt + x], pa[mt][0], b[2 * x], b[2 * x + 1]);
+#pragma unroll
+            for (int ks = 0; ks < W::kPSteps; ++ks) {
+              mma_e4m3_16832_f32(o[mt][nt + x], pa[mt][ks], b[ks][2 * x], b[ks][2 * x + 1]);
+            }
           } else if constexpr (PV == PvAccum::kF8F32F32) {
             float t[4] = {0.f, 0.f, 0.f, 0.f};
-            mma_e4m3_16832_f32(t, pa[mt][0], b[2 * x], b[2 * x + 1]);
+#pragma unroll
+            for (int ks = 0; ks < W::kPSteps; ++ks) mma_e4m3_16832_f32(t, pa[mt][ks], b[ks][2 * x], b[ks][2 * x + 1]);
 #pragma unroll
             for (int e = 0; e < 4; ++e) o[mt][nt + x][e] += t[e];
           } else {
 #if SAGE_FP8_F16_ACCUM
             uint32_t t[2] = {0u, 0u};
-            mma_e4m3_16832_f16(t, pa[mt][0], b[2 * x], b[2 * x + 1]);
+#pragma unroll
+            for (int ks = 0; ks < W::kPSteps; ++ks) mma_e4m3_16832_f16(t, pa[mt][ks], b[ks][2 * x], b[ks][2 * x + 1]);
             add_half2_into(o[mt][nt + x], t);
 #endif
           }
