@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# GPU host (forty-first session): the mma.sync FP8-PV kernels with 64-key softmax sub-tiles at D <= 128 (as FP16 PV
-# takes; the shipped ones take 32) against the wheel's, after the INT8-PV prototype gained 30 % from them
-# (bench/NOTES.md, "An INT8-PV prototype"). Builds the checkout's core and mma_fp8 modules here with
-# -DSAGE_FP8_SUBK=64 (16 cores), then: the FP8 mma GPU tests on them, the wheel's and the new modules each in one
+# GPU host (forty-first session, run once on the experiment's tree, whose -DSAGE_FP8_SUBK=64 chose 64-key sub-tiles;
+# the tree now always takes them, so today this builds what the wheel holds): the mma.sync FP8-PV kernels with 64-key
+# softmax sub-tiles at D <= 128 (as FP16 PV takes; the wheel's then took 32) against the wheel's, after the INT8-PV
+# prototype gained 30 % from them (bench/NOTES.md, "An INT8-PV prototype"). Builds the checkout's core and mma_fp8
+# modules here (16 cores), then: the FP8 mma GPU tests on them, the wheel's and the new modules each in one
 # process of python -m sageattention.bench (SIDES), and the new modules' accuracy against float64.
 # Carry .wheelhouse (one main-job wheel: the baseline modules).
 # usage: [SIDES="k32 k64"] bash scripts/gpu_fp8_subk64.sh   (logs, bench rows to $OUT)
