@@ -37,7 +37,7 @@ struct WarpTile {
   // packed, so 254 registers and no spill). Measured on the H200 (bench/mma_notes.md, v8-v9):
   // +7.5-11 % at D=64, +9.4 % at D=128. FP8 PV took 32 keys until its spills fell (K in S-column order and the rest);
   // with 64 its kernels spill less still at D=128 (sm_90a "fp32+fp32" 136 -> 76 B) and ran 0.4-24 % faster on the H100
-  // (bench/NOTES.md, "An INT8-PV prototype"; "fp32+fp16", sm_89's default, +12-24 %). D=256 keeps 32 (its tiles).
+  // (bench/NOTES.md, "FP8 PV takes 64-key softmax sub-tiles"; "fp32+fp16", sm_89's default, +12-24 %). D=256: 32.
   static constexpr int kSubK = D <= 128 ? 64 : 32;
   static constexpr int kNS = kSubK / 8;  // S n8 tiles per warp row tile
   // Whether the next K/V tile's copies go after the first sub-tile's QK MMAs rather than right after the barrier,
