@@ -43,12 +43,15 @@ def vs_fp64(d: int = 128, q_scales: tuple[float, ...] = ()):
     print("| kernel | input | rel L1 | cosine |\n|---|---|---:|---:|")
     torch.manual_seed(0)
     b, h, n = 4, 32, 4096
-    for case in ("randn", "K + 10·randn per-channel offset", *(f"Q x {s:g}" for s in q_scales)):
+    # (label, K offset, Q multiplier)
+    cases = [("randn", False, 1.0), ("K + 10·randn per-channel offset", True, 1.0)]
+    cases += [(f"Q x {s:g}", False, s) for s in q_scales]
+    for case, k_offset, q_mult in cases:
         q, k, v = (torch.randn(b, h, n, d, device=DEV, dtype=torch.float16) for _ in range(3))
-        if case.startswith("K"):
+        if k_offset:
             k = k + 10 * torch.randn(b, h, 1, d, device=DEV, dtype=torch.float16)
-        elif case.startswith("Q"):
-            q = q * float(case.split()[-1])
+        if q_mult != 1.0:
+            q = q * q_mult
         ref = torch.cat([R.attention_fp64(q[i:i + 1], k[i:i + 1], v[i:i + 1])[0] for i in range(b)])
         rows = [(name(fp8, gran, acc), functools.partial(call, fp8, gran, acc)) for fp8, gran, acc in VARIANTS
                 if acc != "fp32+fp16" or mma.fp8_f16_accum_available()]
