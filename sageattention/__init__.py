@@ -7,6 +7,7 @@ from sageattention.core import (
     sageattn_qk_int8_pv_fp8_cuda,
     sageattn_qk_int8_pv_fp8_cuda_sm90,
     sageattn_qk_int8_pv_fp16_cuda,
+    sageattn_qk_int8_pv_fp16_cuda_sm90,
     sageattn_qk_int8_pv_fp16_triton,
     sageattn_varlen,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "build_info",
     "sageattn",
     "sageattn_qk_int8_pv_fp16_cuda",
+    "sageattn_qk_int8_pv_fp16_cuda_sm90",
     "sageattn_qk_int8_pv_fp16_triton",
     "sageattn_qk_int8_pv_fp8_cuda",
     "sageattn_qk_int8_pv_fp8_cuda_sm90",

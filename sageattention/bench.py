@@ -174,6 +174,29 @@ for _name, _acc in (("sage_fp8_sm90", "fp32+fp32"), ("sage_fp8_sm90_fp32", "fp32
              description=f"sm90 wgmma kernel pv_accum={_acc}, pre-quantized inputs")
 
 
+
+# The sm90 kernel with 16-bit PV (sageattn_qk_int8_pv_fp16_cuda_sm90), end to end: its one op quantizes Q and K only.
+def _sm90_pv16(q, k, v, causal, layout):
+    from sageattention import _lib
+    from sageattention.kernels import sm90
+
+    if torch.cuda.get_device_capability(q.device) != (9, 0):
+        raise Unavailable("the wgmma kernel needs sm_90")
+    if not _lib.load("sm90") or not sm90._has_pv16_op():
+        raise Unavailable(_lib.error("sm90") or "this sm90 build has no 16-bit PV kernel")
+    try:
+        sm90.kv_block(q.shape[-1], "fp32", pv16=True)
+    except NotImplementedError as exc:
+        raise Unavailable(str(exc)) from exc
+    sm_scale = 1.0 / math.sqrt(q.shape[-1])
+    return lambda: sm90.qk_int8_pv16_sm90(
+        q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran="per_thread", sm_scale=sm_scale,
+        pv_accum_dtype="fp32", smooth_k=True, smooth_v=False, return_lse=False)
+
+
+register("sage_fp16_sm90", _sm90_pv16, description="sm90 wgmma kernel, INT8 QK + 16-bit PV, end to end")
+
+
 # --- timing and reporting -----------------------------------------------------------------------
 
 

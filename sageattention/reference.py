@@ -113,12 +113,15 @@ def attention_from_quantized(
     block_kv: int = 64,
     v_mean: torch.Tensor | None = None,
     lse_correction: torch.Tensor | None = None,
+    p16_dtype: torch.dtype = torch.float16,
+    p16_offset: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Steps 3-6 on already-quantized operands (HND, padded as the quant ops emit them).
 
     v: fp16/bf16 [B, Hkv, N, D] for the FP16-PV path (v_scale None), or e4m3 [B, Hkv, Dp, Np] for the
     FP8-PV path with its per-channel v_scale. Returns (out fp32 [B, Hq, qo_len, head_dim],
-    lse fp32 [B, Hq, qo_len] natural log).
+    lse fp32 [B, Hq, qo_len] natural log). 16-bit PV rounds P~ = exp2(s - m + p16_offset) to p16_dtype (the sm90
+    16-bit PV kernel: q's dtype, with the e4m3 kernel's offset FP8_OFFSET).
     """
     hq = q_int8.shape[1]
     fp8 = v_scale is not None
@@ -152,8 +155,8 @@ def attention_from_quantized(
             p = torch.exp2(st - m_use[..., None] + FP8_OFFSET)
             pv = torch.matmul(p.to(torch.float8_e4m3fn).float(), vv[:, :, t0 : t0 + block_kv])
         else:
-            p = torch.exp2(st - m_use[..., None])
-            pv = torch.matmul(p.to(torch.float16).float(), vv[:, :, t0 : t0 + block_kv].float())
+            p = torch.exp2(st - m_use[..., None] + p16_offset)
+            pv = torch.matmul(p.to(p16_dtype).float(), vv[:, :, t0 : t0 + block_kv].float())
         l = l * alpha + p.sum(dim=-1)
         acc = acc * alpha[..., None] + pv
         m = m_new
@@ -163,7 +166,7 @@ def attention_from_quantized(
         out = out * _expand_heads(v_scale, hq)[:, :, None, :head_dim]
     if v_mean is not None:
         out = torch.where(visible[..., None], out + _expand_heads(v_mean, hq)[:, :, None, :head_dim], 0.0)
-    log2_l = torch.log2(torch.where(visible, l, 1.0)) - (FP8_OFFSET if fp8 else 0.0)
+    log2_l = torch.log2(torch.where(visible, l, 1.0)) - (FP8_OFFSET if fp8 else p16_offset)
     lse = torch.where(visible, (m + log2_l) * LN2, float("-inf"))
     if lse_correction is not None:
         lse = lse + lse_correction

@@ -90,6 +90,35 @@ KernelMaps kernel_maps(const OperandMaps& m) {
           byte_map(m.v, m.nk_pad, m.bhk * D, m.nk_pad, T::kVBoxKeys, D, swizzle_for(T::kVBoxKeys))};
 }
 
+// 16-bit PV: the caller's V (view s, q's dtype) as a 4-D map (channel, key, head, batch) of boxes of 64 channels x
+// kStepKeys keys, 128B swizzle (one key per swizzle row, as smem_desc_mn128 reads it). Channels past the head dim and
+// keys past kv_len read as zeros. A dim of size one may have any stride (torch leaves such strides arbitrary).
+template <int D>
+CUtensorMap v16_map(const Tensor& v, const Bhnd& s, bool bf16) {
+  SAGE_CHECK(v16_map_ok(v, s), "v must have 16-byte aligned data and strides for the 16-bit PV kernel; call .contiguous()");
+  using T = TileTraits<D, false, true>;
+  auto stride = [](int64_t size, int64_t elems) { return static_cast<cuuint64_t>(size == 1 ? 16 : elems * 2); };
+  CUtensorMap map;
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(s.d), static_cast<cuuint64_t>(s.n), static_cast<cuuint64_t>(s.h),
+                              static_cast<cuuint64_t>(s.b)};
+  const cuuint64_t strides[3] = {stride(s.n, s.sn), stride(s.h, s.sh), stride(s.b, s.sb)};
+  const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(T::kStepKeys), 1, 1};
+  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
+  CUresult r = encode_tiled()(&map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4,
+                              v.data_ptr(), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                              CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  SAGE_CHECK(r == CUDA_SUCCESS, "cuTensorMapEncodeTiled (16-bit V) failed with CUresult ", static_cast<int>(r));
+  return map;
+}
+
+template <int D>
+KernelMaps pv16_maps(const OperandMaps& m, const Tensor& v, const Bhnd& s, bool bf16) {
+  using T = TileTraits<D, false, true>;
+  return {byte_map(m.q, D, m.bhq * m.nq_pad, D, D, kCtaQ, swizzle_for(D)),
+          byte_map(m.k, D, m.bhk * m.nk_pad, D, D, T::kStepKeys, swizzle_for(D)), v16_map<D>(v, s, bf16)};
+}
+
 // Calls fn(std::integral_constant<int, D>{}, OutT{}) for the padded head dim and the output dtype (q's).
 template <typename Fn>
 void with_dim_and_dtype(int64_t head_dim_padded, bool half, Fn&& fn) {
@@ -210,10 +239,14 @@ std::tuple<Tensor, Tensor> qk_int8_pv_fp8_sm90(Tensor q, Tensor q_int8, Tensor q
   return launch_attention(q, ops, tensor_layout, kv_len, is_causal, qk_per_thread, sm_scale, return_lse, two_level);
 }
 
-int64_t sm90_kv_block(int64_t head_dim_padded, bool two_level) {
+int64_t sm90_kv_block(int64_t head_dim_padded, bool two_level, bool pv16) {
   SAGE_CHECK(head_dim_padded == 64 || head_dim_padded == 128 || head_dim_padded == 256,
              "head_dim_padded must be 64, 128 or 256, got ", head_dim_padded);
   SAGE_CHECK(!(head_dim_padded == 256 && two_level), kNoTwoLevel256);
+  if (pv16) {
+    SAGE_CHECK(head_dim_padded <= 128 && !two_level, "the 16-bit PV kernel runs single level at head dims up to 128");
+    return head_dim_padded == 128 ? TileTraits<128, false, true>::kStepKeys : TileTraits<64, false, true>::kStepKeys;
+  }
   if (head_dim_padded == 256) return TileTraits<256, false>::kStepKeys;
   if (head_dim_padded == 128) return two_level ? TileTraits<128, true>::kStepKeys : TileTraits<128, false>::kStepKeys;
   return two_level ? TileTraits<64, true>::kStepKeys : TileTraits<64, false>::kStepKeys;
@@ -223,7 +256,7 @@ int64_t sm90_kv_block(int64_t head_dim_padded, bool two_level) {
 
 std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands& ops, int64_t tensor_layout,
                                             int64_t kv_len, bool is_causal, bool qk_per_thread, double sm_scale,
-                                            bool return_lse, bool two_level) {
+                                            bool return_lse, bool two_level, const Tensor* v16) {
   const Bhnd s = bhnd(q, tensor_layout, "q");
   const int64_t B = ops.batch, hq = ops.hq, hkv = ops.hkv, nq_pad = ops.nq_pad, nk_pad = ops.nk_pad;
   Tensor out = torch::stable::new_empty(q, {q.size(0), q.size(1), q.size(2), q.size(3)});
@@ -260,6 +293,26 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
   const OperandMaps maps{ops.q_int8, ops.k_int8, ops.v_fp8, B * hq, B * hkv, nq_pad, nk_pad};
   cudaStream_t stream = current_stream(q.get_device_index());
   SAGE_CHECK(!(ops.head_dim_padded == 256 && two_level), kNoTwoLevel256);
+  if (v16 != nullptr) {
+    SAGE_CHECK(ops.head_dim_padded <= 128 && !two_level,
+               "the sm90 kernel runs 16-bit PV single level at head dims up to 128");
+    const Bhnd vs = bhnd(*v16, tensor_layout, "v");
+    const bool half = q.scalar_type() == ScalarType::Half;
+    SAGE_CHECK(v16->scalar_type() == q.scalar_type(), "v must have q's dtype");
+    SAGE_CHECK(vs.b == B && vs.h == hkv && vs.n == kv_len && vs.d >= s.d && vs.d <= ops.head_dim_padded,
+               "v must be [B, Hkv, kv_len, d] like k (d zero-padded at most to the padded head dim)");
+    with_dim_and_dtype(ops.head_dim_padded, half, [&](auto d_tag, auto out_tag) {
+      constexpr int D = decltype(d_tag)::value;
+      using OutT = decltype(out_tag);
+      if constexpr (D <= 128) {
+        const KernelMaps t = pv16_maps<D>(maps, *v16, vs, !half);
+        if (is_causal) launch_attn_pv16<D, true, OutT>(t.q, t.k, t.v, p, sm_count, persistent, stream);
+        else launch_attn_pv16<D, false, OutT>(t.q, t.k, t.v, p, sm_count, persistent, stream);
+      }
+    });
+    check_launch("sageattn_sm90_pv16");
+    return {out, lse};
+  }
   with_dim_and_dtype(ops.head_dim_padded, q.scalar_type() == ScalarType::Half, [&](auto d_tag, auto out_tag) {
     dispatch<decltype(d_tag)::value, decltype(out_tag)>(is_causal, two_level, maps, p, sm_count, persistent, stream);
   });

@@ -10,7 +10,8 @@
 namespace sage::sm90 {
 
 // kVarlen: out and lse point at the sequence's first token (lse [Hq, total_q], a head every p.lse_sh floats).
-template <int D, typename OutT, bool kVarlen = false>
+// kVScaled: V was quantized with per-channel scales p.v_scale (e4m3 PV); false for 16-bit PV (the caller's V).
+template <int D, typename OutT, bool kVarlen = false, bool kVScaled = true>
 __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& st, int b, int h, int hk, int row0,
                                              int lane) {
   constexpr int kPairs = D / 8;  // column pairs of a thread: {jb * 8 + 2t, jb * 8 + 2t + 1}
@@ -36,7 +37,8 @@ __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& s
 #pragma unroll
   for (int jb = 0; jb < kLoadPairs; ++jb) {
     const int col = jb * 8 + 2 * t;
-    vs[jb] = *reinterpret_cast<const float2*>(p.v_scale + bhk * D + col);  // [B, Hkv, D_pad]: 8-byte aligned
+    if constexpr (kVScaled) vs[jb] = *reinterpret_cast<const float2*>(p.v_scale + bhk * D + col);  // [B, Hkv, D_pad]
+    else vs[jb] = make_float2(1.f, 1.f);
     vmean[jb].x = (vm && col < p.head_dim) ? vm[col] : 0.f;
     vmean[jb].y = (vm && col + 1 < p.head_dim) ? vm[col + 1] : 0.f;
   }

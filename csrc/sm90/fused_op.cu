@@ -2,6 +2,7 @@
 // host time: two op calls that box and parse eight intermediate tensors and allocate each of them. Here
 // the intermediates never become tensors: they are pieces of one scratch buffer, freed on return (the
 // caching allocator hands the block only to later work on the same stream, which runs after these kernels).
+// sageattn_sm90_pv16: the same with 16-bit PV, whose kernel reads V in place (the quantization takes Q and K only).
 #include <array>
 #include <cstdint>
 #include <tuple>
@@ -12,6 +13,31 @@
 
 namespace sage::sm90 {
 namespace {
+
+// The fused quantization of `plan` into one scratch buffer, launched on the current stream; k_mean is a tensor of its
+// own (returned: the caller's LSE correction needs it). Both tensors must outlive the attention launch's enqueue.
+struct Quantized {
+  Tensor scratch, k_mean;
+  QkvOutputs out;
+};
+
+Quantized quantize_to_scratch(const QkvPlan& plan, const Tensor& q, const Tensor& k, const Tensor& v) {
+  ScratchLayout layout;
+  const QkvPieces pieces(plan, layout);
+  Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
+  Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);
+  const QkvOutputs out =
+      pieces.in(static_cast<char*>(scratch.data_ptr()), plan, reinterpret_cast<float*>(k_mean.data_ptr()));
+  launch_quant_qkv(plan, q, k, v, out);
+  return {scratch, k_mean, out};
+}
+
+// The attention launch's view of the quantized operands (V's pointers null when the plan has no V).
+AttnOperands operands_of(const QkvPlan& plan, const QkvOutputs& o, int64_t dp) {
+  return {o.q_int8, o.q_scale, o.k_int8, o.k_scale, plan.with_v ? o.v_fp8 : nullptr,
+          plan.with_v ? o.v_scale : nullptr, plan.with_v ? o.v_mean : nullptr, plan.q.b, plan.q.h, plan.k.h,
+          plan.nq_pad, plan.nk_pad, dp, o.work_counter, true};
+}
 
 std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bool is_causal,
                                                  bool qk_per_thread, bool smooth_k, bool smooth_v, double sm_scale,
@@ -25,22 +51,38 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, i
              ") must be a multiple of k's and v's (", plan.k.h, ")");
 
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
-  ScratchLayout layout;
-  const QkvPieces pieces(plan, layout);
-  Tensor scratch = torch::stable::new_empty(q, {layout.size()}, ScalarType::Byte);
-  // k_mean is returned (the caller's LSE correction needs it), so it is a tensor of its own.
-  Tensor k_mean = torch::stable::new_empty(q, plan.k_mean_shape(), ScalarType::Float);
-  const QkvOutputs quantized =
-      pieces.in(static_cast<char*>(scratch.data_ptr()), plan, reinterpret_cast<float*>(k_mean.data_ptr()));
-  launch_quant_qkv(plan, q, k, v, quantized);
+  const Quantized quantized = quantize_to_scratch(plan, q, k, v);
+  auto [out, lse] = launch_attention(q, operands_of(plan, quantized.out, dp), tensor_layout, plan.k.n, is_causal,
+                                     qk_per_thread, sm_scale, return_lse, two_level);
+  return {out, lse, quantized.k_mean};
+}
 
-  const AttnOperands ops{quantized.q_int8, quantized.q_scale, quantized.k_int8, quantized.k_scale,
-                         quantized.v_fp8, quantized.v_scale, quantized.v_mean,
-                         plan.q.b, plan.q.h, plan.k.h, plan.nq_pad, plan.nk_pad, dp,
-                         quantized.work_counter, true};
-  auto [out, lse] = launch_attention(q, ops, tensor_layout, plan.k.n, is_causal, qk_per_thread, sm_scale, return_lse,
-                                     two_level);
-  return {out, lse, k_mean};
+// 16-bit PV: Q and K quantized as above (no V pass: the kernel reads v itself, in q's dtype), head dims up to 128.
+// v may carry more channels than q (zeros: a head dim padded to a multiple of 8 so that TMA can read its rows).
+std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_pv16(Tensor q, Tensor k, Tensor v, int64_t tensor_layout,
+                                                      bool is_causal, bool qk_per_thread, bool smooth_k,
+                                                      double sm_scale, bool return_lse) {
+  const int64_t d = q.dim() == 4 ? q.size(3) : 0;
+  SAGE_CHECK(d <= 128, "sageattn_sm90_pv16 runs head dims up to 128, got ", d);
+  const int64_t dp = padded_head_dim(d);
+  // V is not quantized: k stands in for it in the plan (whose V shapes then count no bytes), v is checked here.
+  QkvPlan plan = plan_quant_qkv(q, k, k, tensor_layout, qk_per_thread, smooth_k, false, dp, "sageattn_sm90_pv16");
+  plan.with_v = false;
+  SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, "sageattn_sm90_pv16: q's heads (", plan.q.h,
+             ") must be a multiple of k's and v's (", plan.k.h, ")");
+  check_cuda(v, "v");
+  const Bhnd vs = bhnd(v, tensor_layout, "v");
+  SAGE_CHECK(v.scalar_type() == q.scalar_type(), "sageattn_sm90_pv16: v must have q's dtype");
+  SAGE_CHECK(vs.b == plan.k.b && vs.h == plan.k.h && vs.n == plan.k.n && vs.d >= plan.q.d && vs.d <= dp,
+             "sageattn_sm90_pv16: v must be k's shape (its head dim may be zero-padded up to ", dp, ")");
+  SAGE_CHECK(v16_map_ok(v, vs), "sageattn_sm90_pv16: v needs 16-byte aligned data and strides of multiples of 8 ",
+             "elements; call .contiguous() (and pad the head dim to a multiple of 8)");
+
+  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
+  const Quantized quantized = quantize_to_scratch(plan, q, k, v);
+  auto [out, lse] = launch_attention(q, operands_of(plan, quantized.out, dp), tensor_layout, plan.k.n, is_causal,
+                                     qk_per_thread, sm_scale, return_lse, false, &v);
+  return {out, lse, quantized.k_mean};
 }
 
 }  // namespace
@@ -48,4 +90,5 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, i
 
 STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {
   m.impl("sageattn_sm90", TORCH_BOX(&sage::sm90::sageattn_sm90));
+  m.impl("sageattn_sm90_pv16", TORCH_BOX(&sage::sm90::sageattn_sm90_pv16));
 }

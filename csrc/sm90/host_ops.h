@@ -21,6 +21,7 @@ struct QkvPlan {
   Bhnd q, k, v;
   int64_t head_dim_padded, nq_pad, nk_pad;
   bool per_thread, smooth_k, smooth_v;
+  bool with_v = true;  // false: Q and K only (16-bit PV reads the caller's V); no V outputs, no V heads in the launch
   int ctas, per_cta;  // thread-block cluster: CTAs per K/V head, chunks per CTA
   int64_t seqs;       // packed sequences (plan_quant_qkv_varlen): q/k/v are one batch, nq_pad / nk_pad tile
                       // every sequence (sm90/varlen.cuh); 0 for a batch
@@ -40,9 +41,9 @@ struct QkvPlan {
   std::array<int64_t, 3> k_seg_sum_shape() const {
     return {seqs > 0 && smooth_k ? k.h : 0, nk_pad / kCtaK, head_dim_padded};
   }
-  std::array<int64_t, 4> v_fp8_shape() const { return {v.b, v.h, head_dim_padded, nk_pad}; }
-  std::array<int64_t, 3> v_scale_shape() const { return {v.b, v.h, head_dim_padded}; }
-  std::array<int64_t, 3> v_mean_shape() const { return {smooth_v ? v.b : 0, v.h, v.d}; }
+  std::array<int64_t, 4> v_fp8_shape() const { return {with_v ? v.b : 0, v.h, head_dim_padded, nk_pad}; }
+  std::array<int64_t, 3> v_scale_shape() const { return {with_v ? v.b : 0, v.h, head_dim_padded}; }
+  std::array<int64_t, 3> v_mean_shape() const { return {smooth_v && with_v ? v.b : 0, v.h, v.d}; }
 };
 
 // Where quant_qkv writes (shapes: QkvPlan); k_mean / v_mean are written only when smoothing (else may be null).
@@ -126,9 +127,17 @@ struct AttnOperands {
 // Allocates out (q's shape and dtype, contiguous) and lse ([B, Hq, Nq] when return_lse, else [0, Hq, Nq])
 // and enqueues the attention kernel on the current stream of q's device (the caller holds a DeviceGuard
 // for it and has checked the operands against q).
+// v16: 16-bit PV (single level, head dims up to 128) reading this tensor, the caller's V in q's dtype and
+// tensor_layout, whose rows are 16-byte aligned (v16_map_ok); ops' V pointers are then unused. nullptr: e4m3 PV.
 std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands& ops, int64_t tensor_layout,
                                             int64_t kv_len, bool is_causal, bool qk_per_thread, double sm_scale,
-                                            bool return_lse, bool two_level);
+                                            bool return_lse, bool two_level, const Tensor* v16 = nullptr);
+
+// Whether TMA can read v (view s) in place for 16-bit PV: 16-byte aligned data and strides (dims of one excepted).
+inline bool v16_map_ok(const Tensor& v, const Bhnd& s) {
+  return s.sn % 8 == 0 && (s.h == 1 || s.sh % 8 == 0) && (s.b == 1 || s.sb % 8 == 0) &&
+         reinterpret_cast<uintptr_t>(v.data_ptr()) % 16 == 0;
+}
 
 // Packed sequences: out (q's shape [total_q, Hq, d] and dtype, contiguous) and lse ([Hq, total_q] when return_lse,
 // else [Hq, 0]); ops from a plan_quant_qkv_varlen quantization (batch 1, padded to every sequence's window).

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <type_traits>
 
 #include "common/smem_opt_in.h"
 #include "common/stable_op.h"
@@ -87,13 +88,18 @@ __device__ __forceinline__ int consume_varlen_item(const SmemPlan<T>& sm, const 
 // kVarlen: packed sequences (AttnParams' varlen fields; single level only, never multicast).
 // kQR: where the single-level loop keeps Q (default_q_regs_mode, mainloop.cuh); a template argument so that an
 // A/B build (SAGE_SM90_Q_REGS_AB) holds every mode's kernel and launch_attn picks one per call.
+// kPv: PV in e4m3 (kPvE4m3: V quantized and transposed by the quantization pass) or in OutT (kPvF16 / kPvBf16: V
+// read from the caller's tensor through a 4-D map; single level, batch kernels, no V scale or mean).
 template <int D, bool CAUSAL, typename OutT, bool kTwoLevel, bool kMC = false, bool kVarlen = false,
-          int kQR = default_q_regs_mode<D, CAUSAL>()>
+          int kQR = default_q_regs_mode<D, CAUSAL>(), int kPv = kPvE4m3>
 __global__ void __launch_bounds__(kThreads, 1)
     attn_fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                     const __grid_constant__ CUtensorMap tm_v, const AttnParams p) {
   static_assert(!kVarlen || (!kTwoLevel && !kMC), "varlen kernels are single level and take one CTA per item");
-  using T = TileTraits<D, kTwoLevel>;
+  static_assert(kPv == kPvE4m3 || (!kTwoLevel && !kVarlen), "16-bit PV: single-level batch kernels only");
+  static_assert(kPv == kPvE4m3 || std::is_same_v<OutT, __nv_bfloat16> == (kPv == kPvBf16), "16-bit PV runs in OutT");
+  constexpr bool kPv16 = kPv != kPvE4m3;
+  using T = TileTraits<D, kTwoLevel, kPv16>;
   extern __shared__ uint8_t smem_raw[];
   const SmemPlan<T> sm(smem_raw);
   const int warpgroup = threadIdx.x / 128;
@@ -164,8 +170,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int64_t bhq = static_cast<int64_t>(tc.b) * p.hq + tc.h;
         const int64_t bhk = static_cast<int64_t>(tc.b) * p.hkv + tc.h / p.group;
         producer_loop<T>(sm, &tm_q, &tm_k, &tm_v, qs, static_cast<int>(bhq * p.nq_pad + q0),
-                         static_cast<int>(bhk * p.nk_pad), static_cast<int>(bhk * D), n_steps, j0,
-                         kMC ? static_cast<int>(cluster_rank()) : -1);
+                         static_cast<int>(bhk * p.nk_pad), kPv16 ? tc.h / p.group : static_cast<int>(bhk * D), n_steps,
+                         j0, kMC ? static_cast<int>(cluster_rank()) : -1, 0, kPv16 ? tc.b : 0);
         j0 += n_steps;
       }
     }
@@ -218,13 +224,14 @@ __global__ void __launch_bounds__(kThreads, 1)
         consumer_loop<D, CAUSAL>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0, n_steps,
                                  q_scale * p.sm_scale_log2, k_scale_head, j0);
       } else {
-        consumer_loop_single<D, CAUSAL, kMC, kQR>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0, n_steps,
-                                        q_scale * p.sm_scale_log2, k_scale_head, j0, &sm.q_empty[qs]);
+        consumer_loop_single<D, CAUSAL, kMC, kQR, kPv>(sm, p, sm.q + qs * T::kQBytes, st, wg, warp, lane, q0,
+                                                       n_steps, q_scale * p.sm_scale_log2, k_scale_head, j0,
+                                                       &sm.q_empty[qs]);
       }
       trace_item(n, kTrItemLoopEnd);
       // Every wgmma of this item has retired and the slot was read: the producer may move on.
       if constexpr (kTwoLevel || !kQReleasedEarly<D, kQR>) release_q_slot(&sm.q_empty[qs], lane);
-      store_output<D, OutT>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
+      store_output<D, OutT, false, !kPv16>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
       trace_item(n, kTrItemStored);
       j0 += n_steps;
     }
@@ -266,11 +273,11 @@ int clusters_that_fit(Kernel kernel, const cudaLaunchConfig_t& cfg, std::atomic<
 // The multicast kernel's grid: as many 2-CTA clusters as fit at once, at most sm_count / 2 (the test knob's
 // CTA count) and one per pair. False when the runtime cannot place a cluster: the caller launches the one-CTA
 // kernel instead.
-template <int D, typename OutT, int kQR>
+template <int D, typename OutT, int kQR, int kPv = kPvE4m3>
 bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                       int sm_count, cudaStream_t stream) {
-  auto kernel = attn_fwd_kernel<D, false, OutT, false, true, false, kQR>;
-  constexpr int smem = TileTraits<D, false>::kSmemBytes;
+  auto kernel = attn_fwd_kernel<D, false, OutT, false, true, false, kQR, kPv>;
+  constexpr int smem = TileTraits<D, false, kPv != kPvE4m3>::kSmemBytes;
   opt_in_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeClusterDimension;
@@ -310,19 +317,19 @@ void launch_one_cta_grid(Kernel kernel, int smem, dim3 grid, const CUtensorMap& 
   cudaLaunchKernelEx(&cfg, kernel, tm_q, tm_k, tm_v, p);
 }
 
-template <int D, bool CAUSAL, typename OutT, bool kTwoLevel, int kQR>
+template <int D, bool CAUSAL, typename OutT, bool kTwoLevel, int kQR, int kPv = kPvE4m3>
 void launch_attn_mode(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                       int sm_count, bool persistent, cudaStream_t stream) {
   trace_reset();
   if constexpr (kMulticastKernel<D, CAUSAL, kTwoLevel>) {
-    if (p.multicast && launch_multicast<D, OutT, kQR>(tm_q, tm_k, tm_v, p, sm_count, stream)) {
+    if (p.multicast && launch_multicast<D, OutT, kQR, kPv>(tm_q, tm_k, tm_v, p, sm_count, stream)) {
       trace_dump(stream);
       return;
     }
   }
-  launch_one_cta_grid(attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel, false, false, kQR>,
-                      TileTraits<D, kTwoLevel>::kSmemBytes, grid_shape(p, sm_count, persistent), tm_q, tm_k, tm_v, p,
-                      stream);
+  launch_one_cta_grid(attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel, false, false, kQR, kPv>,
+                      TileTraits<D, kTwoLevel, kPv != kPvE4m3>::kSmemBytes, grid_shape(p, sm_count, persistent), tm_q,
+                      tm_k, tm_v, p, stream);
   trace_dump(stream);
 }
 
@@ -343,6 +350,15 @@ void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtenso
 #endif
   launch_attn_mode<D, CAUSAL, OutT, kTwoLevel, default_q_regs_mode<D, CAUSAL>()>(tm_q, tm_k, tm_v, p, sm_count,
                                                                                  persistent, stream);
+}
+
+// 16-bit PV (single level): V is the caller's tensor in OutT, tm_v its 4-D map (attn_op.cu, v16_map).
+template <int D, bool CAUSAL, typename OutT>
+void launch_attn_pv16(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                      int sm_count, bool persistent, cudaStream_t stream) {
+  constexpr int kPv = std::is_same_v<OutT, __nv_bfloat16> ? kPvBf16 : kPvF16;
+  launch_attn_mode<D, CAUSAL, OutT, false, default_q_regs_mode<D, CAUSAL>(), kPv>(tm_q, tm_k, tm_v, p, sm_count,
+                                                                                  persistent, stream);
 }
 
 // Packed sequences: the persistent grid of the single-level varlen kernel (one CTA per item at most).

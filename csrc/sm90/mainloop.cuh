@@ -19,6 +19,10 @@
 // other warpgroup's batch occupy the tensor cores; the two-level loop hands the warpgroups turns
 // (ping-pong), the single-level loop does not.
 //
+// 16-bit PV (TileTraits::kPv16; consumer_loop_single's kPv): P~ is rounded to f16 / bf16 (q's dtype) instead of e4m3
+// and PV runs as m64nDk16 wgmmas on V read from the caller's tensor (MN-major B: keys are rows of 64 channels, so
+// neither a transpose nor a key permutation is needed); 128-key steps, since P~ takes twice the registers.
+//
 // Register-A fragment vs. accumulator fragment: a thread holds S columns {2t, 2t+1, 8+2t, 9+2t} of
 // every 16, but wgmma's 8-bit A fragment wants k = {4t..4t+3}. Instead of shuffling, the V tile is
 // stored with its keys permuted inside every 32 (quant_v_fp8_sm90 writes that order), so the
@@ -112,7 +116,7 @@ __device__ __forceinline__ int kv_steps_for(int q0, int qo_len, int kv_len) {
 template <typename T>
 __device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUtensorMap* tm_q, const CUtensorMap* tm_k,
                                               const CUtensorMap* tm_v, int qs, int q_row0, int kv_row0, int v_row0,
-                                              int n_steps, int j0, int mc_rank = -1, int v_key0 = 0) {
+                                              int n_steps, int j0, int mc_rank = -1, int v_key0 = 0, int v_b = 0) {
   mbar_arrive_expect_tx(&sm.q_full[qs], T::kQBytes);
 #pragma unroll
   for (int b = 0; b < T::kQKBoxes; ++b)
@@ -128,6 +132,11 @@ __device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUten
     if (mc_rank >= 0) {
       if (mc_rank == 0) {
         tma_load_2d_multicast(sm.k + s * T::kKBytes, tm_k, &sm.full[s], 0, kv_row0 + j * T::kStepKeys, 3);
+      } else if constexpr (T::kPv16) {
+#pragma unroll
+        for (int h = 0; h < T::kVBoxes; ++h)
+          tma_load_4d_multicast(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.full[s], h * 64,
+                                j * T::kStepKeys, v_row0, v_b, 3);
       } else {
 #pragma unroll
         for (int h = 0; h < T::kSegments; ++h)
@@ -140,10 +149,17 @@ __device__ __forceinline__ void producer_loop(const SmemPlan<T>& sm, const CUten
     for (int b = 0; b < T::kQKBoxes; ++b)
       tma_load_2d(sm.k + s * T::kKBytes + b * T::kKBoxBytes, tm_k, &sm.full[s], b * T::kQKRowBytes,
                   kv_row0 + j * T::kStepKeys);
+    if constexpr (T::kPv16) {  // 16-bit V from the caller's tensor: (channel, key, kv head = v_row0, batch = v_b)
 #pragma unroll
-    for (int h = 0; h < T::kSegments; ++h)
-      tma_load_2d(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.full[s],
-                  v_key0 + j * T::kStepKeys + h * T::kVBoxKeys, v_row0);
+      for (int h = 0; h < T::kVBoxes; ++h)
+        tma_load_4d(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.full[s], h * 64, v_key0 + j * T::kStepKeys,
+                    v_row0, v_b);
+    } else {
+#pragma unroll
+      for (int h = 0; h < T::kSegments; ++h)
+        tma_load_2d(sm.v + s * T::kVBytes + h * T::kVBoxBytes, tm_v, &sm.full[s],
+                    v_key0 + j * T::kStepKeys + h * T::kVBoxKeys, v_row0);
+    }
   }
 }
 
@@ -171,6 +187,9 @@ __device__ __forceinline__ uint32_t pack_e4m3x2(float lo, float hi) {
   asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(r) : "f"(hi), "f"(lo));
   return r;
 }
+
+// The PV operands' element type of a single-level kernel (consumer_loop_single's kPv).
+constexpr int kPvE4m3 = 0, kPvF16 = 1, kPvBf16 = 2;
 
 // Consumer-side state of one thread: its share of O (rows g and g+8 of its warp's 16) and the
 // running max / partial row sums of those two rows.
@@ -335,6 +354,36 @@ __device__ __forceinline__ void issue_pv_wgmmas(float (&acc)[D / 2], const uint3
       else wgmma_m64n64k32_e4m3(acc, a[h * kChunksPerSeg + c], desc_v + 2 * c, accumulate);
     }
   }
+}
+
+// P~ (fp32, accumulator layout) -> 16-bit A fragments (kBf16: bf16, else f16); chunk c covers keys 16c..16c+15.
+// For 16-bit wgmma the A fragment of a thread is its own accumulator elements in order (rows g / g+8, columns
+// 2t, 2t+1 and 8+2t, 9+2t of the chunk), so no key permutation is needed: elements 8c..8c+7 make a[c][0..3].
+template <bool kBf16, int NE>
+__device__ __forceinline__ void pack_p16(const int32_t (&f)[NE], uint32_t (&a)[NE / 8][4]) {
+#pragma unroll
+  for (int c = 0; c < NE / 8; ++c) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const float lo = __int_as_float(f[8 * c + 2 * r]), hi = __int_as_float(f[8 * c + 2 * r + 1]);
+      if constexpr (kBf16) {
+        const __nv_bfloat162 h2 = __floats2bfloat162_rn(lo, hi);
+        a[c][r] = *reinterpret_cast<const uint32_t*>(&h2);
+      } else {
+        const __half2 h2 = __floats2half2_rn(lo, hi);
+        a[c][r] = *reinterpret_cast<const uint32_t*>(&h2);
+      }
+    }
+  }
+}
+
+// 16-bit PV for one step: kStepKeys / 16 k16 chunks over the entry's kVBoxes 64-channel boxes (one MN-major B).
+template <typename T, int D, bool kBf16>
+__device__ __forceinline__ void issue_pv16_wgmmas(float (&acc)[D / 2], const uint32_t (&a)[T::kPChunks][4],
+                                                  const uint8_t* v_entry) {
+  const uint64_t desc_v = smem_desc_mn128<T::kVBoxBytes>(v_entry);
+#pragma unroll
+  for (int c = 0; c < T::kPChunks; ++c) wgmma_pv16<kBf16, D>(acc, a[c], desc_v + 128 * c, 1);
 }
 
 // Where the single-level loop keeps the item's Q (kQR): 0 in its shared-memory slot, read by every QK batch
@@ -558,12 +607,14 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>
 // issued. Measured on the H200 (bench/NOTES.md, v12), kernel-only: ping-pong turns cost this loop
 // 4-13 % (a warpgroup in a long softmax holds the other's next batch back), so the warpgroups
 // issue freely.
-template <int D, bool CAUSAL, bool kMC = false, int kQR = default_q_regs_mode<D, CAUSAL>()>
-__device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D, false>>& sm, const AttnParams& p,
+// kPv: the PV operands' type, kPvE4m3 (V from quant_v_fp8_sm90), kPvF16 or kPvBf16 (V as the caller's tensor).
+template <int D, bool CAUSAL, bool kMC = false, int kQR = default_q_regs_mode<D, CAUSAL>(), int kPv = kPvE4m3>
+__device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D, false, kPv != kPvE4m3>>& sm,
+                                                     const AttnParams& p,
                                                      const int8_t* q_tile, RowState<D>& st, int wg, int warp,
                                                      int lane, int q0, int n_steps, float q_scale,
                                                      const float* k_scale_head, int j0, uint64_t* q_empty) {
-  using T = TileTraits<D, false>;
+  using T = TileTraits<D, false, kPv != kPvE4m3>;
   constexpr int NSEG = T::kSegments;
   const uint32_t empty_cl = kMC ? cluster_smem_addr(&sm.empty[0], cluster_rank() ^ (lane == 1 ? 1u : 0u)) : 0u;
   const ConsumerRing<T, D, kMC> ring{sm, p, k_scale_head, j0, lane, lane & 3, empty_cl};
@@ -592,8 +643,13 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
   };
 
   auto issue_pv = [&](int it) {
-    issue_pv_wgmmas<T, D>(st.o, a, sm.v + ring.slot(it) * T::kVBytes, true);
+    if constexpr (kPv == kPvE4m3) issue_pv_wgmmas<T, D>(st.o, a, sm.v + ring.slot(it) * T::kVBytes, true);
+    else issue_pv16_wgmmas<T, D, kPv == kPvBf16>(st.o, a, sm.v + ring.slot(it) * T::kVBytes);
     wgmma_commit();
+  };
+  auto pack = [&]() {
+    if constexpr (kPv == kPvE4m3) pack_p(s_acc, a);
+    else pack_p16<kPv == kPvBf16>(s_acc, a);
   };
   auto softmax = [&](int it, const float (&ks)[NSEG], float (&alpha)[2]) {
     pin(s_acc);
@@ -636,7 +692,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     trace_step(j0, kTrQk);
     softmax(0, ks, alpha);
     trace_step(j0, kTrSoftmax);
-    pack_p(s_acc, a);
+    pack();
     if constexpr (kInitAtEnd) init_step();
     trace_step(j0, kTrEnd);
   }
@@ -660,7 +716,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     pin(st.o);
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
-    pack_p(s_acc, a);
+    pack();
     if constexpr (kInitAtEnd) init_step();
     trace_step(j0 + it, kTrEnd);
   }

@@ -72,6 +72,25 @@ __device__ __forceinline__ void tma_load_2d_multicast(void* dst, const CUtensorM
       : "memory");
 }
 
+// A box of a 4-D tensor map at element coordinates (c0 innermost); completes on `bar`. The 16-bit PV kernels read V
+// this way straight from the caller's tensor: (channel, token, head, batch), strides of multiples of 16 bytes.
+__device__ __forceinline__ void tma_load_4d(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1, int c2,
+                                            int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}],"
+      " [%6];" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_u32(bar))
+      : "memory");
+}
+__device__ __forceinline__ void tma_load_4d_multicast(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1,
+                                                      int c2, int c3, uint16_t cta_mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster"
+      " [%0], [%1, {%2, %3, %4, %5}], [%6], %7;" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_u32(bar)), "h"(cta_mask)
+      : "memory");
+}
+
 // ---- register budget per warpgroup role --------------------------------------------------------
 template <int N>
 __device__ __forceinline__ void regs_dealloc() {
@@ -144,6 +163,19 @@ __device__ __forceinline__ uint64_t smem_desc(const void* tile) {
   constexpr uint64_t kSbo = (kRowBytes * 8) >> 4;
   const uint64_t addr = (smem_u32(tile) & 0x3FFFF) >> 4;
   return addr | (uint64_t{1} << 16) | (kSbo << 32) | (kSwizzle << 62);
+}
+
+// Descriptor of an MN-major tile of 16-bit elements in 128B-swizzled rows: each row is one k (a key) holding 64
+// consecutive MN elements (channels), as TMA writes a box of 64 channels x keys. Groups of 8 k rows are 1024 bytes
+// apart (stride byte offset); the next 64 MN elements lie kMnAtomBytes further on (leading byte offset: the next
+// box). Advancing K by 16 rows is +128 on the address field.
+template <int kMnAtomBytes>
+__device__ __forceinline__ uint64_t smem_desc_mn128(const void* tile) {
+  static_assert(kMnAtomBytes % 1024 == 0 && (kMnAtomBytes >> 4) < (1 << 14), "MN atoms 1024-byte aligned, in range");
+  constexpr uint64_t kLbo = kMnAtomBytes >> 4;
+  constexpr uint64_t kSbo = 1024 >> 4;
+  const uint64_t addr = (smem_u32(tile) & 0x3FFFF) >> 4;
+  return addr | (kLbo << 16) | (kSbo << 32) | (uint64_t{1} << 62);
 }
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
@@ -288,6 +320,50 @@ __device__ __forceinline__ void wgmma_m64n256k32_e4m3(float (&d)[128],
       "wgmma.mma_async.sync.aligned.m64n256k32.f32.e4m3.e4m3 {" SAGE_WGMMA_PH128
       "}, {%128, %129, %130, %131}, %132, p, 1, 1;\n}\n"
       : SAGE_WGMMA_ACC128("+f", d)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+// D[64xN] (f32) (+)= A[64x16] (f16 or bf16 per kBf16; registers: S's accumulator layout, two keys a register) *
+// B[16xN] (same type, smem, MN-major: imm-trans-b = 1). N = 64 or 128 channels.
+template <bool kBf16, int N>
+__device__ __forceinline__ void wgmma_pv16(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b, int accumulate);
+template <>
+__device__ __forceinline__ void wgmma_pv16<false, 128>(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b,
+                                                       int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {" SAGE_WGMMA_PH64
+      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : SAGE_WGMMA_ACC64("+f", d)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_pv16<true, 128>(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b,
+                                                      int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" SAGE_WGMMA_PH64
+      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : SAGE_WGMMA_ACC64("+f", d)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_pv16<false, 64>(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b,
+                                                      int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {" SAGE_WGMMA_PH32
+      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      : SAGE_WGMMA_ACC32("+f", d)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_pv16<true, 64>(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b,
+                                                     int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" SAGE_WGMMA_PH32
+      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      : SAGE_WGMMA_ACC32("+f", d)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
 }
 }  // namespace sage::sm90

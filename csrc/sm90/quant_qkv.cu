@@ -263,7 +263,7 @@ void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const 
   const int64_t run = int64_t{p.ctas} * p.per_cta;  // chunks per run unit
   const int64_t heads = p.k.b * p.k.h;
   a.k_head_units = p.smooth_k ? heads : 0;
-  a.v_head_units = heads;
+  a.v_head_units = p.with_v ? heads : 0;
   a.k_run_units = p.smooth_k ? 0 : (a.k.chunks + run - 1) / run;
   a.q_run_units = (a.q.chunks + run - 1) / run;
 

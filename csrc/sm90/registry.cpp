@@ -34,7 +34,8 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
       "float sm_scale, bool return_lse, bool two_level=True) -> (Tensor out, Tensor lse)");
   // Keys per online-softmax step of qk_int8_pv_fp8_sm90 (the block over which one running max
   // rescales P~ before its e4m3 rounding): what a reference must use to reproduce it.
-  m.def("sm90_kv_block(int head_dim_padded, bool two_level) -> int");
+  // pv16: the 16-bit PV kernel's step (single level; sageattn_sm90_pv16).
+  m.def("sm90_kv_block(int head_dim_padded, bool two_level, bool pv16=False) -> int");
   // quant_qkv_sm90 then qk_int8_pv_fp8_sm90 in one op, the quantized operands kept in one scratch buffer
   // inside it: one op call and few allocations, for the host time of small calls. Head dims up to 256
   // (padded to 64, 128 or 256; 256 with two_level false only). Needs the fused quantization: an error unless
@@ -45,6 +46,13 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
       "sageattn_sm90(Tensor q, Tensor k, Tensor v, int tensor_layout, bool is_causal, bool qk_per_thread, "
       "bool smooth_k, bool smooth_v, float sm_scale, bool return_lse, bool two_level) -> (Tensor out, Tensor lse, "
       "Tensor k_mean)");
+  // The same algorithm with PV in 16-bit floats (q's dtype; wgmma f16 / bf16, fp32 accumulation): rel. L1 of the
+  // INT8 QK alone, at the cost of half-rate PV MMAs. Q and K are quantized as in sageattn_sm90; V is read in place
+  // by the kernel (16-byte aligned rows: v16_map_ok). Single level, head dims up to 128, no V smoothing (it only
+  // serves e4m3's range). out, lse and k_mean as sageattn_sm90.
+  m.def(
+      "sageattn_sm90_pv16(Tensor q, Tensor k, Tensor v, int tensor_layout, bool is_causal, bool qk_per_thread, "
+      "bool smooth_k, float sm_scale, bool return_lse) -> (Tensor out, Tensor lse, Tensor k_mean)");
   // Packed sequences: q [total_q, Hq, d], k / v [total_k, Hkv, d], cu_seqlens_q / cu_seqlens_k int32 [S + 1] on
   // the GPU (never read on the host). Each sequence attends to its own keys (causal: bottom-right aligned per
   // sequence); K is smoothed per sequence, V's statistics span the pack. out [total_q, Hq, d]; lse [Hq, total_q]

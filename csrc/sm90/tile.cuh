@@ -46,21 +46,32 @@ constexpr float kFp8Offset = 8.807354922057604f;  // log2(448): P~ = exp2(s - m 
 //    "Head dim 256"): 128-key steps 1 056-1 149 TOPS non-causal, 64-key steps 902-956 (and their causal kernels
 //    spill in the producer). Q and K rows of 256 bytes are two 128-byte swizzled boxes side by side in shared
 //    memory (kQKBoxes), each the K-major tile of half the head dim.
-template <int D, bool kTwoLevel>
+//  - kPv16Bit (single level, head dims 64 and 128): PV in 16-bit floats (the output's type: f16 or bf16) instead of
+//    e4m3. P~ takes two bytes a key, so the step is 128 keys (S 64 + P 32 + O 64 registers at D128). V is the
+//    caller's own tensor, read by TMA through a 4-D map in 64-channel boxes of kStepKeys rows (one 128-byte
+//    swizzle row per key) and fed to the wgmma as an MN-major B operand: no V pass, no V scale.
+template <int D, bool kTwoLevel, bool kPv16Bit = false>
 struct TileTraits {
   static_assert(D == 64 || D == 128 || D == 256, "sm90 kernel: head dim 64, 128 or 256");
   static_assert(D != 256 || !kTwoLevel, "sm90 kernel: head dim 256 runs the single-level loop only");
+  static_assert(!kPv16Bit || (!kTwoLevel && D <= 128), "sm90 kernel: 16-bit PV runs single level at head dim 64 or 128");
+  static constexpr bool kPv16 = kPv16Bit;
 #ifdef SAGE_SM90_SINGLE_STEP_KEYS
   static constexpr int kSingleStepKeys = SAGE_SM90_SINGLE_STEP_KEYS;
 #else
   static constexpr int kSingleStepKeys = D == 64 ? 256 : D == 128 ? 192 : 128;
 #endif
-  static constexpr int kStepKeys = kTwoLevel ? kCtaK : kSingleStepKeys;
+#ifdef SAGE_SM90_F16_STEP_KEYS
+  static constexpr int kF16StepKeys = SAGE_SM90_F16_STEP_KEYS;
+#else
+  static constexpr int kF16StepKeys = 128;
+#endif
+  static constexpr int kStepKeys = kTwoLevel ? kCtaK : kPv16Bit ? kF16StepKeys : kSingleStepKeys;
   static constexpr int kVBoxKeys = kStepKeys % 128 == 0 ? 128 : 64;
   static constexpr int kSegments = kStepKeys / kVBoxKeys;
   static constexpr int kSegElems = kVBoxKeys / 2;  // S accumulator elements per thread and segment
   static constexpr int kScoreRegs = kStepKeys / 2;  // S accumulator registers per thread
-  static constexpr int kPChunks = kStepKeys / 32;   // k32 A fragments of P~ per step
+  static constexpr int kPChunks = kStepKeys / (kPv16Bit ? 16 : 32);  // A fragments of P~ per step (k32 e4m3, k16 f16)
   static constexpr int kQBytes = kCtaQ * D;
   // Q tile slots. With two, the producer loads the next work item's Q and streams its first K/V
   // steps while the consumers still work on the current item. Kernel-only on the H200
@@ -72,14 +83,16 @@ struct TileTraits {
   static constexpr int kQSlots = D == 64 ? 2 : 1;
 #endif
   static constexpr int kKBytes = kStepKeys * D;
-  static constexpr int kVBytes = D * kStepKeys;
+  static constexpr int kVBytes = D * kStepKeys * (kPv16Bit ? 2 : 1);
   // Ring entries: a step holds its own entry and the previous step's (whose V its PV batch reads);
   // the rest keep the loads ahead. Deeper rings measured flat (bench/NOTES.md), so: what fits, at
   // most 4 (D128) / 6 (D64) for the long single-level steps.
   static constexpr int kStagesFit = (227 * 1024 - 2048 - kQSlots * kQBytes) / (kKBytes + kVBytes);
   static constexpr int kStagesWanted = kStepKeys == 128 ? (D == 64 ? 4 : 3) : (D == 64 ? 6 : 4);
   static constexpr int kStages = kStagesWanted < kStagesFit ? kStagesWanted : kStagesFit;
-  static constexpr int kVBoxBytes = D * kVBoxKeys;
+  // e4m3: a V^T box is D rows of kVBoxKeys key bytes; 16-bit: kStepKeys rows (keys) of 64 channels (kVBoxes of them).
+  static constexpr int kVBoxBytes = kPv16Bit ? kStepKeys * 128 : D * kVBoxKeys;
+  static constexpr int kVBoxes = kPv16Bit ? D / 64 : kSegments;
   static constexpr int kQKRowBytes = D > 128 ? 128 : D;  // 128 -> 128B swizzle, 64 -> 64B swizzle
   static constexpr int kQKBoxes = D / kQKRowBytes;        // boxes per Q / K tile row (2 at D256)
   static constexpr int kQBoxBytes = kCtaQ * kQKRowBytes;

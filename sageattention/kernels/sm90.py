@@ -52,16 +52,36 @@ def default_pv_accum(kv_len: int, head_dim: int) -> str:
 
 
 @torch.compiler.assume_constant_result
-def kv_block(head_dim: int, pv_accum_dtype: str) -> int:
-    """Keys per online-softmax step of the compiled kernel for this shape and accumulation: the
-    block a reference (`reference.attention_from_quantized(block_kv=...)`) must use to round P~
-    the way the kernel does."""
+def kv_block(head_dim: int, pv_accum_dtype: str, pv16: bool = False) -> int:
+    """Keys per online-softmax step of the compiled kernel for this shape and accumulation (pv16: the 16-bit PV
+    kernel, single level): the block a reference (`reference.attention_from_quantized(block_kv=...)`) must use to
+    round P~ the way the kernel does."""
     if pv_accum_dtype not in PV_ACCUM_DTYPES:
         raise ValueError(f"pv_accum_dtype must be one of {PV_ACCUM_DTYPES}, got {pv_accum_dtype!r}")
     _lib.require("sm90", "the sm90 kernel's step size")
     d_pad = padded_head_dim(head_dim)
     _check_accum_for_dim(d_pad, pv_accum_dtype)
+    if pv16:
+        _check_pv16(d_pad, pv_accum_dtype)
+        return int(torch.ops.sageattention.sm90_kv_block(d_pad, False, True))
     return int(torch.ops.sageattention.sm90_kv_block(d_pad, pv_accum_dtype == "fp32+fp32"))
+
+
+# The 16-bit PV kernel (sageattn_qk_int8_pv_fp16_cuda_sm90): PV on f16 / bf16 wgmma, accumulated in fp32 O.
+PV16_ACCUM_DTYPES = ("fp32",)
+
+
+def _check_pv16(d_pad: int, pv_accum_dtype: str) -> None:
+    if pv_accum_dtype not in PV16_ACCUM_DTYPES:
+        raise ValueError(
+            f"pv_accum_dtype for the sm90 16-bit PV kernel must be one of {PV16_ACCUM_DTYPES} (its wgmma accumulates "
+            f"in fp32 O directly), got {pv_accum_dtype!r}"
+        )
+    if d_pad > 128:
+        raise NotImplementedError(
+            "the sm90 16-bit PV kernel runs head dims up to 128 (its O and P~ leave no registers at 256); use "
+            "sageattn_qk_int8_pv_fp16_cuda for larger head dims"
+        )
 
 
 QK_QUANT_GRANS = ("per_thread", "per_warp")
@@ -193,6 +213,65 @@ def qk_int8_pv_fp8_sm90(
     return out, lse
 
 
+def _v16_view(v: torch.Tensor, tensor_layout: str) -> torch.Tensor:
+    """v as the 16-bit PV kernel's TMA reads it in place (16-byte aligned data, strides in multiples of 8 elements;
+    dims of one excepted, csrc/sm90/host_ops.h v16_map_ok), else a contiguous copy with the head dim padded to a
+    multiple of 8 (the kernel reads the extra channels as the zeros they are)."""
+    code = layout_code(tensor_layout)
+    b, h, _n, d = _bhnd(v, code)
+    sb, (sh, sn) = v.stride(0), (v.stride(1), v.stride(2)) if code == 0 else (v.stride(2), v.stride(1))
+    if sn % 8 == 0 and (h == 1 or sh % 8 == 0) and (b == 1 or sb % 8 == 0) and v.data_ptr() % 16 == 0:
+        return v
+    return torch.nn.functional.pad(v, (0, -d % 8)).contiguous()
+
+
+def qk_int8_pv16_sm90(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    tensor_layout: str,
+    is_causal: bool,
+    qk_quant_gran: str,
+    sm_scale: float,
+    pv_accum_dtype: str,
+    smooth_k: bool,
+    smooth_v: bool,
+    return_lse: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """INT8 QK^T as qk_int8_pv_fp8_sm90, PV in q's dtype (f16 / bf16 wgmma) on V read in place: one
+    ``sageattn_sm90_pv16`` op (Q/K quantization, then the kernel)."""
+    group_specs(qk_quant_gran)  # validates the name
+    d_pad = padded_head_dim(q.shape[-1])
+    _check_pv16(d_pad, pv_accum_dtype)
+    if smooth_v:
+        raise ValueError(
+            "smooth_v=True has no use with 16-bit PV: it narrows V's range for e4m3, and this kernel reads V unchanged; "
+            "pass smooth_v=False"
+        )
+    _lib.require("sm90", "sageattn_qk_int8_pv_fp16_cuda_sm90")
+    kv_len = seq_len(k, tensor_layout)
+    if not _has_pv16_op() or not _fused_applies(q, kv_len, d_pad, k.device.index or 0):
+        raise NotImplementedError(
+            "the sm90 16-bit PV kernel needs the fused Q/K quantization (and a build that has it) for this key length; "
+            "use sageattn_qk_int8_pv_fp16_cuda"
+        )
+    out, lse, k_mean = torch.ops.sageattention.sageattn_sm90_pv16(
+        q, k, _v16_view(v, tensor_layout), layout_code(tensor_layout), is_causal, qk_quant_gran == "per_thread",
+        smooth_k, float(sm_scale), return_lse)
+    if not return_lse:
+        return out
+    if smooth_k:
+        lse = lse + quant.lse_correction(q, k_mean, tensor_layout, sm_scale)
+    return out, lse
+
+
+@functools.cache
+def _has_pv16_op() -> bool:
+    # the module loaded first (its ops register on load); False for a module built before the op
+    return _lib.load("sm90") and hasattr(torch.ops.sageattention, "sageattn_sm90_pv16")
+
+
 @functools.cache
 def _has_varlen_op() -> bool:
     return hasattr(torch.ops.sageattention, "sageattn_sm90_varlen")  # False for a module built before the op
@@ -278,6 +357,17 @@ def _sm90_fakes() -> None:
         lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
         k_mean = q.new_empty((b if smooth_k else 0, hk, d), dtype=torch.float32)
         return torch.empty_like(q, memory_format=torch.contiguous_format), lse, k_mean
+
+    if _has_pv16_op():
+        @torch.library.register_fake("sageattention::sageattn_sm90_pv16")
+        def _(
+            q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: int, is_causal: bool,
+            qk_per_thread: bool, smooth_k: bool, sm_scale: float, return_lse: bool,
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            (b, h, n, d), (_, hk, _, _) = _bhnd(q, tensor_layout), _bhnd(k, tensor_layout)
+            lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
+            k_mean = q.new_empty((b if smooth_k else 0, hk, d), dtype=torch.float32)
+            return torch.empty_like(q, memory_format=torch.contiguous_format), lse, k_mean
 
     if not _has_varlen_op():  # a module built before the op (A/B runs swap modules under this Python)
         return

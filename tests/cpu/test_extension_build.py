@@ -150,7 +150,7 @@ def _wgmma_loops(ins: list[tuple[int, str]]) -> list[list[str]]:
 
 def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -> None:
     """The SASS properties bench/NOTES.md measured: every sm90 attention kernel's consumer loop issues IGMMA
-    (QK) and QGMMA (PV), touches no local memory, and keeps its ring indices and wgmma descriptors in uniform
+    (QK) and QGMMA (PV; HGMMA in the 16-bit PV kernels), touches no local memory, and keeps its ring indices and wgmma descriptors in uniform
     registers: at most 8 R2UR per loop at D64/D128, 16 at D256 (the Q descriptor of each QK wgmma; the D64
     single-level loops hold Q in registers instead, and their IGMMAs take it as a register operand). A value ptxas
     cannot prove warp-uniform (the causal step count read from shared memory, eleventh session) made it 24-28 and
@@ -164,13 +164,14 @@ def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -
         pytest.fail("cuobjdump not found: pip install 'nvidia-cuda-cuobjdump' (the .ci/run script does)")
     funcs = _sass_functions(PKG / "_C_sm90.abi3.so", cuobjdump)
     kernels = {name: ins for name, ins in funcs.items() if "attn_fwd_kernel" in name}
-    # D 64/128 x causal x fp16/bf16 x accumulation, + multicast, + D256 single level
-    assert len(kernels) >= 20, sorted(funcs)
+    # D 64/128 x causal x fp16/bf16 x accumulation, + multicast, + D256 single level, + 16-bit PV
+    assert len(kernels) >= 28, sorted(funcs)
     for name, ins in kernels.items():
-        # attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel, kMC, kVarlen>
-        m = re.search(r"attn_fwd_kernelILi(\d+)ELb([01])E.+?Lb([01])ELb([01])ELb([01])E", name)
+        # attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel, kMC, kVarlen, kQR, kPv>
+        m = re.search(r"attn_fwd_kernelILi(\d+)ELb([01])E.+?Lb([01])ELb([01])ELb([01])ELi\d+ELi(\d+)EEEv", name)
         assert m, name
         causal, two_level = m.group(2) == "1", m.group(3) == "1"
+        pv_mma = "QGMMA" if m.group(6) == "0" else "HGMMA"  # e4m3 PV, else f16 / bf16
         # The D256 non-causal varlen kernels keep one 4-byte value in local memory across the step (one STL and
         # one LDL per 702 instructions, an L1 round trip): they hold the sequence's lengths in registers beside
         # a 128-register O. Measured as a whole, that op is faster than the runs path (bench/NOTES.md, "Head dim
@@ -179,7 +180,7 @@ def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -
         loops = _wgmma_loops(ins)
         assert loops, f"{name}: no loop issues a wgmma"
         main = {_opcode(t) for t in max(loops, key=len)}
-        assert {"IGMMA", "QGMMA"} <= main, name
+        assert {"IGMMA", pv_mma} <= main, name
         for body in loops:
             for op in ("LDL", "STL"):
                 spills = [t for t in body if _opcode(t) == op]
