@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# GPU host (forty-second session): compile-time choices of the 16-bit PV kernel, A/B on the device. The main-job
+# wheel's modules (.wheelhouse) are the base; each variant is the tree's sm90 module built here with one macro
+# (VARIANTS, default: Q in registers at D128, two Q slots at D128, the accumulator set-up at the top of the step; the
+# macros move the e4m3 kernels too, which this run does not time). The 16-bit PV kernels' durations in the call
+# (bench/sm90_pv16_breakdown.py --calls pv16), two rounds, the builds in forward then reverse order.
+# usage: [VARIANTS="qregs1:-DSAGE_SM90_Q_REGS=1 ..."] [SHAPES=D:N[:c],...] bash scripts/gpu_sm90_pv16_variants.sh   (logs to $OUT)
+set -o pipefail
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
+OUT=${OUT:-/tmp/sm90-pv16-variants}
+mkdir -p "$OUT"
+log=$OUT/sm90_pv16_variants.log
+VARIANTS=${VARIANTS:-"qregs1:-DSAGE_SM90_Q_REGS=1 qslots2:-DSAGE_SM90_Q_SLOTS=2 inittop:-DSAGE_SM90_INIT_AT_END=0"}
+source scripts/ab_modules.sh
+wheel_modules "$log" || exit
+cp sageattention/_C_sm90.abi3.so /tmp/mod_base.so
+cp sageattention/_build_config.py /tmp/build_config.py
+names="base"
+set -- $VARIANTS
+jobs=$(( 16 / $# ))
+for v in $VARIANTS; do
+  name=${v%%:*} flag=${v#*:}
+  names="$names $name"
+  ( NVCC_APPEND_FLAGS="$flag" SAGEATTENTION_FAMILIES=sm90 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$jobs \
+      SAGEATTENTION_VERSION=2.3.0.dev0 timeout 400 python3 setup.py build_ext --build-lib /tmp/lib_$name \
+      --build-temp /tmp/b_$name > "$OUT/build_$name.log" 2>&1 && cp /tmp/lib_$name/sageattention/_C_sm90.abi3.so /tmp/mod_$name.so \
+      || echo "build $name failed" ) &
+done
+wait
+cp /tmp/build_config.py sageattention/_build_config.py
+ls -la /tmp/mod_*.so | tee -a "$log"
+shapes=${SHAPES:-128:4096,128:8192,128:16384,128:16384:c,64:16384,64:16384:c}
+for r in 1 2; do
+  order=$names; [ $r = 2 ] && order=$(echo $names | tr ' ' '\n' | tac | tr '\n' ' ')
+  for name in $order; do
+    [ -f /tmp/mod_$name.so ] || continue
+    cp /tmp/mod_$name.so sageattention/_C_sm90.abi3.so
+    timeout 50 python3 bench/sm90_pv16_breakdown.py --shapes $shapes --calls pv16 2>&1 | grep pv16 \
+      | sed -E "s/^/[$name r$r] /; s/gap>[a-z_]+ -?[0-9.]+ +//g" | tee -a "$log"
+  done
+done
+exit 0
