@@ -180,7 +180,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int wg = warpgroup - 1;
     const int tid = threadIdx.x - 128 * warpgroup;
     const int warp = tid / 32, lane = tid % 32;
-    const bool pingpong = kTwoLevel && p.pingpong;  // the single-level loop takes no turns
+    const bool pingpong = (kTwoLevel || kSingleLevelTurns<kPv>) && p.pingpong;  // kSingleLevelTurns: mainloop.cuh
     if (pingpong && wg == 1) named_arrive(kTurnWg0);  // warpgroup 0 takes the first turn
     trace_cta_begin();
     int j0 = 0;

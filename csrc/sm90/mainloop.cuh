@@ -215,6 +215,17 @@ __device__ __forceinline__ void named_arrive(int id) {
   asm volatile("bar.arrive %0, %1;" ::"r"(id), "n"(128 * kConsumerWarpgroups) : "memory");
 }
 
+// Whether the single-level loop of PV type kPv takes ping-pong turns (the two-level loop always may). Off: turns cost
+// the e4m3 loop 4-13 % (consumer_loop_single). SAGE_SM90_PV16_PINGPONG=1 turns them on for the 16-bit PV loop, whose
+// tensor work is half again as long, for A/B builds (scripts/gpu_sm90_pv16_variants.sh); not yet measured.
+template <int kPv>
+inline constexpr bool kSingleLevelTurns =
+#ifdef SAGE_SM90_PV16_PINGPONG
+    kPv != kPvE4m3 && SAGE_SM90_PV16_PINGPONG != 0;
+#else
+    false;
+#endif
+
 // Maximum of n bit patterns (common/int8_score.cuh) as a VIMNMX3 tree.
 template <int N>
 __device__ __forceinline__ int max_tree(const int (&e)[N]) {
@@ -661,6 +672,18 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     for (int h = 0; h < NSEG; ++h) scale[h] = fmaxf(q_scale * ks[h], 1e-30f);
     softmax_tile<T, CAUSAL, true>(s_acc, scale, need_mask, key0, row0, t, p, st.m, st.l, alpha);
   };
+  // Ping-pong turns around each batch (kSingleLevelTurns; the kernel opens and closes the alternation).
+  constexpr bool kTurns = kSingleLevelTurns<kPv>;
+  auto take_turn = [&]() {
+    if constexpr (kTurns) {
+      if (p.pingpong) named_sync(wg == 0 ? kTurnWg0 : kTurnWg1);
+    }
+  };
+  auto hand_over = [&]() {
+    if constexpr (kTurns) {
+      if (p.pingpong) named_arrive(wg == 0 ? kTurnWg1 : kTurnWg0);
+    }
+  };
   // Keeps the accumulator set-up ahead of the wgmma fence: MOVs sunk between wgmmas make ptxas
   // insert a warpgroup.arrive there and serialize the batch (C7519/C7520).
   auto init_step = [&]() {
@@ -685,9 +708,11 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     ring.load_k_scales(0, ks);
     init_step();
     ring.wait(0);
+    take_turn();
     trace_step(j0, kTrIssue);
     wgmma_fence();
     issue_qk(0);
+    hand_over();
     wgmma_wait<0>();
     trace_step(j0, kTrQk);
     softmax(0, ks, alpha);
@@ -702,10 +727,12 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     ring.load_k_scales(it, ks);
     if constexpr (!kInitAtEnd) init_step();  // P~(it-1) was packed at the end of the last step
     ring.wait(it);
+    take_turn();
     trace_step(j0 + it, kTrIssue);
     wgmma_fence();
     issue_qk(it);
     issue_pv(it - 1);
+    hand_over();
     wgmma_wait<1>();
     trace_step(j0 + it, kTrQk);
     softmax(it, ks, alpha);
@@ -721,8 +748,10 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     trace_step(j0 + it, kTrEnd);
   }
   {  // last PV
+    take_turn();
     wgmma_fence();
     issue_pv(n_steps - 1);
+    hand_over();
     wgmma_wait<0>();
     pin(st.o);
     ring.release(n_steps - 1);
