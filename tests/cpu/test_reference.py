@@ -120,3 +120,21 @@ def test_quant_v_fp8_round_trip(seed: int) -> None:
     assert ((deq - v).abs() <= v.abs() / 16 + scale[:, :, None, :48] * 2**-9).all()
     assert (q.float()[:, :, 48:] == 0).all() and (q.float()[..., 100:] == 0).all()
     assert math.isclose(float(q.float().abs().max()), 448.0)
+
+
+def test_16bit_pv_offset_changes_only_the_rounding_of_p(seed: int) -> None:
+    """attention_from_quantized's 16-bit path with P~ offset by log2 448 (the sm90 16-bit PV kernel's) and rounded to
+    bf16 or f16: the same output and LSE as without the offset, to the P rounding's precision."""
+    from sageattention._layout import FP8_OFFSET
+
+    q, k, v = (torch.randn(1, 2, 200, 64) for _ in range(3))
+    spec = GroupSpec(64)
+    q8, qs = R.quant_int8(q, spec, 64, 64)
+    k8, ks = R.quant_int8(k, spec, 64, 64)
+    kw = dict(qo_len=200, kv_len=200, head_dim=64, sm_scale=0.125, block_kv=64)
+    base, base_lse = R.attention_from_quantized(q8, qs, spec, k8, ks, spec, v.half(), None, **kw)
+    for dtype, tol in ((torch.float16, 2e-3), (torch.bfloat16, 1e-2)):
+        out, lse = R.attention_from_quantized(q8, qs, spec, k8, ks, spec, v.to(dtype), None, **kw,
+                                                      p16_dtype=dtype, p16_offset=FP8_OFFSET)
+        assert torch.allclose(lse, base_lse, atol=1e-5)
+        assert float((out - base).abs().sum() / base.abs().sum()) < tol

@@ -108,3 +108,23 @@ def test_default_accumulation_steps_over_fewer_weighted_keys(monkeypatch, d, kv,
         assert sm90.default_pv_accum(kv, d) == expected
     finally:
         sm90.default_pv_accum.cache_clear()
+
+
+def test_v16_view_reads_aligned_views_in_place_and_copies_the_rest():
+    # The 16-bit PV kernel's TMA map reads V in place when its rows are 16-byte aligned (strides of multiples of 8
+    # elements, dims of one excepted); otherwise a contiguous copy, the head dim padded to a multiple of 8 with zeros.
+    base = torch.randn(2, 300, 4, 136, dtype=torch.float16)  # NHD storage with 8 spare channels
+    strided = base[..., :128]
+    assert sm90._v16_view(strided, "NHD") is strided
+    # one head: its stride (3 elements here) is never used, so it does not force a copy
+    one_head = torch.randn(2 * 50 * 72, dtype=torch.float16).as_strided((2, 50, 1, 64), (50 * 72, 72, 3, 1))
+    assert sm90._v16_view(one_head, "NHD") is one_head
+    two_heads = torch.randn(2 * 50 * 72 * 2, dtype=torch.float16).as_strided((2, 50, 2, 64), (100 * 72, 144, 3, 1))
+    assert sm90._v16_view(two_heads, "NHD") is not two_heads
+    odd = torch.randn(2, 4, 300, 33, dtype=torch.float16)  # HND, rows of 66 bytes
+    got = sm90._v16_view(odd, "HND")
+    assert got.shape == (2, 4, 300, 40) and got.is_contiguous()
+    assert torch.equal(got[..., :33], odd) and bool((got[..., 33:] == 0).all())
+    misaligned = torch.randn(2, 300, 4, 129, dtype=torch.float16)[..., 1:]  # 2-byte offset, rows of 258 bytes
+    got = sm90._v16_view(misaligned, "NHD")
+    assert got.is_contiguous() and got.data_ptr() % 16 == 0 and torch.equal(got, misaligned)
