@@ -357,8 +357,8 @@ template <int D, bool CAUSAL, typename OutT>
 void launch_attn_pv16(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                       int sm_count, bool persistent, cudaStream_t stream) {
   constexpr int kPv = std::is_same_v<OutT, __nv_bfloat16> ? kPvBf16 : kPvF16;
-  launch_attn_mode<D, CAUSAL, OutT, false, default_q_regs_mode<D, CAUSAL>(), kPv>(tm_q, tm_k, tm_v, p, sm_count,
-                                                                                  persistent, stream);
+  constexpr int kQR = default_q_regs_mode_pv16<D, CAUSAL>();
+  launch_attn_mode<D, CAUSAL, OutT, false, kQR, kPv>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
 }
 
 // Packed sequences: the persistent grid of the single-level varlen kernel (one CTA per item at most).

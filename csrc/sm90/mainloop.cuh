@@ -414,6 +414,17 @@ constexpr int default_q_regs_mode() {
   return D == 64 ? (CAUSAL ? 2 : 1) : 0;
 #endif
 }
+// The 16-bit PV loop's choice: Q in registers at D128 too (mode 1), where its shorter step (S 64 registers, not 96)
+// leaves room. Kernel in the call on the H100, two rounds (bench/NOTES.md, "The sm90 kernel with 16-bit PV"): D128 8K
+// +2.2 / +3.8 %, causal 16K +0.8 %. D64 keeps the e4m3 loop's choice (not measured with 16-bit PV).
+template <int D, bool CAUSAL>
+constexpr int default_q_regs_mode_pv16() {
+#ifdef SAGE_SM90_Q_REGS
+  return SAGE_SM90_Q_REGS;
+#else
+  return D == 128 ? 1 : default_q_regs_mode<D, CAUSAL>();
+#endif
+}
 template <int D, int kQR>
 inline constexpr bool kQInRegs = kQR != 0 && D <= 128;
 template <int D, int kQR>

@@ -168,10 +168,10 @@ def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -
     assert len(kernels) >= 28, sorted(funcs)
     for name, ins in kernels.items():
         # attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel, kMC, kVarlen, kQR, kPv>
-        m = re.search(r"attn_fwd_kernelILi(\d+)ELb([01])E.+?Lb([01])ELb([01])ELb([01])ELi\d+ELi(\d+)EEEv", name)
+        m = re.search(r"attn_fwd_kernelILi(\d+)ELb([01])E.+?Lb([01])ELb([01])ELb([01])ELi(\d+)ELi(\d+)EEEv", name)
         assert m, name
         causal, two_level = m.group(2) == "1", m.group(3) == "1"
-        pv_mma = "QGMMA" if m.group(6) == "0" else "HGMMA"  # e4m3 PV, else f16 / bf16
+        q_mode, pv_mma = int(m.group(6)), "QGMMA" if m.group(7) == "0" else "HGMMA"  # e4m3 PV, else f16 / bf16
         # The D256 non-causal varlen kernels keep one 4-byte value in local memory across the step (one STL and
         # one LDL per 702 instructions, an L1 round trip): they hold the sequence's lengths in registers beside
         # a 128-register O. Measured as a whole, that op is faster than the runs path (bench/NOTES.md, "Head dim
@@ -190,10 +190,12 @@ def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -
             limit = 2 * max(4, int(m.group(1)) // 32)
             if causal or not two_level:
                 assert r2ur <= limit, f"{name}: {r2ur} R2UR in a {len(body)}-instruction wgmma loop"
-        # Where the QK batch takes Q from (bench/NOTES.md, "Q in registers"): the D64 single-level loops hold it in
-        # registers (IGMMA's A operand is a register), every other loop reads it from shared memory (a descriptor).
+        # Where the QK batch takes Q from (bench/NOTES.md, "Q in registers"): the D64 single-level loops and the 16-bit
+        # PV loops hold it in registers (the kernel's kQR; IGMMA's A operand is a register), every other loop reads it
+        # from shared memory (a descriptor).
         igmma = [t for t in max(loops, key=len) if _opcode(t) == "IGMMA"]
-        q_in_registers = m.group(1) == "64" and not two_level
+        q_in_registers = q_mode != 0 and m.group(1) != "256" and not two_level  # the two-level loop reads smem
+        assert q_in_registers == (not two_level and (m.group(1) == "64" or m.group(7) != "0")), name
         from_registers = [bool(re.search(r"IGMMA\.\S+ R\d+, R\d+, gdesc", t)) for t in igmma]
         assert all(r == q_in_registers for r in from_registers), f"{name}: {igmma}"
 
