@@ -217,7 +217,8 @@ __device__ __forceinline__ void named_arrive(int id) {
 
 // Whether the single-level loop of PV type kPv takes ping-pong turns (the two-level loop always may). Off: turns cost
 // the e4m3 loop 4-13 % (consumer_loop_single). SAGE_SM90_PV16_PINGPONG=1 turns them on for the 16-bit PV loop, whose
-// tensor work is half again as long, for A/B builds (scripts/gpu_sm90_pv16_variants.sh); not yet measured.
+// tensor work is half again as long, for A/B builds (scripts/gpu_sm90_pv16_variants.sh): it lost 6-10 % there too
+// (H100, bench/NOTES.md "The sm90 kernel with 16-bit PV").
 template <int kPv>
 inline constexpr bool kSingleLevelTurns =
 #ifdef SAGE_SM90_PV16_PINGPONG
