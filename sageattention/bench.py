@@ -138,21 +138,30 @@ for _name, (_fam, _fp8, _acc) in MMA_VARIANTS.items():
              description=f"{_name} pv_accum={_acc}, pre-quantized inputs")
 
 
+def _sm90_kernel_for(q: torch.Tensor, accum: str, pv16: bool = False) -> None:
+    """Raises Unavailable unless this GPU and build run the sm90 kernel (pv16: its 16-bit PV form) at q's head dim."""
+    from sageattention import _lib
+    from sageattention.kernels import sm90
+
+    if torch.cuda.get_device_capability(q.device) != (9, 0):
+        raise Unavailable("the wgmma kernel needs sm_90")
+    if not _lib.load("sm90"):
+        raise Unavailable(_lib.error("sm90") or "sm90 not built")
+    if pv16 and not sm90._has_pv16_op():
+        raise Unavailable("this sm90 build has no 16-bit PV kernel")
+    try:
+        sm90.kv_block(q.shape[-1], accum, pv16=pv16)
+    except NotImplementedError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
 # Hopper wgmma kernel (csrc/sm90), end to end and pre-quantized: pv_accum "fp32+fp32" (two-level) and "fp32"
 # (single level: sageattn's default on sm_90, and the only one at head dim 256).
 def _sm90(kernel_only: bool, accum: str) -> Callable[..., Callable[[], object]]:
     def make(q, k, v, causal, layout):
-        from sageattention import _lib
         from sageattention.kernels import sm90
 
-        if torch.cuda.get_device_capability(q.device) != (9, 0):
-            raise Unavailable("the wgmma kernel needs sm_90")
-        if not _lib.load("sm90"):
-            raise Unavailable(_lib.error("sm90") or "sm90 not built")
-        try:
-            sm90.kv_block(q.shape[-1], accum)
-        except NotImplementedError as exc:
-            raise Unavailable(str(exc)) from exc
+        _sm90_kernel_for(q, accum)
         sm_scale = 1.0 / math.sqrt(q.shape[-1])
         if not kernel_only:
             return lambda: sm90.qk_int8_pv_fp8_sm90(
@@ -174,20 +183,11 @@ for _name, _acc in (("sage_fp8_sm90", "fp32+fp32"), ("sage_fp8_sm90_fp32", "fp32
              description=f"sm90 wgmma kernel pv_accum={_acc}, pre-quantized inputs")
 
 
-
 # The sm90 kernel with 16-bit PV (sageattn_qk_int8_pv_fp16_cuda_sm90), end to end: its one op quantizes Q and K only.
 def _sm90_pv16(q, k, v, causal, layout):
-    from sageattention import _lib
     from sageattention.kernels import sm90
 
-    if torch.cuda.get_device_capability(q.device) != (9, 0):
-        raise Unavailable("the wgmma kernel needs sm_90")
-    if not _lib.load("sm90") or not sm90._has_pv16_op():
-        raise Unavailable(_lib.error("sm90") or "this sm90 build has no 16-bit PV kernel")
-    try:
-        sm90.kv_block(q.shape[-1], "fp32", pv16=True)
-    except NotImplementedError as exc:
-        raise Unavailable(str(exc)) from exc
+    _sm90_kernel_for(q, "fp32", pv16=True)
     sm_scale = 1.0 / math.sqrt(q.shape[-1])
     return lambda: sm90.qk_int8_pv16_sm90(
         q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran="per_thread", sm_scale=sm_scale,

@@ -81,21 +81,30 @@ struct KernelMaps {
   CUtensorMap q, k, v;
 };
 
+// The INT8 Q and K maps of configuration T (TileTraits); the caller adds V's, whose form depends on the PV type.
+template <int D, typename T>
+KernelMaps qk_maps(const OperandMaps& m) {
+  constexpr int kBox = T::kQKRowBytes;  // D256: two boxes per row (TileTraits::kQKBoxes)
+  KernelMaps t{};
+  t.q = byte_map(m.q, D, m.bhq * m.nq_pad, D, kBox, kCtaQ, swizzle_for(kBox));
+  t.k = byte_map(m.k, D, m.bhk * m.nk_pad, D, kBox, T::kStepKeys, swizzle_for(kBox));
+  return t;
+}
+
 template <int D, bool kTwoLevel>
 KernelMaps kernel_maps(const OperandMaps& m) {
   using T = TileTraits<D, kTwoLevel>;
-  constexpr int kBox = T::kQKRowBytes;  // D256: two boxes per row (TileTraits::kQKBoxes)
-  return {byte_map(m.q, D, m.bhq * m.nq_pad, D, kBox, kCtaQ, swizzle_for(kBox)),
-          byte_map(m.k, D, m.bhk * m.nk_pad, D, kBox, T::kStepKeys, swizzle_for(kBox)),
-          byte_map(m.v, m.nk_pad, m.bhk * D, m.nk_pad, T::kVBoxKeys, D, swizzle_for(T::kVBoxKeys))};
+  KernelMaps t = qk_maps<D, T>(m);
+  t.v = byte_map(m.v, m.nk_pad, m.bhk * D, m.nk_pad, T::kVBoxKeys, D, swizzle_for(T::kVBoxKeys));
+  return t;
 }
 
 // 16-bit PV: the caller's V (view s, q's dtype) as a 4-D map (channel, key, head, batch) of boxes of 64 channels x
 // kStepKeys keys, 128B swizzle (one key per swizzle row, as smem_desc_mn128 reads it). Channels past the head dim and
-// keys past kv_len read as zeros. A dim of size one may have any stride (torch leaves such strides arbitrary).
+// keys past kv_len read as zeros. A dim of size one may have any stride (torch leaves such strides arbitrary). The
+// caller (sageattn_sm90_pv16) has checked v16_map_ok.
 template <int D>
 CUtensorMap v16_map(const Tensor& v, const Bhnd& s, bool bf16) {
-  SAGE_CHECK(v16_map_ok(v, s), "v must have 16-byte aligned data and strides for the 16-bit PV kernel; call .contiguous()");
   using T = TileTraits<D, false, true>;
   auto stride = [](int64_t size, int64_t elems) { return static_cast<cuuint64_t>(size == 1 ? 16 : elems * 2); };
   CUtensorMap map;
@@ -114,9 +123,9 @@ CUtensorMap v16_map(const Tensor& v, const Bhnd& s, bool bf16) {
 
 template <int D>
 KernelMaps pv16_maps(const OperandMaps& m, const Tensor& v, const Bhnd& s, bool bf16) {
-  using T = TileTraits<D, false, true>;
-  return {byte_map(m.q, D, m.bhq * m.nq_pad, D, D, kCtaQ, swizzle_for(D)),
-          byte_map(m.k, D, m.bhk * m.nk_pad, D, D, T::kStepKeys, swizzle_for(D)), v16_map<D>(v, s, bf16)};
+  KernelMaps t = qk_maps<D, TileTraits<D, false, true>>(m);
+  t.v = v16_map<D>(v, s, bf16);
+  return t;
 }
 
 // Calls fn(std::integral_constant<int, D>{}, OutT{}) for the padded head dim and the output dtype (q's).
@@ -296,11 +305,8 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
   if (v16 != nullptr) {
     SAGE_CHECK(ops.head_dim_padded <= 128 && !two_level,
                "the sm90 kernel runs 16-bit PV single level at head dims up to 128");
-    const Bhnd vs = bhnd(*v16, tensor_layout, "v");
+    const Bhnd vs = bhnd(*v16, tensor_layout, "v");  // checked against q and k by the op (sageattn_sm90_pv16)
     const bool half = q.scalar_type() == ScalarType::Half;
-    SAGE_CHECK(v16->scalar_type() == q.scalar_type(), "v must have q's dtype");
-    SAGE_CHECK(vs.b == B && vs.h == hkv && vs.n == kv_len && vs.d >= s.d && vs.d <= ops.head_dim_padded,
-               "v must be [B, Hkv, kv_len, d] like k (d zero-padded at most to the padded head dim)");
     with_dim_and_dtype(ops.head_dim_padded, half, [&](auto d_tag, auto out_tag) {
       constexpr int D = decltype(d_tag)::value;
       using OutT = decltype(out_tag);

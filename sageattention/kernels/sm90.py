@@ -348,15 +348,20 @@ def _sm90_fakes() -> None:
         lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
         return torch.empty_like(q, memory_format=torch.contiguous_format), lse
 
+    def fused_outputs(q: torch.Tensor, k: torch.Tensor, tensor_layout: int, smooth_k: bool,
+                      return_lse: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """out, lse and k_mean of the one-op calls (sageattn_sm90 and sageattn_sm90_pv16 alike)."""
+        (b, h, n, d), (_, hk, _, _) = _bhnd(q, tensor_layout), _bhnd(k, tensor_layout)
+        lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
+        k_mean = q.new_empty((b if smooth_k else 0, hk, d), dtype=torch.float32)
+        return torch.empty_like(q, memory_format=torch.contiguous_format), lse, k_mean
+
     @torch.library.register_fake("sageattention::sageattn_sm90")
     def _(
         q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: int, is_causal: bool, qk_per_thread: bool,
         smooth_k: bool, smooth_v: bool, sm_scale: float, return_lse: bool, two_level: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        (b, h, n, d), (_, hk, _, _) = _bhnd(q, tensor_layout), _bhnd(k, tensor_layout)
-        lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
-        k_mean = q.new_empty((b if smooth_k else 0, hk, d), dtype=torch.float32)
-        return torch.empty_like(q, memory_format=torch.contiguous_format), lse, k_mean
+        return fused_outputs(q, k, tensor_layout, smooth_k, return_lse)
 
     if _has_pv16_op():
         @torch.library.register_fake("sageattention::sageattn_sm90_pv16")
@@ -364,10 +369,7 @@ def _sm90_fakes() -> None:
             q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: int, is_causal: bool,
             qk_per_thread: bool, smooth_k: bool, sm_scale: float, return_lse: bool,
         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            (b, h, n, d), (_, hk, _, _) = _bhnd(q, tensor_layout), _bhnd(k, tensor_layout)
-            lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
-            k_mean = q.new_empty((b if smooth_k else 0, hk, d), dtype=torch.float32)
-            return torch.empty_like(q, memory_format=torch.contiguous_format), lse, k_mean
+            return fused_outputs(q, k, tensor_layout, smooth_k, return_lse)
 
     if not _has_varlen_op():  # a module built before the op (A/B runs swap modules under this Python)
         return

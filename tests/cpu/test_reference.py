@@ -135,6 +135,6 @@ def test_16bit_pv_offset_changes_only_the_rounding_of_p(seed: int) -> None:
     base, base_lse = R.attention_from_quantized(q8, qs, spec, k8, ks, spec, v.half(), None, **kw)
     for dtype, tol in ((torch.float16, 2e-3), (torch.bfloat16, 1e-2)):
         out, lse = R.attention_from_quantized(q8, qs, spec, k8, ks, spec, v.to(dtype), None, **kw,
-                                                      p16_dtype=dtype, p16_offset=FP8_OFFSET)
+                                              p16_dtype=dtype, p16_offset=FP8_OFFSET)
         assert torch.allclose(lse, base_lse, atol=1e-5)
         assert float((out - base).abs().sum() / base.abs().sum()) < tol
