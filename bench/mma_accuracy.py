@@ -7,7 +7,7 @@ kernels' own quantized operands. Run on a GPU:
 --q-scales adds inputs whose Q is multiplied by each factor: sharper rows of attention, where the top probability
 (exact in e4m3: P̃ = 448) carries more of each row (bench/pv_format_error.py computes what the formats alone give).
 Each table also has a row for `sageattn` as it dispatches on this GPU (on sm_90 the wgmma kernel), and on sm_90 one
-for the wgmma kernel with 16-bit PV (`sageattn_qk_int8_pv_fp16_cuda_sm90`)."""
+for the wgmma kernels with 16-bit and INT8 PV (`sageattn_qk_int8_pv_fp16_cuda_sm90`, `_int8_cuda_sm90`)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, ".")
 from sageattention import reference as R
-from sageattention import sageattn, sageattn_qk_int8_pv_fp16_cuda_sm90
+from sageattention import sageattn, sageattn_qk_int8_pv_fp16_cuda_sm90, sageattn_qk_int8_pv_int8_cuda_sm90
 from sageattention._layout import to_hnd
 from sageattention.kernels import mma
 
@@ -60,6 +60,8 @@ def vs_fp64(d: int = 128, q_scales: tuple[float, ...] = ()):
                      lambda q, k, v: sageattn(q, k, v, tensor_layout="HND", sm_scale=1 / math.sqrt(d))))
         if torch.cuda.get_device_capability() == (9, 0) and d <= 128:
             rows.append(("sm90 wgmma, 16-bit PV", lambda q, k, v: sageattn_qk_int8_pv_fp16_cuda_sm90(q, k, v)))
+        if torch.cuda.get_device_capability() == (9, 0):
+            rows.append(("sm90 wgmma, INT8 PV", lambda q, k, v: sageattn_qk_int8_pv_int8_cuda_sm90(q, k, v)))
         for label, fn in rows:
             o = fn(q, k, v).double()
             rl1 = float((o - ref).abs().sum() / ref.abs().sum())

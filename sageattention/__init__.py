@@ -9,6 +9,7 @@ from sageattention.core import (
     sageattn_qk_int8_pv_fp16_cuda,
     sageattn_qk_int8_pv_fp16_cuda_sm90,
     sageattn_qk_int8_pv_fp16_triton,
+    sageattn_qk_int8_pv_int8_cuda_sm90,
     sageattn_varlen,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "sageattn_qk_int8_pv_fp16_triton",
     "sageattn_qk_int8_pv_fp8_cuda",
     "sageattn_qk_int8_pv_fp8_cuda_sm90",
+    "sageattn_qk_int8_pv_int8_cuda_sm90",
     "sageattn_varlen",
 ]

@@ -50,7 +50,7 @@ _VARLEN_SCHEMA = (
 # The entry points the two ops run (sageattn_varlen through varlen_attention, the others through attention).
 ENTRIES = ("sageattn", "sageattn_qk_int8_pv_fp16_cuda", "sageattn_qk_int8_pv_fp16_cuda_sm90",
            "sageattn_qk_int8_pv_fp16_triton", "sageattn_qk_int8_pv_fp8_cuda", "sageattn_qk_int8_pv_fp8_cuda_sm90",
-           "sageattn_varlen")
+           "sageattn_qk_int8_pv_int8_cuda_sm90", "sageattn_varlen")
 
 
 def _entry(name: str) -> Callable[..., Result]:

@@ -12,6 +12,7 @@ LOG2E = 1.4426950408889634
 # Static FP8 offset for P~: exp2(s - m + log2(448)) lands in (0, 448], e4m3's largest finite value.
 FP8_E4M3_MAX = 448.0
 FP8_OFFSET = math.log2(FP8_E4M3_MAX)
+U8_OFFSET = math.log2(255.0)  # the sm90 INT8-PV kernel's P~ = exp2(s - m + U8_OFFSET) in (0, 255] (csrc/sm90/tile.cuh)
 
 
 def layout_code(tensor_layout: str) -> int:

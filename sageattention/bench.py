@@ -138,8 +138,9 @@ for _name, (_fam, _fp8, _acc) in MMA_VARIANTS.items():
              description=f"{_name} pv_accum={_acc}, pre-quantized inputs")
 
 
-def _sm90_kernel_for(q: torch.Tensor, accum: str, pv16: bool = False) -> None:
-    """Raises Unavailable unless this GPU and build run the sm90 kernel (pv16: its 16-bit PV form) at q's head dim."""
+def _sm90_kernel_for(q: torch.Tensor, accum: str, pv16: bool = False, pv_int8: bool = False) -> None:
+    """Raises Unavailable unless this GPU and build run the sm90 kernel (pv16: its 16-bit PV form; pv_int8: its INT8
+    PV form) at q's head dim."""
     from sageattention import _lib
     from sageattention.kernels import sm90
 
@@ -149,6 +150,8 @@ def _sm90_kernel_for(q: torch.Tensor, accum: str, pv16: bool = False) -> None:
         raise Unavailable(_lib.error("sm90") or "sm90 not built")
     if pv16 and not sm90._has_pv16_op():
         raise Unavailable("this sm90 build has no 16-bit PV kernel")
+    if pv_int8 and not sm90._has_pv_int8_op():
+        raise Unavailable("this sm90 build has no INT8-PV kernel")
     try:
         sm90.kv_block(q.shape[-1], accum, pv16=pv16)
     except NotImplementedError as exc:
@@ -195,6 +198,20 @@ def _sm90_pv16(q, k, v, causal, layout):
 
 
 register("sage_fp16_sm90", _sm90_pv16, description="sm90 wgmma kernel, INT8 QK + 16-bit PV, end to end")
+
+
+# The sm90 kernel with INT8 PV (sageattn_qk_int8_pv_int8_cuda_sm90), end to end: one op (Q/K INT8, V s8, the kernel).
+def _sm90_pv_int8(q, k, v, causal, layout):
+    from sageattention.kernels import sm90
+
+    _sm90_kernel_for(q, "fp32", pv_int8=True)
+    sm_scale = 1.0 / math.sqrt(q.shape[-1])
+    return lambda: sm90.qk_int8_pv_int8_sm90(
+        q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran="per_thread", sm_scale=sm_scale,
+        pv_accum_dtype="int32", smooth_k=True, smooth_v=False, return_lse=False)
+
+
+register("sage_int8_sm90", _sm90_pv_int8, description="sm90 wgmma kernel, INT8 QK + INT8 PV, end to end")
 
 
 # --- timing and reporting -----------------------------------------------------------------------

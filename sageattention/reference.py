@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from sageattention._layout import FP8_E4M3_MAX, FP8_OFFSET, LOG2E, GroupSpec, round_up, to_hnd
+from sageattention._layout import FP8_E4M3_MAX, FP8_OFFSET, LOG2E, U8_OFFSET, GroupSpec, round_up, to_hnd
 
 LN2 = math.log(2.0)
 
@@ -115,6 +115,7 @@ def attention_from_quantized(
     lse_correction: torch.Tensor | None = None,
     p16_dtype: torch.dtype = torch.float16,
     p16_offset: float = 0.0,
+    u8_p: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Steps 3-6 on already-quantized operands (HND, padded as the quant ops emit them).
 
@@ -122,7 +123,16 @@ def attention_from_quantized(
     FP8-PV path with its per-channel v_scale. Returns (out fp32 [B, Hq, qo_len, head_dim],
     lse fp32 [B, Hq, qo_len] natural log). 16-bit PV rounds P~ = exp2(s - m + p16_offset) to p16_dtype (the sm90
     16-bit PV kernel: q's dtype, with the e4m3 kernel's offset FP8_OFFSET).
+    u8_p: INT8 PV (the sm90 INT8-PV kernel): v holds s8 values [B, Hkv, N, head_dim] (any float dtype) with
+    per-channel v_scale [B, Hkv, head_dim]; each step's reference max is the running max rounded up to an integer,
+    P~ = exp2(s - m + U8_OFFSET) is rounded to an integer (through float16, as the kernel packs it), O and 127 l (l: the
+    sum of the rounded P~, the kernel's row-sum wgmma) are summed exactly and shifted right (rounding down) by the rise
+    of the reference max (the kernel's rescale of its s32 accumulators).
     """
+    if u8_p:
+        return _attention_u8_p(q_int8, q_scale, q_spec, k_int8, k_scale, k_spec, v, v_scale, qo_len=qo_len,
+                               kv_len=kv_len, head_dim=head_dim, sm_scale=sm_scale, is_causal=is_causal,
+                               block_kv=block_kv, v_mean=v_mean, lse_correction=lse_correction)
     hq = q_int8.shape[1]
     fp8 = v_scale is not None
     dev = q_int8.device
@@ -168,6 +178,58 @@ def attention_from_quantized(
         out = torch.where(visible[..., None], out + _expand_heads(v_mean, hq)[:, :, None, :head_dim], 0.0)
     log2_l = torch.log2(torch.where(visible, l, 1.0)) - (FP8_OFFSET if fp8 else p16_offset)
     lse = torch.where(visible, (m + log2_l) * LN2, float("-inf"))
+    if lse_correction is not None:
+        lse = lse + lse_correction
+    return out, lse
+
+
+def _scores_log2(q_int8, q_scale, q_spec, k_int8, k_scale, k_spec, qo_len, kv_len, sm_scale, is_causal):
+    """The scaled scores s (log2 units, fp32, masked -inf) of quantized Q/K, as attention_from_quantized forms them."""
+    hq, dev = q_int8.shape[1], q_int8.device
+    nq_pad, nk_pad = q_int8.shape[2], k_int8.shape[2]
+    qs = q_scale.gather(2, q_spec.group_of_token(nq_pad, dev).expand(q_scale.shape[0], hq, nq_pad))
+    k_scale_e = _expand_heads(k_scale, hq)
+    ks = k_scale_e.gather(2, k_spec.group_of_token(nk_pad, dev).expand(k_scale.shape[0], hq, nk_pad))
+    s = torch.matmul(q_int8[:, :, :qo_len].float(), _expand_heads(k_int8, hq)[:, :, :kv_len].float().transpose(-1, -2))
+    s = s * qs[:, :, :qo_len, None] * ks[:, :, None, :kv_len] * (sm_scale * LOG2E)
+    if is_causal:
+        i = torch.arange(qo_len, device=dev)[:, None]
+        j = torch.arange(kv_len, device=dev)[None, :]
+        s = s.masked_fill(j > i + (kv_len - qo_len), float("-inf"))
+    return s
+
+
+def _attention_u8_p(q_int8, q_scale, q_spec, k_int8, k_scale, k_spec, v, v_scale, *, qo_len, kv_len, head_dim,
+                    sm_scale, is_causal, block_kv, v_mean, lse_correction):
+    """attention_from_quantized's INT8-PV form (u8_p)."""
+    hq = q_int8.shape[1]
+    s = _scores_log2(q_int8, q_scale, q_spec, k_int8, k_scale, k_spec, qo_len, kv_len, sm_scale, is_causal)
+    vv = _expand_heads(v, hq)[:, :, :kv_len, :head_dim].double()
+    b, dev = q_int8.shape[0], q_int8.device
+    m = torch.full((b, hq, qo_len), float("-inf"), device=dev)
+    l = torch.zeros((b, hq, qo_len), device=dev)
+    acc = torch.zeros((b, hq, qo_len, head_dim), device=dev, dtype=torch.float64)  # exact integers
+    l127 = torch.zeros((b, hq, qo_len), device=dev, dtype=torch.float64)  # 127 l, exact integers
+
+    def shift_right(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:  # x >> k: the kernel's arithmetic shift
+        return torch.floor(x * torch.exp2(-k))
+
+    for t0 in range(0, kv_len, block_kv):
+        st = s[..., t0 : t0 + block_kv]
+        m_ref = torch.ceil(torch.maximum(m, st.amax(dim=-1)))
+        m_use = torch.where(torch.isinf(m_ref), torch.zeros_like(m_ref), m_ref)
+        shift = torch.where(torch.isinf(m), torch.zeros_like(m), (m_ref - m).clamp(max=31)).double()
+        p = torch.round(torch.exp2(st - m_use[..., None] + U8_OFFSET).half().float()).double()
+        acc = shift_right(acc, shift[..., None]) + torch.matmul(p, vv[:, :, t0 : t0 + block_kv])
+        l127 = shift_right(l127, shift) + 127 * p.sum(dim=-1)
+        m = m_ref
+    l = (l127 / 127).float()
+    visible = l > 0
+    out = torch.where(visible[..., None], acc.float() / torch.where(visible, l, 1.0)[..., None], 0.0)
+    out = out * _expand_heads(v_scale, hq)[:, :, None, :head_dim]
+    if v_mean is not None:
+        out = torch.where(visible[..., None], out + _expand_heads(v_mean, hq)[:, :, None, :head_dim], 0.0)
+    lse = torch.where(visible, (m + torch.log2(torch.where(visible, l, 1.0)) - U8_OFFSET) * LN2, float("-inf"))
     if lse_correction is not None:
         lse = lse + lse_correction
     return out, lse

@@ -265,7 +265,7 @@ int64_t sm90_kv_block(int64_t head_dim_padded, bool two_level, bool pv16) {
 
 std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands& ops, int64_t tensor_layout,
                                             int64_t kv_len, bool is_causal, bool qk_per_thread, double sm_scale,
-                                            bool return_lse, bool two_level, const Tensor* v16) {
+                                            bool return_lse, bool two_level, const Tensor* v16, bool pv_s8) {
   const Bhnd s = bhnd(q, tensor_layout, "q");
   const int64_t B = ops.batch, hq = ops.hq, hkv = ops.hkv, nq_pad = ops.nq_pad, nk_pad = ops.nk_pad;
   Tensor out = torch::stable::new_empty(q, {q.size(0), q.size(1), q.size(2), q.size(3)});
@@ -317,6 +317,20 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
       }
     });
     check_launch("sageattn_sm90_pv16");
+    return {out, lse};
+  }
+  if (pv_s8) {
+    SAGE_CHECK(!two_level, "the sm90 kernel runs INT8 PV single level");
+    SAGE_CHECK(kv_len <= kMaxS8PvKeys, "the sm90 INT8-PV kernel takes at most ", kMaxS8PvKeys,
+               " keys per call (its s32 O could overflow beyond), got ", kv_len);
+    with_dim_and_dtype(ops.head_dim_padded, q.scalar_type() == ScalarType::Half, [&](auto d_tag, auto out_tag) {
+      constexpr int D = decltype(d_tag)::value;
+      using OutT = decltype(out_tag);
+      const KernelMaps t = kernel_maps<D, false>(maps);  // s8 V has the e4m3 V's byte layout
+      if (is_causal) launch_attn_s8<D, true, OutT>(t.q, t.k, t.v, p, sm_count, persistent, stream);
+      else launch_attn_s8<D, false, OutT>(t.q, t.k, t.v, p, sm_count, persistent, stream);
+    });
+    check_launch("sageattn_sm90_pv_int8");
     return {out, lse};
   }
   with_dim_and_dtype(ops.head_dim_padded, q.scalar_type() == ScalarType::Half, [&](auto d_tag, auto out_tag) {

@@ -10,10 +10,11 @@
 namespace sage::sm90 {
 
 // kVarlen: out and lse point at the sequence's first token (lse [Hq, total_q], a head every p.lse_sh floats).
-// kVScaled: V was quantized with per-channel scales p.v_scale (e4m3 PV); false for 16-bit PV (the caller's V).
+// kVScaled: V was quantized with per-channel scales p.v_scale (e4m3 or s8 PV); false for 16-bit PV (the caller's V).
+// p_offset: log2 of P~'s value at the reference max (kFp8Offset; INT8 PV kU8Offset), taken out of the LSE.
 template <int D, typename OutT, bool kVarlen = false, bool kVScaled = true>
 __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& st, int b, int h, int hk, int row0,
-                                             int lane) {
+                                             int lane, float p_offset = kFp8Offset) {
   constexpr int kPairs = D / 8;  // column pairs of a thread: {jb * 8 + 2t, jb * 8 + 2t + 1}
   const int t = lane & 3;
   float inv[2];
@@ -82,7 +83,7 @@ __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& s
     if (p.lse && t == 0) {
       const int64_t head = kVarlen ? h * p.lse_sh : (static_cast<int64_t>(b) * p.hq + h) * p.qo_len;
       p.lse[head + row] =
-          visible ? (st.m[r] + log2f(st.l[r]) - kFp8Offset) * 0.6931471805599453f : -INFINITY;
+          visible ? (st.m[r] + log2f(st.l[r]) - p_offset) * 0.6931471805599453f : -INFINITY;
     }
   }
 }

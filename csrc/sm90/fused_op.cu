@@ -3,6 +3,7 @@
 // the intermediates never become tensors: they are pieces of one scratch buffer, freed on return (the
 // caching allocator hands the block only to later work on the same stream, which runs after these kernels).
 // sageattn_sm90_pv16: the same with 16-bit PV, whose kernel reads V in place (the quantization takes Q and K only).
+// sageattn_sm90_pv_int8: the same with INT8 PV (V quantized to s8 per channel).
 #include <array>
 #include <cstdint>
 #include <tuple>
@@ -85,10 +86,33 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_pv16(Tensor q, Tensor k, Tensor
   return {out, lse, quantized.k_mean};
 }
 
+// INT8 PV: V quantized per channel to s8 (optionally smoothed) in the fused pass, PV on u8 x s8 wgmma into s32 O.
+std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_pv_int8(Tensor q, Tensor k, Tensor v, int64_t tensor_layout,
+                                                         bool is_causal, bool qk_per_thread, bool smooth_k,
+                                                         bool smooth_v, double sm_scale, bool return_lse) {
+  const int64_t d = q.dim() == 4 ? q.size(3) : 0;
+  SAGE_CHECK(d <= kMaxHeadDim, "sageattn_sm90_pv_int8 runs head dims up to ", kMaxHeadDim, ", got ", d);
+  const int64_t dp = padded_head_dim(d);
+  QkvPlan plan =
+      plan_quant_qkv(q, k, v, tensor_layout, qk_per_thread, smooth_k, smooth_v, dp, "sageattn_sm90_pv_int8");
+  plan.v_s8 = true;
+  SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, "sageattn_sm90_pv_int8: q's heads (", plan.q.h,
+             ") must be a multiple of k's and v's (", plan.k.h, ")");
+  SAGE_CHECK(plan.k.n <= kMaxS8PvKeys, "sageattn_sm90_pv_int8 takes at most ", kMaxS8PvKeys,
+             " keys per call (its s32 O could overflow beyond), got ", plan.k.n);
+
+  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
+  const Quantized quantized = quantize_to_scratch(plan, q, k, v);
+  auto [out, lse] = launch_attention(q, operands_of(plan, quantized.out, dp), tensor_layout, plan.k.n, is_causal,
+                                     qk_per_thread, sm_scale, return_lse, false, nullptr, true);
+  return {out, lse, quantized.k_mean};
+}
+
 }  // namespace
 }  // namespace sage::sm90
 
 STABLE_TORCH_LIBRARY_IMPL(sageattention, CUDA, m) {
   m.impl("sageattn_sm90", TORCH_BOX(&sage::sm90::sageattn_sm90));
   m.impl("sageattn_sm90_pv16", TORCH_BOX(&sage::sm90::sageattn_sm90_pv16));
+  m.impl("sageattn_sm90_pv_int8", TORCH_BOX(&sage::sm90::sageattn_sm90_pv_int8));
 }

@@ -22,6 +22,7 @@ struct QkvPlan {
   int64_t head_dim_padded, nq_pad, nk_pad;
   bool per_thread, smooth_k, smooth_v;
   bool with_v = true;  // false: Q and K only (16-bit PV reads the caller's V); no V outputs, no V heads in the launch
+  bool v_s8 = false;   // V in s8 (scale absmax / 127) instead of e4m3 (absmax / 448): the INT8-PV kernel's
   int ctas, per_cta;  // thread-block cluster: CTAs per K/V head, chunks per CTA
   int64_t seqs;       // packed sequences (plan_quant_qkv_varlen): q/k/v are one batch, nq_pad / nk_pad tile
                       // every sequence (sm90/varlen.cuh); 0 for a batch
@@ -129,9 +130,11 @@ struct AttnOperands {
 // for it and has checked the operands against q).
 // v16: 16-bit PV (single level, head dims up to 128) reading this tensor, the caller's V in q's dtype and
 // tensor_layout, whose rows are 16-byte aligned (v16_map_ok); ops' V pointers are then unused. nullptr: e4m3 PV.
+// pv_s8: INT8 PV (single level, at most kMaxS8PvKeys keys); ops' V is s8 (a plan with v_s8), else e4m3.
 std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands& ops, int64_t tensor_layout,
                                             int64_t kv_len, bool is_causal, bool qk_per_thread, double sm_scale,
-                                            bool return_lse, bool two_level, const Tensor* v16 = nullptr);
+                                            bool return_lse, bool two_level, const Tensor* v16 = nullptr,
+                                            bool pv_s8 = false);
 
 // Whether TMA can read v (view s) in place for 16-bit PV: 16-byte aligned data and strides (dims of one excepted).
 inline bool v16_map_ok(const Tensor& v, const Bhnd& s) {

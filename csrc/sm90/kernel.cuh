@@ -88,17 +88,18 @@ __device__ __forceinline__ int consume_varlen_item(const SmemPlan<T>& sm, const 
 // kVarlen: packed sequences (AttnParams' varlen fields; single level only, never multicast).
 // kQR: where the single-level loop keeps Q (default_q_regs_mode, mainloop.cuh); a template argument so that an
 // A/B build (SAGE_SM90_Q_REGS_AB) holds every mode's kernel and launch_attn picks one per call.
-// kPv: PV in e4m3 (kPvE4m3: V quantized and transposed by the quantization pass) or in OutT (kPvF16 / kPvBf16: V
-// read from the caller's tensor through a 4-D map; single level, batch kernels, no V scale or mean).
+// kPv: PV in e4m3 (kPvE4m3: V quantized and transposed by the quantization pass), in OutT (kPvF16 / kPvBf16: V
+// read from the caller's tensor through a 4-D map; single level, batch kernels, no V scale or mean) or in u8 x s8
+// (kPvS8: V as for e4m3 but in s8; single level, batch kernels).
 template <int D, bool CAUSAL, typename OutT, bool kTwoLevel, bool kMC = false, bool kVarlen = false,
           int kQR = default_q_regs_mode<D, CAUSAL>(), int kPv = kPvE4m3>
 __global__ void __launch_bounds__(kThreads, 1)
     attn_fwd_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
                     const __grid_constant__ CUtensorMap tm_v, const AttnParams p) {
   static_assert(!kVarlen || (!kTwoLevel && !kMC), "varlen kernels are single level and take one CTA per item");
-  static_assert(kPv == kPvE4m3 || (!kTwoLevel && !kVarlen), "16-bit PV: single-level batch kernels only");
-  static_assert(kPv == kPvE4m3 || std::is_same_v<OutT, __nv_bfloat16> == (kPv == kPvBf16), "16-bit PV runs in OutT");
-  constexpr bool kPv16 = kPv != kPvE4m3;
+  static_assert(kPv == kPvE4m3 || (!kTwoLevel && !kVarlen), "16-bit and INT8 PV: single-level batch kernels only");
+  static_assert(!kPvIs16<kPv> || std::is_same_v<OutT, __nv_bfloat16> == (kPv == kPvBf16), "16-bit PV runs in OutT");
+  constexpr bool kPv16 = kPvIs16<kPv>;
   using T = TileTraits<D, kTwoLevel, kPv16>;
   extern __shared__ uint8_t smem_raw[];
   const SmemPlan<T> sm(smem_raw);
@@ -123,6 +124,14 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     }
     fence_barrier_init();
+  }
+  if constexpr (kPv == kPvS8) {  // INT8 PV's row-sum operand (bytes of 127), for the consumers' wgmmas (async proxy)
+    if (threadIdx.x < 64) reinterpret_cast<uint32_t*>(sm.ones)[threadIdx.x] = 0x7F7F7F7Fu;
+    fence_proxy_async_smem();
+  }
+  if constexpr (kPv == kPvE4m3 && kE4m3RowSum && !kTwoLevel) {  // A/B builds: e4m3 ones (0x38 = 1.0)
+    if (threadIdx.x < 64) reinterpret_cast<uint32_t*>(sm.ones)[threadIdx.x] = 0x38383838u;
+    fence_proxy_async_smem();
   }
   __syncthreads();
   if (kMC) {  // the peer's barriers are initialised before its first multicast lands here
@@ -231,7 +240,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       trace_item(n, kTrItemLoopEnd);
       // Every wgmma of this item has retired and the slot was read: the producer may move on.
       if constexpr (kTwoLevel || !kQReleasedEarly<D, kQR>) release_q_slot(&sm.q_empty[qs], lane);
-      store_output<D, OutT, false, !kPv16>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane);
+      store_output<D, OutT, false, !kPv16>(p, st, tc.b, tc.h, hk, warp_row0 + (lane >> 2), lane,
+                                           kPv == kPvS8 ? kU8Offset : kFp8Offset);
       trace_item(n, kTrItemStored);
       j0 += n_steps;
     }
@@ -277,7 +287,7 @@ template <int D, typename OutT, int kQR, int kPv = kPvE4m3>
 bool launch_multicast(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                       int sm_count, cudaStream_t stream) {
   auto kernel = attn_fwd_kernel<D, false, OutT, false, true, false, kQR, kPv>;
-  constexpr int smem = TileTraits<D, false, kPv != kPvE4m3>::kSmemBytes;
+  constexpr int smem = TileTraits<D, false, kPvIs16<kPv>>::kSmemBytes;
   opt_in_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeClusterDimension;
@@ -328,7 +338,7 @@ void launch_attn_mode(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CU
     }
   }
   launch_one_cta_grid(attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel, false, false, kQR, kPv>,
-                      TileTraits<D, kTwoLevel, kPv != kPvE4m3>::kSmemBytes, grid_shape(p, sm_count, persistent), tm_q,
+                      TileTraits<D, kTwoLevel, kPvIs16<kPv>>::kSmemBytes, grid_shape(p, sm_count, persistent), tm_q,
                       tm_k, tm_v, p, stream);
   trace_dump(stream);
 }
@@ -359,6 +369,14 @@ void launch_attn_pv16(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CU
   constexpr int kPv = std::is_same_v<OutT, __nv_bfloat16> ? kPvBf16 : kPvF16;
   constexpr int kQR = default_q_regs_mode_pv16<D, CAUSAL>();
   launch_attn_mode<D, CAUSAL, OutT, false, kQR, kPv>(tm_q, tm_k, tm_v, p, sm_count, persistent, stream);
+}
+
+// INT8 PV (single level): V in s8 from the fused quantization, in the e4m3 V's layout; Q where the e4m3 loop keeps it.
+template <int D, bool CAUSAL, typename OutT>
+void launch_attn_s8(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                    int sm_count, bool persistent, cudaStream_t stream) {
+  launch_attn_mode<D, CAUSAL, OutT, false, default_q_regs_mode<D, CAUSAL>(), kPvS8>(tm_q, tm_k, tm_v, p, sm_count,
+                                                                                    persistent, stream);
 }
 
 // Packed sequences: the persistent grid of the single-level varlen kernel (one CTA per item at most).

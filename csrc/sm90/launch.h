@@ -19,6 +19,11 @@ template <int D, bool CAUSAL, typename OutT>
 void launch_attn_pv16(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                       int sm_count, bool persistent, cudaStream_t stream);
 
+// INT8 PV (single level, head dims 64, 128 and 256; inst_pvs8.cu): tm_v maps the s8 V, laid out as the e4m3 one.
+template <int D, bool CAUSAL, typename OutT>
+void launch_attn_s8(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
+                    int sm_count, bool persistent, cudaStream_t stream);
+
 // Packed sequences (single level; inst_hdim*.cu instantiate it per causal x output dtype).
 template <int D, bool CAUSAL, typename OutT>
 void launch_attn_varlen(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,

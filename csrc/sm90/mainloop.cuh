@@ -73,6 +73,7 @@ struct SmemPlan {
   uint64_t* pair_empty;
   int* pair;
   int4* seq;  // [2 * T::kQSlots] varlen kernels: the slot's item resolved to its sequence (scheduler.cuh, VarlenItem)
+  uint8_t* ones;  // [256] INT8 PV: bytes of 127, the B operand of the wgmma that sums P~'s rows (kernel.cuh fills it)
 
   __device__ explicit SmemPlan(uint8_t* raw) {
     uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t{1023});
@@ -89,6 +90,7 @@ struct SmemPlan {
     pair_empty = pair_full + 2;
     pair = reinterpret_cast<int*>(pair_empty + 2);
     seq = reinterpret_cast<int4*>((reinterpret_cast<uintptr_t>(pair + 2) + 15) & ~uintptr_t{15});
+    ones = reinterpret_cast<uint8_t*>(seq + 2 * T::kQSlots);
   }
 };
 
@@ -189,7 +191,37 @@ __device__ __forceinline__ uint32_t pack_e4m3x2(float lo, float hi) {
 }
 
 // The PV operands' element type of a single-level kernel (consumer_loop_single's kPv).
-constexpr int kPvE4m3 = 0, kPvF16 = 1, kPvBf16 = 2;
+constexpr int kPvE4m3 = 0, kPvF16 = 1, kPvBf16 = 2, kPvS8 = 3;
+// A/B builds of the e4m3 loop (scripts/gpu_sm90_pv_int8_variants.sh): SAGE_SM90_E4M3_POW2_SKIP=1 takes INT8 PV's
+// reference max rounded up to an integer (P~ in (224, 448] at the max: e4m3's relative steps are the same) and skips O's
+// rescale on the steps where neither row's reference moved; SAGE_SM90_E4M3_ROWSUM=1 sums P~'s rows by a QGMMA of N = 8
+// against e4m3 ones instead of FADDs.
+#ifdef SAGE_SM90_E4M3_POW2_SKIP
+inline constexpr bool kE4m3Pow2Skip = SAGE_SM90_E4M3_POW2_SKIP != 0;
+#else
+inline constexpr bool kE4m3Pow2Skip = false;
+#endif
+#ifdef SAGE_SM90_E4M3_ROWSUM
+inline constexpr bool kE4m3RowSum = SAGE_SM90_E4M3_ROWSUM != 0;
+#else
+inline constexpr bool kE4m3RowSum = false;
+#endif
+
+// INT8 PV's row sums l are one more wgmma per k32 chunk, N = 8, against bytes of 127 (SmemPlan::ones): 127 times the sum
+// of the rounded P~ in s32, rescaled with O (l and O then weigh the same rounded P~, so out is a convex combination of
+// V rows), with no FADD per key. The rescale is skipped on the steps where neither of a thread's rows moved its
+// reference max (most of them past the first few). Measured against FADD sums and
+// an unconditional floor shift, kernel in the call on the H200 (bench/NOTES.md, "INT8 PV"): D128 8K 793 -> 917 TOPS,
+// 16K 837 -> 973, causal 16K 750 -> 907, D64 16K 470 -> 618; the skip alone gave 885 / 938 / 893 / 590.
+template <int kPv>
+inline constexpr bool kPvIs16 = kPv == kPvF16 || kPv == kPvBf16;  // V in 16-bit floats, read from the caller's tensor
+
+// INT8 PV (kPvS8): P~ = exp2(s - m + log2 255) rounded to u8 against a reference max m that only takes integer values
+// (the running max rounded up), V in s8 with per-channel scales, and O accumulated in the wgmma's s32 registers across
+// the whole item. A new reference max 2^k times the old one rescales O by an arithmetic shift of k, so O never
+// leaves the integer accumulator and the loop has no per-step conversion. The rounding up costs P~ half a bit on
+// average (its max lies in (127.5, 255]). |O| and 127 l <= 255 * 127 * keys: the caller keeps the keys per call
+// <= kMaxS8PvKeys (tile.cuh), kU8Offset = log2 255 (tile.cuh).
 
 // Consumer-side state of one thread: its share of O (rows g and g+8 of its warp's 16) and the
 // running max / partial row sums of those two rows.
@@ -222,7 +254,7 @@ __device__ __forceinline__ void named_arrive(int id) {
 template <int kPv>
 inline constexpr bool kSingleLevelTurns =
 #ifdef SAGE_SM90_PV16_PINGPONG
-    kPv != kPvE4m3 && SAGE_SM90_PV16_PINGPONG != 0;
+    kPvIs16<kPv> && SAGE_SM90_PV16_PINGPONG != 0;
 #else
     false;
 #endif
@@ -271,7 +303,9 @@ __device__ __forceinline__ int row_max_bits(const float (&sf)[NE], int h, int r)
 // kLimitMask: the mask as one compare per element against a per-row limit (last visible key minus
 // this thread's first column) instead of rebuilding key and row indices; used by the single-level
 // loop, where registers are tight.
-template <typename T, bool CAUSAL, bool kLimitMask>
+// kPow2Ref: m is the reference max, rounded up to an integer, and alpha an exact power of two 2^-k (k <= 31).
+// kU8P (INT8 PV): P~'s offset is log2 255 (else log2 448). kSumRows false: l is left alone (row sums by wgmma).
+template <typename T, bool CAUSAL, bool kLimitMask, bool kU8P = false, bool kSumRows = true, bool kPow2Ref = kU8P>
 __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[T::kScoreRegs], const float (&scale)[T::kSegments],
                                              bool need_mask, int key0, int row0, int t, const AttnParams& p,
                                              float (&m)[2], float (&l)[2], float (&alpha)[2]) {
@@ -316,11 +350,19 @@ __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[T::kScoreRegs], co
       tile_max = fmaxf(tile_max, (__int_as_float(row_max_bits<E>(sf, h, r)) - kScoreMagic) * scale[h]);
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-    const float m_new = fmaxf(m[r], tile_max);
+    float m_new = fmaxf(m[r], tile_max);
+    if constexpr (kPow2Ref) m_new = ceilf(m_new);  // -inf stays -inf
     const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: keep exp2 finite
-    alpha[r] = fast_exp2(m[r] - m_use);
+    if constexpr (kPow2Ref) {
+      // m[r] is integral (or -inf, when O is still zero and any shift will do).
+      const int k = m[r] == -INFINITY ? 0 : min(__float2int_rz(m_new - m[r]), 31);
+      alpha[r] = __int_as_float((127 - k) << 23);
+    } else {
+      alpha[r] = fast_exp2(m[r] - m_use);
+    }
+    constexpr float kOffset = kU8P ? kU8Offset : kFp8Offset;
 #pragma unroll
-    for (int h = 0; h < NSEG; ++h) shift[h][r] = fmaf(kScoreMagic, scale[h], m_use - kFp8Offset);  // for kScoreMagic + S
+    for (int h = 0; h < NSEG; ++h) shift[h][r] = fmaf(kScoreMagic, scale[h], m_use - kOffset);  // for kScoreMagic + S
     m[r] = m_new;
   }
   float rs[2][2] = {{0.f, 0.f}, {0.f, 0.f}};  // two partial sums per row: shorter FADD chains
@@ -331,8 +373,10 @@ __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[T::kScoreRegs], co
     s_acc[i] = __float_as_int(e);  // P~ (fp32 bits) reuses the accumulator registers
     rs[r][i & 1] += e;
   }
-  l[0] = l[0] * alpha[0] + (rs[0][0] + rs[0][1]);
-  l[1] = l[1] * alpha[1] + (rs[1][0] + rs[1][1]);
+  if constexpr (kSumRows) {
+    l[0] = l[0] * alpha[0] + (rs[0][0] + rs[0][1]);
+    l[1] = l[1] * alpha[1] + (rs[1][0] + rs[1][1]);
+  }
 }
 
 // P~ (fp32, accumulator layout) -> e4m3 A fragments; chunk c covers keys 32c..32c+31.
@@ -365,6 +409,41 @@ __device__ __forceinline__ void issue_pv_wgmmas(float (&acc)[D / 2], const uint3
       else if constexpr (D == 128) wgmma_m64n128k32_e4m3(acc, a[h * kChunksPerSeg + c], desc_v + 2 * c, accumulate);
       else wgmma_m64n64k32_e4m3(acc, a[h * kChunksPerSeg + c], desc_v + 2 * c, accumulate);
     }
+  }
+}
+
+// P~ (fp32 in [0, 255], accumulator layout) -> u8 A fragments in pack_p's byte order. Two values at a time: packed to
+// f16x2 (exact to 1/8 at 255), then 1024 added, which rounds each to an integer n in the low mantissa bits (1024 + n,
+// ulp 1), whose low byte is the u8; one byte permute gathers four. Per four keys 2 F2FP + 2 HADD2 + 1 PRMT, against
+// an FADD each and 3 PRMT through fp32, and the quarter-rate F2I.
+__device__ __forceinline__ uint32_t u8_pair_bits(float lo, float hi) {
+  const __half2 h = __hadd2(__floats2half2_rn(lo, hi), __half2(__half(1024.f), __half(1024.f)));
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+template <int NE>
+__device__ __forceinline__ void pack_pu8(const int32_t (&f)[NE], uint32_t (&a)[NE / 16][4]) {
+#pragma unroll
+  for (int c = 0; c < NE / 16; ++c) {
+    uint32_t w[8];  // w[j]: keys of elements 2j, 2j + 1 in bytes 0 and 2
+#pragma unroll
+    for (int j = 0; j < 8; ++j) w[j] = u8_pair_bits(__int_as_float(f[16 * c + 2 * j]), __int_as_float(f[16 * c + 2 * j + 1]));
+    a[c][0] = __byte_perm(w[0], w[2], 0x6420);  // elements 0, 1, 4, 5
+    a[c][1] = __byte_perm(w[1], w[3], 0x6420);  // 2, 3, 6, 7
+    a[c][2] = __byte_perm(w[4], w[6], 0x6420);  // 8, 9, 12, 13
+    a[c][3] = __byte_perm(w[5], w[7], 0x6420);  // 10, 11, 14, 15
+  }
+}
+
+// INT8 PV for one step: as issue_pv_wgmmas, u8 P~ times s8 V into the s32 O.
+template <typename T, int D>
+__device__ __forceinline__ void issue_pv_s8_wgmmas(int32_t (&acc)[D / 2], const uint32_t (&a)[T::kPChunks][4],
+                                                   const uint8_t* v_entry) {
+  constexpr int kChunksPerSeg = T::kVBoxKeys / 32;
+#pragma unroll
+  for (int h = 0; h < T::kSegments; ++h) {
+    const uint64_t desc_v = smem_desc<T::kVRowBytes>(v_entry + h * T::kVBoxBytes);
+#pragma unroll
+    for (int c = 0; c < kChunksPerSeg; ++c) wgmma_pv_u8s8<D>(acc, a[h * kChunksPerSeg + c], desc_v + 2 * c, 1);
   }
 }
 
@@ -630,15 +709,17 @@ __device__ __forceinline__ void consumer_loop(const SmemPlan<TileTraits<D, true>
 // issued. Measured on the H200 (bench/NOTES.md, v12), kernel-only: ping-pong turns cost this loop
 // 4-13 % (a warpgroup in a long softmax holds the other's next batch back), so the warpgroups
 // issue freely.
-// kPv: the PV operands' type, kPvE4m3 (V from quant_v_fp8_sm90), kPvF16 or kPvBf16 (V as the caller's tensor).
+// kPv: the PV operands' type, kPvE4m3 (V from quant_v_fp8_sm90), kPvF16 or kPvBf16 (V as the caller's tensor), kPvS8
+// (V in s8 from the fused quantization; O in the s32 accumulator o_s8, rescaled by shifts, converted at the end).
 template <int D, bool CAUSAL, bool kMC = false, int kQR = default_q_regs_mode<D, CAUSAL>(), int kPv = kPvE4m3>
-__device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D, false, kPv != kPvE4m3>>& sm,
+__device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D, false, kPvIs16<kPv>>>& sm,
                                                      const AttnParams& p,
                                                      const int8_t* q_tile, RowState<D>& st, int wg, int warp,
                                                      int lane, int q0, int n_steps, float q_scale,
                                                      const float* k_scale_head, int j0, uint64_t* q_empty) {
-  using T = TileTraits<D, false, kPv != kPvE4m3>;
+  using T = TileTraits<D, false, kPvIs16<kPv>>;
   constexpr int NSEG = T::kSegments;
+  constexpr bool kS8 = kPv == kPvS8;
   const uint32_t empty_cl = kMC ? cluster_smem_addr(&sm.empty[0], cluster_rank() ^ (lane == 1 ? 1u : 0u)) : 0u;
   const ConsumerRing<T, D, kMC> ring{sm, p, k_scale_head, j0, lane, lane & 3, empty_cl};
   const int t = lane & 3;
@@ -660,6 +741,14 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
 
   int32_t s_acc[T::kScoreRegs];
   uint32_t a[T::kPChunks][4];
+  int32_t o_s8[kS8 ? D / 2 : 1];
+  int32_t l_s8[4] = {0, 0, 0, 0};  // kS8: 127 l of rows g (0, 1) and g + 8 (2, 3): each element the whole row's sum
+  constexpr bool kE4Pow2 = kPv == kPvE4m3 && kE4m3Pow2Skip, kE4RowSum = kPv == kPvE4m3 && kE4m3RowSum;
+  float l_f8[4] = {0.f, 0.f, 0.f, 0.f};  // kE4RowSum: l of rows g (0, 1) and g + 8 (2, 3)
+  if constexpr (kS8) {
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) o_s8[i] = 0;
+  }
   auto issue_qk = [&](int it) {
     if constexpr (kQInRegs<D, kQR>) ring.issue_qk_rs(s_acc, qf, it);
     else ring.issue_qk(s_acc, desc_q, it);
@@ -667,11 +756,23 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
 
   auto issue_pv = [&](int it) {
     if constexpr (kPv == kPvE4m3) issue_pv_wgmmas<T, D>(st.o, a, sm.v + ring.slot(it) * T::kVBytes, true);
+    else if constexpr (kS8) issue_pv_s8_wgmmas<T, D>(o_s8, a, sm.v + ring.slot(it) * T::kVBytes);
     else issue_pv16_wgmmas<T, D, kPv == kPvBf16>(st.o, a, sm.v + ring.slot(it) * T::kVBytes);
+    if constexpr (kS8) {
+      const uint64_t desc_ones = smem_desc_flat(sm.ones);
+#pragma unroll
+      for (int c = 0; c < T::kPChunks; ++c) wgmma_pv_u8s8<8>(l_s8, a[c], desc_ones, 1);
+    }
+    if constexpr (kE4RowSum) {
+      const uint64_t desc_ones = smem_desc_flat(sm.ones);
+#pragma unroll
+      for (int c = 0; c < T::kPChunks; ++c) wgmma_m64n8k32_e4m3(l_f8, a[c], desc_ones, 1);
+    }
     wgmma_commit();
   };
   auto pack = [&]() {
     if constexpr (kPv == kPvE4m3) pack_p(s_acc, a);
+    else if constexpr (kS8) pack_pu8(s_acc, a);
     else pack_p16<kPv == kPvBf16>(s_acc, a);
   };
   auto softmax = [&](int it, const float (&ks)[NSEG], float (&alpha)[2]) {
@@ -682,7 +783,35 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     float scale[NSEG];  // clamped away from 0 so a masked -inf score never meets 0 * inf
 #pragma unroll
     for (int h = 0; h < NSEG; ++h) scale[h] = fmaxf(q_scale * ks[h], 1e-30f);
-    softmax_tile<T, CAUSAL, true>(s_acc, scale, need_mask, key0, row0, t, p, st.m, st.l, alpha);
+    softmax_tile<T, CAUSAL, true, kS8, !kS8 && !kE4RowSum, kS8 || kE4Pow2>(s_acc, scale, need_mask, key0, row0, t, p,
+                                                                          st.m, st.l, alpha);
+  };
+  // O *= alpha once PV(it-1) retired; INT8 PV: alpha = 2^-k, an arithmetic shift of the integer O and 127 l (rounding
+  // down: at most one unit of O, or 1/127 of a P~ unit of l, per rescale; rounding to nearest took the D256 loop's
+  // registers past ptxas' budget).
+  auto rescale_o = [&](const float (&alpha)[2]) {
+    if constexpr (kS8) {
+      const int k[2] = {127 - (__float_as_int(alpha[0]) >> 23), 127 - (__float_as_int(alpha[1]) >> 23)};
+      if ((k[0] | k[1]) == 0) return;  // neither row's reference max moved: most steps
+      pin(o_s8);
+      pin(l_s8);
+#pragma unroll
+      for (int i = 0; i < D / 2; ++i) o_s8[i] >>= k[(i >> 1) & 1];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) l_s8[i] >>= k[i >> 1];
+    } else {
+      if constexpr (kE4Pow2) {
+        if (alpha[0] == 1.f && alpha[1] == 1.f) return;
+      }
+      pin(st.o);
+#pragma unroll
+      for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
+      if constexpr (kE4RowSum) {
+        pin(l_f8);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) l_f8[i] *= alpha[i >> 1];
+      }
+    }
   };
   // Ping-pong turns around each batch (kSingleLevelTurns; the kernel opens and closes the alternation).
   constexpr bool kTurns = kSingleLevelTurns<kPv>;
@@ -752,9 +881,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     wgmma_wait<0>();
     trace_step(j0 + it, kTrPv);
     ring.release(it - 1);
-    pin(st.o);
-#pragma unroll
-    for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
+    rescale_o(alpha);
     pack();
     if constexpr (kInitAtEnd) init_step();
     trace_step(j0 + it, kTrEnd);
@@ -765,6 +892,20 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     issue_pv(n_steps - 1);
     hand_over();
     wgmma_wait<0>();
+    if constexpr (kS8) {
+      pin(o_s8);
+#pragma unroll
+      for (int i = 0; i < D / 2; ++i) st.o[i] = static_cast<float>(o_s8[i]);
+      // l / 127, a quarter in each thread: the epilogue sums l over the quad's four threads.
+      pin(l_s8);
+      st.l[0] = (0.25f / 127.f) * static_cast<float>(l_s8[0]);
+      st.l[1] = (0.25f / 127.f) * static_cast<float>(l_s8[2]);
+    }
+    if constexpr (kE4RowSum) {
+      pin(l_f8);
+      st.l[0] = 0.25f * l_f8[0];
+      st.l[1] = 0.25f * l_f8[2];
+    }
     pin(st.o);
     ring.release(n_steps - 1);
   }

@@ -178,6 +178,16 @@ __device__ __forceinline__ uint64_t smem_desc_mn128(const void* tile) {
   return addr | (kLbo << 16) | (kSbo << 32) | (uint64_t{1} << 62);
 }
 
+// Descriptor of a K-major tile without swizzle whose core matrices (8 rows x 16 bytes) lie 128 bytes apart in both
+// directions: for a tile that holds one value everywhere (INT8 PV's row-sum operand), any reading stays in its bytes.
+__device__ __forceinline__ uint64_t smem_desc_flat(const void* tile) {
+  const uint64_t addr = (smem_u32(tile) & 0x3FFFF) >> 4;
+  return addr | (uint64_t{128 >> 4} << 16) | (uint64_t{128 >> 4} << 32);
+}
+__device__ __forceinline__ void fence_proxy_async_smem() {
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+}
+
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 template <int N>
@@ -312,6 +322,16 @@ __device__ __forceinline__ void wgmma_m64n64k32_e4m3(float (&d)[32],
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
 }
 
+// D[64x8] (f32) (+)= A[64x32] (e4m3, registers) * B[32x8] (e4m3, smem, K-major): row sums against ones.
+__device__ __forceinline__ void wgmma_m64n8k32_e4m3(float (&d)[4], const uint32_t (&a)[4], uint64_t desc_b,
+                                                    int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %9, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3 {%0, %1, %2, %3}, {%4, %5, %6, %7}, %8, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+
 // D[64x256] (f32) (+)= A[64x32] (e4m3, registers) * B[32x256] (e4m3, smem, K-major).
 __device__ __forceinline__ void wgmma_m64n256k32_e4m3(float (&d)[128],
                                                       const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
@@ -320,6 +340,48 @@ __device__ __forceinline__ void wgmma_m64n256k32_e4m3(float (&d)[128],
       "wgmma.mma_async.sync.aligned.m64n256k32.f32.e4m3.e4m3 {" SAGE_WGMMA_PH128
       "}, {%128, %129, %130, %131}, %132, p, 1, 1;\n}\n"
       : SAGE_WGMMA_ACC128("+f", d)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+// D[64xN] (s32) (+)= A[64x32] (u8, registers: P~ in the e4m3 fragment order) * B[32xN] (s8, smem, K-major): the PV
+// batch of the INT8-PV kernel (kPvS8, mainloop.cuh). N = 64, 128 or 256 channels.
+template <int N>
+__device__ __forceinline__ void wgmma_pv_u8s8(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b,
+                                              int accumulate);
+template <>
+__device__ __forceinline__ void wgmma_pv_u8s8<8>(int32_t (&d)[4], const uint32_t (&a)[4], uint64_t desc_b,
+                                                 int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %9, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n8k32.s32.u8.s8 {%0, %1, %2, %3}, {%4, %5, %6, %7}, %8, p;\n}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_pv_u8s8<64>(int32_t (&d)[32], const uint32_t (&a)[4], uint64_t desc_b,
+                                                  int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k32.s32.u8.s8 {" SAGE_WGMMA_PH32 "}, {%32, %33, %34, %35}, %36, p;\n}\n"
+      : SAGE_WGMMA_ACC32("+r", d)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_pv_u8s8<128>(int32_t (&d)[64], const uint32_t (&a)[4], uint64_t desc_b,
+                                                   int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8 {" SAGE_WGMMA_PH64 "}, {%64, %65, %66, %67}, %68, p;\n}\n"
+      : SAGE_WGMMA_ACC64("+r", d)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_pv_u8s8<256>(int32_t (&d)[128], const uint32_t (&a)[4], uint64_t desc_b,
+                                                   int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k32.s32.u8.s8 {" SAGE_WGMMA_PH128
+      "}, {%128, %129, %130, %131}, %132, p;\n}\n"
+      : SAGE_WGMMA_ACC128("+r", d)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
 }
 // D[64xN] (f32) (+)= A[64x16] (f16 or bf16 per kBf16; registers: S's accumulator layout, two keys a register) *

@@ -253,6 +253,7 @@ void launch_quant_qkv(const QkvPlan& p, const Tensor& q, const Tensor& k, const 
   }
   a.smooth_k = p.smooth_k;
   a.smooth_v = p.smooth_v;
+  a.v_s8 = p.v_s8;
   a.k_mean = out.k_mean;
   a.v_mean = out.v_mean;
   a.k_seg_sum = out.k_seg_sum;

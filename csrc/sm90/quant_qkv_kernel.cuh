@@ -58,6 +58,7 @@ struct QkvOperand {
 struct QkvArgs {
   QkvOperand q, k, v;
   bool smooth_k, smooth_v;
+  bool v_s8;      // V in s8 (absmax / 127, the INT8-PV kernel) instead of e4m3 (absmax / 448)
   float* k_mean;  // [B, Hk, D] when smooth_k; packs: [sequences, Hk, D]
   float* v_mean;  // [B, Hk, D] when smooth_v
   float* k_seg_sum;  // packs with smooth_k: [Hk, per_head, D_PAD] scratch, each segment's channel sums (head_unit)
@@ -290,7 +291,7 @@ __device__ __forceinline__ void fold_cluster(QkvSmem<D_PAD>& sh, const QkvArgs& 
   const bool real = ch < op.s.d;
   if (!kV && real) a.k_mean[bh * op.s.d + ch] = mean;
   if (kV) {
-    op.scale[bh * D_PAD + ch] = real ? amax / kE4m3Max : 0.f;
+    op.scale[bh * D_PAD + ch] = real ? amax / (a.v_s8 ? 127.f : kE4m3Max) : 0.f;
     if (centered && real) a.v_mean[bh * op.s.d + ch] = mean;
   }
 }
@@ -373,13 +374,13 @@ __device__ __forceinline__ void quantize_int8_chunk(QkvSmem<D_PAD>& sh, const Qk
   }
 }
 
-// Per-channel e4m3, transposed to [D_pad, N_pad] in the wgmma fragment token order: a thread's
+// Per-channel e4m3 (or s8: v_s8), transposed to [D_pad, N_pad] in the wgmma fragment token order: a thread's
 // four rows are one 4-byte word per channel.
 template <typename T, int D_PAD>
 __device__ __forceinline__ void quantize_v_chunk(QkvSmem<D_PAD>& sh, const QkvOperand& op, int64_t bh, int j,
                                                  const ChunkRegs<T, D_PAD>& raw,
                                                  const float (&row_ok)[QkvGeometry<D_PAD>::kLoads],
-                                                 const float (&mean)[8], const float (&mult)[8]) {
+                                                 const float (&mean)[8], const float (&mult)[8], bool v_s8) {
   using G = QkvGeometry<D_PAD>;
   const int c = threadIdx.x % G::kChunksPerRow, slot_row = threadIdx.x / G::kChunksPerRow;
 #pragma unroll
@@ -389,7 +390,11 @@ __device__ __forceinline__ void quantize_v_chunk(QkvSmem<D_PAD>& sh, const QkvOp
     q.y = fmaf(-mean[i], row_ok[1], to_float(raw[1].e[i])) * mult[i];
     q.z = fmaf(-mean[i], row_ok[2], to_float(raw[2].e[i])) * mult[i];
     q.w = fmaf(-mean[i], row_ok[3], to_float(raw[3].e[i])) * mult[i];
-    sh.vtile[G::vtile_word(c * 8 + i, slot_row)] = __nv_fp8x4_e4m3(q).__x;
+    // s8: |q| <= 127 by the scale; adding 1.5 * 2^23 rounds to nearest even in the low byte (round_s8_bits).
+    sh.vtile[G::vtile_word(c * 8 + i, slot_row)] =
+        v_s8 ? pack_s8x4(round_s8_bits(q.x, 1.f), round_s8_bits(q.y, 1.f), round_s8_bits(q.z, 1.f),
+                         round_s8_bits(q.w, 1.f))
+             : __nv_fp8x4_e4m3(q).__x;
   }
   __syncthreads();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -584,7 +589,7 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
   for (int i = 0; i < 8; ++i) {
     mean[i] = !kSeqMean && (TASK == kTaskK || a.smooth_v) ? sh.stat[0][c * 8 + i] : 0.f;
     const float amax = sh.stat[1][c * 8 + i];
-    mult[i] = (TASK == kTaskV && c * 8 + i < op.s.d && amax > 0.f) ? kE4m3Max / amax : 0.f;
+    mult[i] = (TASK == kTaskV && c * 8 + i < op.s.d && amax > 0.f) ? (a.v_s8 ? 127.f : kE4m3Max) / amax : 0.f;
   }
   seg_seq = -2;  // kSeqMean: the first chunk quantized loads its sequence's mean
   const uint32_t slots = slot_bytes<D_PAD>(op);
@@ -595,7 +600,7 @@ __device__ __forceinline__ void head_unit(QkvSmem<D_PAD>& sh, const QkvArgs& a, 
                                    const float (&row_ok)[G::kLoads], const uint4* stage) {
                                  if constexpr (TASK == kTaskV) {
                                    if (t > 0) __syncthreads();  // the previous chunk's V tile is free
-                                   quantize_v_chunk<T, D_PAD>(sh, op, p.bh, p.j, raw, row_ok, mean, mult);
+                                   quantize_v_chunk<T, D_PAD>(sh, op, p.bh, p.j, raw, row_ok, mean, mult, a.v_s8);
                                  } else {
                                    if constexpr (kSeqMean) {
                                      const int s = __ldg(op.tile_seq + p.j);

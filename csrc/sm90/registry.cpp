@@ -53,6 +53,12 @@ STABLE_TORCH_LIBRARY_FRAGMENT(sageattention, m) {
   m.def(
       "sageattn_sm90_pv16(Tensor q, Tensor k, Tensor v, int tensor_layout, bool is_causal, bool qk_per_thread, "
       "bool smooth_k, float sm_scale, bool return_lse) -> (Tensor out, Tensor lse, Tensor k_mean)");
+  // INT8 PV: Q and K as in sageattn_sm90, V per channel in s8 (scale absmax / 127; smooth_v subtracts the channel
+  // means first), P~ in u8 against a reference max rounded up to an integer, O in the wgmma's s32 accumulator
+  // (rescaled by shifts). Single level, head dims up to 256, at most 65 536 keys. out, lse and k_mean as sageattn_sm90.
+  m.def(
+      "sageattn_sm90_pv_int8(Tensor q, Tensor k, Tensor v, int tensor_layout, bool is_causal, bool qk_per_thread, "
+      "bool smooth_k, bool smooth_v, float sm_scale, bool return_lse) -> (Tensor out, Tensor lse, Tensor k_mean)");
   // Packed sequences: q [total_q, Hq, d], k / v [total_k, Hkv, d], cu_seqlens_q / cu_seqlens_k int32 [S + 1] on
   // the GPU (never read on the host). Each sequence attends to its own keys (causal: bottom-right aligned per
   // sequence); K is smoothed per sequence, V's statistics span the pack. out [total_q, Hq, d]; lse [Hq, total_q]

@@ -26,6 +26,8 @@ static_assert(128 * kProducerRegs + 128 * kConsumerWarpgroups * kConsumerRegs <=
 // 65536 / 384 -> 168, but the consumer branch may use up to kConsumerRegs): a 288-thread variant
 // with a producer warp and no setmaxnreg was tried and spilled ~3 KB at the 168 cap.
 constexpr float kFp8Offset = 8.807354922057604f;  // log2(448): P~ = exp2(s - m + log2 448) in (0, 448]
+constexpr float kU8Offset = 7.994353436858858f;   // log2(255): INT8 PV's P~ = exp2(s - m + log2 255) in (0, 255]
+constexpr int kMaxS8PvKeys = 65536;  // INT8 PV: |O|, 127 l <= 255 * 127 * keys stay below 2^31 (mainloop.cuh, kPvS8)
 
 // Geometry of one kernel configuration (head dim x accumulation). A step is one ring entry: the
 // keys that one QK wgmma batch, one online-softmax update and one PV batch cover.
@@ -102,7 +104,8 @@ struct TileTraits {
   static constexpr int kSmemBytes =
       1024 /*alignment slack*/ + kQSlots * kQBytes + kStages * (kKBytes + kVBytes) + 8 * kBarriers + 4 * kQSlots +
       8 + 8 * 4 + 4 * 2 +  // the cluster's hand-over (SmemPlan): alignment, pair_full/pair_empty, pair
-      16 + 32 * kQSlots;    // varlen kernels: each Q slot's resolved item (SmemPlan::seq)
+      16 + 32 * kQSlots +  // varlen kernels: each Q slot's resolved item (SmemPlan::seq)
+      256;                 // INT8 PV's row-sum operand (SmemPlan::ones)
   static_assert(kSmemBytes <= 227 * 1024, "shared memory plan exceeds the sm_90 per-block limit");
   static_assert(kQBoxBytes % 1024 == 0 && kKBoxBytes % 1024 == 0 && kVBoxBytes % 1024 == 0,
                 "tiles must keep 1024-byte alignment for the swizzle atoms");

@@ -163,6 +163,16 @@ def quantize(
             "v_fp8": v8, "v_scale": vs, "v_mean": v_mean}
 
 
+def _result(out: torch.Tensor, lse: torch.Tensor, k_mean: torch.Tensor | None, q: torch.Tensor, tensor_layout: str,
+            sm_scale: float, smooth_k: bool, return_lse: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """A kernel call's result: out, or (out, lse) with the smooth-K correction the kernels leave out of their LSE."""
+    if not return_lse:
+        return out
+    if smooth_k:
+        lse = lse + quant.lse_correction(q, k_mean, tensor_layout, sm_scale)
+    return out, lse
+
+
 def qk_int8_pv_fp8_sm90(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -206,11 +216,7 @@ def qk_int8_pv_fp8_sm90(
             ops["v_mean"], code, kv_len, is_causal, per_thread, float(sm_scale), return_lse, two_level,
         )
         k_mean = ops["k_mean"]
-    if not return_lse:
-        return out
-    if smooth_k:
-        lse = lse + quant.lse_correction(q, k_mean, tensor_layout, sm_scale)
-    return out, lse
+    return _result(out, lse, k_mean, q, tensor_layout, sm_scale, smooth_k, return_lse)
 
 
 def _v16_view(v: torch.Tensor, tensor_layout: str) -> torch.Tensor:
@@ -259,11 +265,59 @@ def qk_int8_pv16_sm90(
     out, lse, k_mean = torch.ops.sageattention.sageattn_sm90_pv16(
         q, k, _v16_view(v, tensor_layout), layout_code(tensor_layout), is_causal, qk_quant_gran == "per_thread",
         smooth_k, float(sm_scale), return_lse)
-    if not return_lse:
-        return out
-    if smooth_k:
-        lse = lse + quant.lse_correction(q, k_mean, tensor_layout, sm_scale)
-    return out, lse
+    return _result(out, lse, k_mean, q, tensor_layout, sm_scale, smooth_k, return_lse)
+
+
+# The INT8-PV kernel (sageattn_qk_int8_pv_int8_cuda_sm90): u8 P~ x s8 V on wgmma, accumulated in s32 O.
+PV_INT8_ACCUM_DTYPES = ("int32",)
+MAX_PV_INT8_KEYS = 65536  # csrc/sm90/tile.cuh kMaxS8PvKeys: |O| <= 255 * 127 * keys < 2^31
+
+
+def qk_int8_pv_int8_sm90(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    tensor_layout: str,
+    is_causal: bool,
+    qk_quant_gran: str,
+    sm_scale: float,
+    pv_accum_dtype: str,
+    smooth_k: bool,
+    smooth_v: bool,
+    return_lse: bool,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """INT8 QK^T as qk_int8_pv_fp8_sm90, PV in 8-bit integers: P~ in u8 against a reference max rounded up to a power
+    of two, V in s8 per channel, O in the wgmma's s32 accumulator. One ``sageattn_sm90_pv_int8`` op."""
+    if pv_accum_dtype not in PV_INT8_ACCUM_DTYPES:
+        raise ValueError(
+            f"pv_accum_dtype for the sm90 INT8-PV kernel must be one of {PV_INT8_ACCUM_DTYPES} (its wgmma sums u8 x s8 "
+            f"products in s32), got {pv_accum_dtype!r}"
+        )
+    group_specs(qk_quant_gran)  # validates the name
+    d_pad = padded_head_dim(q.shape[-1])
+    _lib.require("sm90", "sageattn_qk_int8_pv_int8_cuda_sm90")
+    kv_len = seq_len(k, tensor_layout)
+    if kv_len > MAX_PV_INT8_KEYS:
+        raise NotImplementedError(
+            f"the sm90 INT8-PV kernel takes at most {MAX_PV_INT8_KEYS} keys (its s32 accumulator could overflow "
+            f"beyond), got {kv_len}; use sageattn_qk_int8_pv_fp16_cuda_sm90 or sageattn_qk_int8_pv_fp8_cuda_sm90"
+        )
+    if not _has_pv_int8_op() or not _fused_applies(q, kv_len, d_pad, k.device.index or 0):
+        raise NotImplementedError(
+            "the sm90 INT8-PV kernel needs the fused quantization (and a build that has it) for this key length; use "
+            "sageattn_qk_int8_pv_fp8_cuda_sm90"
+        )
+    out, lse, k_mean = torch.ops.sageattention.sageattn_sm90_pv_int8(
+        q, k, v, layout_code(tensor_layout), is_causal, qk_quant_gran == "per_thread", smooth_k, smooth_v,
+        float(sm_scale), return_lse)
+    return _result(out, lse, k_mean, q, tensor_layout, sm_scale, smooth_k, return_lse)
+
+
+@functools.cache
+def _has_pv_int8_op() -> bool:
+    """Whether the loaded sm90 module has the INT8-PV op (built from this tree, not an older one)."""
+    return _lib.load("sm90") and hasattr(torch.ops.sageattention, "sageattn_sm90_pv_int8")
 
 
 @functools.cache
@@ -350,7 +404,7 @@ def _sm90_fakes() -> None:
 
     def fused_outputs(q: torch.Tensor, k: torch.Tensor, tensor_layout: int, smooth_k: bool,
                       return_lse: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """out, lse and k_mean of the one-op calls (sageattn_sm90 and sageattn_sm90_pv16 alike)."""
+        """out, lse and k_mean of the one-op calls (sageattn_sm90, _pv16 and _pv_int8 alike)."""
         (b, h, n, d), (_, hk, _, _) = _bhnd(q, tensor_layout), _bhnd(k, tensor_layout)
         lse = q.new_empty((b, h, n) if return_lse else (0, h, n), dtype=torch.float32)
         k_mean = q.new_empty((b if smooth_k else 0, hk, d), dtype=torch.float32)
@@ -368,6 +422,14 @@ def _sm90_fakes() -> None:
         def _(
             q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: int, is_causal: bool,
             qk_per_thread: bool, smooth_k: bool, sm_scale: float, return_lse: bool,
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            return fused_outputs(q, k, tensor_layout, smooth_k, return_lse)
+
+    if _has_pv_int8_op():
+        @torch.library.register_fake("sageattention::sageattn_sm90_pv_int8")
+        def _(
+            q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tensor_layout: int, is_causal: bool,
+            qk_per_thread: bool, smooth_k: bool, smooth_v: bool, sm_scale: float, return_lse: bool,
         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             return fused_outputs(q, k, tensor_layout, smooth_k, return_lse)
 

@@ -92,6 +92,8 @@ def test_type_and_option_errors() -> None:
         sageattention.sageattn_qk_int8_pv_fp8_cuda(q.half(), k.half(), v.half(), pv_accum_dtype="fp16")
     with pytest.raises(ValueError, match="pv_accum_dtype"):  # wgmma accumulates in fp32: the one choice
         sageattention.sageattn_qk_int8_pv_fp16_cuda_sm90(q.half(), k.half(), v.half(), pv_accum_dtype="fp16+fp32")
+    with pytest.raises(ValueError, match="pv_accum_dtype"):  # u8 x s8 wgmma sums in s32: the one choice
+        sageattention.sageattn_qk_int8_pv_int8_cuda_sm90(q.half(), k.half(), v.half(), pv_accum_dtype="fp32")
     with pytest.raises(ValueError, match="quantization_backend"):
         sageattention.sageattn_qk_int8_pv_fp16_triton(q, k, v, quantization_backend="cutlass")
 
@@ -99,7 +101,8 @@ def test_type_and_option_errors() -> None:
 @pytest.mark.parametrize(
     "fn",
     [sageattention.sageattn_qk_int8_pv_fp16_cuda, sageattention.sageattn_qk_int8_pv_fp8_cuda,
-     sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90, sageattention.sageattn_qk_int8_pv_fp16_cuda_sm90],
+     sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90, sageattention.sageattn_qk_int8_pv_fp16_cuda_sm90,
+     sageattention.sageattn_qk_int8_pv_int8_cuda_sm90],
 )
 def test_explicit_kernels_refuse_cpu_with_a_pointer_to_sageattn(fn) -> None:
     q, k, v = qkv(dtype=torch.float16)

@@ -128,7 +128,7 @@ def test_triton_entry_with_attn_mask_is_one_op() -> None:
 
 @pytest.mark.parametrize("entry", ["sageattn_qk_int8_pv_fp16_cuda", "sageattn_qk_int8_pv_fp8_cuda",
                                    "sageattn_qk_int8_pv_fp8_cuda_sm90", "sageattn_qk_int8_pv_fp16_cuda_sm90",
-                                   "sageattn_qk_int8_pv_fp16_triton"])
+                                   "sageattn_qk_int8_pv_int8_cuda_sm90", "sageattn_qk_int8_pv_fp16_triton"])
 def test_explicit_entry_points_trace_to_the_op_and_keep_their_errors(entry: str) -> None:
     fn = getattr(sageattention, entry)
     q = rand(1, 2, 16, 64)

@@ -150,7 +150,7 @@ def _wgmma_loops(ins: list[tuple[int, str]]) -> list[list[str]]:
 
 def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -> None:
     """The SASS properties bench/NOTES.md measured: every sm90 attention kernel's consumer loop issues IGMMA
-    (QK) and QGMMA (PV; HGMMA in the 16-bit PV kernels), touches no local memory, and keeps its ring indices and wgmma descriptors in uniform
+    (QK) and QGMMA (PV; HGMMA in the 16-bit PV kernels, IGMMA .U8.S8 in the INT8-PV ones), touches no local memory, and keeps its ring indices and wgmma descriptors in uniform
     registers: at most 8 R2UR per loop at D64/D128, 16 at D256 (the Q descriptor of each QK wgmma; the D64
     single-level loops hold Q in registers instead, and their IGMMAs take it as a register operand). A value ptxas
     cannot prove warp-uniform (the causal step count read from shared memory, eleventh session) made it 24-28 and
@@ -164,23 +164,32 @@ def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -
         pytest.fail("cuobjdump not found: pip install 'nvidia-cuda-cuobjdump' (the .ci/run script does)")
     funcs = _sass_functions(PKG / "_C_sm90.abi3.so", cuobjdump)
     kernels = {name: ins for name, ins in funcs.items() if "attn_fwd_kernel" in name}
-    # D 64/128 x causal x fp16/bf16 x accumulation, + multicast, + D256 single level, + 16-bit PV
+    # D 64/128 x causal x fp16/bf16 x accumulation, + multicast, + D256 single level, + 16-bit PV, + INT8 PV
     assert len(kernels) >= 28, sorted(funcs)
+    pv_types = {re.search(r"ELi(\d+)EEEv", name).group(1) for name in kernels}
+    assert {"0", "1", "2", "3"} <= pv_types, sorted(kernels)
     for name, ins in kernels.items():
         # attn_fwd_kernel<D, CAUSAL, OutT, kTwoLevel, kMC, kVarlen, kQR, kPv>
         m = re.search(r"attn_fwd_kernelILi(\d+)ELb([01])E.+?Lb([01])ELb([01])ELb([01])ELi(\d+)ELi(\d+)EEEv", name)
         assert m, name
         causal, two_level = m.group(2) == "1", m.group(3) == "1"
-        q_mode, pv_mma = int(m.group(6)), "QGMMA" if m.group(7) == "0" else "HGMMA"  # e4m3 PV, else f16 / bf16
+        pv16, pv_int8 = m.group(7) in ("1", "2"), m.group(7) == "3"
+        q_mode, pv_mma = int(m.group(6)), "HGMMA" if pv16 else "IGMMA" if pv_int8 else "QGMMA"
         # The D256 non-causal varlen kernels keep one 4-byte value in local memory across the step (one STL and
         # one LDL per 702 instructions, an L1 round trip): they hold the sequence's lengths in registers beside
         # a 128-register O. Measured as a whole, that op is faster than the runs path (bench/NOTES.md, "Head dim
         # 256"); any other kernel, or more than that, fails.
         spill_allowance = 1 if (m.group(5) == "1" and m.group(1) == "256" and not causal) else 0
+        # The D256 INT8-PV loops (O 128 registers, its row sums 4 more) keep one value or two in local memory: 2-3
+        # L1 accesses per ~740-instruction step.
+        if m.group(7) == "3" and m.group(1) == "256":
+            spill_allowance = 3
         loops = _wgmma_loops(ins)
         assert loops, f"{name}: no loop issues a wgmma"
         main = {_opcode(t) for t in max(loops, key=len)}
         assert {"IGMMA", pv_mma} <= main, name
+        if pv_int8:
+            assert any(".U8.S8" in t for t in max(loops, key=len)), name
         for body in loops:
             for op in ("LDL", "STL"):
                 spills = [t for t in body if _opcode(t) == op]
@@ -188,14 +197,17 @@ def test_sm90_consumer_loops_issue_wgmma_without_spills_or_moved_descriptors() -
             r2ur = sum(_opcode(t) == "R2UR" for t in body)
             # The Q descriptor: two R2UR (64 bits) per QK wgmma, D / 32 of them per step (8 at D256).
             limit = 2 * max(4, int(m.group(1)) // 32)
+            # INT8 PV's causal D128 loops move one value more (a predicated R2UR at the loop top, from ptxas'
+            # schedule of the longer softmax), not a descriptor.
+            limit += 1 if pv_int8 and causal else 0
             if causal or not two_level:
                 assert r2ur <= limit, f"{name}: {r2ur} R2UR in a {len(body)}-instruction wgmma loop"
         # Where the QK batch takes Q from (bench/NOTES.md, "Q in registers"): the D64 single-level loops and the 16-bit
         # PV loops hold it in registers (the kernel's kQR; IGMMA's A operand is a register), every other loop reads it
         # from shared memory (a descriptor).
-        igmma = [t for t in max(loops, key=len) if _opcode(t) == "IGMMA"]
+        igmma = [t for t in max(loops, key=len) if _opcode(t) == "IGMMA" and ".S8.S8" in t]  # QK (PV is U8.S8)
         q_in_registers = q_mode != 0 and m.group(1) != "256" and not two_level  # the two-level loop reads smem
-        assert q_in_registers == (not two_level and (m.group(1) == "64" or m.group(7) != "0")), name
+        assert q_in_registers == (not two_level and (m.group(1) == "64" or pv16)), name
         from_registers = [bool(re.search(r"IGMMA\.\S+ R\d+, R\d+, gdesc", t)) for t in igmma]
         assert all(r == q_in_registers for r in from_registers), f"{name}: {igmma}"
 

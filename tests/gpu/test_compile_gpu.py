@@ -22,6 +22,7 @@ ENTRIES = {
     "sageattn_qk_int8_pv_fp8_cuda": ("mma_fp8", (8, 9), False),
     "sageattn_qk_int8_pv_fp8_cuda_sm90": ("sm90", (9, 0), True),
     "sageattn_qk_int8_pv_fp16_cuda_sm90": ("sm90", (9, 0), True),
+    "sageattn_qk_int8_pv_int8_cuda_sm90": ("sm90", (9, 0), True),
 }
 
 

@@ -16,10 +16,16 @@ from sageattention import reference as R
 from sageattention._layout import FP8_OFFSET, to_hnd
 from sageattention.kernels import sm90
 from tests.conftest import cosine, rel_l1
-from tests.gpu.kernel_names import profiled_names
+from tests.gpu.sm90_shared import (
+    DEV,
+    attention_kernel_names,
+    check_causal_rows_without_keys_are_zero,
+    check_gqa_matches_repeated_kv_heads,
+    check_multicast_pairs_match_the_one_cta_kernel,
+    make,
+)
 
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
-DEV = "cuda"
 F16_REL_L1 = 0.012  # the FP16-PV bound; INT8 QK alone measures ~0.011 on randn
 F16_COSINE = 0.9999
 
@@ -30,23 +36,9 @@ def _need_op() -> None:
         pytest.skip("this build's sm90 module predates sageattn_sm90_pv16")
 
 
-def make(layout: str, b: int, h: int, n: int, d: int, dtype: torch.dtype, offset: float = 0.0, strided: bool = False,
-         scale: float = 1.0) -> torch.Tensor:
-    pad = 8 if strided else 0
-    shape = (b, h, n, d + pad) if layout == "HND" else (b, n, h, d + pad)
-    x = (scale * torch.randn(*shape, device=DEV, dtype=torch.float32)).to(dtype)[..., :d]
-    if offset:
-        x = x + offset * torch.randn(d, device=DEV, dtype=dtype)
-    return x
-
-
 def run(q, k, v, layout="HND", causal=False, gran="per_thread", smooth_k=True, lse=False):
     return sageattention.sageattn_qk_int8_pv_fp16_cuda_sm90(
         q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran=gran, smooth_k=smooth_k, return_lse=lse)
-
-
-def attention_kernel_names(fn) -> list[str]:
-    return [name for name in profiled_names(fn) if "attn_fwd_kernel" in name]
 
 
 CASES = [(1024, 1024), (333, 1000), (1000, 333), (77, 77), (128, 1), (256, 640), (1, 4097), (4097, 17)]
@@ -142,45 +134,16 @@ def test_v_views_read_in_place_or_copied_agree_with_contiguous(view):
 
 @pytest.mark.parametrize("hq, hkv", [(8, 8), (8, 2), (8, 1)])
 def test_gqa_matches_repeated_kv_heads(hq, hkv):
-    q = make("HND", 2, hq, 513, 128, torch.bfloat16)
-    k = make("HND", 2, hkv, 1000, 128, torch.bfloat16, offset=1.0)
-    v = make("HND", 2, hkv, 1000, 128, torch.bfloat16)
-    got = run(q, k, v, causal=True, lse=True)
-    rep = hq // hkv
-    want = run(q, k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1), causal=True, lse=True)
-    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    check_gqa_matches_repeated_kv_heads(run, hq, hkv)
 
 
 def test_causal_qo_longer_than_kv_rows_without_keys_are_zero():
-    q = make("HND", 1, 2, 300, 128, torch.float16)
-    k = make("HND", 1, 2, 100, 128, torch.float16)
-    v = make("HND", 1, 2, 100, 128, torch.float16)
-    out, lse = run(q, k, v, causal=True, lse=True)
-    ref, _ = R.attention_fp64(q, k, v, True)
-    assert torch.isfinite(out).all()
-    assert bool((out[:, :, :200] == 0).all()) and bool(torch.isneginf(lse[:, :, :200]).all())
-    assert rel_l1(out[:, :, 200:], ref[:, :, 200:]) <= F16_REL_L1
+    check_causal_rows_without_keys_are_zero(run, F16_REL_L1)
 
 
 @pytest.mark.parametrize("qo, kv, ctas", [(1000, 1000, None), (2048, 777, None), (1000, 1000, "3")])
 def test_multicast_pairs_match_the_one_cta_kernel_bit_for_bit(qo, kv, ctas, monkeypatch):
-    q = make("NHD", 2, 8, qo, 128, torch.float16, strided=True)
-    k = make("NHD", 2, 2, kv, 128, torch.float16, offset=2.0)
-    v = make("NHD", 2, 2, kv, 128, torch.float16)
-
-    def call():
-        return run(q, k, v, layout="NHD", lse=True)
-
-    monkeypatch.setenv("SAGEATTENTION_SM90_MULTICAST", "0")
-    want, want_lse = call()
-    single = attention_kernel_names(call)
-    monkeypatch.delenv("SAGEATTENTION_SM90_MULTICAST")
-    if ctas:
-        monkeypatch.setenv("SAGEATTENTION_SM90_CTAS", ctas)
-    got, got_lse = call()
-    paired = attention_kernel_names(call)
-    assert len(single) == len(paired) == 1 and single != paired, (single, paired)
-    assert torch.equal(got, want) and torch.equal(got_lse, want_lse)
+    check_multicast_pairs_match_the_one_cta_kernel(run, qo, kv, ctas, monkeypatch)
 
 
 def test_options_it_cannot_honour_are_errors_that_name_the_alternative():

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# GPU host (forty-third session): compile-time choices of the sm90 kernels, A/B on the device. The base is the
+# main-job wheel's modules with this tree's _C_sm90 over them (AB, as scripts/gpu_sm90_pv_int8.sh); each variant is
+# the tree's sm90 module built here with its macros (VARIANTS; the INT8-PV kernel's row sums by wgmma and skipped
+# shifts were measured this way before they became its code, then the same two for the e4m3 loop). Each variant's
+# tests (TESTS: pytest arguments), then the kernels' durations in the call (bench/sm90_pv16_breakdown.py --calls CALLS),
+# two rounds, the builds in forward then reverse order, with the e4m3 kernel of the base beside them.
+# usage: [VARIANTS="skip:-DSAGE_SM90_E4M3_POW2_SKIP=1 both:-DA=1,-DB=1 ..."] [CALLS=e4m3] [TESTS="..."]
+#        [SHAPES=D:N[:c],...] bash scripts/gpu_sm90_pv_int8_variants.sh
+set -o pipefail
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
+OUT=${OUT:-/tmp/sm90-pv-int8-variants}
+mkdir -p "$OUT"
+log=$OUT/sm90_pv_int8_variants.log
+VARIANTS=${VARIANTS:-"e4skip:-DSAGE_SM90_E4M3_POW2_SKIP=1 e4rowsum:-DSAGE_SM90_E4M3_ROWSUM=1 e4both:-DSAGE_SM90_E4M3_POW2_SKIP=1,-DSAGE_SM90_E4M3_ROWSUM=1"}
+CALLS=${CALLS:-e4m3}
+TESTS=${TESTS:-"tests/gpu/test_sm90.py -k accuracy_vs_fp64 or running_max"}
+source scripts/ab_modules.sh
+ab_modules "${AB:-.variants_int8/ab_C_sm90.abi3.so.xz}" "$log" || exit
+cp sageattention/_C_sm90.abi3.so /tmp/mod_base.so
+cp sageattention/_build_config.py /tmp/build_config.py
+names="base"
+set -- $VARIANTS
+jobs=$(( 16 / $# ))
+for v in $VARIANTS; do
+  name=${v%%:*} flag=${v#*:}; flag=${flag//,/ }  # commas separate flags of one variant
+  names="$names $name"
+  ( NVCC_APPEND_FLAGS="$flag" SAGEATTENTION_FAMILIES=sm90 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$jobs \
+      SAGEATTENTION_VERSION=2.3.0.dev0 timeout 400 python3 setup.py build_ext --build-lib /tmp/lib_$name \
+      --build-temp /tmp/b_$name > "$OUT/build_$name.log" 2>&1 && cp /tmp/lib_$name/sageattention/_C_sm90.abi3.so /tmp/mod_$name.so \
+      || echo "build $name failed" | tee -a "$log" ) &
+done
+wait
+cp /tmp/build_config.py sageattention/_build_config.py
+ls -la /tmp/mod_*.so | tee -a "$log"
+for name in $names; do
+  [ "$name" = base ] && continue
+  [ -f /tmp/mod_$name.so ] || continue
+  cp /tmp/mod_$name.so sageattention/_C_sm90.abi3.so
+  echo "=== $name: tests ($TESTS)" | tee -a "$log"
+  timeout ${TEST_S:-90} python3 -m pytest ${TESTS%% -k *} -k "${TESTS#* -k }" -q --maxfail=4 --tb=line \
+    -p no:cacheprovider 2>&1 | grep -E "passed|failed|FAILED|assert|Error" | tail -8 | sed "s/^/[$name] /" | tee -a "$log"
+done
+shapes=${SHAPES:-128:4096,128:8192,128:16384,128:16384:c,64:16384,64:16384:c}
+for r in 1 2; do
+  order=$names; [ $r = 2 ] && order=$(echo $names | tr ' ' '\n' | tac | tr '\n' ' ')
+  for name in $order; do
+    [ -f /tmp/mod_$name.so ] || continue
+    cp /tmp/mod_$name.so sageattention/_C_sm90.abi3.so
+    calls=$CALLS; [ "$name" = base ] && calls=e4m3,int8
+    timeout 60 python3 bench/sm90_pv16_breakdown.py --shapes $shapes --calls $calls 2>&1 | grep -E "(int8|e4m3|pv16)\]" \
+      | sed -E "s/^/[$name r$r] /; s/gap>[a-z_]+ -?[0-9.]+ +//g" | tee -a "$log"
+  done
+done
+exit 0

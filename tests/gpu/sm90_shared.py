@@ -1,0 +1,75 @@
+"""Inputs and checks the sm90 kernels' test modules with other PV types share (test_sm90_pv16.py for 16-bit PV,
+test_sm90_pv_int8.py for INT8 PV): each passes its entry point as `run(q, k, v, layout=..., causal=..., lse=...)`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+import torch
+
+from sageattention import reference as R
+from tests.conftest import rel_l1
+from tests.gpu.kernel_names import profiled_names
+
+DEV = "cuda"
+Run = Callable[..., object]
+
+
+def make(layout: str, b: int, h: int, n: int, d: int, dtype: torch.dtype, offset: float = 0.0, strided: bool = False,
+         scale: float = 1.0) -> torch.Tensor:
+    pad = 8 if strided else 0
+    shape = (b, h, n, d + pad) if layout == "HND" else (b, n, h, d + pad)
+    x = (scale * torch.randn(*shape, device=DEV, dtype=torch.float32)).to(dtype)[..., :d]
+    if offset:
+        x = x + offset * torch.randn(d, device=DEV, dtype=dtype)
+    return x
+
+
+def attention_kernel_names(fn: Callable[[], object]) -> list[str]:
+    return [name for name in profiled_names(fn) if "attn_fwd_kernel" in name]
+
+
+def check_gqa_matches_repeated_kv_heads(run: Run, hq: int, hkv: int) -> None:
+    q = make("HND", 2, hq, 513, 128, torch.bfloat16)
+    k = make("HND", 2, hkv, 1000, 128, torch.bfloat16, offset=1.0)
+    v = make("HND", 2, hkv, 1000, 128, torch.bfloat16)
+    got = run(q, k, v, causal=True, lse=True)
+    rep = hq // hkv
+    want = run(q, k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1), causal=True, lse=True)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
+def check_causal_rows_without_keys_are_zero(run: Run, rel_l1_bound: float) -> None:
+    """qo_len > kv_len, bottom-right aligned: the first rows see no key (out 0, lse -inf), the rest are accurate."""
+    q = make("HND", 1, 2, 300, 128, torch.float16)
+    k = make("HND", 1, 2, 100, 128, torch.float16)
+    v = make("HND", 1, 2, 100, 128, torch.float16)
+    out, lse = run(q, k, v, causal=True, lse=True)
+    ref, _ = R.attention_fp64(q, k, v, True)
+    assert torch.isfinite(out).all()
+    assert bool((out[:, :, :200] == 0).all()) and bool(torch.isneginf(lse[:, :, :200]).all())
+    assert rel_l1(out[:, :, 200:], ref[:, :, 200:]) <= rel_l1_bound
+
+
+def check_multicast_pairs_match_the_one_cta_kernel(run: Run, qo: int, kv: int, ctas: str | None,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 2-CTA cluster kernel (D128 non-causal) against the one-CTA kernel, bit for bit; ctas: a persistent grid of
+    that many CTAs (SAGEATTENTION_SM90_CTAS) for the clusters."""
+    q = make("NHD", 2, 8, qo, 128, torch.float16, strided=True)
+    k = make("NHD", 2, 2, kv, 128, torch.float16, offset=2.0)
+    v = make("NHD", 2, 2, kv, 128, torch.float16)
+
+    def call():
+        return run(q, k, v, layout="NHD", lse=True)
+
+    monkeypatch.setenv("SAGEATTENTION_SM90_MULTICAST", "0")
+    want, want_lse = call()
+    single = attention_kernel_names(call)
+    monkeypatch.delenv("SAGEATTENTION_SM90_MULTICAST")
+    if ctas:
+        monkeypatch.setenv("SAGEATTENTION_SM90_CTAS", ctas)
+    got, got_lse = call()
+    paired = attention_kernel_names(call)
+    assert len(single) == len(paired) == 1 and single != paired, (single, paired)
+    assert torch.equal(got, want) and torch.equal(got_lse, want_lse)
