@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU host (forty-third session, short lease): the INT8-PV kernel's adopted form, the essentials in ~3 min: its tests,
 # accuracy against float64 at the issues' shape, D128 end to end beside `sageattn` and cuDNN, memcheck (--quick).
-# Modules as scripts/gpu_sm90_pv_int8.sh (AB over the main-job wheel's). usage: bash scripts/gpu_sm90_pv_int8_final.sh
+# Modules as scripts/gpu_sm90_pv_int8.sh (AB over the main-job wheel's). TESTS_ONLY=1 stops after the accuracy table.
+# usage: [TESTS_ONLY=1] bash scripts/gpu_sm90_pv_int8_final.sh
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/sm90-pv-int8-final}
@@ -14,6 +15,7 @@ timeout 80 python3 -m pytest tests/gpu/test_sm90_pv_int8.py tests/gpu/test_compi
   --tb=short -p no:cacheprovider 2>&1 | grep -v -i warn | tail -25 | tee -a "$log"
 echo "=== accuracy vs float64 (B4 H32 N4096)" | tee -a "$log"
 timeout 50 python3 bench/mma_accuracy.py --fp64-only 2>&1 | grep -E "^\||^#" | grep -v -- "-pv " | tee -a "$log"
+[ "${TESTS_ONLY:-0}" = 1 ] && exit 0
 echo "=== bench D128" | tee -a "$log"
 timeout 80 python3 -m sageattention.bench --seqlens 4096,8192,16384 --headdims 128 --causal 0,1 \
   --backends sageattn,sage_int8_sm90,sdpa_cudnn --rounds 2 --warmup-ms 50 --rep-ms 150 --out "$OUT" \
