@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # GPU host (forty-third session, short lease): the INT8-PV kernel's adopted form, the essentials in ~3 min: its tests,
 # accuracy against float64 at the issues' shape, D128 end to end beside `sageattn` and cuDNN, memcheck (--quick).
-# Modules as scripts/gpu_sm90_pv_int8.sh (AB over the main-job wheel's). TESTS_ONLY=1 stops after the accuracy table.
-# usage: [TESTS_ONLY=1] bash scripts/gpu_sm90_pv_int8_final.sh
+# Modules: the main-job wheel's (.wheelhouse: dev466 and later hold the adopted form), or AB's _C_sm90 over them as in
+# scripts/gpu_sm90_pv_int8.sh. TESTS_ONLY=1 stops after the accuracy table.
+# usage: [AB=.variants_int8/ab_C_sm90.abi3.so.xz] [TESTS_ONLY=1] bash scripts/gpu_sm90_pv_int8_final.sh
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/sm90-pv-int8-final}
 mkdir -p "$OUT"
 log=$OUT/sm90_pv_int8_final.log
 source scripts/ab_modules.sh
-ab_modules "${AB:-.variants_int8/ab_C_sm90.abi3.so.xz}" "$log" || exit
+if [ -n "$AB" ]; then ab_modules "$AB" "$log" || exit; else wheel_modules "$log" || exit; fi
 echo "=== INT8-PV tests" | tee -a "$log"
 timeout 80 python3 -m pytest tests/gpu/test_sm90_pv_int8.py tests/gpu/test_compile_gpu.py -k int8 -q --maxfail=8 \
   --tb=short -p no:cacheprovider 2>&1 | grep -v -i warn | tail -25 | tee -a "$log"

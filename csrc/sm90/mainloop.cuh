@@ -192,10 +192,26 @@ __device__ __forceinline__ uint32_t pack_e4m3x2(float lo, float hi) {
 
 // The PV operands' element type of a single-level kernel (consumer_loop_single's kPv).
 constexpr int kPvE4m3 = 0, kPvF16 = 1, kPvBf16 = 2, kPvS8 = 3;
+template <int kPv>
+inline constexpr bool kPvIs16 = kPv == kPvF16 || kPv == kPvBf16;  // V in 16-bit floats, read from the caller's tensor
+
+// INT8 PV (kPvS8): P~ = exp2(s - m + log2 255) rounded to u8 against a reference max m that only takes integer values
+// (the running max rounded up), V in s8 with per-channel scales, and O accumulated in the wgmma's s32 registers across
+// the whole item. A new reference max 2^k times the old one rescales O by an arithmetic shift of k, so O never
+// leaves the integer accumulator and the loop has no per-step conversion. The rounding up costs P~ half a bit on
+// average (its max lies in (127.5, 255]). |O| and 127 l <= 255 * 127 * keys: the caller keeps the keys per call
+// <= kMaxS8PvKeys (tile.cuh), kU8Offset = log2 255 (tile.cuh).
+// The row sums l are one more wgmma per k32 chunk, N = 8, against bytes of 127 (SmemPlan::ones): 127 times the sum of
+// the rounded P~ in s32, rescaled with O (l and O then weigh the same rounded P~, so out is a convex combination of V
+// rows), with no FADD per key. The rescale is skipped on the steps where neither of a thread's rows moved its
+// reference max (most of them past the first few). Measured against FADD sums and a shift on every step, kernel in the
+// call on the H200 (bench/NOTES.md, "INT8 PV on wgmma"): D128 8K 793 -> 917 TOPS, 16K 837 -> 973, causal 16K 750 ->
+// 907, D64 16K 470 -> 618; the skip alone gave 885 / 938 / 893 / 590.
+
 // A/B builds of the e4m3 loop (scripts/gpu_sm90_pv_int8_variants.sh): SAGE_SM90_E4M3_POW2_SKIP=1 takes INT8 PV's
-// reference max rounded up to an integer (P~ in (224, 448] at the max: e4m3's relative steps are the same) and skips O's
-// rescale on the steps where neither row's reference moved; SAGE_SM90_E4M3_ROWSUM=1 sums P~'s rows by a QGMMA of N = 8
-// against e4m3 ones instead of FADDs.
+// reference max rounded up to an integer (P~ in (224, 448] at the max: e4m3's relative steps are the same) and skips
+// O's rescale on the steps where neither row's reference moved; SAGE_SM90_E4M3_ROWSUM=1 sums P~'s rows by a QGMMA of
+// N = 8 against e4m3 ones instead of FADDs. Not measured yet (bench/NOTES.md, next steps item 9).
 #ifdef SAGE_SM90_E4M3_POW2_SKIP
 inline constexpr bool kE4m3Pow2Skip = SAGE_SM90_E4M3_POW2_SKIP != 0;
 #else
@@ -206,22 +222,6 @@ inline constexpr bool kE4m3RowSum = SAGE_SM90_E4M3_ROWSUM != 0;
 #else
 inline constexpr bool kE4m3RowSum = false;
 #endif
-
-// INT8 PV's row sums l are one more wgmma per k32 chunk, N = 8, against bytes of 127 (SmemPlan::ones): 127 times the sum
-// of the rounded P~ in s32, rescaled with O (l and O then weigh the same rounded P~, so out is a convex combination of
-// V rows), with no FADD per key. The rescale is skipped on the steps where neither of a thread's rows moved its
-// reference max (most of them past the first few). Measured against FADD sums and
-// an unconditional floor shift, kernel in the call on the H200 (bench/NOTES.md, "INT8 PV"): D128 8K 793 -> 917 TOPS,
-// 16K 837 -> 973, causal 16K 750 -> 907, D64 16K 470 -> 618; the skip alone gave 885 / 938 / 893 / 590.
-template <int kPv>
-inline constexpr bool kPvIs16 = kPv == kPvF16 || kPv == kPvBf16;  // V in 16-bit floats, read from the caller's tensor
-
-// INT8 PV (kPvS8): P~ = exp2(s - m + log2 255) rounded to u8 against a reference max m that only takes integer values
-// (the running max rounded up), V in s8 with per-channel scales, and O accumulated in the wgmma's s32 registers across
-// the whole item. A new reference max 2^k times the old one rescales O by an arithmetic shift of k, so O never
-// leaves the integer accumulator and the loop has no per-step conversion. The rounding up costs P~ half a bit on
-// average (its max lies in (127.5, 255]). |O| and 127 l <= 255 * 127 * keys: the caller keeps the keys per call
-// <= kMaxS8PvKeys (tile.cuh), kU8Offset = log2 255 (tile.cuh).
 
 // Consumer-side state of one thread: its share of O (rows g and g+8 of its warp's 16) and the
 // running max / partial row sums of those two rows.
@@ -426,7 +426,8 @@ __device__ __forceinline__ void pack_pu8(const int32_t (&f)[NE], uint32_t (&a)[N
   for (int c = 0; c < NE / 16; ++c) {
     uint32_t w[8];  // w[j]: keys of elements 2j, 2j + 1 in bytes 0 and 2
 #pragma unroll
-    for (int j = 0; j < 8; ++j) w[j] = u8_pair_bits(__int_as_float(f[16 * c + 2 * j]), __int_as_float(f[16 * c + 2 * j + 1]));
+    for (int j = 0; j < 8; ++j)
+      w[j] = u8_pair_bits(__int_as_float(f[16 * c + 2 * j]), __int_as_float(f[16 * c + 2 * j + 1]));
     a[c][0] = __byte_perm(w[0], w[2], 0x6420);  // elements 0, 1, 4, 5
     a[c][1] = __byte_perm(w[1], w[3], 0x6420);  // 2, 3, 6, 7
     a[c][2] = __byte_perm(w[4], w[6], 0x6420);  // 8, 9, 12, 13
