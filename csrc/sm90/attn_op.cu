@@ -320,9 +320,7 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
     return {out, lse};
   }
   if (pv_s8) {
-    SAGE_CHECK(!two_level, "the sm90 kernel runs INT8 PV single level");
-    SAGE_CHECK(kv_len <= kMaxS8PvKeys, "the sm90 INT8-PV kernel takes at most ", kMaxS8PvKeys,
-               " keys per call (its s32 O could overflow beyond), got ", kv_len);
+    SAGE_CHECK(!two_level, "the sm90 kernel runs INT8 PV single level");  // the key bound: sageattn_sm90_pv_int8
     with_dim_and_dtype(ops.head_dim_padded, q.scalar_type() == ScalarType::Half, [&](auto d_tag, auto out_tag) {
       constexpr int D = decltype(d_tag)::value;
       using OutT = decltype(out_tag);

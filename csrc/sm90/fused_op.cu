@@ -40,22 +40,36 @@ AttnOperands operands_of(const QkvPlan& plan, const QkvOutputs& o, int64_t dp) {
           plan.nq_pad, plan.nk_pad, dp, o.work_counter, true};
 }
 
-std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bool is_causal,
-                                                 bool qk_per_thread, bool smooth_k, bool smooth_v, double sm_scale,
-                                                 bool return_lse, bool two_level) {
-  // The head dim is the last one in both layouts; a wrong rank is reported by plan_quant_qkv.
+// The padded head dim of q (head dims up to max_d; the head dim is the last one in both layouts, and a wrong rank is
+// reported by plan_quant_qkv).
+int64_t padded_head_dim_of(const Tensor& q, int64_t max_d, const char* op) {
   const int64_t d = q.dim() == 4 ? q.size(3) : 0;
-  SAGE_CHECK(d <= kMaxHeadDim, "sageattn_sm90 runs head dims up to ", kMaxHeadDim, ", got ", d);
-  const int64_t dp = padded_head_dim(d);
-  const QkvPlan plan = plan_quant_qkv(q, k, v, tensor_layout, qk_per_thread, smooth_k, smooth_v, dp, "sageattn_sm90");
-  SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, "sageattn_sm90: q's heads (", plan.q.h,
-             ") must be a multiple of k's and v's (", plan.k.h, ")");
+  SAGE_CHECK(d <= max_d, op, " runs head dims up to ", max_d, ", got ", d);
+  return padded_head_dim(d);
+}
 
+// The steps every fused op ends with: the quantization of `plan` into scratch, then the attention launch (v16 and
+// pv_s8 as launch_attention's); returns out, lse and k_mean.
+std::tuple<Tensor, Tensor, Tensor> quantize_and_attend(const QkvPlan& plan, const Tensor& q, const Tensor& k,
+                                                       const Tensor& v, int64_t dp, int64_t tensor_layout,
+                                                       bool is_causal, bool qk_per_thread, double sm_scale,
+                                                       bool return_lse, bool two_level, const Tensor* v16 = nullptr,
+                                                       bool pv_s8 = false) {
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
   const Quantized quantized = quantize_to_scratch(plan, q, k, v);
   auto [out, lse] = launch_attention(q, operands_of(plan, quantized.out, dp), tensor_layout, plan.k.n, is_causal,
-                                     qk_per_thread, sm_scale, return_lse, two_level);
+                                     qk_per_thread, sm_scale, return_lse, two_level, v16, pv_s8);
   return {out, lse, quantized.k_mean};
+}
+
+std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, int64_t tensor_layout, bool is_causal,
+                                                 bool qk_per_thread, bool smooth_k, bool smooth_v, double sm_scale,
+                                                 bool return_lse, bool two_level) {
+  const int64_t dp = padded_head_dim_of(q, kMaxHeadDim, "sageattn_sm90");
+  const QkvPlan plan = plan_quant_qkv(q, k, v, tensor_layout, qk_per_thread, smooth_k, smooth_v, dp, "sageattn_sm90");
+  check_heads(plan, "sageattn_sm90");
+  return quantize_and_attend(plan, q, k, v, dp, tensor_layout, is_causal, qk_per_thread, sm_scale, return_lse,
+                             two_level);
 }
 
 // 16-bit PV: Q and K quantized as above (no V pass: the kernel reads v itself, in q's dtype), head dims up to 128.
@@ -63,14 +77,11 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, i
 std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_pv16(Tensor q, Tensor k, Tensor v, int64_t tensor_layout,
                                                       bool is_causal, bool qk_per_thread, bool smooth_k,
                                                       double sm_scale, bool return_lse) {
-  const int64_t d = q.dim() == 4 ? q.size(3) : 0;
-  SAGE_CHECK(d <= 128, "sageattn_sm90_pv16 runs head dims up to 128, got ", d);
-  const int64_t dp = padded_head_dim(d);
+  const int64_t dp = padded_head_dim_of(q, 128, "sageattn_sm90_pv16");
   // V is not quantized: k stands in for it in the plan (whose V shapes then count no bytes), v is checked here.
   QkvPlan plan = plan_quant_qkv(q, k, k, tensor_layout, qk_per_thread, smooth_k, false, dp, "sageattn_sm90_pv16");
   plan.with_v = false;
-  SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, "sageattn_sm90_pv16: q's heads (", plan.q.h,
-             ") must be a multiple of k's and v's (", plan.k.h, ")");
+  check_heads(plan, "sageattn_sm90_pv16");
   check_cuda(v, "v");
   const Bhnd vs = bhnd(v, tensor_layout, "v");
   SAGE_CHECK(v.scalar_type() == q.scalar_type(), "sageattn_sm90_pv16: v must have q's dtype");
@@ -78,34 +89,23 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_pv16(Tensor q, Tensor k, Tensor
              "sageattn_sm90_pv16: v must be k's shape (its head dim may be zero-padded up to ", dp, ")");
   SAGE_CHECK(v16_map_ok(v, vs), "sageattn_sm90_pv16: v needs 16-byte aligned data and strides of multiples of 8 ",
              "elements; call .contiguous() (and pad the head dim to a multiple of 8)");
-
-  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
-  const Quantized quantized = quantize_to_scratch(plan, q, k, v);
-  auto [out, lse] = launch_attention(q, operands_of(plan, quantized.out, dp), tensor_layout, plan.k.n, is_causal,
-                                     qk_per_thread, sm_scale, return_lse, false, &v);
-  return {out, lse, quantized.k_mean};
+  return quantize_and_attend(plan, q, k, v, dp, tensor_layout, is_causal, qk_per_thread, sm_scale, return_lse, false,
+                             &v);
 }
 
 // INT8 PV: V quantized per channel to s8 (optionally smoothed) in the fused pass, PV on u8 x s8 wgmma into s32 O.
 std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_pv_int8(Tensor q, Tensor k, Tensor v, int64_t tensor_layout,
                                                          bool is_causal, bool qk_per_thread, bool smooth_k,
                                                          bool smooth_v, double sm_scale, bool return_lse) {
-  const int64_t d = q.dim() == 4 ? q.size(3) : 0;
-  SAGE_CHECK(d <= kMaxHeadDim, "sageattn_sm90_pv_int8 runs head dims up to ", kMaxHeadDim, ", got ", d);
-  const int64_t dp = padded_head_dim(d);
+  const int64_t dp = padded_head_dim_of(q, kMaxHeadDim, "sageattn_sm90_pv_int8");
   QkvPlan plan =
       plan_quant_qkv(q, k, v, tensor_layout, qk_per_thread, smooth_k, smooth_v, dp, "sageattn_sm90_pv_int8");
   plan.v_s8 = true;
-  SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, "sageattn_sm90_pv_int8: q's heads (", plan.q.h,
-             ") must be a multiple of k's and v's (", plan.k.h, ")");
+  check_heads(plan, "sageattn_sm90_pv_int8");
   SAGE_CHECK(plan.k.n <= kMaxS8PvKeys, "sageattn_sm90_pv_int8 takes at most ", kMaxS8PvKeys,
              " keys per call (its s32 O could overflow beyond), got ", plan.k.n);
-
-  torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
-  const Quantized quantized = quantize_to_scratch(plan, q, k, v);
-  auto [out, lse] = launch_attention(q, operands_of(plan, quantized.out, dp), tensor_layout, plan.k.n, is_causal,
-                                     qk_per_thread, sm_scale, return_lse, false, nullptr, true);
-  return {out, lse, quantized.k_mean};
+  return quantize_and_attend(plan, q, k, v, dp, tensor_layout, is_causal, qk_per_thread, sm_scale, return_lse, false,
+                             nullptr, true);
 }
 
 }  // namespace

@@ -88,6 +88,12 @@ struct QkvPieces {
 QkvPlan plan_quant_qkv(const Tensor& q, const Tensor& k, const Tensor& v, int64_t tensor_layout, bool qk_per_thread,
                        bool smooth_k, bool smooth_v, int64_t head_dim_padded, const char* op);
 
+// GQA: q's heads must be a whole multiple of k's and v's (the plans check k against v); `op` names the caller.
+inline void check_heads(const QkvPlan& plan, const char* op) {
+  SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, op, ": q's heads (", plan.q.h,
+             ") must be a multiple of k's and v's (", plan.k.h, ")");
+}
+
 // Packed sequences: q, k, v [tokens, heads, head_dim] in `seqs` sequences (cu_seqlens read on the GPU only).
 QkvPlan plan_quant_qkv_varlen(const Tensor& q, const Tensor& k, const Tensor& v, int64_t seqs, bool qk_per_thread,
                               bool smooth_k, bool smooth_v, int64_t head_dim_padded, const char* op);

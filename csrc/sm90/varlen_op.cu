@@ -29,8 +29,7 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_varlen(Tensor q, Tensor k, Tens
   const int64_t seqs = cu_seqlens_q.size(0) - 1;
   const int64_t dp = padded_head_dim(d);
   const QkvPlan plan = plan_quant_qkv_varlen(q, k, v, seqs, qk_per_thread, smooth_k, smooth_v, dp, op);
-  SAGE_CHECK(plan.k.h > 0 && plan.q.h % plan.k.h == 0, op, ": q's heads (", plan.q.h,
-             ") must be a multiple of k's and v's (", plan.k.h, ")");
+  check_heads(plan, op);
 
   torch::stable::accelerator::DeviceGuard guard(q.get_device_index());
   const int64_t tiles_q = plan.nq_pad / kVarlenTile, tiles_k = plan.nk_pad / kVarlenTile;
