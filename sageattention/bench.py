@@ -186,32 +186,24 @@ for _name, _acc in (("sage_fp8_sm90", "fp32+fp32"), ("sage_fp8_sm90_fp32", "fp32
              description=f"sm90 wgmma kernel pv_accum={_acc}, pre-quantized inputs")
 
 
-# The sm90 kernel with 16-bit PV (sageattn_qk_int8_pv_fp16_cuda_sm90), end to end: its one op quantizes Q and K only.
-def _sm90_pv16(q, k, v, causal, layout):
-    from sageattention.kernels import sm90
+# The sm90 kernel's other PV types, end to end, each one op: 16-bit PV (sageattn_qk_int8_pv_fp16_cuda_sm90, Q/K
+# quantized, V read in place) and INT8 PV (sageattn_qk_int8_pv_int8_cuda_sm90, Q/K INT8 and V s8).
+def _sm90_pv(wrapper: str, accum: str) -> Callable[..., Callable[[], object]]:
+    def make(q, k, v, causal, layout):
+        from sageattention.kernels import sm90
 
-    _sm90_kernel_for(q, "fp32", pv16=True)
-    sm_scale = 1.0 / math.sqrt(q.shape[-1])
-    return lambda: sm90.qk_int8_pv16_sm90(
-        q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran="per_thread", sm_scale=sm_scale,
-        pv_accum_dtype="fp32", smooth_k=True, smooth_v=False, return_lse=False)
+        _sm90_kernel_for(q, "fp32", pv16=wrapper == "qk_int8_pv16_sm90", pv_int8=wrapper == "qk_int8_pv_int8_sm90")
+        fn, sm_scale = getattr(sm90, wrapper), 1.0 / math.sqrt(q.shape[-1])
+        return lambda: fn(q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran="per_thread",
+                          sm_scale=sm_scale, pv_accum_dtype=accum, smooth_k=True, smooth_v=False, return_lse=False)
 
-
-register("sage_fp16_sm90", _sm90_pv16, description="sm90 wgmma kernel, INT8 QK + 16-bit PV, end to end")
-
-
-# The sm90 kernel with INT8 PV (sageattn_qk_int8_pv_int8_cuda_sm90), end to end: one op (Q/K INT8, V s8, the kernel).
-def _sm90_pv_int8(q, k, v, causal, layout):
-    from sageattention.kernels import sm90
-
-    _sm90_kernel_for(q, "fp32", pv_int8=True)
-    sm_scale = 1.0 / math.sqrt(q.shape[-1])
-    return lambda: sm90.qk_int8_pv_int8_sm90(
-        q, k, v, tensor_layout=layout, is_causal=causal, qk_quant_gran="per_thread", sm_scale=sm_scale,
-        pv_accum_dtype="int32", smooth_k=True, smooth_v=False, return_lse=False)
+    return make
 
 
-register("sage_int8_sm90", _sm90_pv_int8, description="sm90 wgmma kernel, INT8 QK + INT8 PV, end to end")
+register("sage_fp16_sm90", _sm90_pv("qk_int8_pv16_sm90", "fp32"),
+         description="sm90 wgmma kernel, INT8 QK + 16-bit PV, end to end")
+register("sage_int8_sm90", _sm90_pv("qk_int8_pv_int8_sm90", "int32"),
+         description="sm90 wgmma kernel, INT8 QK + INT8 PV, end to end")
 
 
 # --- timing and reporting -----------------------------------------------------------------------
