@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from sageattention import reference as R
-from tests.conftest import rel_l1
+from sageattention._layout import to_hnd
+from tests.conftest import cosine, rel_l1
 from tests.gpu.kernel_names import profiled_names
 
 DEV = "cuda"
@@ -52,17 +53,11 @@ def check_causal_rows_without_keys_are_zero(run: Run, rel_l1_bound: float) -> No
     assert rel_l1(out[:, :, 200:], ref[:, :, 200:]) <= rel_l1_bound
 
 
-def check_multicast_pairs_match_the_one_cta_kernel(run: Run, qo: int, kv: int, ctas: str | None,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """The 2-CTA cluster kernel (D128 non-causal) against the one-CTA kernel, bit for bit; ctas: a persistent grid of
-    that many CTAs (SAGEATTENTION_SM90_CTAS) for the clusters."""
-    q = make("NHD", 2, 8, qo, 128, torch.float16, strided=True)
-    k = make("NHD", 2, 2, kv, 128, torch.float16, offset=2.0)
-    v = make("NHD", 2, 2, kv, 128, torch.float16)
-
-    def call():
-        return run(q, k, v, layout="NHD", lse=True)
-
+def check_multicast_pairs_match_one_cta(call: Callable[[], tuple[torch.Tensor, torch.Tensor]], ctas: str | None,
+                                        monkeypatch: pytest.MonkeyPatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """`call` (a D128 non-causal call with an even number of q tiles per head, returning out and lse) as 2-CTA clusters
+    against the one-CTA kernel: another kernel ran, with the same bits; ctas: a persistent grid of that many CTAs
+    (SAGEATTENTION_SM90_CTAS) for the clusters. Returns the clusters' out and lse."""
     monkeypatch.setenv("SAGEATTENTION_SM90_MULTICAST", "0")
     want, want_lse = call()
     single = attention_kernel_names(call)
@@ -71,5 +66,50 @@ def check_multicast_pairs_match_the_one_cta_kernel(run: Run, qo: int, kv: int, c
         monkeypatch.setenv("SAGEATTENTION_SM90_CTAS", ctas)
     got, got_lse = call()
     paired = attention_kernel_names(call)
-    assert len(single) == len(paired) == 1 and single != paired, (single, paired)
+    assert len(single) == len(paired) == 1 and single != paired, (single, paired)  # the cluster kernel ran
     assert torch.equal(got, want) and torch.equal(got_lse, want_lse)
+    return got, got_lse
+
+
+def check_multicast_pairs_match_the_one_cta_kernel(run: Run, qo: int, kv: int, ctas: str | None,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """check_multicast_pairs_match_one_cta on `run` with 8 q heads over 2 K/V heads, fp16, strided NHD q."""
+    q = make("NHD", 2, 8, qo, 128, torch.float16, strided=True)
+    k = make("NHD", 2, 2, kv, 128, torch.float16, offset=2.0)
+    v = make("NHD", 2, 2, kv, 128, torch.float16)
+    check_multicast_pairs_match_one_cta(lambda: run(q, k, v, layout="NHD", lse=True), ctas, monkeypatch)
+
+
+def check_accuracy_vs_fp64(run: Run, layout: str, d: int, causal: bool, offset: float, rel_l1_bound: float,
+                           cosine_bound: float) -> None:
+    """B2 H4 N2048 against float64 (K offset per channel by `offset`): out within the bounds, LSE within 0.05."""
+    q = make(layout, 2, 4, 2048, d, torch.float16)
+    k = make(layout, 2, 4, 2048, d, torch.float16, offset=offset)
+    v = make(layout, 2, 4, 2048, d, torch.float16)
+    out, lse = run(q, k, v, layout, causal, lse=True)
+    ref, ref_lse = R.attention_fp64(to_hnd(q, layout), to_hnd(k, layout), to_hnd(v, layout), causal)
+    o = to_hnd(out, layout)
+    assert rel_l1(o, ref) <= rel_l1_bound
+    assert cosine(o, ref) >= cosine_bound
+    assert float((lse.double() - ref_lse).abs().max()) < 0.05
+
+
+def check_accuracy_at_the_issue_shape_n4096(run: Run, rel_l1_bound: float, cosine_bound: float) -> None:
+    """rel. L1 / cosine vs float64 at N = 4096 (B1 H8: the float64 reference's memory), randn and offset K."""
+    for offset in (0.0, 5.0):
+        q, v = (make("HND", 1, 8, 4096, 128, torch.float16) for _ in range(2))
+        k = make("HND", 1, 8, 4096, 128, torch.float16, offset=offset)
+        ref, _ = R.attention_fp64(q, k, v, False)
+        out = run(q, k, v)
+        assert rel_l1(out, ref) <= rel_l1_bound and cosine(out, ref) >= cosine_bound, offset
+
+
+def check_bf16_magnitudes_up_to_100_stay_finite(run: Run, d: int, max_abs: float) -> None:
+    """bf16 inputs in [-100, 100]: finite out and LSE, causal or not; out a convex combination of V rows, so at most
+    max_abs (100 plus the PV format's and bf16's rounding)."""
+    torch.manual_seed(5)
+    q, k, v = ((torch.rand(2, 4, 1000, d, device=DEV) * 200 - 100).to(torch.bfloat16) for _ in range(3))
+    for causal in (False, True):
+        out, lse = run(q, k, v, causal=causal, lse=True)
+        assert torch.isfinite(out).all() and torch.isfinite(lse).all()
+        assert out.abs().max() <= max_abs

@@ -17,7 +17,7 @@ import torch
 from sageattention import reference as R
 from sageattention._layout import to_hnd
 from sageattention.kernels import sm90
-from tests.gpu.kernel_names import profiled_names
+from tests.gpu.sm90_shared import attention_kernel_names, check_multicast_pairs_match_one_cta
 
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
 DEV = "cuda"
@@ -270,11 +270,6 @@ def test_one_cta_per_item_grid_matches_the_persistent_grid(d, monkeypatch):
     assert torch.equal(run(q, k, v, accum="fp32"), want)
 
 
-def attention_kernel_names(fn) -> list[str]:
-    """Names of the sm90 attention kernels that `fn` launched (CUDA profiler)."""
-    return [name for name in profiled_names(fn) if "attn_fwd_kernel" in name]
-
-
 @pytest.mark.parametrize("qo, kv, hq, hkv, ctas", [(1000, 1000, 4, 4, None), (2048, 777, 8, 2, None),
                                                    (256, 5000, 6, 3, None), (1000, 1000, 4, 2, "3"),
                                                    (4096, 300, 2, 1, "1")])
@@ -286,20 +281,8 @@ def test_multicast_pairs_match_the_one_cta_kernel_bit_for_bit(qo, kv, hq, hkv, c
     k = make("NHD", 2, hkv, kv, 128, torch.bfloat16, offset=2.0)
     v = make("NHD", 2, hkv, kv, 128, torch.bfloat16)
 
-    def call():
-        return run(q, k, v, layout="NHD", lse=True, accum="fp32")
-
-    monkeypatch.setenv("SAGEATTENTION_SM90_MULTICAST", "0")
-    want, want_lse = call()
-    single = attention_kernel_names(call)
-    monkeypatch.delenv("SAGEATTENTION_SM90_MULTICAST")
-    if ctas:
-        monkeypatch.setenv("SAGEATTENTION_SM90_CTAS", ctas)
-    got, got_lse = call()
-    paired = attention_kernel_names(call)
-    assert len(single) == len(paired) == 1 and single != paired, (single, paired)  # the cluster kernel ran
-    assert torch.equal(got, want)
-    assert torch.equal(got_lse, want_lse)
+    got, _ = check_multicast_pairs_match_one_cta(lambda: run(q, k, v, layout="NHD", lse=True, accum="fp32"), ctas,
+                                                 monkeypatch)
     assert not got.isnan().any()
 
 

@@ -15,10 +15,12 @@ import sageattention
 from sageattention import reference as R
 from sageattention._layout import FP8_OFFSET, to_hnd
 from sageattention.kernels import sm90
-from tests.conftest import cosine, rel_l1
+from tests.conftest import rel_l1
 from tests.gpu.sm90_shared import (
-    DEV,
     attention_kernel_names,
+    check_accuracy_at_the_issue_shape_n4096,
+    check_accuracy_vs_fp64,
+    check_bf16_magnitudes_up_to_100_stay_finite,
     check_causal_rows_without_keys_are_zero,
     check_gqa_matches_repeated_kv_heads,
     check_multicast_pairs_match_the_one_cta_kernel,
@@ -83,35 +85,16 @@ def test_kernel_matches_reference_on_its_quantized_operands(d, causal, gran, len
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("offset", [0.0, 5.0])
 def test_accuracy_vs_fp64(layout, d, causal, offset):
-    q = make(layout, 2, 4, 2048, d, torch.float16)
-    k = make(layout, 2, 4, 2048, d, torch.float16, offset=offset)
-    v = make(layout, 2, 4, 2048, d, torch.float16)
-    out, lse = run(q, k, v, layout, causal, lse=True)
-    ref, ref_lse = R.attention_fp64(to_hnd(q, layout), to_hnd(k, layout), to_hnd(v, layout), causal)
-    o = to_hnd(out, layout)
-    assert rel_l1(o, ref) <= F16_REL_L1
-    assert cosine(o, ref) >= F16_COSINE
-    assert float((lse.double() - ref_lse).abs().max()) < 0.05
+    check_accuracy_vs_fp64(run, layout, d, causal, offset, F16_REL_L1, F16_COSINE)
 
 
 def test_accuracy_at_the_issue_shape_n4096():
-    # rel. L1 / cosine vs float64 at N = 4096 (B1 H8: the float64 reference's memory), randn and offset K
-    for offset in (0.0, 5.0):
-        q, v = (make("HND", 1, 8, 4096, 128, torch.float16) for _ in range(2))
-        k = make("HND", 1, 8, 4096, 128, torch.float16, offset=offset)
-        ref, _ = R.attention_fp64(q, k, v, False)
-        out = run(q, k, v)
-        assert rel_l1(out, ref) <= F16_REL_L1 and cosine(out, ref) >= F16_COSINE, offset
+    check_accuracy_at_the_issue_shape_n4096(run, F16_REL_L1, F16_COSINE)
 
 
 @pytest.mark.parametrize("d", [128, 80])
 def test_bf16_magnitudes_up_to_100_stay_finite(d):
-    torch.manual_seed(5)
-    q, k, v = ((torch.rand(2, 4, 1000, d, device=DEV) * 200 - 100).to(torch.bfloat16) for _ in range(3))
-    for causal in (False, True):
-        out, lse = run(q, k, v, causal=causal, lse=True)
-        assert torch.isfinite(out).all() and torch.isfinite(lse).all()
-        assert out.abs().max() <= 100.5  # a convex combination of V rows, within bf16 rounding
+    check_bf16_magnitudes_up_to_100_stay_finite(run, d, 100.5)
 
 
 @pytest.mark.parametrize("view", ["strided", "misaligned", "odd-dim"])
