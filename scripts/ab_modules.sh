@@ -34,3 +34,28 @@ ab_modules() {
   xz -dc "$ab" > "sageattention/${module#ab}" || return 1
   return 0
 }
+
+# build_sm90_variants LOG: after wheel_modules / ab_modules, keeps the module in place as /tmp/mod_base.so and builds
+# the tree's sm90 module once per entry of $VARIANTS ("name:-DMACRO=1[,-DOTHER=1]": commas separate one variant's
+# flags) side by side, 16 jobs shared, into /tmp/mod_NAME.so (logs in $OUT/build_NAME.log; a failure is said in LOG).
+# Sets `names` ("base" and each variant's name, in order); _build_config.py is the wheel's again afterwards.
+build_sm90_variants() {
+  local log=$1 v name flag jobs
+  cp sageattention/_C_sm90.abi3.so /tmp/mod_base.so
+  cp sageattention/_build_config.py /tmp/build_config.py
+  names="base"
+  set -- $VARIANTS
+  jobs=$(( 16 / $# ))
+  for v in $VARIANTS; do
+    name=${v%%:*} flag=${v#*:}; flag=${flag//,/ }
+    names="$names $name"
+    ( NVCC_APPEND_FLAGS="$flag" SAGEATTENTION_FAMILIES=sm90 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$jobs \
+        SAGEATTENTION_VERSION=2.3.0.dev0 timeout 400 python3 setup.py build_ext --build-lib /tmp/lib_$name \
+        --build-temp /tmp/b_$name > "$OUT/build_$name.log" 2>&1 \
+        && cp /tmp/lib_$name/sageattention/_C_sm90.abi3.so /tmp/mod_$name.so \
+        || echo "build $name failed" | tee -a "$log" ) &
+  done
+  wait
+  cp /tmp/build_config.py sageattention/_build_config.py
+  ls -la /tmp/mod_*.so | tee -a "$log"
+}

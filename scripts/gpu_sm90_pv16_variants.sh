@@ -14,22 +14,7 @@ log=$OUT/sm90_pv16_variants.log
 VARIANTS=${VARIANTS:-"qregs1:-DSAGE_SM90_Q_REGS=1 qslots2:-DSAGE_SM90_Q_SLOTS=2 inittop:-DSAGE_SM90_INIT_AT_END=0 pingpong:-DSAGE_SM90_PV16_PINGPONG=1"}
 source scripts/ab_modules.sh
 wheel_modules "$log" || exit
-cp sageattention/_C_sm90.abi3.so /tmp/mod_base.so
-cp sageattention/_build_config.py /tmp/build_config.py
-names="base"
-set -- $VARIANTS
-jobs=$(( 16 / $# ))
-for v in $VARIANTS; do
-  name=${v%%:*} flag=${v#*:}
-  names="$names $name"
-  ( NVCC_APPEND_FLAGS="$flag" SAGEATTENTION_FAMILIES=sm90 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$jobs \
-      SAGEATTENTION_VERSION=2.3.0.dev0 timeout 400 python3 setup.py build_ext --build-lib /tmp/lib_$name \
-      --build-temp /tmp/b_$name > "$OUT/build_$name.log" 2>&1 && cp /tmp/lib_$name/sageattention/_C_sm90.abi3.so /tmp/mod_$name.so \
-      || echo "build $name failed" ) &
-done
-wait
-cp /tmp/build_config.py sageattention/_build_config.py
-ls -la /tmp/mod_*.so | tee -a "$log"
+build_sm90_variants "$log"
 shapes=${SHAPES:-128:4096,128:8192,128:16384,128:16384:c,64:16384,64:16384:c}
 for r in 1 2; do
   order=$names; [ $r = 2 ] && order=$(echo $names | tr ' ' '\n' | tac | tr '\n' ' ')

@@ -17,22 +17,7 @@ CALLS=${CALLS:-e4m3}
 TESTS=${TESTS:-"tests/gpu/test_sm90.py -k accuracy_vs_fp64"}  # the oracle tests model the default loop
 source scripts/ab_modules.sh
 ab_modules "${AB:-.variants_int8/ab_C_sm90.abi3.so.xz}" "$log" || exit
-cp sageattention/_C_sm90.abi3.so /tmp/mod_base.so
-cp sageattention/_build_config.py /tmp/build_config.py
-names="base"
-set -- $VARIANTS
-jobs=$(( 16 / $# ))
-for v in $VARIANTS; do
-  name=${v%%:*} flag=${v#*:}; flag=${flag//,/ }  # commas separate flags of one variant
-  names="$names $name"
-  ( NVCC_APPEND_FLAGS="$flag" SAGEATTENTION_FAMILIES=sm90 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$jobs \
-      SAGEATTENTION_VERSION=2.3.0.dev0 timeout 400 python3 setup.py build_ext --build-lib /tmp/lib_$name \
-      --build-temp /tmp/b_$name > "$OUT/build_$name.log" 2>&1 && cp /tmp/lib_$name/sageattention/_C_sm90.abi3.so /tmp/mod_$name.so \
-      || echo "build $name failed" | tee -a "$log" ) &
-done
-wait
-cp /tmp/build_config.py sageattention/_build_config.py
-ls -la /tmp/mod_*.so | tee -a "$log"
+build_sm90_variants "$log"
 for name in $names; do
   [ "$name" = base ] && continue
   [ -f /tmp/mod_$name.so ] || continue
