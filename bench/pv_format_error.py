@@ -6,9 +6,11 @@ here measures 0.037-0.039 (bench/results/mma_accuracy_h100.md, bench/NOTES.md "A
 figure into its two roundings, on the CPU, without any kernel: P̃ = p * 448 in e4m3 (the static offset: the row max
 maps to 448, so the relative precision is e4m3's 3 mantissa bits wherever P is) and V in e4m3 with a per-channel
 scale amax / 448, each alone and together. It also rounds both to other formats for comparison: float16 (what FP16 PV
-multiplies), and unsigned 8-bit P scaled by each 64-key tile's row max with signed 8-bit V per channel or per 64-token
+multiplies), unsigned 8-bit P scaled by each 64-key tile's row max with signed 8-bit V per channel or per 64-token
 block and channel (formats no kernel here uses; they show where uniform 8-bit steps win or lose against e4m3's
-floating ones). V is drawn randn and
+floating ones), and the sm90 INT8-PV kernel's: u8 P against the row max rounded up to a power of two, s8 V per
+channel, l summed from the rounded P (its final reference only: the kernel's earlier steps, shifted down when the
+running max rises, add a little). V is drawn randn and
 Student-t(3) (heavy-tailed tokens); Q scaled by `--sharpness` makes the rows' attention more peaked. QK is exact
 here, so this is PV's part only: the kernels' INT8 QK adds its own (the FP16-PV kernels' whole figure) in quadrature,
 and grows as the rows get sharper while PV's part falls (bench/results/mma_accuracy_sharp_h100_s41.md).
@@ -30,6 +32,7 @@ from collections.abc import Callable
 import torch
 
 Format = Callable[[torch.Tensor], torch.Tensor]
+PFormat = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (p, ref): ref = a row's power-of-2 reference / max
 
 E4M3_MAX = 448.0  # e4m3fn's largest finite value: P̃'s static offset and V's per-channel scale target
 TILE = 64  # keys per tile for the tile-scaled 8-bit P
@@ -41,20 +44,27 @@ def e4m3(x: torch.Tensor) -> torch.Tensor:
     return x.float().to(torch.float8_e4m3fn).to(x.dtype)
 
 
-def p_exact(p: torch.Tensor) -> torch.Tensor:
+def p_exact(p: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
     return p
 
 
-def p_e4m3(p: torch.Tensor) -> torch.Tensor:
+def p_e4m3(p: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
     """The kernels' P̃: p in (0, 1] times 448 (the running max shifted by log2 448), rounded to e4m3."""
     return e4m3(p * E4M3_MAX) / E4M3_MAX
 
 
-def p_f16(p: torch.Tensor) -> torch.Tensor:
+def p_f16(p: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
     return p.half().to(p.dtype)
 
 
-def p_u8_tile(p: torch.Tensor) -> torch.Tensor:
+def p_u8_pow2(p: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """The sm90 INT8-PV kernel's P̃: 255 p / ref rounded to an integer, ref in [1, 2) the row's reference (its max
+    rounded up to a power of two) over its max. One scale for the whole row, so where the row is sharp most of its
+    small probabilities fall below half a step and round to 0 (e4m3's exponent keeps them)."""
+    return torch.round(p / ref * 255) / 255 * ref
+
+
+def p_u8_tile(p: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
     """Unsigned 8-bit P, each row's 64-key tile scaled by its own max (255 levels), so flat rows keep their small
     probabilities; the tile's scale would multiply a fresh integer accumulator."""
     n, m = p.shape
@@ -87,16 +97,20 @@ def v_s8_block(v: torch.Tensor) -> torch.Tensor:
     return (torch.round(vb / scale) * scale).reshape(n, d)
 
 
-# (name, P format, V format): the FP8 kernels' roundings alone and together, then the comparisons.
-PAIRS: tuple[tuple[str, Format, Format], ...] = (
-    ("e4m3 P, exact V", p_e4m3, v_exact),
-    ("exact P, e4m3 V", p_exact, v_e4m3),
-    ("e4m3 P, e4m3 V (FP8 PV)", p_e4m3, v_e4m3),
-    ("f16 P, f16 V (FP16 PV)", p_f16, v_exact),
-    ("u8 P per 64-key tile, exact V", p_u8_tile, v_exact),
-    ("exact P, s8 V", p_exact, v_s8),
-    ("u8 P per 64-key tile, s8 V", p_u8_tile, v_s8),
-    ("u8 P per 64-key tile, s8 V per 64-token block", p_u8_tile, v_s8_block),
+INT8_PV = "u8 P against a power-of-2 max, s8 V, l of the rounded P (sm90 INT8 PV)"
+# (name, P format, V format, l from the rounded P): the FP8 kernels' roundings alone and together, then the
+# comparisons. l sums the unrounded p unless the last field says otherwise (for e4m3 the two agree to 1e-4).
+PAIRS: tuple[tuple[str, PFormat, Format, bool], ...] = (
+    ("e4m3 P, exact V", p_e4m3, v_exact, False),
+    ("exact P, e4m3 V", p_exact, v_e4m3, False),
+    ("e4m3 P, e4m3 V (FP8 PV)", p_e4m3, v_e4m3, False),
+    ("f16 P, f16 V (FP16 PV)", p_f16, v_exact, False),
+    ("u8 P per 64-key tile, exact V", p_u8_tile, v_exact, False),
+    ("exact P, s8 V", p_exact, v_s8, False),
+    ("u8 P per 64-key tile, s8 V", p_u8_tile, v_s8, False),
+    ("u8 P per 64-key tile, s8 V per 64-token block", p_u8_tile, v_s8_block, False),
+    ("u8 P against a power-of-2 max, exact V, l of the rounded P", p_u8_pow2, v_exact, True),
+    (INT8_PV, p_u8_pow2, v_s8, True),
 )
 V_KINDS = ("randn", "student-t3")
 
@@ -119,18 +133,20 @@ def measure(n: int, d: int, heads: int, sharpness: float, device: str, seed: int
     for _ in range(heads):
         q, k = (torch.randn(n, d, generator=gen).half().double().to(device) for _ in range(2))
         s = (q * sharpness) @ k.T / math.sqrt(d)
+        m2 = s.amax(1, keepdim=True) * math.log2(math.e)  # the row max in the kernels' log2 units
+        ref = torch.exp2(torch.ceil(m2) - m2)
         p = torch.exp(s - s.amax(1, keepdim=True))
         l = p.sum(1, keepdim=True)
         del s
-        p_of = {pf: pf(p) for pf in dict.fromkeys(pf for _, pf, _ in PAIRS)}  # each P format once per head
+        p_of = {pf: pf(p, ref) for pf in dict.fromkeys(pf for _, pf, _, _ in PAIRS)}  # each P format once per head
         for kind in V_KINDS:
             v = draw_v(kind, n, d, gen).half().double().to(device)
-            ref = p @ v / l
-            v_of = {vf: vf(v) for vf in dict.fromkeys(vf for _, _, vf in PAIRS)}
-            for name, pf, vf in PAIRS:
-                o = p_of[pf] @ v_of[vf] / l  # the kernels' l sums the unrounded p (rounded: the same to 1e-4)
-                rel_l1 = float((o - ref).abs().sum() / ref.abs().sum())
-                cos = float((o * ref).sum() / (o.norm() * ref.norm()))
+            exact = p @ v / l
+            v_of = {vf: vf(v) for vf in dict.fromkeys(vf for _, _, vf, _ in PAIRS)}
+            for name, pf, vf, rounded_l in PAIRS:
+                o = p_of[pf] @ v_of[vf] / (p_of[pf].sum(1, keepdim=True) if rounded_l else l)
+                rel_l1 = float((o - exact).abs().sum() / exact.abs().sum())
+                cos = float((o * exact).sum() / (o.norm() * exact.norm()))
                 acc = sums.setdefault((kind, name), [0.0, 0.0])
                 acc[0] += rel_l1 / heads
                 acc[1] += cos / heads

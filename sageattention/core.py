@@ -336,7 +336,9 @@ def sageattn_qk_int8_pv_int8_cuda_sm90(
 ) -> Result:
     """INT8 QK^T + INT8 PV with wgmma/TMA, Hopper (sm_90) only (this project's addition; not in upstream): P~ in u8
     against a running max rounded up to a power of two, V in s8 per channel, O summed exactly in s32. The speed of
-    the FP8 kernel with about two thirds of its error. Head dims up to 256, at most 65 536 keys."""
+    the FP8 kernel with about two thirds of its error on flat (randn) rows, but several times its error on peaked rows
+    (one u8 scale per row rounds their small probabilities to 0) and more on heavy-tailed V: use it only where rows
+    are known to be flat (README, its paragraph). Head dims up to 256, at most 65 536 keys."""
     return _call_explicit(
         _INT8_SM90, q, k, v, kwargs, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
         sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,

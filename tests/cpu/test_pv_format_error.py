@@ -1,5 +1,6 @@
 """bench/pv_format_error.py: the PV formats' errors it reports behave as the README's accuracy section says (the
-roundings of P and V add like independent noise, e4m3's exceed issue #3's 0.03 on randn, float16's are negligible)."""
+roundings of P and V add like independent noise, e4m3's exceed issue #3's 0.03 on randn, float16's are negligible, the
+sm90 INT8-PV kernel's formats beat e4m3 on randn rows and lose to it on sharper ones)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ def test_uniform_8_bit_v_loses_its_lead_on_heavy_tails_unless_scaled_per_block(r
     block = "u8 P per 64-key tile, s8 V per 64-token block"
     assert rows[("student-t3", block)] < rows[("student-t3", "u8 P per 64-key tile, s8 V")]
     assert rows[("student-t3", block)] < rows[("student-t3", "e4m3 P, e4m3 V (FP8 PV)")] / 2
+
+
+def test_int8_pv_beats_e4m3_on_flat_rows_and_loses_on_sharper_ones(pvf, rows) -> None:
+    """One u8 scale per row: on randn rows (Q x 1) its uniform steps beat e4m3's 3 mantissa bits; with Q x 2 many
+    small probabilities round to 0 and leave O and l together, where e4m3's exponent keeps them."""
+    fp8 = "e4m3 P, e4m3 V (FP8 PV)"
+    assert rows[("randn", pvf.INT8_PV)] < 0.03 < rows[("randn", fp8)]
+    sharp = {(r["v"], r["pv"]): r["rel_l1"]
+             for r in pvf.measure(n=1024, d=64, heads=2, sharpness=2.0, device="cpu")}
+    assert sharp[("randn", pvf.INT8_PV)] > 1.5 * sharp[("randn", fp8)]
+
+
+def test_u8_p_steps_are_the_power_of_2_references(pvf) -> None:
+    p = torch.tensor([[1.0, 0.5, 1e-3]], dtype=torch.float64)
+    got = pvf.p_u8_pow2(p, torch.tensor([[1.5]], dtype=torch.float64))
+    assert torch.allclose(got * 255 / 1.5, torch.tensor([[170.0, 85.0, 0.0]], dtype=torch.float64))
 
 
 def test_the_row_max_is_exact_in_e4m3(pvf) -> None:
