@@ -37,7 +37,8 @@ ab_modules() {
 
 # build_sm90_variants LOG: after wheel_modules / ab_modules, keeps the module in place as /tmp/mod_base.so and builds
 # the tree's sm90 module once per entry of $VARIANTS ("name:-DMACRO=1[,-DOTHER=1]": commas separate one variant's
-# flags) side by side, 16 jobs shared, into /tmp/mod_NAME.so (logs in $OUT/build_NAME.log; a failure is said in LOG).
+# flags) side by side, 16 jobs shared, into /tmp/mod_NAME.so (logs in $OUT/build_NAME.log; a failure is said in LOG);
+# with PREBUILT set, a variant whose $PREBUILT/NAME.so.xz exists is unpacked instead of built.
 # Sets `names` ("base" and each variant's name, in order); _build_config.py is the wheel's again afterwards.
 build_sm90_variants() {
   local log=$1 v name flag jobs
@@ -49,6 +50,10 @@ build_sm90_variants() {
   for v in $VARIANTS; do
     name=${v%%:*} flag=${v#*:}; flag=${flag//,/ }
     names="$names $name"
+    if [ -n "${PREBUILT:-}" ] && [ -f "$PREBUILT/$name.so.xz" ]; then  # built off the device from the same tree
+      xz -dc "$PREBUILT/$name.so.xz" > /tmp/mod_$name.so && echo "$name: prebuilt $PREBUILT/$name.so.xz" | tee -a "$log"
+      continue
+    fi
     ( NVCC_APPEND_FLAGS="$flag" SAGEATTENTION_FAMILIES=sm90 TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$jobs \
         SAGEATTENTION_VERSION=2.3.0.dev0 timeout 400 python3 setup.py build_ext --build-lib /tmp/lib_$name \
         --build-temp /tmp/b_$name > "$OUT/build_$name.log" 2>&1 \
