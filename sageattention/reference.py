@@ -116,8 +116,6 @@ def attention_from_quantized(
     p16_dtype: torch.dtype = torch.float16,
     p16_offset: float = 0.0,
     u8_p: bool = False,
-    pow2_max: bool = False,
-    rounded_l: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Steps 3-6 on already-quantized operands (HND, padded as the quant ops emit them).
 
@@ -130,8 +128,6 @@ def attention_from_quantized(
     P~ = exp2(s - m + U8_OFFSET) is rounded to an integer (through float16, as the kernel packs it), O and 127 l (l: the
     sum of the rounded P~, the kernel's row-sum wgmma) are summed exactly and shifted right (rounding down) by the rise
     of the reference max (the kernel's rescale of its s32 accumulators).
-    pow2_max / rounded_l (FP8 path; the sm90 e4m3 loop's A/B builds SAGE_SM90_E4M3_POW2_SKIP / _ROWSUM): each step's max
-    rounded up to an integer, and l summed from the e4m3-rounded P~ instead of the unrounded one.
     """
     if u8_p:
         return _attention_u8_p(q_int8, q_scale, q_spec, k_int8, k_scale, k_spec, v, v_scale, qo_len=qo_len,
@@ -163,16 +159,11 @@ def attention_from_quantized(
     for t0 in range(0, kv_len, block_kv):
         st = s[..., t0 : t0 + block_kv]
         m_new = torch.maximum(m, st.amax(dim=-1))
-        if pow2_max:
-            m_new = torch.ceil(m_new)
         m_use = torch.where(torch.isinf(m_new), torch.zeros_like(m_new), m_new)
         alpha = torch.exp2(m - m_use)
         if fp8:
             p = torch.exp2(st - m_use[..., None] + FP8_OFFSET)
-            p8 = p.to(torch.float8_e4m3fn).float()
-            pv = torch.matmul(p8, vv[:, :, t0 : t0 + block_kv])
-            if rounded_l:
-                p = p8
+            pv = torch.matmul(p.to(torch.float8_e4m3fn).float(), vv[:, :, t0 : t0 + block_kv])
         else:
             p = torch.exp2(st - m_use[..., None] + p16_offset)
             pv = torch.matmul(p.to(p16_dtype).float(), vv[:, :, t0 : t0 + block_kv].float())

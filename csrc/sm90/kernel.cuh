@@ -129,10 +129,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (threadIdx.x < 64) reinterpret_cast<uint32_t*>(sm.ones)[threadIdx.x] = 0x7F7F7F7Fu;
     fence_proxy_async_smem();
   }
-  if constexpr (kPv == kPvE4m3 && kE4m3RowSum && !kTwoLevel) {  // A/B builds: e4m3 ones (0x38 = 1.0)
-    if (threadIdx.x < 64) reinterpret_cast<uint32_t*>(sm.ones)[threadIdx.x] = 0x38383838u;
-    fence_proxy_async_smem();
-  }
   __syncthreads();
   if (kMC) {  // the peer's barriers are initialised before its first multicast lands here
     cluster_arrive();

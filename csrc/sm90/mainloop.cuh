@@ -208,20 +208,9 @@ inline constexpr bool kPvIs16 = kPv == kPvF16 || kPv == kPvBf16;  // V in 16-bit
 // call on the H200 (bench/NOTES.md, "INT8 PV on wgmma"): D128 8K 793 -> 917 TOPS, 16K 837 -> 973, causal 16K 750 ->
 // 907, D64 16K 470 -> 618; the skip alone gave 885 / 938 / 893 / 590.
 
-// A/B builds of the e4m3 loop (scripts/gpu_sm90_pv_int8_variants.sh): SAGE_SM90_E4M3_POW2_SKIP=1 takes INT8 PV's
-// reference max rounded up to an integer (P~ in (224, 448] at the max: e4m3's relative steps are the same) and skips
-// O's rescale on the steps where neither row's reference moved; SAGE_SM90_E4M3_ROWSUM=1 sums P~'s rows by a QGMMA of
-// N = 8 against e4m3 ones instead of FADDs. Not measured yet (bench/NOTES.md, next steps item 9).
-#ifdef SAGE_SM90_E4M3_POW2_SKIP
-inline constexpr bool kE4m3Pow2Skip = SAGE_SM90_E4M3_POW2_SKIP != 0;
-#else
-inline constexpr bool kE4m3Pow2Skip = false;
-#endif
-#ifdef SAGE_SM90_E4M3_ROWSUM
-inline constexpr bool kE4m3RowSum = SAGE_SM90_E4M3_ROWSUM != 0;
-#else
-inline constexpr bool kE4m3RowSum = false;
-#endif
+// The same two steps for the e4m3 loop (the reference max rounded up with the skipped rescale, and row sums by a QGMMA
+// n8 against e4m3 ones) were measured as A/B builds on the H100 and lost 3-5 % at D128 4K / 8K and D64 (bench/NOTES.md,
+// "The e4m3 loop with the INT8 form's two steps: dropped"): its FMULs and FADDs cost less than the INT8 form's SHFs.
 
 // Consumer-side state of one thread: its share of O (rows g and g+8 of its warp's 16) and the
 // running max / partial row sums of those two rows.
@@ -303,9 +292,9 @@ __device__ __forceinline__ int row_max_bits(const float (&sf)[NE], int h, int r)
 // kLimitMask: the mask as one compare per element against a per-row limit (last visible key minus
 // this thread's first column) instead of rebuilding key and row indices; used by the single-level
 // loop, where registers are tight.
-// kPow2Ref: m is the reference max, rounded up to an integer, and alpha an exact power of two 2^-k (k <= 31).
-// kU8P (INT8 PV): P~'s offset is log2 255 (else log2 448). kSumRows false: l is left alone (row sums by wgmma).
-template <typename T, bool CAUSAL, bool kLimitMask, bool kU8P = false, bool kSumRows = true, bool kPow2Ref = kU8P>
+// kU8P (INT8 PV): P~'s offset is log2 255 (else log2 448); m is the reference max, rounded up to an integer, and
+// alpha an exact power of two 2^-k (k <= 31); l is left alone (the loop sums the rows by wgmma).
+template <typename T, bool CAUSAL, bool kLimitMask, bool kU8P = false>
 __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[T::kScoreRegs], const float (&scale)[T::kSegments],
                                              bool need_mask, int key0, int row0, int t, const AttnParams& p,
                                              float (&m)[2], float (&l)[2], float (&alpha)[2]) {
@@ -351,9 +340,9 @@ __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[T::kScoreRegs], co
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
     float m_new = fmaxf(m[r], tile_max);
-    if constexpr (kPow2Ref) m_new = ceilf(m_new);  // -inf stays -inf
+    if constexpr (kU8P) m_new = ceilf(m_new);  // -inf stays -inf
     const float m_use = m_new == -INFINITY ? 0.f : m_new;  // fully masked so far: keep exp2 finite
-    if constexpr (kPow2Ref) {
+    if constexpr (kU8P) {
       // m[r] is integral (or -inf, when O is still zero and any shift will do).
       const int k = m[r] == -INFINITY ? 0 : min(__float2int_rz(m_new - m[r]), 31);
       alpha[r] = __int_as_float((127 - k) << 23);
@@ -362,7 +351,15 @@ __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[T::kScoreRegs], co
     }
     constexpr float kOffset = kU8P ? kU8Offset : kFp8Offset;
 #pragma unroll
-    for (int h = 0; h < NSEG; ++h) shift[h][r] = fmaf(kScoreMagic, scale[h], m_use - kOffset);  // for kScoreMagic + S
+    for (int h = 0; h < NSEG; ++h) {
+      shift[h][r] = fmaf(kScoreMagic, scale[h], m_use - kOffset);  // for kScoreMagic + S
+      if constexpr (kU8P) {
+        // shift is rounded to its float, and so is m: with large scales (|Q| * |K| amax past ~50) their errors, under
+        // 1.5 ulp of shift, can exceed the top P~'s headroom (255.4375, kU8Top) and wrap its byte to 0 (and a sharp
+        // row's l with it). 4-8 ulp more shift past that headroom keep the top under it; ordinary scales add nothing.
+        shift[h][r] += fmaxf(fmaf(fabsf(shift[h][r]), 0x1p-21f, kU8Offset - kU8Top), 0.f);
+      }
+    }
     m[r] = m_new;
   }
   float rs[2][2] = {{0.f, 0.f}, {0.f, 0.f}};  // two partial sums per row: shorter FADD chains
@@ -373,7 +370,7 @@ __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[T::kScoreRegs], co
     s_acc[i] = __float_as_int(e);  // P~ (fp32 bits) reuses the accumulator registers
     rs[r][i & 1] += e;
   }
-  if constexpr (kSumRows) {
+  if constexpr (!kU8P) {
     l[0] = l[0] * alpha[0] + (rs[0][0] + rs[0][1]);
     l[1] = l[1] * alpha[1] + (rs[1][0] + rs[1][1]);
   }
@@ -744,8 +741,6 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
   uint32_t a[T::kPChunks][4];
   int32_t o_s8[kS8 ? D / 2 : 1];
   int32_t l_s8[4] = {0, 0, 0, 0};  // kS8: 127 l of rows g (0, 1) and g + 8 (2, 3): each element the whole row's sum
-  constexpr bool kE4Pow2 = kPv == kPvE4m3 && kE4m3Pow2Skip, kE4RowSum = kPv == kPvE4m3 && kE4m3RowSum;
-  float l_f8[4] = {0.f, 0.f, 0.f, 0.f};  // kE4RowSum: l of rows g (0, 1) and g + 8 (2, 3)
   if constexpr (kS8) {
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) o_s8[i] = 0;
@@ -764,11 +759,6 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
 #pragma unroll
       for (int c = 0; c < T::kPChunks; ++c) wgmma_pv_u8s8<8>(l_s8, a[c], desc_ones, 1);
     }
-    if constexpr (kE4RowSum) {
-      const uint64_t desc_ones = smem_desc_flat(sm.ones);
-#pragma unroll
-      for (int c = 0; c < T::kPChunks; ++c) wgmma_m64n8k32_e4m3(l_f8, a[c], desc_ones, 1);
-    }
     wgmma_commit();
   };
   auto pack = [&]() {
@@ -784,8 +774,7 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
     float scale[NSEG];  // clamped away from 0 so a masked -inf score never meets 0 * inf
 #pragma unroll
     for (int h = 0; h < NSEG; ++h) scale[h] = fmaxf(q_scale * ks[h], 1e-30f);
-    softmax_tile<T, CAUSAL, true, kS8, !kS8 && !kE4RowSum, kS8 || kE4Pow2>(s_acc, scale, need_mask, key0, row0, t, p,
-                                                                          st.m, st.l, alpha);
+    softmax_tile<T, CAUSAL, true, kS8>(s_acc, scale, need_mask, key0, row0, t, p, st.m, st.l, alpha);
   };
   // O *= alpha once PV(it-1) retired; INT8 PV: alpha = 2^-k, an arithmetic shift of the integer O and 127 l (rounding
   // down: at most one unit of O, or 1/127 of a P~ unit of l, per rescale; rounding to nearest took the D256 loop's
@@ -801,17 +790,9 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
 #pragma unroll
       for (int i = 0; i < 4; ++i) l_s8[i] >>= k[i >> 1];
     } else {
-      if constexpr (kE4Pow2) {
-        if (alpha[0] == 1.f && alpha[1] == 1.f) return;
-      }
       pin(st.o);
 #pragma unroll
       for (int i = 0; i < D / 2; ++i) st.o[i] *= alpha[(i >> 1) & 1];
-      if constexpr (kE4RowSum) {
-        pin(l_f8);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) l_f8[i] *= alpha[i >> 1];
-      }
     }
   };
   // Ping-pong turns around each batch (kSingleLevelTurns; the kernel opens and closes the alternation).
@@ -901,11 +882,6 @@ __device__ __forceinline__ void consumer_loop_single(const SmemPlan<TileTraits<D
       pin(l_s8);
       st.l[0] = (0.25f / 127.f) * static_cast<float>(l_s8[0]);
       st.l[1] = (0.25f / 127.f) * static_cast<float>(l_s8[2]);
-    }
-    if constexpr (kE4RowSum) {
-      pin(l_f8);
-      st.l[0] = 0.25f * l_f8[0];
-      st.l[1] = 0.25f * l_f8[2];
     }
     pin(st.o);
     ring.release(n_steps - 1);

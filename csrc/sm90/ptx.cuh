@@ -322,16 +322,6 @@ __device__ __forceinline__ void wgmma_m64n64k32_e4m3(float (&d)[32],
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
 }
 
-// D[64x8] (f32) (+)= A[64x32] (e4m3, registers) * B[32x8] (e4m3, smem, K-major): row sums against ones.
-__device__ __forceinline__ void wgmma_m64n8k32_e4m3(float (&d)[4], const uint32_t (&a)[4], uint64_t desc_b,
-                                                    int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %9, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3 {%0, %1, %2, %3}, {%4, %5, %6, %7}, %8, p, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
-}
-
 // D[64x256] (f32) (+)= A[64x32] (e4m3, registers) * B[32x256] (e4m3, smem, K-major).
 __device__ __forceinline__ void wgmma_m64n256k32_e4m3(float (&d)[128],
                                                       const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {

@@ -27,6 +27,9 @@ static_assert(128 * kProducerRegs + 128 * kConsumerWarpgroups * kConsumerRegs <=
 // with a producer warp and no setmaxnreg was tried and spilled ~3 KB at the 168 cap.
 constexpr float kFp8Offset = 8.807354922057604f;  // log2(448): P~ = exp2(s - m + log2 448) in (0, 448]
 constexpr float kU8Offset = 7.994353436858858f;   // log2(255): INT8 PV's P~ = exp2(s - m + log2 255) in (0, 255]
+// The largest exponent whose P~ still packs to 255: up to 255.4375 (f16 255.375, + 1024 -> 1279); log2(255.4375 / 255)
+// is 0.00247, less a margin for ex2.approx.
+constexpr float kU8Top = kU8Offset + 0.0024f;
 constexpr int kMaxS8PvKeys = 65536;  // INT8 PV: |O|, 127 l <= 255 * 127 * keys stay below 2^31 (mainloop.cuh, kPvS8)
 
 // Geometry of one kernel configuration (head dim x accumulation). A step is one ring entry: the

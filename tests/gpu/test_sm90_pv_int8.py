@@ -66,6 +66,14 @@ def reference(q, k, v, causal, gran, d):
     return ref, ref_lse + quant.lse_correction(q, ops["k_mean"], "HND", 1.0 / math.sqrt(d))
 
 
+def check_lse_matches_reference(lse: torch.Tensor, ref_lse: torch.Tensor) -> None:
+    """To the rounding of out, but for P~ that round the other way than in the reference (flips, below): each moves
+    its row's LSE by up to 1/128, and only a few rows in a thousand have one."""
+    err = (lse - ref_lse).abs()
+    assert float(err.max()) < 2 / 128, float(err.max())  # two flips in a row of the smallest l
+    assert float((err > 2e-3).float().mean()) < 0.01, float((err > 2e-3).float().mean())
+
+
 CASES = [(1024, 1024), (333, 1000), (1000, 333), (77, 77), (128, 1), (256, 640), (1, 4097), (4097, 17)]
 
 
@@ -76,7 +84,10 @@ CASES = [(1024, 1024), (333, 1000), (1000, 333), (77, 77), (128, 1), (256, 640),
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_kernel_matches_reference_on_its_quantized_operands(d, causal, gran, lens, dtype):
     """Q/K quantized by quant_qkv_sm90 (the op's own kernel), V by the same s8 rule, the rest by the reference at the
-    kernel's step (sm90.kv_block) with its P~ rounding and shifts: out and LSE agree to the rounding of out."""
+    kernel's step (sm90.kv_block) with its P~ rounding and shifts: out and LSE agree to the rounding of out. A P~
+    within float rounding of a half step rounds either way in the kernel (ex2.approx) and in the reference; each such
+    flip moves the row's l by one unit of at least 128 (its top P~ alone is over 127.5), so its LSE by up to 1/128:
+    visible in the LSE of rows with few keys (causal tops, short kv), a few rows in a thousand."""
     qo, kv = lens
     q = make("HND", 2, 4, qo, d, dtype)
     k = make("HND", 2, 2, kv, d, dtype, offset=2.0)
@@ -87,7 +98,7 @@ def test_kernel_matches_reference_on_its_quantized_operands(d, causal, gran, len
     assert rel_l1(out.float(), ref) < (4e-3 if dtype == torch.bfloat16 else 2e-3)
     visible = torch.isfinite(ref_lse)
     assert torch.equal(torch.isfinite(lse), visible)
-    torch.testing.assert_close(lse[visible], ref_lse[visible], atol=2e-3, rtol=0)
+    check_lse_matches_reference(lse[visible], ref_lse[visible])
     assert bool((out.float()[~visible] == 0).all())
 
 
@@ -103,7 +114,7 @@ def test_rising_scores_shift_o_as_the_reference_does(d):
     out, lse = run(q, k, v, lse=True)
     ref, ref_lse = reference(q, k, v, False, "per_thread", d)
     assert rel_l1(out.float(), ref) < 2e-3
-    torch.testing.assert_close(lse, ref_lse, atol=2e-3, rtol=0)
+    check_lse_matches_reference(lse, ref_lse)
     ref64, _ = R.attention_fp64(q, k, v, False)
     assert rel_l1(out, ref64) <= REL_L1 and cosine(out, ref64) >= COSINE
 
@@ -113,7 +124,9 @@ def test_rising_scores_shift_o_as_the_reference_does(d):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("offset", [0.0, 5.0])
 def test_accuracy_vs_fp64(layout, d, causal, offset):
-    check_accuracy_vs_fp64(run, layout, d, causal, offset, REL_L1, COSINE)
+    """The LSE of the rounded weights: P~ under half a u8 step leave l, up to ~0.04 on randn rows at N = 2048 (the
+    reference's model on the CPU) and more on sharper ones, so 0.1 here against the other kernels' 0.05."""
+    check_accuracy_vs_fp64(run, layout, d, causal, offset, REL_L1, COSINE, lse_bound=0.1)
 
 
 def test_accuracy_at_the_issue_shape_n4096():
