@@ -354,9 +354,9 @@ __device__ __forceinline__ void softmax_tile(int32_t (&s_acc)[T::kScoreRegs], co
     for (int h = 0; h < NSEG; ++h) {
       shift[h][r] = fmaf(kScoreMagic, scale[h], m_use - kOffset);  // for kScoreMagic + S
       if constexpr (kU8P) {
-        // shift is rounded to its float, and so is m: with large scales (|Q| * |K| amax past ~50) their errors, under
-        // 1.5 ulp of shift, can exceed the top P~'s headroom (255.4375, kU8Top) and wrap its byte to 0 (and a sharp
-        // row's l with it). 4-8 ulp more shift past that headroom keep the top under it; ordinary scales add nothing.
+        // shift is rounded to its float, and so is m: at large scales (|Q| * |K| amax from ~600 at D128) their errors,
+        // under 1.5 ulp of shift, exceed the top P~'s headroom (255.4375, kU8Top) and wrap its byte to 0 (a sharp row's
+        // l with it). 4-8 ulp more shift past that headroom keep it under (from |shift| ~5 000 on; below, exactly 0).
         shift[h][r] += fmaxf(fmaf(fabsf(shift[h][r]), 0x1p-21f, kU8Offset - kU8Top), 0.f);
       }
     }
