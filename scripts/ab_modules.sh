@@ -5,6 +5,7 @@
 # ab_modules AB_XZ LOG: that, then the A/B build's module over its family's (AB_XZ, e.g.
 # .variants_swz/ab_C_mma_fp16.abi3.so.xz -> sageattention/_C_mma_fp16.abi3.so).
 # usage: wheel_modules LOG || exit;  ab_modules AB_XZ LOG || exit
+# build_sm90_variants and breakdown_rounds (below) serve the sm90 variant scripts (scripts/gpu_sm90_*_variants.sh).
 wheel_modules() {
   local log=$1 wheels
   wheels=$(ls .wheelhouse/sageattention-*.whl 2>/dev/null)
@@ -63,4 +64,22 @@ build_sm90_variants() {
   wait
   cp /tmp/build_config.py sageattention/_build_config.py
   ls -la /tmp/mod_*.so | tee -a "$log"
+}
+
+# breakdown_rounds LOG CALLS [BASE_CALLS]: after build_sm90_variants, each build's kernel durations in the call
+# (bench/sm90_pv16_breakdown.py --shapes $SHAPES --calls CALLS; the base with BASE_CALLS, default CALLS), two rounds,
+# the builds in forward then reverse order (the card's clock drifts over a run: each build is timed early and late).
+breakdown_rounds() {
+  local log=$1 calls=$2 base_calls=${3:-$2} r order name c
+  local shapes=${SHAPES:-128:4096,128:8192,128:16384,128:16384:c,64:16384,64:16384:c}
+  for r in 1 2; do
+    order=$names; [ $r = 2 ] && order=$(echo $names | tr ' ' '\n' | tac | tr '\n' ' ')
+    for name in $order; do
+      [ -f /tmp/mod_$name.so ] || continue
+      cp /tmp/mod_$name.so sageattention/_C_sm90.abi3.so
+      c=$calls; [ "$name" = base ] && c=$base_calls
+      timeout 60 python3 bench/sm90_pv16_breakdown.py --shapes $shapes --calls $c 2>&1 | grep -E "(int8|e4m3|pv16)\]" \
+        | sed -E "s/^/[$name r$r] /; s/gap>[a-z_]+ -?[0-9.]+ +//g" | tee -a "$log"
+    done
+  done
 }

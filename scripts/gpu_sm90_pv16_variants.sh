@@ -4,7 +4,7 @@
 # (VARIANTS, default: Q in registers at D128, two Q slots at D128, the accumulator set-up at the top of the step,
 # ping-pong turns for the 16-bit PV loop; the first three move the e4m3 kernels too, which this run does not time).
 # The 16-bit PV kernels' durations in the call (bench/sm90_pv16_breakdown.py --calls pv16), two rounds, the builds in
-# forward then reverse order. Four variants build side by side in ~3 min (4 jobs each).
+# forward then reverse order (breakdown_rounds). Four variants build side by side in ~3 min (4 jobs each).
 # usage: [VARIANTS="qregs1:-DSAGE_SM90_Q_REGS=1 ..."] [SHAPES=D:N[:c],...] bash scripts/gpu_sm90_pv16_variants.sh   (logs to $OUT)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
@@ -15,14 +15,5 @@ VARIANTS=${VARIANTS:-"qregs1:-DSAGE_SM90_Q_REGS=1 qslots2:-DSAGE_SM90_Q_SLOTS=2 
 source scripts/ab_modules.sh
 wheel_modules "$log" || exit
 build_sm90_variants "$log"
-shapes=${SHAPES:-128:4096,128:8192,128:16384,128:16384:c,64:16384,64:16384:c}
-for r in 1 2; do
-  order=$names; [ $r = 2 ] && order=$(echo $names | tr ' ' '\n' | tac | tr '\n' ' ')
-  for name in $order; do
-    [ -f /tmp/mod_$name.so ] || continue
-    cp /tmp/mod_$name.so sageattention/_C_sm90.abi3.so
-    timeout 50 python3 bench/sm90_pv16_breakdown.py --shapes $shapes --calls pv16 2>&1 | grep pv16 \
-      | sed -E "s/^/[$name r$r] /; s/gap>[a-z_]+ -?[0-9.]+ +//g" | tee -a "$log"
-  done
-done
+breakdown_rounds "$log" pv16
 exit 0

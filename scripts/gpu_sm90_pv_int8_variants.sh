@@ -27,15 +27,5 @@ for name in $names; do
   timeout ${TEST_S:-90} python3 -m pytest ${TESTS%% -k *} -k "${TESTS#* -k }" -q --maxfail=4 --tb=line \
     -p no:cacheprovider 2>&1 | grep -E "passed|failed|FAILED|assert|Error" | tail -8 | sed "s/^/[$name] /" | tee -a "$log"
 done
-shapes=${SHAPES:-128:4096,128:8192,128:16384,128:16384:c,64:16384,64:16384:c}
-for r in 1 2; do
-  order=$names; [ $r = 2 ] && order=$(echo $names | tr ' ' '\n' | tac | tr '\n' ' ')
-  for name in $order; do
-    [ -f /tmp/mod_$name.so ] || continue
-    cp /tmp/mod_$name.so sageattention/_C_sm90.abi3.so
-    calls=$CALLS; [ "$name" = base ] && calls=e4m3,int8
-    timeout 60 python3 bench/sm90_pv16_breakdown.py --shapes $shapes --calls $calls 2>&1 | grep -E "(int8|e4m3|pv16)\]" \
-      | sed -E "s/^/[$name r$r] /; s/gap>[a-z_]+ -?[0-9.]+ +//g" | tee -a "$log"
-  done
-done
+breakdown_rounds "$log" "$CALLS" e4m3,int8
 exit 0
