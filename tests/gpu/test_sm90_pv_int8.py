@@ -32,6 +32,10 @@ from tests.gpu.sm90_shared import (
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
 REL_L1 = 0.03  # the issues' bound for 8-bit PV; this kernel measures ~0.02 on randn at N = 4096
 COSINE = 0.9995
+# Sharper rows (the rising-scores test's late rows): u8 P rounds their many small weights to 0, which its reference
+# model puts at rel. L1 0.036-0.038 there (e4m3 P and V: 0.034), cosine 0.99958-0.99961 (CPU, three draws:
+# bench/pv_int8_lse_model.py).
+SHARP_REL_L1 = 0.045
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +78,19 @@ def check_lse_matches_reference(lse: torch.Tensor, ref_lse: torch.Tensor) -> Non
     assert float((err > 2e-3).float().mean()) < 0.01, float((err > 2e-3).float().mean())
 
 
+def check_lse_near_fp64(lse: torch.Tensor, ref_lse: torch.Tensor) -> None:
+    """The LSE of the rounded weights against float64's. A row whose mass lies in many weights under half a u8 step
+    of its max (an outlier key above the rest) loses that mass from l, so the largest error over rows has no bound
+    from the format (its reference model: up to 0.13 below float64's on randn at B2 H4 N2048); the bulk has one. The
+    model over 5 draws x head dims 64 / 96 / 128 / 256 x causal or not: mean 0.0007-0.0012, at most 0.05 % of rows
+    past 0.02, above float64's by at most 0.025 (causal rows with few keys, where one weight rounded up moves l most);
+    bench/pv_int8_lse_model.py, bench/results/pv_int8_lse_model.md."""
+    err = lse.double() - ref_lse
+    assert float(err.abs().mean()) < 0.002, float(err.abs().mean())
+    assert float((err.abs() > 0.02).double().mean()) < 0.002, float((err.abs() > 0.02).double().mean())
+    assert float(err.max()) < 0.05, float(err.max())  # dropped weights lower it; only rounding raises it
+
+
 CASES = [(1024, 1024), (333, 1000), (1000, 333), (77, 77), (128, 1), (256, 640), (1, 4097), (4097, 17)]
 
 
@@ -105,7 +122,7 @@ def test_kernel_matches_reference_on_its_quantized_operands(d, causal, gran, len
 @pytest.mark.parametrize("d", [64, 128])
 def test_rising_scores_shift_o_as_the_reference_does(d):
     """Keys whose scale grows along the sequence raise every row's max step after step (many shifts, some by
-    several bits): still the reference's result, and within the float64 bounds."""
+    several bits): still the reference's result, and against float64 within the bound for sharper rows."""
     n = 3000
     q = make("HND", 1, 4, 1000, d, torch.float16)
     ramp = torch.linspace(0.05, 3.0, n, device=DEV)[None, None, :, None]
@@ -116,7 +133,7 @@ def test_rising_scores_shift_o_as_the_reference_does(d):
     assert rel_l1(out.float(), ref) < 2e-3
     check_lse_matches_reference(lse, ref_lse)
     ref64, _ = R.attention_fp64(q, k, v, False)
-    assert rel_l1(out, ref64) <= REL_L1 and cosine(out, ref64) >= COSINE
+    assert rel_l1(out, ref64) <= SHARP_REL_L1 and cosine(out, ref64) >= COSINE
 
 
 @pytest.mark.parametrize("layout", ["HND", "NHD"])
@@ -124,9 +141,9 @@ def test_rising_scores_shift_o_as_the_reference_does(d):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("offset", [0.0, 5.0])
 def test_accuracy_vs_fp64(layout, d, causal, offset):
-    """The LSE of the rounded weights: P~ under half a u8 step leave l, up to ~0.04 on randn rows at N = 2048 (the
-    reference's model on the CPU) and more on sharper ones, so 0.1 here against the other kernels' 0.05."""
-    check_accuracy_vs_fp64(run, layout, d, causal, offset, REL_L1, COSINE, lse_bound=0.1)
+    """Out within the issues' 8-bit bounds; the LSE by check_lse_near_fp64 (its largest error over rows has no bound:
+    a row's P~ under half a u8 step leave l)."""
+    check_lse_near_fp64(*check_accuracy_vs_fp64(run, layout, d, causal, offset, REL_L1, COSINE, lse_bound=None))
 
 
 def test_accuracy_at_the_issue_shape_n4096():
