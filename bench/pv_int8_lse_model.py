@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from sageattention import quant
 from sageattention import reference as R
 from sageattention._layout import padded_head_dim
 from sageattention.kernels import sm90
@@ -26,11 +27,9 @@ def model(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> tu
     k_mean = R.channel_stats(k, centered=False)[0]
     q8, qs = R.quant_int8(q, q_spec, dp, q_spec.block)
     k8, ks = R.quant_int8(k, k_spec, dp, k_spec.block, mean=k_mean)
-    amax = v.float().abs().amax(2)
-    vq, vs = torch.round(v.float() * (127 / amax)[:, :, None, :]), amax / 127
+    vq, vs = R.quant_v_s8(v)
     scale = 1 / math.sqrt(d)
-    km = k_mean.repeat_interleave(q.shape[1] // k.shape[1], 1)
-    corr = scale * torch.einsum("bhnd,bhd->bhn", q.float(), km)
+    corr = quant.lse_correction(q, k_mean, "HND", scale)
     return R.attention_from_quantized(q8, qs, q_spec, k8, ks, k_spec, vq, vs, qo_len=q.shape[2], kv_len=k.shape[2],
                                       head_dim=d, sm_scale=scale, is_causal=causal, block_kv=sm90.kv_block(dp, "fp32"),
                                       u8_p=True, lse_correction=corr)

@@ -91,6 +91,16 @@ def quant_v_fp8(
     return out.to(torch.float8_e4m3fn), scale
 
 
+def quant_v_s8(v_hnd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror of the fused quantization's s8 V pass (the sm90 INT8-PV kernel): per (batch, head, channel) scale
+    absmax / 127, values rounded to nearest even from v * (127 / absmax), all in fp32 -> (values [B,H,N,D] as floats,
+    scale [B,H,D])."""
+    vf = v_hnd.float()
+    amax = vf.abs().amax(2)
+    mult = torch.where(amax > 0, torch.tensor(127.0, device=vf.device) / amax, torch.zeros_like(amax))
+    return torch.round(vf * mult[:, :, None, :]), amax / 127
+
+
 def _expand_heads(x: torch.Tensor, hq: int) -> torch.Tensor:
     return x if x.shape[1] == hq else x.repeat_interleave(hq // x.shape[1], dim=1)
 

@@ -50,19 +50,10 @@ def run(q, k, v, layout="HND", causal=False, gran="per_thread", smooth_k=True, s
         return_lse=lse)
 
 
-def s8_v(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """V (HND) as the fused quantization's s8 pass forms it: per (batch, head, channel) scale absmax / 127, values
-    rounded to nearest even from v * (127 / absmax), all in fp32."""
-    vf = v.float()
-    amax = vf.abs().amax(2)
-    mult = torch.where(amax > 0, torch.tensor(127.0, device=v.device) / amax, torch.zeros_like(amax))
-    return torch.round(vf * mult[:, :, None, :]), amax / 127
-
-
 def reference(q, k, v, causal, gran, d):
     ops = sm90.quantize(q, k, v, "HND", gran, smooth_k=True, smooth_v=False)
     q_spec, k_spec = sm90.group_specs(gran)
-    v_int, v_scale = s8_v(v)
+    v_int, v_scale = R.quant_v_s8(v)
     ref, ref_lse = R.attention_from_quantized(
         ops["q_int8"], ops["q_scale"], q_spec, ops["k_int8"], ops["k_scale"], k_spec, v_int, v_scale,
         qo_len=q.shape[2], kv_len=k.shape[2], head_dim=d, sm_scale=1.0 / math.sqrt(d), is_causal=causal,
