@@ -53,7 +53,9 @@ def quant_int8(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror of ``sageattention::quant_int8`` (HND input view) -> (int8 [B,H,Np,Dp], scale)."""
     b, h, n, d = x_hnd.shape
-    n_pad = round_up(n, max(spec.block, pad_multiple))
+    # whole scale groups and whole KV steps: a step of 192 keys over groups of 128 pads to 384 (the larger of the two
+    # left a partial group, whose tokens indexed past the scales)
+    n_pad = round_up(n, math.lcm(spec.block, pad_multiple))
     xf = x_hnd.float()
     if mean is not None:
         xf = xf - mean[:, :, None, :].float()

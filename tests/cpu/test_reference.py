@@ -169,3 +169,14 @@ def test_u8_p_reference_weighs_v_rows_by_rounded_p_and_beats_e4m3(seed: int) -> 
         assert err < float((e4m3.double() - ref).abs().sum() / ref.abs().sum())
         if isinstance(ramp, float):
             assert err < 0.03 and float((lse.double() - ref_lse).abs().max()) < 0.05
+
+
+def test_quant_int8_pads_to_whole_groups_when_the_step_is_not_a_multiple_of_the_group() -> None:
+    """The sm90 kernel steps 192 keys at D=128 over K groups of 128 tokens: the reference must take that block_kv."""
+    k_spec = GroupSpec(block=128, period=8, stride=2)
+    x = torch.randn(1, 1, 2048, 128)
+    q8, scale = R.quant_int8(x, k_spec, 128, 192)
+    assert q8.shape[2] == 2304 and q8.shape[2] % 128 == 0 and q8.shape[2] % 192 == 0
+    want, _ = R.quant_int8(x, k_spec, 128, 128)
+    assert torch.equal(q8[:, :, :2048], want[:, :, :2048])  # the real tokens quantize as before
+    assert not q8[:, :, 2048:].any()
