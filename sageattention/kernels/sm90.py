@@ -13,7 +13,8 @@ import functools
 import torch
 
 from sageattention import _lib, quant
-from sageattention._layout import GroupSpec, layout_code, padded_head_dim, round_up, seq_len, to_hnd
+from sageattention._fallback import empty_kv_result
+from sageattention._layout import GroupSpec, layout_code, padded_head_dim, round_up, seq_len
 from sageattention._ops import _bhnd, register_family_fakes, v_fp8_fake
 from sageattention._varlen import device_offsets, packed_inputs_fit, packed_lse
 
@@ -198,11 +199,8 @@ def qk_int8_pv_fp8_sm90(
     _lib.require("sm90", "sageattn_qk_int8_pv_fp8_cuda_sm90")
     code = layout_code(tensor_layout)
     kv_len, qo_len = seq_len(k, tensor_layout), seq_len(q, tensor_layout)
-    if kv_len == 0 or qo_len == 0:  # no key: every row is empty (O = 0, lse = -inf)
-        out = torch.zeros_like(q)
-        b, hq = q.shape[0], to_hnd(q, tensor_layout).shape[1]
-        lse = torch.full((b, hq, qo_len), float("-inf"), device=q.device, dtype=torch.float32)
-        return (out, lse) if return_lse else out
+    if kv_len == 0 or qo_len == 0:  # no key (or no row): every row is empty (O = 0, lse = -inf)
+        return empty_kv_result(q, tensor_layout, return_lse)
     per_thread, two_level = qk_quant_gran == "per_thread", pv_accum_dtype == "fp32+fp32"
     if _fused_applies(q, kv_len, d_pad, k.device.index or 0):
         # One op call: its host time (argument parsing, boxing, allocations) was most of a small call's time
