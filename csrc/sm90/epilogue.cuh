@@ -57,7 +57,8 @@ __device__ __forceinline__ void store_output(const AttnParams& p, RowState<D>& s
 #pragma unroll
           for (int j = 0; j < kLoadPairs; ++j) {
             const int col = (jb + j) * 8 + 2 * t;
-            vs[j] = *reinterpret_cast<const float2*>(p.v_scale + bhk * D + col);
+            if constexpr (kVScaled) vs[j] = *reinterpret_cast<const float2*>(p.v_scale + bhk * D + col);
+            else vs[j] = make_float2(1.f, 1.f);  // unscaled V (16-bit PV) has no scales: p.v_scale is null
             vmean[j].x = (vm && col < p.head_dim) ? vm[col] : 0.f;
             vmean[j].y = (vm && col + 1 < p.head_dim) ? vm[col + 1] : 0.f;
           }
