@@ -35,15 +35,6 @@ def model(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> tu
                                       u8_p=True, lse_correction=corr)
 
 
-def rel_l1(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b).abs().sum() / b.abs().sum())
-
-
-def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.double().flatten(), b.double().flatten()
-    return float(a @ b / (a.norm() * b.norm()))
-
-
 def lse_error(seed: int, d: int, causal: bool, n: int = 2048, heads: int = 4) -> torch.Tensor:
     """The model's LSE minus float64's per row, on the GPU tests' inputs (B2, randn Q / V, K + 5 randn per channel)."""
     torch.manual_seed(seed)
@@ -66,7 +57,7 @@ def rising_errors(seed: int, d: int, qo: int = 1000, kv: int = 3000) -> tuple[fl
     e4 = R.sageattn_reference(q, k, v, pv="fp8", q_spec=q_spec, k_spec=k_spec,
                               block_kv=sm90.kv_block(padded_head_dim(d), "fp32"))
     ref, _ = R.attention_fp64(q, k, v, False)
-    return rel_l1(out, ref), cosine(out, ref), rel_l1(e4, ref), cosine(e4, ref)
+    return R.rel_l1(out, ref), R.cosine(out, ref), R.rel_l1(e4, ref), R.cosine(e4, ref)
 
 
 def main() -> None:

@@ -299,6 +299,17 @@ def sageattn_reference(
     return (o, lse) if return_lse else o
 
 
+def rel_l1(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """Relative L1 error of out against ref, in float64: sum |out - ref| / sum |ref| (the issues' accuracy measure)."""
+    return float((out.double() - ref.double()).abs().sum() / ref.double().abs().sum().clamp_min(1e-30))
+
+
+def cosine(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """Cosine similarity of out and ref, flattened, in float64."""
+    a, b = out.double().flatten(), ref.double().flatten()
+    return float(torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-30))
+
+
 def attention_fp64(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool = False, sm_scale: float | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

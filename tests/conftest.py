@@ -12,6 +12,11 @@ from types import ModuleType
 import pytest
 import torch
 
+from sageattention import reference
+
+# The accuracy measures, one copy (sageattention.reference); the tests import them from here.
+rel_l1, cosine = reference.rel_l1, reference.cosine
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # sageattn gives calls with too little work to SDPA (sageattention/_short_kv.py). Many tests check the kernels through
@@ -56,15 +61,6 @@ def bench_module() -> Callable[[str], ModuleType]:
 def seed() -> int:
     torch.manual_seed(1234)
     return 1234
-
-
-def rel_l1(out: torch.Tensor, ref: torch.Tensor) -> float:
-    return float((out.double() - ref.double()).abs().sum() / ref.double().abs().sum())
-
-
-def cosine(out: torch.Tensor, ref: torch.Tensor) -> float:
-    a, b = out.double().flatten(), ref.double().flatten()
-    return float(torch.dot(a, b) / (a.norm() * b.norm()))
 
 
 @pytest.fixture

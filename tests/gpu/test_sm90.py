@@ -17,6 +17,7 @@ import torch
 from sageattention import reference as R
 from sageattention._layout import to_hnd
 from sageattention.kernels import sm90
+from tests.conftest import cosine, rel_l1
 from tests.gpu.sm90_shared import attention_kernel_names, check_multicast_pairs_match_one_cta
 
 pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("need_sm90")]
@@ -31,15 +32,6 @@ def make(layout: str, b: int, h: int, n: int, d: int, dtype: torch.dtype, offset
     if offset:
         x = x + offset * torch.randn(d, device=DEV, dtype=dtype)
     return x
-
-
-def rel_l1(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).abs().sum() / b.double().abs().sum().clamp_min(1e-30))
-
-
-def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    x, y = a.double().flatten(), b.double().flatten()
-    return float(torch.dot(x, y) / (x.norm() * y.norm()).clamp_min(1e-30))
 
 
 def run(q, k, v, layout="HND", causal=False, gran="per_thread", smooth_k=True, smooth_v=False, lse=False,
