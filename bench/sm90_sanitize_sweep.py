@@ -1,7 +1,7 @@
 """Small-shape sweep over the sm90 attention kernel's variants, for compute-sanitizer:
 compute-sanitizer --tool memcheck --error-exitcode 9 python bench/sm90_sanitize_sweep.py
 
-Both accumulations (D256: single level only), the 16-bit PV kernel (D <= 128) and the INT8-PV kernel, causal and not, D64/D128/D256, GQA, qo_len != kv_len, fp16 and bf16; each shape on the default grid
+Both accumulations (D256: single level only), the 16-bit PV kernel and the INT8-PV kernel, causal and not, D64/D128/D256, GQA, qo_len != kv_len, fp16 and bf16; each shape on the default grid
 and on a few CTAs (SAGEATTENTION_SM90_CTAS=3: one 2-CTA cluster or three CTAs walking many work items), so the ring
 and Q-slot phases, the cluster hand-over and the end-of-walk paths all run. --quick: one call per kernel (racecheck).
 """
@@ -52,7 +52,7 @@ def main() -> None:
                 calls += 1
                 if not torch.isfinite(out).all():
                     sys.exit(f"non-finite output: D{d} causal={causal} {qo}x{kv} {acc} ctas={ctas}")
-            if d <= 128 and sm90._has_pv16_op():
+            if sm90._has_pv16_op():
                 out, _ = sm90.qk_int8_pv16_sm90(q, k, v, tensor_layout="HND", is_causal=causal,
                                                 qk_quant_gran="per_thread", sm_scale=1 / math.sqrt(d),
                                                 pv_accum_dtype="fp32", smooth_k=True, smooth_v=False, return_lse=True)

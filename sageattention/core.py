@@ -313,7 +313,7 @@ def sageattn_qk_int8_pv_fp16_cuda_sm90(
     **kwargs: Any,
 ) -> Result:
     """INT8 QK^T + FP16 PV with wgmma/TMA (PV in q's dtype: f16 or bf16), Hopper (sm_90) only: the accuracy of
-    sageattn_qk_int8_pv_fp16_cuda at a speed near the FP8 kernel's. Head dims up to 128; V is read in place."""
+    sageattn_qk_int8_pv_fp16_cuda at a speed near the FP8 kernel's. Head dims up to 256; V is read in place."""
     return _call_explicit(
         _FP16_SM90, q, k, v, kwargs, tensor_layout=tensor_layout, is_causal=is_causal, qk_quant_gran=qk_quant_gran,
         sm_scale=sm_scale, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k, smooth_v=smooth_v, return_lse=return_lse,

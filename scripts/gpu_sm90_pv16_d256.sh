@@ -5,16 +5,14 @@
 # D256 16-bit PV one included); then the kernels in the call at D256 beside the e4m3 kernel
 # (bench/sm90_pv16_breakdown.py, two rounds) and end to end in one process beside `sageattn`, the mma.sync FP16-PV
 # kernel and cuDNN (python -m sageattention.bench).
-# The kernel is bench/patches/sm90_pv16_d256.patch (not in the tree until it passes here): `git apply` it first.
-# The module: $PREBUILT/tree.so.xz when carried (built off the device from the patched tree), else built here (~2.5 min).
-# usage: git apply bench/patches/sm90_pv16_d256.patch && [PREBUILT=.variants_x] bash scripts/gpu_sm90_pv16_d256.sh
+# The module: $PREBUILT/tree.so.xz when carried (built off the device), else built here (~2.5 min).
+# usage: [PREBUILT=.variants_x] bash scripts/gpu_sm90_pv16_d256.sh
 #        (logs to $OUT)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/sm90-pv16-d256}
 mkdir -p "$OUT"
 log=$OUT/sm90_pv16_d256.log
-grep -q "kF16StepKeys = D == 256" csrc/sm90/tile.cuh || { echo "apply bench/patches/sm90_pv16_d256.patch first"; exit 2; }
 source scripts/ab_modules.sh
 wheel_modules "$log" || exit
 VARIANTS="tree:-DSAGE_SM90_TREE_BUILD=1" build_sm90_variants "$log"

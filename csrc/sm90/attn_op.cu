@@ -253,7 +253,8 @@ int64_t sm90_kv_block(int64_t head_dim_padded, bool two_level, bool pv16) {
              "head_dim_padded must be 64, 128 or 256, got ", head_dim_padded);
   SAGE_CHECK(!(head_dim_padded == 256 && two_level), kNoTwoLevel256);
   if (pv16) {
-    SAGE_CHECK(head_dim_padded <= 128 && !two_level, "the 16-bit PV kernel runs single level at head dims up to 128");
+    SAGE_CHECK(!two_level, "the 16-bit PV kernel runs single level");
+    if (head_dim_padded == 256) return TileTraits<256, false, true>::kStepKeys;
     return head_dim_padded == 128 ? TileTraits<128, false, true>::kStepKeys : TileTraits<64, false, true>::kStepKeys;
   }
   if (head_dim_padded == 256) return TileTraits<256, false>::kStepKeys;
@@ -303,18 +304,15 @@ std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands&
   cudaStream_t stream = current_stream(q.get_device_index());
   SAGE_CHECK(!(ops.head_dim_padded == 256 && two_level), kNoTwoLevel256);
   if (v16 != nullptr) {
-    SAGE_CHECK(ops.head_dim_padded <= 128 && !two_level,
-               "the sm90 kernel runs 16-bit PV single level at head dims up to 128");
+    SAGE_CHECK(!two_level, "the sm90 kernel runs 16-bit PV single level");
     const Bhnd vs = bhnd(*v16, tensor_layout, "v");  // checked against q and k by the op (sageattn_sm90_pv16)
     const bool half = q.scalar_type() == ScalarType::Half;
     with_dim_and_dtype(ops.head_dim_padded, half, [&](auto d_tag, auto out_tag) {
       constexpr int D = decltype(d_tag)::value;
       using OutT = decltype(out_tag);
-      if constexpr (D <= 128) {
-        const KernelMaps t = pv16_maps<D>(maps, *v16, vs, !half);
-        if (is_causal) launch_attn_pv16<D, true, OutT>(t.q, t.k, t.v, p, sm_count, persistent, stream);
-        else launch_attn_pv16<D, false, OutT>(t.q, t.k, t.v, p, sm_count, persistent, stream);
-      }
+      const KernelMaps t = pv16_maps<D>(maps, *v16, vs, !half);
+      if (is_causal) launch_attn_pv16<D, true, OutT>(t.q, t.k, t.v, p, sm_count, persistent, stream);
+      else launch_attn_pv16<D, false, OutT>(t.q, t.k, t.v, p, sm_count, persistent, stream);
     });
     check_launch("sageattn_sm90_pv16");
     return {out, lse};

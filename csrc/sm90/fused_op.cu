@@ -72,12 +72,12 @@ std::tuple<Tensor, Tensor, Tensor> sageattn_sm90(Tensor q, Tensor k, Tensor v, i
                              two_level);
 }
 
-// 16-bit PV: Q and K quantized as above (no V pass: the kernel reads v itself, in q's dtype), head dims up to 128.
+// 16-bit PV: Q and K quantized as above (no V pass: the kernel reads v itself, in q's dtype), head dims up to 256.
 // v may carry more channels than q (zeros: a head dim padded to a multiple of 8 so that TMA can read its rows).
 std::tuple<Tensor, Tensor, Tensor> sageattn_sm90_pv16(Tensor q, Tensor k, Tensor v, int64_t tensor_layout,
                                                       bool is_causal, bool qk_per_thread, bool smooth_k,
                                                       double sm_scale, bool return_lse) {
-  const int64_t dp = padded_head_dim_of(q, 128, "sageattn_sm90_pv16");
+  const int64_t dp = padded_head_dim_of(q, kMaxHeadDim, "sageattn_sm90_pv16");
   // V is not quantized: k stands in for it in the plan (whose V shapes then count no bytes), v is checked here.
   QkvPlan plan = plan_quant_qkv(q, k, k, tensor_layout, qk_per_thread, smooth_k, false, dp, "sageattn_sm90_pv16");
   plan.with_v = false;

@@ -134,7 +134,7 @@ struct AttnOperands {
 // Allocates out (q's shape and dtype, contiguous) and lse ([B, Hq, Nq] when return_lse, else [0, Hq, Nq])
 // and enqueues the attention kernel on the current stream of q's device (the caller holds a DeviceGuard
 // for it and has checked the operands against q).
-// v16: 16-bit PV (single level, head dims up to 128) reading this tensor, the caller's V in q's dtype and
+// v16: 16-bit PV (single level, head dims up to 256) reading this tensor, the caller's V in q's dtype and
 // tensor_layout, whose rows are 16-byte aligned (v16_map_ok); ops' V pointers are then unused. nullptr: e4m3 PV.
 // pv_s8: INT8 PV (single level, at most kMaxS8PvKeys keys); ops' V is s8 (a plan with v_s8), else e4m3.
 std::tuple<Tensor, Tensor> launch_attention(const Tensor& q, const AttnOperands& ops, int64_t tensor_layout,

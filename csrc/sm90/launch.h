@@ -14,7 +14,7 @@ template <int D, bool CAUSAL, typename OutT, bool kTwoLevel>
 void launch_attn(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                  int sm_count, bool persistent, cudaStream_t stream);
 
-// 16-bit PV in OutT (single level, head dims 64 and 128; inst_pv16.cu): tm_v maps the caller's V (attn_op.cu).
+// 16-bit PV in OutT (single level, head dims 64, 128 and 256; inst_pv16.cu): tm_v maps the caller's V (attn_op.cu).
 template <int D, bool CAUSAL, typename OutT>
 void launch_attn_pv16(const CUtensorMap& tm_q, const CUtensorMap& tm_k, const CUtensorMap& tm_v, const AttnParams& p,
                       int sm_count, bool persistent, cudaStream_t stream);

@@ -375,7 +375,7 @@ __device__ __forceinline__ void wgmma_pv_u8s8<256>(int32_t (&d)[128], const uint
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
 }
 // D[64xN] (f32) (+)= A[64x16] (f16 or bf16 per kBf16; registers: S's accumulator layout, two keys a register) *
-// B[16xN] (same type, smem, MN-major: imm-trans-b = 1). N = 64 or 128 channels.
+// B[16xN] (same type, smem, MN-major: imm-trans-b = 1). N = 64, 128 or 256 channels (the head dim).
 template <bool kBf16, int N>
 __device__ __forceinline__ void wgmma_pv16(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b, int accumulate);
 template <>
@@ -416,6 +416,26 @@ __device__ __forceinline__ void wgmma_pv16<true, 64>(float (&d)[32], const uint3
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" SAGE_WGMMA_PH32
       "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
       : SAGE_WGMMA_ACC32("+f", d)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_pv16<false, 256>(float (&d)[128], const uint32_t (&a)[4], uint64_t desc_b,
+                                                       int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {" SAGE_WGMMA_PH128
+      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
+      : SAGE_WGMMA_ACC128("+f", d)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+template <>
+__device__ __forceinline__ void wgmma_pv16<true, 256>(float (&d)[128], const uint32_t (&a)[4], uint64_t desc_b,
+                                                      int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {" SAGE_WGMMA_PH128
+      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
+      : SAGE_WGMMA_ACC128("+f", d)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
 }
 }  // namespace sage::sm90

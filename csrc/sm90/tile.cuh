@@ -51,15 +51,16 @@ constexpr int kMaxS8PvKeys = 65536;  // INT8 PV: |O|, 127 l <= 255 * 127 * keys 
 //    "Head dim 256"): 128-key steps 1 056-1 149 TOPS non-causal, 64-key steps 902-956 (and their causal kernels
 //    spill in the producer). Q and K rows of 256 bytes are two 128-byte swizzled boxes side by side in shared
 //    memory (kQKBoxes), each the K-major tile of half the head dim.
-//  - kPv16Bit (single level, head dims 64 and 128): PV in 16-bit floats (the output's type: f16 or bf16) instead of
-//    e4m3. P~ takes two bytes a key, so the step is 128 keys (S 64 + P 32 + O 64 registers at D128). V is the
+//  - kPv16Bit (single level): PV in 16-bit floats (the output's type: f16 or bf16) instead of e4m3. P~ takes two
+//    bytes a key, so the step is 128 keys at D64 / D128 (S 64 + P 32 + O 64 registers at D128) and 64 at D256, where O
+//    alone is 128 (S 32 + P 16 + O 128; 128 keys would need 224 before any address or row statistic). V is the
 //    caller's own tensor, read by TMA through a 4-D map in 64-channel boxes of kStepKeys rows (one 128-byte
 //    swizzle row per key) and fed to the wgmma as an MN-major B operand: no V pass, no V scale.
 template <int D, bool kTwoLevel, bool kPv16Bit = false>
 struct TileTraits {
   static_assert(D == 64 || D == 128 || D == 256, "sm90 kernel: head dim 64, 128 or 256");
   static_assert(D != 256 || !kTwoLevel, "sm90 kernel: head dim 256 runs the single-level loop only");
-  static_assert(!kPv16Bit || (!kTwoLevel && D <= 128), "sm90 kernel: 16-bit PV runs single level at head dim 64 or 128");
+  static_assert(!kPv16Bit || !kTwoLevel, "sm90 kernel: 16-bit PV runs single level");
   static constexpr bool kPv16 = kPv16Bit;
 #ifdef SAGE_SM90_SINGLE_STEP_KEYS
   static constexpr int kSingleStepKeys = SAGE_SM90_SINGLE_STEP_KEYS;
@@ -69,7 +70,7 @@ struct TileTraits {
 #ifdef SAGE_SM90_F16_STEP_KEYS
   static constexpr int kF16StepKeys = SAGE_SM90_F16_STEP_KEYS;
 #else
-  static constexpr int kF16StepKeys = 128;
+  static constexpr int kF16StepKeys = D == 256 ? 64 : 128;
 #endif
   static constexpr int kStepKeys = kTwoLevel ? kCtaK : kPv16Bit ? kF16StepKeys : kSingleStepKeys;
   static constexpr int kVBoxKeys = kStepKeys % 128 == 0 ? 128 : 64;

@@ -63,7 +63,7 @@ def kv_block(head_dim: int, pv_accum_dtype: str, pv16: bool = False) -> int:
     d_pad = padded_head_dim(head_dim)
     _check_accum_for_dim(d_pad, pv_accum_dtype)
     if pv16:
-        _check_pv16(d_pad, pv_accum_dtype)
+        _check_pv16(pv_accum_dtype)
         return int(torch.ops.sageattention.sm90_kv_block(d_pad, False, True))
     return int(torch.ops.sageattention.sm90_kv_block(d_pad, pv_accum_dtype == "fp32+fp32"))
 
@@ -72,16 +72,11 @@ def kv_block(head_dim: int, pv_accum_dtype: str, pv16: bool = False) -> int:
 PV16_ACCUM_DTYPES = ("fp32",)
 
 
-def _check_pv16(d_pad: int, pv_accum_dtype: str) -> None:
+def _check_pv16(pv_accum_dtype: str) -> None:
     if pv_accum_dtype not in PV16_ACCUM_DTYPES:
         raise ValueError(
             f"pv_accum_dtype for the sm90 16-bit PV kernel must be one of {PV16_ACCUM_DTYPES} (its wgmma accumulates "
             f"in fp32 O directly), got {pv_accum_dtype!r}"
-        )
-    if d_pad > 128:
-        raise NotImplementedError(
-            "the sm90 16-bit PV kernel runs head dims up to 128 (its O and P~ leave no registers at 256); use "
-            "sageattn_qk_int8_pv_fp16_cuda for larger head dims"
         )
 
 
@@ -247,7 +242,7 @@ def qk_int8_pv16_sm90(
     ``sageattn_sm90_pv16`` op (Q/K quantization, then the kernel)."""
     group_specs(qk_quant_gran)  # validates the name
     d_pad = padded_head_dim(q.shape[-1])
-    _check_pv16(d_pad, pv_accum_dtype)
+    _check_pv16(pv_accum_dtype)
     if smooth_v:
         raise ValueError(
             "smooth_v=True has no use with 16-bit PV: it narrows V's range for e4m3, and this kernel reads V unchanged; "

@@ -46,7 +46,7 @@ def run(q, k, v, layout="HND", causal=False, gran="per_thread", smooth_k=True, l
 CASES = [(1024, 1024), (333, 1000), (1000, 333), (77, 77), (128, 1), (256, 640), (1, 4097), (4097, 17)]
 
 
-@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("d", [64, 128, 256])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("gran", ["per_thread", "per_warp"])
 @pytest.mark.parametrize("lens", CASES)
@@ -81,7 +81,7 @@ def test_kernel_matches_reference_on_its_quantized_operands(d, causal, gran, len
 
 
 @pytest.mark.parametrize("layout", ["HND", "NHD"])
-@pytest.mark.parametrize("d", [64, 96, 128])
+@pytest.mark.parametrize("d", [64, 96, 128, 192, 256])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("offset", [0.0, 5.0])
 def test_accuracy_vs_fp64(layout, d, causal, offset):
@@ -135,13 +135,16 @@ def test_options_it_cannot_honour_are_errors_that_name_the_alternative():
         sageattention.sageattn_qk_int8_pv_fp16_cuda_sm90(q, q, q, smooth_v=True)
     with pytest.raises(ValueError, match="pv_accum_dtype"):
         sageattention.sageattn_qk_int8_pv_fp16_cuda_sm90(q, q, q, pv_accum_dtype="fp32+fp32")
-    q256 = make("HND", 1, 1, 64, 256, torch.float16)
-    with pytest.raises(NotImplementedError, match="sageattn_qk_int8_pv_fp16_cuda"):
-        sageattention.sageattn_qk_int8_pv_fp16_cuda_sm90(q256, q256, q256)
+    q320 = make("HND", 1, 1, 64, 320, torch.float16)
+    with pytest.raises(ValueError, match="head_dim 320, the kernels support up to 256"):
+        sageattention.sageattn_qk_int8_pv_fp16_cuda_sm90(q320, q320, q320)
 
 
-def test_kernel_runs_hgmma_for_pv():
-    """The launched kernel is the 16-bit PV instantiation (its last template argument: 1 f16, 2 bf16)."""
-    q = make("HND", 1, 2, 256, 128, torch.bfloat16)
+@pytest.mark.parametrize("d", [128, 256])
+def test_kernel_runs_hgmma_for_pv(d):
+    """The launched kernel is the 16-bit PV instantiation of the head dim (its first template argument; its last: 1
+    f16, 2 bf16)."""
+    q = make("HND", 1, 2, 256, d, torch.bfloat16)
     names = attention_kernel_names(lambda: run(q, q, q))
     assert len(names) == 1 and names[0].split(">(")[0].endswith(", 2"), names
+    assert f"attn_fwd_kernel<{d}, " in names[0], names
