@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # GPU host: the open issues' speed figures with the tree's code, every backend in one process (python -m
 # sageattention.bench, two rounds in both orders): issue #4's sm90 shapes and issue #3's mma.sync kernels at D 64/128,
-# N 4K-16K, causal and not, beside SDPA cuDNN and flash and the sm90 kernel's INT8-PV form; D=256 apart. On an H200
-# it also measures the short-KV regions' edges and grid (sageattention/_short_kv.py was drawn on H100s only).
-# Carry .wheelhouse (one main-job wheel: its modules are unpacked into the checkout; the Python is the tree's).
+# N 4K-16K, causal and not, beside SDPA cuDNN and flash and the sm90 kernel's INT8-PV and 16-bit PV forms; D=256
+# apart. On an H200 it also measures the short-KV regions' edges and grid (sageattention/_short_kv.py was drawn on
+# H100s only).
+# Carry .wheelhouse (one main-job wheel: its modules are unpacked into the checkout; the Python is the tree's), and
+# SM90_MODULE_XZ=path (carried) when the tree's sm90 code is newer than the wheel's.
 # usage: SESSION=s39 bash scripts/gpu_issue_figures.sh   (results named issues_<h100|h200|gpu>_<SESSION>, to $OUT)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
@@ -16,11 +18,11 @@ source scripts/ab_modules.sh
 wheel_modules "$log" || exit
 timing="--rounds 2 --warmup-ms 50 --rep-ms 200"
 main="sageattn,sage_fp8_sm90_fp32_kernel,sage_int8_sm90,sdpa_cudnn,sdpa_flash,sage_fp16_cuda,sage_fp16_cuda_kernel"
-main="$main,sage_fp8_cuda,sage_fp8_cuda_kernel"
-timeout 270 python3 -m sageattention.bench --seqlens 4096,8192,16384 --headdims 64,128 --causal 0,1 \
+main="$main,sage_fp8_cuda,sage_fp8_cuda_kernel,sage_fp16_sm90"
+timeout 320 python3 -m sageattention.bench --seqlens 4096,8192,16384 --headdims 64,128 --causal 0,1 \
   --backends "$main" $timing --out "$OUT" --name "$NAME" 2>&1 | grep -v -i warn | tail -60 | tee -a "$log"
-timeout 90 python3 -m sageattention.bench --seqlens 4096,16384 --headdims 256 --causal 0,1 \
-  --backends sageattn,sage_fp8_sm90_fp32_kernel,sage_int8_sm90,sdpa_cudnn,sdpa_flash $timing --out "$OUT" --name "${NAME}_d256" \
+timeout 150 python3 -m sageattention.bench --seqlens 4096,16384 --headdims 256 --causal 0,1 \
+  --backends sageattn,sage_fp8_sm90_fp32_kernel,sage_int8_sm90,sage_fp16_sm90,sdpa_cudnn,sdpa_flash,sage_fp16_cuda $timing --out "$OUT" --name "${NAME}_d256" \
   2>&1 | grep -v -i warn | tail -20 | tee -a "$log"
 if [ "$card" = H200 ]; then
   route="--layouts HND --rounds 2 --warmup-ms 20 --rep-ms 60"
