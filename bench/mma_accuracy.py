@@ -58,9 +58,8 @@ def vs_fp64(d: int = 128, q_scales: tuple[float, ...] = ()):
                 if acc != "fp32+fp16" or mma.fp8_f16_accum_available()]
         rows.append(("sageattn (this GPU's default)",
                      lambda q, k, v: sageattn(q, k, v, tensor_layout="HND", sm_scale=1 / math.sqrt(d))))
-        if torch.cuda.get_device_capability() == (9, 0) and d <= 128:
-            rows.append(("sm90 wgmma, 16-bit PV", lambda q, k, v: sageattn_qk_int8_pv_fp16_cuda_sm90(q, k, v)))
         if torch.cuda.get_device_capability() == (9, 0):
+            rows.append(("sm90 wgmma, 16-bit PV", lambda q, k, v: sageattn_qk_int8_pv_fp16_cuda_sm90(q, k, v)))
             rows.append(("sm90 wgmma, INT8 PV", lambda q, k, v: sageattn_qk_int8_pv_int8_cuda_sm90(q, k, v)))
         for label, fn in rows:
             o = fn(q, k, v).double()

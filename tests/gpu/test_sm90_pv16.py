@@ -88,11 +88,12 @@ def test_accuracy_vs_fp64(layout, d, causal, offset):
     check_accuracy_vs_fp64(run, layout, d, causal, offset, F16_REL_L1, F16_COSINE)
 
 
-def test_accuracy_at_the_issue_shape_n4096():
-    check_accuracy_at_the_issue_shape_n4096(run, F16_REL_L1, F16_COSINE)
+@pytest.mark.parametrize("d", [128, 256])
+def test_accuracy_at_the_issue_shape_n4096(d):
+    check_accuracy_at_the_issue_shape_n4096(run, F16_REL_L1, F16_COSINE, d)
 
 
-@pytest.mark.parametrize("d", [128, 80])
+@pytest.mark.parametrize("d", [128, 80, 256])
 def test_bf16_magnitudes_up_to_100_stay_finite(d):
     check_bf16_magnitudes_up_to_100_stay_finite(run, d, 100.5)
 
