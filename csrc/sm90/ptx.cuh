@@ -228,41 +228,56 @@ __device__ __forceinline__ void pin(T (&r)[N]) {
   SAGE_WGMMA_PH96 ", %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
   "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
 
+// One wgmma's asm, for the wrappers below: R accumulator registers per thread in d (constraint c: "+r" s32, "+f"
+// f32) numbered %0..%R-1, then A (SS: A's descriptor desc_a; RS: A's four registers a[4]), B's descriptor desc_b and
+// the scale-d flag accumulate (0: D = A * B, else D += A * B) as a predicate. instr: "m64nNkK.dtype.atype.btype";
+// flags: the immediates after the predicate (scale-a/b and, for 16-bit types, B's transpose), "" for integer types.
+// The operand numbers after the accumulators depend on R, hence the _OPS / _PRED strings per R.
+#define SAGE_WGMMA_SS_OPS32 "%32, %33, p"
+#define SAGE_WGMMA_SS_OPS64 "%64, %65, p"
+#define SAGE_WGMMA_SS_OPS96 "%96, %97, p"
+#define SAGE_WGMMA_SS_OPS128 "%128, %129, p"
+#define SAGE_WGMMA_SS_PRED32 "%34"
+#define SAGE_WGMMA_SS_PRED64 "%66"
+#define SAGE_WGMMA_SS_PRED96 "%98"
+#define SAGE_WGMMA_SS_PRED128 "%130"
+#define SAGE_WGMMA_RS_OPS32 "{%32, %33, %34, %35}, %36, p"
+#define SAGE_WGMMA_RS_OPS64 "{%64, %65, %66, %67}, %68, p"
+#define SAGE_WGMMA_RS_OPS96 "{%96, %97, %98, %99}, %100, p"
+#define SAGE_WGMMA_RS_OPS128 "{%128, %129, %130, %131}, %132, p"
+#define SAGE_WGMMA_RS_PRED32 "%37"
+#define SAGE_WGMMA_RS_PRED64 "%69"
+#define SAGE_WGMMA_RS_PRED96 "%101"
+#define SAGE_WGMMA_RS_PRED128 "%133"
+#define SAGE_WGMMA_ASM(form, R, instr, flags, c, ...)                                                          \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SAGE_WGMMA_##form##_PRED##R ", 0;\n"                       \
+               "wgmma.mma_async.sync.aligned." instr " {" SAGE_WGMMA_PH##R "}, " SAGE_WGMMA_##form##_OPS##R     \
+               flags ";\n}\n"                                                                                  \
+               : SAGE_WGMMA_ACC##R(c, d)                                                                      \
+               : __VA_ARGS__, "l"(desc_b), "r"(accumulate))
+#define SAGE_WGMMA_SS(R, instr, c) SAGE_WGMMA_ASM(SS, R, instr, "", c, "l"(desc_a))
+#define SAGE_WGMMA_RS(R, instr, flags, c) \
+  SAGE_WGMMA_ASM(RS, R, instr, flags, c, "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]))
+
 // D[64xN] (s32) (+)= A[64x32] (s8, smem) * B[32xN] (s8, smem), both K-major; N keys of one softmax
 // step (64 at D256; 128, 192 or 256), N/2 accumulator registers per thread.
 template <int N>
 __device__ __forceinline__ void wgmma_s8(int32_t (&d)[N / 2], uint64_t desc_a, uint64_t desc_b, int accumulate);
 template <>
 __device__ __forceinline__ void wgmma_s8<64>(int32_t (&d)[32], uint64_t desc_a, uint64_t desc_b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8 {" SAGE_WGMMA_PH32 "}, %32, %33, p;\n}\n"
-      : SAGE_WGMMA_ACC32("+r", d)
-      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_SS(32, "m64n64k32.s32.s8.s8", "+r");
 }
 template <>
 __device__ __forceinline__ void wgmma_s8<128>(int32_t (&d)[64], uint64_t desc_a, uint64_t desc_b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {" SAGE_WGMMA_PH64 "}, %64, %65, p;\n}\n"
-      : SAGE_WGMMA_ACC64("+r", d)
-      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_SS(64, "m64n128k32.s32.s8.s8", "+r");
 }
 template <>
 __device__ __forceinline__ void wgmma_s8<192>(int32_t (&d)[96], uint64_t desc_a, uint64_t desc_b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n192k32.s32.s8.s8 {" SAGE_WGMMA_PH96 "}, %96, %97, p;\n}\n"
-      : SAGE_WGMMA_ACC96("+r", d)
-      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_SS(96, "m64n192k32.s32.s8.s8", "+r");
 }
 template <>
 __device__ __forceinline__ void wgmma_s8<256>(int32_t (&d)[128], uint64_t desc_a, uint64_t desc_b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8 {" SAGE_WGMMA_PH128 "}, %128, %129, p;\n}\n"
-      : SAGE_WGMMA_ACC128("+r", d)
-      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_SS(128, "m64n256k32.s32.s8.s8", "+r");
 }
 
 // D[64xN] (s32) (+)= A[64x32] (s8, registers: the m16n8k32 A fragment of each warp's 16 rows) * B[32xN] (s8,
@@ -273,65 +288,33 @@ __device__ __forceinline__ void wgmma_s8_rs(int32_t (&d)[N / 2],
 template <>
 __device__ __forceinline__ void wgmma_s8_rs<128>(int32_t (&d)[64],
                                                  const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {" SAGE_WGMMA_PH64 "}, {%64, %65, %66, %67}, %68, p;\n}\n"
-      : SAGE_WGMMA_ACC64("+r", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_RS(64, "m64n128k32.s32.s8.s8", "", "+r");
 }
 template <>
 __device__ __forceinline__ void wgmma_s8_rs<192>(int32_t (&d)[96],
                                                  const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %101, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n192k32.s32.s8.s8 {" SAGE_WGMMA_PH96 "}, {%96, %97, %98, %99}, %100, p;\n}\n"
-      : SAGE_WGMMA_ACC96("+r", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_RS(96, "m64n192k32.s32.s8.s8", "", "+r");
 }
-
 template <>
 __device__ __forceinline__ void wgmma_s8_rs<256>(int32_t (&d)[128],
                                                  const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8 {" SAGE_WGMMA_PH128
-      "}, {%128, %129, %130, %131}, %132, p;\n}\n"
-      : SAGE_WGMMA_ACC128("+r", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_RS(128, "m64n256k32.s32.s8.s8", "", "+r");
 }
 
-// D[64x128] (f32) (+)= A[64x32] (e4m3, registers) * B[32x128] (e4m3, smem, K-major).
+// D[64xN] (f32) (+)= A[64x32] (e4m3, registers) * B[32xN] (e4m3, smem, K-major). N = 64, 128 or 256 channels.
 __device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64],
                                                       const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {" SAGE_WGMMA_PH64
-      "}, {%64, %65, %66, %67}, %68, p, 1, 1;\n}\n"
-      : SAGE_WGMMA_ACC64("+f", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_RS(64, "m64n128k32.f32.e4m3.e4m3", ", 1, 1", "+f");
 }
-
-// D[64x64] (f32) (+)= A[64x32] (e4m3, registers) * B[32x64] (e4m3, smem, K-major).
 __device__ __forceinline__ void wgmma_m64n64k32_e4m3(float (&d)[32],
                                                      const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 {" SAGE_WGMMA_PH32
-      "}, {%32, %33, %34, %35}, %36, p, 1, 1;\n}\n"
-      : SAGE_WGMMA_ACC32("+f", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_RS(32, "m64n64k32.f32.e4m3.e4m3", ", 1, 1", "+f");
 }
-
-// D[64x256] (f32) (+)= A[64x32] (e4m3, registers) * B[32x256] (e4m3, smem, K-major).
 __device__ __forceinline__ void wgmma_m64n256k32_e4m3(float (&d)[128],
                                                       const uint32_t (&a)[4], uint64_t desc_b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k32.f32.e4m3.e4m3 {" SAGE_WGMMA_PH128
-      "}, {%128, %129, %130, %131}, %132, p, 1, 1;\n}\n"
-      : SAGE_WGMMA_ACC128("+f", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_RS(128, "m64n256k32.f32.e4m3.e4m3", ", 1, 1", "+f");
 }
+
 // D[64xN] (s32) (+)= A[64x32] (u8, registers: P~ in the e4m3 fragment order) * B[32xN] (s8, smem, K-major): the PV
 // batch of the INT8-PV kernel (kPvS8, mainloop.cuh). N = 64, 128 or 256 channels.
 template <int N>
@@ -349,95 +332,37 @@ __device__ __forceinline__ void wgmma_pv_u8s8<8>(int32_t (&d)[4], const uint32_t
 template <>
 __device__ __forceinline__ void wgmma_pv_u8s8<64>(int32_t (&d)[32], const uint32_t (&a)[4], uint64_t desc_b,
                                                   int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k32.s32.u8.s8 {" SAGE_WGMMA_PH32 "}, {%32, %33, %34, %35}, %36, p;\n}\n"
-      : SAGE_WGMMA_ACC32("+r", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_RS(32, "m64n64k32.s32.u8.s8", "", "+r");
 }
 template <>
 __device__ __forceinline__ void wgmma_pv_u8s8<128>(int32_t (&d)[64], const uint32_t (&a)[4], uint64_t desc_b,
                                                    int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8 {" SAGE_WGMMA_PH64 "}, {%64, %65, %66, %67}, %68, p;\n}\n"
-      : SAGE_WGMMA_ACC64("+r", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_RS(64, "m64n128k32.s32.u8.s8", "", "+r");
 }
 template <>
 __device__ __forceinline__ void wgmma_pv_u8s8<256>(int32_t (&d)[128], const uint32_t (&a)[4], uint64_t desc_b,
                                                    int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k32.s32.u8.s8 {" SAGE_WGMMA_PH128
-      "}, {%128, %129, %130, %131}, %132, p;\n}\n"
-      : SAGE_WGMMA_ACC128("+r", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+  SAGE_WGMMA_RS(128, "m64n256k32.s32.u8.s8", "", "+r");
 }
+
 // D[64xN] (f32) (+)= A[64x16] (f16 or bf16 per kBf16; registers: S's accumulator layout, two keys a register) *
 // B[16xN] (same type, smem, MN-major: imm-trans-b = 1). N = 64, 128 or 256 channels (the head dim).
 template <bool kBf16, int N>
 __device__ __forceinline__ void wgmma_pv16(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b, int accumulate);
-template <>
-__device__ __forceinline__ void wgmma_pv16<false, 128>(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b,
-                                                       int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {" SAGE_WGMMA_PH64
-      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-      : SAGE_WGMMA_ACC64("+f", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
-}
-template <>
-__device__ __forceinline__ void wgmma_pv16<true, 128>(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b,
-                                                      int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" SAGE_WGMMA_PH64
-      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-      : SAGE_WGMMA_ACC64("+f", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
-}
-template <>
-__device__ __forceinline__ void wgmma_pv16<false, 64>(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b,
-                                                      int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {" SAGE_WGMMA_PH32
-      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
-      : SAGE_WGMMA_ACC32("+f", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
-}
-template <>
-__device__ __forceinline__ void wgmma_pv16<true, 64>(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b,
-                                                     int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" SAGE_WGMMA_PH32
-      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
-      : SAGE_WGMMA_ACC32("+f", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
-}
-template <>
-__device__ __forceinline__ void wgmma_pv16<false, 256>(float (&d)[128], const uint32_t (&a)[4], uint64_t desc_b,
-                                                       int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {" SAGE_WGMMA_PH128
-      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
-      : SAGE_WGMMA_ACC128("+f", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
-}
-template <>
-__device__ __forceinline__ void wgmma_pv16<true, 256>(float (&d)[128], const uint32_t (&a)[4], uint64_t desc_b,
-                                                      int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {" SAGE_WGMMA_PH128
-      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
-      : SAGE_WGMMA_ACC128("+f", d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
-}
+// The explicit specializations, one per type and N (R = N / 2 accumulator registers).
+#define SAGE_WGMMA_PV16(kBf16, N, R, type)                                                                    \
+  template <>                                                                                                 \
+  __device__ __forceinline__ void wgmma_pv16<kBf16, N>(float (&d)[R], const uint32_t (&a)[4], uint64_t desc_b, \
+                                                       int accumulate) {                                      \
+    SAGE_WGMMA_RS(R, "m64n" #N "k16.f32." type "." type, ", 1, 1, 1", "+f");                                  \
+  }
+SAGE_WGMMA_PV16(false, 64, 32, "f16")
+SAGE_WGMMA_PV16(true, 64, 32, "bf16")
+SAGE_WGMMA_PV16(false, 128, 64, "f16")
+SAGE_WGMMA_PV16(true, 128, 64, "bf16")
+SAGE_WGMMA_PV16(false, 256, 128, "f16")
+SAGE_WGMMA_PV16(true, 256, 128, "bf16")
+#undef SAGE_WGMMA_PV16
 }  // namespace sage::sm90
 
 #undef SAGE_WGMMA_ACC8
@@ -450,3 +375,22 @@ __device__ __forceinline__ void wgmma_pv16<true, 256>(float (&d)[128], const uin
 #undef SAGE_WGMMA_PH64
 #undef SAGE_WGMMA_PH96
 #undef SAGE_WGMMA_PH128
+#undef SAGE_WGMMA_SS_OPS32
+#undef SAGE_WGMMA_SS_OPS64
+#undef SAGE_WGMMA_SS_OPS96
+#undef SAGE_WGMMA_SS_OPS128
+#undef SAGE_WGMMA_SS_PRED32
+#undef SAGE_WGMMA_SS_PRED64
+#undef SAGE_WGMMA_SS_PRED96
+#undef SAGE_WGMMA_SS_PRED128
+#undef SAGE_WGMMA_RS_OPS32
+#undef SAGE_WGMMA_RS_OPS64
+#undef SAGE_WGMMA_RS_OPS96
+#undef SAGE_WGMMA_RS_OPS128
+#undef SAGE_WGMMA_RS_PRED32
+#undef SAGE_WGMMA_RS_PRED64
+#undef SAGE_WGMMA_RS_PRED96
+#undef SAGE_WGMMA_RS_PRED128
+#undef SAGE_WGMMA_ASM
+#undef SAGE_WGMMA_SS
+#undef SAGE_WGMMA_RS
