@@ -63,8 +63,7 @@ def vs_fp64(d: int = 128, q_scales: tuple[float, ...] = ()):
             rows.append(("sm90 wgmma, INT8 PV", lambda q, k, v: sageattn_qk_int8_pv_int8_cuda_sm90(q, k, v)))
         for label, fn in rows:
             o = fn(q, k, v).double()
-            rl1 = float((o - ref).abs().sum() / ref.abs().sum())
-            cos = float((o * ref).sum() / (o.norm() * ref.norm()))
+            rl1, cos = R.rel_l1(o, ref), R.cosine(o, ref)
             print(f"| {label} | {case} | {rl1:.5f} | {cos:.7f} |", flush=True)
         del ref
 
@@ -89,7 +88,7 @@ def vs_reference():
                 p.v_scale, qo_len=2000, kv_len=2000, head_dim=128, sm_scale=1 / math.sqrt(128), is_causal=causal,
                 block_kv=mma.softmax_step(128))
             o = out.float()
-            rl1 = float((o - ref).abs().sum() / ref.abs().sum())
+            rl1 = R.rel_l1(o, ref)
             mx = float((o - ref).abs().max() / ref.abs().max())
             le = float((lse - rlse).abs().max())
             print(f"| {name(fp8, gran, acc)} | {causal} | {rl1:.2e} | {mx:.2e} | {le:.1e} |", flush=True)

@@ -31,6 +31,9 @@ from collections.abc import Callable
 
 import torch
 
+sys.path.insert(0, ".")
+from sageattention import reference as R  # noqa: E402
+
 Format = Callable[[torch.Tensor], torch.Tensor]
 PFormat = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (p, ref): ref = a row's power-of-2 reference / max
 
@@ -145,11 +148,9 @@ def measure(n: int, d: int, heads: int, sharpness: float, device: str, seed: int
             v_of = {vf: vf(v) for vf in dict.fromkeys(vf for _, _, vf, _ in PAIRS)}
             for name, pf, vf, rounded_l in PAIRS:
                 o = p_of[pf] @ v_of[vf] / (p_of[pf].sum(1, keepdim=True) if rounded_l else l)
-                rel_l1 = float((o - exact).abs().sum() / exact.abs().sum())
-                cos = float((o * exact).sum() / (o.norm() * exact.norm()))
                 acc = sums.setdefault((kind, name), [0.0, 0.0])
-                acc[0] += rel_l1 / heads
-                acc[1] += cos / heads
+                acc[0] += R.rel_l1(o, exact) / heads
+                acc[1] += R.cosine(o, exact) / heads
     return [{"v": kind, "pv": name, "rel_l1": round(r, 5), "cosine": round(c, 7)}
             for (kind, name), (r, c) in sums.items()]
 

@@ -47,7 +47,7 @@ for D in (128, 64):
             ref, rl = R.attention_from_quantized(ops["q_int8"], ops["q_scale"], qs, ops["k_int8"], ops["k_scale"], ks,
                                                  v_std, ops["v_scale"], qo_len=n, kv_len=n, head_dim=D,
                                                  sm_scale=1 / math.sqrt(D), block_kv=128)
-            rel = float((out.double() - ref).abs().sum() / ref.abs().sum())
+            rel = R.rel_l1(out, ref)
             per_row = ((out.double() - ref).abs().sum(-1) / ref.abs().sum(-1))[0, 0]
             worst = per_row.topk(4).indices.tolist()
             print(f"oracle D={D} n={n} {gran}: rel {rel:.4f} lse err {float((lse - rl).abs().max()):.4f} worst rows {worst}")

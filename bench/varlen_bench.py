@@ -30,6 +30,7 @@ from torch.nn.attention import SDPBackend
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import sageattention  # noqa: E402
 from sageattention.bench import environment, time_ms  # noqa: E402
+from sageattention.reference import rel_l1  # noqa: E402
 
 H = 32
 PACKS: dict[str, list[int]] = {
@@ -125,7 +126,7 @@ def main() -> None:
                 runs["per-sequence SDPA cuDNN"] = lambda: sdpa_loop(q, k, v, cu_t, causal, SDPBackend.CUDNN_ATTENTION)
             first, second = list(runs.values())[:2]
             one_op, by_runs = first(), second()
-            vs_runs = float((one_op.double() - by_runs.double()).abs().sum() / by_runs.double().abs().sum())
+            vs_runs = rel_l1(one_op, by_runs)
             for backend, fn in runs.items():
                 ms = time_ms(fn, warmup_ms=50, rep_ms=200)
                 row = {"backend": backend, "pack": label, "sequences": len(lens), "tokens": sum(lens), "heads": H,
