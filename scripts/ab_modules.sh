@@ -21,12 +21,6 @@ wheel_modules() {
     if n.startswith('sageattention/_C') or n.endswith('_build_config.py')]" "$wheels" || return 1
   { date -u; nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader
     python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"; } 2>&1 | tee "$log"
-  # SM90_MODULE_XZ: an sm90 module built off the device from the tree (xz), for a tree whose sm90 code is newer than the
-  # carried wheel's; the other modules stay the wheel's.
-  if [ -n "${SM90_MODULE_XZ:-}" ]; then
-    xz -dc "$SM90_MODULE_XZ" > sageattention/_C_sm90.abi3.so || return 1
-    echo "sm90 module: $SM90_MODULE_XZ over $(basename "$wheels")" | tee -a "$log"
-  fi
   return 0  # the header is informative: a missing nvidia-smi does not stop the run
 }
 
@@ -39,6 +33,7 @@ ab_modules() {
   wheel_modules "$log" || return
   module=$(basename "$ab" .xz)
   xz -dc "$ab" > "sageattention/${module#ab}" || return 1
+  echo "${module#ab}: $ab over the wheel's" | tee -a "$log"
   return 0
 }
 

@@ -5,8 +5,9 @@
 # apart. On an H200 it also measures the short-KV regions' edges and grid (sageattention/_short_kv.py was drawn on
 # H100s only).
 # Carry .wheelhouse (one main-job wheel: its modules are unpacked into the checkout; the Python is the tree's), and
-# SM90_MODULE_XZ=path (carried) when the tree's sm90 code is newer than the wheel's.
-# usage: SESSION=s39 bash scripts/gpu_issue_figures.sh   (results named issues_<h100|h200|gpu>_<SESSION>, to $OUT)
+# AB (a module built off the device, e.g. .variants_x/ab_C_sm90.abi3.so.xz, placed over the wheel's as ab_modules does)
+# when the tree's code of that module is newer than the wheel's.
+# usage: SESSION=s39 [AB=...] bash scripts/gpu_issue_figures.sh   (results named issues_<h100|h200|gpu>_<SESSION>, to $OUT)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/issue-figures}
@@ -15,7 +16,7 @@ NAME=issues_$(echo "${card:-gpu}" | tr A-Z a-z)_${SESSION:-run}
 mkdir -p "$OUT"
 log=$OUT/$NAME.log
 source scripts/ab_modules.sh
-wheel_modules "$log" || exit
+if [ -n "${AB:-}" ]; then ab_modules "$AB" "$log" || exit; else wheel_modules "$log" || exit; fi
 timing="--rounds 2 --warmup-ms 50 --rep-ms 200"
 main="sageattn,sage_fp8_sm90_fp32_kernel,sage_int8_sm90,sdpa_cudnn,sdpa_flash,sage_fp16_cuda,sage_fp16_cuda_kernel"
 main="$main,sage_fp8_cuda,sage_fp8_cuda_kernel,sage_fp16_sm90"
