@@ -43,6 +43,8 @@ SM90_ACCUMS = ("fp32+fp32", "fp32")
 SM90_PV16_ACCUMS = ("fp32",)
 SM90_PV_INT8_ACCUMS = ("int32",)
 KERNEL_KWARGS = _compile.KERNEL_OPTIONS
+# The accumulations sageattn takes on some GPU (an FP8-PV name means fp32 on an FP16-PV GPU, core.sageattn).
+SAGEATTN_ACCUMS = tuple(dict.fromkeys(FP16_ACCUMS + FP8_ACCUMS + SM90_ACCUMS))
 
 _warned: set[str] = set()
 
@@ -85,6 +87,18 @@ def _kernel(module: str, name: str, family: str, fn: str) -> Callable[..., Resul
     return _kernels.setdefault((module, name), getattr(mod, name))
 
 
+def _with_negated_q(kernel: Callable[..., Result]) -> Callable[..., Result]:
+    """kernel for a negative sm_scale: the kernels take each row's max on the raw INT8 scores, which is the max of
+    the logits only for a scale >= 0 (they clamp it there), so s * Q.K^T runs as |s| * (-Q).K^T. That is exact: the
+    symmetric INT8 quantization of -Q is the negation of Q's, and the LSE's smooth-K term |s| * (-q).mean_k equals
+    s * q.mean_k."""
+
+    def run(q: torch.Tensor, *args: Any, sm_scale: float, **kw: Any) -> Result:
+        return kernel(torch.neg(q), *args, sm_scale=-sm_scale, **kw)
+
+    return run
+
+
 def _run_kernel(
     kernel: Callable[..., Result], q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shapes: Shapes,
     cache_key: tuple | None = None, **kw: Any
@@ -98,6 +112,8 @@ def _run_kernel(
         return out, torch.empty((shapes.batch, shapes.heads_q, shapes.qo_len), dtype=torch.float32, device=q.device)
     if shapes.kv_len == 0:
         return empty_kv_result(q, kw["tensor_layout"], kw["return_lse"])
+    if kw["sm_scale"] < 0:
+        kernel = _with_negated_q(kernel)
     if needs_guard(q, k, v):  # backward must fail clearly, not yield no gradient (_inference_only)
         result = run_guarded(lambda: kernel(q, k, v, **kw), q, k, v)
     else:
@@ -126,6 +142,19 @@ def _common(
     check_bool("is_causal", is_causal)
     check_bool("return_lse", return_lse)
     return shapes, check_sm_scale(sm_scale, shapes.head_dim)
+
+
+def _check_option_values(options: dict[str, Any]) -> None:
+    """sageattn's kernel options, checked on every path: a value no GPU's kernel takes is an error on the SDPA path
+    too (which has no use for valid ones), not something a CPU run lets through and a GPU run rejects. Which values
+    this GPU's kernel takes is checked where the family is known (_call_explicit, _run_family's caller)."""
+    if "qk_quant_gran" in options:
+        check_choice("qk_quant_gran", options["qk_quant_gran"], QK_GRANS)
+    if options.get("pv_accum_dtype") is not None:
+        check_choice("pv_accum_dtype", options["pv_accum_dtype"], SAGEATTN_ACCUMS)
+    for name in ("smooth_k", "smooth_v"):
+        if name in options:
+            check_bool(name, options[name])
 
 
 def _no_extra(fn: str, kwargs: dict[str, Any]) -> None:
@@ -507,6 +536,7 @@ def sageattn(
             f"sageattn() got unexpected keyword argument(s) {unknown}; accepted extras: "
             f"attn_mask, dropout_p, scale, {', '.join(KERNEL_KWARGS)}"
         )
+    _check_option_values(kwargs)
     shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
     if not isinstance(dropout_p, (int, float)) or isinstance(dropout_p, bool) or not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be a float in [0, 1), got {dropout_p!r}")
@@ -681,7 +711,8 @@ def sageattn_varlen(
         logger.debug("sageattention: path=%s varlen (one op for the pack)", family)
 
         def run() -> Result:
-            return kernel(q, k, v, cu_seqlens_q, cu_seqlens_k, is_causal=is_causal,
+            run_kernel = _with_negated_q(kernel) if scale < 0 else kernel
+            return run_kernel(q, k, v, cu_seqlens_q, cu_seqlens_k, is_causal=is_causal,
                           qk_quant_gran=options["qk_quant_gran"], sm_scale=scale, smooth_k=smooth_k,
                           smooth_v=options["smooth_v"], return_lse=return_lse)
 

@@ -11,9 +11,11 @@ from sageattention import _call_cache, core
 class FakeKernel:
     def __init__(self) -> None:
         self.calls: list[dict[str, object]] = []
+        self.queries: list[torch.Tensor] = []  # the q each call received
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: object) -> torch.Tensor:
         self.calls.append(kw)
+        self.queries.append(q)
         if kw["return_lse"]:
             return torch.zeros_like(q), torch.zeros(q.shape[:3])
         return torch.zeros_like(q)

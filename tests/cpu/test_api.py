@@ -279,3 +279,29 @@ def test_python_m_sageattention_prints_the_build_and_no_route_without_a_gpu(
     info = json.loads(capsys.readouterr().out)
     assert info["gpu"] is None and "sageattn_by_head_dim" not in info
     assert info["version"] == sageattention.build_info()["version"] and "kernels" in info
+
+
+@pytest.mark.parametrize("option, value, error, words", [
+    ("pv_accum_dtype", "fp64", ValueError, "pv_accum_dtype must be one of"),
+    ("pv_accum_dtype", "int32", ValueError, "pv_accum_dtype must be one of"),  # the INT8-PV kernel's: explicit only
+    ("qk_quant_gran", "per_block", ValueError, "qk_quant_gran must be one of"),
+    ("qk_quant_gran", None, ValueError, "qk_quant_gran must be one of"),
+    ("smooth_k", 1, TypeError, "smooth_k must be True or False"),
+    ("smooth_v", "yes", TypeError, "smooth_v must be True or False"),
+])
+def test_option_values_no_kernel_takes_are_errors_on_the_sdpa_path_too(option, value, error, words) -> None:
+    # On CPU tensors sageattn runs SDPA, which has no use for the kernel options: a bad value must still fail here,
+    # as it would on a GPU, not pass on a laptop and break on the server.
+    q, k, v = qkv()
+    with pytest.raises(error, match=words):
+        sageattention.sageattn(q, k, v, **{option: value})
+
+
+def test_valid_option_values_still_run_on_the_sdpa_path() -> None:
+    q, k, v = qkv()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = sageattention.sageattn(q, k, v, pv_accum_dtype="fp32+fp16", qk_quant_gran="per_warp", smooth_k=False,
+                                     smooth_v=True)
+        base = sageattention.sageattn(q, k, v, pv_accum_dtype=None)
+    assert torch.equal(out, base)

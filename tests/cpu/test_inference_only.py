@@ -27,7 +27,7 @@ stand_in.calls = 0
 
 
 def run(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, return_lse: bool = False) -> Any:
-    return core._run_kernel(stand_in, q, k, v, check_qkv(q, k, v, "HND"), tensor_layout="HND",
+    return core._run_kernel(stand_in, q, k, v, check_qkv(q, k, v, "HND"), tensor_layout="HND", sm_scale=1.0,
                             return_lse=return_lse)
 
 

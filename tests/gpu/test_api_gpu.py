@@ -411,3 +411,45 @@ def test_a_batch_beyond_a_grid_dimension_runs(entry: str) -> None:
     if entry != "sageattn":  # the last chunk is this call
         tail, tail_lse = fn(q[-3:], k[-3:], v[-3:], return_lse=True)
         assert torch.equal(out[-3:], tail) and torch.equal(lse[-3:], tail_lse)
+
+
+NEGATIVE_SCALE_ENTRIES = {  # entry: (capability it needs, exact or minimum; rel-L1 bound against float64)
+    "sageattn": ((8, 0), False, 0.06),
+    "sageattn_qk_int8_pv_fp16_cuda": ((8, 0), False, 0.03),
+    "sageattn_qk_int8_pv_fp16_triton": ((8, 0), False, 0.03),
+    "sageattn_qk_int8_pv_fp8_cuda": ((8, 9), False, 0.06),
+    "sageattn_qk_int8_pv_fp8_cuda_sm90": ((9, 0), True, 0.06),
+    "sageattn_qk_int8_pv_fp16_cuda_sm90": ((9, 0), True, 0.03),
+    "sageattn_qk_int8_pv_int8_cuda_sm90": ((9, 0), True, 0.05),
+}
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("entry", sorted(NEGATIVE_SCALE_ENTRIES))
+def test_a_negative_sm_scale_is_honoured(entry: str, causal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SDPA takes any finite scale; the kernels clamp theirs to > 0 (the row max is taken on raw INT8 scores), so
+    sageattention runs s < 0 as |s| on -Q (core._with_negated_q). Output and LSE against float64 at s < 0."""
+    need, exact, bound = NEGATIVE_SCALE_ENTRIES[entry]
+    cap = _device.capability(torch.cuda.current_device())
+    if (cap != need) if exact else (cap < need):
+        pytest.skip(f"{entry} needs sm_{need[0]}{need[1]}{'' if exact else ' or newer'}")
+    monkeypatch.setenv("SAGEATTENTION_SHORT_KV_SDPA", "0")  # the kernel, whatever the size
+    q, k, v = rand(1, 4, 1500, 64), rand(1, 4, 1500, 64), rand(1, 4, 1500, 64)
+    k = k + 4 * rand(64)  # channel offsets: the LSE's smooth-K term is large
+    out, lse = getattr(sageattention, entry)(q, k, v, is_causal=causal, sm_scale=-0.1, return_lse=True)
+    ref, ref_lse = reference.attention_fp64(q, k, v, causal, -0.1)
+    assert rel_l1(out, ref) < bound
+    assert float((lse.double() - ref_lse).abs().max()) < 0.05
+
+
+def test_a_negative_sm_scale_is_honoured_by_packed_sequences() -> None:
+    lens = [700, 1300]
+    q, k, v = (rand(sum(lens), 4, 64) for _ in range(3))
+    cu = torch.tensor([0, lens[0], sum(lens)], dtype=torch.int32, device="cuda")
+    out, lse = sageattention.sageattn_varlen(q, k, v, cu, cu, max(lens), max(lens), is_causal=True, sm_scale=-0.1,
+                                             return_lse=True)
+    for a, b in ((0, lens[0]), (lens[0], sum(lens))):
+        s = [t[a:b].transpose(0, 1).unsqueeze(0) for t in (q, k, v)]
+        ref, ref_lse = reference.attention_fp64(*s, True, -0.1)
+        assert rel_l1(out[a:b].transpose(0, 1).unsqueeze(0), ref) < 0.06
+        assert float((lse[:, a:b].double() - ref_lse[0]).abs().max()) < 0.05
