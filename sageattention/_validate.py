@@ -10,6 +10,8 @@ import torch
 from sageattention._layout import LAYOUT_CODES
 
 SUPPORTED_DTYPES = (torch.float16, torch.bfloat16)
+# What any path takes: the kernels' dtypes, and the float ones SDPA alone runs (with one warning).
+ACCEPTED_DTYPES = SUPPORTED_DTYPES + (torch.float32, torch.float64)
 MAX_HEAD_DIM = 256
 
 
@@ -46,6 +48,9 @@ def check_qkv(q: object, k: object, v: object, tensor_layout: str) -> Shapes:
     assert isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor)
     if not (q.dtype == k.dtype == v.dtype):
         raise ValueError(f"q, k and v must share one dtype, got q={q.dtype}, k={k.dtype}, v={v.dtype}")
+    if q.dtype not in ACCEPTED_DTYPES:
+        raise TypeError(f"q, k and v must be float16 or bfloat16 (the kernels' dtypes; float32 and float64 run on "
+                        f"SDPA), got {q.dtype}")
     if not (q.device == k.device == v.device):
         raise ValueError(f"q, k and v must be on one device, got q={q.device}, k={k.device}, v={v.device}")
     qs, ks, vs = q.shape, k.shape, v.shape

@@ -305,3 +305,17 @@ def test_valid_option_values_still_run_on_the_sdpa_path() -> None:
                                      smooth_v=True)
         base = sageattention.sageattn(q, k, v, pv_accum_dtype=None)
     assert torch.equal(out, base)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int8, torch.bool, torch.complex64, torch.float8_e4m3fn])
+def test_non_float_inputs_are_a_clear_error_on_every_entry(dtype: torch.dtype) -> None:
+    # SDPA would fail deep inside its matmul ("expected m1 and m2 to have the same dtype"), naming neither input.
+    q = torch.zeros(1, 2, 16, 64).to(dtype)
+    for fn in (sageattention.sageattn, sageattention.sageattn_qk_int8_pv_fp16_cuda,
+               sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90):
+        with pytest.raises(TypeError, match=f"float16 or bfloat16.*got {dtype}"):
+            fn(q, q, q)
+    packed = torch.zeros(16, 2, 64).to(dtype)
+    cu = torch.tensor([0, 16], dtype=torch.int32)
+    with pytest.raises(TypeError, match="float16 or bfloat16"):
+        sageattention.sageattn_varlen(packed, packed, packed, cu, cu, 16, 16)
