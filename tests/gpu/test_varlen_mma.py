@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
-import sageattention
 from sageattention import _device, _lib, reference
 from sageattention._varlen import packed_lse
 from sageattention.kernels import mma
