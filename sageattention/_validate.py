@@ -34,6 +34,40 @@ def check_layout(tensor_layout: object) -> str:
     return str(tensor_layout)
 
 
+def _check_dtype_and_device(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    if not (q.dtype == k.dtype == v.dtype):
+        raise ValueError(f"q, k and v must share one dtype, got q={q.dtype}, k={k.dtype}, v={v.dtype}")
+    if q.dtype not in ACCEPTED_DTYPES:
+        raise TypeError(f"q, k and v must be float16 or bfloat16 (the kernels' dtypes; float32 and float64 run on "
+                        f"SDPA), got {q.dtype}")
+    if not (q.device == k.device == v.device):
+        raise ValueError(f"q, k and v must be on one device, got q={q.device}, k={k.device}, v={v.device}")
+
+
+def check_packed(q: object, k: object, v: object) -> None:
+    """sageattn_varlen's structural checks, in its terms: q [total_q, heads_q, head_dim], k and v [total_k, heads_kv,
+    head_dim]. (Its runs path views each run as a batch of one, whose errors would name those views' shapes.)"""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 3:
+            raise ValueError(f"{name} must be a 3-D packed tensor [total_tokens, heads, head_dim]")
+    assert isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor)
+    _check_dtype_and_device(q, k, v)
+    if k.shape != v.shape:
+        raise ValueError(f"k and v must have the same shape [total_k, heads_kv, head_dim], got k={tuple(k.shape)}, "
+                         f"v={tuple(v.shape)}")
+    if q.shape[2] != k.shape[2]:
+        raise ValueError(f"head-dim mismatch: q has head_dim {q.shape[2]} but k/v have {k.shape[2]}; they must be equal")
+    if k.shape[1] == 0 or q.shape[1] % k.shape[1] != 0:
+        raise ValueError(f"GQA/MQA needs num_q_heads % num_kv_heads == 0, got {q.shape[1]} query heads and "
+                         f"{k.shape[1]} key/value heads (packed tensors read heads from dim 1)")
+
+
+def check_max_seqlen(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return value
+
+
 def check_qkv(q: object, k: object, v: object, tensor_layout: str) -> Shapes:
     """Structural checks shared by every path (kernels and the SDPA fallback).
 
@@ -46,13 +80,7 @@ def check_qkv(q: object, k: object, v: object, tensor_layout: str) -> Shapes:
             dims = "(batch, heads, seq, head_dim)" if layout == "HND" else "(batch, seq, heads, head_dim)"
             raise ValueError(f"{name} must be 4-D {dims} for tensor_layout={layout!r}, got shape {tuple(t.shape)}")
     assert isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor) and isinstance(v, torch.Tensor)
-    if not (q.dtype == k.dtype == v.dtype):
-        raise ValueError(f"q, k and v must share one dtype, got q={q.dtype}, k={k.dtype}, v={v.dtype}")
-    if q.dtype not in ACCEPTED_DTYPES:
-        raise TypeError(f"q, k and v must be float16 or bfloat16 (the kernels' dtypes; float32 and float64 run on "
-                        f"SDPA), got {q.dtype}")
-    if not (q.device == k.device == v.device):
-        raise ValueError(f"q, k and v must be on one device, got q={q.device}, k={k.device}, v={v.device}")
+    _check_dtype_and_device(q, k, v)
     qs, ks, vs = q.shape, k.shape, v.shape
     if ks != vs:
         raise ValueError(f"k and v must have the same shape, got k={tuple(ks)}, v={tuple(vs)}")

@@ -27,6 +27,8 @@ from sageattention._validate import (
     Shapes,
     check_bool,
     check_choice,
+    check_max_seqlen,
+    check_packed,
     check_qkv,
     check_sm_scale,
     kernel_input_problem,
@@ -643,9 +645,6 @@ def _packed_kernel(
             found = family, functools.partial(mma.varlen_mma, fp8_pv=fp8_pv)
     if found is None:
         return None
-    for name, m in (("max_seqlen_q", max_q), ("max_seqlen_k", max_k)):
-        if not isinstance(m, int) or isinstance(m, bool) or m < 0:
-            raise ValueError(f"{name} must be a non-negative int, got {m!r}")
     for name, cu, total, m in (("cu_seqlens_q", cu_q, q.shape[0], max_q), ("cu_seqlens_k", cu_k, k.shape[0], max_k)):
         if cu.device.type == "cpu":
             _check_cu_on_host(cu, name, total, m)
@@ -678,9 +677,7 @@ def sageattn_varlen(
     model (another pv_accum_dtype than the default, dropout, FP16 PV with a bf16 V or smooth_v), or with
     SAGEATTENTION_VARLEN_RUNS=1, cu_seqlens are read on the host and checked, all statistics are per sequence,
     and adjacent sequences of equal lengths run as one batched sageattn call (`_varlen`)."""
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 3:
-            raise ValueError(f"{name} must be a 3-D packed tensor [total_tokens, heads, head_dim]")
+    check_packed(q, k, v)
     if "tensor_layout" in kwargs:
         raise TypeError("sageattn_varlen() takes no tensor_layout: packed inputs are [total_tokens, heads, head_dim]")
     if "attn_mask" in kwargs:
@@ -699,6 +696,8 @@ def sageattn_varlen(
     if torch.compiler.is_compiling():  # one opaque op: the runs are planned from cu_seqlens' values
         return _compile.varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, is_causal,
                                          sm_scale, smooth_k, return_lse, **kwargs)
+    check_max_seqlen("max_seqlen_q", max_seqlen_q)
+    check_max_seqlen("max_seqlen_k", max_seqlen_k)
     packed = _packed_kernel(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, kwargs)
     if packed is not None:
         family, kernel = packed

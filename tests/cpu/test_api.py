@@ -319,3 +319,30 @@ def test_non_float_inputs_are_a_clear_error_on_every_entry(dtype: torch.dtype) -
     cu = torch.tensor([0, 16], dtype=torch.int32)
     with pytest.raises(TypeError, match="float16 or bfloat16"):
         sageattention.sageattn_varlen(packed, packed, packed, cu, cu, 16, 16)
+
+
+@pytest.mark.parametrize("case, words", [
+    ("kv heads differ", r"k and v must have the same shape \[total_k, heads_kv, head_dim\], got k=\(31, 2, 64\)"),
+    ("head dims differ", "head-dim mismatch: q has head_dim 32 but k/v have 64"),
+    ("gqa", "GQA/MQA needs num_q_heads % num_kv_heads == 0, got 3 query heads and 2 .*packed tensors read heads"),
+    ("max_seqlen float", "max_seqlen_q must be a non-negative int, got 17.0"),
+    ("max_seqlen negative", "max_seqlen_k must be a non-negative int, got -1"),
+])
+def test_varlen_errors_speak_of_packed_tensors(case: str, words: str) -> None:
+    # The runs path views each run as a batch of one: its errors named those 4-D views' shapes, and it took a float
+    # max_seqlen that the one-op path refuses.
+    q = k = v = torch.randn(31, 2, 64, dtype=torch.float16)
+    maxes = (17, 17)
+    if case == "kv heads differ":
+        v = v[:, :1]
+    elif case == "head dims differ":
+        q = q[..., :32]
+    elif case == "gqa":
+        q = torch.randn(31, 3, 64, dtype=torch.float16)
+    elif case == "max_seqlen float":
+        maxes = (17.0, 17)
+    else:
+        maxes = (17, -1)
+    cu = torch.tensor([0, 5, 22, 31], dtype=torch.int32)
+    with pytest.raises(ValueError, match=words):
+        sageattention.sageattn_varlen(q, k, v, cu, cu, *maxes)
