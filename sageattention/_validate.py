@@ -44,6 +44,13 @@ def _check_dtype_and_device(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
         raise ValueError(f"q, k and v must be on one device, got q={q.device}, k={k.device}, v={v.device}")
 
 
+def _check_head_dim(d: int) -> None:
+    # Attention over no channels: every score 0. The kernels' errors for it were C++ ones, each its own, and SDPA's
+    # answer differs by backend; one error here instead.
+    if d == 0:
+        raise ValueError("head_dim is 0 (q, k and v have no channels); it must be at least 1")
+
+
 def check_packed(q: object, k: object, v: object) -> None:
     """sageattn_varlen's structural checks, in its terms: q [total_q, heads_q, head_dim], k and v [total_k, heads_kv,
     head_dim]. (Its runs path views each run as a batch of one, whose errors would name those views' shapes.)"""
@@ -57,6 +64,7 @@ def check_packed(q: object, k: object, v: object) -> None:
                          f"v={tuple(v.shape)}")
     if q.shape[2] != k.shape[2]:
         raise ValueError(f"head-dim mismatch: q has head_dim {q.shape[2]} but k/v have {k.shape[2]}; they must be equal")
+    _check_head_dim(q.shape[2])
     if k.shape[1] == 0 or q.shape[1] % k.shape[1] != 0:
         raise ValueError(f"GQA/MQA needs num_q_heads % num_kv_heads == 0, got {q.shape[1]} query heads and "
                          f"{k.shape[1]} key/value heads (packed tensors read heads from dim 1)")
@@ -90,6 +98,7 @@ def check_qkv(q: object, k: object, v: object, tensor_layout: str) -> Shapes:
         raise ValueError(f"q and k must have the same batch size, got {qs[0]} and {ks[0]}")
     if qs[3] != ks[3]:
         raise ValueError(f"head-dim mismatch: q has head_dim {qs[3]} but k/v have {ks[3]}; they must be equal")
+    _check_head_dim(qs[3])
     hq, hkv = qs[hd], ks[hd]
     if hkv == 0 or hq % hkv != 0:
         raise ValueError(

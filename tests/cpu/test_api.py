@@ -346,3 +346,14 @@ def test_varlen_errors_speak_of_packed_tensors(case: str, words: str) -> None:
     cu = torch.tensor([0, 5, 22, 31], dtype=torch.int32)
     with pytest.raises(ValueError, match=words):
         sageattention.sageattn_varlen(q, k, v, cu, cu, *maxes)
+
+
+def test_head_dim_0_is_an_error_on_every_entry() -> None:
+    q = torch.zeros(1, 2, 16, 0, dtype=torch.float16)
+    for fn in (sageattention.sageattn, sageattention.sageattn_qk_int8_pv_fp16_cuda,
+               sageattention.sageattn_qk_int8_pv_fp8_cuda_sm90):
+        with pytest.raises(ValueError, match="head_dim is 0"):
+            fn(q, q, q)
+    packed, cu = torch.zeros(16, 2, 0, dtype=torch.float16), torch.tensor([0, 16], dtype=torch.int32)
+    with pytest.raises(ValueError, match="head_dim is 0"):
+        sageattention.sageattn_varlen(packed, packed, packed, cu, cu, 16, 16)

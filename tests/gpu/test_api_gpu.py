@@ -441,3 +441,29 @@ def test_a_negative_sm_scale_is_honoured_by_packed_sequences() -> None:
         ref, ref_lse = reference.attention_fp64(*s, True, -0.1)
         assert rel_l1(out[a:b].transpose(0, 1).unsqueeze(0), ref) < 0.06
         assert float((lse[:, a:b].double() - ref_lse[0]).abs().max()) < 0.05
+
+
+@pytest.mark.parametrize("d", [0, 1, 8, 24, 136, 250])
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+def test_tiny_and_odd_head_dims_on_every_entry(entry: str, d: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Head dims the kernels pad (to 64, 128 or 256; sm_scale from the true one), down to 1; 0 is an error that says
+    so on every entry (it was a different C++ error per kernel, or a result)."""
+    bound = skip_unless_this_gpu_runs(entry)
+    monkeypatch.setenv("SAGEATTENTION_SHORT_KV_SDPA", "0")
+    q, k, v = rand(1, 4, 300, d), rand(1, 2, 700, d), rand(1, 2, 700, d)
+    fn = getattr(sageattention, entry)
+    if d == 0:
+        with pytest.raises(ValueError, match="head_dim is 0"):
+            fn(q, k, v)
+        return
+    options = {}
+    if entry == "sageattn_qk_int8_pv_fp8_cuda_sm90" and d > 128:
+        # Its default "fp32+fp32" has no loop past 128: an error that names the option that has one.
+        with pytest.raises(NotImplementedError, match='pass pv_accum_dtype="fp32"'):
+            fn(q, k, v)
+        options = {"pv_accum_dtype": "fp32"}
+    out, lse = fn(q, k, v, is_causal=True, return_lse=True, **options)
+    ref, ref_lse = reference.attention_fp64(q, k, v, True)
+    assert out.shape == q.shape and lse.shape == (1, 4, 300)
+    assert rel_l1(out, ref) < bound
+    assert float((lse.double() - ref_lse).abs().max()) < lse_bound(entry)
