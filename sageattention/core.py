@@ -520,8 +520,9 @@ def sageattn(
     the kernel).
 
     Extra keywords: attn_mask / dropout_p (honoured via SDPA with a one-time warning), scale (alias of
-    sm_scale), and the kernel options qk_quant_gran, pv_accum_dtype, smooth_k, smooth_v. Anything else
-    is an error, never silently dropped.
+    sm_scale), enable_gqa (SDPA's: GQA always runs; False with fewer k/v heads than q heads is SDPA's error), and
+    the kernel options qk_quant_gran, pv_accum_dtype, smooth_k, smooth_v. Anything else is an error, never silently
+    dropped.
     """
     cache_key = None
     if not torch.compiler.is_compiling():
@@ -531,15 +532,22 @@ def sageattn(
             return cached
     attn_mask = kwargs.pop("attn_mask", None)
     dropout_p = kwargs.pop("dropout_p", 0.0)
+    enable_gqa = kwargs.pop("enable_gqa", None)
     sm_scale = _scale_alias(sm_scale, kwargs)
     unknown = sorted(set(kwargs) - set(KERNEL_KWARGS)) if kwargs else None
     if unknown:
         raise TypeError(
             f"sageattn() got unexpected keyword argument(s) {unknown}; accepted extras: "
-            f"attn_mask, dropout_p, scale, {', '.join(KERNEL_KWARGS)}"
+            f"attn_mask, dropout_p, scale, enable_gqa, {', '.join(KERNEL_KWARGS)}"
         )
     _check_option_values(kwargs)
     shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
+    if enable_gqa is not None:  # SDPA's keyword, for callers that swap sageattn in for it
+        check_bool("enable_gqa", enable_gqa)
+        if not enable_gqa and shapes.heads_q != shapes.heads_kv:
+            raise ValueError(
+                f"enable_gqa=False, but q has {shapes.heads_q} heads and k/v {shapes.heads_kv}; pass enable_gqa=True "
+                f"(sageattn runs grouped-query attention natively) or give k and v {shapes.heads_q} heads")
     if not isinstance(dropout_p, (int, float)) or isinstance(dropout_p, bool) or not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be a float in [0, 1), got {dropout_p!r}")
     if attn_mask is not None and not isinstance(attn_mask, torch.Tensor):

@@ -357,3 +357,19 @@ def test_head_dim_0_is_an_error_on_every_entry() -> None:
     packed, cu = torch.zeros(16, 2, 0, dtype=torch.float16), torch.tensor([0, 16], dtype=torch.int32)
     with pytest.raises(ValueError, match="head_dim is 0"):
         sageattention.sageattn_varlen(packed, packed, packed, cu, cu, 16, 16)
+
+
+def test_sdpa_s_enable_gqa_keyword_is_taken() -> None:
+    # Callers that swap sageattn in for torch's SDPA pass its keywords; GQA runs natively, so enable_gqa=True is what
+    # sageattn does anyway and False with fewer k/v heads is SDPA's error.
+    q, k, v = qkv(h=4, hkv=2, dtype=torch.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = sageattention.sageattn(q, k, v, enable_gqa=True, dropout_p=0.0, scale=0.1)
+        base = sageattention.sageattn(q, k, v, sm_scale=0.1)
+        sageattention.sageattn(q, q, q, enable_gqa=False)
+    assert torch.equal(out, base)
+    with pytest.raises(ValueError, match="enable_gqa=False, but q has 4 heads and k/v 2"):
+        sageattention.sageattn(q, k, v, enable_gqa=False)
+    with pytest.raises(TypeError, match="enable_gqa must be True or False"):
+        sageattention.sageattn(q, k, v, enable_gqa=1)
