@@ -98,3 +98,29 @@ def test_expanded_inputs_match_their_contiguous_copies(entry: str, layout: str, 
     to_hnd = (lambda t: t) if layout == "HND" else (lambda t: t.transpose(1, 2))
     ref, _ = reference.attention_fp64(to_hnd(q), to_hnd(k), to_hnd(v), True)
     assert rel_l1(to_hnd(out), ref) < bound
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+def test_views_of_a_fused_qkv_projection(entry: str) -> None:
+    """q, k, v as slices of one [B, N, 3, H, D] projection (NHD views whose token stride is 3 * H * D), the way
+    attention layers with a fused QKV linear hand them over."""
+    bound = skip_unless_this_gpu_runs(entry)
+    b, n, h, d = 2, 1000, 4, 64
+    qkv = rand(b, n, 3, h, d)
+    q, k, v = qkv.unbind(2)
+    out, lse = getattr(sageattention, entry)(q, k, v, tensor_layout="NHD", is_causal=True, return_lse=True)
+    ref, ref_lse = reference.attention_fp64(*(t.transpose(1, 2) for t in (q, k, v)), True)
+    assert rel_l1(out.transpose(1, 2), ref) < bound
+    assert float((lse.double() - ref_lse).abs().max()) < lse_bound(entry)
+
+
+def test_packed_views_of_a_fused_qkv_projection() -> None:
+    lens = [300, 1000, 77]
+    qkv = rand(sum(lens), 3, 4, 64)
+    q, k, v = qkv.unbind(1)
+    cu = torch.tensor([0, 300, 1300, 1377], dtype=torch.int32, device="cuda")
+    out, lse = sageattention.sageattn_varlen(q, k, v, cu, cu, max(lens), max(lens), is_causal=True, return_lse=True)
+    for a, b in zip(cu.tolist(), cu.tolist()[1:]):
+        ref, ref_lse = reference.attention_fp64(*(t[a:b].transpose(0, 1).unsqueeze(0) for t in (q, k, v)), True)
+        assert rel_l1(out[a:b].transpose(0, 1).unsqueeze(0), ref) < 0.06
+        assert float((lse[:, a:b].double() - ref_lse[0]).abs().max()) < 0.05
