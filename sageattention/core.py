@@ -720,8 +720,8 @@ def sageattn_varlen(
         def run() -> Result:
             run_kernel = _with_negated_q(kernel) if scale < 0 else kernel
             return run_kernel(q, k, v, cu_seqlens_q, cu_seqlens_k, is_causal=is_causal,
-                          qk_quant_gran=options["qk_quant_gran"], sm_scale=scale, smooth_k=smooth_k,
-                          smooth_v=options["smooth_v"], return_lse=return_lse)
+                              qk_quant_gran=options["qk_quant_gran"], sm_scale=scale, smooth_k=smooth_k,
+                              smooth_v=options["smooth_v"], return_lse=return_lse)
 
         return run_guarded(run, q, k, v) if needs_guard(q, k, v) else run()
     lists = []
