@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 import torch
 
@@ -116,7 +117,8 @@ def check_qkv(q: object, k: object, v: object, tensor_layout: str) -> Shapes:
 def check_sm_scale(sm_scale: object, head_dim: int) -> float:
     if sm_scale is None:
         return 1.0 / math.sqrt(head_dim) if head_dim > 0 else 1.0
-    if isinstance(sm_scale, bool) or not isinstance(sm_scale, (int, float)):
+    # numbers.Real: numpy's scalars too (a scale computed as np.float32(d) ** -0.5); bool is refused.
+    if isinstance(sm_scale, bool) or not isinstance(sm_scale, numbers.Real):
         raise TypeError(f"sm_scale must be a float or None, got {type(sm_scale).__name__}")
     if not math.isfinite(sm_scale):
         raise ValueError(f"sm_scale must be finite, got {sm_scale}")

@@ -373,3 +373,18 @@ def test_sdpa_s_enable_gqa_keyword_is_taken() -> None:
         sageattention.sageattn(q, k, v, enable_gqa=False)
     with pytest.raises(TypeError, match="enable_gqa must be True or False"):
         sageattention.sageattn(q, k, v, enable_gqa=1)
+
+
+def test_numpy_scalar_scales_are_taken() -> None:
+    import numpy as np
+
+    q, k, v = qkv()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the CPU's SDPA fallback
+        base = sageattention.sageattn(q, k, v, sm_scale=0.125)
+        for scale in (np.float32(0.125), np.float64(0.125), np.float16(0.125)):
+            assert torch.equal(sageattention.sageattn(q, k, v, sm_scale=scale), base)
+    with pytest.raises(TypeError, match="sm_scale must be a float or None, got Tensor"):
+        sageattention.sageattn(q, k, v, sm_scale=torch.tensor(0.125))
+    with pytest.raises(TypeError, match="sm_scale must be a float or None, got bool"):
+        sageattention.sageattn(q, k, v, sm_scale=True)
