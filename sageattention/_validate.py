@@ -45,11 +45,18 @@ def _check_dtype_and_device(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
         raise ValueError(f"q, k and v must be on one device, got q={q.device}, k={k.device}, v={v.device}")
 
 
-def _check_head_dim(d: int) -> None:
+def _check_head_dims_and_groups(d_q: int, d_kv: int, hq: int, hkv: int, heads_from: str) -> None:
+    """Equal head dims, not 0, and query heads a multiple of the key/value heads. heads_from: where the heads are
+    read from, for the GQA message."""
+    if d_q != d_kv:
+        raise ValueError(f"head-dim mismatch: q has head_dim {d_q} but k/v have {d_kv}; they must be equal")
     # Attention over no channels: every score 0. The kernels' errors for it were C++ ones, each its own, and SDPA's
     # answer differs by backend; one error here instead.
-    if d == 0:
+    if d_q == 0:
         raise ValueError("head_dim is 0 (q, k and v have no channels); it must be at least 1")
+    if hkv == 0 or hq % hkv != 0:
+        raise ValueError(f"GQA/MQA needs num_q_heads % num_kv_heads == 0, got {hq} query heads and {hkv} key/value "
+                         f"heads ({heads_from})")
 
 
 def check_packed(q: object, k: object, v: object) -> None:
@@ -63,12 +70,7 @@ def check_packed(q: object, k: object, v: object) -> None:
     if k.shape != v.shape:
         raise ValueError(f"k and v must have the same shape [total_k, heads_kv, head_dim], got k={tuple(k.shape)}, "
                          f"v={tuple(v.shape)}")
-    if q.shape[2] != k.shape[2]:
-        raise ValueError(f"head-dim mismatch: q has head_dim {q.shape[2]} but k/v have {k.shape[2]}; they must be equal")
-    _check_head_dim(q.shape[2])
-    if k.shape[1] == 0 or q.shape[1] % k.shape[1] != 0:
-        raise ValueError(f"GQA/MQA needs num_q_heads % num_kv_heads == 0, got {q.shape[1]} query heads and "
-                         f"{k.shape[1]} key/value heads (packed tensors read heads from dim 1)")
+    _check_head_dims_and_groups(q.shape[2], k.shape[2], q.shape[1], k.shape[1], "packed tensors read heads from dim 1")
 
 
 def check_max_seqlen(name: str, value: object) -> int:
@@ -97,15 +99,8 @@ def check_qkv(q: object, k: object, v: object, tensor_layout: str) -> Shapes:
     nd = 2 if layout == "HND" else 1
     if qs[0] != ks[0]:
         raise ValueError(f"q and k must have the same batch size, got {qs[0]} and {ks[0]}")
-    if qs[3] != ks[3]:
-        raise ValueError(f"head-dim mismatch: q has head_dim {qs[3]} but k/v have {ks[3]}; they must be equal")
-    _check_head_dim(qs[3])
     hq, hkv = qs[hd], ks[hd]
-    if hkv == 0 or hq % hkv != 0:
-        raise ValueError(
-            f"GQA/MQA needs num_q_heads % num_kv_heads == 0, got {hq} query heads and {hkv} key/value heads "
-            f"(tensor_layout={layout!r} reads heads from dim {hd})"
-        )
+    _check_head_dims_and_groups(qs[3], ks[3], hq, hkv, f"tensor_layout={layout!r} reads heads from dim {hd}")
     if qs[3] > 1:
         for name, t in (("q", q), ("k", k), ("v", v)):
             if t.stride(3) != 1:
