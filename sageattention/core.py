@@ -146,14 +146,15 @@ def _common(
     return shapes, check_sm_scale(sm_scale, shapes.head_dim)
 
 
-def _check_option_values(options: dict[str, Any]) -> None:
-    """sageattn's kernel options, checked on every path: a value no GPU's kernel takes is an error on the SDPA path
-    too (which has no use for valid ones), not something a CPU run lets through and a GPU run rejects. Which values
-    this GPU's kernel takes is checked where the family is known (_call_explicit, _run_family's caller)."""
+def _check_option_values(options: dict[str, Any], accums: tuple[str, ...], accum_may_be_open: bool = True) -> None:
+    """The kernel options given in `options`: qk_quant_gran one of QK_GRANS, pv_accum_dtype one of `accums` (None
+    too where accum_may_be_open), smooth_k / smooth_v bools. sageattn checks its options with every GPU's
+    accumulations (SAGEATTN_ACCUMS) on every path, the SDPA one included, so that a value no kernel takes fails on a
+    CPU as on a GPU; the explicit entry points with their kernel's (_call_explicit)."""
     if "qk_quant_gran" in options:
         check_choice("qk_quant_gran", options["qk_quant_gran"], QK_GRANS)
-    if options.get("pv_accum_dtype") is not None:
-        check_choice("pv_accum_dtype", options["pv_accum_dtype"], SAGEATTN_ACCUMS)
+    if "pv_accum_dtype" in options and (options["pv_accum_dtype"] is not None or not accum_may_be_open):
+        check_choice("pv_accum_dtype", options["pv_accum_dtype"], accums)
     for name in ("smooth_k", "smooth_v"):
         if name in options:
             check_bool(name, options[name])
@@ -202,11 +203,8 @@ def _call_explicit(
         shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
     else:
         shapes, scale = checked
-    check_choice("qk_quant_gran", qk_quant_gran, QK_GRANS)
-    if pv_accum_dtype is not None or spec.resolve_accum is None:
-        check_choice("pv_accum_dtype", pv_accum_dtype, spec.accums)
-    check_bool("smooth_k", smooth_k)
-    check_bool("smooth_v", smooth_v)
+    _check_option_values({"qk_quant_gran": qk_quant_gran, "pv_accum_dtype": pv_accum_dtype, "smooth_k": smooth_k,
+                          "smooth_v": smooth_v}, spec.accums, accum_may_be_open=spec.resolve_accum is not None)
     if torch.compiler.is_compiling():  # one opaque op in the graph (sageattention/_compile.py)
         return _compile.attention(spec.fn, q, k, v, tensor_layout, is_causal, scale, return_lse,
                                   qk_quant_gran=qk_quant_gran, pv_accum_dtype=pv_accum_dtype, smooth_k=smooth_k,
@@ -540,7 +538,7 @@ def sageattn(
             f"sageattn() got unexpected keyword argument(s) {unknown}; accepted extras: "
             f"attn_mask, dropout_p, scale, enable_gqa, {', '.join(KERNEL_KWARGS)}"
         )
-    _check_option_values(kwargs)
+    _check_option_values(kwargs, SAGEATTN_ACCUMS)
     shapes, scale = _common(q, k, v, tensor_layout, is_causal, sm_scale, return_lse)
     if enable_gqa is not None:  # SDPA's keyword, for callers that swap sageattn in for it
         check_bool("enable_gqa", enable_gqa)
@@ -710,10 +708,9 @@ def sageattn_varlen(
     if packed is not None:
         family, kernel = packed
         check_bool("is_causal", is_causal)
-        check_bool("smooth_k", smooth_k)
         options = {**_option_defaults(family), **{n: o for n, o in kwargs.items() if n in KERNEL_KWARGS}}
-        check_choice("qk_quant_gran", options["qk_quant_gran"], QK_GRANS)
-        check_bool("smooth_v", options["smooth_v"])
+        _check_option_values({"qk_quant_gran": options["qk_quant_gran"], "smooth_k": smooth_k,
+                              "smooth_v": options["smooth_v"]}, SAGEATTN_ACCUMS)
         scale = check_sm_scale(sm_scale, q.shape[-1])
         logger.debug("sageattention: path=%s varlen (one op for the pack)", family)
 
