@@ -12,6 +12,7 @@ import sageattention
 from sageattention import _device, _lib, core, reference
 from tests.conftest import cosine, rel_l1
 from tests.gpu.entries import ENTRIES, lse_bound, skip_unless_this_gpu_runs
+from tests.gpu.varlen_checks import assert_pack_matches_fp64
 
 pytestmark = pytest.mark.gpu
 
@@ -414,7 +415,6 @@ def test_a_batch_beyond_a_grid_dimension_runs(entry: str) -> None:
         assert torch.equal(out[-3:], tail) and torch.equal(lse[-3:], tail_lse)
 
 
-
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("entry", sorted(ENTRIES))
 def test_a_negative_sm_scale_is_honoured(entry: str, causal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -436,11 +436,8 @@ def test_a_negative_sm_scale_is_honoured_by_packed_sequences() -> None:
     cu = torch.tensor([0, lens[0], sum(lens)], dtype=torch.int32, device="cuda")
     out, lse = sageattention.sageattn_varlen(q, k, v, cu, cu, max(lens), max(lens), is_causal=True, sm_scale=-0.1,
                                              return_lse=True)
-    for a, b in ((0, lens[0]), (lens[0], sum(lens))):
-        s = [t[a:b].transpose(0, 1).unsqueeze(0) for t in (q, k, v)]
-        ref, ref_lse = reference.attention_fp64(*s, True, -0.1)
-        assert rel_l1(out[a:b].transpose(0, 1).unsqueeze(0), ref) < 0.06
-        assert float((lse[:, a:b].double() - ref_lse[0]).abs().max()) < 0.05
+    assert_pack_matches_fp64(out, lse, q, k, v, cu.tolist(), cu.tolist(), causal=True, rel_l1_max=0.06,
+                             sm_scale=-0.1)
 
 
 @pytest.mark.parametrize("d", [0, 1, 8, 24, 136, 250])

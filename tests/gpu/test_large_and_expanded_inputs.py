@@ -13,6 +13,7 @@ import sageattention
 from sageattention import reference
 from tests.conftest import rel_l1
 from tests.gpu.entries import ENTRIES, lse_bound, skip_unless_this_gpu_runs
+from tests.gpu.varlen_checks import assert_pack_matches_fp64
 
 pytestmark = pytest.mark.gpu
 
@@ -76,14 +77,8 @@ def test_packed_keys_past_2_gib() -> None:
     cu_q = torch.tensor([0, lens_q[0], sum(lens_q)], dtype=torch.int32, device="cuda")
     cu_k = torch.tensor([0, lens_k[0], sum(lens_k)], dtype=torch.int32, device="cuda")
     out, lse = sageattention.sageattn_varlen(q, k, v, cu_q, cu_k, max(lens_q), max(lens_k), return_lse=True)
-    for (qa, qb), (ka, kb) in zip(((0, 128), (128, 256)), ((0, lens_k[0]), (lens_k[0], sum(lens_k)))):
-        def hnd(t: torch.Tensor, a: int, b: int, h: int) -> torch.Tensor:
-            return t[a:b, h:h + 1].transpose(0, 1).unsqueeze(0)
-
-        for h in CHECKED_HEADS:
-            ref, ref_lse = reference.attention_fp64(hnd(q, qa, qb, h), hnd(k, ka, kb, h), hnd(v, ka, kb, h))
-            assert rel_l1(hnd(out, qa, qb, h), ref) < 0.06, (qa, h)
-            assert float((lse[h:h + 1, qa:qb].double() - ref_lse[0]).abs().max()) < 0.05, (qa, h)
+    assert_pack_matches_fp64(out, lse, q, k, v, cu_q.tolist(), cu_k.tolist(), causal=False, rel_l1_max=0.06,
+                             heads=CHECKED_HEADS)
 
 
 def expanded(layout: str, axis: str, b: int, h: int, n: int, d: int) -> torch.Tensor:
@@ -135,7 +130,4 @@ def test_packed_views_of_a_fused_qkv_projection() -> None:
     q, k, v = qkv.unbind(1)
     cu = torch.tensor([0, 300, 1300, 1377], dtype=torch.int32, device="cuda")
     out, lse = sageattention.sageattn_varlen(q, k, v, cu, cu, max(lens), max(lens), is_causal=True, return_lse=True)
-    for a, b in zip(cu.tolist(), cu.tolist()[1:]):
-        ref, ref_lse = reference.attention_fp64(*(t[a:b].transpose(0, 1).unsqueeze(0) for t in (q, k, v)), True)
-        assert rel_l1(out[a:b].transpose(0, 1).unsqueeze(0), ref) < 0.06
-        assert float((lse[:, a:b].double() - ref_lse[0]).abs().max()) < 0.05
+    assert_pack_matches_fp64(out, lse, q, k, v, cu.tolist(), cu.tolist(), causal=True, rel_l1_max=0.06)

@@ -58,3 +58,24 @@ def check_per_sequence_smoothing(run: Callable[..., tuple[torch.Tensor, torch.Te
         assert (lse[:, s] - ref_lse[0]).abs().max() < 0.05, f"LSE of sequence {i}"
     again = run(q, k, v, cu)
     assert all(torch.equal(a, b) for a, b in zip((out, lse, k_mean), again)), "a second call must give the same bits"
+
+
+def assert_pack_matches_fp64(out: torch.Tensor, lse: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                             cu_q: list[int], cu_k: list[int], *, causal: bool, rel_l1_max: float,
+                             lse_max: float = 0.05, sm_scale: float | None = None,
+                             heads: tuple[int, ...] | None = None) -> None:
+    """Each sequence of a pack (out [total_q, Hq, d], lse [Hq, total_q]) against float64 on its own tokens: every
+    head at once, or each of `heads` alone (float64 of a whole long pack would not fit)."""
+    group = q.shape[1] // k.shape[1]
+    head_sets = [(slice(None), slice(None))] if heads is None else [
+        (slice(h, h + 1), slice(h // group, h // group + 1)) for h in heads]
+
+    def hnd(t: torch.Tensor, a: int, b: int, hs: slice) -> torch.Tensor:
+        return t[a:b, hs].transpose(0, 1).unsqueeze(0)
+
+    for (qa, qb), (ka, kb) in zip(zip(cu_q, cu_q[1:]), zip(cu_k, cu_k[1:])):
+        for hq, hk in head_sets:
+            ref, ref_lse = reference.attention_fp64(hnd(q, qa, qb, hq), hnd(k, ka, kb, hk), hnd(v, ka, kb, hk), causal,
+                                                    sm_scale)
+            assert rel_l1(hnd(out, qa, qb, hq), ref) < rel_l1_max, (qa, hq)
+            assert float((lse[hq, qa:qb].double() - ref_lse[0]).abs().max()) < lse_max, (qa, hq)
