@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# GPU host (~4 min on an H100): a coarse-logits fix (bench/patches/coarse_logits_rebase_v1.patch, which also adds
-# tests/gpu/test_coarse_logits.py; bench/NOTES.md, "Coarse logits") against the tree's kernels, nothing compiled
-# here. Two module sets travel xz-compressed with their _build_config.py: .variants_rebase/base (the tree's main-job
-# wheel) and .variants_rebase/new (the main-job wheel of the tree with the patch applied; run with it applied):
+# GPU host (~4 min on an H100): a coarse-logits fix (bench/patches/coarse_logits_rebase_v2.patch; v1 ran in the
+# forty-ninth session; each also adds tests/gpu/test_coarse_logits.py; bench/NOTES.md, "Coarse logits") against the
+# tree's kernels, nothing compiled here. Two module sets travel xz-compressed with their _build_config.py:
+# .variants_rebase/base (the tree's main-job wheel) and .variants_rebase/new (the main-job wheel of the tree with the
+# patch applied; run with it applied):
 #   for s in base new; do mkdir -p .variants_rebase/$s; unzip -o -d /tmp/m_$s WHEEL_$s 'sageattention/_C*' \
 #     sageattention/_build_config.py; for f in /tmp/m_$s/sageattention/_C*.so; do xz -c $f > \
 #     .variants_rebase/$s/$(basename $f).xz; done; cp /tmp/m_$s/sageattention/_build_config.py \
