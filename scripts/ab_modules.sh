@@ -1,10 +1,10 @@
 # Sourced by the GPU device scripts that run on the main job's wheel (scripts/gpu_mma_*.sh that name it,
-# scripts/gpu_short_kv_route.sh), from the checkout's root.
+# scripts/gpu_short_kv_route.sh; scripts/gpu_coarse_logits.sh for run_header only), from the checkout's root.
 # wheel_modules LOG: the main-job wheel's modules (.wheelhouse, exactly one wheel) into sageattention/, then the run's
 # header (date, GPU, driver, power limit, torch) as the first lines of LOG.
 # ab_modules AB_XZ LOG: that, then the A/B build's module over its family's (AB_XZ, e.g.
 # .variants_swz/ab_C_mma_fp16.abi3.so.xz -> sageattention/_C_mma_fp16.abi3.so).
-# usage: wheel_modules LOG || exit;  ab_modules AB_XZ LOG || exit
+# usage: wheel_modules LOG || exit;  ab_modules AB_XZ LOG || exit;  run_header LOG (the header alone)
 # build_sm90_variants and breakdown_rounds (below) serve the sm90 variant scripts (scripts/gpu_sm90_*_variants.sh).
 wheel_modules() {
   local log=$1 wheels
@@ -19,9 +19,15 @@ wheel_modules() {
   fi
   python3 -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, '.') for n in z.namelist()
     if n.startswith('sageattention/_C') or n.endswith('_build_config.py')]" "$wheels" || return 1
+  run_header "$log"
+}
+
+# run_header LOG: the run's header (date, GPU, driver, power limit, torch) as the first lines of LOG. Informative
+# only: a missing nvidia-smi does not stop the run.
+run_header() {
   { date -u; nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader
-    python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"; } 2>&1 | tee "$log"
-  return 0  # the header is informative: a missing nvidia-smi does not stop the run
+    python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"; } 2>&1 | tee "$1"
+  return 0
 }
 
 ab_modules() {

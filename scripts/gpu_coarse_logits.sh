@@ -26,8 +26,8 @@ for s in base new; do
 done
 use() { cp $M/$1/* sageattention/; }
 log=$OUT/checks.log
-{ date -u; nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader
-  python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"; } 2>&1 | tee "$log"
+source scripts/ab_modules.sh
+run_header "$log"
 coarse() {
   use $1
   timeout 120 python3 -m pytest -m gpu tests/gpu/test_coarse_logits.py -q --tb=line -p no:cacheprovider \
