@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
-# GPU host (~4 min on an H100): a coarse-logits fix (bench/patches/coarse_logits_rebase_v2.patch; v1 ran in the
-# forty-ninth session; each also adds tests/gpu/test_coarse_logits.py; bench/NOTES.md, "Coarse logits") against the
-# tree's kernels, nothing compiled here. Two module sets travel xz-compressed with their _build_config.py:
-# .variants_rebase/base (the tree's main-job wheel) and .variants_rebase/new (the main-job wheel of the tree with the
-# patch applied; run with it applied):
+# GPU host (~4 min on an H100): a coarse-logits fix (bench/NOTES.md, "Coarse logits"; v1 and v2 are patches under
+# bench/patches/, v3 the tree since the fiftieth session; each with tests/gpu/test_coarse_logits.py) against the kernels
+# before it, nothing compiled here. Module sets travel xz-compressed with their _build_config.py under
+# .variants_rebase/: base (the main-job wheel of the tree without the fix) and new (with it; run with the fix's
+# tests in the tree), plus any others named in SETS:
 #   for s in base new; do mkdir -p .variants_rebase/$s; unzip -o -d /tmp/m_$s WHEEL_$s 'sageattention/_C*' \
 #     sageattention/_build_config.py; for f in /tmp/m_$s/sageattention/_C*.so; do xz -c $f > \
 #     .variants_rebase/$s/$(basename $f).xz; done; cp /tmp/m_$s/sageattention/_build_config.py \
 #     .variants_rebase/$s/; done
 #   1. tests/gpu/test_coarse_logits.py and bench/coarse_logits_probe.py on the new set, every GPU test on it, then
 #      the first two on the base set (expected to fail);
-#   2. kernel-only TOPS of both sets in alternating processes, ROUNDS rounds (default 2): the mma.sync FP16-PV
-#      kernel (bench/mma_variant_ab.py; FP8 mma.sync is emulated on sm_90), then sageattn and the sm90 kernel
-#      alone on issue #4's shapes (bench/knob_ab.py).
-# usage (repository root): [ROUNDS=2] bash scripts/gpu_coarse_logits.sh     (logs under $OUT)
+#   2. kernel-only TOPS of every set in SETS (default "base new") in processes whose order turns each round, ROUNDS
+#      rounds (default 2): the mma.sync FP16-PV kernel (bench/mma_variant_ab.py; FP8 mma.sync is emulated on
+#      sm_90), then sageattn and the sm90 kernel alone on issue #4's shapes (bench/knob_ab.py).
+# PERF_ONLY=1 skips step 1.
+# usage (repository root): [ROUNDS=2] [SETS="base new ..."] [PERF_ONLY=1] bash scripts/gpu_coarse_logits.sh     (logs under $OUT)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/coarse-logits}
 mkdir -p "$OUT"
 M=/tmp/modules_rebase
-for s in base new; do
+SETS=${SETS:-base new}  # module sets under .variants_rebase: the tree's first; the tests run on "new"
+for s in $SETS; do
   rm -rf $M/$s && mkdir -p $M/$s
   for f in .variants_rebase/$s/*.xz; do xz -dc "$f" > "$M/$s/$(basename "$f" .xz)"; done
   cp .variants_rebase/$s/_build_config.py $M/$s/
@@ -35,12 +37,14 @@ coarse() {
   echo "[$1] test_coarse_logits: $(tail -1 "$OUT/coarse_tests_$1.log")" | tee -a "$log"
   timeout 90 python3 bench/coarse_logits_probe.py $1 2>&1 | grep -v -i warn | tee -a "$OUT/probe.log"
 }
-coarse new
-timeout 240 python3 -m pytest -m gpu tests/gpu -q --tb=line -p no:cacheprovider 2>&1 | tail -30 > "$OUT/gpu_suite.log"
-echo "[new] all GPU tests: $(tail -1 "$OUT/gpu_suite.log")" | tee -a "$log"
-coarse base
+if [ -z "${PERF_ONLY:-}" ]; then
+  coarse new
+  timeout 240 python3 -m pytest -m gpu tests/gpu -q --tb=line -p no:cacheprovider 2>&1 | tail -30 > "$OUT/gpu_suite.log"
+  echo "[new] all GPU tests: $(tail -1 "$OUT/gpu_suite.log")" | tee -a "$log"
+  coarse base
+fi
 for rnd in $(seq 1 "${ROUNDS:-2}"); do
-  order="base new"; [ $((rnd % 2)) = 0 ] && order="new base"
+  order=$SETS; [ $((rnd % 2)) = 0 ] && order=$(printf '%s\n' $SETS | tac | xargs)
   for s in $order; do
     use $s
     timeout 60 python3 bench/mma_variant_ab.py $s --round $rnd --out "$OUT" 2>&1 | grep -v -i warn >> "$OUT/kernels.log"
