@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# GPU host (~4 min on an H100): a coarse-logits fix (bench/NOTES.md, "Coarse logits"; v1 and v2 are patches under
-# bench/patches/, v3 the tree since the fiftieth session; each with tests/gpu/test_coarse_logits.py) against the kernels
-# before it, nothing compiled here. Module sets travel xz-compressed with their _build_config.py under
+# GPU host (~4 min on an H100): a coarse-logits fix (bench/NOTES.md, "Coarse logits"; v1, v2 and v3 are patches under
+# bench/patches/, none shipped, each with tests/gpu/test_coarse_logits.py) against the kernels before it, nothing
+# compiled here. Module sets travel xz-compressed with their _build_config.py under
 # .variants_rebase/: base (the main-job wheel of the tree without the fix) and new (with it; run with the fix's
 # tests in the tree), plus any others named in SETS:
 #   for s in base new; do mkdir -p .variants_rebase/$s; unzip -o -d /tmp/m_$s WHEEL_$s 'sageattention/_C*' \
@@ -14,7 +14,8 @@
 #      rounds (default 2): the mma.sync FP16-PV kernel (bench/mma_variant_ab.py; FP8 mma.sync is emulated on
 #      sm_90), then sageattn and the sm90 kernel alone on issue #4's shapes (bench/knob_ab.py).
 # PERF_ONLY=1 skips step 1.
-# usage (repository root): [ROUNDS=2] [SETS="base new ..."] [PERF_ONLY=1] bash scripts/gpu_coarse_logits.sh     (logs under $OUT)
+# usage (repository root): [ROUNDS=2] [SETS="base new ..."] [PERF_ONLY=1] bash scripts/gpu_coarse_logits.sh
+#   (logs under $OUT; the last set's modules stay in sageattention/)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/coarse-logits}
@@ -39,7 +40,8 @@ coarse() {
 }
 if [ -z "${PERF_ONLY:-}" ]; then
   coarse new
-  timeout 240 python3 -m pytest -m gpu tests/gpu -q --tb=line -p no:cacheprovider 2>&1 | tail -30 > "$OUT/gpu_suite.log"
+  timeout 240 python3 -m pytest -m gpu tests/gpu -q --tb=line -p no:cacheprovider 2>&1 | tail -30 \
+    > "$OUT/gpu_suite.log"
   echo "[new] all GPU tests: $(tail -1 "$OUT/gpu_suite.log")" | tee -a "$log"
   coarse base
 fi
@@ -47,10 +49,10 @@ for rnd in $(seq 1 "${ROUNDS:-2}"); do
   order=$SETS; [ $((rnd % 2)) = 0 ] && order=$(printf '%s\n' $SETS | tac | xargs)
   for s in $order; do
     use $s
-    timeout 60 python3 bench/mma_variant_ab.py $s --round $rnd --out "$OUT" 2>&1 | grep -v -i warn >> "$OUT/kernels.log"
+    timeout 60 python3 bench/mma_variant_ab.py $s --round $rnd --out "$OUT" 2>&1 | grep -v -i warn \
+      >> "$OUT/kernels.log"
     timeout 90 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s round $rnd" 2>&1 \
       | grep -v -i warn >> "$OUT/e2e.log"
   done
 done
-use new
 exit 0
