@@ -1,5 +1,6 @@
 # Sourced by the GPU device scripts that run on the main job's wheel (scripts/gpu_mma_*.sh that name it,
-# scripts/gpu_short_kv_route.sh; scripts/gpu_coarse_logits.sh for run_header only), from the checkout's root.
+# scripts/gpu_short_kv_route.sh; scripts/gpu_coarse_logits.sh and scripts/gpu_coarse_pass.sh for run_header only),
+# from the checkout's root.
 # wheel_modules LOG: the main-job wheel's modules (.wheelhouse, exactly one wheel) into sageattention/, then the run's
 # header (date, GPU, driver, power limit, torch) as the first lines of LOG.
 # ab_modules AB_XZ LOG: that, then the A/B build's module over its family's (AB_XZ, e.g.

@@ -12,9 +12,14 @@
 #      the first two on the base set (expected to fail);
 #   2. kernel-only TOPS of every set in SETS (default "base new") in processes whose order turns each round, ROUNDS
 #      rounds (default 2): the mma.sync FP16-PV kernel (bench/mma_variant_ab.py; FP8 mma.sync is emulated on
-#      sm_90), then sageattn and the sm90 kernel alone on issue #4's shapes (bench/knob_ab.py).
-# PERF_ONLY=1 skips step 1.
-# usage (repository root): [ROUNDS=2] [SETS="base new ..."] [PERF_ONLY=1] bash scripts/gpu_coarse_logits.sh
+#      sm_90), then sageattn and the sm90 kernel alone on issue #4's shapes (bench/knob_ab.py), the mma.sync
+#      FP16-PV path end to end on them, and sageattn on short calls (SHORT_SHAPES, where a launch more shows).
+# A set whose directory holds tree.tar.xz (`git archive REV sageattention bench scripts tests`) runs from that tree,
+# unpacked under /tmp: a base from before an API change (a new op, its Python caller) keeps its own Python.
+# PERF_ONLY=1 skips step 1, NO_BASE_CHECKS=1 its base-set part; ROUNDS=0 skips step 2; NO_MMA_KERNEL=1 skips the
+# mma.sync kernel-only rows (for a change that leaves the kernels' code alone), NO_MMA_E2E=1 its end-to-end rows.
+# usage (repository root): [ROUNDS=2] [SETS="base new ..."] [PERF_ONLY=1] [NO_MMA_KERNEL=1]
+#   bash scripts/gpu_coarse_logits.sh
 #   (logs under $OUT; the last set's modules stay in sageattention/)
 set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
@@ -22,37 +27,50 @@ OUT=${OUT:-/tmp/coarse-logits}
 mkdir -p "$OUT"
 M=/tmp/modules_rebase
 SETS=${SETS:-base new}  # module sets under .variants_rebase: the tree's first; the tests run on "new"
+# The root a set runs from: its own tree (tree.tar.xz) or this one.
+root_of() { if [ -f ".variants_rebase/$1/tree.tar.xz" ]; then echo "/tmp/root_$1"; else echo "$PWD"; fi; }
 for s in $SETS; do
   rm -rf $M/$s && mkdir -p $M/$s
-  for f in .variants_rebase/$s/*.xz; do xz -dc "$f" > "$M/$s/$(basename "$f" .xz)"; done
+  for f in .variants_rebase/$s/_C*.xz; do xz -dc "$f" > "$M/$s/$(basename "$f" .xz)"; done
   cp .variants_rebase/$s/_build_config.py $M/$s/
+  if [ -f ".variants_rebase/$s/tree.tar.xz" ]; then
+    rm -rf "/tmp/root_$s" && mkdir -p "/tmp/root_$s" && tar -xJf ".variants_rebase/$s/tree.tar.xz" -C "/tmp/root_$s"
+    cp tests/gpu/test_coarse_logits.py tests/gpu/varlen_checks.py "/tmp/root_$s/tests/gpu/"  # this tree's checks
+  fi
 done
-use() { cp $M/$1/* sageattention/; }
+use() { cp $M/$1/* "$(root_of "$1")/sageattention/"; }
+# Runs "$@" from set $1's root.
+in_root() { local s=$1; shift; (cd "$(root_of "$s")" && PYTHONPATH=$PWD "$@"); }
 log=$OUT/checks.log
 source scripts/ab_modules.sh
 run_header "$log"
 coarse() {
   use $1
-  timeout 120 python3 -m pytest -m gpu tests/gpu/test_coarse_logits.py -q --tb=line -p no:cacheprovider \
+  in_root $1 timeout 150 python3 -m pytest -m gpu tests/gpu/test_coarse_logits.py -q --tb=line -p no:cacheprovider \
     > "$OUT/coarse_tests_$1.log" 2>&1
   echo "[$1] test_coarse_logits: $(tail -1 "$OUT/coarse_tests_$1.log")" | tee -a "$log"
-  timeout 90 python3 bench/coarse_logits_probe.py $1 2>&1 | grep -v -i warn | tee -a "$OUT/probe.log"
+  in_root $1 timeout 90 python3 bench/coarse_logits_probe.py $1 2>&1 | grep -v -i warn | tee -a "$OUT/probe.log"
 }
 if [ -z "${PERF_ONLY:-}" ]; then
   coarse new
   timeout 240 python3 -m pytest -m gpu tests/gpu -q --tb=line -p no:cacheprovider 2>&1 | tail -30 \
     > "$OUT/gpu_suite.log"
   echo "[new] all GPU tests: $(tail -1 "$OUT/gpu_suite.log")" | tee -a "$log"
-  coarse base
+  [ -z "${NO_BASE_CHECKS:-}" ] && coarse base
 fi
+SHORT_SHAPES=${SHORT_SHAPES:-128:256:1x8,128:1024:2x16,64:4096:1x24}
 for rnd in $(seq 1 "${ROUNDS:-2}"); do
   order=$SETS; [ $((rnd % 2)) = 0 ] && order=$(printf '%s\n' $SETS | tac | xargs)
   for s in $order; do
     use $s
-    timeout 60 python3 bench/mma_variant_ab.py $s --round $rnd --out "$OUT" 2>&1 | grep -v -i warn \
-      >> "$OUT/kernels.log"
-    timeout 90 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s round $rnd" 2>&1 \
+    [ -z "${NO_MMA_KERNEL:-}" ] && in_root $s timeout 60 python3 bench/mma_variant_ab.py $s --round $rnd \
+      --out "$OUT" 2>&1 | grep -v -i warn >> "$OUT/kernels.log"
+    in_root $s timeout 90 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s round $rnd" 2>&1 \
       | grep -v -i warn >> "$OUT/e2e.log"
+    [ -z "${NO_MMA_E2E:-}" ] && in_root $s timeout 90 python3 bench/knob_ab.py --rounds 1 --variants "$s:" \
+      --backend sage_fp16_cuda --label "$s fp16 round $rnd" 2>&1 | grep -v -i warn >> "$OUT/e2e_mma_fp16.log"
+    in_root $s timeout 60 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --shapes "$SHORT_SHAPES" \
+      --label "$s short round $rnd" 2>&1 | grep -v -i warn >> "$OUT/e2e_short.log"
   done
 done
 exit 0
