@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# GPU host (~4 min on an H100): a coarse-logits fix (bench/NOTES.md, "Coarse logits"; v1, v2 and v3 are patches under
-# bench/patches/, none shipped, each with tests/gpu/test_coarse_logits.py) against the kernels before it, nothing
-# compiled here. Module sets travel xz-compressed with their _build_config.py under
-# .variants_rebase/: base (the main-job wheel of the tree without the fix) and new (with it; run with the fix's
-# tests in the tree), plus any others named in SETS:
+# GPU host (~4 min on an H100): a coarse-logits fix (bench/NOTES.md, "Coarse logits"; v1 to v4 are patches under
+# bench/patches/, none shipped, each with tests/gpu/test_coarse_logits.py; v4 has its own script too,
+# scripts/gpu_coarse_pass.sh) against the kernels before it, nothing compiled here. Module sets travel xz-compressed
+# with their _build_config.py under .variants_rebase/: base (the main-job wheel of the tree without the fix) and new
+# (with it; run with the fix's tests in the tree), plus any others named in SETS:
 #   for s in base new; do mkdir -p .variants_rebase/$s; unzip -o -d /tmp/m_$s WHEEL_$s 'sageattention/_C*' \
 #     sageattention/_build_config.py; for f in /tmp/m_$s/sageattention/_C*.so; do xz -c $f > \
 #     .variants_rebase/$s/$(basename $f).xz; done; cp /tmp/m_$s/sageattention/_build_config.py \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# GPU host (~4 min on an H100 or H200): the coarse-logits pass (bench/patches/coarse_logits_pass_v4.patch; bench/NOTES.md,
-# "Coarse logits") against the tree before it, nothing compiled here. Needs, under .variants_rebase/ (carried):
+# GPU host (~4 min on an H100 or H200): the coarse-logits pass (bench/patches/coarse_logits_pass_v4.patch;
+# bench/NOTES.md, "Coarse logits") against the tree before it, nothing compiled here. Needs, under .variants_rebase/
+# (carried):
 #   new/   the main-job wheel's modules of the tree with the patch applied (xz, plus _build_config.py: see
 #          scripts/gpu_coarse_logits.sh for the commands), run from this tree, which must hold the patch too;
 #   base/  the modules of the tree without it and tree.tar.xz, that tree's Python and checks
@@ -11,25 +12,36 @@
 # tests; the base set's D=256 sm90 and varlen tests (the first build failed those; base passes them on the H100).
 # usage (repository root): bash scripts/gpu_coarse_pass.sh
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
-OUT=${OUT:-/tmp/coarse-pass}; mkdir -p $OUT
-for f in .variants_rebase/new/_C*.xz; do xz -dc $f > sageattention/$(basename $f .xz); done
+OUT=${OUT:-/tmp/coarse-pass}; mkdir -p "$OUT"
+log=$OUT/checks.log
+for f in .variants_rebase/new/_C*.xz; do xz -dc "$f" > "sageattention/$(basename "$f" .xz)"; done
 cp .variants_rebase/new/_build_config.py sageattention/
-source scripts/ab_modules.sh; run_header $OUT/checks.log
-timeout 90 python3 -m pytest -m gpu tests/gpu/test_coarse_logits.py -q --tb=short -p no:cacheprovider > $OUT/coarse.log 2>&1
-echo "coarse: $(tail -1 $OUT/coarse.log)" >> $OUT/checks.log
-timeout 150 python3 -m pytest -m gpu tests/gpu -q --tb=short -p no:cacheprovider -k "not test_coarse_logits" > $OUT/suite_full.log 2>&1
-echo "suite: $(tail -1 $OUT/suite_full.log)" >> $OUT/checks.log
-grep -E "^(E  |FAILED)|Error" $OUT/suite_full.log | head -150 > $OUT/suite.log; rm $OUT/suite_full.log
-mkdir -p /tmp/rb && tar -xJf .variants_rebase/base/tree.tar.xz -C /tmp/rb
-for f in .variants_rebase/base/_C*.xz; do xz -dc $f > /tmp/rb/sageattention/$(basename $f .xz); done
+source scripts/ab_modules.sh
+run_header "$log"
+pytest_gpu() { timeout "$1" python3 -m pytest -m gpu -q -p no:cacheprovider "${@:2}"; }
+pytest_gpu 90 tests/gpu/test_coarse_logits.py --tb=short > "$OUT/coarse.log" 2>&1
+echo "coarse: $(tail -1 "$OUT/coarse.log")" >> "$log"
+pytest_gpu 150 tests/gpu --tb=short -k "not test_coarse_logits" > "$OUT/suite_full.log" 2>&1
+echo "suite: $(tail -1 "$OUT/suite_full.log")" >> "$log"
+grep -E "^(E  |FAILED)|Error" "$OUT/suite_full.log" | head -150 > "$OUT/suite.log"
+rm "$OUT/suite_full.log"
+# The base set runs from its own tree.
+rm -rf /tmp/rb && mkdir -p /tmp/rb && tar -xJf .variants_rebase/base/tree.tar.xz -C /tmp/rb
+for f in .variants_rebase/base/_C*.xz; do xz -dc "$f" > "/tmp/rb/sageattention/$(basename "$f" .xz)"; done
 cp .variants_rebase/base/_build_config.py /tmp/rb/sageattention/
+SHORT=128:256:1x8,128:1024:2x16,64:4096:1x24
 for s in base new; do
-  if [ $s = base ]; then R=/tmp/rb; else R=$PWD; fi
-  (cd $R && PYTHONPATH=$R timeout 60 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s" 2>&1 | grep -v -i warn >> $OUT/e2e.log)
-  (cd $R && PYTHONPATH=$R timeout 40 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --shapes 128:256:1x8,128:1024:2x16,64:4096:1x24 --label "$s short" 2>&1 | grep -v -i warn >> $OUT/e2e.log)
+  root=$PWD; [ $s = base ] && root=/tmp/rb
+  (cd "$root" && PYTHONPATH=$root timeout 60 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s" 2>&1 \
+    | grep -v -i warn >> "$OUT/e2e.log")
+  (cd "$root" && PYTHONPATH=$root timeout 40 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --shapes $SHORT \
+    --label "$s short" 2>&1 | grep -v -i warn >> "$OUT/e2e.log")
 done
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-timeout 80 $CS --tool memcheck --error-exitcode 7 python3 -m pytest -m gpu tests/gpu/test_coarse_logits.py -q -k "coarse_heads or packed or python_quant" -p no:cacheprovider > $OUT/memcheck.log 2>&1; echo "memcheck rc=$?" >> $OUT/checks.log
-(cd /tmp/rb && PYTHONPATH=/tmp/rb timeout 100 python3 -m pytest -m gpu tests/gpu/test_sm90_pv_int8.py tests/gpu/test_varlen_sm90.py tests/gpu/test_varlen_mma.py -q --tb=no -p no:cacheprovider -k 256 2>&1 | tail -3 > $OUT/base256.log)
-echo "base d256: $(tail -1 $OUT/base256.log)" >> $OUT/checks.log
-cat $OUT/checks.log
+timeout 80 "$CS" --tool memcheck --error-exitcode 7 python3 -m pytest -m gpu tests/gpu/test_coarse_logits.py -q \
+  -k "coarse_heads or packed or python_quant" -p no:cacheprovider > "$OUT/memcheck.log" 2>&1
+echo "memcheck rc=$?" >> "$log"
+(cd /tmp/rb && PYTHONPATH=/tmp/rb pytest_gpu 100 tests/gpu/test_sm90_pv_int8.py tests/gpu/test_varlen_sm90.py \
+  tests/gpu/test_varlen_mma.py --tb=no -k 256 2>&1 | tail -3 > "$OUT/base256.log")
+echo "base d256: $(tail -1 "$OUT/base256.log")" >> "$log"
+cat "$log"
