@@ -1,6 +1,6 @@
 # Sourced by the GPU device scripts that run on the main job's wheel (scripts/gpu_mma_*.sh that name it,
-# scripts/gpu_short_kv_route.sh; scripts/gpu_coarse_logits.sh and scripts/gpu_coarse_pass.sh for run_header only),
-# from the checkout's root.
+# scripts/gpu_short_kv_route.sh; scripts/gpu_coarse_logits.sh and scripts/gpu_coarse_pass.sh for run_header and the
+# module sets), from the checkout's root.
 # wheel_modules LOG: the main-job wheel's modules (.wheelhouse, exactly one wheel) into sageattention/, then the run's
 # header (date, GPU, driver, power limit, torch) as the first lines of LOG.
 # ab_modules AB_XZ LOG: that, then the A/B build's module over its family's (AB_XZ, e.g.
@@ -91,3 +91,22 @@ breakdown_rounds() {
     done
   done
 }
+
+# Module sets of the coarse-logits A/B scripts: .variants_rebase/SET holds _C*.so.xz and _build_config.py, and may
+# hold tree.tar.xz (`git archive REV sageattention bench scripts tests`), the Python that SET runs with (a base from
+# before an API change: a new op and its Python caller).
+# unpack_set SET: its modules into /tmp/modules_rebase/SET, its tree (if any) into /tmp/root_SET.
+# set_root SET: where SET runs from (its tree, else this checkout). use_set SET: its modules into that root's
+# sageattention/. in_set_root SET CMD...: CMD from that root, with it as PYTHONPATH.
+unpack_set() {
+  local s=$1 f
+  rm -rf "/tmp/modules_rebase/$s" && mkdir -p "/tmp/modules_rebase/$s"
+  for f in ".variants_rebase/$s"/_C*.xz; do xz -dc "$f" > "/tmp/modules_rebase/$s/$(basename "$f" .xz)"; done
+  cp ".variants_rebase/$s/_build_config.py" "/tmp/modules_rebase/$s/"
+  if [ -f ".variants_rebase/$s/tree.tar.xz" ]; then
+    rm -rf "/tmp/root_$s" && mkdir -p "/tmp/root_$s" && tar -xJf ".variants_rebase/$s/tree.tar.xz" -C "/tmp/root_$s"
+  fi
+}
+set_root() { if [ -f ".variants_rebase/$1/tree.tar.xz" ]; then echo "/tmp/root_$1"; else echo "$PWD"; fi; }
+use_set() { cp "/tmp/modules_rebase/$1"/* "$(set_root "$1")/sageattention/"; }
+in_set_root() { local s=$1; shift; (cd "$(set_root "$s")" && PYTHONPATH=$PWD "$@"); }

@@ -25,31 +25,22 @@ set -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/coarse-logits}
 mkdir -p "$OUT"
-M=/tmp/modules_rebase
 SETS=${SETS:-base new}  # module sets under .variants_rebase: the tree's first; the tests run on "new"
-# The root a set runs from: its own tree (tree.tar.xz) or this one.
-root_of() { if [ -f ".variants_rebase/$1/tree.tar.xz" ]; then echo "/tmp/root_$1"; else echo "$PWD"; fi; }
+source scripts/ab_modules.sh
 for s in $SETS; do
-  rm -rf $M/$s && mkdir -p $M/$s
-  for f in .variants_rebase/$s/_C*.xz; do xz -dc "$f" > "$M/$s/$(basename "$f" .xz)"; done
-  cp .variants_rebase/$s/_build_config.py $M/$s/
-  if [ -f ".variants_rebase/$s/tree.tar.xz" ]; then
-    rm -rf "/tmp/root_$s" && mkdir -p "/tmp/root_$s" && tar -xJf ".variants_rebase/$s/tree.tar.xz" -C "/tmp/root_$s"
-    cp tests/gpu/test_coarse_logits.py tests/gpu/varlen_checks.py "/tmp/root_$s/tests/gpu/"  # this tree's checks
+  unpack_set $s
+  if [ "$(set_root $s)" != "$PWD" ]; then  # a set with its own tree runs this tree's checks
+    cp tests/gpu/test_coarse_logits.py tests/gpu/varlen_checks.py "$(set_root $s)/tests/gpu/"
   fi
 done
-use() { cp $M/$1/* "$(root_of "$1")/sageattention/"; }
-# Runs "$@" from set $1's root.
-in_root() { local s=$1; shift; (cd "$(root_of "$s")" && PYTHONPATH=$PWD "$@"); }
 log=$OUT/checks.log
-source scripts/ab_modules.sh
 run_header "$log"
 coarse() {
-  use $1
-  in_root $1 timeout 150 python3 -m pytest -m gpu tests/gpu/test_coarse_logits.py -q --tb=line -p no:cacheprovider \
+  use_set $1
+  in_set_root $1 timeout 150 python3 -m pytest -m gpu tests/gpu/test_coarse_logits.py -q --tb=line -p no:cacheprovider \
     > "$OUT/coarse_tests_$1.log" 2>&1
   echo "[$1] test_coarse_logits: $(tail -1 "$OUT/coarse_tests_$1.log")" | tee -a "$log"
-  in_root $1 timeout 90 python3 bench/coarse_logits_probe.py $1 2>&1 | grep -v -i warn | tee -a "$OUT/probe.log"
+  in_set_root $1 timeout 90 python3 bench/coarse_logits_probe.py $1 2>&1 | grep -v -i warn | tee -a "$OUT/probe.log"
 }
 if [ -z "${PERF_ONLY:-}" ]; then
   coarse new
@@ -62,14 +53,14 @@ SHORT_SHAPES=${SHORT_SHAPES:-128:256:1x8,128:1024:2x16,64:4096:1x24}
 for rnd in $(seq 1 "${ROUNDS:-2}"); do
   order=$SETS; [ $((rnd % 2)) = 0 ] && order=$(printf '%s\n' $SETS | tac | xargs)
   for s in $order; do
-    use $s
-    [ -z "${NO_MMA_KERNEL:-}" ] && in_root $s timeout 60 python3 bench/mma_variant_ab.py $s --round $rnd \
+    use_set $s
+    [ -z "${NO_MMA_KERNEL:-}" ] && in_set_root $s timeout 60 python3 bench/mma_variant_ab.py $s --round $rnd \
       --out "$OUT" 2>&1 | grep -v -i warn >> "$OUT/kernels.log"
-    in_root $s timeout 90 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s round $rnd" 2>&1 \
+    in_set_root $s timeout 90 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s round $rnd" 2>&1 \
       | grep -v -i warn >> "$OUT/e2e.log"
-    [ -z "${NO_MMA_E2E:-}" ] && in_root $s timeout 90 python3 bench/knob_ab.py --rounds 1 --variants "$s:" \
+    [ -z "${NO_MMA_E2E:-}" ] && in_set_root $s timeout 90 python3 bench/knob_ab.py --rounds 1 --variants "$s:" \
       --backend sage_fp16_cuda --label "$s fp16 round $rnd" 2>&1 | grep -v -i warn >> "$OUT/e2e_mma_fp16.log"
-    in_root $s timeout 60 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --shapes "$SHORT_SHAPES" \
+    in_set_root $s timeout 60 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --shapes "$SHORT_SHAPES" \
       --label "$s short round $rnd" 2>&1 | grep -v -i warn >> "$OUT/e2e_short.log"
   done
 done

@@ -5,7 +5,8 @@
 #   new/   the main-job wheel's modules of the tree with the patch applied (xz, plus _build_config.py: see
 #          scripts/gpu_coarse_logits.sh for the commands), run from this tree, which must hold the patch too;
 #   base/  the modules of the tree without it and tree.tar.xz, that tree's Python and checks
-#          (git archive REV sageattention bench scripts tests ':(exclude)bench/results' ':(exclude)bench/patches').
+#          (git archive REV sageattention bench scripts tests ':(exclude)bench/results' ':(exclude)bench/patches';
+#          scripts/ab_modules.sh, unpack_set).
 # Runs, logs under $OUT: the pass's tests (tests/gpu/test_coarse_logits.py); every other GPU test, keeping the
 # failures' E lines; sageattn end to end on issue #4's shapes and on short calls, base then new (bench/knob_ab.py,
 # one round: the pass is one more launch); memcheck on the pass's batch, pack, GQA/NHD and Python-quantization
@@ -14,9 +15,11 @@
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/coarse-pass}; mkdir -p "$OUT"
 log=$OUT/checks.log
-for f in .variants_rebase/new/_C*.xz; do xz -dc "$f" > "sageattention/$(basename "$f" .xz)"; done
-cp .variants_rebase/new/_build_config.py sageattention/
 source scripts/ab_modules.sh
+unpack_set base  # runs from its own tree (/tmp/root_base)
+unpack_set new   # runs from this one
+use_set base
+use_set new
 run_header "$log"
 pytest_gpu() { timeout "$1" python3 -m pytest -m gpu -q -p no:cacheprovider "${@:2}"; }
 pytest_gpu 90 tests/gpu/test_coarse_logits.py --tb=short > "$OUT/coarse.log" 2>&1
@@ -25,23 +28,18 @@ pytest_gpu 150 tests/gpu --tb=short -k "not test_coarse_logits" > "$OUT/suite_fu
 echo "suite: $(tail -1 "$OUT/suite_full.log")" >> "$log"
 grep -E "^(E  |FAILED)|Error" "$OUT/suite_full.log" | head -150 > "$OUT/suite.log"
 rm "$OUT/suite_full.log"
-# The base set runs from its own tree.
-rm -rf /tmp/rb && mkdir -p /tmp/rb && tar -xJf .variants_rebase/base/tree.tar.xz -C /tmp/rb
-for f in .variants_rebase/base/_C*.xz; do xz -dc "$f" > "/tmp/rb/sageattention/$(basename "$f" .xz)"; done
-cp .variants_rebase/base/_build_config.py /tmp/rb/sageattention/
 SHORT=128:256:1x8,128:1024:2x16,64:4096:1x24
 for s in base new; do
-  root=$PWD; [ $s = base ] && root=/tmp/rb
-  (cd "$root" && PYTHONPATH=$root timeout 60 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s" 2>&1 \
-    | grep -v -i warn >> "$OUT/e2e.log")
-  (cd "$root" && PYTHONPATH=$root timeout 40 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --shapes $SHORT \
-    --label "$s short" 2>&1 | grep -v -i warn >> "$OUT/e2e.log")
+  in_set_root $s timeout 60 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s" 2>&1 \
+    | grep -v -i warn >> "$OUT/e2e.log"
+  in_set_root $s timeout 40 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --shapes $SHORT \
+    --label "$s short" 2>&1 | grep -v -i warn >> "$OUT/e2e.log"
 done
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 timeout 80 "$CS" --tool memcheck --error-exitcode 7 python3 -m pytest -m gpu tests/gpu/test_coarse_logits.py -q \
   -k "coarse_heads or packed or python_quant" -p no:cacheprovider > "$OUT/memcheck.log" 2>&1
 echo "memcheck rc=$?" >> "$log"
-(cd /tmp/rb && PYTHONPATH=/tmp/rb pytest_gpu 100 tests/gpu/test_sm90_pv_int8.py tests/gpu/test_varlen_sm90.py \
-  tests/gpu/test_varlen_mma.py --tb=no -k 256 2>&1 | tail -3 > "$OUT/base256.log")
+in_set_root base pytest_gpu 100 tests/gpu/test_sm90_pv_int8.py tests/gpu/test_varlen_sm90.py \
+  tests/gpu/test_varlen_mma.py --tb=no -k 256 2>&1 | tail -3 > "$OUT/base256.log"
 echo "base d256: $(tail -1 "$OUT/base256.log")" >> "$log"
 cat "$log"
