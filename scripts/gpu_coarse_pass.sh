@@ -9,7 +9,7 @@
 #          scripts/ab_modules.sh, unpack_set).
 # Runs, logs under $OUT: the pass's tests (tests/gpu/test_coarse_logits.py); every other GPU test, keeping the
 # failures' E lines; sageattn end to end on issue #4's shapes and on short calls, base then new (bench/knob_ab.py,
-# one round: the pass is one more launch); memcheck on the pass's batch, pack, GQA/NHD and Python-quantization
+# two rounds, ABBA: the pass is one more launch); memcheck on the pass's batch, pack, GQA/NHD and Python-quantization
 # tests; the base set's D=256 sm90 and varlen tests (the first build failed those; base passes them on the H100).
 # usage (repository root): bash scripts/gpu_coarse_pass.sh
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
@@ -27,9 +27,14 @@ echo "coarse: $(tail -1 "$OUT/coarse.log")" >> "$log"
 pytest_gpu 150 tests/gpu --tb=short -k "not test_coarse_logits" > "$OUT/suite_full.log" 2>&1
 echo "suite: $(tail -1 "$OUT/suite_full.log")" >> "$log"
 grep -E "^(E  |FAILED)|Error" "$OUT/suite_full.log" | head -150 > "$OUT/suite.log"
+first=$(grep -m1 -oE "^FAILED [^ ]+" "$OUT/suite_full.log" | cut -d' ' -f2)
+if [ -n "$first" ]; then  # the first failure in full (the E lines alone left session 51's D=256 failures unexplained)
+  pytest_gpu 60 "$first" --tb=long -x > "$OUT/first_failure.log" 2>&1
+  echo "first failure: $first (first_failure.log)" >> "$log"
+fi
 rm "$OUT/suite_full.log"
 SHORT=128:256:1x8,128:1024:2x16,64:4096:1x24
-for s in base new; do
+for s in base new new base; do  # two rounds, each set early and late (the clock drifts)
   in_set_root $s timeout 60 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s" 2>&1 \
     | grep -v -i warn >> "$OUT/e2e.log"
   in_set_root $s timeout 40 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --shapes $SHORT \
@@ -37,7 +42,7 @@ for s in base new; do
 done
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 timeout 80 "$CS" --tool memcheck --error-exitcode 7 python3 -m pytest -m gpu tests/gpu/test_coarse_logits.py -q \
-  -k "coarse_heads or packed or python_quant" -p no:cacheprovider > "$OUT/memcheck.log" 2>&1
+  -k "coarse_heads or packed or python_quant or alternate" -p no:cacheprovider > "$OUT/memcheck.log" 2>&1
 echo "memcheck rc=$?" >> "$log"
 in_set_root base pytest_gpu 100 tests/gpu/test_sm90_pv_int8.py tests/gpu/test_varlen_sm90.py \
   tests/gpu/test_varlen_mma.py --tb=no -k 256 2>&1 | tail -3 > "$OUT/base256.log"
