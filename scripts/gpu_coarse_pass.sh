@@ -11,7 +11,7 @@
 # failures' E lines; sageattn end to end on issue #4's shapes and on short calls, base then new (bench/knob_ab.py,
 # two rounds, ABBA: the pass is one more launch); memcheck on the pass's batch, pack, GQA/NHD and Python-quantization
 # tests; the base set's D=256 sm90 and varlen tests (the first build failed those; base passes them on the H100).
-# usage (repository root): bash scripts/gpu_coarse_pass.sh
+# usage (repository root): bash scripts/gpu_coarse_pass.sh   (ORDER="base new": one e2e round)
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/coarse-pass}; mkdir -p "$OUT"
 log=$OUT/checks.log
@@ -34,7 +34,7 @@ if [ -n "$first" ]; then  # the first failure in full (the E lines alone left se
 fi
 rm "$OUT/suite_full.log"
 SHORT=128:256:1x8,128:1024:2x16,64:4096:1x24
-for s in base new new base; do  # two rounds, each set early and late (the clock drifts)
+for s in ${ORDER:-base new new base}; do  # two rounds, each set early and late (the clock drifts)
   in_set_root $s timeout 60 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --label "$s" 2>&1 \
     | grep -v -i warn >> "$OUT/e2e.log"
   in_set_root $s timeout 40 python3 bench/knob_ab.py --rounds 1 --variants "$s:" --shapes $SHORT \
