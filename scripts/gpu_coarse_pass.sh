@@ -8,9 +8,10 @@
 #          (git archive REV sageattention bench scripts tests ':(exclude)bench/results' ':(exclude)bench/patches';
 #          scripts/ab_modules.sh, unpack_set).
 # Runs, logs under $OUT: the pass's tests (tests/gpu/test_coarse_logits.py); every other GPU test, keeping the
-# failures' E lines; sageattn end to end on issue #4's shapes and on short calls, base then new (bench/knob_ab.py,
-# two rounds, ABBA: the pass is one more launch); memcheck on the pass's batch, pack, GQA/NHD and Python-quantization
-# tests; the base set's D=256 sm90 and varlen tests (the first build failed those; base passes them on the H100).
+# failures' E lines, and the first failure again alone with its full traceback; sageattn end to end on issue #4's
+# shapes and on short calls, base then new (bench/knob_ab.py, two rounds, ABBA: the pass is one more launch);
+# memcheck on the pass's batch, pack, GQA/NHD, Python-quantization and alternating-head-dim tests; the base set's
+# D=256 sm90 and varlen tests (the first build failed those; base passes them on the H100).
 # usage (repository root): bash scripts/gpu_coarse_pass.sh   (ORDER="base new": one e2e round)
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 OUT=${OUT:-/tmp/coarse-pass}; mkdir -p "$OUT"
